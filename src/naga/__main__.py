@@ -1,0 +1,3 @@
+from naga.cli import main
+
+main()

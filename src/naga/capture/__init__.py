@@ -1,0 +1,1 @@
+"""What naga records about a command: its process, its git state and its environment."""

@@ -1,0 +1,374 @@
+"""Run a command with its output streamed live and saved, as if naga were not there.
+
+- Output: when naga's stdout (or stderr) is a terminal the child writes to a pseudo-terminal, so
+  colours, progress bars and line buffering behave as on the real terminal; otherwise to pipes.
+  Each chunk is copied to naga's own stdout/stderr and appended to the log, in constant memory.
+  The pty does no newline translation, so the log holds exactly the bytes the program wrote.
+- Input: stdin is inherited. The child runs in its own process group; when stdin is the terminal
+  and naga is in the foreground, that group is made the terminal's foreground (as a shell does),
+  so the child reads the terminal and gets Ctrl-C and Ctrl-Z directly.
+- Signals: SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 sent to naga are forwarded to
+  the child's process group. SIGCHLD wakes the loop through ``signal.set_wakeup_fd``, so the end
+  of the child is seen at once rather than at the next tick.
+- One thread: a ``poll`` loop that also calls ``on_tick`` (heartbeats) at least every ``tick_s``.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import select
+import sys
+import termios
+import time
+
+from .._lean import signals as signal
+from .spawn import RESET_SIGNALS
+
+TYPE_CHECKING = False  # typing itself costs naga run start-up time; checkers know this idiom
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+FORWARDED = (
+    signal.SIGINT,
+    signal.SIGTERM,
+    signal.SIGHUP,
+    signal.SIGQUIT,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+)
+CANCELLING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+READ_SIZE = 1 << 16
+PIPE_SIZE = 1 << 20
+# After the command exits, keep reading what its background children still write, but not forever.
+DRAIN_QUIET_S = 0.1
+DRAIN_MAX_S = 5.0
+WINSIZE_POLL_S = 0.25
+F_SETPIPE_SZ = 1031
+
+
+class Outcome:
+    """How the command ended, as naga saw it."""
+
+    def __init__(self, exit_code: int) -> None:
+        self.exit_code = exit_code
+        self.signal: int | None = None  # the signal that killed the command
+        self.forwarded: int | None = None  # the first cancelling signal naga forwarded
+        self.output_bytes = 0
+        self.log_error: str | None = None
+        self.resources: dict[str, Any] = {}
+
+
+class _Stream:
+    """One of the command's output channels: read from ``fd``, echoed to ``sink``."""
+
+    def __init__(self, fd: int, sink: int, is_pipe: bool) -> None:
+        self.fd, self.sink, self.is_pipe = fd, sink, is_pipe
+        self.echo = True
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view) :]
+        except BlockingIOError:  # an inherited non-blocking terminal or pipe
+            select.select([], [fd], [])
+
+
+def _winsize(fd: int) -> bytes | None:
+    try:
+        return fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8)
+    except OSError:
+        return None
+
+
+def _open_pty(reference_tty: int) -> tuple[int, int]:
+    master, slave = os.openpty()
+    size = _winsize(reference_tty)
+    if size is not None:
+        fcntl.ioctl(master, termios.TIOCSWINSZ, size)
+    attrs = termios.tcgetattr(slave)
+    attrs[1] &= ~termios.ONLCR  # oflag: keep "\n" as written, the real terminal translates it
+    termios.tcsetattr(slave, termios.TCSANOW, attrs)
+    return master, slave
+
+
+def _is_foreground(tty: int) -> bool:
+    try:
+        return os.tcgetpgrp(tty) == os.getpgrp()
+    except OSError:
+        return False
+
+
+def _set_foreground(tty: int, pgrp: int) -> None:
+    # From the background tcsetpgrp raises SIGTTOU unless it is blocked.
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTTOU})
+    try:
+        os.tcsetpgrp(tty, pgrp)
+    except OSError:
+        pass
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _grow_pipe(fd: int) -> None:
+    try:
+        fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)
+    except OSError:
+        pass
+
+
+def tree_rss_bytes(pid: int) -> int:
+    """Resident memory of a process and all its descendants, from /proc (0 where unavailable)."""
+    total, pending, page = 0, [pid], os.sysconf("SC_PAGE_SIZE")
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        try:
+            with open(f"/proc/{current}/statm") as f:
+                total += int(f.read().split()[1]) * page
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as f:
+                    pending.extend(int(c) for c in f.read().split())
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
+def _rusage_dict(usage: Any, peak_tree_rss: int) -> dict[str, Any]:
+    scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
+    return {
+        "cpu_user_s": round(usage.ru_utime, 3),
+        "cpu_system_s": round(usage.ru_stime, 3),
+        "max_rss_bytes": int(usage.ru_maxrss) * scale,
+        "peak_tree_rss_bytes": peak_tree_rss or None,
+    }
+
+
+class _Runner:
+    def __init__(
+        self,
+        argv: list[str],
+        env: dict[str, str],
+        log_fd: int,
+        tick_s: float,
+        on_tick: Callable[[], None],
+    ) -> None:
+        self.argv, self.env = argv, env
+        self.log_fd, self.tick_s, self.on_tick = log_fd, tick_s, on_tick
+        self.outcome = Outcome(exit_code=0)
+        self.streams: dict[int, _Stream] = {}
+        self.master: int | None = None
+        self.pid = 0
+        self.tty_in = os.isatty(0)
+        self.owns_terminal = False
+        self.peak_tree_rss = 0
+        self.usage: Any = None
+        self.poller = select.poll()
+
+    # -- setup -------------------------------------------------------------------------------
+
+    def spawn(self) -> None:
+        out_tty, err_tty = os.isatty(1), os.isatty(2)
+        child_ends: list[int] = []
+        actions: list[tuple[int, int, int]] = []
+        if out_tty or err_tty:
+            self.master, slave = _open_pty(1 if out_tty else 2)
+            child_ends.append(slave)
+            self.streams[self.master] = _Stream(self.master, 1 if out_tty else 2, is_pipe=False)
+        for target, is_tty in ((1, out_tty), (2, err_tty)):
+            if is_tty:
+                actions.append((os.POSIX_SPAWN_DUP2, child_ends[0], target))
+            else:
+                read_end, write_end = os.pipe()
+                _grow_pipe(read_end)
+                child_ends.append(write_end)
+                self.streams[read_end] = _Stream(read_end, target, is_pipe=True)
+                actions.append((os.POSIX_SPAWN_DUP2, write_end, target))
+        try:
+            self.pid = os.posix_spawnp(
+                self.argv[0],
+                self.argv,
+                self.env,
+                file_actions=actions,
+                setpgroup=0,
+                setsigdef=RESET_SIGNALS,
+            )
+        except OSError:
+            for fd in self.streams:
+                os.close(fd)
+            self.streams.clear()
+            raise
+        finally:
+            for fd in child_ends:
+                os.close(fd)
+        if self.tty_in and _is_foreground(0):
+            os.tcsetpgrp(0, self.pid)
+            self.owns_terminal = True
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def _forward(self, signum: int, _frame: object) -> None:
+        if signum in CANCELLING and self.outcome.forwarded is None:
+            self.outcome.forwarded = signum
+        if self.pid:
+            try:
+                os.killpg(self.pid, signum)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def _pump(self, stream: _Stream) -> None:
+        try:
+            chunk = os.read(stream.fd, READ_SIZE)
+        except OSError as exc:  # EIO: the pty's last writer closed it
+            if exc.errno not in (errno.EIO, errno.EBADF):
+                raise
+            chunk = b""
+        if not chunk:
+            self._close(stream)
+            return
+        self.outcome.output_bytes += len(chunk)
+        if stream.echo:
+            try:
+                _write_all(stream.sink, chunk)
+            except OSError:  # the reader of our stdout went away: behave as the child would
+                stream.echo = False
+                if stream.is_pipe and stream.sink == 1:
+                    self._close(stream)
+        if self.outcome.log_error is None:
+            try:
+                _write_all(self.log_fd, chunk)
+            except OSError as exc:
+                self.outcome.log_error = f"output log stopped: {exc.strerror or exc}"
+
+    def _close(self, stream: _Stream) -> None:
+        self.streams.pop(stream.fd, None)
+        self.poller.unregister(stream.fd)
+        os.close(stream.fd)
+
+    def _reap(self) -> int | None:
+        pid, status, usage = os.wait4(self.pid, os.WNOHANG | os.WUNTRACED)
+        if pid == 0:
+            return None
+        if os.WIFSTOPPED(status):
+            self._on_stopped(os.WSTOPSIG(status))
+            return None
+        self.usage = usage
+        return status
+
+    def _on_stopped(self, signum: int) -> None:
+        if not self.owns_terminal:
+            return
+        if signum not in (signal.SIGTTIN, signal.SIGTTOU):
+            # Ctrl-Z: stop naga too, so the shell gets its prompt back; resume both on `fg`.
+            _set_foreground(0, os.getpgrp())
+            os.kill(os.getpid(), signal.SIGSTOP)
+            _set_foreground(0, self.pid)
+        try:
+            os.killpg(self.pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+
+    def loop(self) -> None:
+        for fd in self.streams:
+            self.poller.register(fd, select.POLLIN)
+        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.poller.register(wake_r, select.POLLIN)
+        old_wakeup = signal.set_wakeup_fd(wake_w)
+        old_handlers = {s: signal.signal(s, self._forward) for s in FORWARDED}
+        old_chld = signal.signal(signal.SIGCHLD, lambda *_: None)
+        try:
+            self._run_loop(wake_r)
+        finally:
+            signal.signal(signal.SIGCHLD, old_chld)
+            for s, handler in old_handlers.items():
+                signal.signal(s, handler)
+            signal.set_wakeup_fd(old_wakeup)
+            os.close(wake_r)
+            os.close(wake_w)
+            for stream in list(self.streams.values()):
+                self._close(stream)
+            if self.owns_terminal:
+                _set_foreground(0, os.getpgrp())
+
+    def _run_loop(self, wake_r: int) -> None:
+        status: int | None = None
+        exited_at = 0.0
+        next_tick = time.monotonic() + self.tick_s
+        winsize = _winsize(self.master) if self.master is not None else None
+        next_winsize = time.monotonic() + WINSIZE_POLL_S
+        while True:
+            now = time.monotonic()
+            if status is None:
+                wait = min(next_tick, next_winsize if self.master is not None else next_tick) - now
+            else:
+                wait = DRAIN_QUIET_S
+            events = self.poller.poll(max(0.0, wait) * 1000)
+            for fd, _ in events:
+                if fd == wake_r:
+                    try:
+                        os.read(wake_r, 512)
+                    except BlockingIOError:
+                        pass
+                elif fd in self.streams:
+                    self._pump(self.streams[fd])
+            if status is None:
+                status = self._reap()
+                if status is not None:
+                    exited_at = time.monotonic()
+            elif not self.streams or not events or time.monotonic() - exited_at > DRAIN_MAX_S:
+                break
+            if status is not None and not self.streams:
+                break
+            now = time.monotonic()
+            if now >= next_tick:
+                self.peak_tree_rss = max(self.peak_tree_rss, tree_rss_bytes(self.pid))
+                self.on_tick()
+                next_tick = now + self.tick_s
+            if self.master is not None and now >= next_winsize:
+                winsize = self._sync_winsize(winsize)
+                next_winsize = now + WINSIZE_POLL_S
+        self._finish(status)
+
+    def _sync_winsize(self, known: bytes | None) -> bytes | None:
+        assert self.master is not None
+        current = _winsize(1) or _winsize(2)
+        if current is not None and current != known:
+            try:
+                fcntl.ioctl(self.master, termios.TIOCSWINSZ, current)
+            except OSError:
+                pass
+            return current
+        return known
+
+    def _finish(self, status: int) -> None:
+        if os.WIFSIGNALED(status):
+            self.outcome.signal = os.WTERMSIG(status)
+            self.outcome.exit_code = 128 + self.outcome.signal
+        else:
+            self.outcome.exit_code = os.WEXITSTATUS(status)
+        self.outcome.resources = _rusage_dict(self.usage, self.peak_tree_rss)
+
+
+def run_process(
+    argv: list[str],
+    *,
+    env: dict[str, str],
+    log_fd: int,
+    tick_s: float = 1.0,
+    on_tick: Callable[[], None] = lambda: None,
+    on_spawn: Callable[[int], None] = lambda pid: None,
+) -> Outcome:
+    """Run ``argv`` in the current directory to completion; raises OSError (FileNotFoundError,
+    PermissionError) if it cannot be started."""
+    runner = _Runner(argv, env, log_fd, tick_s, on_tick)
+    runner.spawn()
+    on_spawn(runner.pid)
+    runner.loop()
+    return runner.outcome

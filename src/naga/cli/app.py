@@ -1,0 +1,75 @@
+"""The click application: the command group, lazy subcommands and error reporting.
+
+Subcommands are imported only when invoked, so ``naga run`` pays for nothing it does not use.
+Every ``NagaError`` becomes one line on stderr and the exit code the error carries.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import click
+
+from .._version import __version__
+from ..errors import NagaError
+
+COMMANDS = {
+    "run": "naga.cli.run:run",
+    "ls": "naga.cli.ls:ls",
+    "show": "naga.cli.show:show",
+    "logs": "naga.cli.logs:logs",
+    "rm": "naga.cli.rm:rm",
+    "reindex": "naga.cli.reindex:reindex",
+}
+
+
+def fail(message: str, code: int) -> click.exceptions.Exit:
+    click.echo(f"naga: error: {message}", err=True)
+    return click.exceptions.Exit(code)
+
+
+def error_message(exc: OSError) -> str:
+    where = f": {exc.filename}" if exc.filename else ""
+    return f"{exc.strerror or exc}{where}"
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        command: click.Command = getattr(importlib.import_module(module), attr)
+        return command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except NagaError as exc:
+            raise fail(str(exc), exc.exit_code) from None
+        except BrokenPipeError:
+            raise
+        except OSError as exc:  # a full disk, a permission problem: one line, never a traceback
+            raise fail(error_message(exc), 1) from None
+        except KeyboardInterrupt:
+            raise click.exceptions.Exit(130) from None
+
+
+@click.group(cls=LazyGroup, invoke_without_command=True)
+@click.version_option(__version__, prog_name="naga")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """naga: record every run of any command, with zero configuration.
+
+    \b
+    naga run python train.py --lr 0.1   record a run
+    naga ls                             list runs, newest first
+    naga show ID                        everything recorded about a run
+    naga logs ID -f                     its output, following it live
+    """
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())

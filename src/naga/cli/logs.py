@@ -1,0 +1,80 @@
+"""``naga logs``: a run's captured output, raw bytes, optionally followed live."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import BinaryIO
+
+import click
+
+from ..store import Store
+from ..store.files import load_meta
+from ..store.liveness import owner_is_alive
+
+BLOCK = 1 << 16
+FOLLOW_POLL_S = 0.2
+
+
+def tail_offset(path: str, lines: int) -> int:
+    """Byte offset where the last ``lines`` lines of ``path`` start, reading from the end."""
+    with open(path, "rb") as f:
+        end = f.seek(0, os.SEEK_END)
+        if lines == 0:
+            return end
+        pos, newlines = end, 0
+        # A final newline ends the last line; it does not start a new one.
+        f.seek(max(0, end - 1))
+        if f.read(1) == b"\n":
+            newlines = -1
+        while pos > 0:
+            step = min(BLOCK, pos)
+            pos -= step
+            f.seek(pos)
+            block = f.read(step)
+            for i in range(len(block) - 1, -1, -1):
+                if block[i] == 0x0A:
+                    newlines += 1
+                    if newlines == lines:
+                        return pos + i + 1
+        return 0
+
+
+def copy_from(path: str, offset: int, out: BinaryIO) -> int:
+    with open(path, "rb") as f:
+        f.seek(offset)
+        while chunk := f.read(BLOCK):
+            out.write(chunk)
+            offset += len(chunk)
+    out.flush()
+    return offset
+
+
+def _still_running(store: Store, run_id: str) -> bool:
+    meta = load_meta(store.layout, run_id)
+    if meta.get("status") != "running":
+        return False
+    return owner_is_alive(meta.get("owner") or {}, store.layout.heartbeat(run_id))
+
+
+@click.command("logs")
+@click.argument("run", required=False)
+@click.option("--tail", "-n", "lines", type=click.IntRange(min=0), help="Only the last N lines.")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing output until the run ends.")
+def logs(run: str | None, lines: int | None, follow: bool) -> None:
+    """Print the output captured from RUN (default: the latest run)."""
+    store = Store.open()
+    meta = store.get(run)
+    path = store.layout.output(meta["id"])
+    if not os.path.exists(path):  # a run that has not written anything yet
+        open(path, "ab").close()
+    out = sys.stdout.buffer
+    offset = tail_offset(path, lines) if lines is not None else 0
+    offset = copy_from(path, offset, out)
+    while follow:
+        running = _still_running(store, meta["id"])
+        offset = copy_from(path, offset, out)
+        if not running:
+            break
+        time.sleep(FOLLOW_POLL_S)

@@ -1,0 +1,109 @@
+"""``naga ls``: list runs, newest first."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from typing import Any
+
+import click
+
+from ..store import RunFilter, Store
+from ..store.query import check_statuses, parse_since
+from . import render
+
+HEADERS = ["ID", "NAME", "STATUS", "STARTED", "DURATION", "GIT", "COMMAND"]
+
+
+def warn_skipped(store: Store) -> None:
+    for run_id, reason in store.skipped():
+        click.echo(f"naga: warning: run {run_id} is not listed: {reason}", err=True)
+
+
+def _row(run: dict[str, Any]) -> list[str]:
+    return [
+        click.style(run["id"], fg="yellow"),
+        run.get("name") or "-",
+        render.status_label(run.get("status", "?")),
+        render.started(run.get("started_at")),
+        render.duration(run.get("duration_s")),
+        render.short_git(run.get("git")),
+        run.get("command") or "",
+    ]
+
+
+def filter_options(f: Any) -> Any:
+    for option in reversed(
+        [
+            click.option("--status", "statuses", multiple=True, help="Only runs in this status."),
+            click.option("--name", "name_glob", help="Only runs whose name matches this glob."),
+            click.option("--tag", "tags", multiple=True, help="Only runs with this tag."),
+            click.option("--since", help="Only runs started since: 2d, 12h, 30m, 2026-11-01."),
+        ]
+    ):
+        f = option(f)
+    return f
+
+
+def make_filter(
+    statuses: tuple[str, ...],
+    name_glob: str | None,
+    tags: tuple[str, ...],
+    since: str | None,
+    limit: int | None,
+) -> RunFilter:
+    return RunFilter(
+        statuses=check_statuses(statuses),
+        name_glob=name_glob,
+        tags=tags,
+        since=parse_since(since) if since else None,
+        limit=limit,
+    )
+
+
+@click.command("ls")
+@filter_options
+@click.option("--limit", "-n", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--all", "-a", "show_all", is_flag=True, help="List every matching run.")
+@click.option("--json", "as_json", is_flag=True, help="A JSON array of run objects.")
+def ls(
+    statuses: tuple[str, ...],
+    name_glob: str | None,
+    tags: tuple[str, ...],
+    since: str | None,
+    limit: int,
+    show_all: bool,
+    as_json: bool,
+) -> None:
+    """List runs, newest first."""
+    flt = make_filter(statuses, name_glob, tags, since, None if show_all else limit)
+    store = Store.open()
+    if as_json:
+        first = True
+        sys.stdout.write("[")
+        for doc in store.runs_json(flt):
+            sys.stdout.write(("\n" if first else ",\n") + doc)
+            first = False
+        sys.stdout.write("]\n" if first else "\n]\n")
+        warn_skipped(store)
+        return
+    runs = store.runs(flt)
+    warn_skipped(store)
+    if not runs:
+        filtered = statuses or name_glob or tags or since
+        click.echo(
+            "No runs match these filters."
+            if filtered
+            else "No runs yet. Start one with: naga run python train.py"
+        )
+        return
+    width = shutil.get_terminal_size((120, 24)).columns
+    click.echo(render.table(HEADERS, [_row(r) for r in runs], width))
+    if not show_all and len(runs) == limit:
+        total = store.count(flt)
+        if total > limit:
+            click.echo(
+                click.style(
+                    f"showing {limit} of {total} runs; --all or --limit N for more", dim=True
+                )
+            )

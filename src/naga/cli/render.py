@@ -1,0 +1,91 @@
+"""Formatting shared by the commands: statuses, durations, times, sizes and tables."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any
+
+import click
+
+from ..store.timefmt import parse_iso
+from .fmt import duration
+
+__all__ = ["duration"]
+
+STATUS_STYLE = {
+    "running": ("●", "cyan"),
+    "completed": ("✓", "green"),
+    "failed": ("✗", "red"),
+    "cancelled": ("⊘", "yellow"),
+    "crashed": ("!", "magenta"),
+}
+
+
+def status_label(status: str, *, word: bool = True) -> str:
+    symbol, colour = STATUS_STYLE.get(status, ("?", "white"))
+    return click.style(f"{symbol} {status}" if word else symbol, fg=colour)
+
+
+def started(iso: str | None, now: float | None = None) -> str:
+    ts = parse_iso(iso)
+    if ts is None:
+        return "-"
+    ago = (time.time() if now is None else now) - ts
+    if ago < 10:
+        return "just now"
+    if ago < 3600:
+        return f"{int(ago // 60)}m ago" if ago >= 60 else f"{int(ago)}s ago"
+    if ago < 86400:
+        return f"{int(ago // 3600)}h ago"
+    local = datetime.fromtimestamp(ts)
+    return local.strftime("%b %d %H:%M" if ago < 300 * 86400 else "%Y-%m-%d")
+
+
+def local_time(iso: str | None) -> str:
+    ts = parse_iso(iso)
+    if ts is None:
+        return "-"
+    return datetime.fromtimestamp(ts).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1024 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
+
+
+def short_git(git: dict[str, Any] | None) -> str:
+    if not git:
+        return "-"
+    commit = (git.get("commit") or "")[:7] or "(none)"
+    return commit + ("*" if git.get("dirty") else "")
+
+
+def truncate(text: str, width: int) -> str:
+    if width <= 1:
+        return text[:width]
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def table(headers: list[str], rows: list[list[str]], max_width: int) -> str:
+    """Left-aligned columns (cells may carry colour codes); the last is cut to fit max_width."""
+    cols = len(headers)
+    col_w = [len(h) for h in headers]
+    plain = [[click.unstyle(c) for c in row] for row in rows]
+    for row in plain:
+        for i, cell in enumerate(row[:-1]):
+            col_w[i] = max(col_w[i], len(cell))
+    used = sum(col_w[:-1]) + 2 * (cols - 1)
+    last_w = max(10, max_width - used)
+    lines = ["  ".join(click.style(h.ljust(col_w[i]), bold=True) for i, h in enumerate(headers))]
+    for row, plain_row in zip(rows, plain, strict=True):
+        cells = [row[i] + " " * (col_w[i] - len(plain_row[i])) for i in range(cols - 1)]
+        cells.append(truncate(plain_row[-1], last_w))
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)

@@ -1,0 +1,61 @@
+"""``naga run`` without click: the hot path, called straight from ``naga.cli.main``.
+
+The click command in ``run`` serves ``--help`` and bad options, then comes back here.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..errors import NagaError
+from ..launch import RunRequest, run_command
+from .fmt import duration
+
+TYPE_CHECKING = False  # typing itself costs naga run start-up time; checkers know this idiom
+if TYPE_CHECKING:
+    from typing import Any
+
+_COLOURS = {"running": 36, "completed": 32, "failed": 31, "cancelled": 33, "crashed": 35}
+_SYMBOLS = {"running": "●", "completed": "✓", "failed": "✗", "cancelled": "⊘", "crashed": "!"}
+
+
+def _paint(text: str, code: int) -> str:
+    if os.environ.get("NO_COLOR") or not os.isatty(2):
+        return text
+    return f"\033[{code}m{text}\033[0m"
+
+
+def _say(line: str) -> None:
+    os.write(2, (line + "\n").encode("utf-8", "replace"))
+
+
+def start_line(meta: dict[str, Any]) -> None:
+    label = f"{meta['id']} ({meta['name']})" if meta.get("name") else meta["id"]
+    _say(_paint(f"naga ▶ run {label}", 36) + f"  {meta['command']}")
+
+
+def end_line(meta: dict[str, Any]) -> None:
+    status = meta["status"]
+    how = f"exit {meta['exit_code']}"
+    cause = meta.get("signal") or meta.get("interrupted_by")
+    if cause:
+        how = f"{cause}, {how}"
+    verb = "after" if status in ("cancelled", "failed") else "in"
+    summary = f"naga {status} {verb} {duration(meta['duration_s'])} ({how}) · run {meta['id']}"
+    _say(_paint(_SYMBOLS.get(status, "?"), _COLOURS.get(status, 0)) + " " + _paint(summary, 2))
+    if meta.get("output", {}).get("error"):
+        _say(f"naga: warning: {meta['output']['error']}")
+
+
+def run_fast(name: str | None, tags: list[str], command: list[str]) -> int:
+    """``naga run`` without click: the exit code to exit with, errors reported in one line."""
+    request = RunRequest(argv=command, name=name, tags=tags)
+    try:
+        return run_command(request, on_start=start_line, on_end=end_line)
+    except NagaError as exc:
+        _say(f"naga: error: {exc}")
+        return exc.exit_code
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        _say(f"naga: error: {exc.strerror or exc}{where}")
+        return 1

@@ -1,0 +1,56 @@
+"""Errors naga raises for things a user can fix.
+
+Every error says what went wrong and what to do next, in one line. The library raises them and
+never prints or exits; the CLI turns them into ``naga: error: ...`` and the exit code each class
+carries.
+
+    NagaError                 exit 1
+    ├── UsageError            exit 2: a malformed flag value, filter or expression
+    ├── CommandNotFound       exit 127: ``naga run`` was given a program that does not exist
+    ├── CommandNotExecutable  exit 126: the program exists but cannot be executed
+    ├── RunNotFound           no run matches an id, prefix or name
+    ├── AmbiguousRun          several runs match; lists them
+    ├── RunIsRunning          a destructive command refused on a live run
+    └── StoreError            the store cannot be read or written (permissions, full disk)
+"""
+
+from __future__ import annotations
+
+
+class NagaError(Exception):
+    """Base class: a problem the user can act on."""
+
+    exit_code = 1
+
+
+class UsageError(NagaError):
+    exit_code = 2
+
+
+class CommandNotFound(NagaError):
+    exit_code = 127
+
+
+class CommandNotExecutable(NagaError):
+    exit_code = 126
+
+
+class RunNotFound(NagaError):
+    pass
+
+
+class AmbiguousRun(NagaError):
+    def __init__(self, selector: str, candidates: list[str]) -> None:
+        shown = ", ".join(candidates[:10]) + (" ..." if len(candidates) > 10 else "")
+        super().__init__(
+            f"'{selector}' matches {len(candidates)} runs ({shown}); use a longer id prefix"
+        )
+        self.candidates = candidates
+
+
+class RunIsRunning(NagaError):
+    pass
+
+
+class StoreError(NagaError):
+    pass

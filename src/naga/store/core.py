@@ -1,0 +1,122 @@
+"""``Store``: list, select, read and remove runs through the index."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from ..errors import RunIsRunning, RunNotFound
+from .files import load_meta, remove_run_dir
+from .index import Index
+from .layout import StoreLayout, locate_store
+from .query import RunFilter, resolve
+from .timefmt import parse_iso
+
+
+class Store:
+    def __init__(self, root: str) -> None:
+        self.layout = StoreLayout(root)
+        self._index: Index | None = None
+
+    @classmethod
+    def open(cls, cwd: str | None = None) -> Store:
+        return cls(locate_store(cwd))
+
+    @property
+    def index(self) -> Index:
+        """The index, synced with the run directories on first use."""
+        if self._index is None:
+            self._index = Index(self.layout)
+            self._index.sync()
+        return self._index
+
+    def close(self) -> None:
+        if self._index is not None:
+            self._index.close()
+            self._index = None
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _select(self, columns: str, flt: RunFilter) -> Iterator[tuple[Any, ...]]:
+        where, params = flt.where()
+        sql = f"SELECT {columns} FROM runs{where} ORDER BY started_at DESC, id"  # noqa: S608
+        if flt.limit is not None:
+            sql += " LIMIT ?"
+            params.append(flt.limit)
+        return self.index.conn.execute(sql, params)
+
+    def runs(self, flt: RunFilter | None = None) -> list[dict[str, Any]]:
+        """Run records, newest first, with the elapsed time filled in for running runs."""
+        return [with_elapsed(json.loads(doc)) for (doc,) in self._select("doc", flt or RunFilter())]
+
+    def runs_json(self, flt: RunFilter) -> Iterator[str]:
+        """The same records as JSON text, parsed only where a running run needs its elapsed time."""
+        for status, doc in self._select("status, doc", flt):
+            yield json.dumps(with_elapsed(json.loads(doc))) if status == "running" else doc
+
+    def count(self, flt: RunFilter | None = None) -> int:
+        where, params = (flt or RunFilter()).where()
+        sql = f"SELECT count(*) FROM runs{where}"  # noqa: S608 - where() is parametrised
+        return int(self.index.conn.execute(sql, params).fetchone()[0])
+
+    def resolve(self, selector: str) -> str:
+        if (
+            selector.isalnum()
+            and os.path.isfile(self.layout.meta(selector))
+            and not self._indexed(selector)
+        ):
+            with self.index.transaction() as conn:  # written since the last sync: take it now
+                self.index.ingest(conn, selector)
+        return resolve(self.index.conn, selector)
+
+    def _indexed(self, run_id: str) -> bool:
+        sql = "SELECT 1 FROM runs WHERE id = ?"
+        return self.index.conn.execute(sql, (run_id,)).fetchone() is not None
+
+    def latest(self) -> str:
+        row = self.index.conn.execute("SELECT id FROM runs ORDER BY started_at DESC LIMIT 1")
+        found = row.fetchone()
+        if found is None:
+            raise RunNotFound("there are no runs yet; start one with `naga run python train.py`")
+        return str(found[0])
+
+    def get(self, selector: str | None = None) -> dict[str, Any]:
+        """The full record of one run, read from its directory (the truth, not the index)."""
+        run_id = self.latest() if selector is None else self.resolve(selector)
+        return load_meta(self.layout, run_id)
+
+    def skipped(self) -> list[tuple[str, str]]:
+        return self.index.skipped()
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def remove(self, run_ids: list[str], *, force: bool = False) -> None:
+        rows = self.index.conn.execute(
+            f"SELECT id FROM runs WHERE status = 'running' AND id IN ({','.join('?' * len(run_ids))})",  # noqa: S608,E501
+            run_ids,
+        ).fetchall()
+        if rows and not force:
+            live = ", ".join(r[0] for r in rows)
+            raise RunIsRunning(
+                f"refusing to remove running run(s) {live}; add --force to remove anyway"
+            )
+        for run_id in run_ids:
+            remove_run_dir(self.layout, run_id)
+            with self.index.transaction() as conn:
+                self.index.forget(conn, run_id)
+
+    def reindex(self) -> int:
+        if self._index is None:
+            self._index = Index(self.layout)
+        return self._index.rebuild()
+
+
+def with_elapsed(doc: dict[str, Any], now: float | None = None) -> dict[str, Any]:
+    if doc.get("status") == "running" and doc.get("duration_s") is None:
+        started = parse_iso(doc.get("started_at"))
+        if started is not None:
+            doc["duration_s"] = round((time.time() if now is None else now) - started, 3)
+    return doc

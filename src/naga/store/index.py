@@ -1,0 +1,264 @@
+"""The SQLite index: a per-host cache of the run directories that answers queries fast.
+
+Run directories are the truth; the index is rebuilt from them whenever it is missing, corrupt or
+too old to trust. ``sync()`` brings it up to date cheaply before every query:
+
+1. ``touched/`` changed since the last sync (its mtime moved)? Re-read only the runs whose marker
+   is newer than the one already ingested. A run written on another host shows up this way.
+2. Runs the index believes are running: ask the liveness check whether their owner is alive; a
+   dead owner turns the run ``crashed`` (recorded in its meta.json too).
+
+Markers of finished runs are pruned after ``MARKER_TTL_S``; an index not synced for that long is
+rebuilt, so it can never miss a change whose marker is gone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from ..errors import NagaError, RunNotFound, StoreError
+from . import liveness
+from .files import load_meta, save_meta
+from .layout import StoreLayout
+from .schema import migrate
+from .timefmt import iso_from_ts, parse_iso, utc_now_iso
+
+MARKER_TTL_S = 7 * 24 * 3600
+# A directory mtime this recent may still move within the same clock tick: don't trust it yet.
+RACY_S = 2.0
+PRIVATE_KEYS = ("owner",)
+
+
+def public_doc(meta: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in meta.items() if k not in PRIVATE_KEYS}
+
+
+def _row(meta: dict[str, Any]) -> tuple[Any, ...]:
+    git = meta.get("git") or {}
+    return (
+        meta["id"],
+        meta.get("name"),
+        meta.get("status", "running"),
+        meta.get("started_at") or "",
+        meta.get("finished_at"),
+        meta.get("duration_s"),
+        meta.get("exit_code"),
+        meta.get("command") or "",
+        meta.get("host"),
+        git.get("commit"),
+        None if not git else int(bool(git.get("dirty"))),
+        json.dumps(meta.get("owner")),
+        json.dumps(public_doc(meta), ensure_ascii=False, separators=(",", ":")),
+    )
+
+
+class Index:
+    def __init__(self, layout: StoreLayout) -> None:
+        self.layout = layout
+        self.path = layout.index_file(liveness.hostname())
+        self.warnings: list[str] = []
+        self.conn = self._open()
+
+    # -- opening -----------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        migrate(conn)
+        return conn
+
+    def _open(self) -> sqlite3.Connection:
+        self.layout.ensure()
+        try:
+            return self._connect()
+        except sqlite3.DatabaseError as exc:
+            self.warnings.append(f"the index {self.path} was unreadable ({exc}); rebuilding it")
+            self._delete_files()
+            return self._connect()
+
+    def _delete_files(self) -> None:
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f"{self.path}{suffix}")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    # -- state -------------------------------------------------------------------------------
+
+    def _state(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _set_state(self, conn: sqlite3.Connection, key: str, value: str) -> None:
+        conn.execute("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (key, value))
+
+    # -- writing rows ------------------------------------------------------------------------
+
+    def upsert(self, conn: sqlite3.Connection, meta: dict[str, Any]) -> None:
+        conn.execute(
+            "INSERT OR REPLACE INTO runs (id, name, status, started_at, finished_at, duration_s,"
+            " exit_code, command, host, git_commit, git_dirty, owner, doc)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            _row(meta),
+        )
+        conn.execute("DELETE FROM tags WHERE run_id = ?", (meta["id"],))
+        tags = {str(t) for t in meta.get("tags") or []}
+        conn.executemany(
+            "INSERT INTO tags (run_id, tag) VALUES (?, ?)", [(meta["id"], t) for t in tags]
+        )
+        conn.execute("DELETE FROM skipped WHERE run_id = ?", (meta["id"],))
+
+    def forget(self, conn: sqlite3.Connection, run_id: str) -> None:
+        conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+        conn.execute("DELETE FROM skipped WHERE run_id = ?", (run_id,))
+
+    def ingest(self, conn: sqlite3.Connection, run_id: str) -> None:
+        """Re-read one run directory into the index (or drop it if the directory is gone)."""
+        if not os.path.isdir(self.layout.run_dir(run_id)):
+            self.forget(conn, run_id)
+            return
+        try:
+            meta = load_meta(self.layout, run_id)
+        except RunNotFound:  # a run being created has no meta.json yet
+            self.forget(conn, run_id)
+            return
+        except StoreError as exc:  # corrupt or unreadable: reported by ls, never fatal
+            self.forget(conn, run_id)
+            conn.execute(
+                "INSERT OR REPLACE INTO skipped (run_id, reason) VALUES (?, ?)", (run_id, str(exc))
+            )
+            return
+        self.upsert(conn, meta)
+
+    # -- syncing -----------------------------------------------------------------------------
+
+    def sync(self) -> None:
+        last = self._state("last_sync")
+        if last is None or time.time() - float(last) > MARKER_TTL_S - 3600:
+            self.rebuild()
+            return
+        self._sync_markers()
+        self._check_running()
+
+    def _touched_mtime(self) -> int:
+        try:
+            return os.stat(self.layout.touched_dir).st_mtime_ns
+        except FileNotFoundError:
+            self.layout.ensure()
+            return os.stat(self.layout.touched_dir).st_mtime_ns
+
+    def _sync_markers(self) -> None:
+        now = time.time()
+        mtime = self._touched_mtime()
+        if str(mtime) == self._state("touched_mtime_ns"):
+            return
+        seen = dict(self.conn.execute("SELECT run_id, mtime_ns FROM markers").fetchall())
+        current = self._scan_markers()
+        with self.transaction() as conn:
+            for run_id, marker_ns in current.items():
+                if seen.get(run_id) != marker_ns:
+                    self.ingest(conn, run_id)
+                    conn.execute(
+                        "INSERT OR REPLACE INTO markers (run_id, mtime_ns) VALUES (?, ?)",
+                        (run_id, marker_ns),
+                    )
+            gone = [(r,) for r in seen if r not in current]
+            conn.executemany("DELETE FROM markers WHERE run_id = ?", gone)
+            self._prune_markers(conn, current, now)
+            trusted = now - mtime / 1e9 > RACY_S
+            self._set_state(conn, "touched_mtime_ns", str(mtime) if trusted else "racy")
+            self._set_state(conn, "last_sync", repr(now))
+
+    def _scan_markers(self) -> dict[str, int]:
+        markers: dict[str, int] = {}
+        with os.scandir(self.layout.touched_dir) as entries:
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                with contextlib.suppress(FileNotFoundError):
+                    markers[entry.name] = entry.stat().st_mtime_ns
+        return markers
+
+    def _prune_markers(self, conn: sqlite3.Connection, markers: dict[str, int], now: float) -> None:
+        cutoff = (now - MARKER_TTL_S) * 1e9
+        old = [run_id for run_id, ns in markers.items() if ns < cutoff]
+        for run_id in old:
+            row = conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None or row[0] != "running":
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.layout.marker(run_id))
+                conn.execute("DELETE FROM markers WHERE run_id = ?", (run_id,))
+
+    def _check_running(self) -> None:
+        rows = self.conn.execute("SELECT id, owner FROM runs WHERE status = 'running'").fetchall()
+        dead = []
+        for run_id, owner_json in rows:
+            owner = json.loads(owner_json or "null") or {}
+            if not liveness.owner_is_alive(owner, self.layout.heartbeat(run_id)):
+                dead.append(run_id)
+        if not dead:
+            return
+        with self.transaction() as conn:
+            for run_id in dead:
+                self._mark_crashed(conn, run_id)
+
+    def _mark_crashed(self, conn: sqlite3.Connection, run_id: str) -> None:
+        try:
+            meta = load_meta(self.layout, run_id)
+        except NagaError:
+            self.ingest(conn, run_id)
+            return
+        if meta.get("status") == "running":  # it may have finished since the index last looked
+            beat = liveness.last_heartbeat(self.layout.heartbeat(run_id))
+            ended = beat if beat is not None else time.time()
+            meta["status"] = "crashed"
+            meta["finished_at"] = iso_from_ts(ended)
+            started = parse_iso(meta.get("started_at"))
+            meta["duration_s"] = None if started is None else round(max(0.0, ended - started), 3)
+            meta["error"] = "the naga process recording this run stopped without finishing it"
+            meta.setdefault("events", []).append({"at": utc_now_iso(), "event": "marked crashed"})
+            save_meta(self.layout, meta)
+        self.upsert(conn, meta)
+
+    def rebuild(self) -> int:
+        """Rebuild the index from every run directory; returns the number of runs indexed."""
+        now = time.time()
+        markers = self._scan_markers()  # before reading runs: later changes get picked up next time
+        with os.scandir(self.layout.runs_dir) as entries:
+            run_ids = [e.name for e in entries if not e.name.startswith(".") and e.is_dir()]
+        with self.transaction() as conn:
+            for table in ("tags", "runs", "markers", "skipped"):
+                conn.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
+            for run_id in run_ids:
+                self.ingest(conn, run_id)
+            conn.executemany(
+                "INSERT INTO markers (run_id, mtime_ns) VALUES (?, ?)", list(markers.items())
+            )
+            self._set_state(conn, "touched_mtime_ns", "racy")
+            self._set_state(conn, "last_sync", repr(now))
+        self._check_running()
+        return int(self.conn.execute("SELECT count(*) FROM runs").fetchone()[0])
+
+    def skipped(self) -> list[tuple[str, str]]:
+        return [
+            (str(a), str(b)) for a, b in self.conn.execute("SELECT run_id, reason FROM skipped")
+        ]

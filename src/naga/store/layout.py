@@ -1,0 +1,99 @@
+"""Where a store lives on disk and what every file in it is called.
+
+A store is a directory (``.naga/`` at the enclosing git repository's root, else the current
+directory; ``NAGA_HOME`` overrides) laid out as::
+
+    .naga/
+      .gitignore          "*": the store never makes a repository dirty
+      runs/<id>/          one directory per run: the source of truth
+        meta.json         the run record, replaced atomically on every change
+        output.log        captured stdout and stderr, raw bytes
+        git.patch         uncommitted changes at start, when the tree was dirty
+        heartbeat         touched while the run's process is alive
+      touched/<id>        replaced on every change to run <id>: tells indexes what to re-read
+      index/<host>.sqlite the query index, one per host, rebuilt from runs/ at any time
+
+Only the host named in an index file writes it, so a store on a shared cluster filesystem never
+has one SQLite file written from several machines.
+
+Paths are plain strings built with ``os.path``: this module is on ``naga run``'s start-up path,
+where importing ``pathlib`` alone costs several milliseconds.
+"""
+
+from __future__ import annotations
+
+import os
+
+STORE_DIRNAME = ".naga"
+HOME_ENV = "NAGA_HOME"
+_HOST_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
+
+
+def find_repo_root(start: str) -> str | None:
+    """The nearest directory at or above ``start`` holding ``.git`` (a directory or a file)."""
+    directory = os.path.abspath(start)
+    while True:
+        if os.path.exists(os.path.join(directory, ".git")):
+            return directory
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return None
+        directory = parent
+
+
+def locate_store(cwd: str | None = None) -> str:
+    """The store directory for ``cwd``: ``$NAGA_HOME``, else ``.naga`` at the repo root or cwd."""
+    home = os.environ.get(HOME_ENV)
+    if home:
+        return os.path.abspath(os.path.expanduser(home))
+    cwd = cwd or os.getcwd()
+    return os.path.join(find_repo_root(cwd) or cwd, STORE_DIRNAME)
+
+
+def safe_host(host: str) -> str:
+    return "".join(c if c in _HOST_SAFE else "_" for c in host) or "host"
+
+
+class StoreLayout:
+    """Names every directory and per-run file of a store rooted at ``root``."""
+
+    __slots__ = ("index_dir", "root", "runs_dir", "touched_dir")
+
+    def __init__(self, root: str) -> None:
+        self.root = os.fspath(root)
+        self.runs_dir = os.path.join(self.root, "runs")
+        self.touched_dir = os.path.join(self.root, "touched")
+        self.index_dir = os.path.join(self.root, "index")
+
+    def __repr__(self) -> str:
+        return f"StoreLayout({self.root!r})"
+
+    def index_file(self, host: str) -> str:
+        return os.path.join(self.index_dir, f"{safe_host(host)}.sqlite")
+
+    def run_dir(self, run_id: str) -> str:
+        return os.path.join(self.runs_dir, run_id)
+
+    def meta(self, run_id: str) -> str:
+        return os.path.join(self.runs_dir, run_id, "meta.json")
+
+    def output(self, run_id: str) -> str:
+        return os.path.join(self.runs_dir, run_id, "output.log")
+
+    def patch(self, run_id: str) -> str:
+        return os.path.join(self.runs_dir, run_id, "git.patch")
+
+    def heartbeat(self, run_id: str) -> str:
+        return os.path.join(self.runs_dir, run_id, "heartbeat")
+
+    def marker(self, run_id: str) -> str:
+        return os.path.join(self.touched_dir, run_id)
+
+    def ensure(self) -> None:
+        """Create the store's directories (idempotent); the .gitignore keeps git trees clean."""
+        for directory in (self.runs_dir, self.touched_dir, self.index_dir):
+            os.makedirs(directory, exist_ok=True)
+        ignore = os.path.join(self.root, ".gitignore")
+        if not os.path.exists(ignore):
+            with open(ignore, "w") as f:
+                f.write("*\n")

@@ -1,0 +1,98 @@
+"""Is the process that owns a running run still alive?
+
+A run records who runs it: host, pid, the kernel's boot id and the pid's start time. On the same
+host and boot, the pid (and its start time, which guards against pid reuse) answers at once.
+From another host, or when that is not enough, the run's ``heartbeat`` file answers: its owner
+touches it every ``heartbeat_s`` seconds, so a heartbeat older than ``stale_after_s`` means the
+owner is gone (SIGKILL, OOM killer, node lost) and the run is shown as crashed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+TYPE_CHECKING = False  # typing itself costs naga run start-up time; checkers know this idiom
+if TYPE_CHECKING:
+    from typing import Any
+
+HEARTBEAT_ENV = "NAGA_HEARTBEAT_INTERVAL"
+DEFAULT_HEARTBEAT_S = 5.0
+STALE_INTERVALS = 6
+MIN_STALE_S = 2.0
+
+
+def heartbeat_interval() -> float:
+    try:
+        value = float(os.environ.get(HEARTBEAT_ENV, DEFAULT_HEARTBEAT_S))
+    except ValueError:
+        return DEFAULT_HEARTBEAT_S
+    return value if value > 0 else DEFAULT_HEARTBEAT_S
+
+
+def hostname() -> str:
+    return os.uname().nodename
+
+
+def boot_id() -> str | None:
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def start_ticks(pid: int) -> int | None:
+    """The pid's start time in clock ticks since boot (Linux), None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
+    fields = stat[stat.rindex(b")") + 2 :].split()
+    return int(fields[19])
+
+
+def identity(pid: int | None = None) -> dict[str, Any]:
+    pid = pid or os.getpid()
+    interval = heartbeat_interval()
+    return {
+        "host": hostname(),
+        "pid": pid,
+        "boot_id": boot_id(),
+        "start_ticks": start_ticks(pid),
+        "heartbeat_s": interval,
+        "stale_after_s": max(MIN_STALE_S, STALE_INTERVALS * interval),
+    }
+
+
+def _pid_alive(owner: dict[str, Any]) -> bool:
+    pid = int(owner["pid"])
+    if owner.get("start_ticks") is not None:
+        return bool(start_ticks(pid) == owner["start_ticks"])
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def last_heartbeat(heartbeat: str) -> float | None:
+    try:
+        return os.stat(heartbeat).st_mtime
+    except OSError:
+        return None
+
+
+def owner_is_alive(owner: dict[str, Any], heartbeat: str, now: float | None = None) -> bool:
+    same_machine = owner.get("host") == hostname() and owner.get("boot_id") == boot_id()
+    if same_machine and owner.get("pid"):
+        return _pid_alive(owner)
+    beat = last_heartbeat(heartbeat)
+    if beat is None:
+        return False
+    now = time.time() if now is None else now
+    return now - beat <= float(owner.get("stale_after_s", STALE_INTERVALS * DEFAULT_HEARTBEAT_S))

@@ -1,0 +1,106 @@
+"""Filters over the index, turned into parametrised SQL, and run selection by id or name."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import sqlite3
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from ..errors import AmbiguousRun, RunNotFound, UsageError
+from .timefmt import iso_from_ts
+
+STATUSES = ("running", "completed", "failed", "cancelled", "crashed")
+_SPAN = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d|w)$")
+_SPAN_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    statuses: tuple[str, ...] = ()
+    name_glob: str | None = None
+    tags: tuple[str, ...] = ()
+    since: str | None = None  # ISO timestamp, UTC
+    limit: int | None = 20
+
+    def where(self) -> tuple[str, list[object]]:
+        clauses: list[str] = []
+        params: list[object] = []
+        if self.statuses:
+            clauses.append(f"status IN ({','.join('?' * len(self.statuses))})")
+            params.extend(self.statuses)
+        if self.name_glob:
+            clauses.append("name GLOB ?")
+            params.append(self.name_glob)
+        for tag in self.tags:
+            clauses.append("id IN (SELECT run_id FROM tags WHERE tag = ?)")
+            params.append(tag)
+        if self.since:
+            clauses.append("started_at >= ?")
+            params.append(self.since)
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def check_statuses(statuses: tuple[str, ...]) -> tuple[str, ...]:
+    for status in statuses:
+        if status not in STATUSES:
+            raise UsageError(f"unknown status '{status}'; choose from {', '.join(STATUSES)}")
+    return statuses
+
+
+def parse_since(text: str, now: float | None = None) -> str:
+    """'90m', '2d', '1w' ago, or a date/time ('2026-11-01', '2026-11-01T12:00'), as UTC ISO."""
+    span = _SPAN.match(text.strip())
+    if span:
+        seconds = float(span.group(1)) * _SPAN_SECONDS[span.group(2)]
+        return iso_from_ts((time.time() if now is None else now) - seconds)
+    try:
+        parsed = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(
+            f"cannot read --since '{text}': use a span like 30m, 12h, 2d, 1w or a date like"
+            " 2026-11-01"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.astimezone()  # a bare date means local time, as the user reads clocks
+    return iso_from_ts(parsed.astimezone(timezone.utc).timestamp())
+
+
+def _like_prefix(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def resolve(conn: sqlite3.Connection, selector: str) -> str:
+    """The id of the run that ``selector`` names: an id, a unique id prefix, or a run name."""
+    if conn.execute("SELECT 1 FROM runs WHERE id = ?", (selector,)).fetchone():
+        return selector
+    by_prefix = [
+        r[0]
+        for r in conn.execute(
+            "SELECT id FROM runs WHERE id LIKE ? ESCAPE '\\' ORDER BY started_at DESC LIMIT 50",
+            (_like_prefix(selector),),
+        )
+    ]
+    if len(by_prefix) == 1:
+        return str(by_prefix[0])
+    by_name = [
+        r[0]
+        for r in conn.execute(
+            "SELECT id FROM runs WHERE name = ? ORDER BY started_at DESC LIMIT 50", (selector,)
+        )
+    ]
+    if len(by_name) == 1 and not by_prefix:
+        return str(by_name[0])
+    candidates = by_prefix + [f"{i} (named {selector})" for i in by_name]
+    if candidates:
+        raise AmbiguousRun(selector, candidates)
+    raise RunNotFound(_not_found_message(conn, selector))
+
+
+def _not_found_message(conn: sqlite3.Connection, selector: str) -> str:
+    names = [r[0] for r in conn.execute("SELECT DISTINCT name FROM runs WHERE name IS NOT NULL")]
+    close = difflib.get_close_matches(selector, names, n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else "; `naga ls` lists the runs"
+    return f"no run matches '{selector}'{hint}"

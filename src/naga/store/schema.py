@@ -1,0 +1,76 @@
+"""The SQLite index's schema, as ordered migrations.
+
+The index is a cache of the run directories: any migration may assume it can be rebuilt, but
+shipped migrations are never edited; a change of schema is a new function appended to
+``MIGRATIONS``. ``PRAGMA user_version`` records how many have been applied, and each migration
+runs in the same transaction as its bookkeeping.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+
+def _execute_all(conn: sqlite3.Connection, script: str) -> None:
+    # executescript() would commit the migration's transaction half-way: run statement by statement.
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def m001_runs(conn: sqlite3.Connection) -> None:
+    _execute_all(
+        conn,
+        """
+        CREATE TABLE runs (
+            id TEXT PRIMARY KEY,
+            name TEXT,
+            status TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            duration_s REAL,
+            exit_code INTEGER,
+            command TEXT NOT NULL,
+            host TEXT,
+            git_commit TEXT,
+            git_dirty INTEGER,
+            owner TEXT,
+            doc TEXT NOT NULL
+        );
+        CREATE INDEX runs_started ON runs (started_at DESC);
+        CREATE INDEX runs_status ON runs (status, started_at DESC);
+        CREATE INDEX runs_name ON runs (name);
+        CREATE TABLE tags (
+            run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            tag TEXT NOT NULL,
+            PRIMARY KEY (tag, run_id)
+        );
+        CREATE INDEX tags_run ON tags (run_id);
+        -- touched/<id> mtimes already ingested, so a sync reads only what changed since
+        CREATE TABLE markers (run_id TEXT PRIMARY KEY, mtime_ns INTEGER NOT NULL);
+        -- run directories whose meta.json could not be read, reported by ls
+        CREATE TABLE skipped (run_id TEXT PRIMARY KEY, reason TEXT NOT NULL);
+        CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        """,
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_runs]
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Apply the migrations this index lacks, each in its own transaction."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(MIGRATIONS):
+        raise sqlite3.DatabaseError(f"index schema {version} is newer than this naga knows")
+    for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if conn.execute("PRAGMA user_version").fetchone()[0] < number:
+                migration(conn)
+                conn.execute(f"PRAGMA user_version = {number:d}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise

@@ -1,0 +1,89 @@
+"""Shared fixtures: every test gets its own store (NAGA_HOME) and real processes and repos.
+
+``naga`` runs the real command line in a subprocess, as a user would; ``git_repo`` makes a real
+repository in a directory whose name has spaces, quotes and unicode in it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+HOSTILE = "dir with 'quotes' and ünïcode"
+
+
+@pytest.fixture(autouse=True)
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "store"
+    monkeypatch.setenv("NAGA_HOME", str(home))
+    monkeypatch.delenv("NAGA_RUN_ID", raising=False)
+    monkeypatch.delenv("NAGA_RUN_DIR", raising=False)
+    monkeypatch.setenv("NO_COLOR", "1")
+    return home
+
+
+def naga_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "naga", *args]
+
+
+Naga = Callable[..., subprocess.CompletedProcess[bytes]]
+
+
+@pytest.fixture
+def naga(tmp_path: Path) -> Naga:
+    """Run the naga CLI; returns the CompletedProcess (bytes). ``cwd`` defaults to tmp_path."""
+
+    def run(
+        *args: str, cwd: Path | None = None, **kwargs: Any
+    ) -> subprocess.CompletedProcess[bytes]:
+        kwargs.setdefault("stdin", subprocess.DEVNULL)
+        kwargs.setdefault("capture_output", True)
+        kwargs.setdefault("timeout", 60)
+        return subprocess.run(naga_cmd(*args), cwd=cwd or tmp_path, check=False, **kwargs)
+
+    return run
+
+
+def runs_json(naga: Naga, *args: str) -> list[dict[str, Any]]:
+    done = naga("ls", "--all", "--json", *args)
+    assert done.returncode == 0, done.stderr
+    runs: list[dict[str, Any]] = json.loads(done.stdout)
+    return runs
+
+
+def only_run(naga: Naga) -> dict[str, Any]:
+    runs = runs_json(naga)
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def git(cwd: Path, *args: str) -> str:
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "Test",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "Test",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+    }
+    done = subprocess.run(
+        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
+@pytest.fixture
+def git_repo(tmp_path: Path) -> Path:
+    repo = tmp_path / HOSTILE
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "train.py").write_text("print('training')\n")
+    git(repo, "add", "train.py")
+    git(repo, "commit", "-q", "-m", "first")
+    return repo

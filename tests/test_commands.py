@@ -1,0 +1,232 @@
+"""``naga ls / show / logs / rm / reindex`` on real runs in a real store."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import Naga, naga_cmd, only_run, runs_json
+
+
+def make_runs(naga: Naga) -> dict[str, str]:
+    """Three finished runs: completed, failed and cancelled-by-exit-130; name -> id."""
+    naga("run", "--name", "good", "--tag", "base", "true")
+    naga("run", "--name", "bad", "--tag", "base", "--tag", "x", "false")
+    naga("run", "--name", "stopped", sys.executable, "-c", "raise SystemExit(130)")
+    return {r["name"]: r["id"] for r in runs_json(naga)}
+
+
+def test_ls_empty_store_is_friendly(naga: Naga) -> None:
+    done = naga("ls")
+    assert done.returncode == 0
+    assert done.stdout.decode().strip() == "No runs yet. Start one with: naga run python train.py"
+    assert json.loads(naga("ls", "--json").stdout) == []
+
+
+def test_ls_table_and_filters(naga: Naga) -> None:
+    ids = make_runs(naga)
+    table = naga("ls").stdout.decode().splitlines()
+    assert table[0].split() == ["ID", "NAME", "STATUS", "STARTED", "DURATION", "GIT", "COMMAND"]
+    assert [line.split()[0] for line in table[1:]] == [ids["stopped"], ids["bad"], ids["good"]]
+    assert "✓ completed" in table[3] and "✗ failed" in table[2] and "⊘ cancelled" in table[1]
+
+    def names(*args: str) -> list[str]:
+        return [r["name"] for r in runs_json(naga, *args)]
+
+    assert names("--status", "failed") == ["bad"]
+    assert names("--status", "failed", "--status", "completed") == ["bad", "good"]
+    assert names("--name", "goo*") == ["good"]
+    assert names("--tag", "base") == ["bad", "good"]
+    assert names("--tag", "base", "--tag", "x") == ["bad"]
+    assert names("--since", "1h") == ["stopped", "bad", "good"]
+    assert names("--since", "2999-01-01") == []
+    limited = json.loads(naga("ls", "--json", "--limit", "2").stdout)
+    assert [r["name"] for r in limited] == ["stopped", "bad"]
+    footer = naga("ls", "--limit", "2").stdout.decode().splitlines()[-1]
+    assert footer == "showing 2 of 3 runs; --all or --limit N for more"
+    assert (
+        naga("ls", "--status", "crashed").stdout.decode().strip() == "No runs match these filters."
+    )
+
+
+def test_ls_json_contract(naga: Naga) -> None:
+    make_runs(naga)
+    for run in runs_json(naga):
+        for key in (
+            "id",
+            "name",
+            "status",
+            "exit_code",
+            "command",
+            "cwd",
+            "started_at",
+            "finished_at",
+            "duration_s",
+            "git",
+            "tags",
+            "params",
+            "metrics",
+        ):
+            assert key in run, key
+        assert "owner" not in run  # liveness bookkeeping stays private
+
+
+def test_bad_filter_values(naga: Naga) -> None:
+    for args, message in (
+        (["--status", "done"], "unknown status 'done'"),
+        (["--since", "yesterday"], "cannot read --since 'yesterday'"),
+    ):
+        done = naga("ls", *args)
+        assert done.returncode == 2
+        assert message in done.stderr.decode()
+        assert len(done.stderr.decode().strip().splitlines()) == 1
+
+
+def test_select_by_id_prefix_and_name(naga: Naga) -> None:
+    ids = make_runs(naga)
+    good = ids["good"]
+    assert json.loads(naga("show", "--json", good).stdout)["id"] == good
+    assert json.loads(naga("show", "--json", good[:5]).stdout)["id"] == good
+    assert json.loads(naga("show", "--json", "good").stdout)["id"] == good
+    assert json.loads(naga("show", "--json").stdout)["name"] == "stopped"  # default: latest
+    unknown = naga("show", "nope-zz")
+    assert unknown.returncode == 1
+    assert unknown.stderr.decode().strip() == (
+        "naga: error: no run matches 'nope-zz'; `naga ls` lists the runs"
+    )
+    close = naga("show", "godo")
+    assert "did you mean good?" in close.stderr.decode()
+
+
+def test_ambiguous_selection_lists_candidates(naga: Naga) -> None:
+    naga("run", "--name", "twin", "true")
+    naga("run", "--name", "twin", "true")
+    done = naga("show", "twin")
+    assert done.returncode == 1
+    message = done.stderr.decode().strip()
+    assert message.startswith("naga: error: 'twin' matches 2 runs (")
+    for run in runs_json(naga):
+        assert run["id"] in message
+
+
+def test_show_readable(naga: Naga) -> None:
+    ids = make_runs(naga)
+    text = naga("show", ids["bad"]).stdout.decode()
+    assert "Status    ✗ failed  (exit 1)" in text
+    assert "Command   false" in text
+    assert "Tags      base, x" in text
+
+
+def test_logs_tail_and_follow(naga: Naga, tmp_path: Path) -> None:
+    naga("run", "--name", "lines", sys.executable, "-c", "for i in range(1000): print(i)")
+    assert naga("logs", "lines").stdout == "".join(f"{i}\n" for i in range(1000)).encode()
+    assert naga("logs", "lines", "--tail", "3").stdout == b"997\n998\n999\n"
+    assert naga("logs", "lines", "-n", "0").stdout == b""
+
+    code = "import time\nfor i in range(5):\n    print(i, flush=True); time.sleep(0.3)"
+    proc = subprocess.Popen(
+        naga_cmd("run", "--name", "slow", sys.executable, "-c", code),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while b"slow" not in naga("ls").stdout:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    followed = naga("logs", "slow", "--follow")
+    assert followed.stdout == b"0\n1\n2\n3\n4\n"
+    assert proc.wait(timeout=30) == 0
+
+
+def test_rm(naga: Naga, store: Path) -> None:
+    ids = make_runs(naga)
+    done = naga("rm", "good")
+    assert done.returncode == 0
+    assert not (store / "runs" / ids["good"]).exists()
+    refused = naga("rm", "--status", "failed", "--status", "cancelled")
+    assert refused.returncode == 2
+    assert "refusing to remove 2 runs without confirmation; add -y" in refused.stderr.decode()
+    assert len(runs_json(naga)) == 2
+    assert naga("rm", "--status", "failed", "--status", "cancelled", "-y").returncode == 0
+    assert runs_json(naga) == []
+    assert naga("rm").returncode == 2
+    assert naga("rm", "ghost").returncode == 1
+
+
+def test_rm_refuses_running_run(naga: Naga, tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        naga_cmd(
+            "run",
+            "--name",
+            "live",
+            sys.executable,
+            "-c",
+            "print('ready', flush=True); import time; time.sleep(60)",
+        ),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+    done = naga("rm", "live")
+    assert done.returncode == 1
+    assert "refusing to remove running run(s)" in done.stderr.decode()
+    assert naga("rm", "live", "--force").returncode == 0
+    proc.terminate()
+    proc.communicate(timeout=30)
+    assert runs_json(naga) == []
+
+
+def test_reindex_after_deleting_the_index(naga: Naga, store: Path) -> None:
+    ids = make_runs(naga)
+    for f in (store / "index").iterdir():
+        f.unlink()
+    assert {r["id"] for r in runs_json(naga)} == set(ids.values())
+    done = naga("reindex")
+    assert done.stdout.decode().startswith("Indexed 3 runs from ")
+
+
+def test_corrupt_index_is_rebuilt(naga: Naga, store: Path) -> None:
+    ids = make_runs(naga)
+    for f in (store / "index").iterdir():
+        f.write_bytes(b"this is not a database" * 100)
+    done = naga("ls", "--json")
+    assert done.returncode == 0
+    assert {r["id"] for r in json.loads(done.stdout)} == set(ids.values())
+
+
+def test_corrupt_meta_is_skipped_with_a_warning(naga: Naga, store: Path) -> None:
+    ids = make_runs(naga)
+    meta = store / "runs" / ids["bad"] / "meta.json"
+    meta.write_text('{"id": "broken')
+    (store / "touched" / ids["bad"]).write_text("")  # as any writer would signal a change
+    done = naga("ls")
+    assert done.returncode == 0
+    assert ids["good"] in done.stdout.decode() and ids["bad"] not in done.stdout.decode()
+    assert f"naga: warning: run {ids['bad']} is not listed" in done.stderr.decode()
+    rebuilt = naga("reindex")
+    assert rebuilt.stdout.decode().startswith("Indexed 2 runs")
+    assert "is corrupt" in rebuilt.stderr.decode()
+
+
+def test_run_written_by_another_process_appears_without_reindex(naga: Naga, store: Path) -> None:
+    make_runs(naga)
+    assert len(runs_json(naga)) == 3  # the index exists and is in sync
+    naga("run", "--name", "later", "true")
+    assert "later" in [r["name"] for r in runs_json(naga)]
+
+
+def test_unknown_id_for_logs_and_show(naga: Naga) -> None:
+    for command in ("show", "logs"):
+        done = naga(command)
+        assert done.returncode == 1
+        assert "there are no runs yet" in done.stderr.decode()
+
+
+def test_only_run_sanity(naga: Naga) -> None:
+    naga("run", "true")
+    assert only_run(naga)["status"] == "completed"
