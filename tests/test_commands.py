@@ -10,6 +10,8 @@ from pathlib import Path
 
 from conftest import Naga, naga_cmd, only_run, runs_json
 
+from naga.store.layout import current_bucket
+
 
 def make_runs(naga: Naga) -> dict[str, str]:
     """Three finished runs: completed, failed and cancelled-by-exit-130; name -> id."""
@@ -203,7 +205,9 @@ def test_corrupt_meta_is_skipped_with_a_warning(naga: Naga, store: Path) -> None
     ids = make_runs(naga)
     meta = store / "runs" / ids["bad"] / "meta.json"
     meta.write_text('{"id": "broken')
-    (store / "touched" / ids["bad"]).write_text("")  # as any writer would signal a change
+    marker = store / "touched" / current_bucket() / ids["bad"]
+    marker.unlink(missing_ok=True)
+    marker.write_text("")  # as every writer signals a change
     done = naga("ls")
     assert done.returncode == 0
     assert ids["good"] in done.stdout.decode() and ids["bad"] not in done.stdout.decode()

@@ -2,8 +2,9 @@
 
 Every change to a run replaces its ``meta.json`` atomically (temp file, fsync, rename), so a
 reader never sees half a record and a crash mid-write leaves the previous one intact. Each change
-also replaces ``touched/<id>``: indexes read the ``touched`` directory instead of statting every
-run, which keeps ``naga ls`` fast with 100,000 runs and still sees runs written from other hosts.
+also replaces a marker ``touched/<hour>/<id>``: indexes read the hour directories that changed
+instead of statting every run, which keeps ``naga ls`` fast with 100,000 runs and still sees runs
+written from other hosts.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 
 from .._lean import json_bytes
 from ..errors import RunNotFound, StoreError
-from .layout import StoreLayout
+from .layout import StoreLayout, current_bucket
 
 TYPE_CHECKING = False  # typing itself costs naga run start-up time; checkers know this idiom
 if TYPE_CHECKING:
@@ -79,7 +80,12 @@ def create_run_dir(layout: StoreLayout) -> str:
 
 def touch_marker(layout: StoreLayout, run_id: str) -> None:
     """Tell every index that run ``run_id`` changed (a rename, so the directory mtime moves)."""
-    write_atomic(layout.marker(run_id), b"", fsync=False)
+    bucket = current_bucket()
+    try:
+        os.makedirs(layout.bucket(bucket), exist_ok=True)
+    except OSError as exc:
+        raise _store_error("create", layout.bucket(bucket), exc) from exc
+    write_atomic(layout.marker(run_id, bucket), b"", fsync=False)
 
 
 def encode_meta(meta: dict[str, Any]) -> bytes:

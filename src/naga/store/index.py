@@ -3,13 +3,14 @@
 Run directories are the truth; the index is rebuilt from them whenever it is missing, corrupt or
 too old to trust. ``sync()`` brings it up to date cheaply before every query:
 
-1. ``touched/`` changed since the last sync (its mtime moved)? Re-read only the runs whose marker
-   is newer than the one already ingested. A run written on another host shows up this way.
+1. Which hour directories of ``touched/`` changed since the last sync (their mtime moved)? In
+   those, re-read only the runs whose marker is newer than the one already ingested. A run
+   written on another host shows up this way; an unchanged store costs one stat per hour kept.
 2. Runs the index believes are running: ask the liveness check whether their owner is alive; a
    dead owner turns the run ``crashed`` (recorded in its meta.json too).
 
-Markers of finished runs are pruned after ``MARKER_TTL_S``; an index not synced for that long is
-rebuilt, so it can never miss a change whose marker is gone.
+Hour directories untouched for ``MARKER_TTL_S`` are pruned; an index not synced for that long
+is rebuilt, so it can never miss a change whose marker is gone.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -159,54 +161,74 @@ class Index:
         self._sync_markers()
         self._check_running()
 
-    def _touched_mtime(self) -> int:
-        try:
-            return os.stat(self.layout.touched_dir).st_mtime_ns
-        except FileNotFoundError:
-            self.layout.ensure()
-            return os.stat(self.layout.touched_dir).st_mtime_ns
-
     def _sync_markers(self) -> None:
+        """Re-read the runs whose markers changed, looking only into hours whose mtime moved."""
         now = time.time()
-        mtime = self._touched_mtime()
-        if str(mtime) == self._state("touched_mtime_ns"):
+        known = dict(self.conn.execute("SELECT name, mtime_ns FROM buckets").fetchall())
+        current = self._bucket_mtimes()
+        changed = [b for b, ns in current.items() if known.get(b) != ns]
+        gone = [b for b in known if b not in current]
+        if not changed and not gone:
             return
-        seen = dict(self.conn.execute("SELECT run_id, mtime_ns FROM markers").fetchall())
-        current = self._scan_markers()
         with self.transaction() as conn:
-            for run_id, marker_ns in current.items():
-                if seen.get(run_id) != marker_ns:
-                    self.ingest(conn, run_id)
-                    conn.execute(
-                        "INSERT OR REPLACE INTO markers (run_id, mtime_ns) VALUES (?, ?)",
-                        (run_id, marker_ns),
-                    )
-            gone = [(r,) for r in seen if r not in current]
-            conn.executemany("DELETE FROM markers WHERE run_id = ?", gone)
-            self._prune_markers(conn, current, now)
-            trusted = now - mtime / 1e9 > RACY_S
-            self._set_state(conn, "touched_mtime_ns", str(mtime) if trusted else "racy")
+            for bucket in changed:
+                self._sync_bucket(conn, bucket)
+                trusted = now - current[bucket] / 1e9 > RACY_S
+                conn.execute(
+                    "INSERT OR REPLACE INTO buckets (name, mtime_ns) VALUES (?, ?)",
+                    (bucket, current[bucket] if trusted else -1),
+                )
+            for bucket in gone:
+                conn.execute("DELETE FROM buckets WHERE name = ?", (bucket,))
+                conn.execute("DELETE FROM markers WHERE bucket = ?", (bucket,))
+            self._prune_buckets(conn, current, now)
             self._set_state(conn, "last_sync", repr(now))
 
-    def _scan_markers(self) -> dict[str, int]:
+    def _bucket_mtimes(self) -> dict[str, int]:
+        buckets: dict[str, int] = {}
+        try:
+            names = os.listdir(self.layout.touched_dir)
+        except FileNotFoundError:
+            self.layout.ensure()
+            return buckets
+        for name in names:
+            if not name.startswith("."):
+                with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                    buckets[name] = os.stat(self.layout.bucket(name)).st_mtime_ns
+        return buckets
+
+    def _scan_bucket(self, bucket: str) -> dict[str, int]:
         markers: dict[str, int] = {}
-        with os.scandir(self.layout.touched_dir) as entries:
+        with (
+            contextlib.suppress(FileNotFoundError, NotADirectoryError),
+            os.scandir(self.layout.bucket(bucket)) as entries,
+        ):
             for entry in entries:
-                if entry.name.startswith("."):
-                    continue
-                with contextlib.suppress(FileNotFoundError):
-                    markers[entry.name] = entry.stat().st_mtime_ns
+                if not entry.name.startswith("."):
+                    with contextlib.suppress(FileNotFoundError):
+                        markers[entry.name] = entry.stat().st_mtime_ns
         return markers
 
-    def _prune_markers(self, conn: sqlite3.Connection, markers: dict[str, int], now: float) -> None:
+    def _sync_bucket(self, conn: sqlite3.Connection, bucket: str) -> None:
+        seen = dict(
+            conn.execute("SELECT run_id, mtime_ns FROM markers WHERE bucket = ?", (bucket,))
+        )
+        for run_id, marker_ns in self._scan_bucket(bucket).items():
+            if seen.get(run_id) != marker_ns:
+                self.ingest(conn, run_id)
+                conn.execute(
+                    "INSERT OR REPLACE INTO markers (bucket, run_id, mtime_ns) VALUES (?, ?, ?)",
+                    (bucket, run_id, marker_ns),
+                )
+
+    def _prune_buckets(self, conn: sqlite3.Connection, buckets: dict[str, int], now: float) -> None:
+        """Hours untouched for MARKER_TTL_S were seen by every index synced since: drop them."""
         cutoff = (now - MARKER_TTL_S) * 1e9
-        old = [run_id for run_id, ns in markers.items() if ns < cutoff]
-        for run_id in old:
-            row = conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
-            if row is None or row[0] != "running":
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(self.layout.marker(run_id))
-                conn.execute("DELETE FROM markers WHERE run_id = ?", (run_id,))
+        for bucket, mtime_ns in buckets.items():
+            if 0 <= mtime_ns < cutoff:
+                shutil.rmtree(self.layout.bucket(bucket), ignore_errors=True)
+                conn.execute("DELETE FROM buckets WHERE name = ?", (bucket,))
+                conn.execute("DELETE FROM markers WHERE bucket = ?", (bucket,))
 
     def _check_running(self) -> None:
         rows = self.conn.execute("SELECT id, owner FROM runs WHERE status = 'running'").fetchall()
@@ -242,18 +264,24 @@ class Index:
     def rebuild(self) -> int:
         """Rebuild the index from every run directory; returns the number of runs indexed."""
         now = time.time()
-        markers = self._scan_markers()  # before reading runs: later changes get picked up next time
+        # Markers first: a change made while the runs are read is picked up by the next sync.
+        buckets = self._bucket_mtimes()
+        markers = [(b, r, ns) for b in buckets for r, ns in self._scan_bucket(b).items()]
+        self.layout.ensure()
         with os.scandir(self.layout.runs_dir) as entries:
             run_ids = [e.name for e in entries if not e.name.startswith(".") and e.is_dir()]
         with self.transaction() as conn:
-            for table in ("tags", "runs", "markers", "skipped"):
+            for table in ("tags", "runs", "markers", "buckets", "skipped"):
                 conn.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
             for run_id in run_ids:
                 self.ingest(conn, run_id)
             conn.executemany(
-                "INSERT INTO markers (run_id, mtime_ns) VALUES (?, ?)", list(markers.items())
+                "INSERT INTO markers (bucket, run_id, mtime_ns) VALUES (?, ?, ?)", markers
             )
-            self._set_state(conn, "touched_mtime_ns", "racy")
+            conn.executemany(
+                "INSERT INTO buckets (name, mtime_ns) VALUES (?, ?)",
+                [(b, ns if now - ns / 1e9 > RACY_S else -1) for b, ns in buckets.items()],
+            )
             self._set_state(conn, "last_sync", repr(now))
         self._check_running()
         return int(self.conn.execute("SELECT count(*) FROM runs").fetchone()[0])

@@ -10,7 +10,8 @@ directory; ``NAGA_HOME`` overrides) laid out as::
         output.log        captured stdout and stderr, raw bytes
         git.patch         uncommitted changes at start, when the tree was dirty
         heartbeat         touched while the run's process is alive
-      touched/<id>        replaced on every change to run <id>: tells indexes what to re-read
+      touched/<hour>/<id> replaced on every change to run <id>: tells indexes what to re-read;
+                          one directory per UTC hour, so an index rescans only the hours that moved
       index/<host>.sqlite the query index, one per host, rebuilt from runs/ at any time
 
 Only the host named in an index file writes it, so a store on a shared cluster filesystem never
@@ -23,6 +24,7 @@ where importing ``pathlib`` alone costs several milliseconds.
 from __future__ import annotations
 
 import os
+import time
 
 STORE_DIRNAME = ".naga"
 HOME_ENV = "NAGA_HOME"
@@ -48,6 +50,11 @@ def locate_store(cwd: str | None = None) -> str:
         return os.path.abspath(os.path.expanduser(home))
     cwd = cwd or os.getcwd()
     return os.path.join(find_repo_root(cwd) or cwd, STORE_DIRNAME)
+
+
+def current_bucket(now: float | None = None) -> str:
+    """The ``touched/`` subdirectory for changes made now: the UTC hour, e.g. 2026112203."""
+    return time.strftime("%Y%m%d%H", time.gmtime(time.time() if now is None else now))
 
 
 def safe_host(host: str) -> str:
@@ -86,8 +93,11 @@ class StoreLayout:
     def heartbeat(self, run_id: str) -> str:
         return os.path.join(self.runs_dir, run_id, "heartbeat")
 
-    def marker(self, run_id: str) -> str:
-        return os.path.join(self.touched_dir, run_id)
+    def bucket(self, name: str) -> str:
+        return os.path.join(self.touched_dir, name)
+
+    def marker(self, run_id: str, bucket: str) -> str:
+        return os.path.join(self.touched_dir, bucket, run_id)
 
     def ensure(self) -> None:
         """Create the store's directories (idempotent); the .gitignore keeps git trees clean."""

@@ -47,8 +47,14 @@ def m001_runs(conn: sqlite3.Connection) -> None:
             PRIMARY KEY (tag, run_id)
         );
         CREATE INDEX tags_run ON tags (run_id);
-        -- touched/<id> mtimes already ingested, so a sync reads only what changed since
-        CREATE TABLE markers (run_id TEXT PRIMARY KEY, mtime_ns INTEGER NOT NULL);
+        -- touched/<hour>/<id> markers already ingested, and each hour directory's mtime then
+        CREATE TABLE markers (
+            bucket TEXT NOT NULL,
+            run_id TEXT NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            PRIMARY KEY (bucket, run_id)
+        );
+        CREATE TABLE buckets (name TEXT PRIMARY KEY, mtime_ns INTEGER NOT NULL);
         -- run directories whose meta.json could not be read, reported by ls
         CREATE TABLE skipped (run_id TEXT PRIMARY KEY, reason TEXT NOT NULL);
         CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
