@@ -16,7 +16,7 @@ from ._lean import shell_join, signal_name, signals
 from ._version import __version__
 from .capture import environment
 from .capture.git import GitProbe
-from .capture.process import CANCELLING, Outcome, run_process
+from .capture.process import CANCELLING, Outcome, StartFailed, run_process
 from .errors import CommandNotExecutable, CommandNotFound, StoreError, UsageError
 from .store import liveness
 from .store.files import create_run_dir, save_meta
@@ -124,63 +124,89 @@ def run_command(
     Raises CommandNotFound / CommandNotExecutable after recording the run as failed.
     """
     _check_request(request)
-    probe = GitProbe(request.cwd)
-    layout = StoreLayout(request.store_root or locate_store(request.cwd))
-    started = time.time()
-    run_id = create_run_dir(layout)
-    heartbeat = layout.heartbeat(run_id)
-    os.close(os.open(heartbeat, os.O_WRONLY | os.O_CREAT, 0o644))
-    meta = _base_meta(request, run_id, started)
-    interrupted_early = False
-    try:
-        meta["git"] = probe.result(layout.patch(run_id))
-        save_meta(layout, meta)
-        on_start(meta)
-    except KeyboardInterrupt:
-        interrupted_early = True
-
-    env = {**os.environ, RUN_ID_ENV: run_id, RUN_DIR_ENV: layout.run_dir(run_id)}
-    facts = environment.Facts(request.argv, env)
-    beat = _Heartbeat(heartbeat, float(meta["owner"]["heartbeat_s"]))
-    log_fd = os.open(layout.output(run_id), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    t0 = time.monotonic()
+    recorder = _Recorder(request)
     failure: Exception | None = None
     try:
-        if interrupted_early:
-            raise KeyboardInterrupt
-        outcome = run_process(
-            request.argv,
-            env=env,
-            log_fd=log_fd,
-            tick_s=min(1.0, beat.interval),
-            on_tick=beat,
-        )
-    except OSError as exc:
-        code, message, failure = _spawn_error(request.argv, exc)
-        outcome = Outcome(exit_code=code)
-        meta["error"] = message
+        recorder.begin()
+        on_start(recorder.meta)
+        outcome = recorder.execute()
     except KeyboardInterrupt:  # Ctrl-C before the command started: it never runs
         outcome = Outcome(exit_code=130)
         outcome.forwarded = signals.SIGINT
-    finally:
-        os.close(log_fd)
-    duration = time.monotonic() - t0
-    meta["python"], meta["gpus"] = facts.collect()
-    _finish_meta(meta, outcome, started + duration, duration)
-    try:
-        save_meta(layout, meta)
-    except StoreError:
-        if os.path.isdir(layout.run_dir(run_id)):
-            raise
-        meta["error"] = "the run was removed while it ran"  # `naga rm --force`: nothing to save
-    try:
-        os.unlink(heartbeat)
-    except OSError:
-        pass
-    on_end(meta)
+    except StartFailed as exc:
+        code, message, failure = _spawn_error(request.argv, exc.cause)
+        outcome = Outcome(exit_code=code)
+        recorder.meta["error"] = message
+    recorder.finish(outcome)
+    on_end(recorder.meta)
     if failure is not None:
         raise failure
     return outcome.exit_code
+
+
+class _Recorder:
+    """One run's record through its life: reserved, started, finished."""
+
+    def __init__(self, request: RunRequest) -> None:
+        self.request = request
+        self.probe = GitProbe(request.cwd)  # git works while naga prepares the run
+        self.layout = StoreLayout(request.store_root or locate_store(request.cwd))
+        self.started = time.time()
+        self.t0 = time.monotonic()
+        self.run_id = create_run_dir(self.layout)
+        self.heartbeat = self.layout.heartbeat(self.run_id)
+        self.meta = _base_meta(request, self.run_id, self.started)
+        self.git_recorded = False
+        self.facts: environment.Facts | None = None
+
+    def begin(self) -> None:
+        """Write the record as running: if that is impossible, the command does not start."""
+        os.close(os.open(self.heartbeat, os.O_WRONLY | os.O_CREAT, 0o644))
+        save_meta(self.layout, self.meta)
+
+    def record_git(self, _pid: int = 0) -> None:
+        # Called the moment the command has started: git status began before it did, so the
+        # command's start is not delayed by git, and the record then gains the git state.
+        if not self.git_recorded:
+            self.git_recorded = True
+            self.meta["git"] = self.probe.result(self.layout.patch(self.run_id))
+            save_meta(self.layout, self.meta)
+
+    def execute(self) -> Outcome:
+        run_dir = self.layout.run_dir(self.run_id)
+        env = {**os.environ, RUN_ID_ENV: self.run_id, RUN_DIR_ENV: run_dir}
+        self.facts = environment.Facts(self.request.argv, env)
+        beat = _Heartbeat(self.heartbeat, float(self.meta["owner"]["heartbeat_s"]))
+        log_fd = os.open(self.layout.output(self.run_id), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        self.t0 = time.monotonic()
+        try:
+            return run_process(
+                self.request.argv,
+                env=env,
+                log_fd=log_fd,
+                tick_s=min(1.0, beat.interval),
+                on_tick=beat,
+                on_spawn=self.record_git,
+            )
+        finally:
+            os.close(log_fd)
+
+    def finish(self, outcome: Outcome) -> None:
+        duration = time.monotonic() - self.t0
+        self.record_git()
+        if self.facts is not None:
+            self.meta["python"], self.meta["gpus"] = self.facts.collect()
+        _finish_meta(self.meta, outcome, self.started + duration, duration)
+        try:
+            save_meta(self.layout, self.meta)
+        except StoreError:
+            if os.path.isdir(self.layout.run_dir(self.run_id)):
+                raise
+            self.meta["error"] = "the run was removed while it ran"  # `naga rm --force`
+        try:
+            os.unlink(self.heartbeat)
+        except OSError:
+            pass
 
 
 def _finish_meta(

@@ -40,13 +40,23 @@ FORWARDED = (
     signal.SIGUSR2,
 )
 CANCELLING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
-READ_SIZE = 1 << 16
+READ_SIZE = 1 << 18
 PIPE_SIZE = 1 << 20
+COALESCE_BYTES = 1 << 16
+COALESCE_S = 0.001
 # After the command exits, keep reading what its background children still write, but not forever.
 DRAIN_QUIET_S = 0.1
 DRAIN_MAX_S = 5.0
 WINSIZE_POLL_S = 0.25
 F_SETPIPE_SZ = 1031
+
+
+class StartFailed(Exception):
+    """The command could not be started at all (not found, not executable ...)."""
+
+    def __init__(self, cause: OSError) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 class Outcome:
@@ -171,6 +181,10 @@ class _Runner:
         self.peak_tree_rss = 0
         self.usage: Any = None
         self.poller = select.poll()
+        self.maybe_exited = True  # reap once at the start whatever happens
+        self.wake_r = self.wake_w = -1
+        self.old_wakeup = -1
+        self.old_handlers: dict[int, Any] = {}
 
     # -- setup -------------------------------------------------------------------------------
 
@@ -200,11 +214,11 @@ class _Runner:
                 setpgroup=0,
                 setsigdef=RESET_SIGNALS,
             )
-        except OSError:
+        except OSError as exc:
             for fd in self.streams:
                 os.close(fd)
             self.streams.clear()
-            raise
+            raise StartFailed(exc) from exc
         finally:
             for fd in child_ends:
                 os.close(fd)
@@ -223,7 +237,7 @@ class _Runner:
             except (ProcessLookupError, PermissionError):
                 pass
 
-    def _pump(self, stream: _Stream) -> None:
+    def _pump(self, stream: _Stream) -> int:
         try:
             chunk = os.read(stream.fd, READ_SIZE)
         except OSError as exc:  # EIO: the pty's last writer closed it
@@ -232,7 +246,7 @@ class _Runner:
             chunk = b""
         if not chunk:
             self._close(stream)
-            return
+            return 0
         self.outcome.output_bytes += len(chunk)
         if stream.echo:
             try:
@@ -246,6 +260,7 @@ class _Runner:
                 _write_all(self.log_fd, chunk)
             except OSError as exc:
                 self.outcome.log_error = f"output log stopped: {exc.strerror or exc}"
+        return len(chunk)
 
     def _close(self, stream: _Stream) -> None:
         self.streams.pop(stream.fd, None)
@@ -275,65 +290,72 @@ class _Runner:
         except ProcessLookupError:
             pass
 
+    def install_signals(self) -> None:
+        """Before the spawn, so that not even a command that exits at once is missed."""
+        self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.old_wakeup = signal.set_wakeup_fd(self.wake_w)
+        self.old_handlers = {s: signal.signal(s, self._forward) for s in FORWARDED}
+        self.old_handlers[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, self._child_changed)
+
+    def restore(self) -> None:
+        for signum, handler in self.old_handlers.items():
+            signal.signal(signum, handler)
+        signal.set_wakeup_fd(self.old_wakeup)
+        os.close(self.wake_r)
+        os.close(self.wake_w)
+        for stream in list(self.streams.values()):
+            self._close(stream)
+        if self.owns_terminal:
+            _set_foreground(0, os.getpgrp())
+
+    def _child_changed(self, _signum: int, _frame: object) -> None:
+        self.maybe_exited = True
+
     def loop(self) -> None:
         for fd in self.streams:
             self.poller.register(fd, select.POLLIN)
-        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self.poller.register(wake_r, select.POLLIN)
-        old_wakeup = signal.set_wakeup_fd(wake_w)
-        old_handlers = {s: signal.signal(s, self._forward) for s in FORWARDED}
-        old_chld = signal.signal(signal.SIGCHLD, lambda *_: None)
-        try:
-            self._run_loop(wake_r)
-        finally:
-            signal.signal(signal.SIGCHLD, old_chld)
-            for s, handler in old_handlers.items():
-                signal.signal(s, handler)
-            signal.set_wakeup_fd(old_wakeup)
-            os.close(wake_r)
-            os.close(wake_w)
-            for stream in list(self.streams.values()):
-                self._close(stream)
-            if self.owns_terminal:
-                _set_foreground(0, os.getpgrp())
-
-    def _run_loop(self, wake_r: int) -> None:
+        self.poller.register(self.wake_r, select.POLLIN)
         status: int | None = None
         exited_at = 0.0
-        next_tick = time.monotonic() + self.tick_s
+        now = time.monotonic()
+        next_tick = now + self.tick_s
+        next_winsize = now + WINSIZE_POLL_S if self.master is not None else float("inf")
         winsize = _winsize(self.master) if self.master is not None else None
-        next_winsize = time.monotonic() + WINSIZE_POLL_S
         while True:
-            now = time.monotonic()
-            if status is None:
-                wait = min(next_tick, next_winsize if self.master is not None else next_tick) - now
-            else:
-                wait = DRAIN_QUIET_S
+            wait = min(next_tick, next_winsize) - now if status is None else DRAIN_QUIET_S
             events = self.poller.poll(max(0.0, wait) * 1000)
+            got = 0
             for fd, _ in events:
-                if fd == wake_r:
+                if fd == self.wake_r:
                     try:
-                        os.read(wake_r, 512)
+                        os.read(self.wake_r, 512)
                     except BlockingIOError:
                         pass
                 elif fd in self.streams:
-                    self._pump(self.streams[fd])
-            if status is None:
+                    got += self._pump(self.streams[fd])
+            now = time.monotonic()
+            if status is None and (self.maybe_exited or now >= next_tick):
+                self.maybe_exited = False
                 status = self._reap()
                 if status is not None:
-                    exited_at = time.monotonic()
-            elif not self.streams or not events or time.monotonic() - exited_at > DRAIN_MAX_S:
+                    exited_at = now
+                    continue  # read what it wrote last before deciding it is over
+            if status is not None and (
+                not self.streams or not events or now - exited_at > DRAIN_MAX_S
+            ):
                 break
-            if status is not None and not self.streams:
-                break
-            now = time.monotonic()
             if now >= next_tick:
                 self.peak_tree_rss = max(self.peak_tree_rss, tree_rss_bytes(self.pid))
                 self.on_tick()
                 next_tick = now + self.tick_s
-            if self.master is not None and now >= next_winsize:
+            if now >= next_winsize:
                 winsize = self._sync_winsize(winsize)
                 next_winsize = now + WINSIZE_POLL_S
+            if 0 < got < COALESCE_BYTES and status is None:
+                # A trickle: let the command write a little more before the next round, so a
+                # flood of small writes costs naga one round per millisecond, not one per write.
+                time.sleep(COALESCE_S)
+                now = time.monotonic()
         self._finish(status)
 
     def _sync_winsize(self, known: bytes | None) -> bytes | None:
@@ -365,10 +387,13 @@ def run_process(
     on_tick: Callable[[], None] = lambda: None,
     on_spawn: Callable[[int], None] = lambda pid: None,
 ) -> Outcome:
-    """Run ``argv`` in the current directory to completion; raises OSError (FileNotFoundError,
-    PermissionError) if it cannot be started."""
+    """Run ``argv`` in the current directory to completion; StartFailed if it cannot start."""
     runner = _Runner(argv, env, log_fd, tick_s, on_tick)
-    runner.spawn()
-    on_spawn(runner.pid)
-    runner.loop()
+    runner.install_signals()
+    try:
+        runner.spawn()
+        on_spawn(runner.pid)
+        runner.loop()
+    finally:
+        runner.restore()
     return runner.outcome

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Create/refresh the benchmark virtualenvs. Idempotent; safe to re-run.
+#   .venv-peers : yanex + mlflow
+#   .venv-guild : guildai (own venv: it pins protobuf<5, which conflicts with mlflow's deps)
+#   .venv-naga  : naga, installed NON-editable from the repo root, reinstalled every run
+# Optional peers that fail to install are logged and skipped; this script never aborts on them.
+set -uo pipefail
+
+BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "$BENCH_DIR/.." && pwd)"
+BASE_PY="${BENCH_PYTHON:-/root/.pyenv/versions/3.11.7/bin/python3}"
+LOG_DIR="$BENCH_DIR/results"
+LOG="$LOG_DIR/setup.log"
+mkdir -p "$LOG_DIR"
+: >"$LOG"
+
+# Bytecode must be written for the benchmarked installs.
+unset PYTHONDONTWRITEBYTECODE
+
+failures=()
+
+log() { printf '[setup] %s\n' "$*"; }
+
+make_venv() {  # make_venv DIR
+    if [[ ! -x "$1/bin/python" ]]; then
+        log "creating $(basename "$1")"
+        "$BASE_PY" -m venv "$1" || return 1
+    fi
+}
+
+pip_in() {  # pip_in VENV ARGS...
+    local venv="$1"; shift
+    "$venv/bin/python" -m pip install --quiet "$@" >>"$LOG" 2>&1
+}
+
+compile_venv() {  # compile_venv VENV  (pip already compiles; this is a cheap safety net)
+    "$1/bin/python" -m compileall -q -j0 "$1/lib" >/dev/null 2>&1 || true
+}
+
+install_optional() {  # install_optional VENV PACKAGE
+    if pip_in "$1" "$2"; then
+        log "ok: $2 in $(basename "$1")"
+    else
+        log "FAILED: $2 in $(basename "$1") (see $LOG); continuing without it"
+        failures+=("$2")
+    fi
+}
+
+install_naga() {  # build a wheel from the repo, force-reinstall it without deps, then fill in deps
+    local venv="$BENCH_DIR/.venv-naga" wheel_dir
+    wheel_dir="$(mktemp -d)"
+    if ! "$venv/bin/python" -m pip wheel --quiet --no-deps -w "$wheel_dir" "$REPO_ROOT" >>"$LOG" 2>&1; then
+        rm -rf "$wheel_dir"
+        return 1
+    fi
+    local wheel=("$wheel_dir"/*.whl)
+    pip_in "$venv" --force-reinstall --no-deps "${wheel[0]}" && pip_in "$venv" "${wheel[0]}"
+    local rc=$?
+    rm -rf "$wheel_dir"
+    return $rc
+}
+
+make_venv "$BENCH_DIR/.venv-peers" || failures+=(".venv-peers")
+make_venv "$BENCH_DIR/.venv-guild" || failures+=(".venv-guild")
+make_venv "$BENCH_DIR/.venv-naga" || { log "FATAL: cannot create .venv-naga"; exit 1; }
+
+install_optional "$BENCH_DIR/.venv-peers" yanex
+install_optional "$BENCH_DIR/.venv-peers" mlflow
+install_optional "$BENCH_DIR/.venv-guild" guildai
+
+if install_naga; then
+    log "ok: naga (non-editable, from $REPO_ROOT)"
+else
+    log "FAILED: naga from $REPO_ROOT (see $LOG); naga rows will be skipped"
+    failures+=("naga")
+fi
+
+for venv in "$BENCH_DIR"/.venv-peers "$BENCH_DIR"/.venv-guild "$BENCH_DIR"/.venv-naga; do
+    [[ -x "$venv/bin/python" ]] && compile_venv "$venv"
+done
+
+log "versions:"
+"$BENCH_DIR/.venv-peers/bin/python" -m pip list 2>/dev/null | grep -iE '^(yanex|mlflow) ' | sed 's/^/    /'
+"$BENCH_DIR/.venv-guild/bin/python" -m pip list 2>/dev/null | grep -iE '^guildai ' | sed 's/^/    /'
+"$BENCH_DIR/.venv-naga/bin/python" -m pip list 2>/dev/null | grep -iE '^naga ' | sed 's/^/    /'
+
+if ((${#failures[@]})); then
+    log "not installed: ${failures[*]}"
+fi
+exit 0
