@@ -59,9 +59,17 @@ def runs_json(naga: Naga, *args: str) -> list[dict[str, Any]]:
 
 
 def only_run(naga: Naga) -> dict[str, Any]:
+    """The store's single run, in full (`show --json`), after checking `ls --json` agrees."""
     runs = runs_json(naga)
     assert len(runs) == 1, runs
-    return runs[0]
+    done = naga("show", "--json", runs[0]["id"])
+    assert done.returncode == 0, done.stderr
+    full: dict[str, Any] = json.loads(done.stdout)
+    summary_keys = set(runs[0]) - {"duration_s"}  # elapsed time moves between the two calls
+    assert {k: runs[0][k] for k in summary_keys if k != "git"} == {
+        k: full[k] for k in summary_keys if k != "git"
+    }
+    return full
 
 
 def git(cwd: Path, *args: str) -> str:

@@ -35,10 +35,35 @@ MARKER_TTL_S = 7 * 24 * 3600
 # A directory mtime this recent may still move within the same clock tick: don't trust it yet.
 RACY_S = 2.0
 PRIVATE_KEYS = ("owner",)
+# What `ls --json` leaves to `show --json`: bulky, and not what one lists runs by.
+DETAIL_KEYS = ("owner", "env")
+INSERT_RUN = (
+    "INSERT OR REPLACE INTO runs (id, name, status, started_at, finished_at, duration_s,"
+    " exit_code, command, host, git_commit, git_dirty, owner, doc)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 def public_doc(meta: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in meta.items() if k not in PRIVATE_KEYS}
+
+
+def summary_doc(meta: dict[str, Any]) -> dict[str, Any]:
+    """The run as the index keeps it: everything but the environment and untracked file list."""
+    doc = {k: v for k, v in meta.items() if k not in DETAIL_KEYS}
+    if isinstance(doc.get("git"), dict) and "untracked" in doc["git"]:
+        doc["git"] = {k: v for k, v in doc["git"].items() if k != "untracked"}
+    return doc
+
+
+def _dumps(obj: object) -> str:
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # undecodable bytes of an argument or path, kept as surrogates
+            text = json.dumps(obj, separators=(",", ":"))
+    return text
 
 
 def _row(meta: dict[str, Any]) -> tuple[Any, ...]:
@@ -56,7 +81,7 @@ def _row(meta: dict[str, Any]) -> tuple[Any, ...]:
         git.get("commit"),
         None if not git else int(bool(git.get("dirty"))),
         json.dumps(meta.get("owner")),
-        json.dumps(public_doc(meta), ensure_ascii=False, separators=(",", ":")),
+        _dumps(summary_doc(meta)),
     )
 
 
@@ -116,12 +141,7 @@ class Index:
     # -- writing rows ------------------------------------------------------------------------
 
     def upsert(self, conn: sqlite3.Connection, meta: dict[str, Any]) -> None:
-        conn.execute(
-            "INSERT OR REPLACE INTO runs (id, name, status, started_at, finished_at, duration_s,"
-            " exit_code, command, host, git_commit, git_dirty, owner, doc)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            _row(meta),
-        )
+        conn.execute(INSERT_RUN, _row(meta))
         conn.execute("DELETE FROM tags WHERE run_id = ?", (meta["id"],))
         tags = {str(t) for t in meta.get("tags") or []}
         conn.executemany(
@@ -133,23 +153,25 @@ class Index:
         conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
         conn.execute("DELETE FROM skipped WHERE run_id = ?", (run_id,))
 
+    def _read(self, run_id: str) -> dict[str, Any] | str | None:
+        """A run's record; the reason it cannot be read; None when there is no record (yet)."""
+        try:
+            return load_meta(self.layout, run_id)
+        except RunNotFound:  # gone, or being created and without meta.json yet
+            return None
+        except StoreError as exc:  # corrupt or unreadable: reported by ls, never fatal
+            return str(exc)
+
     def ingest(self, conn: sqlite3.Connection, run_id: str) -> None:
         """Re-read one run directory into the index (or drop it if the directory is gone)."""
-        if not os.path.isdir(self.layout.run_dir(run_id)):
-            self.forget(conn, run_id)
+        meta = self._read(run_id)
+        if isinstance(meta, dict):
+            self.upsert(conn, meta)
             return
-        try:
-            meta = load_meta(self.layout, run_id)
-        except RunNotFound:  # a run being created has no meta.json yet
-            self.forget(conn, run_id)
-            return
-        except StoreError as exc:  # corrupt or unreadable: reported by ls, never fatal
-            self.forget(conn, run_id)
-            conn.execute(
-                "INSERT OR REPLACE INTO skipped (run_id, reason) VALUES (?, ?)", (run_id, str(exc))
-            )
-            return
-        self.upsert(conn, meta)
+        self.forget(conn, run_id)
+        if isinstance(meta, str):
+            sql = "INSERT OR REPLACE INTO skipped (run_id, reason) VALUES (?, ?)"
+            conn.execute(sql, (run_id, meta))
 
     # -- syncing -----------------------------------------------------------------------------
 
@@ -270,11 +292,12 @@ class Index:
         self.layout.ensure()
         with os.scandir(self.layout.runs_dir) as entries:
             run_ids = [e.name for e in entries if not e.name.startswith(".") and e.is_dir()]
+        # A fresh file: emptying 100,000 rows would cost more than writing them again.
+        self.conn.close()
+        self._delete_files()
+        self.conn = self._connect()
         with self.transaction() as conn:
-            for table in ("tags", "runs", "markers", "buckets", "skipped"):
-                conn.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
-            for run_id in run_ids:
-                self.ingest(conn, run_id)
+            self._bulk_insert(conn, run_ids)
             conn.executemany(
                 "INSERT INTO markers (bucket, run_id, mtime_ns) VALUES (?, ?, ?)", markers
             )
@@ -285,6 +308,21 @@ class Index:
             self._set_state(conn, "last_sync", repr(now))
         self._check_running()
         return int(self.conn.execute("SELECT count(*) FROM runs").fetchone()[0])
+
+    def _bulk_insert(self, conn: sqlite3.Connection, run_ids: list[str]) -> None:
+        rows: list[tuple[Any, ...]] = []
+        tags: list[tuple[str, str]] = []
+        skipped: list[tuple[str, str]] = []
+        for run_id in run_ids:
+            meta = self._read(run_id)
+            if isinstance(meta, dict):
+                rows.append(_row(meta))
+                tags.extend((run_id, str(t)) for t in set(meta.get("tags") or []))
+            elif isinstance(meta, str):
+                skipped.append((run_id, meta))
+        conn.executemany(INSERT_RUN, rows)
+        conn.executemany("INSERT INTO tags (run_id, tag) VALUES (?, ?)", tags)
+        conn.executemany("INSERT INTO skipped (run_id, reason) VALUES (?, ?)", skipped)
 
     def skipped(self) -> list[tuple[str, str]]:
         return [

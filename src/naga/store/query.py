@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 import sqlite3
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 from ..errors import AmbiguousRun, RunNotFound, UsageError
 from .timefmt import iso_from_ts
@@ -35,7 +33,7 @@ class RunFilter:
             clauses.append("name GLOB ?")
             params.append(self.name_glob)
         for tag in self.tags:
-            clauses.append("id IN (SELECT run_id FROM tags WHERE tag = ?)")
+            clauses.append("EXISTS (SELECT 1 FROM tags WHERE tag = ? AND run_id = runs.id)")
             params.append(tag)
         if self.since:
             clauses.append("started_at >= ?")
@@ -56,6 +54,8 @@ def parse_since(text: str, now: float | None = None) -> str:
     if span:
         seconds = float(span.group(1)) * _SPAN_SECONDS[span.group(2)]
         return iso_from_ts((time.time() if now is None else now) - seconds)
+    from datetime import datetime, timezone
+
     try:
         parsed = datetime.fromisoformat(text.strip())
     except ValueError:
@@ -100,6 +100,8 @@ def resolve(conn: sqlite3.Connection, selector: str) -> str:
 
 
 def _not_found_message(conn: sqlite3.Connection, selector: str) -> str:
+    import difflib
+
     names = [r[0] for r in conn.execute("SELECT DISTINCT name FROM runs WHERE name IS NOT NULL")]
     close = difflib.get_close_matches(selector, names, n=3)
     hint = f"; did you mean {', '.join(close)}?" if close else "; `naga ls` lists the runs"
