@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import Naga, naga_cmd, only_run, runs_json
 
 
@@ -36,8 +38,6 @@ def test_completed_run_and_arguments_unchanged(naga: Naga, tmp_path: Path) -> No
     code = "import sys, json; print(json.dumps(sys.argv[1:]))"
     done = naga("run", sys.executable, "-c", code, *args)
     assert done.returncode == 0
-    import json
-
     assert json.loads(done.stdout) == args
     run = only_run(naga)
     assert run["status"] == "completed"
@@ -202,8 +202,6 @@ def test_twenty_concurrent_runs_all_recorded(tmp_path: Path) -> None:
     outs = [p.communicate(timeout=120)[0] for p in procs]
     assert [o.decode().strip() for o in outs] == [str(i) for i in range(20)]
     done = subprocess.run(naga_cmd("ls", "--all", "--json"), cwd=tmp_path, capture_output=True)
-    import json
-
     runs = json.loads(done.stdout)
     assert sorted(r["name"] for r in runs) == sorted(f"r{i}" for i in range(20))
     assert len({r["id"] for r in runs}) == 20
@@ -211,3 +209,53 @@ def test_twenty_concurrent_runs_all_recorded(tmp_path: Path) -> None:
     for run in runs:
         log = Path(os.environ["NAGA_HOME"], "runs", run["id"], "output.log").read_text()
         assert log == f"{run['name'][1:]}\n"
+
+
+def _mount_tmpfs(path: Path, size: str) -> bool:
+    path.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True
+    )
+    return done.returncode == 0
+
+
+def _fill(path: Path) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    try:
+        for size in (65536, 4096, 1):
+            while True:
+                try:
+                    os.write(fd, b"\0" * size)
+                except OSError:
+                    break
+    finally:
+        os.close(fd)
+
+
+def test_full_disk_keeps_what_was_recorded(naga: Naga, tmp_path: Path) -> None:
+    disk = tmp_path / "tiny-disk"
+    if not _mount_tmpfs(disk, "2m"):
+        pytest.skip("needs root to mount a 2 MB tmpfs standing for a full disk")
+    try:
+        env = {**os.environ, "NAGA_HOME": str(disk / "store")}
+        code = "import sys\nfor i in range(50_000): print(f'line {i:06d} ' + 'x' * 80)"
+        done = naga("run", "--name", "full", sys.executable, "-c", code, env=env)
+        assert done.returncode == 0  # the command itself was fine: its exit code stands
+        assert len(done.stdout) == 50_000 * 93  # and its output reached the user in full
+        err = done.stderr.decode()
+        assert "naga: warning: output log stopped: No space left on device" in err
+        assert "Traceback" not in err
+        listed = naga("ls", "--json", env=env)
+        assert listed.returncode == 0, listed.stderr
+        (run,) = json.loads(listed.stdout)
+        assert run["status"] == "completed"
+        assert run["output"]["error"] == "output log stopped: No space left on device"
+        log = (disk / "store" / "runs" / run["id"] / "output.log").read_bytes()
+        assert len(log) > 1_000_000 and done.stdout.startswith(log)  # a prefix, nothing garbled
+        _fill(disk / "filler")
+        refused = naga("run", "true", env=env)  # no room left for a new record: say so, run nothing
+        assert refused.returncode == 1
+        assert refused.stderr.decode().startswith("naga: error: cannot ")
+        assert "No space left on device" in refused.stderr.decode()
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)

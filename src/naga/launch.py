@@ -162,6 +162,7 @@ class _Recorder:
     def begin(self) -> None:
         """Write the record as running: if that is impossible, the command does not start."""
         os.close(os.open(self.heartbeat, os.O_WRONLY | os.O_CREAT, 0o644))
+        _hold_space(self.layout.reserve(self.run_id))
         save_meta(self.layout, self.meta)
 
     def record_git(self, _pid: int = 0) -> None:
@@ -197,16 +198,41 @@ class _Recorder:
         if self.facts is not None:
             self.meta["python"], self.meta["gpus"] = self.facts.collect()
         _finish_meta(self.meta, outcome, self.started + duration, duration)
+        _remove(
+            self.layout.reserve(self.run_id)
+        )  # room for the end of the record, disk full or not
         try:
             save_meta(self.layout, self.meta)
         except StoreError:
             if os.path.isdir(self.layout.run_dir(self.run_id)):
                 raise
             self.meta["error"] = "the run was removed while it ran"  # `naga rm --force`
-        try:
-            os.unlink(self.heartbeat)
-        except OSError:
-            pass
+        _remove(self.heartbeat)
+
+
+RESERVE_BYTES = 256 * 1024
+
+
+def _hold_space(path: str) -> None:
+    """Set aside a little disk, so a command that fills the disk cannot keep its run from being
+    recorded as finished. Best effort: not every filesystem can preallocate."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+    except OSError:
+        return
+    try:
+        os.posix_fallocate(fd, 0, RESERVE_BYTES)
+    except (OSError, AttributeError):
+        pass
+    finally:
+        os.close(fd)
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def _finish_meta(

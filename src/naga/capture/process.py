@@ -292,7 +292,9 @@ class _Runner:
 
     def install_signals(self) -> None:
         """Before the spawn, so that not even a command that exits at once is missed."""
-        self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.wake_r, self.wake_w = os.pipe()  # not inherited by children (PEP 446)
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(self.wake_w, False)
         self.old_wakeup = signal.set_wakeup_fd(self.wake_w)
         self.old_handlers = {s: signal.signal(s, self._forward) for s in FORWARDED}
         self.old_handlers[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, self._child_changed)

@@ -15,9 +15,9 @@ from . import render
 HEADERS = ["ID", "NAME", "STATUS", "STARTED", "DURATION", "GIT", "COMMAND"]
 
 
-def warn_skipped(store: Store) -> None:
-    for run_id, reason in store.skipped():
-        click.echo(f"naga: warning: run {run_id} is not listed: {reason}", err=True)
+def print_warnings(store: Store) -> None:
+    for warning in store.warnings():
+        click.echo(f"naga: warning: {warning}", err=True)
 
 
 def _row(run: dict[str, Any]) -> list[str]:
@@ -85,10 +85,10 @@ def ls(
             sys.stdout.write(("\n" if first else ",\n") + doc)
             first = False
         sys.stdout.write("]\n" if first else "\n]\n")
-        warn_skipped(store)
+        print_warnings(store)
         return
     runs = store.runs(flt)
-    warn_skipped(store)
+    print_warnings(store)
     if not runs:
         filtered = statuses or name_glob or tags or since
         click.echo(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..store import Store
-from .ls import warn_skipped
+from .ls import print_warnings
 
 
 @click.command("reindex")
@@ -14,4 +14,4 @@ def reindex() -> None:
     store = Store.open()
     count = store.reindex()
     click.echo(f"Indexed {count} run{'s' if count != 1 else ''} from {store.layout.runs_dir}")
-    warn_skipped(store)
+    print_warnings(store)

@@ -88,8 +88,12 @@ class Store:
         run_id = self.latest() if selector is None else self.resolve(selector)
         return load_meta(self.layout, run_id)
 
-    def skipped(self) -> list[tuple[str, str]]:
-        return self.index.skipped()
+    def warnings(self) -> list[str]:
+        """What the user should hear about: an index rebuilt, runs that cannot be read."""
+        skipped = [
+            f"run {run_id} is not listed: {reason}" for run_id, reason in self.index.skipped()
+        ]
+        return self.index.warnings + skipped
 
     # -- writing ---------------------------------------------------------------------------
 

@@ -280,7 +280,10 @@ class Index:
             meta["duration_s"] = None if started is None else round(max(0.0, ended - started), 3)
             meta["error"] = "the naga process recording this run stopped without finishing it"
             meta.setdefault("events", []).append({"at": utc_now_iso(), "event": "marked crashed"})
-            save_meta(self.layout, meta)
+            try:
+                save_meta(self.layout, meta)
+            except StoreError as exc:  # a full or read-only disk: the index still knows
+                self.warnings.append(f"run {run_id} crashed, but its record cannot say so: {exc}")
         self.upsert(conn, meta)
 
     def rebuild(self) -> int:

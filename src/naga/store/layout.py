@@ -10,6 +10,7 @@ directory; ``NAGA_HOME`` overrides) laid out as::
         output.log        captured stdout and stderr, raw bytes
         git.patch         uncommitted changes at start, when the tree was dirty
         heartbeat         touched while the run's process is alive
+        .reserve          space held back while the run is alive, freed to write its end
       touched/<hour>/<id> replaced on every change to run <id>: tells indexes what to re-read;
                           one directory per UTC hour, so an index rescans only the hours that moved
       index/<host>.sqlite the query index, one per host, rebuilt from runs/ at any time
@@ -89,6 +90,9 @@ class StoreLayout:
 
     def patch(self, run_id: str) -> str:
         return os.path.join(self.runs_dir, run_id, "git.patch")
+
+    def reserve(self, run_id: str) -> str:
+        return os.path.join(self.runs_dir, run_id, ".reserve")
 
     def heartbeat(self, run_id: str) -> str:
         return os.path.join(self.runs_dir, run_id, "heartbeat")
