@@ -22,7 +22,7 @@ def print_warnings(store: Store) -> None:
 
 def _row(run: dict[str, Any]) -> list[str]:
     return [
-        click.style(run["id"], fg="yellow"),
+        render.style(run["id"], fg="yellow"),
         run.get("name") or "-",
         render.status_label(run.get("status", "?")),
         render.started(run.get("started_at")),
@@ -103,7 +103,7 @@ def ls(
         total = store.count(flt)
         if total > limit:
             click.echo(
-                click.style(
+                render.style(
                     f"showing {limit} of {total} runs; --all or --limit N for more", dim=True
                 )
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import datetime
 from typing import Any
@@ -12,6 +13,12 @@ from ..store.timefmt import parse_iso
 from .fmt import duration
 
 __all__ = ["duration"]
+
+
+def style(text: str, **styles: Any) -> str:
+    """click.style, unless NO_COLOR asks for plain text (https://no-color.org)."""
+    return text if os.environ.get("NO_COLOR") else click.style(text, **styles)
+
 
 STATUS_STYLE = {
     "running": ("●", "cyan"),
@@ -24,7 +31,7 @@ STATUS_STYLE = {
 
 def status_label(status: str, *, word: bool = True) -> str:
     symbol, colour = STATUS_STYLE.get(status, ("?", "white"))
-    return click.style(f"{symbol} {status}" if word else symbol, fg=colour)
+    return style(f"{symbol} {status}" if word else symbol, fg=colour)
 
 
 def started(iso: str | None, now: float | None = None) -> str:
@@ -83,7 +90,7 @@ def table(headers: list[str], rows: list[list[str]], max_width: int) -> str:
             col_w[i] = max(col_w[i], len(cell))
     used = sum(col_w[:-1]) + 2 * (cols - 1)
     last_w = max(10, max_width - used)
-    lines = ["  ".join(click.style(h.ljust(col_w[i]), bold=True) for i, h in enumerate(headers))]
+    lines = ["  ".join(style(h.ljust(col_w[i]), bold=True) for i, h in enumerate(headers))]
     for row, plain_row in zip(rows, plain, strict=True):
         cells = [row[i] + " " * (col_w[i] - len(plain_row[i])) for i in range(cols - 1)]
         cells.append(truncate(plain_row[-1], last_w))

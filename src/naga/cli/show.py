@@ -13,14 +13,14 @@ from . import render
 
 
 def _field(label: str, value: str) -> str:
-    return click.style(f"{label:<10}", bold=True) + value
+    return render.style(f"{label:<10}", bold=True) + value
 
 
 def _git_lines(git: dict[str, Any] | None, patch: str) -> list[str]:
     if not git:
         return [_field("Git", "-")]
     head = f"{git.get('branch') or '(detached)'}@{(git.get('commit') or '(no commit)')[:12]}"
-    lines = [_field("Git", head + (click.style(" dirty", fg="red") if git.get("dirty") else ""))]
+    lines = [_field("Git", head + (render.style(" dirty", fg="red") if git.get("dirty") else ""))]
     for remote, url in (git.get("remotes") or {}).items():
         lines.append(_field("", f"remote {remote}: {url}"))
     if git.get("untracked_count"):
@@ -49,7 +49,7 @@ def render_run(meta: dict[str, Any], store: Store) -> str:
     lines = [
         _field(
             "Run",
-            click.style(run_id, fg="yellow") + (f"  {meta['name']}" if meta.get("name") else ""),
+            render.style(run_id, fg="yellow") + (f"  {meta['name']}" if meta.get("name") else ""),
         ),
         _field(
             "Status",
@@ -81,9 +81,9 @@ def render_run(meta: dict[str, Any], store: Store) -> str:
         _field("Output", f"{render.size(output.get('bytes'))} in {store.layout.output(run_id)}")
     )
     if output.get("error"):
-        lines.append(_field("", click.style(output["error"], fg="red")))
+        lines.append(_field("", render.style(output["error"], fg="red")))
     if meta.get("error"):
-        lines.append(_field("Error", click.style(meta["error"], fg="red")))
+        lines.append(_field("Error", render.style(meta["error"], fg="red")))
     return "\n".join(lines)
 
 
