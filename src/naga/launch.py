@@ -15,6 +15,7 @@ import time
 from ._lean import shell_join, signal_name, signals
 from ._version import __version__
 from .capture import environment
+from .capture.background import Heartbeat, Job
 from .capture.git import GitProbe
 from .capture.process import CANCELLING, Outcome, StartFailed, run_process
 from .errors import CommandNotExecutable, CommandNotFound, StoreError, UsageError
@@ -119,7 +120,8 @@ def run_command(
     on_start: Callable[[dict[str, Any]], None] = lambda meta: None,
     on_end: Callable[[dict[str, Any]], None] = lambda meta: None,
 ) -> int:
-    """Run the request's command as a recorded run; returns the exit code naga should exit with.
+    """Run the request's command as a recorded run; returns the exit code naga should exit with
+    (the command's, whatever happens to the record).
 
     Raises CommandNotFound / CommandNotExecutable after recording the run as failed.
     """
@@ -137,11 +139,25 @@ def run_command(
         code, message, failure = _spawn_error(request.argv, exc.cause)
         outcome = Outcome(exit_code=code)
         recorder.meta["error"] = message
-    recorder.finish(outcome)
+    with _signals_held():
+        recorder.finish(outcome)
     on_end(recorder.meta)
     if failure is not None:
         raise failure
     return outcome.exit_code
+
+
+class _signals_held:
+    """Ctrl-C while the record is being finished would leave it half-written: hold it off."""
+
+    HELD = (signals.SIGINT, signals.SIGTERM, signals.SIGHUP)
+
+    def __enter__(self) -> None:
+        self.old = {s: signals.signal(s, signals.SIG_IGN) for s in self.HELD}
+
+    def __exit__(self, *_: object) -> None:
+        for signum, handler in self.old.items():
+            signals.signal(signum, handler)
 
 
 class _Recorder:
@@ -149,65 +165,64 @@ class _Recorder:
 
     def __init__(self, request: RunRequest) -> None:
         self.request = request
-        self.probe = GitProbe(request.cwd)  # git works while naga prepares the run
         self.layout = StoreLayout(request.store_root or locate_store(request.cwd))
         self.started = time.time()
         self.t0 = time.monotonic()
         self.run_id = create_run_dir(self.layout)
-        self.heartbeat = self.layout.heartbeat(self.run_id)
+        self.probe = GitProbe(request.cwd, self.layout.patch(self.run_id))
+        self.heartbeat_path = self.layout.heartbeat(self.run_id)
         self.meta = _base_meta(request, self.run_id, self.started)
-        self.git_recorded = False
         self.facts: environment.Facts | None = None
+        self.git_job: Job | None = None
+        self.heartbeat: Heartbeat | None = None
 
     def begin(self) -> None:
         """Write the record as running: if that is impossible, the command does not start."""
-        os.close(os.open(self.heartbeat, os.O_WRONLY | os.O_CREAT, 0o644))
+        os.close(os.open(self.heartbeat_path, os.O_WRONLY | os.O_CREAT, 0o644))
         _hold_space(self.layout.reserve(self.run_id))
         save_meta(self.layout, self.meta)
 
-    def record_git(self, _pid: int = 0) -> None:
-        # Called the moment the command has started: git status began before it did, so the
-        # command's start is not delayed by git, and the record then gains the git state.
-        if not self.git_recorded:
-            self.git_recorded = True
-            self.meta["git"] = self.probe.result(self.layout.patch(self.run_id))
-            save_meta(self.layout, self.meta)
+    def _record_git(self) -> None:
+        self.meta["git"] = self.probe.result()
+        save_meta(self.layout, self.meta)
+
+    def _started(self, pid: int) -> None:
+        # The command runs: git (started before it) is collected on a thread, so neither the
+        # command's start nor its output waits for git.
+        self.meta["child_pid"] = pid
+        self.git_job = Job(self._record_git)
 
     def execute(self) -> Outcome:
         run_dir = self.layout.run_dir(self.run_id)
         env = {**os.environ, RUN_ID_ENV: self.run_id, RUN_DIR_ENV: run_dir}
         self.facts = environment.Facts(self.request.argv, env)
-        beat = _Heartbeat(self.heartbeat, float(self.meta["owner"]["heartbeat_s"]))
+        interval = float(self.meta["owner"]["heartbeat_s"])
+        self.heartbeat = Heartbeat(self.heartbeat_path, interval)
         log_fd = os.open(self.layout.output(self.run_id), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
         self.t0 = time.monotonic()
         try:
-            return run_process(
-                self.request.argv,
-                env=env,
-                log_fd=log_fd,
-                tick_s=min(1.0, beat.interval),
-                on_tick=beat,
-                on_spawn=self.record_git,
-            )
+            return run_process(self.request.argv, env=env, log_fd=log_fd, on_spawn=self._started)
         finally:
             os.close(log_fd)
 
     def finish(self, outcome: Outcome) -> None:
         duration = time.monotonic() - self.t0
-        self.record_git()
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
+        if self.git_job is None:  # the command never started
+            self.meta["git"] = self.probe.result()
+        elif not self.git_job.wait(60) or self.git_job.error is not None:
+            self.meta["git"] = None
         if self.facts is not None:
             self.meta["python"], self.meta["gpus"] = self.facts.collect()
         _finish_meta(self.meta, outcome, self.started + duration, duration)
-        _remove(
-            self.layout.reserve(self.run_id)
-        )  # room for the end of the record, disk full or not
+        _remove(self.layout.reserve(self.run_id))  # room for the record's end, even on a full disk
         try:
             save_meta(self.layout, self.meta)
-        except StoreError:
-            if os.path.isdir(self.layout.run_dir(self.run_id)):
-                raise
-            self.meta["error"] = "the run was removed while it ran"  # `naga rm --force`
-        _remove(self.heartbeat)
+        except StoreError as exc:
+            gone = not os.path.isdir(self.layout.run_dir(self.run_id))  # `naga rm --force`
+            self.meta["record_error"] = "the run was removed while it ran" if gone else str(exc)
+        _remove(self.heartbeat_path)
 
 
 RESERVE_BYTES = 256 * 1024
@@ -254,20 +269,3 @@ def _finish_meta(
     meta["output"]["bytes"] = outcome.output_bytes
     if outcome.log_error:
         meta["output"]["error"] = outcome.log_error
-
-
-class _Heartbeat:
-    """Touches the heartbeat file every ``interval`` seconds; called from the run loop's tick."""
-
-    def __init__(self, path: str, interval: float) -> None:
-        self.path, self.interval = path, interval
-        self.next = time.monotonic() + interval
-
-    def __call__(self) -> None:
-        now = time.monotonic()
-        if now >= self.next:
-            try:
-                os.utime(self.path)
-            except OSError:
-                pass  # a full disk or a removed run must not stop the command
-            self.next = now + self.interval

@@ -61,68 +61,62 @@ def parse_remotes(raw: bytes | None) -> dict[str, str]:
 
 
 class GitProbe:
-    """Reads a directory's git state; started early so git works while naga prepares the run."""
+    """Reads a directory's git state. All three git processes start at once, before the command
+    does, so the diff shows the tree the command started from; ``result()`` collects them."""
 
-    def __init__(self, cwd: str) -> None:
-        self.cwd = cwd
+    def __init__(self, cwd: str, patch_path: str) -> None:
         self.root = find_repo_root(cwd)
         self.env = _env()
         self.git = ["git", "-C", cwd]
-        self.status = self.remotes = None
-        if self.root is not None:
-            status = [*self.git, "status", "--porcelain=v2", "--branch", "-z", "-uall"]
-            self.status = spawn.start(status, self.env)
-            remotes = [*self.git, "config", "--get-regexp", r"^remote\..*\.url$"]
-            self.remotes = spawn.start(remotes, self.env)
+        self.patch_path = patch_path
+        self.status = self.remotes = self.diff = None
+        if self.root is None:
+            return
+        status = [*self.git, "status", "--porcelain=v2", "--branch", "-z", "-uall"]
+        self.status = spawn.start(status, self.env)
+        remotes = [*self.git, "config", "--get-regexp", r"^remote\..*\.url$"]
+        self.remotes = spawn.start(remotes, self.env)
+        self.diff = self._start_diff(["diff", "--binary", "HEAD"])
 
-    def result(self, patch_path: str) -> dict[str, Any] | None:
-        """Commit, branch, dirty flag, remotes, untracked files; the diff goes to ``patch_path``.
+    def _start_diff(self, args: list[str]) -> spawn.Helper | None:
+        try:
+            fd = os.open(self.patch_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        except OSError:
+            return None
+        try:
+            return spawn.start([*self.git, *args], self.env, stdout_fd=fd)
+        finally:
+            os.close(fd)
 
-        None outside a git repository (or without git installed).
-        """
+    def result(self) -> dict[str, Any] | None:
+        """Commit, branch, dirty flag, remotes and untracked files; the uncommitted diff is in
+        ``patch_path`` (removed when there is none). None outside a git repository."""
         raw_status = self.status.result() if self.status else None
         raw_remotes = self.remotes.result() if self.remotes else None
+        diff_ok = self.diff is not None and self.diff.result() is not None
         if raw_status is None or self.root is None:
+            _remove(self.patch_path)
             return None
-        return _state(raw_status, raw_remotes, self.root, self.git, patch_path, self.env)
+        state = parse_status(raw_status)
+        untracked = state.pop("untracked")
+        if state["commit"] is None:  # no commit yet: the patch is everything staged
+            self.diff = self._start_diff(["diff", "--binary", "--cached"])
+            diff_ok = self.diff is not None and self.diff.result() is not None
+        has_patch = diff_ok and state["dirty"] and os.path.getsize(self.patch_path) > 0
+        if not has_patch:
+            _remove(self.patch_path)
+        state.update(
+            root=self.root,
+            remotes=parse_remotes(raw_remotes),
+            untracked=untracked[:MAX_UNTRACKED],
+            untracked_count=len(untracked),
+            patch=os.path.basename(self.patch_path) if has_patch else None,
+        )
+        return state
 
 
-def git_state(cwd: str, patch_path: str) -> dict[str, Any] | None:
-    return GitProbe(cwd).result(patch_path)
-
-
-def _state(
-    raw_status: bytes,
-    raw_remotes: bytes | None,
-    root: str,
-    git: list[str],
-    patch_path: str,
-    env: dict[str, str],
-) -> dict[str, Any]:
-    state = parse_status(raw_status)
-    untracked = state.pop("untracked")
-    state.update(
-        root=root,
-        remotes=parse_remotes(raw_remotes),
-        untracked=untracked[:MAX_UNTRACKED],
-        untracked_count=len(untracked),
-        patch=None,
-    )
-    if state["dirty"] and _write_patch(git, state["commit"], patch_path, env):
-        state["patch"] = os.path.basename(patch_path)
-    return state
-
-
-def _write_patch(git: list[str], commit: str | None, patch_path: str, env: dict[str, str]) -> bool:
-    # Against HEAD: staged and unstaged changes together. Without a commit: everything staged.
-    args = ["diff", "--binary", "HEAD"] if commit else ["diff", "--binary", "--cached"]
-    fd = os.open(patch_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+def _remove(path: str) -> None:
     try:
-        helper = spawn.start([*git, *args], env, stdout_fd=fd)
-        ok = helper is not None and helper.result() is not None
-    finally:
-        os.close(fd)
-    if not ok or os.path.getsize(patch_path) == 0:
-        os.unlink(patch_path)
-        return False
-    return True
+        os.unlink(path)
+    except OSError:
+        pass

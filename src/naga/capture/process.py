@@ -10,7 +10,7 @@
 - Signals: SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 sent to naga are forwarded to
   the child's process group. SIGCHLD wakes the loop through ``signal.set_wakeup_fd``, so the end
   of the child is seen at once rather than at the next tick.
-- One thread: a ``poll`` loop that also calls ``on_tick`` (heartbeats) at least every ``tick_s``.
+- One thread: a ``poll`` loop, which also samples the process tree's memory now and then.
 """
 
 from __future__ import annotations
@@ -48,6 +48,9 @@ COALESCE_S = 0.001
 DRAIN_QUIET_S = 0.1
 DRAIN_MAX_S = 5.0
 WINSIZE_POLL_S = 0.25
+# The process tree's memory is sampled early (short runs get a figure too), then every second.
+SAMPLE_AT_S = (0.05, 0.2, 0.5)
+SAMPLE_EVERY_S = 1.0
 F_SETPIPE_SZ = 1031
 
 
@@ -113,6 +116,13 @@ def _is_foreground(tty: int) -> bool:
         return False
 
 
+def _foreground_group(tty: int) -> int | None:
+    try:
+        return os.tcgetpgrp(tty)
+    except OSError:
+        return None
+
+
 def _set_foreground(tty: int, pgrp: int) -> None:
     # From the background tcsetpgrp raises SIGTTOU unless it is blocked.
     old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTTOU})
@@ -157,7 +167,8 @@ def _rusage_dict(usage: Any, peak_tree_rss: int) -> dict[str, Any]:
         "cpu_user_s": round(usage.ru_utime, 3),
         "cpu_system_s": round(usage.ru_stime, 3),
         "max_rss_bytes": int(usage.ru_maxrss) * scale,
-        "peak_tree_rss_bytes": peak_tree_rss or None,
+        # Sampled, so a brief peak between samples is missed; never below the largest process.
+        "peak_tree_rss_bytes": max(peak_tree_rss, int(usage.ru_maxrss) * scale),
     }
 
 
@@ -167,11 +178,8 @@ class _Runner:
         argv: list[str],
         env: dict[str, str],
         log_fd: int,
-        tick_s: float,
-        on_tick: Callable[[], None],
     ) -> None:
-        self.argv, self.env = argv, env
-        self.log_fd, self.tick_s, self.on_tick = log_fd, tick_s, on_tick
+        self.argv, self.env, self.log_fd = argv, env, log_fd
         self.outcome = Outcome(exit_code=0)
         self.streams: dict[int, _Stream] = {}
         self.master: int | None = None
@@ -223,8 +231,11 @@ class _Runner:
             for fd in child_ends:
                 os.close(fd)
         if self.tty_in and _is_foreground(0):
-            os.tcsetpgrp(0, self.pid)
-            self.owns_terminal = True
+            try:
+                os.tcsetpgrp(0, self.pid)
+                self.owns_terminal = True
+            except OSError:
+                pass
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -264,7 +275,10 @@ class _Runner:
 
     def _close(self, stream: _Stream) -> None:
         self.streams.pop(stream.fd, None)
-        self.poller.unregister(stream.fd)
+        try:
+            self.poller.unregister(stream.fd)
+        except KeyError:  # closed before the loop registered it
+            pass
         os.close(stream.fd)
 
     def _reap(self) -> int | None:
@@ -284,7 +298,8 @@ class _Runner:
             # Ctrl-Z: stop naga too, so the shell gets its prompt back; resume both on `fg`.
             _set_foreground(0, os.getpgrp())
             os.kill(os.getpid(), signal.SIGSTOP)
-            _set_foreground(0, self.pid)
+            if _is_foreground(0):  # `fg`; after `bg` the terminal stays with the shell
+                _set_foreground(0, self.pid)
         try:
             os.killpg(self.pid, signal.SIGCONT)
         except ProcessLookupError:
@@ -307,7 +322,7 @@ class _Runner:
         os.close(self.wake_w)
         for stream in list(self.streams.values()):
             self._close(stream)
-        if self.owns_terminal:
+        if self.owns_terminal and _foreground_group(0) == self.pid:
             _set_foreground(0, os.getpgrp())
 
     def _child_changed(self, _signum: int, _frame: object) -> None:
@@ -320,7 +335,8 @@ class _Runner:
         status: int | None = None
         exited_at = 0.0
         now = time.monotonic()
-        next_tick = now + self.tick_s
+        samples = iter(SAMPLE_AT_S)
+        next_tick = now + next(samples)
         next_winsize = now + WINSIZE_POLL_S if self.master is not None else float("inf")
         winsize = _winsize(self.master) if self.master is not None else None
         while True:
@@ -348,8 +364,7 @@ class _Runner:
                 break
             if now >= next_tick:
                 self.peak_tree_rss = max(self.peak_tree_rss, tree_rss_bytes(self.pid))
-                self.on_tick()
-                next_tick = now + self.tick_s
+                next_tick = now + next(samples, SAMPLE_EVERY_S)
             if now >= next_winsize:
                 winsize = self._sync_winsize(winsize)
                 next_winsize = now + WINSIZE_POLL_S
@@ -385,17 +400,23 @@ def run_process(
     *,
     env: dict[str, str],
     log_fd: int,
-    tick_s: float = 1.0,
-    on_tick: Callable[[], None] = lambda: None,
     on_spawn: Callable[[int], None] = lambda pid: None,
 ) -> Outcome:
     """Run ``argv`` in the current directory to completion; StartFailed if it cannot start."""
-    runner = _Runner(argv, env, log_fd, tick_s, on_tick)
+    runner = _Runner(argv, env, log_fd)
     runner.install_signals()
     try:
         runner.spawn()
-        on_spawn(runner.pid)
-        runner.loop()
+        try:
+            on_spawn(runner.pid)
+            runner.loop()
+        except BaseException:
+            # naga itself failed: do not leave the command running unwatched.
+            try:
+                os.killpg(runner.pid, signal.SIGTERM)
+            except OSError:
+                pass
+            raise
     finally:
         runner.restore()
     return runner.outcome

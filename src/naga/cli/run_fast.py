@@ -45,6 +45,8 @@ def end_line(meta: dict[str, Any]) -> None:
     _say(_paint(_SYMBOLS.get(status, "?"), _COLOURS.get(status, 0)) + " " + _paint(summary, 2))
     if meta.get("output", {}).get("error"):
         _say(f"naga: warning: {meta['output']['error']}")
+    if meta.get("record_error"):
+        _say(f"naga: warning: the run's end could not be recorded: {meta['record_error']}")
 
 
 def run_fast(name: str | None, tags: list[str], command: list[str]) -> int:

@@ -112,9 +112,62 @@ def load_meta(layout: StoreLayout, run_id: str) -> dict[str, Any]:
         meta = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CorruptMeta(f"{path} is corrupt ({exc})") from exc
-    if not isinstance(meta, dict) or meta.get("id") != run_id:
-        raise CorruptMeta(f"{path} is not a naga run record for {run_id}")
-    return meta
+    problem = _shape_problem(meta, run_id)
+    if problem:
+        raise CorruptMeta(f"{path} is not a valid naga run record: {problem}")
+    record: dict[str, Any] = meta
+    if record["status"] == "running":
+        _read_verdict(layout, record)
+    return record
+
+
+# Fields every reader relies on, with the types they must have.
+_SHAPE: dict[str, tuple[type, ...]] = {
+    "status": (str,),
+    "started_at": (str,),
+    "command": (str,),
+    "tags": (list,),
+    "name": (str, type(None)),
+    "git": (dict, type(None)),
+    "output": (dict, type(None)),
+    "finished_at": (str, type(None)),
+    "duration_s": (int, float, type(None)),
+    "exit_code": (int, type(None)),
+}
+
+
+def _shape_problem(meta: object, run_id: str) -> str | None:
+    if not isinstance(meta, dict):
+        return "not a JSON object"
+    if meta.get("id") != run_id:
+        return f"its id is {meta.get('id')!r}, not {run_id!r}"
+    for key, types in _SHAPE.items():
+        if not isinstance(meta.get(key), types):
+            return f"{key!r} is {type(meta.get(key)).__name__}"
+    if not all(isinstance(t, str) for t in meta["tags"]):
+        return "'tags' must hold strings"
+    return None
+
+
+def _read_verdict(layout: StoreLayout, meta: dict[str, Any]) -> None:
+    """A run still ``running`` in its record, whose owner a reader found dead, reads as crashed.
+    The verdict lives beside meta.json, so the owner's own final record, if it ever comes, wins."""
+    import json
+
+    try:
+        with open(layout.verdict(meta["id"]), "rb") as f:
+            verdict = json.loads(f.read())
+    except (OSError, ValueError):
+        return
+    if isinstance(verdict, dict):
+        apply_verdict(meta, verdict)
+
+
+VERDICT_KEYS = ("status", "finished_at", "duration_s", "error")
+
+
+def apply_verdict(meta: dict[str, Any], verdict: dict[str, Any]) -> None:
+    meta.update({k: verdict[k] for k in VERDICT_KEYS if k in verdict})
 
 
 def remove_run_dir(layout: StoreLayout, run_id: str) -> None:

@@ -24,9 +24,10 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from .._lean import json_bytes
 from ..errors import NagaError, RunNotFound, StoreError
 from . import liveness
-from .files import load_meta, save_meta
+from .files import apply_verdict, load_meta, touch_marker, write_atomic
 from .layout import StoreLayout
 from .schema import migrate
 from .timefmt import iso_from_ts, parse_iso, utc_now_iso
@@ -255,9 +256,12 @@ class Index:
     def _check_running(self) -> None:
         rows = self.conn.execute("SELECT id, owner FROM runs WHERE status = 'running'").fetchall()
         dead = []
+        now: float | None = None
         for run_id, owner_json in rows:
             owner = json.loads(owner_json or "null") or {}
-            if not liveness.owner_is_alive(owner, self.layout.heartbeat(run_id)):
+            if now is None and not liveness.on_this_machine(owner):
+                now = liveness.fs_now(self.layout.clock(liveness.hostname()))
+            if not liveness.owner_is_alive(owner, self.layout.heartbeat(run_id), now):
                 dead.append(run_id)
         if not dead:
             return
@@ -274,16 +278,21 @@ class Index:
         if meta.get("status") == "running":  # it may have finished since the index last looked
             beat = liveness.last_heartbeat(self.layout.heartbeat(run_id))
             ended = beat if beat is not None else time.time()
-            meta["status"] = "crashed"
-            meta["finished_at"] = iso_from_ts(ended)
             started = parse_iso(meta.get("started_at"))
-            meta["duration_s"] = None if started is None else round(max(0.0, ended - started), 3)
-            meta["error"] = "the naga process recording this run stopped without finishing it"
-            meta.setdefault("events", []).append({"at": utc_now_iso(), "event": "marked crashed"})
+            verdict = {
+                "status": "crashed",
+                "finished_at": iso_from_ts(ended),
+                "duration_s": None if started is None else round(max(0.0, ended - started), 3),
+                "error": "the naga process recording this run stopped without finishing it",
+                "decided_at": utc_now_iso(),
+                "decided_by": liveness.hostname(),
+            }
             try:
-                save_meta(self.layout, meta)
-            except StoreError as exc:  # a full or read-only disk: the index still knows
+                write_atomic(self.layout.verdict(run_id), json_bytes(verdict))
+                touch_marker(self.layout, run_id)  # other hosts' indexes learn it too
+            except StoreError as exc:  # a full or read-only disk: this index still knows
                 self.warnings.append(f"run {run_id} crashed, but its record cannot say so: {exc}")
+            apply_verdict(meta, verdict)
         self.upsert(conn, meta)
 
     def rebuild(self) -> int:

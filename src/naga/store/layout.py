@@ -10,6 +10,7 @@ directory; ``NAGA_HOME`` overrides) laid out as::
         output.log        captured stdout and stderr, raw bytes
         git.patch         uncommitted changes at start, when the tree was dirty
         heartbeat         touched while the run's process is alive
+        crashed.json      written by a reader that found the owner dead; meta.json wins if final
         .reserve          space held back while the run is alive, freed to write its end
       touched/<hour>/<id> replaced on every change to run <id>: tells indexes what to re-read;
                           one directory per UTC hour, so an index rescans only the hours that moved
@@ -90,6 +91,12 @@ class StoreLayout:
 
     def patch(self, run_id: str) -> str:
         return os.path.join(self.runs_dir, run_id, "git.patch")
+
+    def verdict(self, run_id: str) -> str:
+        return os.path.join(self.runs_dir, run_id, "crashed.json")
+
+    def clock(self, host: str) -> str:
+        return os.path.join(self.index_dir, f"{safe_host(host)}.clock")
 
     def reserve(self, run_id: str) -> str:
         return os.path.join(self.runs_dir, run_id, ".reserve")

@@ -1,10 +1,12 @@
 """Is the process that owns a running run still alive?
 
-A run records who runs it: host, pid, the kernel's boot id and the pid's start time. On the same
-host and boot, the pid (and its start time, which guards against pid reuse) answers at once.
-From another host, or when that is not enough, the run's ``heartbeat`` file answers: its owner
-touches it every ``heartbeat_s`` seconds, so a heartbeat older than ``stale_after_s`` means the
-owner is gone (SIGKILL, OOM killer, node lost) and the run is shown as crashed.
+A run records who runs it: host, pid, the kernel's boot id, the pid namespace and the pid's start
+time. On the same machine and namespace, the pid (and its start time, which guards against pid
+reuse) answers at once. Otherwise the run's ``heartbeat`` file answers: its owner touches it every
+``heartbeat_s`` seconds, so a heartbeat older than ``stale_after_s`` means the owner is gone
+(SIGKILL, OOM killer, node lost). Ages are measured against the clock of the filesystem holding
+the store (``fs_now``), not the reader's own, so clock skew between hosts does not matter; the
+default allowance (two minutes) outlasts an NFS client's attribute cache.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ if TYPE_CHECKING:
 
 HEARTBEAT_ENV = "NAGA_HEARTBEAT_INTERVAL"
 DEFAULT_HEARTBEAT_S = 5.0
-STALE_INTERVALS = 6
+STALE_INTERVALS = 24
 MIN_STALE_S = 2.0
 
 
@@ -54,6 +56,13 @@ def start_ticks(pid: int) -> int | None:
     return int(fields[19])
 
 
+def pid_namespace() -> int | None:
+    try:
+        return os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return None
+
+
 def identity(pid: int | None = None) -> dict[str, Any]:
     pid = pid or os.getpid()
     interval = heartbeat_interval()
@@ -61,6 +70,7 @@ def identity(pid: int | None = None) -> dict[str, Any]:
         "host": hostname(),
         "pid": pid,
         "boot_id": boot_id(),
+        "pid_ns": pid_namespace(),
         "start_ticks": start_ticks(pid),
         "heartbeat_s": interval,
         "stale_after_s": max(MIN_STALE_S, STALE_INTERVALS * interval),
@@ -87,9 +97,29 @@ def last_heartbeat(heartbeat: str) -> float | None:
         return None
 
 
+def fs_now(clock_file: str) -> float:
+    """The current time on the filesystem that holds ``clock_file`` (touched to read it)."""
+    try:
+        with open(clock_file, "a"):
+            pass
+        os.utime(clock_file)
+        return os.stat(clock_file).st_mtime
+    except OSError:
+        return time.time()
+
+
+def on_this_machine(owner: dict[str, Any]) -> bool:
+    return bool(
+        owner.get("pid")
+        and owner.get("host") == hostname()
+        and owner.get("boot_id") == boot_id()
+        and owner.get("pid_ns", pid_namespace()) == pid_namespace()
+    )
+
+
 def owner_is_alive(owner: dict[str, Any], heartbeat: str, now: float | None = None) -> bool:
-    same_machine = owner.get("host") == hostname() and owner.get("boot_id") == boot_id()
-    if same_machine and owner.get("pid"):
+    """``now`` is ``fs_now()`` of the store; it is only needed for owners on other machines."""
+    if on_this_machine(owner):
         return _pid_alive(owner)
     beat = last_heartbeat(heartbeat)
     if beat is None:
