@@ -234,3 +234,54 @@ def test_unknown_id_for_logs_and_show(naga: Naga) -> None:
 def test_only_run_sanity(naga: Naga) -> None:
     naga("run", "true")
     assert only_run(naga)["status"] == "completed"
+
+
+def test_name_and_id_prefix_never_guess(naga: Naga) -> None:
+    naga("run", "true")
+    other = runs_json(naga)[0]["id"]
+    prefix = other[:3]
+    naga("run", "--name", prefix, "true")
+    done = naga("rm", prefix)  # names one run and prefixes another: refuse to guess
+    assert done.returncode == 1
+    assert "matches 2 runs" in done.stderr.decode()
+    assert len(runs_json(naga)) == 2
+
+
+def test_reading_commands_create_nothing(naga: Naga, tmp_path: Path, store: Path) -> None:
+    assert naga("ls").stdout.decode().startswith("No runs yet")
+    assert naga("show").returncode == 1
+    assert naga("logs", "abc").returncode == 1
+    assert not store.exists()
+
+
+def test_record_of_the_wrong_shape_is_skipped(naga: Naga, store: Path) -> None:
+    ids = make_runs(naga)
+    meta_path = store / "runs" / ids["good"] / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["git"] = "oops"
+    meta_path.write_text(json.dumps(meta))
+    rebuilt = naga("reindex")
+    assert rebuilt.returncode == 0
+    assert rebuilt.stdout.decode().startswith("Indexed 2 runs")
+    assert "'git' is str" in rebuilt.stderr.decode()
+    assert naga("ls").returncode == 0
+
+
+def test_parallel_readers_on_a_fresh_index(naga: Naga, tmp_path: Path, store: Path) -> None:
+    make_runs(naga)
+    for _ in range(2):
+        for f in (store / "index").iterdir():
+            f.unlink()
+        procs = [
+            subprocess.Popen(
+                naga_cmd("ls", "--json"),
+                cwd=tmp_path,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            for _ in range(6)
+        ]
+        for proc in procs:
+            out, err = proc.communicate(timeout=60)
+            assert proc.returncode == 0, err
+            assert len(json.loads(out)) == 3

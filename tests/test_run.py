@@ -259,3 +259,30 @@ def test_full_disk_keeps_what_was_recorded(naga: Naga, tmp_path: Path) -> None:
         assert "No space left on device" in refused.stderr.decode()
     finally:
         subprocess.run(["umount", str(disk)], check=False)
+
+
+def test_python_script_with_shebang_is_recognised(naga: Naga, tmp_path: Path) -> None:
+    script = tmp_path / "train.py"
+    script.write_text(f"#!/usr/bin/env {Path(sys.executable).name}\nprint('ok')\n")
+    script.chmod(0o755)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    assert naga("run", "./train.py", env=env).stdout == b"ok\n"
+    run = only_run(naga)
+    assert run["python"]["executable"] == str(
+        Path(sys.executable).parent / Path(sys.executable).name
+    )
+    assert run["python"]["version"] == sys.version.split()[0]
+    assert isinstance(run["child_pid"], int) and run["child_pid"] != run["pid"]
+
+
+def test_undecodable_arguments_and_names(naga: Naga, store: Path) -> None:
+    bad = os.fsdecode(b"caf\xe9")  # not UTF-8: kept exactly, shown as U+FFFD
+    done = naga("run", "--name", bad, "printf", "%s\\n", bad)
+    assert done.stdout == b"caf\xe9\n"
+    listed = naga("ls")
+    assert listed.returncode == 0 and "caf\ufffd" in listed.stdout.decode()
+    shown = naga("show", "--json")
+    assert shown.returncode == 0
+    assert json.loads(shown.stdout)["argv"][-1] == bad  # the record round-trips the bytes
+    assert naga("show").returncode == 0
+    assert naga("logs").stdout == b"caf\xe9\n"

@@ -130,3 +130,21 @@ def test_public_api() -> None:
 
 def test_time_is_utc() -> None:
     assert iso_from_ts(time.time()).endswith("Z")
+
+
+def test_crash_verdict_yields_to_the_owners_final_record(tmp_path: object) -> None:
+    from naga.store.files import create_run_dir, load_meta, save_meta
+    from naga.store.layout import StoreLayout
+
+    layout = StoreLayout(str(tmp_path))
+    run_id = create_run_dir(layout)
+    meta = {"id": run_id, "status": "running", "started_at": iso_from_ts(0), "command": "x"}
+    meta |= {"tags": [], "name": None, "git": None, "output": None}
+    meta |= {"finished_at": None, "duration_s": None, "exit_code": None}
+    save_meta(layout, meta)
+    verdict = {"status": "crashed", "finished_at": iso_from_ts(5), "duration_s": 5.0}
+    with open(layout.verdict(run_id), "w") as f:
+        json.dump(verdict, f)
+    assert load_meta(layout, run_id)["status"] == "crashed"  # a reader found the owner dead
+    save_meta(layout, {**meta, "status": "completed", "exit_code": 0})  # the owner was alive
+    assert load_meta(layout, run_id)["status"] == "completed"

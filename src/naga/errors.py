@@ -12,6 +12,7 @@ carries.
     ├── AmbiguousRun          several runs match; lists them
     ├── RunIsRunning          a destructive command refused on a live run
     └── StoreError            the store cannot be read or written (permissions, full disk)
+        └── CorruptMeta       a run's meta.json exists but is not a valid record
 """
 
 from __future__ import annotations
@@ -54,3 +55,13 @@ class RunIsRunning(NagaError):
 
 class StoreError(NagaError):
     pass
+
+
+class CorruptMeta(StoreError):
+    """A run's meta.json exists but cannot be parsed or lacks what readers rely on."""
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for an operating-system error: what failed and on which file."""
+    where = f": {exc.filename}" if exc.filename else ""
+    return f"{exc.strerror or exc}{where}"

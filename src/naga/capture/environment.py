@@ -82,11 +82,33 @@ def _is_python_name(name: str) -> bool:
 
 
 def python_executable(argv: list[str], path: str | None) -> str | None:
-    """The interpreter's path when the command runs Python directly (python, python3.11, pypy)."""
-    if not argv or not _is_python_name(os.path.basename(argv[0])):
+    """The interpreter's path when the command runs Python: directly (python, python3.11, pypy)
+    or as a script whose ``#!`` line names one (``./train.py``)."""
+    if not argv:
         return None
     found = spawn.which(argv[0], path)
-    return os.path.abspath(found) if found else None
+    if found is None:
+        return None
+    if _is_python_name(os.path.basename(argv[0])):
+        return os.path.abspath(found)
+    return _shebang_python(found, path)
+
+
+def _shebang_python(script: str, path: str | None) -> str | None:
+    try:
+        with open(script, "rb") as f:
+            first = f.readline(256)
+    except OSError:
+        return None
+    if not first.startswith(b"#!"):
+        return None
+    words = first[2:].decode("utf-8", "replace").split()
+    if words and os.path.basename(words[0]) == "env":
+        words = [w for w in words[1:] if not w.startswith("-")]  # env -S python3 -u
+    if not words or not _is_python_name(os.path.basename(words[0])):
+        return None
+    interpreter = spawn.which(words[0], path)
+    return os.path.abspath(interpreter) if interpreter else None
 
 
 def _venv_version(executable: str) -> str | None:

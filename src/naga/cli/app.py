@@ -7,12 +7,13 @@ Every ``NagaError`` becomes one line on stderr and the exit code the error carri
 from __future__ import annotations
 
 import importlib
+import sqlite3
 from typing import Any
 
 import click
 
 from .._version import __version__
-from ..errors import NagaError
+from ..errors import NagaError, describe_os_error
 
 COMMANDS = {
     "run": "naga.cli.run:run",
@@ -27,11 +28,6 @@ COMMANDS = {
 def fail(message: str, code: int) -> click.exceptions.Exit:
     click.echo(f"naga: error: {message}", err=True)
     return click.exceptions.Exit(code)
-
-
-def error_message(exc: OSError) -> str:
-    where = f": {exc.filename}" if exc.filename else ""
-    return f"{exc.strerror or exc}{where}"
 
 
 class LazyGroup(click.Group):
@@ -53,8 +49,10 @@ class LazyGroup(click.Group):
             raise fail(str(exc), exc.exit_code) from None
         except BrokenPipeError:
             raise
+        except sqlite3.Error as exc:
+            raise fail(f"the run index failed ({exc}); `naga reindex` rebuilds it", 1) from None
         except OSError as exc:  # a full disk, a permission problem: one line, never a traceback
-            raise fail(error_message(exc), 1) from None
+            raise fail(describe_os_error(exc), 1) from None
         except KeyboardInterrupt:
             raise click.exceptions.Exit(130) from None
 

@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+# status: (symbol, colour name, ANSI colour code)
+STATUS_LOOK = {
+    "running": ("●", "cyan", 36),
+    "completed": ("✓", "green", 32),
+    "failed": ("✗", "red", 31),
+    "cancelled": ("⊘", "yellow", 33),
+    "crashed": ("!", "magenta", 35),
+}
+UNKNOWN_LOOK = ("?", "white", 37)
+
 
 def duration(seconds: float | None) -> str:
     if seconds is None:

@@ -19,6 +19,8 @@ FOLLOW_POLL_S = 0.2
 
 def tail_offset(path: str, lines: int) -> int:
     """Byte offset where the last ``lines`` lines of ``path`` start, reading from the end."""
+    if not os.path.exists(path):  # nothing written yet
+        return 0
     with open(path, "rb") as f:
         end = f.seek(0, os.SEEK_END)
         if lines == 0:
@@ -42,6 +44,8 @@ def tail_offset(path: str, lines: int) -> int:
 
 
 def copy_from(path: str, offset: int, out: BinaryIO) -> int:
+    if not os.path.exists(path):
+        return offset
     with open(path, "rb") as f:
         f.seek(offset)
         while chunk := f.read(BLOCK):
@@ -67,8 +71,6 @@ def logs(run: str | None, lines: int | None, follow: bool) -> None:
     store = Store.open()
     meta = store.get(run)
     path = store.layout.output(meta["id"])
-    if not os.path.exists(path):  # a run that has not written anything yet
-        open(path, "ab").close()
     out = sys.stdout.buffer
     offset = tail_offset(path, lines) if lines is not None else 0
     offset = copy_from(path, offset, out)

@@ -10,8 +10,10 @@ import click
 
 from ..store import RunFilter, Store
 from ..store.query import check_statuses, parse_since
+from ..text import one_line
 from . import render
 
+NAME_WIDTH = 24
 HEADERS = ["ID", "NAME", "STATUS", "STARTED", "DURATION", "GIT", "COMMAND"]
 
 
@@ -23,12 +25,12 @@ def print_warnings(store: Store) -> None:
 def _row(run: dict[str, Any]) -> list[str]:
     return [
         render.style(run["id"], fg="yellow"),
-        run.get("name") or "-",
+        render.truncate(one_line(run.get("name") or "-"), NAME_WIDTH),
         render.status_label(run.get("status", "?")),
         render.started(run.get("started_at")),
         render.duration(run.get("duration_s")),
         render.short_git(run.get("git")),
-        run.get("command") or "",
+        one_line(run.get("command") or ""),
     ]
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from ..store.timefmt import parse_iso
-from .fmt import duration
+from .fmt import STATUS_LOOK, UNKNOWN_LOOK, duration
 
 __all__ = ["duration"]
 
@@ -20,17 +20,8 @@ def style(text: str, **styles: Any) -> str:
     return text if os.environ.get("NO_COLOR") else click.style(text, **styles)
 
 
-STATUS_STYLE = {
-    "running": ("●", "cyan"),
-    "completed": ("✓", "green"),
-    "failed": ("✗", "red"),
-    "cancelled": ("⊘", "yellow"),
-    "crashed": ("!", "magenta"),
-}
-
-
 def status_label(status: str, *, word: bool = True) -> str:
-    symbol, colour = STATUS_STYLE.get(status, ("?", "white"))
+    symbol, colour, _ = STATUS_LOOK.get(status, UNKNOWN_LOOK)
     return style(f"{symbol} {status}" if word else symbol, fg=colour)
 
 

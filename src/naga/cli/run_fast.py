@@ -7,16 +7,13 @@ from __future__ import annotations
 
 import os
 
-from ..errors import NagaError
+from ..errors import NagaError, describe_os_error
 from ..launch import RunRequest, run_command
-from .fmt import duration
+from .fmt import STATUS_LOOK, UNKNOWN_LOOK, duration
 
 TYPE_CHECKING = False  # typing itself costs naga run start-up time; checkers know this idiom
 if TYPE_CHECKING:
     from typing import Any
-
-_COLOURS = {"running": 36, "completed": 32, "failed": 31, "cancelled": 33, "crashed": 35}
-_SYMBOLS = {"running": "●", "completed": "✓", "failed": "✗", "cancelled": "⊘", "crashed": "!"}
 
 
 def _paint(text: str, code: int) -> str:
@@ -42,7 +39,8 @@ def end_line(meta: dict[str, Any]) -> None:
         how = f"{cause}, {how}"
     verb = "after" if status in ("cancelled", "failed") else "in"
     summary = f"naga {status} {verb} {duration(meta['duration_s'])} ({how}) · run {meta['id']}"
-    _say(_paint(_SYMBOLS.get(status, "?"), _COLOURS.get(status, 0)) + " " + _paint(summary, 2))
+    symbol, _, colour = STATUS_LOOK.get(status, UNKNOWN_LOOK)
+    _say(_paint(symbol, colour) + " " + _paint(summary, 2))
     if meta.get("output", {}).get("error"):
         _say(f"naga: warning: {meta['output']['error']}")
     if meta.get("record_error"):
@@ -58,6 +56,5 @@ def run_fast(name: str | None, tags: list[str], command: list[str]) -> int:
         _say(f"naga: error: {exc}")
         return exc.exit_code
     except OSError as exc:
-        where = f": {exc.filename}" if exc.filename else ""
-        _say(f"naga: error: {exc.strerror or exc}{where}")
+        _say(f"naga: error: {describe_os_error(exc)}")
         return 1

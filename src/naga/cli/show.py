@@ -9,11 +9,12 @@ import click
 
 from ..store import Store, with_elapsed
 from ..store.index import public_doc
+from ..text import printable
 from . import render
 
 
 def _field(label: str, value: str) -> str:
-    return render.style(f"{label:<10}", bold=True) + value
+    return render.style(f"{label:<10}", bold=True) + printable(value)
 
 
 def _git_lines(git: dict[str, Any] | None, patch: str) -> list[str]:
@@ -95,6 +96,9 @@ def show(run: str | None, as_json: bool) -> None:
     store = Store.open()
     meta = with_elapsed(store.get(run))
     if as_json:
-        click.echo(json.dumps(public_doc(meta), indent=2, ensure_ascii=False))
+        text = json.dumps(public_doc(meta), indent=2, ensure_ascii=False)
+        if printable(text) != text:  # undecodable bytes in an argument: escape, stay exact
+            text = json.dumps(public_doc(meta), indent=2)
+        click.echo(text)
     else:
         click.echo(render_run(meta, store))

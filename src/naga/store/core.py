@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import time
 from collections.abc import Iterator
 from typing import Any
 
-from ..errors import RunIsRunning, RunNotFound
+from ..errors import RunIsRunning, RunNotFound, StoreError
 from .files import load_meta, remove_run_dir
-from .index import Index
+from .index import Index, is_corrupt
 from .layout import StoreLayout, locate_store
 from .query import RunFilter, resolve
 from .timefmt import parse_iso
@@ -25,12 +26,22 @@ class Store:
     def open(cls, cwd: str | None = None) -> Store:
         return cls(locate_store(cwd))
 
+    def exists(self) -> bool:
+        """Has anything ever been recorded here? Reading commands never create a store."""
+        return self._index is not None or os.path.isdir(self.layout.runs_dir)
+
     @property
     def index(self) -> Index:
         """The index, synced with the run directories on first use."""
         if self._index is None:
             self._index = Index(self.layout)
-            self._index.sync()
+            try:
+                self._index.sync()
+            except sqlite3.DatabaseError as exc:  # damage that opening the file did not show
+                if not is_corrupt(exc):
+                    raise StoreError(f"cannot use the index {self._index.path}: {exc}") from exc
+                self._index.reset()
+                self._index.sync()
         return self._index
 
     def close(self) -> None:
@@ -50,19 +61,27 @@ class Store:
 
     def runs(self, flt: RunFilter | None = None) -> list[dict[str, Any]]:
         """Run records, newest first, with the elapsed time filled in for running runs."""
+        if not self.exists():
+            return []
         return [with_elapsed(json.loads(doc)) for (doc,) in self._select("doc", flt or RunFilter())]
 
     def runs_json(self, flt: RunFilter) -> Iterator[str]:
         """The same records as JSON text, parsed only where a running run needs its elapsed time."""
+        if not self.exists():
+            return
         for status, doc in self._select("status, doc", flt):
             yield json.dumps(with_elapsed(json.loads(doc))) if status == "running" else doc
 
     def count(self, flt: RunFilter | None = None) -> int:
+        if not self.exists():
+            return 0
         where, params = (flt or RunFilter()).where()
         sql = f"SELECT count(*) FROM runs{where}"  # noqa: S608 - where() is parametrised
         return int(self.index.conn.execute(sql, params).fetchone()[0])
 
     def resolve(self, selector: str) -> str:
+        if not self.exists():
+            raise RunNotFound(f"no run matches '{selector}': there are no runs yet")
         if (
             selector.isalnum()
             and os.path.isfile(self.layout.meta(selector))
@@ -77,6 +96,8 @@ class Store:
         return self.index.conn.execute(sql, (run_id,)).fetchone() is not None
 
     def latest(self) -> str:
+        if not self.exists():
+            raise RunNotFound("there are no runs yet; start one with `naga run python train.py`")
         row = self.index.conn.execute("SELECT id FROM runs ORDER BY started_at DESC LIMIT 1")
         found = row.fetchone()
         if found is None:
@@ -90,6 +111,8 @@ class Store:
 
     def warnings(self) -> list[str]:
         """What the user should hear about: an index rebuilt, runs that cannot be read."""
+        if not self.exists():
+            return []
         skipped = [
             f"run {run_id} is not listed: {reason}" for run_id, reason in self.index.skipped()
         ]
@@ -107,9 +130,9 @@ class Store:
             raise RunIsRunning(
                 f"refusing to remove running run(s) {live}; add --force to remove anyway"
             )
-        for run_id in run_ids:
-            remove_run_dir(self.layout, run_id)
-            with self.index.transaction() as conn:
+        with self.index.transaction() as conn:
+            for run_id in run_ids:
+                remove_run_dir(self.layout, run_id)
                 self.index.forget(conn, run_id)
 
     def reindex(self) -> int:

@@ -13,7 +13,7 @@ import errno
 import os
 
 from .._lean import json_bytes
-from ..errors import RunNotFound, StoreError
+from ..errors import CorruptMeta, RunNotFound, StoreError
 from .layout import StoreLayout, current_bucket
 
 TYPE_CHECKING = False  # typing itself costs naga run start-up time; checkers know this idiom
@@ -23,10 +23,6 @@ if TYPE_CHECKING:
 # Crockford's base32 in lower case: no i, l, o, u, so ids read back unambiguously.
 ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 ID_LENGTH = 8
-
-
-class CorruptMeta(StoreError):
-    """A run's meta.json exists but cannot be parsed."""
 
 
 def new_id() -> str:

@@ -16,6 +16,7 @@ is rebuilt, so it can never miss a change whose marker is gone.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -26,6 +27,7 @@ from typing import Any
 
 from .._lean import json_bytes
 from ..errors import NagaError, RunNotFound, StoreError
+from ..text import printable
 from . import liveness
 from .files import apply_verdict, load_meta, touch_marker, write_atomic
 from .layout import StoreLayout
@@ -43,6 +45,17 @@ INSERT_RUN = (
     " exit_code, command, host, git_commit, git_dirty, owner, doc)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+
+
+def is_corrupt(exc: sqlite3.DatabaseError) -> bool:
+    """A damaged or foreign file, as opposed to a busy or unreachable one."""
+    name = getattr(exc, "sqlite_errorname", "")
+    text = str(exc)
+    return (
+        name in ("SQLITE_CORRUPT", "SQLITE_NOTADB")
+        or "malformed" in text
+        or "not a database" in text
+    )
 
 
 def public_doc(meta: dict[str, Any]) -> dict[str, Any]:
@@ -71,14 +84,14 @@ def _row(meta: dict[str, Any]) -> tuple[Any, ...]:
     git = meta.get("git") or {}
     return (
         meta["id"],
-        meta.get("name"),
+        None if meta.get("name") is None else printable(meta["name"]),
         meta.get("status", "running"),
         meta.get("started_at") or "",
         meta.get("finished_at"),
         meta.get("duration_s"),
         meta.get("exit_code"),
-        meta.get("command") or "",
-        meta.get("host"),
+        printable(meta.get("command") or ""),
+        printable(str(meta.get("host"))),
         git.get("commit"),
         None if not git else int(bool(git.get("dirty"))),
         json.dumps(meta.get("owner")),
@@ -97,10 +110,13 @@ class Index:
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        migrate(conn)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     def _open(self) -> sqlite3.Connection:
@@ -108,9 +124,34 @@ class Index:
         try:
             return self._connect()
         except sqlite3.DatabaseError as exc:
-            self.warnings.append(f"the index {self.path} was unreadable ({exc}); rebuilding it")
+            if not is_corrupt(exc):
+                raise StoreError(f"cannot use the index {self.path}: {exc}") from exc
+            with self._exclusive():
+                try:  # another naga may have replaced it while this one waited
+                    return self._connect()
+                except sqlite3.DatabaseError:
+                    self.warnings.append(f"the index {self.path} was corrupt; rebuilt it")
+                    self._delete_files()
+                    return self._connect()
+
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """One rebuild at a time on this host (flock; where the filesystem has none, go on)."""
+        fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            with contextlib.suppress(OSError):
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def reset(self) -> None:
+        """Throw away a corrupt index and start a fresh one (rebuilt by the next sync)."""
+        self.conn.close()
+        with self._exclusive():
             self._delete_files()
-            return self._connect()
+        self.conn = self._connect()
+        self.warnings.append(f"the index {self.path} was corrupt; rebuilt it")
 
     def _delete_files(self) -> None:
         for suffix in ("", "-wal", "-shm"):
@@ -152,6 +193,7 @@ class Index:
 
     def forget(self, conn: sqlite3.Connection, run_id: str) -> None:
         conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+        conn.execute("DELETE FROM tags WHERE run_id = ?", (run_id,))
         conn.execute("DELETE FROM skipped WHERE run_id = ?", (run_id,))
 
     def _read(self, run_id: str) -> dict[str, Any] | str | None:
@@ -179,7 +221,7 @@ class Index:
     def sync(self) -> None:
         last = self._state("last_sync")
         if last is None or time.time() - float(last) > MARKER_TTL_S - 3600:
-            self.rebuild()
+            self.rebuild(unless_rebuilt_since=time.time() - 60)
             return
         self._sync_markers()
         self._check_running()
@@ -295,8 +337,20 @@ class Index:
             apply_verdict(meta, verdict)
         self.upsert(conn, meta)
 
-    def rebuild(self) -> int:
-        """Rebuild the index from every run directory; returns the number of runs indexed."""
+    def rebuild(self, *, unless_rebuilt_since: float | None = None) -> int:
+        """Rebuild the index from every run directory; returns the number of runs indexed.
+
+        With ``unless_rebuilt_since``, a rebuild another naga finished after that time (while
+        this one waited for the lock) is taken as it is.
+        """
+        with self._exclusive():
+            last = self._state("last_rebuild")
+            if unless_rebuilt_since is None or last is None or float(last) < unless_rebuilt_since:
+                self._rebuild()
+        self._check_running()
+        return int(self.conn.execute("SELECT count(*) FROM runs").fetchone()[0])
+
+    def _rebuild(self) -> None:
         now = time.time()
         # Markers first: a change made while the runs are read is picked up by the next sync.
         buckets = self._bucket_mtimes()
@@ -304,11 +358,9 @@ class Index:
         self.layout.ensure()
         with os.scandir(self.layout.runs_dir) as entries:
             run_ids = [e.name for e in entries if not e.name.startswith(".") and e.is_dir()]
-        # A fresh file: emptying 100,000 rows would cost more than writing them again.
-        self.conn.close()
-        self._delete_files()
-        self.conn = self._connect()
         with self.transaction() as conn:
+            for table in ("tags", "runs", "markers", "buckets", "skipped"):
+                conn.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed names; truncates
             self._bulk_insert(conn, run_ids)
             conn.executemany(
                 "INSERT INTO markers (bucket, run_id, mtime_ns) VALUES (?, ?, ?)", markers
@@ -318,8 +370,7 @@ class Index:
                 [(b, ns if now - ns / 1e9 > RACY_S else -1) for b, ns in buckets.items()],
             )
             self._set_state(conn, "last_sync", repr(now))
-        self._check_running()
-        return int(self.conn.execute("SELECT count(*) FROM runs").fetchone()[0])
+            self._set_state(conn, "last_rebuild", repr(now))
 
     def _bulk_insert(self, conn: sqlite3.Connection, run_ids: list[str]) -> None:
         rows: list[tuple[Any, ...]] = []

@@ -83,16 +83,16 @@ def resolve(conn: sqlite3.Connection, selector: str) -> str:
             (_like_prefix(selector),),
         )
     ]
-    if len(by_prefix) == 1:
-        return str(by_prefix[0])
     by_name = [
         r[0]
         for r in conn.execute(
             "SELECT id FROM runs WHERE name = ? ORDER BY started_at DESC LIMIT 50", (selector,)
         )
     ]
-    if len(by_name) == 1 and not by_prefix:
-        return str(by_name[0])
+    # A run named "71d" and a run whose id starts with "71d" are two answers: say so, never
+    # guess (`naga rm 71d` must not remove the other one).
+    if len(by_prefix) + len(by_name) == 1:
+        return str((by_prefix + by_name)[0])
     candidates = by_prefix + [f"{i} (named {selector})" for i in by_name]
     if candidates:
         raise AmbiguousRun(selector, candidates)

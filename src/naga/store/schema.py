@@ -42,7 +42,7 @@ def m001_runs(conn: sqlite3.Connection) -> None:
         CREATE INDEX runs_status ON runs (status, started_at DESC);
         CREATE INDEX runs_name ON runs (name);
         CREATE TABLE tags (
-            run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            run_id TEXT NOT NULL,
             tag TEXT NOT NULL,
             PRIMARY KEY (tag, run_id)
         );
