@@ -67,10 +67,11 @@ class GitProbe:
     def __init__(self, cwd: str, patch_path: str) -> None:
         self.root = find_repo_root(cwd)
         self.env = _env()
-        self.git = ["git", "-C", cwd]
+        git = spawn.which("git")  # once, rather than a PATH search per process
+        self.git = [git or "git", "-C", cwd]
         self.patch_path = patch_path
         self.status = self.remotes = self.diff = None
-        if self.root is None:
+        if self.root is None or git is None:
             return
         status = [*self.git, "status", "--porcelain=v2", "--branch", "-z", "-uall"]
         self.status = spawn.start(status, self.env)
