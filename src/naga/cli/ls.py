@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import time
 from typing import Any
 
 import click
@@ -22,15 +23,15 @@ def print_warnings(store: Store) -> None:
         click.echo(f"naga: warning: {warning}", err=True)
 
 
-def _row(run: dict[str, Any]) -> list[str]:
+def _row(run: dict[str, Any], now: float) -> list[render.Cell]:
     return [
-        render.style(run["id"], fg="yellow"),
-        render.truncate(one_line(run.get("name") or "-"), NAME_WIDTH),
-        render.status_label(run.get("status", "?")),
-        render.started(run.get("started_at")),
-        render.duration(run.get("duration_s")),
-        render.short_git(run.get("git")),
-        one_line(run.get("command") or ""),
+        (run["id"], "yellow"),
+        (render.truncate(one_line(run.get("name") or "-"), NAME_WIDTH), None),
+        render.status_cell(run.get("status", "?")),
+        (render.started(run.get("started_at"), now), None),
+        (render.duration(run.get("duration_s")), None),
+        (render.short_commit(run["git_commit"], run["git_dirty"]), None),
+        (one_line(run.get("command") or ""), None),
     ]
 
 
@@ -89,7 +90,7 @@ def ls(
         sys.stdout.write("]\n" if first else "\n]\n")
         print_warnings(store)
         return
-    runs = store.runs(flt)
+    runs = store.table_rows(flt)
     print_warnings(store)
     if not runs:
         filtered = statuses or name_glob or tags or since
@@ -100,7 +101,8 @@ def ls(
         )
         return
     width = shutil.get_terminal_size((120, 24)).columns
-    click.echo(render.table(HEADERS, [_row(r) for r in runs], width))
+    now = time.time()
+    click.echo(render.table(HEADERS, [_row(r, now) for r in runs], width))
     if not show_all and len(runs) == limit:
         total = store.count(flt)
         if total > limit:

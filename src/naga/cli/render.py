@@ -58,11 +58,11 @@ def size(n: int | None) -> str:
     return f"{n} B"
 
 
-def short_git(git: dict[str, Any] | None) -> str:
-    if not git:
+def short_commit(commit: str | None, dirty: int | bool | None) -> str:
+    """'a4f2c1d*': the commit, starred when the tree was dirty; '-' outside git."""
+    if dirty is None:
         return "-"
-    commit = (git.get("commit") or "")[:7] or "(none)"
-    return commit + ("*" if git.get("dirty") else "")
+    return ((commit or "")[:7] or "(none)") + ("*" if dirty else "")
 
 
 def truncate(text: str, width: int) -> str:
@@ -71,19 +71,29 @@ def truncate(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def table(headers: list[str], rows: list[list[str]], max_width: int) -> str:
-    """Left-aligned columns (cells may carry colour codes); the last is cut to fit max_width."""
+Cell = tuple[str, str | None]  # plain text, and the colour to paint it (None: plain)
+
+
+def status_cell(status: str) -> Cell:
+    symbol, colour, _ = STATUS_LOOK.get(status, UNKNOWN_LOOK)
+    return f"{symbol} {status}", colour
+
+
+def table(headers: list[str], rows: list[list[Cell]], max_width: int) -> str:
+    """Left-aligned columns, padded on plain text then painted; the last is cut to fit."""
     cols = len(headers)
     col_w = [len(h) for h in headers]
-    plain = [[click.unstyle(c) for c in row] for row in rows]
-    for row in plain:
-        for i, cell in enumerate(row[:-1]):
-            col_w[i] = max(col_w[i], len(cell))
+    for row in rows:
+        for i, (text, _) in enumerate(row[:-1]):
+            col_w[i] = max(col_w[i], len(text))
     used = sum(col_w[:-1]) + 2 * (cols - 1)
     last_w = max(10, max_width - used)
+    plain = bool(os.environ.get("NO_COLOR"))
     lines = ["  ".join(style(h.ljust(col_w[i]), bold=True) for i, h in enumerate(headers))]
-    for row, plain_row in zip(rows, plain, strict=True):
-        cells = [row[i] + " " * (col_w[i] - len(plain_row[i])) for i in range(cols - 1)]
-        cells.append(truncate(plain_row[-1], last_w))
+    for row in rows:
+        cells = []
+        for i, (text, colour) in enumerate(row):
+            padded = truncate(text, last_w) if i == cols - 1 else text.ljust(col_w[i])
+            cells.append(padded if plain or colour is None else click.style(padded, fg=colour))
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)

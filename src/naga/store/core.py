@@ -65,6 +65,18 @@ class Store:
             return []
         return [with_elapsed(json.loads(doc)) for (doc,) in self._select("doc", flt or RunFilter())]
 
+    def table_rows(self, flt: RunFilter) -> list[dict[str, Any]]:
+        """What `ls` shows, straight from the index columns: no JSON to parse per run."""
+        if not self.exists():
+            return []
+        columns = "id, name, status, started_at, duration_s, git_commit, git_dirty, command"
+        keys = columns.split(", ")
+        now = time.time()
+        return [
+            with_elapsed(dict(zip(keys, row, strict=True)), now)
+            for row in self._select(columns, flt)
+        ]
+
     def runs_json(self, flt: RunFilter) -> Iterator[str]:
         """The same records as JSON text, parsed only where a running run needs its elapsed time."""
         if not self.exists():
