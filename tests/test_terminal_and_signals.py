@@ -181,3 +181,21 @@ def test_killed_naga_shows_crashed(naga: Naga, tmp_path: Path) -> None:
     assert "stopped without finishing" in run["error"]
     shown = naga("show", run["id"])
     assert b"crashed" in shown.stdout
+
+
+def test_nohup_keeps_the_command_alive_on_hangup(naga: Naga, tmp_path: Path) -> None:
+    code = "import time; print('ready', flush=True); time.sleep(1); print('survived', flush=True)"
+    proc = subprocess.Popen(
+        ["nohup", *naga_cmd("run", sys.executable, "-c", code)],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == b"ready\n"
+    proc.send_signal(signal.SIGHUP)  # the terminal went away
+    out, _ = proc.communicate(timeout=30)
+    assert out == b"survived\n"
+    assert proc.returncode == 0
+    assert only_run(naga)["status"] == "completed"

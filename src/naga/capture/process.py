@@ -8,8 +8,8 @@
   and naga is in the foreground, that group is made the terminal's foreground (as a shell does),
   so the child reads the terminal and gets Ctrl-C and Ctrl-Z directly.
 - Signals: SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 sent to naga are forwarded to
-  the child's process group. SIGCHLD wakes the loop through ``signal.set_wakeup_fd``, so the end
-  of the child is seen at once rather than at the next tick.
+  the child's process group, except those naga was started ignoring (``nohup``). SIGCHLD wakes
+  the loop through ``signal.set_wakeup_fd``, so the end of the child is seen at once.
 - One thread: a ``poll`` loop, which also samples the process tree's memory now and then.
 """
 
@@ -311,7 +311,13 @@ class _Runner:
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
         self.old_wakeup = signal.set_wakeup_fd(self.wake_w)
-        self.old_handlers = {s: signal.signal(s, self._forward) for s in FORWARDED}
+        # A signal naga was started ignoring (`nohup` for SIGHUP, `cmd &` in a script for
+        # SIGINT) stays ignored, for naga and for the command, which inherits that.
+        self.old_handlers = {
+            s: signal.signal(s, self._forward)
+            for s in FORWARDED
+            if signal.getsignal(s) != signal.SIG_IGN
+        }
         self.old_handlers[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, self._child_changed)
 
     def restore(self) -> None:
