@@ -9,9 +9,8 @@ from typing import BinaryIO
 
 import click
 
-from ..store import Store
+from ..store import Store, liveness
 from ..store.files import load_meta
-from ..store.liveness import owner_is_alive
 
 BLOCK = 1 << 16
 FOLLOW_POLL_S = 0.2
@@ -59,7 +58,8 @@ def _still_running(store: Store, run_id: str) -> bool:
     meta = load_meta(store.layout, run_id)
     if meta.get("status") != "running":
         return False
-    return owner_is_alive(meta.get("owner") or {}, store.layout.heartbeat(run_id))
+    clock = store.layout.clock(liveness.hostname())
+    return liveness.owner_is_alive(meta.get("owner") or {}, store.layout.heartbeat(run_id), clock)
 
 
 @click.command("logs")

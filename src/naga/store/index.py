@@ -298,12 +298,10 @@ class Index:
     def _check_running(self) -> None:
         rows = self.conn.execute("SELECT id, owner FROM runs WHERE status = 'running'").fetchall()
         dead = []
-        now: float | None = None
+        clock = self.layout.clock(liveness.hostname())
         for run_id, owner_json in rows:
             owner = json.loads(owner_json or "null") or {}
-            if now is None and not liveness.on_this_machine(owner):
-                now = liveness.fs_now(self.layout.clock(liveness.hostname()))
-            if not liveness.owner_is_alive(owner, self.layout.heartbeat(run_id), now):
+            if not liveness.owner_is_alive(owner, self.layout.heartbeat(run_id), clock):
                 dead.append(run_id)
         if not dead:
             return

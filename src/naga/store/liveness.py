@@ -117,12 +117,13 @@ def on_this_machine(owner: dict[str, Any]) -> bool:
     )
 
 
-def owner_is_alive(owner: dict[str, Any], heartbeat: str, now: float | None = None) -> bool:
-    """``now`` is ``fs_now()`` of the store; it is only needed for owners on other machines."""
+def owner_is_alive(owner: dict[str, Any], heartbeat: str, clock_file: str | None = None) -> bool:
+    """Asks the pid on this machine; elsewhere compares the heartbeat with the store's clock
+    (read by touching ``clock_file``; without one, this machine's clock)."""
     if on_this_machine(owner):
         return _pid_alive(owner)
     beat = last_heartbeat(heartbeat)
     if beat is None:
         return False
-    now = time.time() if now is None else now
+    now = fs_now(clock_file) if clock_file else time.time()
     return now - beat <= float(owner.get("stale_after_s", STALE_INTERVALS * DEFAULT_HEARTBEAT_S))
