@@ -1,10 +1,13 @@
 """``naga run``: record a command as a run while it executes, unchanged.
 
 Order matters for speed and for safety. Before the command starts: reserve the run directory,
-read git (two processes side by side), write ``meta.json`` as ``running`` with the owner's
-identity, so ``naga ls`` sees the run at once and a crash of naga is detectable. What can wait
-(the interpreter's version, GPUs) is gathered in a thread while the command runs. At the end the
-record is rewritten once with the outcome.
+start the three git processes (status, remotes, diff) so they read the tree the command starts
+from, and write ``meta.json`` as ``running`` with the owner's identity, so ``naga ls`` sees the
+run at once and a crash of naga is detectable; if that write fails, the command does not start.
+Then the command starts at once; git's answers are collected on a thread and added to the
+record, a second thread keeps the heartbeat, and slow facts (an interpreter's version, GPUs) are
+gathered by helper processes meanwhile. At the end the record is rewritten once with the outcome,
+and naga exits with the command's exit code whatever happens to the record.
 """
 
 from __future__ import annotations
