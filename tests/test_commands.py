@@ -47,8 +47,9 @@ def test_ls_table_and_filters(naga: Naga) -> None:
     assert names("--since", "2999-01-01") == []
     limited = json.loads(naga("ls", "--json", "--limit", "2").stdout)
     assert [r["name"] for r in limited] == ["stopped", "bad"]
-    footer = naga("ls", "--limit", "2").stdout.decode().splitlines()[-1]
-    assert footer == "showing 2 of 3 runs; --all or --limit N for more"
+    two = naga("ls", "--limit", "2")
+    assert len(two.stdout.decode().splitlines()) == 3  # header and two runs, nothing else
+    assert two.stderr.decode().strip() == "showing 2 of 3 runs; --all or --limit N for more"
     assert (
         naga("ls", "--status", "crashed").stdout.decode().strip() == "No runs match these filters."
     )
@@ -215,6 +216,11 @@ def test_corrupt_meta_is_skipped_with_a_warning(naga: Naga, store: Path) -> None
     rebuilt = naga("reindex")
     assert rebuilt.stdout.decode().startswith("Indexed 2 runs")
     assert "is corrupt" in rebuilt.stderr.decode()
+    shown = naga("show", ids["bad"])
+    assert shown.returncode == 1 and "is corrupt" in shown.stderr.decode()
+    assert naga("rm", ids["bad"]).returncode == 0  # a damaged run can still be removed
+    assert not (store / "runs" / ids["bad"]).exists()
+    assert naga("ls").stderr == b""
 
 
 def test_run_written_by_another_process_appears_without_reindex(naga: Naga, store: Path) -> None:

@@ -67,10 +67,11 @@ def test_command_not_found_is_127_and_recorded_failed(naga: Naga) -> None:
     done = naga("run", "definitely-not-a-command-xyz", "--flag")
     assert done.returncode == 127
     err = done.stderr.decode().strip().splitlines()
-    assert err[-1] == (
+    assert err[-2] == (
         "naga: error: command not found: definitely-not-a-command-xyz"
         " (check the spelling and your PATH)"
     )
+    assert err[-1].startswith("✗ naga failed after")  # the summary stays last
     assert "Traceback" not in done.stderr.decode()
     run = only_run(naga)
     assert run["status"] == "failed"
@@ -83,7 +84,10 @@ def test_not_executable_is_126(naga: Naga, tmp_path: Path) -> None:
     done = naga("run", "./plain.sh")
     assert done.returncode == 126
     assert "permission denied" in done.stderr.decode()
-    assert only_run(naga)["exit_code"] == 126
+    directory = naga("run", str(tmp_path))
+    assert directory.returncode == 126
+    assert f"naga: error: {tmp_path} is a directory, not a command" in directory.stderr.decode()
+    assert [r["exit_code"] for r in runs_json(naga)] == [126, 126]
 
 
 def test_non_utf8_output_kept_losslessly(naga: Naga, store: Path) -> None:
@@ -133,6 +137,11 @@ def test_bad_inputs_give_one_line_and_exit_2(naga: Naga) -> None:
     done = naga("run", "--name", "", "echo")
     assert done.returncode == 2
     assert done.stderr.decode().strip() == "naga: error: --name must not be empty"
+    bad_env = naga("run", "true", env={**os.environ, "NAGA_HEARTBEAT_INTERVAL": "soon"})
+    assert bad_env.returncode == 2
+    assert bad_env.stderr.decode().strip() == (
+        "naga: error: NAGA_HEARTBEAT_INTERVAL must be a positive number of seconds, not 'soon'"
+    )
 
 
 def test_environment_captured_with_secrets_masked(naga: Naga) -> None:

@@ -164,11 +164,12 @@ def test_sigterm_and_sighup_are_forwarded(naga: Naga, tmp_path: Path) -> None:
 def test_killed_naga_shows_crashed(naga: Naga, tmp_path: Path) -> None:
     code = (
         "import os, time; print('ready', flush=True); print(os.getpid(), flush=True)\n"
-        "time.sleep(60)"
+        "time.sleep(1); print('still here', flush=True); time.sleep(60)"
     )
     proc = _start_piped(tmp_path, code)
     assert proc.stdout is not None
     child = int(proc.stdout.readline())
+    assert proc.stdout.readline() == b"still here\n"
     running = only_run(naga)
     assert running["status"] == "running"
     assert running["duration_s"] >= 0  # elapsed so far
@@ -178,6 +179,8 @@ def test_killed_naga_shows_crashed(naga: Naga, tmp_path: Path) -> None:
     run = only_run(naga)
     assert run["status"] == "crashed"
     assert run["finished_at"] is not None
+    assert run["duration_s"] >= 1.0  # up to its last output, not its start
+    assert run["output"]["bytes"] == len(b"ready\n") + len(f"{child}\n") + len(b"still here\n")
     assert "stopped without finishing" in run["error"]
     shown = naga("show", run["id"])
     assert b"crashed" in shown.stdout

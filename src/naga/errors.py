@@ -44,7 +44,8 @@ class AmbiguousRun(NagaError):
     def __init__(self, selector: str, candidates: list[str]) -> None:
         shown = ", ".join(candidates[:10]) + (" ..." if len(candidates) > 10 else "")
         super().__init__(
-            f"'{selector}' matches {len(candidates)} runs ({shown}); use a longer id prefix"
+            f"'{selector}' matches {len(candidates)} runs ({shown}); name one by its id"
+            " (any unique prefix of it)"
         )
         self.candidates = candidates
 

@@ -97,6 +97,7 @@ def _check_request(request: RunRequest) -> None:
     for tag in request.tags:
         if not tag.strip():
             raise UsageError("--tag must not be empty")
+    liveness.heartbeat_interval()  # a malformed NAGA_HEARTBEAT_INTERVAL stops here, not later
 
 
 def _status(outcome: Outcome) -> str:
@@ -111,6 +112,9 @@ def _spawn_error(argv: list[str], exc: OSError) -> tuple[int, str, Exception]:
     if isinstance(exc, FileNotFoundError):
         msg = f"command not found: {argv[0]}"
         return 127, msg, CommandNotFound(f"{msg} (check the spelling and your PATH)")
+    if os.path.isdir(argv[0]):
+        msg = f"{argv[0]} is a directory, not a command"
+        return 126, msg, CommandNotExecutable(msg)
     if isinstance(exc, PermissionError):
         msg = f"permission denied: {argv[0]}"
         return 126, msg, CommandNotExecutable(f"{msg} (is it executable? try chmod +x)")
@@ -201,7 +205,8 @@ class _Recorder:
         self.facts = environment.Facts(self.request.argv, env)
         interval = float(self.meta["owner"]["heartbeat_s"])
         self.heartbeat = Heartbeat(self.heartbeat_path, interval)
-        log_fd = os.open(self.layout.output(self.run_id), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+        log_fd = os.open(self.layout.output(self.run_id), flags, 0o644)
         self.t0 = time.monotonic()
         try:
             return run_process(self.request.argv, env=env, log_fd=log_fd, on_spawn=self._started)

@@ -106,8 +106,5 @@ def ls(
     if not show_all and len(runs) == limit:
         total = store.count(flt)
         if total > limit:
-            click.echo(
-                render.style(
-                    f"showing {limit} of {total} runs; --all or --limit N for more", dim=True
-                )
-            )
+            footer = f"showing {limit} of {total} runs; --all or --limit N for more"
+            click.echo(render.style(footer, dim=True), err=True)  # stdout stays the table

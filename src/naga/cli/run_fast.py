@@ -48,13 +48,18 @@ def end_line(meta: dict[str, Any]) -> None:
 
 
 def run_fast(name: str | None, tags: list[str], command: list[str]) -> int:
-    """``naga run`` without click: the exit code to exit with, errors reported in one line."""
+    """``naga run`` without click: the exit code to exit with, errors reported in one line,
+    before the end line, so the summary stays last."""
     request = RunRequest(argv=command, name=name, tags=tags)
+    ended: list[dict[str, Any]] = []
     try:
-        return run_command(request, on_start=start_line, on_end=end_line)
+        code = run_command(request, on_start=start_line, on_end=ended.append)
     except NagaError as exc:
         _say(f"naga: error: {exc}")
-        return exc.exit_code
+        code = exc.exit_code
     except OSError as exc:
         _say(f"naga: error: {describe_os_error(exc)}")
-        return 1
+        code = 1
+    for meta in ended:
+        end_line(meta)
+    return code

@@ -101,6 +101,9 @@ class Store:
         ):
             with self.index.transaction() as conn:  # written since the last sync: take it now
                 self.index.ingest(conn, selector)
+        damaged = "SELECT 1 FROM skipped WHERE run_id = ?"
+        if self.index.conn.execute(damaged, (selector,)).fetchone():
+            return selector  # unreadable, but it can still be named, shown (an error) and removed
         return resolve(self.index.conn, selector)
 
     def _indexed(self, run_id: str) -> bool:

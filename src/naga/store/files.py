@@ -164,6 +164,8 @@ VERDICT_KEYS = ("status", "finished_at", "duration_s", "error")
 
 def apply_verdict(meta: dict[str, Any], verdict: dict[str, Any]) -> None:
     meta.update({k: verdict[k] for k in VERDICT_KEYS if k in verdict})
+    if isinstance(verdict.get("output_bytes"), int) and isinstance(meta.get("output"), dict):
+        meta["output"] = {**meta["output"], "bytes": verdict["output_bytes"]}
 
 
 def remove_run_dir(layout: StoreLayout, run_id: str) -> None:

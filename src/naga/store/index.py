@@ -47,6 +47,13 @@ INSERT_RUN = (
 )
 
 
+def _stat(path: str) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except OSError:
+        return None
+
+
 def is_corrupt(exc: sqlite3.DatabaseError) -> bool:
     """A damaged or foreign file, as opposed to a busy or unreachable one."""
     name = getattr(exc, "sqlite_errorname", "")
@@ -316,13 +323,17 @@ class Index:
             self.ingest(conn, run_id)
             return
         if meta.get("status") == "running":  # it may have finished since the index last looked
+            # The last sign of life: its last heartbeat or its last output, whichever is later.
+            output = _stat(self.layout.output(run_id))
             beat = liveness.last_heartbeat(self.layout.heartbeat(run_id))
-            ended = beat if beat is not None else time.time()
+            signs = [t for t in (beat, output and output.st_mtime) if t]
+            ended = max(signs) if signs else time.time()
             started = parse_iso(meta.get("started_at"))
             verdict = {
                 "status": "crashed",
                 "finished_at": iso_from_ts(ended),
                 "duration_s": None if started is None else round(max(0.0, ended - started), 3),
+                "output_bytes": output.st_size if output else 0,
                 "error": "the naga process recording this run stopped without finishing it",
                 "decided_at": utc_now_iso(),
                 "decided_by": liveness.hostname(),

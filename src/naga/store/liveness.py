@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 import time
 
+from ..errors import UsageError
+
 TYPE_CHECKING = False  # typing itself costs naga run start-up time; checkers know this idiom
 if TYPE_CHECKING:
     from typing import Any
@@ -25,11 +27,16 @@ MIN_STALE_S = 2.0
 
 
 def heartbeat_interval() -> float:
-    try:
-        value = float(os.environ.get(HEARTBEAT_ENV, DEFAULT_HEARTBEAT_S))
-    except ValueError:
+    text = os.environ.get(HEARTBEAT_ENV)
+    if text is None:
         return DEFAULT_HEARTBEAT_S
-    return value if value > 0 else DEFAULT_HEARTBEAT_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise UsageError(f"{HEARTBEAT_ENV} must be a positive number of seconds, not {text!r}")
+    return value
 
 
 def hostname() -> str:
