@@ -45,6 +45,25 @@ def test_dirty_repo_saves_patch_and_untracked(naga: Naga, git_repo: Path, store:
     assert git(git_repo, "status", "--porcelain") == status_before
 
 
+def test_patch_ignores_the_users_diff_settings(naga: Naga, git_repo: Path, store: Path) -> None:
+    for key, value in (
+        ("diff.external", "/bin/echo"),
+        ("diff.noprefix", "true"),
+        ("color.diff", "always"),
+        ("diff.relative", "true"),
+    ):
+        git(git_repo, "config", key, value)
+    (git_repo / "sub").mkdir()
+    (git_repo / "train.py").write_text("print('changed')\n")
+    naga("run", "true", cwd=git_repo / "sub")
+    run = only_run(naga)
+    patch = store / "runs" / run["id"] / "git.patch"
+    assert patch.read_text().startswith("diff --git a/train.py b/train.py")
+    git(git_repo, "stash", "-q")
+    git(git_repo, "apply", str(patch))
+    assert (git_repo / "train.py").read_text() == "print('changed')\n"
+
+
 def test_store_at_repo_root_and_ignored(
     naga: Naga, git_repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import stat
 import subprocess
 import sys
@@ -295,3 +296,41 @@ def test_undecodable_arguments_and_names(naga: Naga, store: Path) -> None:
     assert json.loads(shown.stdout)["argv"][-1] == bad  # the record round-trips the bytes
     assert naga("show").returncode == 0
     assert naga("logs").stdout == b"caf\xe9\n"
+
+
+def test_parent_ignoring_sigchld(naga: Naga, git_repo: Path) -> None:
+    def ignore_sigchld() -> None:
+        import signal
+
+        signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+
+    done = subprocess.run(
+        naga_cmd("run", sys.executable, "-c", "print('hi')"),
+        cwd=git_repo,
+        capture_output=True,
+        preexec_fn=ignore_sigchld,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    run = only_run(naga)
+    assert run["status"] == "completed"
+    assert run["git"]["commit"]  # naga still read its git helpers' answers
+
+
+def test_slow_reader_gets_every_byte(naga: Naga, tmp_path: Path, store: Path) -> None:
+    size = 900_000
+    code = f"import sys; sys.stdout.write('x' * {size}); sys.stdout.flush()"
+    reader = (
+        "import sys, time\n"
+        "n = 0\n"
+        "while chunk := sys.stdin.buffer.read(65536):\n"
+        "    n += len(chunk); time.sleep(0.5)\n"
+        "print(n)"
+    )
+    pipeline = f"{shlex.join(naga_cmd('run', sys.executable, '-c', code))} | "
+    pipeline += shlex.join([sys.executable, "-c", reader])
+    done = subprocess.run(["bash", "-c", pipeline], cwd=tmp_path, capture_output=True, timeout=120)
+    assert done.stdout.decode().strip() == str(size)  # the reader took > 5 s: nothing was cut
+    run = only_run(naga)
+    assert run["output"]["bytes"] == size
+    assert (store / "runs" / run["id"] / "output.log").stat().st_size == size

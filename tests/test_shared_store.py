@@ -72,7 +72,7 @@ def test_runs_from_other_hosts_are_listed(naga: Naga, tmp_path: Path, store: Pat
 
 
 def test_dead_run_on_another_host_turns_crashed(naga: Naga, tmp_path: Path) -> None:
-    env = {**os.environ, "NAGA_HEARTBEAT_INTERVAL": "0.2"}  # stale after 2 s of silence
+    env = {**os.environ, "NAGA_HEARTBEAT_INTERVAL": "0.2"}  # stale after 24 beats: 4.8 s
     code = "import os, time; print(os.getpid(), flush=True); time.sleep(60)"
     proc = on_host(
         "node-far", "run", "--name", "far", sys.executable, "-c", code, cwd=tmp_path, env=env

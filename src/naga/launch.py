@@ -12,6 +12,7 @@ and naga exits with the command's exit code whatever happens to the record.
 
 from __future__ import annotations
 
+import _thread
 import os
 import time
 
@@ -133,8 +134,11 @@ def run_command(
     Raises CommandNotFound / CommandNotExecutable after recording the run as failed.
     """
     _check_request(request)
+    # A parent that ignores SIGCHLD would let the kernel reap naga's helpers and its command
+    # before naga could read their exit status (and the command inherits it otherwise too).
+    signals.signal(signals.SIGCHLD, signals.SIG_DFL)
     recorder = _Recorder(request)
-    failure: Exception | None = None
+    failure: BaseException | None = None
     try:
         recorder.begin()
         on_start(recorder.meta)
@@ -146,6 +150,10 @@ def run_command(
         code, message, failure = _spawn_error(request.argv, exc.cause)
         outcome = Outcome(exit_code=code)
         recorder.meta["error"] = message
+    except Exception as exc:  # naga's own failure (a full disk ...): record it, then report it
+        failure = exc
+        outcome = Outcome(exit_code=1)
+        recorder.meta["error"] = f"naga failed: {exc}"
     with _signals_held():
         recorder.finish(outcome)
     on_end(recorder.meta)
@@ -182,6 +190,8 @@ class _Recorder:
         self.facts: environment.Facts | None = None
         self.git_job: Job | None = None
         self.heartbeat: Heartbeat | None = None
+        self.lock = _thread.allocate_lock()  # the git thread and finish() both write the record
+        self.finished = False
 
     def begin(self) -> None:
         """Write the record as running: if that is impossible, the command does not start."""
@@ -190,8 +200,11 @@ class _Recorder:
         save_meta(self.layout, self.meta)
 
     def _record_git(self) -> None:
-        self.meta["git"] = self.probe.result()
-        save_meta(self.layout, self.meta)
+        git = self.probe.result()
+        with self.lock:
+            if not self.finished:  # too late: finish() has written the final record
+                self.meta["git"] = git
+                save_meta(self.layout, self.meta)
 
     def _started(self, pid: int) -> None:
         # The command runs: git (started before it) is collected on a thread, so neither the
@@ -214,22 +227,28 @@ class _Recorder:
             os.close(log_fd)
 
     def finish(self, outcome: Outcome) -> None:
+        """Write the final record. Nothing here may keep that write from happening."""
         duration = time.monotonic() - self.t0
-        if self.heartbeat is not None:
-            self.heartbeat.stop()
         if self.git_job is None:  # the command never started
             self.meta["git"] = self.probe.result()
-        elif not self.git_job.wait(60) or self.git_job.error is not None:
-            self.meta["git"] = None
+        else:
+            self.git_job.wait(60)
         if self.facts is not None:
-            self.meta["python"], self.meta["gpus"] = self.facts.collect()
+            try:
+                self.meta["python"], self.meta["gpus"] = self.facts.collect()
+            except OSError:
+                pass
         _finish_meta(self.meta, outcome, self.started + duration, duration)
         _remove(self.layout.reserve(self.run_id))  # room for the record's end, even on a full disk
-        try:
-            save_meta(self.layout, self.meta)
-        except StoreError as exc:
-            gone = not os.path.isdir(self.layout.run_dir(self.run_id))  # `naga rm --force`
-            self.meta["record_error"] = "the run was removed while it ran" if gone else str(exc)
+        with self.lock:
+            self.finished = True
+            try:
+                save_meta(self.layout, self.meta)
+            except StoreError as exc:
+                gone = not os.path.isdir(self.layout.run_dir(self.run_id))  # `naga rm --force`
+                self.meta["record_error"] = "the run was removed while it ran" if gone else str(exc)
+        if self.heartbeat is not None:  # alive until the very end, for readers on other hosts
+            self.heartbeat.stop()
         _remove(self.heartbeat_path)
 
 

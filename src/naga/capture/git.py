@@ -18,6 +18,18 @@ if TYPE_CHECKING:
     from typing import Any
 
 MAX_UNTRACKED = 1000
+# A patch `git apply` takes back, whatever the user's diff settings (external tools, textconv,
+# colours, prefixes, relative paths) would make of their own `git diff`.
+DIFF = [
+    "diff",
+    "--binary",
+    "--no-ext-diff",
+    "--no-textconv",
+    "--no-color",
+    "--no-relative",
+    "--src-prefix=a/",
+    "--dst-prefix=b/",
+]
 
 
 def _env() -> dict[str, str]:
@@ -77,7 +89,7 @@ class GitProbe:
         self.status = spawn.start(status, self.env)
         remotes = [*self.git, "config", "--get-regexp", r"^remote\..*\.url$"]
         self.remotes = spawn.start(remotes, self.env)
-        self.diff = self._start_diff(["diff", "--binary", "HEAD"])
+        self.diff = self._start_diff([*DIFF, "HEAD"])
 
     def _start_diff(self, args: list[str]) -> spawn.Helper | None:
         try:
@@ -101,7 +113,7 @@ class GitProbe:
         state = parse_status(raw_status)
         untracked = state.pop("untracked")
         if state["commit"] is None:  # no commit yet: the patch is everything staged
-            self.diff = self._start_diff(["diff", "--binary", "--cached"])
+            self.diff = self._start_diff([*DIFF, "--cached"])
             diff_ok = self.diff is not None and self.diff.result() is not None
         has_patch = diff_ok and state["dirty"] and os.path.getsize(self.patch_path) > 0
         if not has_patch:

@@ -190,6 +190,7 @@ class _Runner:
         self.usage: Any = None
         self.poller = select.poll()
         self.maybe_exited = True  # reap once at the start whatever happens
+        self.blocked_s = 0.0  # time spent waiting for naga's own stdout/stderr to take output
         self.wake_r = self.wake_w = -1
         self.old_wakeup = -1
         self.old_handlers: dict[int, Any] = {}
@@ -236,6 +237,8 @@ class _Runner:
                 self.owns_terminal = True
             except OSError:
                 pass
+        if self.outcome.forwarded is not None:  # arrived while the command was being started
+            os.killpg(self.pid, self.outcome.forwarded)
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -259,18 +262,20 @@ class _Runner:
             self._close(stream)
             return 0
         self.outcome.output_bytes += len(chunk)
+        if self.outcome.log_error is None:  # the log first: it never lags what the user saw
+            try:
+                _write_all(self.log_fd, chunk)
+            except OSError as exc:
+                self.outcome.log_error = f"output log stopped: {exc.strerror or exc}"
         if stream.echo:
+            before = time.monotonic()
             try:
                 _write_all(stream.sink, chunk)
             except OSError:  # the reader of our stdout went away: behave as the child would
                 stream.echo = False
                 if stream.is_pipe and stream.sink == 1:
                     self._close(stream)
-        if self.outcome.log_error is None:
-            try:
-                _write_all(self.log_fd, chunk)
-            except OSError as exc:
-                self.outcome.log_error = f"output log stopped: {exc.strerror or exc}"
+            self.blocked_s += time.monotonic() - before  # a slow reader is not a chatty child
         return len(chunk)
 
     def _close(self, stream: _Stream) -> None:
@@ -292,18 +297,31 @@ class _Runner:
         return status
 
     def _on_stopped(self, signum: int) -> None:
-        if not self.owns_terminal:
-            return
-        if signum not in (signal.SIGTTIN, signal.SIGTTOU):
-            # Ctrl-Z: stop naga too, so the shell gets its prompt back; resume both on `fg`.
-            _set_foreground(0, os.getpgrp())
+        """Job control, as a shell does it for the command inside naga."""
+        if not self.tty_in:
+            return  # stopped by someone else's SIGSTOP: theirs to continue
+        if signum in (signal.SIGTTIN, signal.SIGTTOU):
+            # It wants the terminal. In the foreground, hand it over; in the background,
+            # stop naga too (the shell shows the job stopped) until the user brings it back.
+            while not self._give_terminal():
+                os.kill(os.getpid(), signal.SIGSTOP)
+        else:
+            # Ctrl-Z: stop naga too, so the shell gets its prompt back; `fg` or `bg` resumes.
+            if _foreground_group(0) == self.pid:
+                _set_foreground(0, os.getpgrp())
             os.kill(os.getpid(), signal.SIGSTOP)
-            if _is_foreground(0):  # `fg`; after `bg` the terminal stays with the shell
-                _set_foreground(0, self.pid)
+            self._give_terminal()  # after `bg` the terminal stays with the shell
         try:
             os.killpg(self.pid, signal.SIGCONT)
         except ProcessLookupError:
             pass
+
+    def _give_terminal(self) -> bool:
+        """Make the command's group the terminal's foreground, if naga's group holds it."""
+        if _is_foreground(0):
+            _set_foreground(0, self.pid)
+            self.owns_terminal = True
+        return _foreground_group(0) == self.pid
 
     def install_signals(self) -> None:
         """Before the spawn, so that not even a command that exits at once is missed."""
@@ -362,11 +380,10 @@ class _Runner:
                 self.maybe_exited = False
                 status = self._reap()
                 if status is not None:
-                    exited_at = now
+                    exited_at, self.blocked_s = now, 0.0
                     continue  # read what it wrote last before deciding it is over
-            if status is not None and (
-                not self.streams or not events or now - exited_at > DRAIN_MAX_S
-            ):
+            draining = now - exited_at - self.blocked_s
+            if status is not None and (not self.streams or not events or draining > DRAIN_MAX_S):
                 break
             if now >= next_tick:
                 self.peak_tree_rss = max(self.peak_tree_rss, tree_rss_bytes(self.pid))

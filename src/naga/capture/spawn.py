@@ -73,10 +73,24 @@ class Helper:
                 chunks.append(chunk)
         finally:
             os.close(self._read_end)
-        if time.monotonic() > deadline:  # still writing: give up on it
-            os.kill(self.pid, signal.SIGKILL)
-        _, status = os.waitpid(self.pid, 0)  # its output ended: it is exiting now
+        try:
+            status = self._wait(deadline)
+        except ChildProcessError:  # reaped by someone else (SIGCHLD ignored): outcome unknown
+            return None
         return b"".join(chunks) if os.waitstatus_to_exitcode(status) == 0 else None
+
+    def _wait(self, deadline: float) -> int:
+        """Its exit status; killed once ``deadline`` has passed."""
+        delay = 0.001
+        while True:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                return status
+            if time.monotonic() > deadline:
+                os.kill(self.pid, signal.SIGKILL)
+                return os.waitpid(self.pid, 0)[1]
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
 
 
 def start(

@@ -60,6 +60,10 @@ def run_fast(name: str | None, tags: list[str], command: list[str]) -> int:
     except OSError as exc:
         _say(f"naga: error: {describe_os_error(exc)}")
         code = 1
+    except Exception:  # a bug in naga: the run is recorded as failed; show the summary first
+        for meta in ended:
+            end_line(meta)
+        raise
     for meta in ended:
         end_line(meta)
     return code

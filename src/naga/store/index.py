@@ -341,6 +341,8 @@ class Index:
             try:
                 write_atomic(self.layout.verdict(run_id), json_bytes(verdict))
                 touch_marker(self.layout, run_id)  # other hosts' indexes learn it too
+                with contextlib.suppress(OSError):
+                    os.unlink(self.layout.reserve(run_id))  # its owner will not need it now
             except StoreError as exc:  # a full or read-only disk: this index still knows
                 self.warnings.append(f"run {run_id} crashed, but its record cannot say so: {exc}")
             apply_verdict(meta, verdict)

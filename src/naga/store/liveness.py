@@ -84,17 +84,20 @@ def identity(pid: int | None = None) -> dict[str, Any]:
     }
 
 
-def _pid_alive(owner: dict[str, Any]) -> bool:
+def _pid_alive(owner: dict[str, Any]) -> bool | None:
+    """True or False when this machine can tell; None when it cannot (another user's process
+    under ``hidepid``, no /proc): then the heartbeat decides."""
     pid = int(owner["pid"])
-    if owner.get("start_ticks") is not None:
-        return bool(start_ticks(pid) == owner["start_ticks"])
+    ticks = start_ticks(pid)
+    if ticks is not None and owner.get("start_ticks") is not None:
+        return bool(ticks == owner["start_ticks"])  # the same process, not a reused pid
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        return None
+    return None if owner.get("start_ticks") is not None else True
 
 
 def last_heartbeat(heartbeat: str) -> float | None:
@@ -128,7 +131,9 @@ def owner_is_alive(owner: dict[str, Any], heartbeat: str, clock_file: str | None
     """Asks the pid on this machine; elsewhere compares the heartbeat with the store's clock
     (read by touching ``clock_file``; without one, this machine's clock)."""
     if on_this_machine(owner):
-        return _pid_alive(owner)
+        alive = _pid_alive(owner)
+        if alive is not None:
+            return alive
     beat = last_heartbeat(heartbeat)
     if beat is None:
         return False
