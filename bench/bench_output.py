@@ -10,6 +10,7 @@ the baseline file.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
@@ -64,6 +65,9 @@ def vm_rss_mb(pid: int) -> float | None:
 def run_sampled(cmd: Sequence[str | Path], out: Path, env: Mapping[str, str], cwd: Path) -> Sample:
     """Run `cmd` with stdout to `out`, polling the launched process's RSS every POLL_S."""
     peak = 0.0
+    # Start every run with no dirty pages left by the previous one (or by bench_ls's 100,000
+    # files): writeback of someone else's data would otherwise land on whichever run is next.
+    os.sync()
     with out.open("wb") as sink:
         start = time.perf_counter()
         proc = subprocess.Popen(
