@@ -76,3 +76,34 @@ def test_commands_list_is_complete(naga: Naga) -> None:
     section = naga("--help").stdout.decode().split("Commands:", 1)[1]
     listed = [line.split()[0] for line in section.strip().splitlines()]
     assert listed == sorted(COMMANDS)
+
+
+def test_fast_paths_know_every_option_click_knows() -> None:
+    """`naga ls` and `naga run` parse their options without click; click stays the reference."""
+    from naga.cli import LS_OPTIONS
+    from naga.cli.ls import ls
+    from naga.cli.run import run
+
+    for param in ls.params:
+        for opt in param.opts:
+            assert LS_OPTIONS[opt][0] == param.name, opt
+    assert {o for p in ls.params for o in p.opts} == set(LS_OPTIONS)
+    assert {o for p in run.params for o in p.opts if o.startswith("-")} == {"--name", "--tag"}
+
+
+def test_fast_and_click_paths_agree(naga: Naga) -> None:
+    naga("run", "--name", "a", "--tag", "t", "true")
+    naga("run", "--name", "b", "false")
+    fast = naga("ls", "--status", "completed", "--tag=t", "-n", "5", "--json")
+    slow = naga("ls", "--status", "completed", "--tag=t", "-n5", "--json")  # -n5: click only
+    assert fast.returncode == slow.returncode == 0
+    assert json.loads(fast.stdout) == json.loads(slow.stdout)
+    assert [r["name"] for r in json.loads(fast.stdout)] == ["a"]
+    for bad in (
+        ["ls", "--limit", "0"],
+        ["ls", "--limit", "x"],
+        ["ls", "--bogus"],
+        ["ls", "--all=1"],
+    ):
+        done = naga(*bad)
+        assert done.returncode == 2, bad  # the fast path hands these to click's usage errors

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..store import Store
-from .ls import print_warnings
+from .listing import print_warnings
 
 
 @click.command("reindex")

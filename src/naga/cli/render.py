@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from datetime import datetime
-from typing import Any
-
-import click
+from typing import TextIO
 
 from ..store.timefmt import parse_iso
 from .fmt import STATUS_LOOK, UNKNOWN_LOOK, duration
@@ -15,9 +14,26 @@ from .fmt import STATUS_LOOK, UNKNOWN_LOOK, duration
 __all__ = ["duration"]
 
 
-def style(text: str, **styles: Any) -> str:
-    """click.style, unless NO_COLOR asks for plain text (https://no-color.org)."""
-    return text if os.environ.get("NO_COLOR") else click.style(text, **styles)
+# No click here: `naga ls` renders on a fast path that does not import it.
+_FG = {"red": 31, "green": 32, "yellow": 33, "blue": 34, "magenta": 35, "cyan": 36, "white": 37}
+
+
+def style(
+    text: str,
+    *,
+    fg: str | None = None,
+    bold: bool = False,
+    dim: bool = False,
+    stream: TextIO | None = None,
+) -> str:
+    """ANSI colours for a terminal; plain text when piped or when NO_COLOR is set."""
+    stream = sys.stdout if stream is None else stream
+    if os.environ.get("NO_COLOR") or not stream.isatty():
+        return text
+    codes = [str(_FG[fg])] if fg else []
+    codes += ["1"] if bold else []
+    codes += ["2"] if dim else []
+    return f"\033[{';'.join(codes)}m{text}\033[0m" if codes else text
 
 
 def status_label(status: str, *, word: bool = True) -> str:
@@ -88,12 +104,11 @@ def table(headers: list[str], rows: list[list[Cell]], max_width: int) -> str:
             col_w[i] = max(col_w[i], len(text))
     used = sum(col_w[:-1]) + 2 * (cols - 1)
     last_w = max(10, max_width - used)
-    plain = bool(os.environ.get("NO_COLOR"))
     lines = ["  ".join(style(h.ljust(col_w[i]), bold=True) for i, h in enumerate(headers))]
     for row in rows:
         cells = []
         for i, (text, colour) in enumerate(row):
             padded = truncate(text, last_w) if i == cols - 1 else text.ljust(col_w[i])
-            cells.append(padded if plain or colour is None else click.style(padded, fg=colour))
+            cells.append(padded if colour is None else style(padded, fg=colour))
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)

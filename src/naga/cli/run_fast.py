@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import os
 
-from ..errors import NagaError, describe_os_error
+from ..errors import NagaError
 from ..launch import RunRequest, run_command
+from .fast import report, say
 from .fmt import STATUS_LOOK, UNKNOWN_LOOK, duration
 
 TYPE_CHECKING = False  # typing itself costs naga run start-up time; checkers know this idiom
@@ -22,13 +23,9 @@ def _paint(text: str, code: int) -> str:
     return f"\033[{code}m{text}\033[0m"
 
 
-def _say(line: str) -> None:
-    os.write(2, (line + "\n").encode("utf-8", "replace"))
-
-
 def start_line(meta: dict[str, Any]) -> None:
     label = f"{meta['id']} ({meta['name']})" if meta.get("name") else meta["id"]
-    _say(_paint(f"naga ▶ run {label}", 36) + f"  {meta['command']}")
+    say(_paint(f"naga ▶ run {label}", 36) + f"  {meta['command']}")
 
 
 def end_line(meta: dict[str, Any]) -> None:
@@ -40,11 +37,11 @@ def end_line(meta: dict[str, Any]) -> None:
     verb = "after" if status in ("cancelled", "failed") else "in"
     summary = f"naga {status} {verb} {duration(meta['duration_s'])} ({how}) · run {meta['id']}"
     symbol, _, colour = STATUS_LOOK.get(status, UNKNOWN_LOOK)
-    _say(_paint(symbol, colour) + " " + _paint(summary, 2))
+    say(_paint(symbol, colour) + " " + _paint(summary, 2))
     if meta.get("output", {}).get("error"):
-        _say(f"naga: warning: {meta['output']['error']}")
+        say(f"naga: warning: {meta['output']['error']}")
     if meta.get("record_error"):
-        _say(f"naga: warning: the run's end could not be recorded: {meta['record_error']}")
+        say(f"naga: warning: the run's end could not be recorded: {meta['record_error']}")
 
 
 def run_fast(name: str | None, tags: list[str], command: list[str]) -> int:
@@ -54,12 +51,8 @@ def run_fast(name: str | None, tags: list[str], command: list[str]) -> int:
     ended: list[dict[str, Any]] = []
     try:
         code = run_command(request, on_start=start_line, on_end=ended.append)
-    except NagaError as exc:
-        _say(f"naga: error: {exc}")
-        code = exc.exit_code
-    except OSError as exc:
-        _say(f"naga: error: {describe_os_error(exc)}")
-        code = 1
+    except (NagaError, OSError) as exc:
+        code = report(exc)
     except Exception:  # a bug in naga: the run is recorded as failed; show the summary first
         for meta in ended:
             end_line(meta)
