@@ -118,9 +118,11 @@ def test_ctrl_c_on_the_terminal_cancels(naga: Naga, tmp_path: Path) -> None:
     assert run["signal"] == "SIGINT"
 
 
-def _start_piped(tmp_path: Path, code: str) -> subprocess.Popen[bytes]:
+def _start_piped(
+    tmp_path: Path, code: str, wrapper: tuple[str, ...] = ()
+) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
-        naga_cmd("run", sys.executable, "-c", code),
+        [*wrapper, *naga_cmd("run", sys.executable, "-c", code)],
         cwd=tmp_path,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -188,15 +190,7 @@ def test_killed_naga_shows_crashed(naga: Naga, tmp_path: Path) -> None:
 
 def test_nohup_keeps_the_command_alive_on_hangup(naga: Naga, tmp_path: Path) -> None:
     code = "import time; print('ready', flush=True); time.sleep(1); print('survived', flush=True)"
-    proc = subprocess.Popen(
-        ["nohup", *naga_cmd("run", sys.executable, "-c", code)],
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    assert proc.stdout is not None
-    assert proc.stdout.readline() == b"ready\n"
+    proc = _start_piped(tmp_path, code, wrapper=("nohup",))
     proc.send_signal(signal.SIGHUP)  # the terminal went away
     out, _ = proc.communicate(timeout=30)
     assert out == b"survived\n"
