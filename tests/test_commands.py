@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 from conftest import Naga, naga_cmd, only_run, runs_json
@@ -291,3 +293,30 @@ def test_parallel_readers_on_a_fresh_index(naga: Naga, tmp_path: Path, store: Pa
             out, err = proc.communicate(timeout=60)
             assert proc.returncode == 0, err
             assert len(json.loads(out)) == 3
+
+
+def test_index_back_after_weeks_reads_only_what_moved(naga: Naga, store: Path) -> None:
+    import sqlite3
+    import time
+
+    ids = make_runs(naga)
+    (index,) = (store / "index").glob("*.sqlite")
+    last_rebuild = "SELECT value FROM state WHERE key = 'last_rebuild'"
+    with closing(sqlite3.connect(index)) as db, db:
+        rebuilt_at = db.execute(last_rebuild).fetchone()
+        weeks_ago = repr(time.time() - 30 * 86400)
+        db.execute("UPDATE state SET value = ? WHERE key = 'last_sync'", (weeks_ago,))
+    # Meanwhile, by hand and with every change marker long pruned: one run renamed, one gone.
+    shutil.rmtree(store / "touched")
+    meta_path = store / "runs" / ids["good"] / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["name"] = "renamed"
+    meta_path.write_text(json.dumps(meta))
+    shutil.rmtree(store / "runs" / ids["bad"])
+    names = sorted(r["name"] for r in runs_json(naga))
+    assert names == ["renamed", "stopped"]
+    with sqlite3.connect(index) as db:  # a refresh by mtimes, not a full rebuild
+        assert (
+            db.execute("SELECT value FROM state WHERE key = 'last_rebuild'").fetchone()
+            == rebuilt_at
+        )

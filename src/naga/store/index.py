@@ -10,7 +10,8 @@ too old to trust. ``sync()`` brings it up to date cheaply before every query:
    dead owner turns the run ``crashed`` (recorded in its meta.json too).
 
 Hour directories untouched for ``MARKER_TTL_S`` are pruned; an index not synced for that long
-is rebuilt, so it can never miss a change whose marker is gone.
+compares every record's meta.json mtime with the one it indexed and re-reads what moved, so it
+never misses a change whose marker is gone (a stat per run rather than a read and a parse).
 """
 
 from __future__ import annotations
@@ -42,9 +43,16 @@ PRIVATE_KEYS = ("owner",)
 DETAIL_KEYS = ("owner", "env")
 INSERT_RUN = (
     "INSERT OR REPLACE INTO runs (id, name, status, started_at, finished_at, duration_s,"
-    " exit_code, command, host, git_commit, git_dirty, owner, doc)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " exit_code, command, host, git_commit, git_dirty, owner, meta_ns, doc)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+
+
+def _mtime_ns(path: str) -> int | None:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
 
 
 def _stat(path: str) -> os.stat_result | None:
@@ -87,7 +95,7 @@ def _dumps(obj: object) -> str:
     return text
 
 
-def _row(meta: dict[str, Any]) -> tuple[Any, ...]:
+def _row(meta: dict[str, Any], meta_ns: int | None) -> tuple[Any, ...]:
     git = meta.get("git") or {}
     return (
         meta["id"],
@@ -102,6 +110,7 @@ def _row(meta: dict[str, Any]) -> tuple[Any, ...]:
         git.get("commit"),
         None if not git else int(bool(git.get("dirty"))),
         json.dumps(meta.get("owner")),
+        meta_ns,
         _dumps(summary_doc(meta)),
     )
 
@@ -189,8 +198,8 @@ class Index:
 
     # -- writing rows ------------------------------------------------------------------------
 
-    def upsert(self, conn: sqlite3.Connection, meta: dict[str, Any]) -> None:
-        conn.execute(INSERT_RUN, _row(meta))
+    def upsert(self, conn: sqlite3.Connection, meta: dict[str, Any], meta_ns: int | None) -> None:
+        conn.execute(INSERT_RUN, _row(meta, meta_ns))
         conn.execute("DELETE FROM tags WHERE run_id = ?", (meta["id"],))
         tags = {str(t) for t in meta.get("tags") or []}
         conn.executemany(
@@ -203,10 +212,12 @@ class Index:
         conn.execute("DELETE FROM tags WHERE run_id = ?", (run_id,))
         conn.execute("DELETE FROM skipped WHERE run_id = ?", (run_id,))
 
-    def _read(self, run_id: str) -> dict[str, Any] | str | None:
-        """A run's record; the reason it cannot be read; None when there is no record (yet)."""
+    def _read(self, run_id: str) -> tuple[dict[str, Any], int | None] | str | None:
+        """A run's record with its meta.json mtime (taken first, so a newer file is never
+        mistaken for the one read); the reason it cannot be read; None when there is none."""
+        meta_ns = _mtime_ns(self.layout.meta(run_id))
         try:
-            return load_meta(self.layout, run_id)
+            return load_meta(self.layout, run_id), meta_ns
         except RunNotFound:  # gone, or being created and without meta.json yet
             return None
         except StoreError as exc:  # corrupt or unreadable: reported by ls, never fatal
@@ -214,22 +225,28 @@ class Index:
 
     def ingest(self, conn: sqlite3.Connection, run_id: str) -> None:
         """Re-read one run directory into the index (or drop it if the directory is gone)."""
-        meta = self._read(run_id)
-        if isinstance(meta, dict):
-            self.upsert(conn, meta)
+        found = self._read(run_id)
+        if isinstance(found, tuple):
+            self.upsert(conn, *found)
             return
         self.forget(conn, run_id)
-        if isinstance(meta, str):
+        if isinstance(found, str):
             sql = "INSERT OR REPLACE INTO skipped (run_id, reason) VALUES (?, ?)"
-            conn.execute(sql, (run_id, meta))
+            conn.execute(sql, (run_id, found))
 
     # -- syncing -----------------------------------------------------------------------------
 
     def sync(self) -> None:
         last = self._state("last_sync")
-        if last is None or time.time() - float(last) > MARKER_TTL_S - 3600:
+        if last is None:
             self.rebuild(unless_rebuilt_since=time.time() - 60)
             return
+        if time.time() - float(last) > MARKER_TTL_S - 3600:
+            # Away longer than markers are kept: check every record's mtime, read what moved.
+            with self._exclusive():
+                self._rebuild(full=False)
+        self._sync_markers()
+        self._check_running()
         self._sync_markers()
         self._check_running()
 
@@ -346,7 +363,7 @@ class Index:
             except StoreError as exc:  # a full or read-only disk: this index still knows
                 self.warnings.append(f"run {run_id} crashed, but its record cannot say so: {exc}")
             apply_verdict(meta, verdict)
-        self.upsert(conn, meta)
+        self.upsert(conn, meta, _mtime_ns(self.layout.meta(run_id)))
 
     def rebuild(self, *, unless_rebuilt_since: float | None = None) -> int:
         """Rebuild the index from every run directory; returns the number of runs indexed.
@@ -357,11 +374,13 @@ class Index:
         with self._exclusive():
             last = self._state("last_rebuild")
             if unless_rebuilt_since is None or last is None or float(last) < unless_rebuilt_since:
-                self._rebuild()
+                self._rebuild(full=True)
         self._check_running()
         return int(self.conn.execute("SELECT count(*) FROM runs").fetchone()[0])
 
-    def _rebuild(self) -> None:
+    def _rebuild(self, *, full: bool) -> None:
+        """Index every run directory: all of them read (``full``), or only those whose meta.json
+        mtime differs from the one indexed (a stat per run instead of a read and a parse)."""
         now = time.time()
         # Markers first: a change made while the runs are read is picked up by the next sync.
         buckets = self._bucket_mtimes()
@@ -370,8 +389,13 @@ class Index:
         with os.scandir(self.layout.runs_dir) as entries:
             run_ids = [e.name for e in entries if not e.name.startswith(".") and e.is_dir()]
         with self.transaction() as conn:
-            for table in ("tags", "runs", "markers", "buckets", "skipped"):
-                conn.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed names; truncates
+            if full:
+                for table in ("tags", "runs", "skipped"):
+                    conn.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed names; truncates
+            else:
+                run_ids = self._changed(conn, run_ids)
+            for table in ("markers", "buckets"):
+                conn.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed names
             self._bulk_insert(conn, run_ids)
             conn.executemany(
                 "INSERT INTO markers (bucket, run_id, mtime_ns) VALUES (?, ?, ?)", markers
@@ -381,19 +405,36 @@ class Index:
                 [(b, ns if now - ns / 1e9 > RACY_S else -1) for b, ns in buckets.items()],
             )
             self._set_state(conn, "last_sync", repr(now))
-            self._set_state(conn, "last_rebuild", repr(now))
+            if full:
+                self._set_state(conn, "last_rebuild", repr(now))
+
+    def _changed(self, conn: sqlite3.Connection, run_ids: list[str]) -> list[str]:
+        """Runs to re-read; drops from the index the runs whose directories are gone."""
+        indexed = dict(conn.execute("SELECT id, meta_ns FROM runs").fetchall())
+        damaged = {r for (r,) in conn.execute("SELECT run_id FROM skipped")}
+        present = set(run_ids)
+        for run_id in [r for r in indexed if r not in present] + [
+            r for r in damaged if r not in present
+        ]:
+            self.forget(conn, run_id)
+        changed = []
+        for run_id in run_ids:
+            if run_id in damaged or indexed.get(run_id, -1) != _mtime_ns(self.layout.meta(run_id)):
+                self.forget(conn, run_id)
+                changed.append(run_id)
+        return changed
 
     def _bulk_insert(self, conn: sqlite3.Connection, run_ids: list[str]) -> None:
         rows: list[tuple[Any, ...]] = []
         tags: list[tuple[str, str]] = []
         skipped: list[tuple[str, str]] = []
         for run_id in run_ids:
-            meta = self._read(run_id)
-            if isinstance(meta, dict):
-                rows.append(_row(meta))
-                tags.extend((run_id, str(t)) for t in set(meta.get("tags") or []))
-            elif isinstance(meta, str):
-                skipped.append((run_id, meta))
+            found = self._read(run_id)
+            if isinstance(found, tuple):
+                rows.append(_row(*found))
+                tags.extend((run_id, str(t)) for t in set(found[0].get("tags") or []))
+            elif isinstance(found, str):
+                skipped.append((run_id, found))
         conn.executemany(INSERT_RUN, rows)
         conn.executemany("INSERT INTO tags (run_id, tag) VALUES (?, ?)", tags)
         conn.executemany("INSERT INTO skipped (run_id, reason) VALUES (?, ?)", skipped)

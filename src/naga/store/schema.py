@@ -36,6 +36,7 @@ def m001_runs(conn: sqlite3.Connection) -> None:
             git_commit TEXT,
             git_dirty INTEGER,
             owner TEXT,
+            meta_ns INTEGER,
             doc TEXT NOT NULL
         );
         CREATE INDEX runs_started ON runs (started_at DESC);
