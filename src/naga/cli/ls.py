@@ -27,14 +27,6 @@ def filter_options(f: Any) -> Any:
 @click.option("--limit", "-n", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--all", "-a", "show_all", is_flag=True, help="List every matching run.")
 @click.option("--json", "as_json", is_flag=True, help="A JSON array of run objects.")
-def ls(
-    statuses: tuple[str, ...],
-    name_glob: str | None,
-    tags: tuple[str, ...],
-    since: str | None,
-    limit: int,
-    show_all: bool,
-    as_json: bool,
-) -> None:
+def ls(**params: Any) -> None:
     """List runs, newest first."""
-    list_runs(statuses, name_glob, tags, since, limit, show_all, as_json)
+    list_runs(**params)
