@@ -17,6 +17,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 NAGA_VENV = BENCH_DIR / ".venv-naga"
 PEERS_VENV = BENCH_DIR / ".venv-peers"
 GUILD_VENV = BENCH_DIR / ".venv-guild"
+AIM_VENV = BENCH_DIR / ".venv-aim"
 
 # Removed from every timed process: DONTWRITEBYTECODE would make each import recompile from
 # source, UNBUFFERED would turn every sys.stdout.write into a syscall. Neither is a user default.

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Create/refresh the benchmark virtualenvs. Idempotent; safe to re-run.
-#   .venv-peers : yanex + mlflow
+#   .venv-peers : yanex + mlflow + sacred (sacred only adds packages: nothing is up/downgraded)
 #   .venv-guild : guildai (own venv: it pins protobuf<5, which conflicts with mlflow's deps)
-#   .venv-naga  : naga, installed NON-editable from the repo root, reinstalled every run
+#   .venv-aim   : aim (own venv: it pins many deps); falls back to an older aim if the latest fails
+#   .venv-naga  : naga, installed NON-editable from the repo root, reinstalled every run, + numpy
 # Optional peers that fail to install are logged and skipped; this script never aborts on them.
 set -uo pipefail
 
@@ -62,11 +63,24 @@ install_naga() {  # build a wheel from the repo, force-reinstall it without deps
 
 make_venv "$BENCH_DIR/.venv-peers" || failures+=(".venv-peers")
 make_venv "$BENCH_DIR/.venv-guild" || failures+=(".venv-guild")
+make_venv "$BENCH_DIR/.venv-aim" || failures+=(".venv-aim")
 make_venv "$BENCH_DIR/.venv-naga" || { log "FATAL: cannot create .venv-naga"; exit 1; }
 
 install_optional "$BENCH_DIR/.venv-peers" yanex
 install_optional "$BENCH_DIR/.venv-peers" mlflow
+install_optional "$BENCH_DIR/.venv-peers" sacred
+if ! "$BENCH_DIR/.venv-peers/bin/python" -m pip check >>"$LOG" 2>&1; then
+    log "WARNING: pip check fails in .venv-peers after adding sacred (see $LOG)"
+fi
 install_optional "$BENCH_DIR/.venv-guild" guildai
+if [[ -x "$BENCH_DIR/.venv-aim/bin/python" ]]; then
+    if pip_in "$BENCH_DIR/.venv-aim" aim; then
+        log "ok: aim in .venv-aim"
+    else
+        log "latest aim failed in .venv-aim; trying aim==3.28.0"
+        install_optional "$BENCH_DIR/.venv-aim" "aim==3.28.0"
+    fi
+fi
 
 if install_naga; then
     log "ok: naga (non-editable, from $REPO_ROOT)"
@@ -74,15 +88,18 @@ else
     log "FAILED: naga from $REPO_ROOT (see $LOG); naga rows will be skipped"
     failures+=("naga")
 fi
+# naga.load(...).metrics(...) returns numpy arrays; numpy is optional for naga itself.
+install_optional "$BENCH_DIR/.venv-naga" numpy
 
-for venv in "$BENCH_DIR"/.venv-peers "$BENCH_DIR"/.venv-guild "$BENCH_DIR"/.venv-naga; do
+for venv in "$BENCH_DIR"/.venv-peers "$BENCH_DIR"/.venv-guild "$BENCH_DIR"/.venv-aim "$BENCH_DIR"/.venv-naga; do
     [[ -x "$venv/bin/python" ]] && compile_venv "$venv"
 done
 
 log "versions:"
-"$BENCH_DIR/.venv-peers/bin/python" -m pip list 2>/dev/null | grep -iE '^(yanex|mlflow) ' | sed 's/^/    /'
+"$BENCH_DIR/.venv-peers/bin/python" -m pip list 2>/dev/null | grep -iE '^(yanex|mlflow|sacred) ' | sed 's/^/    /'
 "$BENCH_DIR/.venv-guild/bin/python" -m pip list 2>/dev/null | grep -iE '^guildai ' | sed 's/^/    /'
-"$BENCH_DIR/.venv-naga/bin/python" -m pip list 2>/dev/null | grep -iE '^naga ' | sed 's/^/    /'
+"$BENCH_DIR/.venv-aim/bin/python" -m pip list 2>/dev/null | grep -iE '^aim ' | sed 's/^/    /'
+"$BENCH_DIR/.venv-naga/bin/python" -m pip list 2>/dev/null | grep -iE '^(naga|numpy) ' | sed 's/^/    /'
 
 if ((${#failures[@]})); then
     log "not installed: ${failures[*]}"

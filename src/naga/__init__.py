@@ -1,11 +1,102 @@
 """naga: zero-config experiment tracking and reproducibility for machine-learning research.
 
-Wrap any command with ``naga run`` to record it; this package's Python API grows from here.
+Wrap any command with ``naga run`` to record it, or record from Python::
+
+    import naga
+
+    with naga.run(name="baseline", params={"lr": 0.01}) as run:
+        for step in range(100):
+            run.log({"loss": 1 / (step + 1)}, step=step)
+
+Everything but the version and the errors is imported on first use, so ``import naga`` stays
+cheap for code that only sometimes records.
 """
 
 from __future__ import annotations
 
 from ._version import __version__
-from .errors import NagaError
+from .errors import BadArtifactName, NagaError, NoActiveRun
 
-__all__ = ["NagaError", "__version__"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .sdk.api import (
+        active_run,
+        artifact_path,
+        cancel,
+        complete,
+        fail,
+        flush,
+        get_param,
+        get_params,
+        log,
+        log_artifact,
+        log_figure,
+        log_params,
+        log_text,
+        run,
+    )
+    from .sdk.records import RunRecord, Series, load, runs
+    from .sdk.run import Run
+
+_LAZY = {
+    **dict.fromkeys(
+        (
+            "active_run",
+            "artifact_path",
+            "cancel",
+            "complete",
+            "fail",
+            "flush",
+            "get_param",
+            "get_params",
+            "log",
+            "log_artifact",
+            "log_figure",
+            "log_params",
+            "log_text",
+            "run",
+        ),
+        "naga.sdk.api",
+    ),
+    **dict.fromkeys(("RunRecord", "Series", "load", "runs"), "naga.sdk.records"),
+    "Run": "naga.sdk.run",
+}
+
+__all__ = [
+    "BadArtifactName",
+    "NagaError",
+    "NoActiveRun",
+    "Run",
+    "RunRecord",
+    "Series",
+    "__version__",
+    "active_run",
+    "artifact_path",
+    "cancel",
+    "complete",
+    "fail",
+    "flush",
+    "get_param",
+    "get_params",
+    "load",
+    "log",
+    "log_artifact",
+    "log_figure",
+    "log_params",
+    "log_text",
+    "run",
+    "runs",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'naga' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

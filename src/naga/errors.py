@@ -11,8 +11,10 @@ carries.
     ├── RunNotFound           no run matches an id, prefix or name
     ├── AmbiguousRun          several runs match; lists them
     ├── RunIsRunning          a destructive command refused on a live run
-    └── StoreError            the store cannot be read or written (permissions, full disk)
-        └── CorruptMeta       a run's meta.json exists but is not a valid record
+    ├── StoreError            the store cannot be read or written (permissions, full disk)
+    │   └── CorruptMeta       a run's meta.json exists but is not a valid record
+    ├── NoActiveRun           an SDK call outside any run (``naga.log`` with no ``naga.run()``)
+    └── BadArtifactName       an artifact name escaping the run directory (also a ValueError)
 """
 
 from __future__ import annotations
@@ -66,3 +68,11 @@ def describe_os_error(exc: OSError) -> str:
     """One line for an operating-system error: what failed and on which file."""
     where = f": {exc.filename}" if exc.filename else ""
     return f"{exc.strerror or exc}{where}"
+
+
+class NoActiveRun(NagaError):
+    """An SDK call that needs a run, made outside any (or after it ended)."""
+
+
+class BadArtifactName(NagaError, ValueError):
+    """An artifact name that would land outside the run's artifacts directory."""

@@ -24,6 +24,7 @@ import termios
 import time
 
 from .._lean import signals as signal
+from .proctree import tree_rss_bytes
 from .spawn import RESET_SIGNALS
 
 TYPE_CHECKING = False  # typing itself costs naga run start-up time; checkers know this idiom
@@ -139,26 +140,6 @@ def _grow_pipe(fd: int) -> None:
         fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)
     except OSError:
         pass
-
-
-def tree_rss_bytes(pid: int) -> int:
-    """Resident memory of a process and all its descendants, from /proc (0 where unavailable)."""
-    total, pending, page = 0, [pid], os.sysconf("SC_PAGE_SIZE")
-    seen: set[int] = set()
-    while pending:
-        current = pending.pop()
-        if current in seen:
-            continue
-        seen.add(current)
-        try:
-            with open(f"/proc/{current}/statm") as f:
-                total += int(f.read().split()[1]) * page
-            for task in os.listdir(f"/proc/{current}/task"):
-                with open(f"/proc/{current}/task/{task}/children") as f:
-                    pending.extend(int(c) for c in f.read().split())
-        except (OSError, ValueError, IndexError):
-            continue
-    return total
 
 
 def _rusage_dict(usage: Any, peak_tree_rss: int) -> dict[str, Any]:

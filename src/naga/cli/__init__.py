@@ -67,6 +67,8 @@ LS_OPTIONS = {
     "--all": ("show_all", "flag"),
     "-a": ("show_all", "flag"),
     "--json": ("as_json", "flag"),
+    "--where": ("where", "many"),
+    "--columns": ("columns", "one"),
 }
 
 
@@ -80,6 +82,8 @@ def _fast_ls_args(args: list[str]) -> dict[str, object] | None:
         "limit": 20,
         "show_all": False,
         "as_json": False,
+        "where": (),
+        "columns": None,
     }
     i = 0
     while i < len(args):

@@ -16,6 +16,11 @@ def filter_options(f: Any) -> Any:
             click.option("--name", "name_glob", help="Only runs whose name matches this glob."),
             click.option("--tag", "tags", multiple=True, help="Only runs with this tag."),
             click.option("--since", help="Only runs started since: 2d, 12h, 30m, 2026-11-01."),
+            click.option(
+                "--where",
+                multiple=True,
+                help="Only runs whose param or metric matches: lr=0.01, loss<0.3, param.opt=adam.",
+            ),
         ]
     ):
         f = option(f)
@@ -27,6 +32,10 @@ def filter_options(f: Any) -> Any:
 @click.option("--limit", "-n", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--all", "-a", "show_all", is_flag=True, help="List every matching run.")
 @click.option("--json", "as_json", is_flag=True, help="A JSON array of run objects.")
+@click.option(
+    "--columns",
+    help="Extra columns, comma-separated: param.lr,metric.loss (a bare key: param, else metric).",
+)
 def ls(**params: Any) -> None:
     """List runs, newest first."""
     list_runs(**params)

@@ -81,6 +81,19 @@ def short_commit(commit: str | None, dirty: int | bool | None) -> str:
     return ((commit or "")[:7] or "(none)") + ("*" if dirty else "")
 
 
+def value(found: object) -> str:
+    """A param or metric value in a table cell: compact numbers, '-' when absent."""
+    if found is None:
+        return "-"
+    if isinstance(found, float):
+        return f"{found:.6g}"
+    if isinstance(found, (list, dict)):
+        import json
+
+        return json.dumps(found)
+    return str(found)
+
+
 def truncate(text: str, width: int) -> str:
     if width <= 1:
         return text[:width]

@@ -7,8 +7,10 @@ from typing import Any
 
 import click
 
+from ..sdk.artifacts import list_artifacts
 from ..store import Store, with_elapsed
 from ..store.index import public_doc
+from ..store.sdkstate import MERGED_STREAMS, stream_names
 from ..text import printable
 from . import render
 
@@ -77,15 +79,71 @@ def render_run(meta: dict[str, Any], store: Store) -> str:
         )
     for key, value in (meta.get("env") or {}).items():
         lines.append(_field("Env" if key == next(iter(meta["env"])) else "", f"{key}={value}"))
-    output = meta.get("output") or {}
-    lines.append(
-        _field("Output", f"{render.size(output.get('bytes'))} in {store.layout.output(run_id)}")
-    )
-    if output.get("error"):
-        lines.append(_field("", render.style(output["error"], fg="red")))
+    output = meta.get("output")
+    if output is None:
+        lines.append(_field("Output", "not captured (recorded by naga.run(); `naga run` captures)"))
+    else:
+        where = store.layout.output(run_id)
+        lines.append(_field("Output", f"{render.size(output.get('bytes'))} in {where}"))
+        if output.get("error"):
+            lines.append(_field("", render.style(output["error"], fg="red")))
+    if meta.get("parent_id"):
+        lines.append(_field("Parent", meta["parent_id"]))
+    lines += _children_lines(store.children(run_id))
+    lines += _params_lines(meta.get("params") or {})
+    lines += _metrics_lines(meta.get("metric_stats") or {}, store, run_id)
+    lines += _artifact_lines(list_artifacts(store.layout.run_dir(run_id)))
     if meta.get("error"):
         lines.append(_field("Error", render.style(meta["error"], fg="red")))
+    if meta.get("traceback"):
+        lines.append(render.style(meta["traceback"].rstrip(), dim=True))
     return "\n".join(lines)
+
+
+def _children_lines(children: list[dict[str, Any]]) -> list[str]:
+    return [
+        _field(
+            "Children" if i == 0 else "",
+            f"{c['id']}  {c['name'] or '-'}  {render.status_label(c['status'])}",
+        )
+        for i, c in enumerate(children)
+    ]
+
+
+def _params_lines(params: dict[str, Any]) -> list[str]:
+    return [
+        _field("Params" if i == 0 else "", f"{key} = {render.value(value)}")
+        for i, (key, value) in enumerate(sorted(params.items()))
+    ]
+
+
+def _metrics_lines(stats: dict[str, Any], store: Store, run_id: str) -> list[str]:
+    if not stats:
+        return []
+    rows: list[list[render.Cell]] = [
+        [
+            (key, None),
+            (render.value(s.get("last")), None),
+            (render.value(s.get("min")), None),
+            (render.value(s.get("max")), None),
+            (render.value(s.get("step")), None),
+            (render.value(s.get("count")), None),
+        ]
+        for key, s in sorted(stats.items())
+    ]
+    table = render.table(["METRIC", "LAST", "MIN", "MAX", "STEP", "POINTS"], rows, 200)
+    streams = [s for s in stream_names(store.layout, run_id) if s not in MERGED_STREAMS]
+    more = [_field("", f"other streams: {', '.join(streams)} (naga metrics --stream)")]
+    return [_field("Metrics", ""), *("  " + line for line in table.splitlines())] + (
+        more if streams else []
+    )
+
+
+def _artifact_lines(found: list[tuple[str, int]]) -> list[str]:
+    return [
+        _field("Artifacts" if i == 0 else "", f"{name} ({render.size(size)})")
+        for i, (name, size) in enumerate(found)
+    ]
 
 
 @click.command("show")
@@ -96,9 +154,14 @@ def show(run: str | None, as_json: bool) -> None:
     store = Store.open()
     meta = with_elapsed(store.get(run))
     if as_json:
-        text = json.dumps(public_doc(meta), indent=2, ensure_ascii=False)
+        doc = public_doc(meta)
+        doc["children"] = [c["id"] for c in store.children(meta["id"])]
+        doc["artifacts"] = [
+            {"name": n, "bytes": b} for n, b in list_artifacts(store.layout.run_dir(meta["id"]))
+        ]
+        text = json.dumps(doc, indent=2, ensure_ascii=False)
         if printable(text) != text:  # undecodable bytes in an argument: escape, stay exact
-            text = json.dumps(public_doc(meta), indent=2)
+            text = json.dumps(doc, indent=2)
         click.echo(text)
     else:
         click.echo(render_run(meta, store))

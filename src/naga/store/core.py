@@ -69,7 +69,9 @@ class Store:
         """What `ls` shows, straight from the index columns: no JSON to parse per run."""
         if not self.exists():
             return []
-        columns = "id, name, status, started_at, duration_s, git_commit, git_dirty, command"
+        columns = (
+            "id, name, status, started_at, duration_s, git_commit, git_dirty, command, parent_id"
+        )
         keys = columns.split(", ")
         now = time.time()
         return [
@@ -83,6 +85,31 @@ class Store:
             return
         for status, doc in self._select("status, doc", flt):
             yield json.dumps(with_elapsed(json.loads(doc))) if status == "running" else doc
+
+    def values(self, run_ids: list[str], columns: list[str]) -> dict[tuple[str, str], Any]:
+        """(run id, column) -> value for ``param.KEY`` / ``metric.KEY`` / bare KEY columns (a
+        param if the run has one by that name, else the metric's last value)."""
+        found: dict[tuple[str, str], Any] = {}
+        if not run_ids or not columns or not self.exists():
+            return found
+        marks = ",".join("?" * len(run_ids))
+        for column in columns:
+            head, dot, rest = column.partition(".")
+            scope, key = (head, rest) if dot and head in ("param", "metric") else ("", column)
+            if scope in ("", "metric"):
+                sql = f"SELECT run_id, last FROM metrics WHERE key = ? AND run_id IN ({marks})"  # noqa: S608
+                for run_id, value in self.index.conn.execute(sql, [key, *run_ids]):
+                    found[(run_id, column)] = value
+            if scope in ("", "param"):
+                sql = f"SELECT run_id, value FROM params WHERE key = ? AND run_id IN ({marks})"  # noqa: S608
+                for run_id, value in self.index.conn.execute(sql, [key, *run_ids]):
+                    found[(run_id, column)] = json.loads(value)
+        return found
+
+    def children(self, run_id: str) -> list[dict[str, Any]]:
+        sql = "SELECT id, name, status FROM runs WHERE parent_id = ? ORDER BY started_at"
+        rows = self.index.conn.execute(sql, (run_id,)).fetchall()
+        return [{"id": r[0], "name": r[1], "status": r[2]} for r in rows]
 
     def count(self, flt: RunFilter | None = None) -> int:
         if not self.exists():

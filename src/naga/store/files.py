@@ -114,6 +114,9 @@ def load_meta(layout: StoreLayout, run_id: str) -> dict[str, Any]:
     record: dict[str, Any] = meta
     if record["status"] == "running":
         _read_verdict(layout, record)
+    from .sdkstate import merge_sdk_state
+
+    merge_sdk_state(layout, record)
     return record
 
 

@@ -40,12 +40,18 @@ MARKER_TTL_S = 7 * 24 * 3600
 RACY_S = 2.0
 PRIVATE_KEYS = ("owner",)
 # What `ls --json` leaves to `show --json`: bulky, and not what one lists runs by.
-DETAIL_KEYS = ("owner", "env")
+DETAIL_KEYS = ("owner", "env", "traceback")
 INSERT_RUN = (
     "INSERT OR REPLACE INTO runs (id, name, status, started_at, finished_at, duration_s,"
-    " exit_code, command, host, git_commit, git_dirty, owner, meta_ns, doc)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " exit_code, command, host, git_commit, git_dirty, owner, meta_ns, doc, parent_id)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+INSERT_PARAM = "INSERT OR REPLACE INTO params (run_id, key, value, num) VALUES (?, ?, ?, ?)"
+INSERT_METRIC = (
+    "INSERT OR REPLACE INTO metrics (run_id, key, last, min, max, count, step)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+PER_RUN_TABLES = ("tags", "params", "metrics")
 
 
 def _mtime_ns(path: str) -> int | None:
@@ -112,7 +118,40 @@ def _row(meta: dict[str, Any], meta_ns: int | None) -> tuple[Any, ...]:
         json.dumps(meta.get("owner")),
         meta_ns,
         _dumps(summary_doc(meta)),
+        meta.get("parent_id") if isinstance(meta.get("parent_id"), str) else None,
     )
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if value == value else None  # SQLite has no NaN
+
+
+def _param_rows(meta: dict[str, Any]) -> list[tuple[Any, ...]]:
+    params = meta.get("params")
+    if not isinstance(params, dict):
+        return []
+    return [(meta["id"], str(k), _dumps(v), _number(v)) for k, v in params.items()]
+
+
+def _metric_rows(meta: dict[str, Any]) -> list[tuple[Any, ...]]:
+    stats = meta.get("metric_stats")
+    if not isinstance(stats, dict):
+        return []
+    return [
+        (
+            meta["id"],
+            str(key),
+            _number(s.get("last")),
+            _number(s.get("min")),
+            _number(s.get("max")),
+            s.get("count") if isinstance(s.get("count"), int) else None,
+            s.get("step") if isinstance(s.get("step"), int) else None,
+        )
+        for key, s in stats.items()
+        if isinstance(s, dict)
+    ]
 
 
 class Index:
@@ -200,17 +239,20 @@ class Index:
 
     def upsert(self, conn: sqlite3.Connection, meta: dict[str, Any], meta_ns: int | None) -> None:
         conn.execute(INSERT_RUN, _row(meta, meta_ns))
-        conn.execute("DELETE FROM tags WHERE run_id = ?", (meta["id"],))
+        for table in PER_RUN_TABLES:
+            conn.execute(f"DELETE FROM {table} WHERE run_id = ?", (meta["id"],))  # noqa: S608
         tags = {str(t) for t in meta.get("tags") or []}
         conn.executemany(
             "INSERT INTO tags (run_id, tag) VALUES (?, ?)", [(meta["id"], t) for t in tags]
         )
+        conn.executemany(INSERT_PARAM, _param_rows(meta))
+        conn.executemany(INSERT_METRIC, _metric_rows(meta))
         conn.execute("DELETE FROM skipped WHERE run_id = ?", (meta["id"],))
 
     def forget(self, conn: sqlite3.Connection, run_id: str) -> None:
         conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
-        conn.execute("DELETE FROM tags WHERE run_id = ?", (run_id,))
-        conn.execute("DELETE FROM skipped WHERE run_id = ?", (run_id,))
+        for table in (*PER_RUN_TABLES, "skipped"):
+            conn.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))  # noqa: S608
 
     def _read(self, run_id: str) -> tuple[dict[str, Any], int | None] | str | None:
         """A run's record with its meta.json mtime (taken first, so a newer file is never
@@ -390,7 +432,7 @@ class Index:
             run_ids = [e.name for e in entries if not e.name.startswith(".") and e.is_dir()]
         with self.transaction() as conn:
             if full:
-                for table in ("tags", "runs", "skipped"):
+                for table in ("runs", "skipped", *PER_RUN_TABLES):
                     conn.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed names; truncates
             else:
                 run_ids = self._changed(conn, run_ids)
@@ -427,15 +469,21 @@ class Index:
     def _bulk_insert(self, conn: sqlite3.Connection, run_ids: list[str]) -> None:
         rows: list[tuple[Any, ...]] = []
         tags: list[tuple[str, str]] = []
+        params: list[tuple[Any, ...]] = []
+        metrics: list[tuple[Any, ...]] = []
         skipped: list[tuple[str, str]] = []
         for run_id in run_ids:
             found = self._read(run_id)
             if isinstance(found, tuple):
                 rows.append(_row(*found))
                 tags.extend((run_id, str(t)) for t in set(found[0].get("tags") or []))
+                params.extend(_param_rows(found[0]))
+                metrics.extend(_metric_rows(found[0]))
             elif isinstance(found, str):
                 skipped.append((run_id, found))
         conn.executemany(INSERT_RUN, rows)
+        conn.executemany(INSERT_PARAM, params)
+        conn.executemany(INSERT_METRIC, metrics)
         conn.executemany("INSERT INTO tags (run_id, tag) VALUES (?, ?)", tags)
         conn.executemany("INSERT INTO skipped (run_id, reason) VALUES (?, ?)", skipped)
 

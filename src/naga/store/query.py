@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 
 from ..errors import AmbiguousRun, RunNotFound, UsageError
+from .conditions import Condition
 from .timefmt import iso_from_ts
 
 STATUSES = ("running", "completed", "failed", "cancelled", "crashed")
@@ -22,6 +23,7 @@ class RunFilter:
     tags: tuple[str, ...] = ()
     since: str | None = None  # ISO timestamp, UTC
     limit: int | None = 20
+    conditions: tuple[Condition, ...] = ()
 
     def where(self) -> tuple[str, list[object]]:
         clauses: list[str] = []
@@ -38,6 +40,10 @@ class RunFilter:
         if self.since:
             clauses.append("started_at >= ?")
             params.append(self.since)
+        for condition in self.conditions:
+            clause, values = condition.sql()
+            clauses.append(clause)
+            params.extend(values)
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 

@@ -63,7 +63,40 @@ def m001_runs(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_runs]
+def m002_sdk(conn: sqlite3.Connection) -> None:
+    """Child runs, params and per-metric summaries (from the Python SDK) become queryable."""
+    _execute_all(
+        conn,
+        """
+        ALTER TABLE runs ADD COLUMN parent_id TEXT;
+        CREATE INDEX runs_parent ON runs (parent_id);
+        -- value: the JSON text, num: the number for comparisons (NULL when not a number)
+        CREATE TABLE params (
+            run_id TEXT NOT NULL,
+            key TEXT NOT NULL,
+            value TEXT,
+            num REAL,
+            PRIMARY KEY (run_id, key)
+        );
+        CREATE INDEX params_key ON params (key, num);
+        CREATE TABLE metrics (
+            run_id TEXT NOT NULL,
+            key TEXT NOT NULL,
+            last REAL,
+            min REAL,
+            max REAL,
+            count INTEGER,
+            step INTEGER,
+            PRIMARY KEY (run_id, key)
+        );
+        CREATE INDEX metrics_key ON metrics (key, last);
+        -- rows indexed before this migration lack all of that, so rebuild at the next sync
+        DELETE FROM state WHERE key = 'last_sync';
+        """,
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_runs, m002_sdk]
 
 
 def migrate(conn: sqlite3.Connection) -> None:

@@ -1,0 +1,149 @@
+"""Reading runs from Python: ``naga.runs(...)`` to query, ``naga.load(ID)`` for one run, and
+``.metrics(key)`` for a series as numpy arrays (``.to_pandas()`` when pandas is installed)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Any
+
+from ..errors import NagaError
+from ..store import RunFilter, Store, with_elapsed
+from ..store.query import check_statuses
+from ..store.sdkstate import stream_names
+from . import artifacts, series
+
+
+def _numpy() -> Any:
+    try:
+        import numpy
+    except ImportError:
+        raise NagaError("reading metric series needs numpy: pip install numpy") from None
+    return numpy
+
+
+class Series:
+    """One metric of one run: ``step``, ``value`` and ``time`` (s since the epoch) as numpy
+    arrays, in the order they were logged."""
+
+    def __init__(self, run_id: str, key: str, points: series.Points) -> None:
+        np = _numpy()
+        self.run_id, self.key = run_id, key
+        self.step = np.frombuffer(points.steps, dtype=np.int64)
+        self.value = np.frombuffer(points.values, dtype=np.float64)
+        self.time = np.frombuffer(points.times, dtype=np.float64)
+
+    def __len__(self) -> int:
+        return len(self.value)
+
+    def __iter__(self) -> Any:  # steps, values = run.metrics("loss")
+        return iter((self.step, self.value))
+
+    def __repr__(self) -> str:
+        return f"<naga.Series {self.run_id} {self.key!r}: {len(self)} points>"
+
+    def to_pandas(self) -> Any:
+        try:
+            import pandas as pd
+        except ImportError:
+            raise NagaError("to_pandas() needs pandas: pip install pandas") from None
+        return pd.DataFrame(
+            {"step": self.step, "value": self.value, "time": pd.to_datetime(self.time, unit="s")}
+        )
+
+
+class RunRecord:
+    """A run as recorded: ``id``, ``name``, ``status``, ``params``, ``summary`` (last, min,
+    max, count, step per metric); ``meta`` is the whole record; ``run["key"]`` reads it too."""
+
+    def __init__(self, meta: dict[str, Any], store: Store) -> None:
+        self.meta = meta
+        self._store = store
+
+    def __getitem__(self, key: str) -> Any:
+        return self.meta[key]
+
+    def __repr__(self) -> str:
+        return f"<naga.RunRecord {self.id} {self.name or ''} {self.status}>"
+
+    id = property(lambda self: str(self.meta["id"]))
+    name = property(lambda self: self.meta.get("name"))
+    status = property(lambda self: self.meta.get("status"))
+    tags = property(lambda self: list(self.meta.get("tags") or []))
+    params = property(lambda self: dict(self.meta.get("params") or {}))
+    summary = property(lambda self: dict(self.meta.get("metric_stats") or {}))
+
+    @property
+    def dir(self) -> str:
+        return self._store.layout.run_dir(self.id)
+
+    def streams(self) -> list[str]:
+        return stream_names(self._store.layout, self.id)
+
+    def metric_keys(self, stream: str | None = None) -> list[str]:
+        names = [stream] if stream else ["main", "sys"]
+        keys: set[str] = set()
+        for name in names:
+            keys.update(series.list_keys(os.path.join(self.dir, "metrics", name)))
+        return sorted(keys)
+
+    def metrics(self, key: str, stream: str | None = None) -> Series:
+        """The series of metric ``key`` (stream: ``main`` by default, ``sys`` for ``sys/*``;
+        ``rank1``, ``pid123`` for what other processes logged)."""
+        name = stream or ("sys" if key.startswith("sys/") else "main")
+        if name not in self.streams() and stream is not None:
+            raise NagaError(f"run {self.id} has no stream {stream!r}; it has {self.streams()}")
+        path = os.path.join(self.dir, "metrics", name, series.file_name(series.check_key(key)))
+        if not os.path.exists(path):
+            known = ", ".join(self.metric_keys(stream)) or "none"
+            raise NagaError(f"run {self.id} has no metric {key!r} (its metrics: {known})")
+        return Series(self.id, key, series.read_points(path))
+
+    def artifacts(self) -> list[tuple[str, int]]:
+        return artifacts.list_artifacts(self.dir)
+
+    def to_pandas(self) -> Any:
+        """Every metric of the run in one DataFrame: a row per step, a column per metric."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise NagaError("to_pandas() needs pandas: pip install pandas") from None
+        frames = []
+        for key in self.metric_keys():
+            s = self.metrics(key)
+            frames.append(pd.Series(s.value, index=s.step, name=key).groupby(level=0).last())
+        return pd.concat(frames, axis=1).rename_axis("step") if frames else pd.DataFrame()
+
+
+def load(selector: str | None = None) -> RunRecord:
+    """One run by id, unique id prefix or name (default: the latest)."""
+    store = Store.open()
+    return RunRecord(with_elapsed(store.get(selector)), store)
+
+
+def runs(
+    status: str | Iterable[str] | None = None,
+    tags: str | Iterable[str] | None = None,
+    where: str | Iterable[str] | None = None,
+    name: str | None = None,
+    limit: int | None = None,
+) -> list[RunRecord]:
+    """Runs newest first, filtered like ``naga ls``: ``naga.runs(status="completed",
+    tags=["baseline"], where=["lr=0.01", "loss<0.3"])``."""
+    from ..store.conditions import parse_conditions
+
+    store = Store.open()
+    flt = RunFilter(
+        statuses=check_statuses(_strings(status)),
+        tags=_strings(tags),
+        name_glob=name,
+        conditions=parse_conditions(_strings(where)),
+        limit=limit,
+    )
+    return [RunRecord(meta, store) for meta in store.runs(flt)]
+
+
+def _strings(value: str | Iterable[str] | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)

@@ -1,0 +1,628 @@
+"""``naga.run()``: a run recorded from inside Python, in the same store as ``naga run``.
+
+Three ways a ``Run`` comes to life when entered:
+
+* **own**: a new run directory, ``meta.json`` written by this process (status, git, owner
+  identity, heartbeat), metrics in stream ``main``, system metrics in stream ``sys``.
+* **attached**: the process runs under ``naga run`` (``$NAGA_RUN_ID``): the wrapper owns the
+  record; this process adds params, metrics and artifacts to it, and its ending (an exception,
+  ``naga.fail``) when it has one to tell. A second process attaching to the same run (a
+  distributed rank, a subprocess) writes its own stream, ``rank<N>`` or ``pid<N>``.
+* **child**: a run opened while another is active in this process (not under the wrapper): a new
+  run whose ``parent_id`` names the outer one.
+
+A process forked from a run (DataLoader workers, ``multiprocessing``) drops what its parent had
+not yet written and logs into its own stream ``pid<N>`` of the same run, started on its first
+``log``: a child never writes the parent's files, so it cannot corrupt them.
+"""
+
+from __future__ import annotations
+
+import _thread
+import contextvars
+import functools
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from .. import _version
+from ..capture import environment
+from ..capture.background import Heartbeat, Job
+from ..errors import NagaError, NoActiveRun
+from ..store import liveness
+from ..store.files import create_run_dir, save_meta, touch_marker
+from ..store.layout import StoreLayout, locate_store
+from ..store.timefmt import iso_from_ts
+from . import artifacts
+from .stream import Stream
+
+F = TypeVar("F", bound=Callable[..., Any])
+RUN_ID_ENV, RUN_DIR_ENV = "NAGA_RUN_ID", "NAGA_RUN_DIR"
+DISABLED_ENV = "NAGA_DISABLED"
+# Exact types log() takes without conversion; anything else goes through _convert.
+_FAST = frozenset((float, int, bool))
+_RANK_ENVS = ("RANK", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMI_RANK")
+
+_current: contextvars.ContextVar[Run | None] = contextvars.ContextVar("naga_run", default=None)
+_active: list[Run] = []  # entered in this process and not ended, innermost last
+
+
+def disabled() -> bool:
+    return os.environ.get(DISABLED_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def current_run(required: bool = True) -> Run | None:
+    """The run naga.log() and friends act on: this context's, else the innermost open one in
+    this process (a thread started inside a run logs to it), else the wrapper's run."""
+    run = _open_run()
+    if run is not None:
+        return run
+    if os.environ.get(RUN_ID_ENV) and not disabled():
+        return _attach_implicitly()
+    if required and not disabled():
+        raise NoActiveRun(
+            "no naga run is active: wrap the code in `with naga.run():`, decorate it with"
+            " `@naga.run`, or start the script with `naga run`"
+        )
+    return None
+
+
+def _open_run() -> Run | None:
+    run = _current.get()
+    if run is not None and not run._ended:
+        return run
+    return next((r for r in reversed(_active) if not r._ended), None)
+
+
+def _attach_implicitly() -> Run:
+    """naga.log() in a script run by `naga run` with no `naga.run()`: log to the wrapper's run."""
+    run = Run()
+    run._start()
+    import atexit
+
+    atexit.register(run._exit_quietly)
+    return run
+
+
+def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"model": {"lr": 0.1}} -> {"model.lr": 0.1}; values made JSON-safe."""
+    flat: dict[str, Any] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = _json_safe(value)
+    return flat
+
+
+def _json_safe(value: Any) -> Any:
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    item = getattr(value, "item", None)
+    if callable(item):
+        try:
+            return _json_safe(item())
+        except (TypeError, ValueError):
+            pass
+    return str(value)
+
+
+def _convert(keys: tuple[Any, ...], values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Values log() did not take as they are: numpy scalars, 0-d arrays and tensors, int/float
+    subclasses. Anything that is not one number is a TypeError naming its key."""
+    out = []
+    for key, value in zip(keys, values, strict=True):
+        if value.__class__ in _FAST:
+            out.append(value)
+            continue
+        item = getattr(value, "item", None)
+        if callable(item) and not isinstance(value, (str, bytes)):
+            try:
+                value = item()
+            except (TypeError, ValueError, RuntimeError) as exc:
+                raise TypeError(f"metric {key!r} must be a single number, not {exc}") from None
+        if isinstance(value, (int, float)):  # bool is an int
+            out.append(float(value) if not isinstance(value, bool) else value)
+            continue
+        raise TypeError(
+            f"metric {key!r} must be a number (int, float, bool, or a scalar with .item()),"
+            f" not {type(value).__name__}"
+        )
+    return tuple(out)
+
+
+def _check_step(step: Any) -> int:
+    import operator
+
+    if isinstance(step, (float, bool)):
+        raise TypeError(f"step must be an integer, not {type(step).__name__} ({step!r})")
+    try:
+        return operator.index(step)
+    except TypeError:
+        raise TypeError(f"step must be an integer, not {type(step).__name__}") from None
+
+
+def _not_started(call: Any) -> None:
+    raise NoActiveRun("this run has not started: use it as `with naga.run() as run:`")
+
+
+class Run:
+    """A run recorded from Python: a context manager, and a decorator (one run per call)."""
+
+    def __init__(
+        self,
+        name: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        tags: list[str] | tuple[str, ...] | None = None,
+        *,
+        sys_interval: float | None = None,
+    ) -> None:
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            raise NagaError("a run's name must be a non-empty string")
+        tags = list(tags or [])
+        for tag in tags:
+            if not isinstance(tag, str) or not tag.strip():
+                raise NagaError(f"tags must be non-empty strings, not {tag!r}")
+        self._spec: dict[str, Any] = {
+            "name": name,
+            "params": dict(params or {}),
+            "tags": tags,
+            "sys_interval": sys_interval,
+        }
+        self.id: str | None = None
+        self._dir: str | None = None
+        self._mode: str | None = None
+        self._status = "created"
+        self._ended = False
+        self._next_step = 0
+        self._append: Callable[[Any], None] = _not_started
+        self._keysets: set[tuple[Any, ...]] = set()
+        self._last_keys: tuple[Any, ...] = ()
+        self._stream: Stream | None = None
+        self._stream_name = "main"
+        self._pid = os.getpid()
+        self._token: contextvars.Token[Run | None] | None = None
+        self._own: _OwnRecord | None = None
+
+    # -- the hot path ------------------------------------------------------------------------
+
+    def log(
+        self,
+        metrics: Mapping[str, Any],
+        step: int | None = None,
+        *,
+        _time: Callable[[], float] = time.time,
+        _tuple: type[tuple[Any, ...]] = tuple,
+        _fast: frozenset[type] = _FAST,
+    ) -> None:
+        """Log metric values at ``step`` (default: one more than the last step logged)."""
+        if step is None:
+            step = self._next_step
+        elif step.__class__ is not int:
+            step = _check_step(step)
+        self._next_step = step + 1
+        try:
+            keys = _tuple(metrics)
+            values = _tuple(metrics.values())
+        except AttributeError:
+            raise TypeError(
+                f"log() takes a dict of metric name -> number, not {type(metrics).__name__}"
+            ) from None
+        for value in values:
+            if value.__class__ not in _fast:
+                values = _convert(keys, values)
+                break
+        if keys != self._last_keys:
+            self._check_keys(keys)
+        self._append((step, _time(), keys, values))
+
+    def _check_keys(self, keys: tuple[Any, ...]) -> None:
+        if keys in self._keysets:
+            self._last_keys = keys
+            return
+        from .series import check_key
+
+        for key in keys:
+            if isinstance(key, str) and key.startswith("sys/"):
+                raise ValueError(f"metric key {key!r}: the sys/ prefix is naga's system metrics")
+            check_key(key)
+        if len(self._keysets) > 10_000:  # keys that change every call: keep the check cheap
+            self._keysets.clear()
+        self._keysets.add(keys)
+        self._last_keys = keys
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def __enter__(self) -> Run:
+        self._start()
+        self._token = _current.set(self)
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
+        if self._token is not None:
+            try:
+                _current.reset(self._token)
+            except ValueError:  # exited in another context (a generator, a thread)
+                _current.set(None)
+            self._token = None
+        if os.getpid() != self._pid:  # a forked child leaving the block: only its own stream
+            if self._stream is not None:
+                self._stream.close()
+            return False
+        if self._ended:
+            return False
+        if exc is None:
+            self._finish("completed")
+        elif isinstance(exc, KeyboardInterrupt):
+            self._finish("cancelled", "interrupted (KeyboardInterrupt)")
+        elif isinstance(exc, SystemExit) and exc.code in (None, 0):
+            self._finish("completed")
+        else:
+            import traceback
+
+            text = "".join(traceback.format_exception(exc_type, exc, tb))
+            message = f"{exc_type.__name__}: {exc}".strip().splitlines()
+            self._finish("failed", message[0] if message else exc_type.__name__, text)
+        return False
+
+    def __call__(self, fn: F) -> F:
+        """As a decorator: every call of ``fn`` is a run of its own (named after it by default)."""
+        spec = dict(self._spec)
+        spec["name"] = spec["name"] or getattr(fn, "__name__", None)
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with Run(**spec):
+                return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    def _start(self) -> None:
+        if self._status != "created":
+            raise NagaError("a run can be entered only once; call naga.run() for a new one")
+        parent = _open_run()
+        wrapper_id = os.environ.get(RUN_ID_ENV)
+        if parent is None and wrapper_id:
+            self._attach(wrapper_id, os.environ.get(RUN_DIR_ENV, ""))
+        else:
+            self._create(parent)
+        self._status = "running"
+        _active.append(self)
+        if self._spec["params"]:
+            self.log_params(self._spec["params"])
+
+    def _attach(self, run_id: str, run_dir: str) -> None:
+        layout = StoreLayout(os.path.dirname(os.path.dirname(run_dir)) or ".")
+        if not run_id.isalnum() or not os.path.isfile(layout.meta(run_id)):
+            raise NagaError(
+                f"${RUN_ID_ENV}={run_id} names no run in {run_dir!r}; unset {RUN_ID_ENV} to"
+                " record a run of its own"
+            )
+        self.id, self._dir, self._mode = run_id, layout.run_dir(run_id), "attached"
+        self._layout = layout
+        self._stream_name = _claim_stream(layout.run_dir(run_id), run_id)
+        self._open_stream()
+
+    def _create(self, parent: Run | None) -> None:
+        layout = StoreLayout(locate_store(os.getcwd()))
+        self._own = _OwnRecord(layout, self._spec, parent.id if parent else None)
+        self.id, self._dir, self._mode = self._own.run_id, self._own.run_dir, "own"
+        self._layout = layout
+        _claimed[self.id] = "main"
+        self._open_stream()
+        if parent is None:  # a child shares its parent's process: one sampler is enough
+            self._own.start_sampler(self._spec["sys_interval"], self._touch)
+
+    def _touch(self) -> None:
+        if self.id is not None:
+            try:
+                touch_marker(self._layout, self.id)
+            except NagaError:
+                pass  # the index will see it at the next change or rebuild
+
+    def _open_stream(self) -> None:
+        assert self._dir is not None
+        directory = os.path.join(self._dir, "metrics", self._stream_name)
+        self._stream = Stream(directory, on_state=self._touch)
+        self._append = self._stream.append
+        self._next_step = self._stream.next_step()  # a stream reopened continues its steps
+
+    def _finish(self, status: str, error: str | None = None, trace: str | None = None) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        self._status = status
+        self._append = _ended
+        if self in _active:
+            _active.remove(self)
+        problems = []
+        stream = self._stream
+        if self._mode == "attached" and stream is not None and (status != "completed" or error):
+            stream.set_ending(_ending(status, error, trace))
+        if self._stream is not None:
+            try:
+                self._stream.close()
+            except NagaError as exc:
+                problems.append(str(exc))
+        if self._own is not None:
+            self._own.finish(status, error, trace)
+        if problems:
+            raise NagaError(problems[0])
+
+    def _exit_quietly(self) -> None:
+        if not self._ended and os.getpid() == self._pid:
+            try:
+                self._finish("completed")
+            except NagaError as exc:
+                print(f"naga: warning: {exc}", file=sys.stderr)
+
+    def _after_fork(self) -> None:
+        """In a forked child: forget the parent's unwritten points and its writer thread; log
+        into a stream of this process, opened on the first log()."""
+        self._pid = os.getpid()
+        self._stream = None
+        self._own = None  # the parent owns the record, its heartbeat and its sampler
+        self._mode = "forked"
+        self._stream_name = f"pid{self._pid}"
+        if not self._ended:
+            self._append = self._first_append_in_child
+
+    def _first_append_in_child(self, call: Any) -> None:
+        self._open_stream()
+        self._append(call)
+        import atexit
+
+        atexit.register(self._flush_quietly)
+        _register_mp_finalizer(self._flush_quietly)
+
+    def _flush_quietly(self) -> None:
+        if self._stream is not None and os.getpid() == self._pid:
+            try:
+                self._stream.close()
+            except NagaError:
+                pass
+
+    # -- the rest of the API -----------------------------------------------------------------
+
+    @property
+    def status(self) -> str:
+        return self._status
+
+    @property
+    def dir(self) -> Path:
+        return Path(self._require_dir())
+
+    def _require_dir(self) -> str:
+        if self._dir is None:
+            raise NoActiveRun("this run has not started: use it as `with naga.run() as run:`")
+        return self._dir
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Record parameters; nested dicts become dotted keys (``model.lr``)."""
+        if not isinstance(params, Mapping):
+            raise TypeError(f"log_params() takes a dict, not {type(params).__name__}")
+        if self._stream is None:
+            if self._mode == "forked" and not self._ended:
+                self._open_stream()
+            else:
+                raise NoActiveRun(f"run {self.id or '(not started)'} is not active")
+        assert self._stream is not None
+        self._stream.set_params(flatten(params))
+
+    def get_params(self) -> dict[str, Any]:
+        return dict(self._stream.params) if self._stream is not None else {}
+
+    def get_param(self, key: str, default: Any = None) -> Any:
+        params = self.get_params()
+        if key in params:
+            return params[key]
+        prefix = key + "."
+        nested = {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
+        return nested or default
+
+    def flush(self) -> None:
+        """Write everything logged so far to disk, durably."""
+        if self._stream is not None:
+            self._stream.write(durable=True)
+
+    def complete(self) -> None:
+        self._finish("completed")
+
+    def fail(self, message: str = "failed") -> None:
+        self._finish("failed", str(message))
+
+    def cancel(self, message: str = "cancelled") -> None:
+        self._finish("cancelled", str(message))
+
+    def log_artifact(self, path: str | os.PathLike[str], name: str | None = None) -> Path:
+        return artifacts.copy_in(self._require_dir(), path, name)
+
+    def log_text(self, text: str, name: str) -> Path:
+        return artifacts.write_text(self._require_dir(), text, name)
+
+    def log_figure(self, figure: Any, name: str, **savefig: Any) -> Path:
+        return artifacts.save_figure(self._require_dir(), figure, name, **savefig)
+
+    def artifact_path(self, name: str) -> Path:
+        return artifacts.writable_path(self._require_dir(), name)
+
+    def __repr__(self) -> str:
+        return f"<naga.Run {self.id or '(not started)'} {self._status}>"
+
+
+def _ended(call: Any) -> None:
+    raise NoActiveRun("this run has ended: open a new one with `with naga.run():`")
+
+
+def _ending(status: str, error: str | None, trace: str | None) -> dict[str, Any]:
+    ending: dict[str, Any] = {"status": status, "error": error, "at": iso_from_ts(time.time())}
+    if trace:
+        ending["traceback"] = trace
+    return ending
+
+
+# -- streams of a run shared between processes ------------------------------------------------
+
+_claimed: dict[str, str] = {}  # run id -> the stream this process writes
+
+
+def _claim_stream(run_dir: str, run_id: str) -> str:
+    """Which stream of the wrapper's run this process writes: the one it claimed before;
+    ``rank<N>`` for a distributed rank other than 0; ``main`` if no other process has it
+    (mkdir is the atomic claim); else ``pid<N>``."""
+    if run_id in _claimed:
+        return _claimed[run_id]
+    rank = next((os.environ[e] for e in _RANK_ENVS if os.environ.get(e, "").isdigit()), None)
+    if rank is not None and int(rank) != 0:
+        name = f"rank{int(rank)}"
+    else:
+        os.makedirs(os.path.join(run_dir, "metrics"), exist_ok=True)
+        try:
+            os.mkdir(os.path.join(run_dir, "metrics", "main"))
+            name = "main"
+        except FileExistsError:
+            name = f"pid{os.getpid()}"
+    _claimed[run_id] = name
+    return name
+
+
+def _after_fork_in_child() -> None:
+    _claimed.clear()
+    for run in list(_active):
+        run._after_fork()
+
+
+def _register_mp_finalizer(fn: Callable[[], None]) -> None:
+    """multiprocessing children leave through os._exit, past atexit: flush from its finalizers."""
+    mp_util = sys.modules.get("multiprocessing.util")
+    if mp_util is not None:
+        mp_util.Finalize(None, fn, exitpriority=100)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+# -- the record of a run this process owns ------------------------------------------------------
+
+
+class _OwnRecord:
+    """meta.json, heartbeat, git and the system sampler of a run created by naga.run()."""
+
+    def __init__(self, layout: StoreLayout, spec: dict[str, Any], parent_id: str | None) -> None:
+        from ..capture.git import GitProbe
+
+        self.layout = layout
+        self.started = time.time()
+        self.t0 = time.monotonic()
+        self.run_id = create_run_dir(layout)
+        self.run_dir = layout.run_dir(self.run_id)
+        self.meta = _sdk_meta(self.run_id, spec, parent_id, self.started)
+        self.heartbeat_path = layout.heartbeat(self.run_id)
+        os.close(os.open(self.heartbeat_path, os.O_WRONLY | os.O_CREAT, 0o644))
+        save_meta(layout, self.meta)
+        self.heartbeat = Heartbeat(self.heartbeat_path, float(self.meta["owner"]["heartbeat_s"]))
+        self.lock = _thread.allocate_lock()
+        self.finished = False
+        probe = GitProbe(self.meta["cwd"], layout.patch(self.run_id))
+        self.git_job = Job(lambda: self._record_git(probe))
+        self.sampler: Any = None
+
+    def _record_git(self, probe: Any) -> None:
+        git = probe.result()
+        with self.lock:
+            if not self.finished:
+                self.meta["git"] = git
+                save_meta(self.layout, self.meta)
+
+    def start_sampler(self, interval: float | None, on_state: Callable[[], None]) -> None:
+        from .sysmetrics import SystemSampler, sys_interval
+
+        seconds = sys_interval(interval)
+        if seconds > 0:
+            directory = os.path.join(self.run_dir, "metrics", "sys")
+            self.sampler = SystemSampler(
+                os.getpid(), seconds, lambda: Stream(directory, on_state=on_state)
+            )
+
+    def finish(self, status: str, error: str | None, trace: str | None) -> None:
+        if self.sampler is not None:
+            self.sampler.stop()
+        self.git_job.wait(30)
+        duration = time.monotonic() - self.t0
+        self.meta.update(
+            status=status,
+            error=error,
+            exit_code=None,
+            finished_at=iso_from_ts(self.started + duration),
+            duration_s=round(duration, 3),
+            resources=_own_resources(),
+        )
+        if trace:
+            self.meta["traceback"] = trace
+        with self.lock:
+            self.finished = True
+            save_meta(self.layout, self.meta)
+        self.heartbeat.stop()
+        try:
+            os.unlink(self.heartbeat_path)
+        except OSError:
+            pass
+
+
+def _sdk_meta(
+    run_id: str, spec: dict[str, Any], parent_id: str | None, started: float
+) -> dict[str, Any]:
+    from .._lean import shell_join
+
+    argv = list(getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv])
+    return {
+        "schema": 1,
+        "id": run_id,
+        "name": spec["name"],
+        "tags": sorted(set(spec["tags"])),
+        "status": "running",
+        "exit_code": None,
+        "signal": None,
+        "error": None,
+        "command": shell_join(argv),
+        "argv": argv,
+        "cwd": os.getcwd(),
+        "started_at": iso_from_ts(started),
+        "finished_at": None,
+        "duration_s": None,
+        "host": liveness.hostname(),
+        "user": environment.user_name(),
+        "pid": os.getpid(),
+        "git": None,
+        "python": {"executable": sys.executable, "version": sys.version.split()[0]},
+        "env": environment.selected_env(),
+        "gpus": [],
+        "resources": {},
+        "params": {},
+        "metrics": {},
+        "output": None,
+        "source": "sdk",
+        "parent_id": parent_id,
+        "naga_version": _version.__version__,
+        "owner": liveness.identity(),
+    }
+
+
+def _own_resources() -> dict[str, Any]:
+    import resource
+
+    me, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return {
+        "cpu_user_s": round(me.ru_utime + kids.ru_utime, 3),
+        "cpu_system_s": round(me.ru_stime + kids.ru_stime, 3),
+        "max_rss_bytes": max(me.ru_maxrss, kids.ru_maxrss) * 1024,
+    }

@@ -1,0 +1,122 @@
+"""Metric series on disk: one append-only file per metric and stream, read back in bulk.
+
+A series file is a sequence of chunks, one per flush of the background writer::
+
+    b"NGM1"  uint32 n  |  n x int64 step  |  n x float64 wall time  |  n x float64 value
+
+all little-endian. Columns within a chunk make writing a flush a few ``array.tobytes()`` calls and
+reading a million points a few ``frombytes``: no per-point Python work either way. A chunk cut
+short by a kill or a full disk is ignored by readers; every chunk before it is intact.
+
+Metric keys become file names by percent-encoding everything but ``[A-Za-z0-9_-]`` (and a dot
+not in first place), so ``train/loss`` is ``train%2Floss.bin`` and no key can name a path.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import sys
+from array import array
+
+MAGIC = b"NGM1"
+HEADER = struct.Struct("<4sI")
+SUFFIX = ".bin"
+MAX_KEY_BYTES = 200
+_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+_BIG_ENDIAN = sys.byteorder == "big"
+
+
+def check_key(key: object) -> str:
+    """A metric key as given, or a TypeError/ValueError saying what is wrong with it."""
+    if not isinstance(key, str):
+        raise TypeError(f"metric keys must be strings, not {type(key).__name__} ({key!r})")
+    if not key or len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+        raise ValueError(f"metric key {key!r} must be 1 to {MAX_KEY_BYTES} bytes long")
+    return key
+
+
+def file_name(key: str) -> str:
+    out = []
+    for i, char in enumerate(key):
+        if char in _SAFE or (char == "." and i):
+            out.append(char)
+        else:
+            out.extend(f"%{b:02X}" for b in char.encode("utf-8", "surrogatepass"))
+    return "".join(out) + SUFFIX
+
+
+def key_of(name: str) -> str | None:
+    """The key a series file holds, or None for a file that is not a series."""
+    if not name.endswith(SUFFIX) or name.startswith("."):
+        return None
+    stem = name[: -len(SUFFIX)]
+    raw = bytearray()
+    i = 0
+    try:
+        while i < len(stem):
+            if stem[i] == "%":
+                raw.append(int(stem[i + 1 : i + 3], 16))
+                i += 3
+            else:
+                raw.extend(stem[i].encode("ascii"))
+                i += 1
+        return raw.decode("utf-8", "surrogatepass")
+    except (ValueError, UnicodeError):
+        return None
+
+
+def encode_chunk(steps: array, times: array, values: array) -> bytes:  # type: ignore[type-arg]
+    columns = [steps, times, values]
+    if _BIG_ENDIAN:
+        columns = [array(c.typecode, c) for c in columns]
+        for column in columns:
+            column.byteswap()
+    return HEADER.pack(MAGIC, len(values)) + b"".join(c.tobytes() for c in columns)
+
+
+class Points:
+    """One series read back: parallel arrays of steps, wall times (s since the epoch), values."""
+
+    __slots__ = ("steps", "times", "values")
+
+    def __init__(self) -> None:
+        self.steps = array("q")
+        self.times = array("d")
+        self.values = array("d")
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+def read_points(path: str) -> Points:
+    """Every complete chunk of a series file (a missing file is an empty series)."""
+    points = Points()
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return points
+    view = memoryview(data)
+    offset, end = 0, len(data)
+    while offset + HEADER.size <= end:
+        magic, n = HEADER.unpack_from(view, offset)
+        body = offset + HEADER.size
+        if magic != MAGIC or body + 24 * n > end:
+            break  # the tail of a write cut short: what came before is intact
+        points.steps.frombytes(view[body : body + 8 * n])
+        points.times.frombytes(view[body + 8 * n : body + 16 * n])
+        points.values.frombytes(view[body + 16 * n : body + 24 * n])
+        offset = body + 24 * n
+    if _BIG_ENDIAN:
+        for column in (points.steps, points.times, points.values):
+            column.byteswap()
+    return points
+
+
+def list_keys(directory: str) -> list[str]:
+    try:
+        names = os.listdir(directory)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return sorted(k for k in map(key_of, names) if k is not None)

@@ -1,0 +1,236 @@
+"""One process's metrics for one run: ``log`` appends to a list, a background thread writes.
+
+The caller's cost is a tuple appended to a list (atomic under the GIL, so threads need no lock).
+Every ``TICK_S`` the writer thread takes what accumulated (``del calls[:n]`` after copying
+``calls[:n]`` is atomic too, so nothing appended meanwhile is lost), groups consecutive calls
+that logged the same keys, turns each group into columns with C-level ``array`` constructors,
+and appends one chunk per metric to its series file. Between writes nothing is held in a file
+buffer, so a SIGKILL loses at most the last tick; ``flush()`` also fsyncs, for a machine crash.
+
+``state.json`` beside the series holds the stream's params, a summary per metric (last, min,
+max, count, step) and, when the SDK ended the run itself, that ending. Readers (``naga ls``, the
+index) take params and summaries from there instead of reading series.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from array import array
+from itertools import chain, groupby
+from operator import itemgetter
+from typing import Any
+
+from .._lean import json_bytes
+from ..errors import StoreError
+from ..store.files import write_atomic
+from ..store.timefmt import utc_now_iso
+from . import series
+
+TICK_S = 0.5
+STATE_FILE = "state.json"
+_step_of, _time_of, _keys_of, _values_of = (itemgetter(i) for i in range(4))
+
+# (step, wall time, keys, values): what one log() call leaves for the writer.
+Call = tuple[int, float, tuple[str, ...], tuple[Any, ...]]
+
+
+def _nan_free(values: array, pick: Any) -> float:  # type: ignore[type-arg]
+    """min/max of an array, ignoring NaN (Python's min() returns NaN if the first one is)."""
+    found = pick(values)
+    if found == found:
+        return float(found)
+    clean = [v for v in values if v == v]
+    return float(pick(clean)) if clean else math.nan
+
+
+def _pick(a: float, b: float, pick: Any) -> float:
+    """min or max of two values where NaN means "none yet"."""
+    if a != a:
+        return b
+    return a if b != b else float(pick(a, b))
+
+
+def _as_floats(values: Any) -> array:  # type: ignore[type-arg]
+    try:
+        return array("d", values)
+    except OverflowError:  # an int too large for a double: the sign survives, as infinity
+        return array("d", (_clamp(v) for v in values))
+
+
+def _clamp(value: Any) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
+class Stream:
+    """Metrics and params of one process in one run, kept in ``directory``."""
+
+    def __init__(self, directory: str, on_state: Any = None) -> None:
+        self.directory = directory
+        os.makedirs(directory, exist_ok=True)
+        self.calls: list[Call] = []
+        self.append = self.calls.append
+        self.params: dict[str, Any] = {}
+        self.summary: dict[str, list[Any]] = {}  # key -> [last, min, max, count, step]
+        self.ending: dict[str, Any] | None = None
+        self.error: str | None = None
+        self._on_state = on_state  # called after state.json changed (touches the run's marker)
+        self._fds: dict[str, int] = {}
+        self._sizes: dict[str, int] = {}
+        self._dirty_state = True
+        self._load_state()
+        self._write_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="naga-metrics", daemon=True)
+        self._thread.start()
+
+    def _load_state(self) -> None:
+        """A stream reopened (a second `naga.run()` under the same `naga run`) carries on."""
+        import json
+
+        try:
+            with open(os.path.join(self.directory, STATE_FILE), "rb") as f:
+                state = json.loads(f.read())
+            self.params.update(state.get("params") or {})
+            for key, s in (state.get("metrics") or {}).items():
+                self.summary[key] = [s["last"], s["min"], s["max"], s["count"], s["step"]]
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            return
+
+    def next_step(self) -> int:
+        steps = [s[4] for s in self.summary.values() if isinstance(s[4], int)]
+        return max(steps) + 1 if steps else 0
+
+    # -- the writer thread -----------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while not self._stop.wait(TICK_S):
+            try:
+                self.write()
+            except StoreError as exc:  # a full disk: say it once, keep the run going
+                if self.error is None:
+                    import sys
+
+                    print(f"naga: warning: {exc}", file=sys.stderr)
+                self.error = str(exc)
+
+    def write(self, *, durable: bool = False) -> None:
+        """Write what was logged so far (and state.json when it changed)."""
+        with self._write_lock:
+            n = len(self.calls)
+            if n:
+                batch = self.calls[:n]
+                del self.calls[:n]
+                self._write_batch(batch)
+            if durable:
+                for fd in self._fds.values():
+                    os.fdatasync(fd)
+            if self._dirty_state or durable:
+                self._write_state(durable)
+
+    def _write_batch(self, batch: list[Call]) -> None:
+        pending: dict[str, list[tuple[array, array, array]]] = {}  # type: ignore[type-arg]
+        for keys, group in groupby(batch, key=_keys_of):
+            calls = list(group)
+            steps = array("q", map(_step_of, calls))
+            times = array("d", map(_time_of, calls))
+            flat = _as_floats(chain.from_iterable(map(_values_of, calls)))
+            width = len(keys)
+            for j, key in enumerate(keys):
+                values = flat if width == 1 else flat[j::width]
+                pending.setdefault(key, []).append((steps, times, values))
+        for key, parts in pending.items():
+            if len(parts) == 1:
+                steps, times, values = parts[0]
+            else:
+                steps, times, values = array("q"), array("d"), array("d")
+                for s, t, v in parts:
+                    steps.extend(s)
+                    times.extend(t)
+                    values.extend(v)
+            self._append_chunk(key, series.encode_chunk(steps, times, values))
+            self._summarise(key, steps, values)
+        self._dirty_state = True
+
+    def _append_chunk(self, key: str, chunk: bytes) -> None:
+        fd = self._fds.get(key)
+        path = os.path.join(self.directory, series.file_name(key))
+        try:
+            if fd is None:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+                self._fds[key] = fd
+                self._sizes[key] = os.fstat(fd).st_size
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view) :]
+            self._sizes[key] += len(chunk)
+        except OSError as exc:
+            if fd is not None:  # cut a partial chunk off, so later chunks stay readable
+                try:
+                    os.ftruncate(fd, self._sizes[key])
+                except OSError:
+                    pass
+            reason = exc.strerror or str(exc)
+            raise StoreError(f"cannot write metric {key!r} to {path}: {reason}") from exc
+
+    def _summarise(self, key: str, steps: array, values: array) -> None:  # type: ignore[type-arg]
+        low, high = _nan_free(values, min), _nan_free(values, max)
+        known = self.summary.get(key)
+        if known is None:
+            self.summary[key] = [values[-1], low, high, len(values), steps[-1]]
+            return
+        known[0], known[3], known[4] = values[-1], known[3] + len(values), steps[-1]
+        known[1], known[2] = _pick(known[1], low, min), _pick(known[2], high, max)
+
+    def state(self) -> dict[str, Any]:
+        metrics = {
+            key: {"last": s[0], "min": s[1], "max": s[2], "count": s[3], "step": s[4]}
+            for key, s in self.summary.items()
+        }
+        doc: dict[str, Any] = {
+            "pid": os.getpid(),
+            "updated_at": utc_now_iso(),
+            "params": self.params,
+            "metrics": metrics,
+        }
+        if self.ending is not None:
+            doc["ending"] = self.ending
+        if self.error is not None:
+            doc["error"] = self.error
+        return doc
+
+    def _write_state(self, durable: bool) -> None:
+        self._dirty_state = False
+        write_atomic(
+            os.path.join(self.directory, STATE_FILE), json_bytes(self.state()), fsync=durable
+        )
+        if self._on_state is not None:
+            self._on_state()
+
+    # -- what the run calls ------------------------------------------------------------------
+
+    def set_params(self, params: dict[str, Any]) -> None:
+        with self._write_lock:
+            self.params.update(params)
+            self._write_state(durable=False)
+
+    def set_ending(self, ending: dict[str, Any]) -> None:
+        with self._write_lock:
+            self.ending = ending
+            self._dirty_state = True
+
+    def close(self) -> None:
+        """Write everything, durably, and stop the writer thread."""
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(30)
+        try:
+            self.write(durable=True)
+        finally:
+            for fd in self._fds.values():
+                os.close(fd)
+            self._fds.clear()

@@ -1,0 +1,70 @@
+"""What the Python SDK adds to a run record: params, metric summaries, and its own ending.
+
+The SDK never rewrites ``meta.json`` of a run it does not own (one made by ``naga run``): each
+process that logs into a run keeps ``metrics/<stream>/state.json`` of its own. Readers merge the
+``main`` stream (the run's own process) and the ``sys`` stream (system metrics) into the record
+here, so the index, ``ls`` and ``show`` see params and metrics whoever wrote them.
+
+An ending the SDK recorded (an exception escaping ``naga.run()``, ``naga.fail()``) refines the
+wrapper's verdict: a command that exited 0 after ``naga.fail("diverged")`` reads as failed with
+that message; a non-zero exit stays failed whatever the SDK said.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from .layout import StoreLayout
+
+MERGED_STREAMS = ("main", "sys")
+
+
+def read_state(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            state = json.loads(f.read())
+    except (OSError, ValueError):
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def stream_names(layout: StoreLayout, run_id: str) -> list[str]:
+    try:
+        return sorted(os.listdir(os.path.join(layout.run_dir(run_id), "metrics")))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def merge_sdk_state(layout: StoreLayout, meta: dict[str, Any]) -> None:
+    metrics_dir = os.path.join(layout.run_dir(meta["id"]), "metrics")
+    if not os.path.isdir(metrics_dir):
+        return  # a plain `naga run`: nothing logged from inside
+    states = [read_state(os.path.join(metrics_dir, s, "state.json")) for s in MERGED_STREAMS]
+    main = states[0]
+    params = main.get("params")
+    if isinstance(params, dict):
+        meta["params"] = {**(meta.get("params") or {}), **params}
+    stats: dict[str, Any] = {}
+    for state in states:
+        found = state.get("metrics")
+        if isinstance(found, dict):
+            stats.update({k: v for k, v in found.items() if isinstance(v, dict)})
+    if stats:
+        meta["metric_stats"] = stats
+        meta["metrics"] = {k: v.get("last") for k, v in stats.items()}
+    ending = main.get("ending")
+    if isinstance(ending, dict) and meta.get("status") != "running":
+        _apply_ending(meta, ending)
+
+
+def _apply_ending(meta: dict[str, Any], ending: dict[str, Any]) -> None:
+    status = ending.get("status")
+    if meta.get("status") == "completed" and status in ("failed", "cancelled"):
+        meta["status"] = status
+        meta["error"] = ending.get("error")
+    elif not meta.get("error") and ending.get("error"):
+        meta["error"] = ending["error"]
+    if ending.get("traceback") and not meta.get("traceback"):
+        meta["traceback"] = ending["traceback"]
