@@ -23,8 +23,9 @@ from .capture.background import Heartbeat, Job
 from .capture.git import GitProbe
 from .capture.process import CANCELLING, Outcome, StartFailed, run_process
 from .errors import CommandNotExecutable, CommandNotFound, StoreError, UsageError
+from .sdk.sysmetrics import SystemSampler, sys_interval
 from .store import liveness
-from .store.files import create_run_dir, save_meta
+from .store.files import create_run_dir, save_meta, touch_marker
 from .store.layout import StoreLayout, locate_store
 from .store.timefmt import iso_from_ts
 
@@ -46,12 +47,14 @@ class RunRequest:
         name: str | None = None,
         tags: list[str] | None = None,
         store_root: str | None = None,
+        sys_interval: float | None = None,
     ) -> None:
         self.argv = argv
         self.name = name
         self.tags = list(tags or [])
         self.cwd = os.getcwd()
         self.store_root = store_root
+        self.sys_interval = sys_interval
 
 
 def display_command(argv: list[str]) -> str:
@@ -99,6 +102,7 @@ def _check_request(request: RunRequest) -> None:
         if not tag.strip():
             raise UsageError("--tag must not be empty")
     liveness.heartbeat_interval()  # a malformed NAGA_HEARTBEAT_INTERVAL stops here, not later
+    request.sys_interval = sys_interval(request.sys_interval)
 
 
 def _status(outcome: Outcome) -> str:
@@ -192,6 +196,7 @@ class _Recorder:
         self.heartbeat: Heartbeat | None = None
         self.lock = _thread.allocate_lock()  # the git thread and finish() both write the record
         self.finished = False
+        self.sampler: SystemSampler | None = None
 
     def begin(self) -> None:
         """Write the record as running: if that is impossible, the command does not start."""
@@ -211,6 +216,19 @@ class _Recorder:
         # command's start nor its output waits for git.
         self.meta["child_pid"] = pid
         self.git_job = Job(self._record_git)
+        if self.request.sys_interval:
+            self.sampler = SystemSampler(pid, self.request.sys_interval, self._sys_stream)
+
+    def _sys_stream(self) -> Any:
+        from .sdk.stream import Stream
+
+        def touch() -> None:
+            try:
+                touch_marker(self.layout, self.run_id)
+            except StoreError:
+                pass
+
+        return Stream(os.path.join(self.layout.run_dir(self.run_id), "metrics", "sys"), touch)
 
     def execute(self) -> Outcome:
         run_dir = self.layout.run_dir(self.run_id)
@@ -229,6 +247,11 @@ class _Recorder:
     def finish(self, outcome: Outcome) -> None:
         """Write the final record. Nothing here may keep that write from happening."""
         duration = time.monotonic() - self.t0
+        if self.sampler is not None:
+            try:
+                self.sampler.stop()
+            except StoreError:
+                pass  # the samples already written stay; the record matters more
         if self.git_job is None:  # the command never started
             self.meta["git"] = self.probe.result()
         else:
@@ -239,6 +262,10 @@ class _Recorder:
             except OSError:
                 pass
         _finish_meta(self.meta, outcome, self.started + duration, duration)
+        if os.path.isdir(os.path.join(self.layout.run_dir(self.run_id), "metrics")):
+            from .store.sdkstate import merge_sdk_state
+
+            merge_sdk_state(self.layout, self.meta)  # what the command logged through the SDK
         _remove(self.layout.reserve(self.run_id))  # room for the record's end, even on a full disk
         with self.lock:
             self.finished = True

@@ -29,19 +29,22 @@ def _ls(params: dict[str, object]) -> int:
     return 0
 
 
-def _fast_run_args(args: list[str]) -> tuple[str | None, list[str], list[str]] | None:
-    """(name, tags, command) for ``naga run`` arguments, or None to let click handle them."""
-    name: str | None = None
-    tags: list[str] = []
+RUN_OPTIONS = ("--name", "--tag", "--sys-interval")
+
+
+def _fast_run_args(args: list[str]) -> dict[str, object] | None:
+    """``run_fast`` keyword arguments for ``naga run`` arguments, or None to let click
+    handle them."""
+    params: dict[str, object] = {"name": None, "tags": [], "sys_interval": None}
     i = 0
     while i < len(args):
         arg = args[i]
         if arg == "--":
-            return (name, tags, args[i + 1 :]) if i + 1 < len(args) else None
+            return {**params, "command": args[i + 1 :]} if i + 1 < len(args) else None
         if not arg.startswith("-"):
-            return name, tags, args[i:]
+            return {**params, "command": args[i:]}
         option, eq, value = arg.partition("=")
-        if option not in ("--name", "--tag"):
+        if option not in RUN_OPTIONS:
             return None
         if not eq:
             if i + 1 >= len(args):
@@ -49,9 +52,14 @@ def _fast_run_args(args: list[str]) -> tuple[str | None, list[str], list[str]] |
             i += 1
             value = args[i]
         if option == "--name":
-            name = value
+            params["name"] = value
+        elif option == "--tag":
+            params["tags"].append(value)  # type: ignore[attr-defined]
         else:
-            tags.append(value)
+            try:
+                params["sys_interval"] = float(value)
+            except ValueError:
+                return None  # click says what is wrong
         i += 1
     return None
 
@@ -129,7 +137,7 @@ def main() -> None:
         if fast_run is not None:
             from .run_fast import run_fast
 
-            sys.exit(run_fast(*fast_run))
+            sys.exit(run_fast(**fast_run))  # type: ignore[arg-type]
         if fast_ls is not None:
             sys.exit(_ls(fast_ls))
         from .app import cli

@@ -22,6 +22,9 @@ COMMANDS = {
     "logs": "naga.cli.logs:logs",
     "rm": "naga.cli.rm:rm",
     "reindex": "naga.cli.reindex:reindex",
+    "metrics": "naga.cli.metrics:metrics",
+    "compare": "naga.cli.compare:compare",
+    "plot": "naga.cli.plot:plot",
 }
 
 

@@ -56,6 +56,11 @@ def started(iso: str | None, now: float | None = None) -> str:
     return local.strftime("%b %d %H:%M" if ago < 300 * 86400 else "%Y-%m-%d")
 
 
+def clock(ts: float) -> str:
+    """A wall time as local HH:MM:SS.mmm (the date is in `naga show`)."""
+    return datetime.fromtimestamp(ts).strftime("%H:%M:%S.%f")[:-3]
+
+
 def local_time(iso: str | None) -> str:
     ts = parse_iso(iso)
     if ts is None:

@@ -15,12 +15,20 @@ from .run_fast import run_fast
 )
 @click.option("--name", help="A name for the run; selects it like an id.")
 @click.option("--tag", "tags", multiple=True, help="A tag (repeatable).")
+@click.option(
+    "--sys-interval",
+    type=float,
+    help="Seconds between system-metric samples (CPU, memory, GPU); 0 turns them off."
+    "  [default: $NAGA_SYS_INTERVAL or 10]",
+)
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def run(name: str | None, tags: tuple[str, ...], command: tuple[str, ...]) -> None:
+def run(
+    name: str | None, tags: tuple[str, ...], sys_interval: float | None, command: tuple[str, ...]
+) -> None:
     """Run COMMAND as a recorded run and exit with its exit code.
 
     \b
     naga run python train.py --lr 0.1
     naga run --name baseline --tag sweep1 -- make train
     """
-    sys.exit(run_fast(name, list(tags), list(command)))
+    sys.exit(run_fast(name, list(tags), list(command), sys_interval))

@@ -44,10 +44,12 @@ def end_line(meta: dict[str, Any]) -> None:
         say(f"naga: warning: the run's end could not be recorded: {meta['record_error']}")
 
 
-def run_fast(name: str | None, tags: list[str], command: list[str]) -> int:
+def run_fast(
+    name: str | None, tags: list[str], command: list[str], sys_interval: float | None = None
+) -> int:
     """``naga run`` without click: the exit code to exit with, errors reported in one line,
     before the end line, so the summary stays last."""
-    request = RunRequest(argv=command, name=name, tags=tags)
+    request = RunRequest(argv=command, name=name, tags=tags, sys_interval=sys_interval)
     ended: list[dict[str, Any]] = []
     try:
         code = run_command(request, on_start=start_line, on_end=ended.append)

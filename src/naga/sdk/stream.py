@@ -96,6 +96,8 @@ class Stream:
             with open(os.path.join(self.directory, STATE_FILE), "rb") as f:
                 state = json.loads(f.read())
             self.params.update(state.get("params") or {})
+            if isinstance(state.get("ending"), dict):
+                self.ending = state["ending"]
             for key, s in (state.get("metrics") or {}).items():
                 self.summary[key] = [s["last"], s["min"], s["max"], s["count"], s["step"]]
         except (OSError, ValueError, TypeError, KeyError, AttributeError):
