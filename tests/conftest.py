@@ -25,6 +25,7 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("NAGA_HOME", str(home))
     monkeypatch.delenv("NAGA_RUN_ID", raising=False)
     monkeypatch.delenv("NAGA_RUN_DIR", raising=False)
+    monkeypatch.delenv("NAGA_DISABLED", raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
     return home
 
@@ -49,6 +50,12 @@ def naga(tmp_path: Path) -> Naga:
         return subprocess.run(naga_cmd(*args), cwd=cwd or tmp_path, check=False, **kwargs)
 
     return run
+
+
+@pytest.fixture
+def naga_cli(naga: Naga) -> Naga:
+    """The ``naga`` fixture under another name, for tests that also use ``import naga``."""
+    return naga
 
 
 def runs_json(naga: Naga, *args: str) -> list[dict[str, Any]]:

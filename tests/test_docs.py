@@ -14,7 +14,7 @@ from conftest import Naga
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
-COMMANDS = ["run", "ls", "show", "logs", "rm", "reindex"]
+COMMANDS = ["run", "ls", "show", "logs", "rm", "reindex", "metrics", "compare", "plot"]
 
 
 def quick_start_commands() -> list[str]:
@@ -88,7 +88,9 @@ def test_fast_paths_know_every_option_click_knows() -> None:
         for opt in param.opts:
             assert LS_OPTIONS[opt][0] == param.name, opt
     assert {o for p in ls.params for o in p.opts} == set(LS_OPTIONS)
-    assert {o for p in run.params for o in p.opts if o.startswith("-")} == {"--name", "--tag"}
+    from naga.cli import RUN_OPTIONS
+
+    assert {o for p in run.params for o in p.opts if o.startswith("-")} == set(RUN_OPTIONS)
 
 
 def test_fast_and_click_paths_agree(naga: Naga) -> None:

@@ -52,11 +52,12 @@ def _pick(a: float, b: float, pick: Any) -> float:
     return a if b != b else float(pick(a, b))
 
 
-def _as_floats(values: Any) -> array:  # type: ignore[type-arg]
+def _as_floats(calls: list[Call]) -> array:  # type: ignore[type-arg]
+    """Every value of these calls, in order, as doubles (the C loop of array's constructor)."""
     try:
-        return array("d", values)
+        return array("d", chain.from_iterable(map(_values_of, calls)))
     except OverflowError:  # an int too large for a double: the sign survives, as infinity
-        return array("d", (_clamp(v) for v in values))
+        return array("d", [_clamp(v) for v in chain.from_iterable(map(_values_of, calls))])
 
 
 def _clamp(value: Any) -> float:
@@ -140,7 +141,7 @@ class Stream:
             calls = list(group)
             steps = array("q", map(_step_of, calls))
             times = array("d", map(_time_of, calls))
-            flat = _as_floats(chain.from_iterable(map(_values_of, calls)))
+            flat = _as_floats(calls)
             width = len(keys)
             for j, key in enumerate(keys):
                 values = flat if width == 1 else flat[j::width]

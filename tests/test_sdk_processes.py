@@ -1,0 +1,280 @@
+"""The SDK across processes: under `naga run`, forked children, ranks, SIGKILL, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import Naga, runs_json
+
+import naga
+from naga.sdk import series
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs recorded in-process take the cwd's git state: not this repository's."""
+    monkeypatch.chdir(tmp_path)
+
+
+def script(tmp_path: Path, body: str, name: str = "train.py") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+def test_attaches_to_the_wrapper_run(naga_cli: Naga, tmp_path: Path) -> None:
+    train = script(
+        tmp_path,
+        """
+        import os, naga
+        with naga.run(params={"lr": 0.3}, name="ignored under the wrapper") as run:
+            assert run.id == os.environ["NAGA_RUN_ID"]
+            for i in range(5):
+                run.log({"loss": 1 / (i + 1)})
+            run.log_text("hi", "notes.txt")
+        naga.log({"after": 1.0})  # still the wrapper's run, attached implicitly
+        """,
+    )
+    done = naga_cli("run", "--name", "wrapped", sys.executable, str(train))
+    assert done.returncode == 0, done.stderr
+    (run,) = runs_json(naga_cli)
+    assert run["name"] == "wrapped" and run["status"] == "completed"
+    assert run["params"] == {"lr": 0.3}
+    assert run["metrics"] == {"loss": 0.2, "after": 1.0}
+    shown = naga_cli("show", run["id"]).stdout.decode()
+    assert "lr = 0.3" in shown and "notes.txt (2 B)" in shown
+
+
+def test_sdk_endings_refine_the_wrappers_verdict(naga_cli: Naga, tmp_path: Path) -> None:
+    train = script(
+        tmp_path,
+        """
+        import sys, naga
+        with naga.run():
+            naga.log({"x": 1})
+            if sys.argv[1] == "fail":
+                naga.fail("diverged")
+            elif sys.argv[1] == "raise":
+                raise RuntimeError("boom")
+        """,
+    )
+    # Names that cannot also be an id prefix (ids never hold "u").
+    assert naga_cli("run", "--name", "ufail", sys.executable, str(train), "fail").returncode == 0
+    assert naga_cli("run", "--name", "uraise", sys.executable, str(train), "raise").returncode == 1
+    by_name = {r["name"]: r for r in runs_json(naga_cli)}
+    assert by_name["ufail"]["status"] == "failed" and by_name["ufail"]["error"] == "diverged"
+    raised = by_name["uraise"]
+    assert raised["status"] == "failed" and raised["error"] == "RuntimeError: boom"
+    full = json.loads(naga_cli("show", "--json", "uraise").stdout)
+    assert "raise RuntimeError" in full["traceback"]
+
+
+def test_second_process_and_ranks_get_their_own_streams(naga_cli: Naga, tmp_path: Path) -> None:
+    train = script(
+        tmp_path,
+        """
+        import os, subprocess, sys, naga
+        role = sys.argv[1]
+        with naga.run() as run:
+            run.log({"loss": {"main": 1.0, "helper": 2.0, "rank": 3.0}[role]})
+            if role == "main":
+                subprocess.run([sys.executable, __file__, "helper"], check=True)
+                env = {**os.environ, "RANK": "1"}
+                subprocess.run([sys.executable, __file__, "rank"], check=True, env=env)
+        """,
+    )
+    assert naga_cli("run", sys.executable, str(train), "main").returncode == 0
+    (run,) = runs_json(naga_cli)
+    streams = naga.load(run["id"]).streams()
+    assert streams[:1] == ["main"] and "rank1" in streams
+    assert any(s.startswith("pid") for s in streams)
+    assert run["metrics"] == {"loss": 1.0}  # the run's own numbers are its main process's
+    rank = naga_cli("metrics", run["id"], "--stream", "rank1", "--json")
+    assert json.loads(rank.stdout)["metrics"]["loss"]["value"] == [3.0]
+
+
+def test_forked_children_log_into_their_own_streams(tmp_path: Path) -> None:
+    train = script(
+        tmp_path,
+        """
+        import multiprocessing as mp, os, naga
+
+        def worker(k):
+            for i in range(100):
+                naga.log({"worker_loss": float(k)}, step=i)  # no flush: the exit writes it
+
+        with naga.run() as run:
+            for i in range(1000):
+                run.log({"loss": float(i)}, step=i)  # unwritten when the children fork
+            ctx = mp.get_context("fork")
+            procs = [ctx.Process(target=worker, args=(k,)) for k in range(2)]
+            for p in procs:
+                p.start()
+            pid = os.fork()
+            if pid == 0:
+                run.log({"forked": 1.0})
+                run.flush()
+                os._exit(0)
+            os.waitpid(pid, 0)
+            for p in procs:
+                p.join()
+                assert p.exitcode == 0
+            print(run.id)
+        """,
+    )
+    done = subprocess.run([sys.executable, str(train)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    record = naga.load(done.stdout.strip())
+    main = record.metrics("loss")
+    assert list(main.value) == [float(i) for i in range(1000)]  # written once, by the parent
+    children = [s for s in record.streams() if s.startswith("pid")]
+    assert len(children) == 3
+    values = sorted(
+        tuple(record.metrics(k, stream=s).value[:1])
+        for s in children
+        for k in record.metric_keys(s)
+    )
+    assert values == [(0.0,), (1.0,), (1.0,)]
+    assert all(
+        len(record.metrics("worker_loss", stream=s)) == 100
+        for s in children
+        if "worker_loss" in record.metric_keys(s)
+    )
+    assert record.status == "completed"
+
+
+def test_sigkill_keeps_what_was_logged_a_second_before(naga_cli: Naga, tmp_path: Path) -> None:
+    train = script(
+        tmp_path,
+        """
+        import sys, time, naga
+        with naga.run(name="doomed") as run:
+            print(run.id, flush=True)
+            i = 0
+            while True:
+                run.log({"loss": float(i)}, step=i)
+                i += 1
+                if i % 5000 == 0:
+                    print(i, time.time(), flush=True)
+        """,
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(train)], stdout=subprocess.PIPE, text=True, env=os.environ
+    )
+    assert proc.stdout is not None
+    run_id = proc.stdout.readline().strip()
+    progress: list[tuple[int, float]] = []
+    started = time.time()
+    while time.time() - started < 3:
+        count, at = proc.stdout.readline().split()
+        progress.append((int(count), float(at)))
+    proc.send_signal(signal.SIGKILL)
+    killed_at = time.time()
+    proc.wait(10)
+    proc.stdout.close()
+    durable = [c for c, at in progress if at < killed_at - 1.5]
+    points = naga.load(run_id).metrics("loss")
+    assert durable and len(points) >= durable[-1]
+    assert np.array_equal(points.value, np.arange(len(points), dtype=float))  # no torn chunk
+    run = json.loads(naga_cli("show", "--json", run_id).stdout)
+    assert run["status"] == "crashed"
+    # The summary is written after each tick's chunks: it may be one tick behind the series.
+    assert durable[-1] - 1 <= run["metrics"]["loss"] <= len(points) - 1
+
+
+def test_system_metrics_under_naga_run_and_in_the_sdk(naga_cli: Naga, tmp_path: Path) -> None:
+    busy = "import time\nt = time.time()\nwhile time.time() - t < 1.5: pass"
+    done = naga_cli("run", "--name", "busy", "--sys-interval", "0.3", sys.executable, "-c", busy)
+    assert done.returncode == 0, done.stderr
+    run = json.loads(naga_cli("show", "--json", "busy").stdout)
+    stats = run["metric_stats"]
+    assert stats["sys/cpu_percent"]["max"] > 20 and stats["sys/rss_mib"]["max"] > 1
+    assert stats["sys/cpu_percent"]["count"] >= 2
+    off = naga_cli(
+        "run",
+        "--name",
+        "quiet",
+        sys.executable,
+        "-c",
+        busy,
+        env={**os.environ, "NAGA_SYS_INTERVAL": "0"},
+    )
+    assert off.returncode == 0
+    assert (
+        "sys/cpu_percent" not in json.loads(naga_cli("show", "--json", "quiet").stdout)["metrics"]
+    )
+    bad = naga_cli("run", "true", env={**os.environ, "NAGA_SYS_INTERVAL": "soon"})
+    assert bad.returncode == 2
+    assert bad.stderr.decode().strip() == (
+        "naga: error: NAGA_SYS_INTERVAL='soon' is not a number of seconds (0 turns sampling off)"
+    )
+    assert naga_cli("run", "--sys-interval", "-1", "true").returncode == 2
+    with naga.run(sys_interval=0.2) as sdk_run:
+        t = time.time()
+        while time.time() - t < 0.7:
+            pass
+    sampled = naga.load(sdk_run.id).metrics("sys/cpu_percent")
+    assert len(sampled) >= 1 and sampled.value.max() > 10  # a busy GIL delays the sampler
+
+
+def test_metrics_compare_and_plot_commands(naga_cli: Naga, tmp_path: Path) -> None:
+    ids = []
+    for lr in (0.1, 0.01):
+        with naga.run(name=f"lr{lr}", params={"lr": lr, "opt": "sgd"}) as run:
+            for i in range(4):
+                run.log({"loss": lr * (4 - i), "acc": i / 4}, step=i * 10)
+        ids.append(run.id)
+    summary = naga_cli("metrics", ids[0]).stdout.decode().splitlines()
+    assert summary[0].split() == ["METRIC", "LAST", "MIN", "MAX", "STEP", "POINTS"]
+    assert summary[2].split() == ["loss", "0.1", "0.1", "0.4", "30", "4"]
+    csv = naga_cli("metrics", ids[0], "--key", "loss", "--csv").stdout.decode().splitlines()
+    assert csv[0] == "key,step,time,value" and csv[1].startswith("loss,0,")
+    assert csv[1].endswith(",0.4") and len(csv) == 5
+    as_json = json.loads(naga_cli("metrics", ids[1], "--json").stdout)
+    assert as_json["metrics"]["loss"]["step"] == [0, 10, 20, 30]
+    assert naga_cli("metrics", ids[0], "--key", "nope").returncode == 1
+
+    table = naga_cli("compare", *ids).stdout.decode()
+    assert "param.lr" in table and "2 of 6 rows differ" in table
+    diff = json.loads(naga_cli("compare", *ids, "--json", "--diff").stdout)
+    assert diff["differ"] == ["param.lr", "metric.loss"]
+    assert diff["rows"]["param.lr"] == [0.1, 0.01]
+    assert naga_cli("compare", ids[0]).returncode == 2
+
+    out = tmp_path / "loss.png"
+    done = naga_cli("plot", *ids, "--metric", "loss", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    assert (
+        naga_cli("plot", ids[0], "--metric", "loss", "--x", "time", "-o", str(out)).returncode == 0
+    )
+    missing = naga_cli("plot", ids[0], "--metric", "nope")
+    assert missing.returncode == 1 and missing.stderr.decode().count("\n") == 1
+
+    listing = naga_cli("ls", "--columns", "lr,metric.acc", "--where", "lr<0.05").stdout.decode()
+    lines = listing.splitlines()
+    assert lines[0].split()[6:8] == ["LR", "METRIC.ACC"] and len(lines) == 2
+    assert re.search(r"\s0\.01\s+0\.75\s", lines[1]), lines[1]
+    for bad in ("lr<<0.1", "loss<adam", "=3"):
+        done = naga_cli("ls", "--where", bad)
+        assert done.returncode == 2, bad
+        assert done.stderr.decode().startswith("naga: error: cannot read --where")
+
+
+def test_series_files_are_per_key_and_chunked(tmp_path: Path) -> None:
+    with naga.run() as run:
+        run.log({"train/loss": 1.0})
+    names = os.listdir(run.dir / "metrics" / "main")
+    assert sorted(names) == ["state.json", "train%2Floss.bin"]
+    points = series.read_points(str(run.dir / "metrics" / "main" / "train%2Floss.bin"))
+    assert list(points.values) == [1.0]
