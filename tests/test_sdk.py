@@ -116,7 +116,7 @@ def test_nested_run_is_a_child(store: Path, naga_cli) -> None:  # type: ignore[n
 
 
 def test_outside_a_run(store: Path) -> None:
-    with pytest.raises(naga.NoActiveRun, match="naga.run"):
+    with pytest.raises(naga.NoActiveRun, match=r"naga\.run"):
         naga.log({"loss": 1})
     with pytest.raises(naga.NoActiveRun):
         naga.get_params()
@@ -157,9 +157,9 @@ def test_metric_types(store: Path) -> None:
                 "big": 10**400,
             }
         )
-        with pytest.raises(TypeError, match="'name'.*str"):
+        with pytest.raises(TypeError, match=r"'name'.*str"):
             run.log({"ok": 1.0, "name": "resnet"})
-        with pytest.raises(TypeError, match="'vec'.*single number"):
+        with pytest.raises(TypeError, match=r"'vec'.*single number"):
             run.log({"vec": np.array([1.0, 2.0])})
         with pytest.raises(TypeError, match="'none'"):
             run.log({"none": None})
