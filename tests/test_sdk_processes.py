@@ -278,3 +278,28 @@ def test_series_files_are_per_key_and_chunked(tmp_path: Path) -> None:
     assert sorted(names) == ["state.json", "train%2Floss.bin"]
     points = series.read_points(str(run.dir / "metrics" / "main" / "train%2Floss.bin"))
     assert list(points.values) == [1.0]
+
+
+def test_gpu_metrics_through_nvidia_smi(naga_cli: Naga, tmp_path: Path) -> None:
+    """No GPU on this machine: a stand-in `nvidia-smi` answers the two queries naga makes."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    smi = bin_dir / "nvidia-smi"
+    smi.write_text(
+        "#!/bin/sh\n"
+        'case "$*" in\n'
+        '  *utilization.gpu*) printf "0, 37, 1024\\n1, [N/A], 2048\\n" ;;\n'
+        '  *) printf "0, Stand-in GPU, 8192\\n" ;;\n'
+        "esac\n"
+    )
+    smi.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    busy = "import time\nt = time.time()\nwhile time.time() - t < 1: pass"
+    done = naga_cli(
+        "run", "--name", "gpu", "--sys-interval", "0.2", sys.executable, "-c", busy, env=env
+    )  # noqa: E501
+    assert done.returncode == 0, done.stderr
+    run = json.loads(naga_cli("show", "--json", "gpu").stdout)
+    assert run["metrics"]["sys/gpu0_util_percent"] == 37
+    assert run["metrics"]["sys/gpu0_mem_mib"] == 1024
+    assert "sys/gpu1_util_percent" not in run["metrics"]  # "[N/A]" is no reading

@@ -9,6 +9,7 @@ from typing import BinaryIO
 
 import click
 
+from ..errors import NagaError
 from ..store import Store, liveness
 from ..store.files import load_meta
 
@@ -70,6 +71,11 @@ def logs(run: str | None, lines: int | None, follow: bool) -> None:
     """Print the output captured from RUN (default: the latest run)."""
     store = Store.open()
     meta = store.get(run)
+    if meta.get("output") is None:
+        raise NagaError(
+            f"run {meta['id']} has no captured output: it was recorded by naga.run() in Python;"
+            " start the script with `naga run` to capture its output"
+        )
     path = store.layout.output(meta["id"])
     out = sys.stdout.buffer
     offset = tail_offset(path, lines) if lines is not None else 0

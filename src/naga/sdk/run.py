@@ -19,6 +19,7 @@ not yet written and logs into its own stream ``pid<N>`` of the same run, started
 from __future__ import annotations
 
 import _thread
+import atexit
 import contextvars
 import functools
 import os
@@ -81,9 +82,6 @@ def _attach_implicitly() -> Run:
     """naga.log() in a script run by `naga run` with no `naga.run()`: log to the wrapper's run."""
     run = Run()
     run._start()
-    import atexit
-
-    atexit.register(run._exit_quietly)
     return run
 
 
@@ -376,8 +374,6 @@ class Run:
     def _first_append_in_child(self, call: Any) -> None:
         self._open_stream()
         self._append(call)
-        import atexit
-
         atexit.register(self._flush_quietly)
         _register_mp_finalizer(self._flush_quietly)
 
@@ -505,7 +501,15 @@ def _register_mp_finalizer(fn: Callable[[], None]) -> None:
         mp_util.Finalize(None, fn, exitpriority=100)
 
 
+def _finish_open_runs_at_exit() -> None:
+    """A run entered without `with` and never ended: record it at interpreter exit rather than
+    leave it to be judged crashed."""
+    for run in reversed(list(_active)):
+        run._exit_quietly()
+
+
 os.register_at_fork(after_in_child=_after_fork_in_child)
+atexit.register(_finish_open_runs_at_exit)
 
 
 # -- the record of a run this process owns ------------------------------------------------------
