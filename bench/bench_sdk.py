@@ -115,7 +115,7 @@ class WorkerError(RuntimeError):
 class Bench:
     scale: float
     tools: set[str]
-    unavailable: dict[str, str] = field(default_factory=dict)  # tool -> reason, from `import`
+    unavailable: dict[str, str] = field(default_factory=dict)  # tool -> reason, printed once
     started: float = field(default_factory=time.perf_counter)
 
     def n(self, row: Row) -> int:
@@ -127,11 +127,11 @@ class Bench:
         for row in rows:
             if row.tool not in self.tools:
                 continue
+            python = TOOLS[row.tool].python
+            if row.tool not in self.unavailable and not python.exists():
+                self.unavailable[row.tool] = f"{python} not found (see bench/results/setup.log)"
+                print(f"skip {row.tool}: {self.unavailable[row.tool]}")
             if row.tool in self.unavailable:
-                print(f"skip {row.tool} ({row.label}): {self.unavailable[row.tool]}")
-                continue
-            if not TOOLS[row.tool].python.exists():
-                print(f"skip {row.tool}: {TOOLS[row.tool].python} not found (run setup_peers.sh)")
                 continue
             kept.append(row)
         return kept

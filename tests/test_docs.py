@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -109,3 +110,19 @@ def test_fast_and_click_paths_agree(naga: Naga) -> None:
     ):
         done = naga(*bad)
         assert done.returncode == 2, bad  # the fast path hands these to click's usage errors
+
+
+def test_readme_sdk_example_is_the_example_file_and_runs(tmp_path: Path) -> None:
+    example = (ROOT / "examples" / "sdk_quickstart.py").read_text()
+    assert f"```python\n{example}```" in README
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "sdk_quickstart.py")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    status, lr, points, last = done.stdout.split()
+    assert (status, lr, points) == ("completed", "0.01", "200")
+    assert float(last) < 0.02

@@ -297,7 +297,7 @@ def test_gpu_metrics_through_nvidia_smi(naga_cli: Naga, tmp_path: Path) -> None:
     busy = "import time\nt = time.time()\nwhile time.time() - t < 1: pass"
     done = naga_cli(
         "run", "--name", "gpu", "--sys-interval", "0.2", sys.executable, "-c", busy, env=env
-    )  # noqa: E501
+    )
     assert done.returncode == 0, done.stderr
     run = json.loads(naga_cli("show", "--json", "gpu").stdout)
     assert run["metrics"]["sys/gpu0_util_percent"] == 37
