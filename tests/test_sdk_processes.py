@@ -303,3 +303,43 @@ def test_gpu_metrics_through_nvidia_smi(naga_cli: Naga, tmp_path: Path) -> None:
     assert run["metrics"]["sys/gpu0_util_percent"] == 37
     assert run["metrics"]["sys/gpu0_mem_mib"] == 1024
     assert "sys/gpu1_util_percent" not in run["metrics"]  # "[N/A]" is no reading
+
+
+def test_full_disk_while_logging_keeps_training_and_what_was_written(
+    naga_cli: Naga, tmp_path: Path
+) -> None:
+    disk = tmp_path / "tiny-disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip("needs root to mount a 2 MB tmpfs standing for a full disk")
+    try:
+        train = script(
+            tmp_path,
+            """
+            import naga
+            with naga.run(name="filler") as run:
+                for step in range(3000):
+                    run.log({f"m{k}": float(step) for k in range(100)}, step=step)
+            print("training finished")
+            """,
+        )
+        env = {**os.environ, "NAGA_HOME": str(disk / "store")}
+        done = subprocess.run(
+            [sys.executable, str(train)], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == "training finished\n"
+        warnings = done.stderr.splitlines()
+        assert len(warnings) == 1 and "No space left on device" in warnings[0]
+        assert warnings[0].startswith("naga: warning: cannot write metric")
+        run = json.loads(naga_cli("show", "--json", "filler", env=env).stdout)
+        assert run["status"] == "completed" and "No space left" in run["metrics_error"]
+        home = disk / "store" / "runs" / run["id"] / "metrics" / "main"
+        for key in ("m0", "m99"):
+            points = series.read_points(str(home / f"{key}.bin"))
+            assert list(points.values) == [float(s) for s in range(len(points))]  # a clean prefix
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)

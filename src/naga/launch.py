@@ -25,7 +25,7 @@ from .capture.process import CANCELLING, Outcome, StartFailed, run_process
 from .errors import CommandNotExecutable, CommandNotFound, StoreError, UsageError
 from .sdk.sysmetrics import SystemSampler, sys_interval
 from .store import liveness
-from .store.files import create_run_dir, save_meta, touch_marker
+from .store.files import create_run_dir, hold_space, remove_quietly, save_meta, touch_marker
 from .store.layout import StoreLayout, locate_store
 from .store.timefmt import iso_from_ts
 
@@ -201,7 +201,7 @@ class _Recorder:
     def begin(self) -> None:
         """Write the record as running: if that is impossible, the command does not start."""
         os.close(os.open(self.heartbeat_path, os.O_WRONLY | os.O_CREAT, 0o644))
-        _hold_space(self.layout.reserve(self.run_id))
+        hold_space(self.layout.reserve(self.run_id))
         save_meta(self.layout, self.meta)
 
     def _record_git(self) -> None:
@@ -266,7 +266,9 @@ class _Recorder:
             from .store.sdkstate import merge_sdk_state
 
             merge_sdk_state(self.layout, self.meta)  # what the command logged through the SDK
-        _remove(self.layout.reserve(self.run_id))  # room for the record's end, even on a full disk
+        remove_quietly(
+            self.layout.reserve(self.run_id)
+        )  # room for the record's end, even on a full disk
         with self.lock:
             self.finished = True
             try:
@@ -276,32 +278,7 @@ class _Recorder:
                 self.meta["record_error"] = "the run was removed while it ran" if gone else str(exc)
         if self.heartbeat is not None:  # alive until the very end, for readers on other hosts
             self.heartbeat.stop()
-        _remove(self.heartbeat_path)
-
-
-RESERVE_BYTES = 256 * 1024
-
-
-def _hold_space(path: str) -> None:
-    """Set aside a little disk, so a command that fills the disk cannot keep its run from being
-    recorded as finished. Best effort: not every filesystem can preallocate."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
-    except OSError:
-        return
-    try:
-        os.posix_fallocate(fd, 0, RESERVE_BYTES)
-    except (OSError, AttributeError):
-        pass
-    finally:
-        os.close(fd)
-
-
-def _remove(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
+        remove_quietly(self.heartbeat_path)
 
 
 def _finish_meta(

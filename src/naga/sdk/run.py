@@ -34,7 +34,7 @@ from ..capture import environment
 from ..capture.background import Heartbeat, Job
 from ..errors import NagaError, NoActiveRun
 from ..store import liveness
-from ..store.files import create_run_dir, save_meta, touch_marker
+from ..store.files import create_run_dir, hold_space, remove_quietly, save_meta, touch_marker
 from ..store.layout import StoreLayout, locate_store
 from ..store.timefmt import iso_from_ts
 from . import artifacts
@@ -339,19 +339,22 @@ class Run:
         self._append = _ended
         if self in _active:
             _active.remove(self)
-        problems = []
+        warnings = []
         stream = self._stream
         if self._mode == "attached" and stream is not None and (status != "completed" or error):
             stream.set_ending(_ending(status, error, trace))
-        if self._stream is not None:
+        if stream is not None:
             try:
-                self._stream.close()
-            except NagaError as exc:
-                problems.append(str(exc))
+                stream.close()
+            except NagaError as exc:  # a full disk: the run still ends, and says what it lost
+                if str(exc) != stream.error:  # the writer thread has said it already
+                    warnings.append(str(exc))
+                stream.error = str(exc)
         if self._own is not None:
-            self._own.finish(status, error, trace)
-        if problems:
-            raise NagaError(problems[0])
+            lost = stream.error if stream is not None else None
+            warnings += self._own.finish(status, error, trace, lost)
+        for warning in warnings:
+            print(f"naga: warning: {warning}", file=sys.stderr)
 
     def _exit_quietly(self) -> None:
         if not self._ended and os.getpid() == self._pid:
@@ -529,6 +532,7 @@ class _OwnRecord:
         self.meta = _sdk_meta(self.run_id, spec, parent_id, self.started)
         self.heartbeat_path = layout.heartbeat(self.run_id)
         os.close(os.open(self.heartbeat_path, os.O_WRONLY | os.O_CREAT, 0o644))
+        hold_space(layout.reserve(self.run_id))
         save_meta(layout, self.meta)
         self.heartbeat = Heartbeat(self.heartbeat_path, float(self.meta["owner"]["heartbeat_s"]))
         self.lock = _thread.allocate_lock()
@@ -554,9 +558,16 @@ class _OwnRecord:
                 os.getpid(), seconds, lambda: Stream(directory, on_state=on_state)
             )
 
-    def finish(self, status: str, error: str | None, trace: str | None) -> None:
+    def finish(
+        self, status: str, error: str | None, trace: str | None, metrics_error: str | None
+    ) -> list[str]:
+        """Write the final record; returns what the user should be warned about."""
+        warnings = []
         if self.sampler is not None:
-            self.sampler.stop()
+            try:
+                self.sampler.stop()
+            except NagaError as exc:
+                warnings.append(f"system metrics: {exc}")
         self.git_job.wait(30)
         duration = time.monotonic() - self.t0
         self.meta.update(
@@ -569,14 +580,18 @@ class _OwnRecord:
         )
         if trace:
             self.meta["traceback"] = trace
+        if metrics_error:
+            self.meta["metrics_error"] = metrics_error
+        remove_quietly(self.layout.reserve(self.run_id))  # room for the final record on a full disk
         with self.lock:
             self.finished = True
-            save_meta(self.layout, self.meta)
+            try:
+                save_meta(self.layout, self.meta)
+            except NagaError as exc:
+                warnings.append(f"the end of run {self.run_id} could not be recorded: {exc}")
         self.heartbeat.stop()
-        try:
-            os.unlink(self.heartbeat_path)
-        except OSError:
-            pass
+        remove_quietly(self.heartbeat_path)
+        return warnings
 
 
 def _sdk_meta(

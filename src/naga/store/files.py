@@ -181,3 +181,28 @@ def remove_run_dir(layout: StoreLayout, run_id: str) -> None:
     except OSError as exc:
         raise _store_error("remove", layout.run_dir(run_id), exc) from exc
     touch_marker(layout, run_id)
+
+
+RESERVE_BYTES = 256 * 1024
+
+
+def hold_space(path: str) -> None:
+    """Set aside a little disk, so a command that fills the disk cannot keep its run from being
+    recorded as finished. Best effort: not every filesystem can preallocate."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+    except OSError:
+        return
+    try:
+        os.posix_fallocate(fd, 0, RESERVE_BYTES)
+    except (OSError, AttributeError):
+        pass
+    finally:
+        os.close(fd)
+
+
+def remove_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
