@@ -179,7 +179,7 @@ class Run:
         self._status = "created"
         self._ended = False
         self._next_step = 0
-        self._append: Callable[[Any], None] = _not_started
+        self._extend: Callable[[Any], None] = _not_started
         self._keysets: set[tuple[Any, ...]] = set()
         self._last_keys: tuple[Any, ...] = ()
         self._stream: Stream | None = None
@@ -216,9 +216,12 @@ class Run:
             if value.__class__ not in _fast:
                 values = _convert(keys, values)
                 break
-        if keys != self._last_keys:
+        last = self._last_keys
+        if keys == last:
+            keys = last  # one keys tuple for all the calls that log the same keys
+        else:
             self._check_keys(keys)
-        self._append((step, _time(), keys, values))
+        self._extend((step, _time(), keys) + values)  # noqa: RUF005 - faster than unpacking
 
     def _check_keys(self, keys: tuple[Any, ...]) -> None:
         if keys in self._keysets:
@@ -328,7 +331,7 @@ class Run:
         assert self._dir is not None
         directory = os.path.join(self._dir, "metrics", self._stream_name)
         self._stream = Stream(directory, on_state=self._touch)
-        self._append = self._stream.append
+        self._extend = self._stream.extend
         self._next_step = self._stream.next_step()  # a stream reopened continues its steps
 
     def _finish(self, status: str, error: str | None = None, trace: str | None = None) -> None:
@@ -336,7 +339,7 @@ class Run:
             return
         self._ended = True
         self._status = status
-        self._append = _ended
+        self._extend = _ended
         if self in _active:
             _active.remove(self)
         warnings = []
@@ -372,11 +375,11 @@ class Run:
         self._mode = "forked"
         self._stream_name = f"pid{self._pid}"
         if not self._ended:
-            self._append = self._first_append_in_child
+            self._extend = self._first_append_in_child
 
     def _first_append_in_child(self, call: Any) -> None:
         self._open_stream()
-        self._append(call)
+        self._extend(call)
         atexit.register(self._flush_quietly)
         _register_mp_finalizer(self._flush_quietly)
 

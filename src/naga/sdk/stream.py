@@ -1,10 +1,12 @@
 """One process's metrics for one run: ``log`` appends to a list, a background thread writes.
 
-The caller's cost is a tuple appended to a list (atomic under the GIL, so threads need no lock).
-Every ``TICK_S`` the writer thread takes what accumulated (``del calls[:n]`` after copying
-``calls[:n]`` is atomic too, so nothing appended meanwhile is lost), groups consecutive calls
-that logged the same keys, turns each group into columns with C-level ``array`` constructors,
-and appends one chunk per metric to its series file. Between writes nothing is held in a file
+The caller's cost is one ``list.extend`` of ``(step, time, keys, value, value, ...)`` onto a
+flat list: atomic under the GIL, so threads need no lock, and it leaves no container object
+alive per call, so the cyclic garbage collector has nothing to scan. Every ``TICK_S`` the writer
+thread takes what accumulated (``del flat[:n]`` after copying ``flat[:n]`` is atomic too, so
+nothing added meanwhile is lost), finds the runs of consecutive calls that logged the same keys,
+takes each column out with a strided slice (``flat[3::stride]``) and turns it into an ``array``
+in C, and appends one chunk per metric to its series file. Between writes nothing is held in a file
 buffer, so a SIGKILL loses at most the last tick; ``flush()`` also fsyncs, for a machine crash.
 
 ``state.json`` beside the series holds the stream's params, a summary per metric (last, min,
@@ -18,8 +20,7 @@ import math
 import os
 import threading
 from array import array
-from itertools import chain, groupby
-from operator import itemgetter
+from collections.abc import Iterator
 from typing import Any
 
 from .._lean import json_bytes
@@ -30,10 +31,6 @@ from . import series
 
 TICK_S = 0.5
 STATE_FILE = "state.json"
-_step_of, _time_of, _keys_of, _values_of = (itemgetter(i) for i in range(4))
-
-# (step, wall time, keys, values): what one log() call leaves for the writer.
-Call = tuple[int, float, tuple[str, ...], tuple[Any, ...]]
 
 
 def _nan_free(values: array, pick: Any) -> float:  # type: ignore[type-arg]
@@ -52,12 +49,33 @@ def _pick(a: float, b: float, pick: Any) -> float:
     return a if b != b else float(pick(a, b))
 
 
-def _as_floats(calls: list[Call]) -> array:  # type: ignore[type-arg]
-    """Every value of these calls, in order, as doubles (the C loop of array's constructor)."""
+def _as_floats(values: list[Any]) -> array:  # type: ignore[type-arg]
     try:
-        return array("d", chain.from_iterable(map(_values_of, calls)))
+        return array("d", values)
     except OverflowError:  # an int too large for a double: the sign survives, as infinity
-        return array("d", [_clamp(v) for v in chain.from_iterable(map(_values_of, calls))])
+        return array("d", [_clamp(v) for v in values])
+
+
+def segments(flat: list[Any]) -> Iterator[tuple[tuple[str, ...], list[Any]]]:
+    """(keys, the calls' slice of ``flat``) for each run of consecutive calls with equal keys.
+    ``flat`` holds calls as ``step, time, keys, values...``; ``len(keys)`` values each."""
+    n = len(flat)
+    if not n:
+        return
+    keys = flat[2]
+    stride = 3 + len(keys)
+    if n % stride == 0 and flat[2::stride].count(keys) == n // stride:
+        yield keys, flat  # the usual case: every call logged the same keys
+        return
+    start = 0
+    while start < n:
+        keys = flat[start + 2]
+        stride = 3 + len(keys)
+        end = start + stride
+        while end < n and flat[end + 2] == keys:
+            end += stride
+        yield keys, flat[start:end]
+        start = end
 
 
 def _clamp(value: Any) -> float:
@@ -73,8 +91,8 @@ class Stream:
     def __init__(self, directory: str, on_state: Any = None) -> None:
         self.directory = directory
         os.makedirs(directory, exist_ok=True)
-        self.calls: list[Call] = []
-        self.append = self.calls.append
+        self.flat: list[Any] = []
+        self.extend = self.flat.extend
         self.params: dict[str, Any] = {}
         self.summary: dict[str, list[Any]] = {}  # key -> [last, min, max, count, step]
         self.ending: dict[str, Any] | None = None
@@ -124,10 +142,10 @@ class Stream:
     def write(self, *, durable: bool = False) -> None:
         """Write what was logged so far (and state.json when it changed)."""
         with self._write_lock:
-            n = len(self.calls)
+            n = len(self.flat)
             if n:
-                batch = self.calls[:n]
-                del self.calls[:n]
+                batch = self.flat[:n]
+                del self.flat[:n]
                 self._write_batch(batch)
             if durable:
                 for fd in self._fds.values():
@@ -135,16 +153,14 @@ class Stream:
             if self._dirty_state or durable:
                 self._write_state(durable)
 
-    def _write_batch(self, batch: list[Call]) -> None:
+    def _write_batch(self, batch: list[Any]) -> None:
         pending: dict[str, list[tuple[array, array, array]]] = {}  # type: ignore[type-arg]
-        for keys, group in groupby(batch, key=_keys_of):
-            calls = list(group)
-            steps = array("q", map(_step_of, calls))
-            times = array("d", map(_time_of, calls))
-            flat = _as_floats(calls)
-            width = len(keys)
+        for keys, calls in segments(batch):
+            stride = 3 + len(keys)
+            steps = array("q", calls[0::stride])
+            times = array("d", calls[1::stride])
             for j, key in enumerate(keys):
-                values = flat if width == 1 else flat[j::width]
+                values = _as_floats(calls[3 + j :: stride])
                 pending.setdefault(key, []).append((steps, times, values))
         for key, parts in pending.items():
             if len(parts) == 1:

@@ -153,7 +153,7 @@ class SystemSampler:
                 **gpus.read(),
             }
             last_cpu, last_t = cpu, now
-            self.stream.append((step, time.time(), tuple(sample), tuple(sample.values())))
+            self.stream.extend((step, time.time(), tuple(sample), *sample.values()))
             step += 1
             if self._stop.acquire(True, self.interval):
                 return
