@@ -26,12 +26,20 @@ class Series:
     """One metric of one run: ``step``, ``value`` and ``time`` (s since the epoch) as numpy
     arrays, in the order they were logged."""
 
-    def __init__(self, run_id: str, key: str, points: series.Points) -> None:
+    def __init__(self, run_id: str, key: str, path: str) -> None:
         np = _numpy()
         self.run_id, self.key = run_id, key
-        self.step = np.frombuffer(points.steps, dtype=np.int64)
-        self.value = np.frombuffer(points.values, dtype=np.float64)
-        self.time = np.frombuffer(points.times, dtype=np.float64)
+        data, chunks = series.read_chunks(path)
+
+        def column(dtype: str, at: int) -> Any:  # views into the file's bytes: no copy
+            parts = [np.frombuffer(data, dtype, n, body + 8 * n * at) for body, n in chunks]
+            if not parts:
+                return np.empty(0, dtype)
+            return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+        self.step = column("<i8", 0)
+        self.time = column("<f8", 1)
+        self.value = column("<f8", 2)
 
     def __len__(self) -> int:
         return len(self.value)
@@ -97,7 +105,7 @@ class RunRecord:
         if not os.path.exists(path):
             known = ", ".join(self.metric_keys(stream)) or "none"
             raise NagaError(f"run {self.id} has no metric {key!r} (its metrics: {known})")
-        return Series(self.id, key, series.read_points(path))
+        return Series(self.id, key, path)
 
     def artifacts(self) -> list[tuple[str, int]]:
         return artifacts.list_artifacts(self.dir)

@@ -89,25 +89,36 @@ class Points:
         return len(self.values)
 
 
-def read_points(path: str) -> Points:
-    """Every complete chunk of a series file (a missing file is an empty series)."""
-    points = Points()
+def read_chunks(path: str) -> tuple[bytes, list[tuple[int, int]]]:
+    """The file's bytes and (offset of the columns, point count) of every complete chunk (a
+    missing file has none; a chunk cut short by a kill ends the list, what came before is
+    intact)."""
     try:
         with open(path, "rb") as f:
             data = f.read()
     except FileNotFoundError:
-        return points
-    view = memoryview(data)
+        return b"", []
+    chunks = []
     offset, end = 0, len(data)
     while offset + HEADER.size <= end:
-        magic, n = HEADER.unpack_from(view, offset)
+        magic, n = HEADER.unpack_from(data, offset)
         body = offset + HEADER.size
         if magic != MAGIC or body + 24 * n > end:
-            break  # the tail of a write cut short: what came before is intact
+            break
+        chunks.append((body, n))
+        offset = body + 24 * n
+    return data, chunks
+
+
+def read_points(path: str) -> Points:
+    """Every complete chunk of a series file, as arrays."""
+    points = Points()
+    data, chunks = read_chunks(path)
+    view = memoryview(data)
+    for body, n in chunks:
         points.steps.frombytes(view[body : body + 8 * n])
         points.times.frombytes(view[body + 8 * n : body + 16 * n])
         points.values.frombytes(view[body + 16 * n : body + 24 * n])
-        offset = body + 24 * n
     if _BIG_ENDIAN:
         for column in (points.steps, points.times, points.values):
             column.byteswap()
