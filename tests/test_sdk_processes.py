@@ -343,3 +343,37 @@ def test_full_disk_while_logging_keeps_training_and_what_was_written(
             assert list(points.values) == [float(s) for s in range(len(points))]  # a clean prefix
     finally:
         subprocess.run(["umount", str(disk)], check=False)
+
+
+def test_sigterm_ends_the_run_cancelled_with_everything_written(
+    naga_cli: Naga, tmp_path: Path
+) -> None:
+    """Slurm's preemption and time limit send SIGTERM: the run ends cancelled, not crashed."""
+    train = script(
+        tmp_path,
+        """
+        import sys, time, naga
+        with naga.run(name=sys.argv[1]) as run:
+            for i in range(100):
+                run.log({"loss": float(i)}, step=i)
+            print("ready", flush=True)
+            time.sleep(60)
+        """,
+    )
+    for wrapped in (False, True):
+        name = f"term{int(wrapped)}"
+        argv = [sys.executable, str(train), name]
+        if wrapped:
+            argv = [sys.executable, "-m", "naga", "run", "--name", name, *argv]
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 143, err
+        assert "Traceback" not in err
+        run = json.loads(naga_cli("show", "--json", name).stdout)
+        assert run["status"] == "cancelled", run
+        assert run["metric_stats"]["loss"]["count"] == 100
+    assert json.loads(naga_cli("show", "--json", "term0").stdout)["error"] == (
+        "terminated by SIGTERM"
+    )

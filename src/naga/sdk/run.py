@@ -262,6 +262,8 @@ class Run:
             self._finish("completed")
         elif isinstance(exc, KeyboardInterrupt):
             self._finish("cancelled", "interrupted (KeyboardInterrupt)")
+        elif isinstance(exc, Terminated):
+            self._finish("cancelled", f"terminated by {exc.signal_name}")
         elif isinstance(exc, SystemExit) and exc.code in (None, 0):
             self._finish("completed")
         else:
@@ -295,6 +297,7 @@ class Run:
             self._create(parent)
         self._status = "running"
         _active.append(self)
+        _TERM_GUARD.hold()
         if self._spec["params"]:
             self.log_params(self._spec["params"])
 
@@ -342,6 +345,7 @@ class Run:
         self._extend = _ended
         if self in _active:
             _active.remove(self)
+            _TERM_GUARD.release()
         warnings = []
         stream = self._stream
         if self._mode == "attached" and stream is not None and (status != "completed" or error):
@@ -458,6 +462,65 @@ class Run:
         return f"<naga.Run {self.id or '(not started)'} {self._status}>"
 
 
+class Terminated(SystemExit):
+    """SIGTERM or SIGHUP while a run is open (Slurm's preemption and time limit send SIGTERM):
+    raised in the main thread so that the run ends as ``cancelled``, with everything logged
+    written, and the process exits with 128 + the signal number, as it would have."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(128 + signum)
+        import signal
+
+        self.signal_name = signal.Signals(signum).name
+
+
+class _TermGuard:
+    """Turns SIGTERM/SIGHUP into Terminated while runs are open, where the process left them
+    at their default (which would kill it before anything is flushed). A handler the program
+    set itself is never replaced; the defaults come back when the last run ends."""
+
+    SIGNALS = ("SIGTERM", "SIGHUP")
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.installed: list[int] = []
+
+    def hold(self) -> None:
+        self.depth += 1
+        if self.depth > 1:
+            return
+        import signal
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            return  # only the main thread may set handlers
+        for name in self.SIGNALS:
+            signum = getattr(signal, name)
+            if signal.getsignal(signum) is signal.SIG_DFL:
+                signal.signal(signum, _raise_terminated)
+                self.installed.append(signum)
+
+    def release(self) -> None:
+        self.depth = max(0, self.depth - 1)
+        if self.depth or not self.installed:
+            return
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for signum in self.installed:
+                if signal.getsignal(signum) is _raise_terminated:
+                    signal.signal(signum, signal.SIG_DFL)
+            self.installed.clear()
+
+
+def _raise_terminated(signum: int, _frame: Any) -> None:
+    raise Terminated(signum)
+
+
+_TERM_GUARD = _TermGuard()
+
+
 def _ended(call: Any) -> None:
     raise NoActiveRun("this run has ended: open a new one with `with naga.run():`")
 
@@ -496,6 +559,7 @@ def _claim_stream(run_dir: str, run_id: str) -> str:
 
 def _after_fork_in_child() -> None:
     _claimed.clear()
+    _TERM_GUARD.depth, _TERM_GUARD.installed = 0, []
     for run in list(_active):
         run._after_fork()
 
