@@ -29,6 +29,7 @@ from typing import Any
 RESULT_PREFIX = "BENCH_RESULT "  # keep in sync with bench_sysmetrics.py
 READY = "READY"
 NAGA_CPU = "sys/cpu_percent"
+NAGA_RSS = "sys/rss_mib"
 MLFLOW_CPU = "system/cpu_utilization_percentage"
 
 perf = time.perf_counter
@@ -60,9 +61,9 @@ def naga_sdk(children: int, interval: float, window: float, store: Path) -> dict
 
     # Untimed, as in sdk_worker.py: the modules the sampler imports on its first sample, and a
     # warm-up run for the SDK's own lazy imports and the store's creation.
-    import naga.capture.proctree  # noqa: F401
-    import naga.sdk.stream  # noqa: F401
-    import naga.sdk.sysmetrics  # noqa: F401
+    import naga.capture.proctree
+    import naga.sdk.stream
+    import naga.sdk.sysmetrics
 
     with naga.run(name="warm-up", sys_interval=0):
         pass
@@ -75,10 +76,20 @@ def naga_sdk(children: int, interval: float, window: float, store: Path) -> dict
         c1, t1 = cpu(), perf()
     finally:
         stop_children(kids)
-    record = naga.load(run.id)
+    return {"cpu_s": c1 - c0, "wall_s": t1 - t0, **naga_samples(run.id)}
+
+
+def naga_samples(run_id: str) -> dict[str, Any]:
+    """Untimed: samples in the run's sys stream, values per sample, the tree's median RSS."""
+    import naga
+
+    record = naga.load(run_id)
     keys = [k for k in record.metric_keys() if k.startswith("sys/")]
-    samples = len(record.metrics(NAGA_CPU)) if NAGA_CPU in keys else 0
-    return {"cpu_s": c1 - c0, "wall_s": t1 - t0, "samples": samples, "keys": len(keys)}
+    if NAGA_CPU not in keys:
+        return {"samples": 0, "keys": len(keys), "rss_mib": None}
+    rss = sorted(float(v) for v in record.metrics(NAGA_RSS).value)
+    samples = len(record.metrics(NAGA_CPU))
+    return {"samples": samples, "keys": len(keys), "rss_mib": rss[len(rss) // 2]}
 
 
 # --- naga run (CLI wrapper) -------------------------------------------------------------------
@@ -100,31 +111,19 @@ def naga_cli(children: int, interval: float, window: float, store: Path) -> dict
     if proc.returncode != 0:
         raise RuntimeError(f"exit {proc.returncode}: {' '.join(argv)}")
 
-    import naga as sdk  # untimed: count the samples
-
     (run_id,) = os.listdir(store / "runs")
-    record = sdk.load(run_id)
-    keys = [k for k in record.metric_keys() if k.startswith("sys/")]
-    samples = len(record.metrics(NAGA_CPU)) if NAGA_CPU in keys else 0
-    return {
-        "cpu_s": usage.ru_utime + usage.ru_stime,
-        "wall_s": t1 - t0,
-        "samples": samples,
-        "keys": len(keys),
-        "command": " ".join(command),
-    }
+    return {"cpu_s": usage.ru_utime + usage.ru_stime, "wall_s": t1 - t0, **naga_samples(run_id)}
 
 
 # --- mlflow -----------------------------------------------------------------------------------
 
 
 def mlflow_run(children: int, interval: float, window: float, store: Path) -> dict[str, Any]:
-    import mlflow
-    from mlflow.tracking import MlflowClient
-
     # Untimed: the monitor's modules (psutil, the CPU/disk/network/GPU monitors), and a warm-up
     # run that creates the sqlite schema and loads start_run's lazy imports.
-    import mlflow.system_metrics.system_metrics_monitor  # noqa: F401
+    import mlflow
+    import mlflow.system_metrics.system_metrics_monitor
+    from mlflow.tracking import MlflowClient
 
     mlflow.set_tracking_uri(f"sqlite:///{store}/mlflow.db")
     mlflow.disable_system_metrics_logging()

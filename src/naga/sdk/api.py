@@ -22,7 +22,7 @@ class DisabledRun:
 
     def __init__(self, name: str | None = None, params: Mapping[str, Any] | None = None,
                  tags: Any = None, **_: Any) -> None:  # fmt: skip
-        from .run import flatten
+        from .values import flatten
 
         self._params = flatten(params or {})
         self._tmp: str | None = None
@@ -40,7 +40,7 @@ class DisabledRun:
         pass
 
     def log_params(self, params: Mapping[str, Any]) -> None:
-        from .run import flatten
+        from .values import flatten
 
         self._params.update(flatten(params))
 

@@ -18,7 +18,6 @@ not yet written and logs into its own stream ``pid<N>`` of the same run, started
 
 from __future__ import annotations
 
-import _thread
 import atexit
 import contextvars
 import functools
@@ -29,22 +28,19 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from .. import _version
-from ..capture import environment
-from ..capture.background import Heartbeat, Job
 from ..errors import NagaError, NoActiveRun
-from ..store import liveness
-from ..store.files import create_run_dir, hold_space, remove_quietly, save_meta, touch_marker
+from ..store.files import touch_marker
 from ..store.layout import StoreLayout, locate_store
 from ..store.timefmt import iso_from_ts
 from . import artifacts
+from .record import OwnRecord
 from .stream import Stream
+from .termination import GUARD, Terminated
+from .values import FAST_TYPES, check_step, convert, flatten
 
 F = TypeVar("F", bound=Callable[..., Any])
 RUN_ID_ENV, RUN_DIR_ENV = "NAGA_RUN_ID", "NAGA_RUN_DIR"
 DISABLED_ENV = "NAGA_DISABLED"
-# Exact types log() takes without conversion; anything else goes through _convert.
-_FAST = frozenset((float, int, bool))
 _RANK_ENVS = ("RANK", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMI_RANK")
 
 _current: contextvars.ContextVar[Run | None] = contextvars.ContextVar("naga_run", default=None)
@@ -83,67 +79,6 @@ def _attach_implicitly() -> Run:
     run = Run()
     run._start()
     return run
-
-
-def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """{"model": {"lr": 0.1}} -> {"model.lr": 0.1}; values made JSON-safe."""
-    flat: dict[str, Any] = {}
-    for key, value in params.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(flatten(value, f"{name}."))
-        else:
-            flat[name] = _json_safe(value)
-    return flat
-
-
-def _json_safe(value: Any) -> Any:
-    if value is None or isinstance(value, (str, bool, int, float)):
-        return value
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    item = getattr(value, "item", None)
-    if callable(item):
-        try:
-            return _json_safe(item())
-        except (TypeError, ValueError):
-            pass
-    return str(value)
-
-
-def _convert(keys: tuple[Any, ...], values: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Values log() did not take as they are: numpy scalars, 0-d arrays and tensors, int/float
-    subclasses. Anything that is not one number is a TypeError naming its key."""
-    out = []
-    for key, value in zip(keys, values, strict=True):
-        if value.__class__ in _FAST:
-            out.append(value)
-            continue
-        item = getattr(value, "item", None)
-        if callable(item) and not isinstance(value, (str, bytes)):
-            try:
-                value = item()
-            except (TypeError, ValueError, RuntimeError) as exc:
-                raise TypeError(f"metric {key!r} must be a single number, not {exc}") from None
-        if isinstance(value, (int, float)):  # bool is an int
-            out.append(float(value) if not isinstance(value, bool) else value)
-            continue
-        raise TypeError(
-            f"metric {key!r} must be a number (int, float, bool, or a scalar with .item()),"
-            f" not {type(value).__name__}"
-        )
-    return tuple(out)
-
-
-def _check_step(step: Any) -> int:
-    import operator
-
-    if isinstance(step, (float, bool)):
-        raise TypeError(f"step must be an integer, not {type(step).__name__} ({step!r})")
-    try:
-        return operator.index(step)
-    except TypeError:
-        raise TypeError(f"step must be an integer, not {type(step).__name__}") from None
 
 
 def _not_started(call: Any) -> None:
@@ -186,7 +121,7 @@ class Run:
         self._stream_name = "main"
         self._pid = os.getpid()
         self._token: contextvars.Token[Run | None] | None = None
-        self._own: _OwnRecord | None = None
+        self._own: OwnRecord | None = None
 
     # -- the hot path ------------------------------------------------------------------------
 
@@ -197,13 +132,13 @@ class Run:
         *,
         _time: Callable[[], float] = time.time,
         _tuple: type[tuple[Any, ...]] = tuple,
-        _fast: frozenset[type] = _FAST,
+        _fast: frozenset[type] = FAST_TYPES,
     ) -> None:
         """Log metric values at ``step`` (default: one more than the last step logged)."""
         if step is None:
             step = self._next_step
         elif step.__class__ is not int:
-            step = _check_step(step)
+            step = check_step(step)
         self._next_step = step + 1
         try:
             keys = _tuple(metrics)
@@ -214,7 +149,7 @@ class Run:
             ) from None
         for value in values:
             if value.__class__ not in _fast:
-                values = _convert(keys, values)
+                values = convert(keys, values)
                 break
         last = self._last_keys
         if keys == last:
@@ -297,7 +232,7 @@ class Run:
             self._create(parent)
         self._status = "running"
         _active.append(self)
-        _TERM_GUARD.hold()
+        GUARD.hold()
         if self._spec["params"]:
             self.log_params(self._spec["params"])
 
@@ -315,7 +250,7 @@ class Run:
 
     def _create(self, parent: Run | None) -> None:
         layout = StoreLayout(locate_store(os.getcwd()))
-        self._own = _OwnRecord(layout, self._spec, parent.id if parent else None)
+        self._own = OwnRecord(layout, self._spec, parent.id if parent else None)
         self.id, self._dir, self._mode = self._own.run_id, self._own.run_dir, "own"
         self._layout = layout
         _claimed[self.id] = "main"
@@ -345,7 +280,7 @@ class Run:
         self._extend = _ended
         if self in _active:
             _active.remove(self)
-            _TERM_GUARD.release()
+            GUARD.release()
         warnings = []
         stream = self._stream
         if self._mode == "attached" and stream is not None and (status != "completed" or error):
@@ -462,65 +397,6 @@ class Run:
         return f"<naga.Run {self.id or '(not started)'} {self._status}>"
 
 
-class Terminated(SystemExit):
-    """SIGTERM or SIGHUP while a run is open (Slurm's preemption and time limit send SIGTERM):
-    raised in the main thread so that the run ends as ``cancelled``, with everything logged
-    written, and the process exits with 128 + the signal number, as it would have."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(128 + signum)
-        import signal
-
-        self.signal_name = signal.Signals(signum).name
-
-
-class _TermGuard:
-    """Turns SIGTERM/SIGHUP into Terminated while runs are open, where the process left them
-    at their default (which would kill it before anything is flushed). A handler the program
-    set itself is never replaced; the defaults come back when the last run ends."""
-
-    SIGNALS = ("SIGTERM", "SIGHUP")
-
-    def __init__(self) -> None:
-        self.depth = 0
-        self.installed: list[int] = []
-
-    def hold(self) -> None:
-        self.depth += 1
-        if self.depth > 1:
-            return
-        import signal
-        import threading
-
-        if threading.current_thread() is not threading.main_thread():
-            return  # only the main thread may set handlers
-        for name in self.SIGNALS:
-            signum = getattr(signal, name)
-            if signal.getsignal(signum) is signal.SIG_DFL:
-                signal.signal(signum, _raise_terminated)
-                self.installed.append(signum)
-
-    def release(self) -> None:
-        self.depth = max(0, self.depth - 1)
-        if self.depth or not self.installed:
-            return
-        import signal
-        import threading
-
-        if threading.current_thread() is threading.main_thread():
-            for signum in self.installed:
-                if signal.getsignal(signum) is _raise_terminated:
-                    signal.signal(signum, signal.SIG_DFL)
-            self.installed.clear()
-
-
-def _raise_terminated(signum: int, _frame: Any) -> None:
-    raise Terminated(signum)
-
-
-_TERM_GUARD = _TermGuard()
-
-
 def _ended(call: Any) -> None:
     raise NoActiveRun("this run has ended: open a new one with `with naga.run():`")
 
@@ -559,7 +435,7 @@ def _claim_stream(run_dir: str, run_id: str) -> str:
 
 def _after_fork_in_child() -> None:
     _claimed.clear()
-    _TERM_GUARD.depth, _TERM_GUARD.installed = 0, []
+    GUARD.depth, GUARD.installed = 0, []
     for run in list(_active):
         run._after_fork()
 
@@ -580,135 +456,3 @@ def _finish_open_runs_at_exit() -> None:
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
 atexit.register(_finish_open_runs_at_exit)
-
-
-# -- the record of a run this process owns ------------------------------------------------------
-
-
-class _OwnRecord:
-    """meta.json, heartbeat, git and the system sampler of a run created by naga.run()."""
-
-    def __init__(self, layout: StoreLayout, spec: dict[str, Any], parent_id: str | None) -> None:
-        from ..capture.git import GitProbe
-
-        self.layout = layout
-        self.started = time.time()
-        self.t0 = time.monotonic()
-        self.run_id = create_run_dir(layout)
-        self.run_dir = layout.run_dir(self.run_id)
-        self.meta = _sdk_meta(self.run_id, spec, parent_id, self.started)
-        self.heartbeat_path = layout.heartbeat(self.run_id)
-        os.close(os.open(self.heartbeat_path, os.O_WRONLY | os.O_CREAT, 0o644))
-        hold_space(layout.reserve(self.run_id))
-        save_meta(layout, self.meta)
-        self.heartbeat = Heartbeat(self.heartbeat_path, float(self.meta["owner"]["heartbeat_s"]))
-        self.lock = _thread.allocate_lock()
-        self.finished = False
-        probe = GitProbe(self.meta["cwd"], layout.patch(self.run_id))
-        self.git_job = Job(lambda: self._record_git(probe))
-        self.sampler: Any = None
-
-    def _record_git(self, probe: Any) -> None:
-        git = probe.result()
-        with self.lock:
-            if not self.finished:
-                self.meta["git"] = git
-                save_meta(self.layout, self.meta)
-
-    def start_sampler(self, interval: float | None, on_state: Callable[[], None]) -> None:
-        from .sysmetrics import SystemSampler, sys_interval
-
-        seconds = sys_interval(interval)
-        if seconds > 0:
-            directory = os.path.join(self.run_dir, "metrics", "sys")
-            self.sampler = SystemSampler(
-                os.getpid(), seconds, lambda: Stream(directory, on_state=on_state)
-            )
-
-    def finish(
-        self, status: str, error: str | None, trace: str | None, metrics_error: str | None
-    ) -> list[str]:
-        """Write the final record; returns what the user should be warned about."""
-        warnings = []
-        if self.sampler is not None:
-            try:
-                self.sampler.stop()
-            except NagaError as exc:
-                warnings.append(f"system metrics: {exc}")
-        self.git_job.wait(30)
-        duration = time.monotonic() - self.t0
-        self.meta.update(
-            status=status,
-            error=error,
-            exit_code=None,
-            finished_at=iso_from_ts(self.started + duration),
-            duration_s=round(duration, 3),
-            resources=_own_resources(),
-        )
-        if trace:
-            self.meta["traceback"] = trace
-        if metrics_error:
-            self.meta["metrics_error"] = metrics_error
-        remove_quietly(self.layout.reserve(self.run_id))  # room for the final record on a full disk
-        with self.lock:
-            self.finished = True
-            try:
-                save_meta(self.layout, self.meta)
-            except NagaError as exc:
-                warnings.append(f"the end of run {self.run_id} could not be recorded: {exc}")
-        self.heartbeat.stop()
-        remove_quietly(self.heartbeat_path)
-        return warnings
-
-
-def _sdk_meta(
-    run_id: str, spec: dict[str, Any], parent_id: str | None, started: float
-) -> dict[str, Any]:
-    from .._lean import shell_join
-
-    argv = list(getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv])
-    return {
-        "schema": 1,
-        "id": run_id,
-        "name": spec["name"],
-        "tags": sorted(set(spec["tags"])),
-        "status": "running",
-        "exit_code": None,
-        "signal": None,
-        "error": None,
-        "command": shell_join(argv),
-        "argv": argv,
-        "cwd": os.getcwd(),
-        "started_at": iso_from_ts(started),
-        "finished_at": None,
-        "duration_s": None,
-        "host": liveness.hostname(),
-        "user": environment.user_name(),
-        "pid": os.getpid(),
-        "git": None,
-        "python": {"executable": sys.executable, "version": sys.version.split()[0]},
-        "env": environment.selected_env(),
-        "gpus": [],
-        "resources": {},
-        "params": {},
-        "metrics": {},
-        "output": None,
-        "source": "sdk",
-        "parent_id": parent_id,
-        "naga_version": _version.__version__,
-        "owner": liveness.identity(),
-    }
-
-
-def _own_resources() -> dict[str, Any]:
-    import resource
-
-    me, kids = (
-        resource.getrusage(resource.RUSAGE_SELF),
-        resource.getrusage(resource.RUSAGE_CHILDREN),
-    )
-    return {
-        "cpu_user_s": round(me.ru_utime + kids.ru_utime, 3),
-        "cpu_system_s": round(me.ru_stime + kids.ru_stime, 3),
-        "max_rss_bytes": max(me.ru_maxrss, kids.ru_maxrss) * 1024,
-    }

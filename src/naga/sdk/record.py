@@ -1,0 +1,154 @@
+"""The record of a run created by ``naga.run()`` in this process (not under ``naga run``).
+
+``meta.json`` as ``naga run`` writes it (status, git, owner identity), a heartbeat for readers
+on other hosts, git collected on a thread, the system-metrics sampler, and the final record,
+written even on a full disk thanks to space held back at the start.
+"""
+
+from __future__ import annotations
+
+import _thread
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .. import _version
+from ..capture import environment
+from ..capture.background import Heartbeat, Job
+from ..errors import NagaError
+from ..store import liveness
+from ..store.files import create_run_dir, hold_space, remove_quietly, save_meta
+from ..store.layout import StoreLayout
+from ..store.timefmt import iso_from_ts
+from .stream import Stream
+
+
+class OwnRecord:
+    """meta.json, heartbeat, git and the system sampler of a run created by naga.run()."""
+
+    def __init__(self, layout: StoreLayout, spec: dict[str, Any], parent_id: str | None) -> None:
+        from ..capture.git import GitProbe
+
+        self.layout = layout
+        self.started = time.time()
+        self.t0 = time.monotonic()
+        self.run_id = create_run_dir(layout)
+        self.run_dir = layout.run_dir(self.run_id)
+        self.meta = _sdk_meta(self.run_id, spec, parent_id, self.started)
+        self.heartbeat_path = layout.heartbeat(self.run_id)
+        os.close(os.open(self.heartbeat_path, os.O_WRONLY | os.O_CREAT, 0o644))
+        hold_space(layout.reserve(self.run_id))
+        save_meta(layout, self.meta)
+        self.heartbeat = Heartbeat(self.heartbeat_path, float(self.meta["owner"]["heartbeat_s"]))
+        self.lock = _thread.allocate_lock()
+        self.finished = False
+        probe = GitProbe(self.meta["cwd"], layout.patch(self.run_id))
+        self.git_job = Job(lambda: self._record_git(probe))
+        self.sampler: Any = None
+
+    def _record_git(self, probe: Any) -> None:
+        git = probe.result()
+        with self.lock:
+            if not self.finished:
+                self.meta["git"] = git
+                save_meta(self.layout, self.meta)
+
+    def start_sampler(self, interval: float | None, on_state: Callable[[], None]) -> None:
+        from .sysmetrics import SystemSampler, sys_interval
+
+        seconds = sys_interval(interval)
+        if seconds > 0:
+            directory = os.path.join(self.run_dir, "metrics", "sys")
+            self.sampler = SystemSampler(
+                os.getpid(), seconds, lambda: Stream(directory, on_state=on_state)
+            )
+
+    def finish(
+        self, status: str, error: str | None, trace: str | None, metrics_error: str | None
+    ) -> list[str]:
+        """Write the final record; returns what the user should be warned about."""
+        warnings = []
+        if self.sampler is not None:
+            try:
+                self.sampler.stop()
+            except NagaError as exc:
+                warnings.append(f"system metrics: {exc}")
+        self.git_job.wait(30)
+        duration = time.monotonic() - self.t0
+        self.meta.update(
+            status=status,
+            error=error,
+            exit_code=None,
+            finished_at=iso_from_ts(self.started + duration),
+            duration_s=round(duration, 3),
+            resources=_own_resources(),
+        )
+        if trace:
+            self.meta["traceback"] = trace
+        if metrics_error:
+            self.meta["metrics_error"] = metrics_error
+        remove_quietly(self.layout.reserve(self.run_id))  # room for the final record on a full disk
+        with self.lock:
+            self.finished = True
+            try:
+                save_meta(self.layout, self.meta)
+            except NagaError as exc:
+                warnings.append(f"the end of run {self.run_id} could not be recorded: {exc}")
+        self.heartbeat.stop()
+        remove_quietly(self.heartbeat_path)
+        return warnings
+
+
+def _sdk_meta(
+    run_id: str, spec: dict[str, Any], parent_id: str | None, started: float
+) -> dict[str, Any]:
+    from .._lean import shell_join
+
+    argv = list(getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv])
+    return {
+        "schema": 1,
+        "id": run_id,
+        "name": spec["name"],
+        "tags": sorted(set(spec["tags"])),
+        "status": "running",
+        "exit_code": None,
+        "signal": None,
+        "error": None,
+        "command": shell_join(argv),
+        "argv": argv,
+        "cwd": os.getcwd(),
+        "started_at": iso_from_ts(started),
+        "finished_at": None,
+        "duration_s": None,
+        "host": liveness.hostname(),
+        "user": environment.user_name(),
+        "pid": os.getpid(),
+        "git": None,
+        "python": {"executable": sys.executable, "version": sys.version.split()[0]},
+        "env": environment.selected_env(),
+        "gpus": [],
+        "resources": {},
+        "params": {},
+        "metrics": {},
+        "output": None,
+        "source": "sdk",
+        "parent_id": parent_id,
+        "naga_version": _version.__version__,
+        "owner": liveness.identity(),
+    }
+
+
+def _own_resources() -> dict[str, Any]:
+    import resource
+
+    me, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return {
+        "cpu_user_s": round(me.ru_utime + kids.ru_utime, 3),
+        "cpu_system_s": round(me.ru_stime + kids.ru_stime, 3),
+        "max_rss_bytes": max(me.ru_maxrss, kids.ru_maxrss) * 1024,
+    }

@@ -1,0 +1,68 @@
+"""SIGTERM and SIGHUP while a run is open: end it ``cancelled``, with everything written.
+
+Slurm sends SIGTERM on preemption and at the time limit; left at its default, the signal kills
+Python before the metrics writer can flush or the record can say how the run ended.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class Terminated(SystemExit):
+    """SIGTERM or SIGHUP while a run is open (Slurm's preemption and time limit send SIGTERM):
+    raised in the main thread so that the run ends as ``cancelled``, with everything logged
+    written, and the process exits with 128 + the signal number, as it would have."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(128 + signum)
+        import signal
+
+        self.signal_name = signal.Signals(signum).name
+
+
+class TermGuard:
+    """Turns SIGTERM/SIGHUP into Terminated while runs are open, where the process left them
+    at their default (which would kill it before anything is flushed). A handler the program
+    set itself is never replaced; the defaults come back when the last run ends."""
+
+    SIGNALS = ("SIGTERM", "SIGHUP")
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.installed: list[int] = []
+
+    def hold(self) -> None:
+        self.depth += 1
+        if self.depth > 1:
+            return
+        import signal
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            return  # only the main thread may set handlers
+        for name in self.SIGNALS:
+            signum = getattr(signal, name)
+            if signal.getsignal(signum) is signal.SIG_DFL:
+                signal.signal(signum, _raise_terminated)
+                self.installed.append(signum)
+
+    def release(self) -> None:
+        self.depth = max(0, self.depth - 1)
+        if self.depth or not self.installed:
+            return
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for signum in self.installed:
+                if signal.getsignal(signum) is _raise_terminated:
+                    signal.signal(signum, signal.SIG_DFL)
+            self.installed.clear()
+
+
+def _raise_terminated(signum: int, _frame: Any) -> None:
+    raise Terminated(signum)
+
+
+GUARD = TermGuard()
