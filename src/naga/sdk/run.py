@@ -33,7 +33,7 @@ from ..store.files import touch_marker
 from ..store.layout import StoreLayout, locate_store
 from ..store.timefmt import iso_from_ts
 from . import artifacts
-from .record import OwnRecord
+from .owned import OwnRecord
 from .stream import Stream
 from .termination import GUARD, Terminated
 from .values import FAST_TYPES, check_step, convert, flatten
