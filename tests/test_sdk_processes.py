@@ -377,3 +377,57 @@ def test_sigterm_ends_the_run_cancelled_with_everything_written(
     assert json.loads(naga_cli("show", "--json", "term0").stdout)["error"] == (
         "terminated by SIGTERM"
     )
+
+
+def test_ls_shows_metrics_of_a_run_while_it_logs(naga_cli: Naga, tmp_path: Path) -> None:
+    train = script(
+        tmp_path,
+        """
+        import sys, time, naga
+        with naga.run(name="live") as run:
+            for i in range(1, 10_000):
+                run.log({"loss": float(i)}, step=i)
+                if i in (1, 2):
+                    print(i, flush=True)
+                    sys.stdin.readline()  # the test looks, then lets it go on
+        """,
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(train)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        for expected in ("1", "2"):
+            assert proc.stdout.readline().strip() == expected
+            deadline = time.time() + 5
+            while time.time() < deadline:  # the writer ticks twice a second
+                row = naga_cli("ls", "--columns", "loss", "--json").stdout
+                (run,) = json.loads(row)
+                if run["metrics"].get("loss") == float(expected):
+                    break
+                time.sleep(0.1)
+            assert run["status"] == "running" and run["metrics"]["loss"] == float(expected)
+            proc.stdin.write("\n")
+            proc.stdin.flush()
+    finally:
+        proc.stdin.close()
+        proc.stdout.close()
+        proc.wait(30)
+    assert json.loads(naga_cli("show", "--json", "live").stdout)["metrics"]["loss"] == 9999.0
+
+
+def test_plot_without_matplotlib_names_the_extra(naga_cli: Naga, tmp_path: Path) -> None:
+    with naga.run(name="unplotted") as run:
+        run.log({"loss": 1.0})
+    shadow = tmp_path / "shadow" / "matplotlib"
+    shadow.mkdir(parents=True)  # stands for an environment where matplotlib is not installed
+    (shadow / "__init__.py").write_text("raise ImportError(\"No module named 'matplotlib'\")\n")
+    env = {**os.environ, "PYTHONPATH": str(shadow.parent)}
+    done = naga_cli("plot", "unplotted", "--metric", "loss", env=env)
+    assert done.returncode == 1
+    assert done.stderr.decode() == (
+        "naga: error: naga plot needs matplotlib: pip install 'naga[plot]'\n"
+    )
+    bad_stream = naga_cli("metrics", "unplotted", "--stream", "rank7")
+    assert bad_stream.returncode == 1
+    assert "has no stream 'rank7'" in bad_stream.stderr.decode()
