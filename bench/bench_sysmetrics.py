@@ -3,12 +3,14 @@
 The spec: a run's process tree is sampled (CPU %, RSS, GPU) every 10 s by default, and
 "sampling costs the run < 1% CPU". Sampling every 10 s costs too little to measure over a short
 window, so each tool samples fast (--interval, default 0.5 s) during an idle window (--window,
-default 20 s: the run's body only sleeps, so ~40 samples), and its CPU time is compared with the
-same run with sampling off. The difference divided by the number of samples found in the store
-is the cost of one sample; at the default 10 s interval that is cost / 10 s of one core.
+default 20 s: the run's body only sleeps, so ~40 samples), and the CPU time of the process that
+samples is compared with the same run with sampling off. The difference over the number of
+samples found in the store is the cost of one sample; at the default 10 s interval that is
+cost / 10 s of one core. A third run samples 4x slower: the slope between the two gives the
+cost of one more sample, the intercept the sampler's one-off cost (thread, imports, GPU probe).
 
 Rows (each worker is bench/sysmetrics_worker.py, run by the tool's own venv python in a fresh
-project and store; a row is measured with sampling on and off):
+project and store):
 
   naga      `with naga.run(sys_interval=S)`: the sampler is a thread of the run's own process;
             CPU of that process (time.process_time) while the run is open; baseline S=0
@@ -20,7 +22,7 @@ project and store; a row is measured with sampling on and off):
 Each row runs with the tree alone and with --children (default 8) extra `sleep` processes in it
 (naga walks the tree; MLflow reads machine-wide figures, so its cost does not depend on it).
 All the workers of a round set up (imports, store, a warm-up run) first, then their windows
-start together; --rounds (default 2) rounds, the median is reported.
+start together. --rounds (default 2) rounds; medians are reported. About 2.5 minutes.
 """
 
 from __future__ import annotations

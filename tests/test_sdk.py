@@ -309,3 +309,17 @@ def test_key_file_names_round_trip() -> None:
     with pytest.raises(ValueError):
         series.check_key("x" * 300)
     assert os.sep not in series.file_name("../../etc")
+
+
+def test_a_slow_loggers_many_chunks_are_compacted_at_the_end(store: Path) -> None:
+    with naga.run() as run:
+        for i in range(100):
+            run.log({"slow": float(i)}, step=i)
+            run.flush()  # one chunk each, as a run logging once a second would leave
+        path = str(run.dir / "metrics" / "main" / "slow.bin")
+        assert len(series.read_chunks(path)[1]) == 100
+        assert list(naga.load(run.id).metrics("slow").value) == [float(i) for i in range(100)]
+    assert len(series.read_chunks(path)[1]) == 1
+    loaded = naga.load(run.id).metrics("slow")
+    assert list(loaded.value) == [float(i) for i in range(100)]
+    assert list(loaded.step) == list(range(100))

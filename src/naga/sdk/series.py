@@ -112,8 +112,11 @@ def read_chunks(path: str) -> tuple[bytes, list[tuple[int, int]]]:
 
 def read_points(path: str) -> Points:
     """Every complete chunk of a series file, as arrays."""
+    return gather(*read_chunks(path))
+
+
+def gather(data: bytes, chunks: list[tuple[int, int]]) -> Points:
     points = Points()
-    data, chunks = read_chunks(path)
     view = memoryview(data)
     for body, n in chunks:
         points.steps.frombytes(view[body : body + 8 * n])
@@ -123,6 +126,34 @@ def read_points(path: str) -> Points:
         for column in (points.steps, points.times, points.values):
             column.byteswap()
     return points
+
+
+# A finished series in more chunks than this (a slow logger: one chunk per writer tick) is
+# rewritten as one chunk, up to COMPACT_MAX_BYTES, so reading it back is a few slices.
+COMPACT_MIN_CHUNKS = 64
+COMPACT_MAX_BYTES = 256 * 2**20
+
+
+def compact(path: str) -> bool:
+    """Rewrite a series file as a single chunk (atomically: temp file, fsync, rename) when it
+    has many small ones; True if it did. Best effort: a file it cannot rewrite stays valid."""
+    try:
+        if os.path.getsize(path) > COMPACT_MAX_BYTES:
+            return False
+    except OSError:
+        return False
+    data, chunks = read_chunks(path)
+    if len(chunks) < COMPACT_MIN_CHUNKS:
+        return False
+    points = gather(data, chunks)
+    from ..errors import StoreError
+    from ..store.files import write_atomic
+
+    try:
+        write_atomic(path, encode_chunk(points.steps, points.times, points.values))
+    except StoreError:
+        return False
+    return True
 
 
 def list_keys(directory: str) -> list[str]:

@@ -252,4 +252,7 @@ class Stream:
         finally:
             for fd in self._fds.values():
                 os.close(fd)
+            keys = list(self._fds)
             self._fds.clear()
+        for key in keys:
+            series.compact(os.path.join(self.directory, series.file_name(key)))
