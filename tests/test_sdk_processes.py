@@ -431,3 +431,25 @@ def test_plot_without_matplotlib_names_the_extra(naga_cli: Naga, tmp_path: Path)
     bad_stream = naga_cli("metrics", "unplotted", "--stream", "rank7")
     assert bad_stream.returncode == 1
     assert "has no stream 'rank7'" in bad_stream.stderr.decode()
+
+
+def test_a_run_started_without_with_is_completed_at_exit(tmp_path: Path) -> None:
+    """A notebook's way: start(), log from anywhere, end by hand or at interpreter exit."""
+    cell = script(
+        tmp_path,
+        """
+        import sys, naga
+        run = naga.run(name=sys.argv[1]).start()
+        naga.log({"loss": 0.5})
+        print(run.id)
+        if sys.argv[1] == "ended":
+            naga.complete()
+        """,
+    )
+    for how in ("ended", "left-open"):
+        done = subprocess.run(
+            [sys.executable, str(cell), how], capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0 and done.stderr == "", done.stderr
+        record = naga.load(done.stdout.strip())
+        assert record.status == "completed" and record.summary["loss"]["count"] == 1

@@ -30,6 +30,9 @@ class DisabledRun:
     def __enter__(self) -> DisabledRun:
         return self
 
+    def start(self) -> DisabledRun:
+        return self
+
     def __exit__(self, *_: object) -> Literal[False]:
         return False
 

@@ -209,6 +209,12 @@ class Run:
             self._finish("failed", message[0] if message else exc_type.__name__, text)
         return False
 
+    def start(self) -> Run:
+        """Start the run without a ``with`` block (a notebook, a callback): end it with
+        ``complete()``, ``fail()`` or ``cancel()``; one still open at exit is completed."""
+        self._start()
+        return self
+
     def __call__(self, fn: F) -> F:
         """As a decorator: every call of ``fn`` is a run of its own (named after it by default)."""
         spec = dict(self._spec)
