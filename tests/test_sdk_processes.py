@@ -109,6 +109,10 @@ def test_forked_children_log_into_their_own_streams(tmp_path: Path) -> None:
         """
         import multiprocessing as mp, os, naga
 
+        def nap(ready):
+            ready.set()
+            __import__("time").sleep(30)
+
         def worker(k):
             for i in range(100):
                 naga.log({"worker_loss": float(k)}, step=i)  # no flush: the exit writes it
@@ -126,6 +130,13 @@ def test_forked_children_log_into_their_own_streams(tmp_path: Path) -> None:
                 run.flush()
                 os._exit(0)
             os.waitpid(pid, 0)
+            ready = ctx.Event()
+            sleeper = ctx.Process(target=nap, args=(ready,))
+            sleeper.start()
+            assert ready.wait(30)
+            sleeper.terminate()
+            sleeper.join()
+            assert sleeper.exitcode == -15, sleeper.exitcode  # naga's SIGTERM handler is not its
             for p in procs:
                 p.join()
                 assert p.exitcode == 0

@@ -441,7 +441,7 @@ def _claim_stream(run_dir: str, run_id: str) -> str:
 
 def _after_fork_in_child() -> None:
     _claimed.clear()
-    GUARD.depth, GUARD.installed = 0, []
+    GUARD.forget_in_child()
     for run in list(_active):
         run._after_fork()
 

@@ -60,6 +60,17 @@ class TermGuard:
                     signal.signal(signum, signal.SIG_DFL)
             self.installed.clear()
 
+    def forget_in_child(self) -> None:
+        """A forked child (a DataLoader worker) did not ask for these handlers: give it the
+        defaults back, so `terminate()` kills it as it would without naga."""
+        if self.installed:
+            import signal
+
+            for signum in self.installed:
+                if signal.getsignal(signum) is _raise_terminated:
+                    signal.signal(signum, signal.SIG_DFL)
+        self.depth, self.installed = 0, []
+
 
 def _raise_terminated(signum: int, _frame: Any) -> None:
     raise Terminated(signum)
