@@ -323,3 +323,70 @@ def test_a_slow_loggers_many_chunks_are_compacted_at_the_end(store: Path) -> Non
     loaded = naga.load(run.id).metrics("slow")
     assert list(loaded.value) == [float(i) for i in range(100)]
     assert list(loaded.step) == list(range(100))
+
+
+def test_logging_the_project_directory_leaves_the_store_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tmp_path / "project"
+    (project / "src").mkdir(parents=True)
+    (project / "src" / "train.py").write_text("print(1)\n")
+    monkeypatch.setenv("NAGA_HOME", str(project / ".naga"))  # the default place: in the project
+    with naga.run() as run:
+        copied = run.log_artifact(project, name="code")
+    assert sorted(p.name for p in copied.iterdir()) == ["src"]
+    assert (copied / "src" / "train.py").read_text() == "print(1)\n"
+
+
+def test_figure_format_follows_the_name(store: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, _ = plt.subplots()
+    with naga.run() as run:
+        pdf = run.log_figure(figure, "curve.pdf")
+        svg = run.log_figure(figure, "curve.svg")
+    plt.close(figure)
+    assert pdf.read_bytes()[:5] == b"%PDF-" and b"<svg" in svg.read_bytes()[:400]
+
+
+def test_many_keys_do_not_use_up_file_descriptors(store: Path) -> None:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(256, hard), hard))
+    try:
+        with naga.run() as run:
+            for step in range(3):
+                run.log({f"grad/layer{k}": float(step) for k in range(600)}, step=step)
+                run.flush()
+            with open(run.dir / "user-file", "w") as f:  # the program's own files still open
+                f.write("ok")
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    record = naga.load(run.id)
+    assert len(record.summary) == 600
+    assert list(record.metrics("grad/layer599").value) == [0.0, 1.0, 2.0]
+
+
+def test_huge_values_and_steps(store: Path, naga_cli) -> None:  # type: ignore[no-untyped-def]
+    with naga.run(name="huge", params={"seed": 10**400, "lr": math.nan}) as run:
+        run.log({"x": 1.0, "inf": math.inf}, step=0)
+        with pytest.raises(ValueError, match="64 bits"):
+            run.log({"x": 2.0}, step=2**63)
+        with pytest.raises(ValueError, match="too long"):
+            run.log({"ü" * 90: 1.0})
+    listed = naga_cli("ls", "--json")
+    assert listed.returncode == 0, listed.stderr
+    (doc,) = json.loads(listed.stdout, parse_constant=_reject)  # strict JSON: no bare NaN
+    assert doc["params"]["lr"] == "NaN" and doc["metrics"]["inf"] == "Infinity"
+    shown = naga_cli("show", "--json", "huge")
+    assert json.loads(shown.stdout, parse_constant=_reject)["params"]["seed"] == 10**400
+    assert naga_cli("ls", "--where", "seed>1").returncode == 0
+    assert naga.load("huge").metrics("x").step.tolist() == [0]
+
+
+def _reject(name: str) -> None:
+    raise AssertionError(f"not strict JSON: {name}")

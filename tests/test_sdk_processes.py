@@ -464,3 +464,184 @@ def test_a_run_started_without_with_is_completed_at_exit(tmp_path: Path) -> None
         assert done.returncode == 0 and done.stderr == "", done.stderr
         record = naga.load(done.stdout.strip())
         assert record.status == "completed" and record.summary["loss"]["count"] == 1
+
+
+def test_a_started_run_ends_the_way_the_program_did(tmp_path: Path) -> None:
+    cell = script(
+        tmp_path,
+        """
+        import os, signal, sys, naga
+        run = naga.run(name=sys.argv[1]).start()
+        naga.log({"loss": 0.5})
+        print(run.id, flush=True)
+        if sys.argv[1] == "crash":
+            1 / 0
+        if sys.argv[1] == "interrupt":
+            raise KeyboardInterrupt
+        if sys.argv[1] == "term":
+            os.kill(os.getpid(), signal.SIGTERM)
+        """,
+    )
+    expected = {
+        "crash": ("failed", "ZeroDivisionError: division by zero", 1),
+        "interrupt": ("cancelled", "interrupted (KeyboardInterrupt)", -2),  # re-raised SIGINT
+        "term": ("cancelled", "terminated by SIGTERM", 143),
+    }
+    for how, (status, error, code) in expected.items():
+        done = subprocess.run(
+            [sys.executable, str(cell), how], capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == code, done.stderr
+        record = naga.load(done.stdout.split()[0])
+        assert (record.status, record.meta["error"]) == (status, error)
+        assert record.summary["loss"]["count"] == 1
+    assert "1 / 0" in naga.load("crash").meta["traceback"]
+
+
+def test_text_inequality_in_where(store: Path) -> None:
+    for opt in ("adam", "sgd"):
+        with naga.run(name=opt, params={"opt": opt}):
+            pass
+    assert [r.name for r in naga.runs(where="opt!=adam")] == ["sgd"]
+    assert [r.name for r in naga.runs(where="opt='adam'")] == ["adam"]
+
+
+def test_sequential_processes_under_one_naga_run_share_the_run(
+    naga_cli: Naga, tmp_path: Path
+) -> None:
+    prep = script(
+        tmp_path, "import naga\nnaga.log_params({'stage': 'prep'})\nnaga.log({'rows': 10})\n"
+    )
+    train = script(
+        tmp_path,
+        """
+        import naga
+        with naga.run(params={"lr": 0.1}):
+            naga.log({"loss": 0.5})
+            naga.fail("diverged")
+        """,
+        name="train2.py",
+    )
+    line = f"{sys.executable} {prep} && {sys.executable} {train}"
+    assert naga_cli("run", "--name", "seq", "sh", "-c", line).returncode == 0
+    run = json.loads(naga_cli("show", "--json", "seq").stdout)
+    assert run["params"] == {"stage": "prep", "lr": 0.1}
+    assert run["metrics"] == {"rows": 10.0, "loss": 0.5}
+    assert (run["status"], run["error"]) == ("failed", "diverged")
+    assert naga.load("seq").streams() == ["main"]
+
+
+def test_workers_that_start_with_params_keep_their_points(tmp_path: Path) -> None:
+    train = script(
+        tmp_path,
+        """
+        import multiprocessing as mp, naga
+
+        def worker(k):
+            naga.log_params({"worker": k})
+            for i in range(100):
+                naga.log({"w": float(k)}, step=i)
+
+        with naga.run() as run:
+            ctx = mp.get_context("fork")
+            procs = [ctx.Process(target=worker, args=(k,)) for k in range(2)]
+            for p in procs:
+                p.start()
+            for p in procs:
+                p.join()
+            print(run.id)
+        """,
+    )
+    done = subprocess.run([sys.executable, str(train)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    record = naga.load(done.stdout.strip())
+    streams = [s for s in record.streams() if s.startswith("pid")]
+    assert len(streams) == 2
+    assert all(len(record.metrics("w", stream=s)) == 100 for s in streams)
+
+
+def test_implicit_attach_in_a_pool_worker_never_takes_the_main_stream(
+    naga_cli: Naga, tmp_path: Path
+) -> None:
+    train = script(
+        tmp_path,
+        """
+        import multiprocessing as mp, naga
+
+        def work(k):
+            naga.log({"w": float(k)})
+            return k
+
+        with mp.get_context("fork").Pool(2) as pool:
+            pool.map(work, range(4))  # the workers log before the main process does
+        naga.log({"loss": 1.0})
+        """,
+    )
+    assert naga_cli("run", "--name", "pool", sys.executable, str(train)).returncode == 0
+    run = json.loads(naga_cli("show", "--json", "pool").stdout)
+    assert run["metrics"] == {"loss": 1.0}
+
+
+def test_a_second_sigterm_while_finishing_still_records_the_end(
+    naga_cli: Naga, tmp_path: Path
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    slow_smi = bin_dir / "nvidia-smi"
+    slow_smi.write_text("#!/bin/sh\nsleep 3\n")  # keeps the sampler, and so the finish, busy
+    slow_smi.chmod(0o755)
+    train = script(
+        tmp_path,
+        """
+        import time, naga
+        with naga.run(name="twice", sys_interval=0.2) as run:
+            for i in range(100):
+                run.log({"loss": float(i)}, step=i)
+            time.sleep(0.5)
+            print("ready", flush=True)
+            time.sleep(60)
+        """,
+    )
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    proc = subprocess.Popen(
+        [sys.executable, str(train)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    run = json.loads(naga_cli("show", "--json", "twice").stdout)
+    assert run["status"] == "cancelled" and run["metric_stats"]["loss"]["count"] == 100
+
+
+def test_sigterm_to_the_script_under_naga_run_reads_cancelled(
+    naga_cli: Naga, tmp_path: Path
+) -> None:
+    train = script(
+        tmp_path,
+        """
+        import os, signal, naga
+        with naga.run():
+            naga.log({"loss": 1.0})
+            os.kill(os.getpid(), signal.SIGTERM)  # what torchrun or `kill <pid>` would send
+        """,
+    )
+    done = naga_cli("run", "--name", "killed", sys.executable, str(train))
+    assert done.returncode == 143
+    run = json.loads(naga_cli("show", "--json", "killed").stdout)
+    assert (run["status"], run["error"]) == ("cancelled", "terminated by SIGTERM")
+
+
+def test_bad_system_metric_settings_create_no_run(
+    store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # noqa: E501
+    monkeypatch.setenv("NAGA_SYS_INTERVAL", "soon")
+    with pytest.raises(naga.NagaError, match="NAGA_SYS_INTERVAL"), naga.run(name="never"):
+        pass
+    monkeypatch.delenv("NAGA_SYS_INTERVAL")
+    with pytest.raises(naga.NagaError, match="at least 0.1"), naga.run(sys_interval=1e-9):
+        pass
+    assert not (store / "runs").exists() or not any((store / "runs").iterdir())

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from .. import jsonsafe
 from ..errors import UsageError
 from ..store import Store, with_elapsed
 from . import render
@@ -55,7 +56,7 @@ def compare(runs: tuple[str, ...], only_diff: bool, with_sys: bool, as_json: boo
             "rows": {label: values for label, values, _ in rows},
             "differ": [label for label, _, differ in rows if differ],
         }
-        click.echo(json.dumps(doc, indent=2))
+        click.echo(jsonsafe.dumps(doc, indent=2))
         return
     headers = ["", *[m["id"] + (f" {m['name']}" if m.get("name") else "") for m in metas]]
     table: list[list[render.Cell]] = []

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import csv
-import json
-import math
 import os
 import sys
 
 import click
 
+from .. import jsonsafe
 from ..errors import NagaError
 from ..sdk import series
 from ..store import Store
@@ -44,10 +43,6 @@ def _selected(
     return chosen
 
 
-def _json_number(value: float) -> float | str:
-    return value if math.isfinite(value) else str(value)  # NaN/inf kept, as "nan"/"inf"
-
-
 @click.command("metrics")
 @click.argument("run")
 @click.option("--key", "-k", "keys", multiple=True, help="Only this metric (repeatable).")
@@ -76,11 +71,11 @@ def metrics(
             key: {
                 "step": list(p.steps),
                 "time": list(p.times),
-                "value": [_json_number(v) for v in p.values],
+                "value": list(p.values),
             }
             for key, p in points.items()
         }
-        json.dump({"run": run_id, "metrics": doc}, sys.stdout)
+        sys.stdout.write(jsonsafe.dumps({"run": run_id, "metrics": doc}))
         sys.stdout.write("\n")
     elif as_csv:
         out = csv.writer(sys.stdout, lineterminator="\n")

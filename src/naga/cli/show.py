@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
 
+from .. import jsonsafe
 from ..sdk.artifacts import list_artifacts
 from ..store import Store, with_elapsed
 from ..store.index import public_doc
@@ -159,9 +159,9 @@ def show(run: str | None, as_json: bool) -> None:
         doc["artifacts"] = [
             {"name": n, "bytes": b} for n, b in list_artifacts(store.layout.run_dir(meta["id"]))
         ]
-        text = json.dumps(doc, indent=2, ensure_ascii=False)
+        text = jsonsafe.dumps(doc, indent=2, ensure_ascii=False)
         if printable(text) != text:  # undecodable bytes in an argument: escape, stay exact
-            text = json.dumps(doc, indent=2)
+            text = jsonsafe.dumps(doc, indent=2)
         click.echo(text)
     else:
         click.echo(render_run(meta, store))

@@ -167,5 +167,8 @@ def artifact_path(name: str) -> Path:
 
 
 def active_run() -> Run | None:
-    """The current run, or None (never raises)."""
-    return current_run(required=False)
+    """The run naga.log() would use, or None; unlike naga.log(), never attaches to the
+    wrapper's run by itself."""
+    from .run import _open_run
+
+    return _open_run()

@@ -46,12 +46,28 @@ def copy_in(run_dir: str, source: str | os.PathLike[str], name: str | None) -> P
     os.makedirs(os.path.dirname(target), exist_ok=True)
     try:
         if os.path.isdir(src):
-            shutil.copytree(src, target, dirs_exist_ok=True)
+            shutil.copytree(src, target, dirs_exist_ok=True, ignore=_outside_the_run(run_dir))
         else:
             shutil.copy2(src, target)
     except OSError as exc:
         raise NagaError(f"cannot copy artifact {src} into the run: {exc.strerror or exc}") from exc
     return Path(target)
+
+
+def _outside_the_run(run_dir: str) -> Any:
+    """copytree's ignore: leave out whatever holds the run itself (``log_artifact(".")`` with
+    the store inside the project would otherwise copy the run into itself, forever)."""
+    run_real = os.path.realpath(run_dir)
+
+    def ignore(directory: str, names: list[str]) -> list[str]:
+        skipped = []
+        for name in names:
+            full = os.path.realpath(os.path.join(directory, name))
+            if full == run_real or run_real.startswith(full + os.sep):
+                skipped.append(name)
+        return skipped
+
+    return ignore
 
 
 def write_text(run_dir: str, text: str, name: str) -> Path:
@@ -66,11 +82,12 @@ def write_text(run_dir: str, text: str, name: str) -> Path:
 def save_figure(run_dir: str, figure: Any, name: str, **savefig: Any) -> Path:
     if not callable(getattr(figure, "savefig", None)):
         raise TypeError(f"log_figure takes a matplotlib Figure, not {type(figure).__name__}")
-    if not os.path.splitext(name)[1]:
+    suffix = os.path.splitext(name)[1]
+    if not suffix:
         name += ".png"
     target = safe_path(run_dir, name)
     os.makedirs(os.path.dirname(target), exist_ok=True)
-    savefig.setdefault("format", "png")
+    savefig.setdefault("format", suffix[1:].lower() or "png")  # plots/loss.pdf is a PDF
     figure.savefig(target, **savefig)
     return Path(target)
 

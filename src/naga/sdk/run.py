@@ -35,8 +35,8 @@ from ..store.timefmt import iso_from_ts
 from . import artifacts
 from .owned import OwnRecord
 from .stream import Stream
-from .termination import GUARD, Terminated
-from .values import FAST_TYPES, check_step, convert, flatten
+from .termination import GUARD, Terminated, held_signals
+from .values import FAST_TYPES, STEP_LIMIT, check_step, convert, flatten
 
 F = TypeVar("F", bound=Callable[..., Any])
 RUN_ID_ENV, RUN_DIR_ENV = "NAGA_RUN_ID", "NAGA_RUN_DIR"
@@ -137,7 +137,7 @@ class Run:
         """Log metric values at ``step`` (default: one more than the last step logged)."""
         if step is None:
             step = self._next_step
-        elif step.__class__ is not int:
+        elif step.__class__ is not int or not -STEP_LIMIT <= step < STEP_LIMIT:
             step = check_step(step)
         self._next_step = step + 1
         try:
@@ -255,6 +255,9 @@ class Run:
         self._open_stream()
 
     def _create(self, parent: Run | None) -> None:
+        from .sysmetrics import sys_interval
+
+        interval = sys_interval(self._spec["sys_interval"])  # a bad value stops here, first
         layout = StoreLayout(locate_store(os.getcwd()))
         self._own = OwnRecord(layout, self._spec, parent.id if parent else None)
         self.id, self._dir, self._mode = self._own.run_id, self._own.run_dir, "own"
@@ -262,7 +265,7 @@ class Run:
         _claimed[self.id] = "main"
         self._open_stream()
         if parent is None:  # a child shares its parent's process: one sampler is enough
-            self._own.start_sampler(self._spec["sys_interval"], self._touch)
+            self._own.start_sampler(interval, self._touch)
 
     def _touch(self) -> None:
         if self.id is not None:
@@ -277,39 +280,61 @@ class Run:
         self._stream = Stream(directory, on_state=self._touch)
         self._extend = self._stream.extend
         self._next_step = self._stream.next_step()  # a stream reopened continues its steps
+        if self._mode != "own":  # a worker may leave through os._exit: flush on its way out
+            _register_mp_finalizer(self._flush_quietly)
 
     def _finish(self, status: str, error: str | None = None, trace: str | None = None) -> None:
+        """End the run: write every metric, then the record. Ctrl-C and SIGTERM wait until
+        the record is written (a second signal would otherwise leave it `running`)."""
         if self._ended:
             return
         self._ended = True
         self._status = status
         self._extend = _ended
-        if self in _active:
-            _active.remove(self)
-            GUARD.release()
-        warnings = []
+        warnings: list[str] = []
+        active = False
+        try:
+            with held_signals():  # a signal held here is delivered as the block exits
+                try:
+                    warnings = self._write_end(status, error, trace)
+                finally:
+                    active = self in _active
+                    if active:
+                        _active.remove(self)
+        finally:
+            if active:
+                GUARD.release()  # after held_signals put the run's handlers back
+            for warning in warnings:
+                print(f"naga: warning: {warning}", file=sys.stderr)
+
+    def _write_end(self, status: str, error: str | None, trace: str | None) -> list[str]:
+        warnings: list[str] = []
         stream = self._stream
-        if self._mode == "attached" and stream is not None and (status != "completed" or error):
-            stream.set_ending(_ending(status, error, trace))
-        if stream is not None:
-            try:
-                stream.close()
-            except NagaError as exc:  # a full disk: the run still ends, and says what it lost
-                if str(exc) != stream.error:  # the writer thread has said it already
-                    warnings.append(str(exc))
-                stream.error = str(exc)
-        if self._own is not None:
-            lost = stream.error if stream is not None else None
-            warnings += self._own.finish(status, error, trace, lost)
-        for warning in warnings:
-            print(f"naga: warning: {warning}", file=sys.stderr)
+        try:
+            if self._mode == "attached" and stream is not None and (status != "completed" or error):
+                stream.set_ending(_ending(status, error, trace))
+            if stream is not None:
+                try:
+                    stream.close()
+                except NagaError as exc:  # a full disk: the run still ends, and says what it lost
+                    if str(exc) != stream.error:  # the writer thread has said it already
+                        warnings.append(str(exc))
+                    stream.error = str(exc)
+        finally:
+            if self._own is not None:  # whatever happened to the metrics, the record ends
+                lost = stream.error if stream is not None else None
+                warnings += self._own.finish(status, error, trace, lost)
+        return warnings
 
     def _exit_quietly(self) -> None:
-        if not self._ended and os.getpid() == self._pid:
-            try:
-                self._finish("completed")
-            except NagaError as exc:
-                print(f"naga: warning: {exc}", file=sys.stderr)
+        """At interpreter exit, a run still open ends the way the program did."""
+        if self._ended or os.getpid() != self._pid:
+            return
+        status, error, trace = _how_the_program_ended()
+        try:
+            self._finish(status, error, trace)
+        except NagaError as exc:
+            print(f"naga: warning: {exc}", file=sys.stderr)
 
     def _after_fork(self) -> None:
         """In a forked child: forget the parent's unwritten points and its writer thread; log
@@ -325,8 +350,6 @@ class Run:
     def _first_append_in_child(self, call: Any) -> None:
         self._open_stream()
         self._extend(call)
-        atexit.register(self._flush_quietly)
-        _register_mp_finalizer(self._flush_quietly)
 
     def _flush_quietly(self) -> None:
         if self._stream is not None and os.getpid() == self._pid:
@@ -403,6 +426,24 @@ class Run:
         return f"<naga.Run {self.id or '(not started)'} {self._status}>"
 
 
+def _how_the_program_ended() -> tuple[str, str | None, str | None]:
+    """(status, error, traceback) for an interpreter exiting with runs still open: killed by a
+    signal naga turned into Terminated, an uncaught exception (the default excepthook leaves it
+    in sys.last_value before atexit runs), or a normal end."""
+    if GUARD.received is not None:
+        return "cancelled", f"terminated by {GUARD.received}", None
+    exc = getattr(sys, "last_value", None)
+    if isinstance(exc, KeyboardInterrupt):
+        return "cancelled", "interrupted (KeyboardInterrupt)", None
+    if isinstance(exc, BaseException):
+        import traceback
+
+        trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        message = f"{type(exc).__name__}: {exc}".strip().splitlines()
+        return "failed", message[0], trace
+    return "completed", None, None
+
+
 def _ended(call: Any) -> None:
     raise NoActiveRun("this run has ended: open a new one with `with naga.run():`")
 
@@ -420,26 +461,71 @@ _claimed: dict[str, str] = {}  # run id -> the stream this process writes
 
 
 def _claim_stream(run_dir: str, run_id: str) -> str:
-    """Which stream of the wrapper's run this process writes: the one it claimed before;
-    ``rank<N>`` for a distributed rank other than 0; ``main`` if no other process has it
-    (mkdir is the atomic claim); else ``pid<N>``."""
+    """Which stream of the wrapper's run this process writes.
+
+    ``rank<N>`` for a distributed rank other than 0; ``pid<N>`` for a worker (a process forked
+    from one that imported naga, or a ``multiprocessing`` child) and for a second process while
+    the first is alive; else ``main``, the run's own. ``main`` is claimed by writing its owner
+    file exclusively; a process finding its owner dead takes it over (``naga run sh -c
+    'python prep.py && python train.py'``: both steps are the run's own)."""
     if run_id in _claimed:
         return _claimed[run_id]
     rank = next((os.environ[e] for e in _RANK_ENVS if os.environ.get(e, "").isdigit()), None)
     if rank is not None and int(rank) != 0:
         name = f"rank{int(rank)}"
+    elif _is_worker() or not _claim_main(os.path.join(run_dir, "metrics", "main")):
+        name = f"pid{os.getpid()}"
     else:
-        os.makedirs(os.path.join(run_dir, "metrics"), exist_ok=True)
-        try:
-            os.mkdir(os.path.join(run_dir, "metrics", "main"))
-            name = "main"
-        except FileExistsError:
-            name = f"pid{os.getpid()}"
+        name = "main"
     _claimed[run_id] = name
     return name
 
 
+_forked_from: int | None = None  # set in a process forked from one that imported naga
+
+
+def _is_worker() -> bool:
+    if _forked_from is not None:
+        return True
+    mp = sys.modules.get("multiprocessing")
+    return mp is not None and mp.parent_process() is not None
+
+
+def _claim_main(directory: str) -> bool:
+    import json
+
+    from ..store import liveness
+
+    os.makedirs(directory, exist_ok=True)
+    owner_file = os.path.join(directory, "owner.json")
+    mine = json.dumps(liveness.identity()).encode()
+    for _ in range(3):
+        try:
+            fd = os.open(owner_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            try:
+                with open(owner_file, "rb") as f:
+                    owner = json.loads(f.read() or b"{}")
+            except (OSError, ValueError):
+                owner = {}
+            if isinstance(owner, dict) and owner.get("pid"):
+                here = liveness.on_this_machine(owner)
+                if not here or liveness.owner_is_alive(owner, ""):
+                    return False  # alive, or on another host where naga cannot tell
+            try:  # its owner is gone: take it over (one taker wins the unlink-and-create race)
+                os.unlink(owner_file)
+            except FileNotFoundError:
+                pass
+            continue
+        with os.fdopen(fd, "wb") as f:
+            f.write(mine)
+        return True
+    return False
+
+
 def _after_fork_in_child() -> None:
+    global _forked_from
+    _forked_from = os.getppid()
     _claimed.clear()
     GUARD.forget_in_child()
     for run in list(_active):

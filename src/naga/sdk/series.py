@@ -23,6 +23,7 @@ MAGIC = b"NGM1"
 HEADER = struct.Struct("<4sI")
 SUFFIX = ".bin"
 MAX_KEY_BYTES = 200
+MAX_FILE_NAME = 250  # most filesystems allow 255 bytes
 _SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 _BIG_ENDIAN = sys.byteorder == "big"
 
@@ -33,6 +34,8 @@ def check_key(key: object) -> str:
         raise TypeError(f"metric keys must be strings, not {type(key).__name__} ({key!r})")
     if not key or len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
         raise ValueError(f"metric key {key!r} must be 1 to {MAX_KEY_BYTES} bytes long")
+    if len(file_name(key)) > MAX_FILE_NAME:  # percent-encoding triples non-ASCII bytes
+        raise ValueError(f"metric key {key!r} is too long once encoded as a file name")
     return key
 
 
@@ -89,15 +92,16 @@ class Points:
         return len(self.values)
 
 
-def read_chunks(path: str) -> tuple[bytes, list[tuple[int, int]]]:
+def read_chunks(path: str) -> tuple[bytearray, list[tuple[int, int]]]:
     """The file's bytes and (offset of the columns, point count) of every complete chunk (a
     missing file has none; a chunk cut short by a kill ends the list, what came before is
     intact)."""
     try:
         with open(path, "rb") as f:
-            data = f.read()
+            data = bytearray(os.fstat(f.fileno()).st_size)  # writable: numpy views of it too
+            data = data[: f.readinto(data)]
     except FileNotFoundError:
-        return b"", []
+        return bytearray(), []
     chunks = []
     offset, end = 0, len(data)
     while offset + HEADER.size <= end:
@@ -115,7 +119,7 @@ def read_points(path: str) -> Points:
     return gather(*read_chunks(path))
 
 
-def gather(data: bytes, chunks: list[tuple[int, int]]) -> Points:
+def gather(data: bytearray, chunks: list[tuple[int, int]]) -> Points:
     points = Points()
     view = memoryview(data)
     for body, n in chunks:
@@ -138,14 +142,11 @@ def compact(path: str) -> bool:
     """Rewrite a series file as a single chunk (atomically: temp file, fsync, rename) when it
     has many small ones; True if it did. Best effort: a file it cannot rewrite stays valid."""
     try:
-        if os.path.getsize(path) > COMPACT_MAX_BYTES:
+        if os.path.getsize(path) > COMPACT_MAX_BYTES or _count_chunks(path) < COMPACT_MIN_CHUNKS:
             return False
     except OSError:
         return False
-    data, chunks = read_chunks(path)
-    if len(chunks) < COMPACT_MIN_CHUNKS:
-        return False
-    points = gather(data, chunks)
+    points = read_points(path)
     from ..errors import StoreError
     from ..store.files import write_atomic
 
@@ -154,6 +155,22 @@ def compact(path: str) -> bool:
     except StoreError:
         return False
     return True
+
+
+def _count_chunks(path: str, enough: int = COMPACT_MIN_CHUNKS) -> int:
+    """Chunks in a file, counted up to ``enough`` by reading headers only."""
+    count = 0
+    with open(path, "rb") as f:
+        while count < enough:
+            header = f.read(HEADER.size)
+            if len(header) < HEADER.size:
+                break
+            magic, n = HEADER.unpack(header)
+            if magic != MAGIC:
+                break
+            f.seek(24 * n, os.SEEK_CUR)
+            count += 1
+    return count
 
 
 def list_keys(directory: str) -> list[str]:

@@ -31,6 +31,11 @@ from . import series
 
 TICK_S = 0.5
 STATE_FILE = "state.json"
+MAX_OPEN = 64
+
+
+def _write_error(key: str, path: str, exc: OSError) -> StoreError:
+    return StoreError(f"cannot write metric {key!r} to {path}: {exc.strerror or exc}")
 
 
 def _nan_free(values: array, pick: Any) -> float:  # type: ignore[type-arg]
@@ -100,6 +105,8 @@ class Stream:
         self._on_state = on_state  # called after state.json changed (touches the run's marker)
         self._fds: dict[str, int] = {}
         self._sizes: dict[str, int] = {}
+        self._unsynced: set[str] = set()  # written since the last fsync
+        self._written = False
         self._dirty_state = True
         self._load_state()
         self._write_lock = threading.Lock()
@@ -132,28 +139,48 @@ class Stream:
         while not self._stop.wait(TICK_S):
             try:
                 self.write()
-            except StoreError as exc:  # a full disk: say it once, keep the run going
-                if self.error is None:
-                    import sys
+            except Exception as exc:  # a full disk, or a bug: say it once, keep the run going
+                self._warn(str(exc))
 
-                    print(f"naga: warning: {exc}", file=sys.stderr)
-                self.error = str(exc)
+    def _warn(self, message: str) -> None:
+        if self.error is None:
+            import sys
+
+            print(f"naga: warning: {message}", file=sys.stderr)
+        self.error = message
 
     def write(self, *, durable: bool = False) -> None:
-        """Write what was logged so far (and state.json when it changed)."""
+        """Write what was logged so far (and state.json when it changed); with ``durable``,
+        fsync it too. Raises StoreError when the disk refuses (what could be written is)."""
         with self._write_lock:
             n = len(self.flat)
             if n:
                 batch = self.flat[:n]
                 del self.flat[:n]
-                self._write_batch(batch)
+                try:
+                    self._write_batch(batch)
+                except StoreError:
+                    raise  # the disk refused: that batch is lost, and the user is told
+                except BaseException:
+                    if not self._written:  # interrupted (SIGTERM) before writing: close() will
+                        self.flat[0:0] = batch
+                    raise
             if durable:
-                for fd in self._fds.values():
-                    os.fdatasync(fd)
+                self._sync()
             if self._dirty_state or durable:
                 self._write_state(durable)
 
+    def _sync(self) -> None:
+        for key in list(self._unsynced):
+            try:
+                fd = self._fd(key)
+                os.fdatasync(fd)
+            except OSError as exc:
+                raise _write_error(key, self._path(key), exc) from exc
+            self._unsynced.discard(key)
+
     def _write_batch(self, batch: list[Any]) -> None:
+        self._written = False
         pending: dict[str, list[tuple[array, array, array]]] = {}  # type: ignore[type-arg]
         for keys, calls in segments(batch):
             stride = 3 + len(keys)
@@ -162,6 +189,7 @@ class Stream:
             for j, key in enumerate(keys):
                 values = _as_floats(calls[3 + j :: stride])
                 pending.setdefault(key, []).append((steps, times, values))
+        failure: StoreError | None = None
         for key, parts in pending.items():
             if len(parts) == 1:
                 steps, times, values = parts[0]
@@ -171,30 +199,50 @@ class Stream:
                     steps.extend(s)
                     times.extend(t)
                     values.extend(v)
-            self._append_chunk(key, series.encode_chunk(steps, times, values))
+            try:  # one key that cannot be written must not cost the others theirs
+                self._append_chunk(key, series.encode_chunk(steps, times, values))
+            except StoreError as exc:
+                failure = failure or exc
+                continue
+            self._written = True
             self._summarise(key, steps, values)
         self._dirty_state = True
+        if failure is not None:
+            raise failure
+
+    def _path(self, key: str) -> str:
+        return os.path.join(self.directory, series.file_name(key))
+
+    def _fd(self, key: str) -> int:
+        """An append descriptor for ``key``'s file; at most MAX_OPEN stay open (a run may log
+        thousands of keys: it must not use up the process's file limit)."""
+        fd = self._fds.pop(key, None)
+        if fd is None:
+            if len(self._fds) >= MAX_OPEN:
+                oldest = next(iter(self._fds))
+                os.close(self._fds.pop(oldest))
+            fd = os.open(self._path(key), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            if key not in self._sizes:
+                self._sizes[key] = os.fstat(fd).st_size
+        self._fds[key] = fd  # most recently used last
+        return fd
 
     def _append_chunk(self, key: str, chunk: bytes) -> None:
-        fd = self._fds.get(key)
-        path = os.path.join(self.directory, series.file_name(key))
+        fd: int | None = None
         try:
-            if fd is None:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-                self._fds[key] = fd
-                self._sizes[key] = os.fstat(fd).st_size
+            fd = self._fd(key)
             view = memoryview(chunk)
             while view:
                 view = view[os.write(fd, view) :]
             self._sizes[key] += len(chunk)
+            self._unsynced.add(key)
         except OSError as exc:
             if fd is not None:  # cut a partial chunk off, so later chunks stay readable
                 try:
                     os.ftruncate(fd, self._sizes[key])
                 except OSError:
                     pass
-            reason = exc.strerror or str(exc)
-            raise StoreError(f"cannot write metric {key!r} to {path}: {reason}") from exc
+            raise _write_error(key, self._path(key), exc) from exc
 
     def _summarise(self, key: str, steps: array, values: array) -> None:  # type: ignore[type-arg]
         low, high = _nan_free(values, min), _nan_free(values, max)
@@ -252,7 +300,6 @@ class Stream:
         finally:
             for fd in self._fds.values():
                 os.close(fd)
-            keys = list(self._fds)
             self._fds.clear()
-        for key in keys:
-            series.compact(os.path.join(self.directory, series.file_name(key)))
+        for key in self._sizes:
+            series.compact(self._path(key))

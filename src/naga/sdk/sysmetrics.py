@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 INTERVAL_ENV = "NAGA_SYS_INTERVAL"
 DEFAULT_INTERVAL_S = 10.0
+MIN_INTERVAL_S = 0.1
 
 
 def sys_interval(given: float | None = None) -> float:
@@ -43,8 +44,10 @@ def sys_interval(given: float | None = None) -> float:
         source = INTERVAL_ENV
     else:
         source = "the system-metrics interval"
-    if not given >= 0 or given == float("inf"):
-        raise UsageError(f"{source} must be 0 (off) or a positive number of seconds, not {given}")
+    if not (given == 0 or MIN_INTERVAL_S <= given < float("inf")):
+        raise UsageError(
+            f"{source} must be 0 (off) or at least {MIN_INTERVAL_S} seconds, not {given}"
+        )
     return float(given)
 
 
@@ -126,8 +129,11 @@ class SystemSampler:
 
     def _run(self) -> None:
         try:
+            from ..capture import proctree
+
+            baseline = proctree.cpu_seconds(proctree.tree_pids(self.pid)), time.monotonic()
             if not self._stop.acquire(True, self.interval):
-                self._sample_until_stopped()
+                self._sample_until_stopped(*baseline)
         except Exception as exc:  # sampling must never disturb the run
             import sys
 
@@ -135,13 +141,11 @@ class SystemSampler:
         finally:
             self._done.release()
 
-    def _sample_until_stopped(self) -> None:
+    def _sample_until_stopped(self, last_cpu: float, last_t: float) -> None:
         from ..capture import proctree
 
         self.stream = self.open_stream()
         gpus = _Gpus()
-        last_cpu = proctree.cpu_seconds(proctree.tree_pids(self.pid))
-        last_t = time.monotonic() - self.interval
         step = 0
         while True:
             pids = proctree.tree_pids(self.pid)

@@ -31,6 +31,7 @@ class TermGuard:
     def __init__(self) -> None:
         self.depth = 0
         self.installed: list[int] = []
+        self.received: str | None = None  # the signal that ended the program, if one did
 
     def hold(self) -> None:
         self.depth += 1
@@ -73,7 +74,40 @@ class TermGuard:
 
 
 def _raise_terminated(signum: int, _frame: Any) -> None:
-    raise Terminated(signum)
+    error = Terminated(signum)
+    GUARD.received = error.signal_name
+    raise error
+
+
+class held_signals:
+    """Ctrl-C, SIGTERM and SIGHUP wait while a run's end is written (main thread only): a
+    second signal mid-write would leave the record saying `running`. They are delivered as
+    soon as the end is written."""
+
+    NAMES = ("SIGINT", "SIGTERM", "SIGHUP")
+
+    def __enter__(self) -> None:
+        import signal
+        import threading
+
+        self.old: dict[int, Any] = {}
+        self.pending: list[int] = []
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for name in self.NAMES:
+            signum = getattr(signal, name)
+            self.old[signum] = signal.signal(signum, self._remember)
+
+    def _remember(self, signum: int, _frame: Any) -> None:
+        self.pending.append(signum)
+
+    def __exit__(self, *_: object) -> None:
+        import signal
+
+        for signum, handler in self.old.items():
+            signal.signal(signum, handler)
+        for signum in self.pending[:1]:
+            signal.raise_signal(signum)  # now, to the handler the program had
 
 
 GUARD = TermGuard()

@@ -12,6 +12,7 @@ from typing import Any
 
 # Exact types log() takes without conversion; anything else goes through convert().
 FAST_TYPES = frozenset((float, int, bool))
+STEP_LIMIT = 2**63 - 1  # steps are stored as int64; the auto step is one more than the last
 
 
 def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -70,6 +71,9 @@ def check_step(step: Any) -> int:
     if isinstance(step, (float, bool)):
         raise TypeError(f"step must be an integer, not {type(step).__name__} ({step!r})")
     try:
-        return operator.index(step)
+        step = operator.index(step)
     except TypeError:
         raise TypeError(f"step must be an integer, not {type(step).__name__}") from None
+    if not -STEP_LIMIT <= step < STEP_LIMIT:
+        raise ValueError(f"step {step} does not fit in 64 bits")
+    return int(step)

@@ -48,7 +48,11 @@ class Condition:
 _IN_PARAMS = "EXISTS (SELECT 1 FROM params p WHERE p.run_id = runs.id AND p.key = ? AND "
 _IN_METRICS = "EXISTS (SELECT 1 FROM metrics m WHERE m.run_id = runs.id AND m.key = ? AND "
 _PARAM_NUM = {k: f"{_IN_PARAMS}p.num {op} ?)" for k, op in _OPS.items()}
-_PARAM_TEXT = {k: f"{_IN_PARAMS}(p.value {op} ? OR p.value {op} ?))" for k, op in _OPS.items()}
+# Text matches the JSON form ('"adam"') or the bare one: equal to either, different from both.
+_JOIN = {"=": "OR", "==": "OR", "!=": "AND"}
+_PARAM_TEXT = {
+    k: f"{_IN_PARAMS}(p.value {_OPS[k]} ? {_JOIN[k]} p.value {_OPS[k]} ?))" for k in _JOIN
+}
 _METRIC = {k: f"{_IN_METRICS}m.last {op} ?)" for k, op in _OPS.items()}
 
 

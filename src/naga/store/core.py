@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from .. import jsonsafe
 from ..errors import RunIsRunning, RunNotFound, StoreError
 from .files import load_meta, remove_run_dir
 from .index import Index, is_corrupt
@@ -84,7 +85,7 @@ class Store:
         if not self.exists():
             return
         for status, doc in self._select("status, doc", flt):
-            yield json.dumps(with_elapsed(json.loads(doc))) if status == "running" else doc
+            yield jsonsafe.dumps(with_elapsed(json.loads(doc))) if status == "running" else doc
 
     def values(self, run_ids: list[str], columns: list[str]) -> dict[tuple[str, str], Any]:
         """(run id, column) -> value for ``param.KEY`` / ``metric.KEY`` / bare KEY columns (a
@@ -92,18 +93,20 @@ class Store:
         found: dict[tuple[str, str], Any] = {}
         if not run_ids or not columns or not self.exists():
             return found
-        marks = ",".join("?" * len(run_ids))
-        for column in columns:
-            head, dot, rest = column.partition(".")
-            scope, key = (head, rest) if dot and head in ("param", "metric") else ("", column)
-            if scope in ("", "metric"):
-                sql = f"SELECT run_id, last FROM metrics WHERE key = ? AND run_id IN ({marks})"  # noqa: S608
-                for run_id, value in self.index.conn.execute(sql, [key, *run_ids]):
-                    found[(run_id, column)] = value
-            if scope in ("", "param"):
-                sql = f"SELECT run_id, value FROM params WHERE key = ? AND run_id IN ({marks})"  # noqa: S608
-                for run_id, value in self.index.conn.execute(sql, [key, *run_ids]):
-                    found[(run_id, column)] = json.loads(value)
+        for start in range(0, len(run_ids), 500):  # within SQLite's limit on bound variables
+            batch = run_ids[start : start + 500]
+            marks = ",".join("?" * len(batch))
+            for column in columns:
+                head, dot, rest = column.partition(".")
+                scope, key = (head, rest) if dot and head in ("param", "metric") else ("", column)
+                if scope in ("", "metric"):
+                    sql = f"SELECT run_id, last FROM metrics WHERE key = ? AND run_id IN ({marks})"  # noqa: S608
+                    for run_id, value in self.index.conn.execute(sql, [key, *batch]):
+                        found[(run_id, column)] = value
+                if scope in ("", "param"):
+                    sql = f"SELECT run_id, value FROM params WHERE key = ? AND run_id IN ({marks})"  # noqa: S608
+                    for run_id, value in self.index.conn.execute(sql, [key, *batch]):
+                        found[(run_id, column)] = json.loads(value)
         return found
 
     def children(self, run_id: str) -> list[dict[str, Any]]:

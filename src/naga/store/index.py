@@ -26,6 +26,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from .. import jsonsafe
 from .._lean import json_bytes
 from ..errors import NagaError, RunNotFound, StoreError
 from ..text import printable
@@ -92,12 +93,13 @@ def summary_doc(meta: dict[str, Any]) -> dict[str, Any]:
 
 
 def _dumps(obj: object) -> str:
-    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    """Compact strict JSON (``ls --json`` prints it as it is stored)."""
+    text = jsonsafe.dumps(obj, ensure_ascii=False, separators=(",", ":"))
     if not text.isascii():
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:  # undecodable bytes of an argument or path, kept as surrogates
-            text = json.dumps(obj, separators=(",", ":"))
+            text = jsonsafe.dumps(obj, separators=(",", ":"))
     return text
 
 
@@ -122,10 +124,20 @@ def _row(meta: dict[str, Any], meta_ns: int | None) -> tuple[Any, ...]:
     )
 
 
+INT64 = 2**63
+
+
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return float(value) if value == value else None  # SQLite has no NaN
+    try:
+        return float(value) if value == value else None  # SQLite has no NaN
+    except OverflowError:  # an int beyond a double: its sign, as infinity
+        return float("inf") if value > 0 else float("-inf")
+
+
+def _int64(value: Any) -> int | None:
+    return value if isinstance(value, int) and -INT64 <= value < INT64 else None
 
 
 def _param_rows(meta: dict[str, Any]) -> list[tuple[Any, ...]]:
@@ -146,8 +158,8 @@ def _metric_rows(meta: dict[str, Any]) -> list[tuple[Any, ...]]:
             _number(s.get("last")),
             _number(s.get("min")),
             _number(s.get("max")),
-            s.get("count") if isinstance(s.get("count"), int) else None,
-            s.get("step") if isinstance(s.get("step"), int) else None,
+            _int64(s.get("count")),
+            _int64(s.get("step")),
         )
         for key, s in stats.items()
         if isinstance(s, dict)

@@ -54,15 +54,33 @@ def merge_sdk_state(layout: StoreLayout, meta: dict[str, Any]) -> None:
     if stats:
         meta["metric_stats"] = stats
         meta["metrics"] = {k: v.get("last") for k, v in stats.items()}
-    ending = main.get("ending")
-    if isinstance(ending, dict) and meta.get("status") != "running":
-        _apply_ending(meta, ending)
+    if meta.get("status") != "running":
+        for ending in _endings(metrics_dir, main):
+            _apply_ending(meta, ending)
+
+
+def _endings(metrics_dir: str, main: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the SDK declared in any process of the run (main first): a helper process's
+    naga.fail() fails the run too."""
+    found = [main.get("ending")]
+    for name in sorted(os.listdir(metrics_dir)):
+        if name not in MERGED_STREAMS:
+            found.append(read_state(os.path.join(metrics_dir, name, "state.json")).get("ending"))
+    return [e for e in found if isinstance(e, dict)]
+
+
+# Exit codes of a process that ended on these signals: the SDK turned them into a clean exit.
+_SIGNAL_EXITS = (128 + 1, 128 + 2, 128 + 15)  # SIGHUP, SIGINT, SIGTERM
 
 
 def _apply_ending(meta: dict[str, Any], ending: dict[str, Any]) -> None:
     status = ending.get("status")
-    if meta.get("status") == "completed" and status in ("failed", "cancelled"):
+    signalled = meta.get("status") == "failed" and meta.get("exit_code") in _SIGNAL_EXITS
+    if status in ("failed", "cancelled") and meta.get("status") == "completed":
         meta["status"] = status
+        meta["error"] = ending.get("error")
+    elif status == "cancelled" and signalled:  # SIGTERM sent to the script, not to naga
+        meta["status"] = "cancelled"
         meta["error"] = ending.get("error")
     elif not meta.get("error") and ending.get("error"):
         meta["error"] = ending["error"]
