@@ -637,11 +637,11 @@ def test_sigterm_to_the_script_under_naga_run_reads_cancelled(
 
 def test_bad_system_metric_settings_create_no_run(
     store: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:  # noqa: E501
+) -> None:
     monkeypatch.setenv("NAGA_SYS_INTERVAL", "soon")
     with pytest.raises(naga.NagaError, match="NAGA_SYS_INTERVAL"), naga.run(name="never"):
         pass
     monkeypatch.delenv("NAGA_SYS_INTERVAL")
-    with pytest.raises(naga.NagaError, match="at least 0.1"), naga.run(sys_interval=1e-9):
+    with pytest.raises(naga.NagaError, match=r"at least 0\.1"), naga.run(sys_interval=1e-9):
         pass
     assert not (store / "runs").exists() or not any((store / "runs").iterdir())
