@@ -133,11 +133,13 @@ class Run:
         _time: Callable[[], float] = time.time,
         _tuple: type[tuple[Any, ...]] = tuple,
         _fast: frozenset[type] = FAST_TYPES,
+        _lo: int = -STEP_LIMIT,
+        _hi: int = STEP_LIMIT,
     ) -> None:
         """Log metric values at ``step`` (default: one more than the last step logged)."""
         if step is None:
             step = self._next_step
-        elif step.__class__ is not int or not -STEP_LIMIT <= step < STEP_LIMIT:
+        elif step.__class__ is not int or not _lo <= step < _hi:
             step = check_step(step)
         self._next_step = step + 1
         try:
