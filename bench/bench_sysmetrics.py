@@ -7,7 +7,8 @@ default 20 s: the run's body only sleeps, so ~40 samples), and the CPU time of t
 samples is compared with the same run with sampling off. The difference over the number of
 samples found in the store is the cost of one sample; at the default 10 s interval that is
 cost / 10 s of one core. A third run samples 4x slower: the slope between the two gives the
-cost of one more sample, the intercept the sampler's one-off cost (thread, imports, GPU probe).
+cost of one more sample, the intercept what sampling costs besides its samples ("rest": the
+one-off start, and naga's sys stream writer thread, which wakes every 0.5 s sample or not).
 
 Rows (each worker is bench/sysmetrics_worker.py, run by the tool's own venv python in a fresh
 project and store):
@@ -22,7 +23,13 @@ project and store):
 Each row runs with the tree alone and with --children (default 8) extra `sleep` processes in it
 (naga walks the tree; MLflow reads machine-wide figures, so its cost does not depend on it).
 All the workers of a round set up (imports, store, a warm-up run) first, then their windows
-start together. --rounds (default 3) rounds; medians are reported. About 2.5 minutes on 2 cores.
+start together. --rounds (default 3) rounds; medians are reported.
+
+Direct check, in the background from the start (so it adds no time): each tool on one process,
+sampling every 10 s and off, over --direct-window (default 100 s, ~9 samples), one run. No
+extrapolation, but noisier: a few ms of baseline noise is spread over ~9 samples.
+
+About 2.5 minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -48,6 +55,8 @@ SETUP_TIMEOUT_S = 180
 DEFAULT_INTERVAL_S = 10.0  # naga's default sampling interval (the spec)
 CEILING_PERCENT = 1.0  # "sampling costs the run < 1% CPU", of one core at the default interval
 SLOW_FACTOR = 4  # the second interval, for the cost of one more sample (the slope)
+WRITER_TICK_S = 0.5  # naga.sdk.stream.TICK_S: the sys stream's writer wakes this often
+DIRECT_WINDOW_S = 100.0  # the direct check: sampling at the default interval, while rounds run
 
 
 @dataclass(frozen=True)
@@ -147,18 +156,20 @@ def start(case: Case, p: Project, window: float, stack: ExitStack) -> Worker:
     return Worker(case, p, proc, stderr)
 
 
-def run_round(bench: Bench, n: int) -> dict[Case, dict[str, Any]]:
-    """One round: every case set up in parallel, then all windows started at once."""
-    cases = bench.cases()
-    results: dict[Case, dict[str, Any]] = {}
+Results = dict[Case, dict[str, Any]]
+
+
+def run_group(bench: Bench, name: str, cases: Sequence[Case], window: float) -> Results:
+    """Every case set up in parallel, then all windows started at once."""
+    results: Results = {}
     with ExitStack() as stack:
         workers = []
         for case in cases:
             p = stack.enter_context(
                 project(TOOLS[case.tool].store_tool, {"worker.py": WORKER.read_text()})
             )
-            workers.append(start(case, p, bench.window, stack))
-        bench.progress(f"round {n}: {len(workers)} workers setting up")
+            workers.append(start(case, p, window, stack))
+        bench.progress(f"{name}: {len(workers)} workers setting up")
         # Each worker blocks in its set-up until READY; one that dies (or is killed for taking
         # too long) gives an empty line.
         timer = threading.Timer(SETUP_TIMEOUT_S, lambda: [w.proc.kill() for w in workers])
@@ -169,14 +180,14 @@ def run_round(bench: Bench, n: int) -> dict[Case, dict[str, Any]]:
                 w.ready = line.strip() == READY
         finally:
             timer.cancel()
-        bench.progress(f"round {n}: {bench.window:g} s windows start")
+        bench.progress(f"{name}: {window:g} s windows start")
         for w in workers:
             if w.ready and w.proc.stdin:
                 w.proc.stdin.write("go\n")
                 w.proc.stdin.flush()
         for w in workers:
             try:
-                out, _ = w.proc.communicate(timeout=bench.window + 120)
+                out, _ = w.proc.communicate(timeout=window + 120)
             except subprocess.TimeoutExpired:
                 w.proc.kill()
                 out, _ = w.proc.communicate()
@@ -185,8 +196,30 @@ def run_round(bench: Bench, n: int) -> dict[Case, dict[str, Any]]:
                 bench.skip(w.case.tool, last_line(w.stderr, w.proc.returncode))
                 continue
             results[w.case] = json.loads(found[-1][len(RESULT_PREFIX) :])
-    bench.progress(f"round {n}: done")
+    bench.progress(f"{name}: done")
     return results
+
+
+class Direct(threading.Thread):
+    """The direct check, in the background while the rounds run: each tool on one process,
+    sampling every DEFAULT_INTERVAL_S and off, over `window` s."""
+
+    def __init__(self, bench: Bench, window: float) -> None:
+        super().__init__(daemon=True)
+        self.bench, self.window = bench, window
+        self.results: Results = {}
+
+    def cases(self) -> list[Case]:
+        usable = {c.tool for c in self.bench.cases()}
+        return [
+            Case(t, 0, i)
+            for t in self.bench.tools
+            if t in usable
+            for i in (DEFAULT_INTERVAL_S, 0.0)
+        ]
+
+    def run(self) -> None:
+        self.results = run_group(self.bench, "direct check", self.cases(), self.window)
 
 
 # --- report -----------------------------------------------------------------------------------
@@ -206,7 +239,7 @@ class Cost:
 
     @property
     def all_in_s(self) -> float:
-        """(on - off) / samples: one-off costs included."""
+        """(on - off) / samples: everything sampling costs, spread over the samples."""
         return (self.fast_s - self.off_s) / self.fast_n if self.fast_n else float("nan")
 
     @property
@@ -216,8 +249,8 @@ class Cost:
         return (self.fast_s - self.slow_s) / extra if extra > 0 else float("nan")
 
     @property
-    def one_off_s(self) -> float:
-        """What the sampler costs beyond its samples: the intercept."""
+    def rest_s(self) -> float:
+        """What sampling costs besides its samples, over the window: the intercept."""
         return self.slow_s - self.off_s - self.marginal_s * self.slow_n
 
 
@@ -311,7 +344,7 @@ def report(bench: Bench, by_key: dict[Key, list[Cost]]) -> None:
                     f"{all_in:.2f}",
                     fmt_span([c.all_in_s * 1000 for c in cs], "{:.2f}"),
                     f"{marginal:.2f}",
-                    f"{median_ms(cs, 'one_off_s'):.0f}",
+                    f"{median_ms(cs, 'rest_s'):.0f}",
                     f"{percent_of_core(all_in):.3f}",
                     *ratios,
                     f"{statistics.median(rss):.1f}" if rss else "-",
@@ -332,7 +365,7 @@ def report(bench: Bench, by_key: dict[Key, list[Cost]]) -> None:
             "ms/sample",
             "range",
             "marginal ms",
-            "one-off ms",
+            "rest ms",
             f"% core @{DEFAULT_INTERVAL_S:g}s",
             "vs naga SDK",
             "marginal",
@@ -341,17 +374,21 @@ def report(bench: Bench, by_key: dict[Key, list[Cost]]) -> None:
         rows,
     )
     fast, default = f"{bench.interval:g}", f"{DEFAULT_INTERVAL_S:g}"
+    wakes = DEFAULT_INTERVAL_S / WRITER_TICK_S
     print(
         f"""(procs: processes in the sampled tree. samples: counted in the store (naga:
  sys/cpu_percent, MLflow: system/cpu_utilization_percentage). values: metrics per sample.
  CPU ms: user+sys of the sampling process over the window, sampling off and every {fast} s.
- ms/sample = (on - off) / samples @{fast}s, the sampler's one-off costs included (thread,
- store, GPU probe; for `naga run` also the sampler's imports); range: over the rounds.
+ ms/sample = (on - off) / samples @{fast}s; range: over the rounds.
  marginal = (on @{fast}s - on @{slow:g}s) / (difference in samples): one more sample.
- one-off = the rest, once per run. % core @{default}s = ms/sample / {default} s: an upper
- bound, since a real run spreads the one-off part over more samples. vs naga SDK: ms/sample,
- then marginal, over naga SDK's in the same tree. tree RSS: median of naga's sys/rss_mib, a
- check that the tree is walked.)"""
+ rest = the intercept, what the window cost besides its samples: the one-off start (thread,
+ GPU probe; for `naga run` the sampler's imports) and, for naga, the sys stream's writer
+ thread, which wakes every {WRITER_TICK_S:g} s whether or not there is a sample.
+ % core @{default}s = ms/sample / {default} s. That spreads the one-off part over too few
+ samples, but counts one writer wake a sample where sampling every {default} s has {wakes:g}:
+ the direct check below has the real figure. vs naga SDK: ms/sample, then marginal, over
+ naga SDK's in the same tree. tree RSS: median of naga's sys/rss_mib, a check that the
+ tree is walked.)"""
     )
     for children in bench.trees:
         for tool in ("naga", "naga-cli"):
@@ -370,6 +407,51 @@ def report(bench: Bench, by_key: dict[Key, list[Cost]]) -> None:
             )
 
 
+def report_direct(bench: Bench, direct: Direct) -> None:
+    res = direct.results
+    rows, per_sample = [], {}
+    for tool in bench.tools:
+        on, off = res.get(Case(tool, 0, DEFAULT_INTERVAL_S)), res.get(Case(tool, 0, 0.0))
+        if on is None or off is None or not on["samples"]:
+            continue
+        ms = (on["cpu_s"] - off["cpu_s"]) / on["samples"] * 1000
+        per_sample[tool] = ms
+        ratio = "-"
+        if tool != "naga" and per_sample.get("naga", 0) > 0:
+            ratio = fmt_ratio(ms / per_sample["naga"])
+        rows.append(
+            [
+                TOOLS[tool].label,
+                str(on["samples"]),
+                f"{off['cpu_s'] * 1000:.1f}",
+                f"{on['cpu_s'] * 1000:.1f}",
+                f"{ms:.2f}",
+                f"{percent_of_core(ms):.3f}",
+                ratio,
+            ]
+        )
+    print_table(
+        f"direct check: sampling every {DEFAULT_INTERVAL_S:g} s over {direct.window:g} s, "
+        "1 process, one run",
+        ["sampler", "samples", "CPU ms off", "on", "ms/sample", "% core", "vs naga SDK"],
+        rows,
+    )
+    print(
+        """(nothing extrapolated: (on - off) / samples, everything included, e.g. naga's
+ writer wakes between samples. One run, started with round 1, so its window overlaps the
+ rounds' set-ups (imports on both cores): a busy machine, as in training. With ~9 samples,
+ a few ms of baseline noise moves ms/sample by ~0.5 ms.)"""
+    )
+    for tool in ("naga", "naga-cli"):
+        if tool in per_sample:
+            percent = percent_of_core(per_sample[tool])
+            ok = "PASS" if percent < CEILING_PERCENT else "FAIL"
+            print(
+                f"{TOOLS[tool].label}, direct: {percent:.3f}% of a core, "
+                f"ceiling < {CEILING_PERCENT:g}%: {ok}"
+            )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -377,6 +459,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=0.5, help="seconds (default 0.5)")
     parser.add_argument("--window", type=float, default=20.0, help="seconds (default 20)")
     parser.add_argument("--rounds", type=int, default=3, help="default 3")
+    parser.add_argument(
+        "--direct-window",
+        type=float,
+        default=DIRECT_WINDOW_S,
+        help=f"seconds of the direct check at {DEFAULT_INTERVAL_S:g} s, 0: none "
+        f"(default {DIRECT_WINDOW_S:g})",
+    )
     parser.add_argument(
         "--children", type=int, default=8, help="extra processes in the big tree (default 8)"
     )
@@ -390,6 +479,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unknown: {', '.join(sorted(unknown))}")
     if not args.interval > 0 or not args.window > args.interval:
         parser.error("need 0 < --interval < --window")
+    if 0 < args.direct_window <= DEFAULT_INTERVAL_S:
+        parser.error(f"--direct-window must be 0 or more than {DEFAULT_INTERVAL_S:g} s")
     if not venv_bin(NAGA_VENV, "python").exists():
         raise SystemExit(f"{venv_bin(NAGA_VENV, 'python')} missing: run bench/setup_peers.sh first")
 
@@ -399,8 +490,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"system-metric sampling cost; interval {args.interval:g} s, window {args.window:g} s, "
         f"{args.rounds} rounds, trees of {' and '.join(str(1 + c) for c in trees)} processes"
     )
-    rounds = [run_round(bench, n + 1) for n in range(args.rounds)]
+    direct = Direct(bench, args.direct_window) if args.direct_window > 0 else None
+    if direct:
+        direct.start()
+    rounds = [
+        run_group(bench, f"round {n + 1}", bench.cases(), args.window) for n in range(args.rounds)
+    ]
+    if direct:
+        direct.join()
     report(bench, costs(rounds, args.interval))
+    if direct:
+        report_direct(bench, direct)
     print(f"\ntotal {time.perf_counter() - bench.started:.0f} s")
     return 0
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create/refresh the benchmark virtualenvs. Idempotent; safe to re-run.
-#   .venv-peers : yanex + mlflow + sacred (sacred only adds packages: nothing is up/downgraded)
+#   .venv-peers : yanex + mlflow (+ psutil, for its system metrics) + sacred (sacred only adds
+#                 packages: nothing is up/downgraded)
 #   .venv-guild : guildai (own venv: it pins protobuf<5, which conflicts with mlflow's deps)
 #   .venv-aim   : aim (own venv: it pins many deps); falls back to an older aim if the latest fails
 #   .venv-naga  : naga, installed NON-editable from the repo root, reinstalled every run, + numpy
@@ -68,6 +69,8 @@ make_venv "$BENCH_DIR/.venv-naga" || { log "FATAL: cannot create .venv-naga"; ex
 
 install_optional "$BENCH_DIR/.venv-peers" yanex
 install_optional "$BENCH_DIR/.venv-peers" mlflow
+# mlflow's system metrics (bench_sysmetrics.py) need psutil, which mlflow does not depend on.
+install_optional "$BENCH_DIR/.venv-peers" psutil
 install_optional "$BENCH_DIR/.venv-peers" sacred
 if ! "$BENCH_DIR/.venv-peers/bin/python" -m pip check >>"$LOG" 2>&1; then
     log "WARNING: pip check fails in .venv-peers after adding sacred (see $LOG)"
@@ -96,7 +99,7 @@ for venv in "$BENCH_DIR"/.venv-peers "$BENCH_DIR"/.venv-guild "$BENCH_DIR"/.venv
 done
 
 log "versions:"
-"$BENCH_DIR/.venv-peers/bin/python" -m pip list 2>/dev/null | grep -iE '^(yanex|mlflow|sacred) ' | sed 's/^/    /'
+"$BENCH_DIR/.venv-peers/bin/python" -m pip list 2>/dev/null | grep -iE '^(yanex|mlflow|psutil|sacred) ' | sed 's/^/    /'
 "$BENCH_DIR/.venv-guild/bin/python" -m pip list 2>/dev/null | grep -iE '^guildai ' | sed 's/^/    /'
 "$BENCH_DIR/.venv-aim/bin/python" -m pip list 2>/dev/null | grep -iE '^aim ' | sed 's/^/    /'
 "$BENCH_DIR/.venv-naga/bin/python" -m pip list 2>/dev/null | grep -iE '^(naga|numpy) ' | sed 's/^/    /'
