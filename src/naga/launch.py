@@ -228,7 +228,8 @@ class _Recorder:
             except StoreError:
                 pass
 
-        return Stream(os.path.join(self.layout.run_dir(self.run_id), "metrics", "sys"), touch)
+        directory = os.path.join(self.layout.run_dir(self.run_id), "metrics", "sys")
+        return Stream(directory, touch, background=False)
 
     def execute(self) -> Outcome:
         run_dir = self.layout.run_dir(self.run_id)

@@ -93,7 +93,9 @@ def _clamp(value: Any) -> float:
 class Stream:
     """Metrics and params of one process in one run, kept in ``directory``."""
 
-    def __init__(self, directory: str, on_state: Any = None) -> None:
+    def __init__(self, directory: str, on_state: Any = None, *, background: bool = True) -> None:
+        """``background=False``: no writer thread; the owner calls ``write()`` itself (the
+        system sampler does, after each sample, rather than keep a thread waking for nothing)."""
         self.directory = directory
         os.makedirs(directory, exist_ok=True)
         self.flat: list[Any] = []
@@ -111,8 +113,10 @@ class Stream:
         self._load_state()
         self._write_lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="naga-metrics", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+        if background:
+            self._thread = threading.Thread(target=self._loop, name="naga-metrics", daemon=True)
+            self._thread.start()
 
     def _load_state(self) -> None:
         """A stream reopened (a second `naga.run()` under the same `naga run`) carries on."""
@@ -140,9 +144,9 @@ class Stream:
             try:
                 self.write()
             except Exception as exc:  # a full disk, or a bug: say it once, keep the run going
-                self._warn(str(exc))
+                self.warn(str(exc))
 
-    def _warn(self, message: str) -> None:
+    def warn(self, message: str) -> None:
         if self.error is None:
             import sys
 
@@ -293,7 +297,7 @@ class Stream:
     def close(self) -> None:
         """Write everything, durably, and stop the writer thread."""
         self._stop.set()
-        if self._thread is not threading.current_thread():
+        if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(30)
         try:
             self.write(durable=True)

@@ -158,6 +158,10 @@ class SystemSampler:
             }
             last_cpu, last_t = cpu, now
             self.stream.extend((step, time.time(), tuple(sample), *sample.values()))
+            try:
+                self.stream.write()  # this thread is the stream's writer: no other wakes up
+            except Exception as exc:  # a full disk: keep sampling, say it once
+                self.stream.warn(str(exc))
             step += 1
             if self._stop.acquire(True, self.interval):
                 return
