@@ -36,9 +36,11 @@ from . import artifacts
 from .owned import OwnRecord
 from .stream import Stream
 from .termination import GUARD, Terminated, held_signals
-from .values import FAST_TYPES, STEP_LIMIT, check_step, convert, flatten
+from .values import FAST_TYPES, STEP_LIMIT, as_dict, check_step, convert, flatten
 
 F = TypeVar("F", bound=Callable[..., Any])
+_now = time.time
+_STEP_LO = -STEP_LIMIT
 RUN_ID_ENV, RUN_DIR_ENV = "NAGA_RUN_ID", "NAGA_RUN_DIR"
 DISABLED_ENV = "NAGA_DISABLED"
 _RANK_ENVS = ("RANK", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMI_RANK")
@@ -115,8 +117,8 @@ class Run:
         self._ended = False
         self._next_step = 0
         self._extend: Callable[[Any], None] = _not_started
-        self._keysets: set[tuple[Any, ...]] = set()
-        self._last_keys: tuple[Any, ...] = ()
+        self._keysets: set[frozenset[Any]] = set()
+        self._keyset: frozenset[Any] = frozenset()  # the keys of the last call, checked
         self._stream: Stream | None = None
         self._stream_name = "main"
         self._pid = os.getpid()
@@ -125,55 +127,39 @@ class Run:
 
     # -- the hot path ------------------------------------------------------------------------
 
-    def log(
-        self,
-        metrics: Mapping[str, Any],
-        step: int | None = None,
-        *,
-        _time: Callable[[], float] = time.time,
-        _tuple: type[tuple[Any, ...]] = tuple,
-        _fast: frozenset[type] = FAST_TYPES,
-        _lo: int = -STEP_LIMIT,
-        _hi: int = STEP_LIMIT,
-    ) -> None:
+    def log(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
         """Log metric values at ``step`` (default: one more than the last step logged)."""
+        # The hot path. What stays behind is a copy of the dict (C-fast, and with only numbers
+        # in it, never tracked by the garbage collector); the writer thread takes it apart.
+        # Module globals, not keyword-only defaults: each default a call omits costs a lookup.
         if step is None:
             step = self._next_step
-        elif step.__class__ is not int or not _lo <= step < _hi:
+        elif step.__class__ is not int or not _STEP_LO <= step < STEP_LIMIT:
             step = check_step(step)
         self._next_step = step + 1
-        try:
-            keys = _tuple(metrics)
-            values = _tuple(metrics.values())
-        except AttributeError:
-            raise TypeError(
-                f"log() takes a dict of metric name -> number, not {type(metrics).__name__}"
-            ) from None
-        for value in values:
-            if value.__class__ not in _fast:
-                values = convert(keys, values)
+        if metrics.__class__ is not dict:
+            metrics = as_dict(metrics)
+        for value in metrics.values():
+            if value.__class__ not in FAST_TYPES:
+                metrics = convert(metrics)
                 break
-        last = self._last_keys
-        if keys == last:
-            keys = last  # one keys tuple for all the calls that log the same keys
-        else:
-            self._check_keys(keys)
-        self._extend((step, _time(), keys) + values)  # noqa: RUF005 - faster than unpacking
+        if metrics.keys() != self._keyset:
+            self._check_keys(metrics)
+        self._extend((step, _now(), metrics.copy()))
 
-    def _check_keys(self, keys: tuple[Any, ...]) -> None:
-        if keys in self._keysets:
-            self._last_keys = keys
-            return
-        from .series import check_key
+    def _check_keys(self, metrics: dict[Any, Any]) -> None:
+        keyset = frozenset(metrics)
+        if keyset not in self._keysets:
+            from .series import check_key
 
-        for key in keys:
-            if isinstance(key, str) and key.startswith("sys/"):
-                raise ValueError(f"metric key {key!r}: the sys/ prefix is naga's system metrics")
-            check_key(key)
-        if len(self._keysets) > 10_000:  # keys that change every call: keep the check cheap
-            self._keysets.clear()
-        self._keysets.add(keys)
-        self._last_keys = keys
+            for key in metrics:
+                if isinstance(key, str) and key.startswith("sys/"):
+                    raise ValueError(f"metric key {key!r}: sys/ is naga's system metrics")
+                check_key(key)
+            if len(self._keysets) > 10_000:  # keys that change every call: keep this cheap
+                self._keysets.clear()
+            self._keysets.add(keyset)
+        self._keyset = keyset
 
     # -- lifecycle ---------------------------------------------------------------------------
 

@@ -1,13 +1,14 @@
 """One process's metrics for one run: ``log`` appends to a list, a background thread writes.
 
-The caller's cost is one ``list.extend`` of ``(step, time, keys, value, value, ...)`` onto a
-flat list: atomic under the GIL, so threads need no lock, and it leaves no container object
-alive per call, so the cyclic garbage collector has nothing to scan. Every ``TICK_S`` the writer
-thread takes what accumulated (``del flat[:n]`` after copying ``flat[:n]`` is atomic too, so
-nothing added meanwhile is lost), finds the runs of consecutive calls that logged the same keys,
-takes each column out with a strided slice (``flat[3::stride]``) and turns it into an ``array``
-in C, and appends one chunk per metric to its series file. Between writes nothing is held in a file
-buffer, so a SIGKILL loses at most the last tick; ``flush()`` also fsyncs, for a machine crash.
+The caller's cost is one ``list.extend`` of ``(step, time, copy of the dict)`` onto a flat list:
+atomic under the GIL, so threads need no lock; and a dict holding only numbers is never tracked
+by the cyclic garbage collector, so a million of them waiting cost no collection time. Every
+``TICK_S`` the writer thread takes what accumulated (``del flat[:n]`` after copying ``flat[:n]``
+is atomic too, so nothing added meanwhile is lost), finds the runs of consecutive calls that
+logged the same keys, takes each column out in C (``map(itemgetter(key), dicts)``) into an
+``array``, and appends one chunk per metric to its series file. Between writes nothing is held
+in a file buffer, so a SIGKILL loses at most the last tick; ``flush()`` also fsyncs, for a
+machine crash.
 
 ``state.json`` beside the series holds the stream's params, a summary per metric (last, min,
 max, count, step) and, when the SDK ended the run itself, that ending. Readers (``naga ls``, the
@@ -21,6 +22,8 @@ import os
 import threading
 from array import array
 from collections.abc import Iterator
+from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 from .._lean import json_bytes
@@ -38,13 +41,23 @@ def _write_error(key: str, path: str, exc: OSError) -> StoreError:
     return StoreError(f"cannot write metric {key!r} to {path}: {exc.strerror or exc}")
 
 
-def _nan_free(values: array, pick: Any) -> float:  # type: ignore[type-arg]
-    """min/max of an array, ignoring NaN (Python's min() returns NaN if the first one is)."""
-    found = pick(values)
-    if found == found:
-        return float(found)
-    clean = [v for v in values if v == v]
-    return float(pick(clean)) if clean else math.nan
+def _nan_free(values: list[Any], pick: Any) -> float:
+    """min/max ignoring NaN (Python's min() returns NaN when the first value is one)."""
+    try:
+        found = pick(values)
+        if found == found:
+            return float(found)
+        clean = [v for v in values if v == v]
+        return float(pick(clean)) if clean else math.nan
+    except OverflowError:  # an int beyond a double
+        return _nan_free([_clamp(v) for v in values], pick)
+
+
+def _clamp(value: Any) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
 
 
 def _pick(a: float, b: float, pick: Any) -> float:
@@ -54,6 +67,13 @@ def _pick(a: float, b: float, pick: Any) -> float:
     return a if b != b else float(pick(a, b))
 
 
+def _as_steps(steps: list[int]) -> array:  # type: ignore[type-arg]
+    try:
+        return array("q", steps)
+    except OverflowError:  # log() refuses such steps; keep the writer alive whatever comes
+        return array("q", [max(-(2**63), min(2**63 - 1, s)) for s in steps])
+
+
 def _as_floats(values: list[Any]) -> array:  # type: ignore[type-arg]
     try:
         return array("d", values)
@@ -61,33 +81,39 @@ def _as_floats(values: list[Any]) -> array:  # type: ignore[type-arg]
         return array("d", [_clamp(v) for v in values])
 
 
-def segments(flat: list[Any]) -> Iterator[tuple[tuple[str, ...], list[Any]]]:
-    """(keys, the calls' slice of ``flat``) for each run of consecutive calls with equal keys.
-    ``flat`` holds calls as ``step, time, keys, values...``; ``len(keys)`` values each."""
-    n = len(flat)
-    if not n:
-        return
-    keys = flat[2]
-    stride = 3 + len(keys)
-    if n % stride == 0 and flat[2::stride].count(keys) == n // stride:
-        yield keys, flat  # the usual case: every call logged the same keys
-        return
+def segments(
+    flat: list[Any],
+) -> Iterator[tuple[tuple[str, ...], list[int], list[float], list[list[Any]]]]:
+    """(keys, steps, times, one column of values per key) for each run of consecutive calls
+    that logged the same keys. ``flat`` holds calls as ``step, time, dict``."""
+    steps, times, dicts = flat[0::3], flat[1::3], flat[2::3]
+    keys = tuple(dicts[0]) if dicts else ()
+    # The usual case, checked in C: every dict has as many keys as the first and all of the
+    # first's keys (so the same keys, in whatever order).
+    if dicts and list(map(len, dicts)).count(len(keys)) == len(dicts):
+        try:
+            yield keys, steps, times, _columns(keys, dicts)
+            return
+        except KeyError:
+            pass
     start = 0
-    while start < n:
-        keys = flat[start + 2]
-        stride = 3 + len(keys)
-        end = start + stride
-        while end < n and flat[end + 2] == keys:
-            end += stride
-        yield keys, flat[start:end]
+    while start < len(dicts):
+        first = dicts[start].keys()
+        end = start + 1
+        while end < len(dicts) and dicts[end].keys() == first:
+            end += 1
+        keys = tuple(first)
+        yield keys, steps[start:end], times[start:end], _columns(keys, dicts[start:end])
         start = end
 
 
-def _clamp(value: Any) -> float:
-    try:
-        return float(value)
-    except OverflowError:
-        return math.inf if value > 0 else -math.inf
+def _columns(keys: tuple[str, ...], dicts: list[dict[str, Any]]) -> list[list[Any]]:
+    if len(keys) == 1:
+        return [list(map(itemgetter(keys[0]), dicts))]
+    if not keys:
+        return []
+    values = list(chain.from_iterable(map(itemgetter(*keys), dicts)))
+    return [values[j :: len(keys)] for j in range(len(keys))]
 
 
 class Stream:
@@ -185,31 +211,38 @@ class Stream:
 
     def _write_batch(self, batch: list[Any]) -> None:
         self._written = False
-        pending: dict[str, list[tuple[array, array, array]]] = {}  # type: ignore[type-arg]
-        for keys, calls in segments(batch):
-            stride = 3 + len(keys)
-            steps = array("q", calls[0::stride])
-            times = array("d", calls[1::stride])
-            for j, key in enumerate(keys):
-                values = _as_floats(calls[3 + j :: stride])
-                pending.setdefault(key, []).append((steps, times, values))
+        # key -> [(steps, times, values, lowest, highest)], one entry per run of calls
+        pending: dict[str, list[tuple[array, array, array, float, float]]] = {}  # type: ignore[type-arg]
+        for keys, step_list, time_list, columns in segments(batch):
+            steps = _as_steps(step_list)
+            times = array("d", time_list)
+            for key, column in zip(keys, columns, strict=True):
+                # min/max on the list: no float to allocate
+                entry = (
+                    steps,
+                    times,
+                    _as_floats(column),
+                    _nan_free(column, min),
+                    _nan_free(column, max),
+                )
+                pending.setdefault(key, []).append(entry)
         failure: StoreError | None = None
         for key, parts in pending.items():
-            if len(parts) == 1:
-                steps, times, values = parts[0]
-            else:
-                steps, times, values = array("q"), array("d"), array("d")
-                for s, t, v in parts:
+            steps, times, values, low, high = parts[0]
+            if len(parts) > 1:
+                steps, times, values = array("q", steps), array("d", times), array("d", values)
+                for s, t, v, lo, hi in parts[1:]:
                     steps.extend(s)
                     times.extend(t)
                     values.extend(v)
+                    low, high = _pick(low, lo, min), _pick(high, hi, max)
             try:  # one key that cannot be written must not cost the others theirs
-                self._append_chunk(key, series.encode_chunk(steps, times, values))
+                self._append_chunk(key, series.chunk_parts(steps, times, values))
             except StoreError as exc:
                 failure = failure or exc
                 continue
             self._written = True
-            self._summarise(key, steps, values)
+            self._summarise(key, values[-1], steps[-1], len(values), low, high)
         self._dirty_state = True
         if failure is not None:
             raise failure
@@ -231,14 +264,17 @@ class Stream:
         self._fds[key] = fd  # most recently used last
         return fd
 
-    def _append_chunk(self, key: str, chunk: bytes) -> None:
+    def _append_chunk(self, key: str, parts: list[Any]) -> None:
         fd: int | None = None
         try:
             fd = self._fd(key)
-            view = memoryview(chunk)
-            while view:
-                view = view[os.write(fd, view) :]
-            self._sizes[key] += len(chunk)
+            size = sum(memoryview(p).nbytes for p in parts)
+            written = os.writev(fd, parts)
+            if written < size:  # a short write (a signal, a nearly full disk): the rest
+                view = memoryview(b"".join(bytes(p) for p in parts))[written:]
+                while view:
+                    view = view[os.write(fd, view) :]
+            self._sizes[key] += size
             self._unsynced.add(key)
         except OSError as exc:
             if fd is not None:  # cut a partial chunk off, so later chunks stay readable
@@ -248,13 +284,14 @@ class Stream:
                     pass
             raise _write_error(key, self._path(key), exc) from exc
 
-    def _summarise(self, key: str, steps: array, values: array) -> None:  # type: ignore[type-arg]
-        low, high = _nan_free(values, min), _nan_free(values, max)
+    def _summarise(
+        self, key: str, last: float, step: int, count: int, low: float, high: float
+    ) -> None:
         known = self.summary.get(key)
         if known is None:
-            self.summary[key] = [values[-1], low, high, len(values), steps[-1]]
+            self.summary[key] = [last, low, high, count, step]
             return
-        known[0], known[3], known[4] = values[-1], known[3] + len(values), steps[-1]
+        known[0], known[3], known[4] = last, known[3] + count, step
         known[1], known[2] = _pick(known[1], low, min), _pick(known[2], high, max)
 
     def state(self) -> dict[str, Any]:

@@ -157,7 +157,7 @@ class SystemSampler:
                 **gpus.read(),
             }
             last_cpu, last_t = cpu, now
-            self.stream.extend((step, time.time(), tuple(sample), *sample.values()))
+            self.stream.extend((step, time.time(), sample))
             try:
                 self.stream.write()  # this thread is the stream's writer: no other wakes up
             except Exception as exc:  # a full disk: keep sampling, say it once

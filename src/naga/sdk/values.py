@@ -41,13 +41,21 @@ def _json_safe(value: Any) -> Any:
     return str(value)
 
 
-def convert(keys: tuple[Any, ...], values: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Values log() did not take as they are: numpy scalars, 0-d arrays and tensors, int/float
-    subclasses. Anything that is not one number is a TypeError naming its key."""
-    out = []
-    for key, value in zip(keys, values, strict=True):
+def as_dict(metrics: Any) -> dict[Any, Any]:
+    """A plain dict of any mapping given to log(); a TypeError for anything else."""
+    if isinstance(metrics, Mapping):
+        return dict(metrics)
+    raise TypeError(f"log() takes a dict of metric name -> number, not {type(metrics).__name__}")
+
+
+def convert(metrics: dict[Any, Any]) -> dict[Any, Any]:
+    """A copy of ``metrics`` with what log() did not take as it was made plain: numpy scalars,
+    0-d arrays and tensors, int/float subclasses. Anything that is not one number is a
+    TypeError naming its key."""
+    out = {}
+    for key, value in metrics.items():
         if value.__class__ in FAST_TYPES:
-            out.append(value)
+            out[key] = value
             continue
         item = getattr(value, "item", None)
         if callable(item) and not isinstance(value, (str, bytes)):
@@ -56,13 +64,13 @@ def convert(keys: tuple[Any, ...], values: tuple[Any, ...]) -> tuple[Any, ...]:
             except (TypeError, ValueError, RuntimeError) as exc:
                 raise TypeError(f"metric {key!r} must be a single number, not {exc}") from None
         if isinstance(value, (int, float)):  # bool is an int
-            out.append(float(value) if not isinstance(value, bool) else value)
+            out[key] = float(value) if not isinstance(value, bool) else value
             continue
         raise TypeError(
             f"metric {key!r} must be a number (int, float, bool, or a scalar with .item()),"
             f" not {type(value).__name__}"
         )
-    return tuple(out)
+    return out
 
 
 def check_step(step: Any) -> int:
