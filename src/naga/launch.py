@@ -229,7 +229,7 @@ class _Recorder:
                 pass
 
         directory = os.path.join(self.layout.run_dir(self.run_id), "metrics", "sys")
-        return Stream(directory, touch, background=False)
+        return Stream(directory, touch, background=False, reserved=True)
 
     def execute(self) -> Outcome:
         run_dir = self.layout.run_dir(self.run_id)

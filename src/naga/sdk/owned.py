@@ -62,7 +62,9 @@ class OwnRecord:
         if seconds > 0:
             directory = os.path.join(self.run_dir, "metrics", "sys")
             self.sampler = SystemSampler(
-                os.getpid(), seconds, lambda: Stream(directory, on_state=on_state, background=False)
+                os.getpid(),
+                seconds,
+                lambda: Stream(directory, on_state=on_state, background=False, reserved=True),
             )
 
     def finish(

@@ -36,11 +36,10 @@ from . import artifacts
 from .owned import OwnRecord
 from .stream import Stream
 from .termination import GUARD, Terminated, held_signals
-from .values import FAST_TYPES, STEP_LIMIT, as_dict, check_step, convert, flatten
+from .values import FAST_TYPES, as_dict, check_step, convert, flatten
 
 F = TypeVar("F", bound=Callable[..., Any])
 _now = time.time
-_STEP_LO = -STEP_LIMIT
 RUN_ID_ENV, RUN_DIR_ENV = "NAGA_RUN_ID", "NAGA_RUN_DIR"
 DISABLED_ENV = "NAGA_DISABLED"
 _RANK_ENVS = ("RANK", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMI_RANK")
@@ -117,8 +116,6 @@ class Run:
         self._ended = False
         self._next_step = 0
         self._extend: Callable[[Any], None] = _not_started
-        self._keysets: set[frozenset[Any]] = set()
-        self._keyset: frozenset[Any] = frozenset()  # the keys of the last call, checked
         self._stream: Stream | None = None
         self._stream_name = "main"
         self._pid = os.getpid()
@@ -128,13 +125,17 @@ class Run:
     # -- the hot path ------------------------------------------------------------------------
 
     def log(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
-        """Log metric values at ``step`` (default: one more than the last step logged)."""
+        """Log metric values at ``step`` (default: one more than the last step logged).
+
+        Values are checked here (a TypeError names the key); keys are checked by the writer
+        (a key that cannot name a file is dropped with one warning), which keeps this cheap.
+        """
         # The hot path. What stays behind is a copy of the dict (C-fast, and with only numbers
         # in it, never tracked by the garbage collector); the writer thread takes it apart.
         # Module globals, not keyword-only defaults: each default a call omits costs a lookup.
         if step is None:
             step = self._next_step
-        elif step.__class__ is not int or not _STEP_LO <= step < STEP_LIMIT:
+        elif step.__class__ is not int:
             step = check_step(step)
         self._next_step = step + 1
         if metrics.__class__ is not dict:
@@ -143,23 +144,7 @@ class Run:
             if value.__class__ not in FAST_TYPES:
                 metrics = convert(metrics)
                 break
-        if metrics.keys() != self._keyset:
-            self._check_keys(metrics)
         self._extend((step, _now(), metrics.copy()))
-
-    def _check_keys(self, metrics: dict[Any, Any]) -> None:
-        keyset = frozenset(metrics)
-        if keyset not in self._keysets:
-            from .series import check_key
-
-            for key in metrics:
-                if isinstance(key, str) and key.startswith("sys/"):
-                    raise ValueError(f"metric key {key!r}: sys/ is naga's system metrics")
-                check_key(key)
-            if len(self._keysets) > 10_000:  # keys that change every call: keep this cheap
-                self._keysets.clear()
-            self._keysets.add(keyset)
-        self._keyset = keyset
 
     # -- lifecycle ---------------------------------------------------------------------------
 

@@ -67,11 +67,15 @@ def _pick(a: float, b: float, pick: Any) -> float:
     return a if b != b else float(pick(a, b))
 
 
-def _as_steps(steps: list[int]) -> array:  # type: ignore[type-arg]
+STEP_MIN, STEP_MAX = -(2**63), 2**63 - 1
+
+
+def _as_steps(steps: list[int]) -> tuple[array, bool]:  # type: ignore[type-arg]
+    """Steps as int64, and whether some had to be clamped to fit."""
     try:
-        return array("q", steps)
-    except OverflowError:  # log() refuses such steps; keep the writer alive whatever comes
-        return array("q", [max(-(2**63), min(2**63 - 1, s)) for s in steps])
+        return array("q", steps), False
+    except OverflowError:
+        return array("q", [max(STEP_MIN, min(STEP_MAX, s)) for s in steps]), True
 
 
 def _as_floats(values: list[Any]) -> array:  # type: ignore[type-arg]
@@ -119,9 +123,20 @@ def _columns(keys: tuple[str, ...], dicts: list[dict[str, Any]]) -> list[list[An
 class Stream:
     """Metrics and params of one process in one run, kept in ``directory``."""
 
-    def __init__(self, directory: str, on_state: Any = None, *, background: bool = True) -> None:
+    def __init__(
+        self,
+        directory: str,
+        on_state: Any = None,
+        *,
+        background: bool = True,
+        reserved: bool = False,
+    ) -> None:
         """``background=False``: no writer thread; the owner calls ``write()`` itself (the
-        system sampler does, after each sample, rather than keep a thread waking for nothing)."""
+        system sampler does, after each sample, rather than keep a thread waking for nothing).
+        ``reserved``: the stream may hold naga's own ``sys/`` keys."""
+        self.reserved = reserved
+        self._good_keys: set[Any] = set()
+        self._bad_keys: set[Any] = set()
         self.directory = directory
         os.makedirs(directory, exist_ok=True)
         self.flat: list[Any] = []
@@ -214,9 +229,13 @@ class Stream:
         # key -> [(steps, times, values, lowest, highest)], one entry per run of calls
         pending: dict[str, list[tuple[array, array, array, float, float]]] = {}  # type: ignore[type-arg]
         for keys, step_list, time_list, columns in segments(batch):
-            steps = _as_steps(step_list)
+            steps, clamped = _as_steps(step_list)
+            if clamped:
+                self.warn(f"steps beyond 64 bits were logged (e.g. {max(step_list)}); clamped")
             times = array("d", time_list)
             for key, column in zip(keys, columns, strict=True):
+                if not self._key_ok(key):
+                    continue
                 # min/max on the list: no float to allocate
                 entry = (
                     steps,
@@ -246,6 +265,25 @@ class Stream:
         self._dirty_state = True
         if failure is not None:
             raise failure
+
+    def _key_ok(self, key: Any) -> bool:
+        """Keys are checked here, once each, not in log(): a bad one is dropped with a
+        warning (naga's own sys/ prefix is for the system sampler's stream only)."""
+        if key in self._good_keys:
+            return True
+        try:
+            series.check_key(key)
+            if not self.reserved and isinstance(key, str) and key.startswith("sys/"):
+                raise ValueError(f"metric key {key!r}: sys/ is naga's system metrics")
+        except (TypeError, ValueError) as exc:
+            if key not in self._bad_keys:
+                self._bad_keys.add(key)
+                import sys
+
+                print(f"naga: warning: {exc}; its values are not recorded", file=sys.stderr)
+            return False
+        self._good_keys.add(key)
+        return True
 
     def _path(self, key: str) -> str:
         return os.path.join(self.directory, series.file_name(key))

@@ -12,7 +12,7 @@ from typing import Any
 
 # Exact types log() takes without conversion; anything else goes through convert().
 FAST_TYPES = frozenset((float, int, bool))
-STEP_LIMIT = 2**63 - 1  # steps are stored as int64; the auto step is one more than the last
+STEP_LIMIT = 2**63 - 1  # steps are stored as int64
 
 
 def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
