@@ -126,3 +126,19 @@ def test_readme_sdk_example_is_the_example_file_and_runs(tmp_path: Path) -> None
     status, lr, points, last = done.stdout.split()
     assert (status, lr, points) == ("completed", "0.01", "200")
     assert float(last) < 0.02
+
+
+def test_readme_python_blocks_run_in_order(tmp_path: Path) -> None:
+    """Every ```python block of the README, run one after the other in a fresh directory."""
+    blocks = re.findall(r"```python\n(.*?)```", README, flags=re.S)
+    assert len(blocks) >= 3
+    script = tmp_path / "readme_blocks.py"
+    script.write_text("import matplotlib\nmatplotlib.use('Agg')\n" + "\n".join(blocks))
+    env = {**os.environ, "NAGA_HOME": str(tmp_path / "store")}
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0].startswith("completed 0.01 200")
+    assert "0.01" in done.stdout.splitlines()[1]  # the naga.runs() line
