@@ -645,3 +645,19 @@ def test_bad_system_metric_settings_create_no_run(
     with pytest.raises(naga.NagaError, match=r"at least 0\.1"), naga.run(sys_interval=1e-9):
         pass
     assert not (store / "runs").exists() or not any((store / "runs").iterdir())
+
+
+def test_reading_commands_give_one_line_errors(naga_cli: Naga) -> None:
+    with naga.run(name="errs") as run:
+        run.log({"loss": 1.0})
+    for args, expected in (
+        (("metrics", "errs", "--key", "nope"), "has no metric 'nope' (its metrics: loss)"),
+        (("metrics", "nothere"), "no run matches 'nothere'"),
+        (("ls", "--columns", "param."), "--columns 'param.' names no key"),
+        (("compare", "errs", "nothere"), "no run matches 'nothere'"),
+        (("plot", "errs", "--metric", "acc", "-o", "/nonexistent-dir/x.png"), "no metric 'acc'"),
+    ):
+        done = naga_cli(*args)
+        err = done.stderr.decode()
+        assert done.returncode in (1, 2), args
+        assert err.count("\n") == 1 and err.startswith("naga: error: ") and expected in err, err
