@@ -276,16 +276,7 @@ def report(runs: int, reindex_s: float, timings: list[Timing]) -> None:
 def create_runs(python: Path, code: str, p: Project, count: int) -> str:
     """Run a creator script in the project; returns its stdout, raises Skip if it fails."""
     start = time.perf_counter()
-    proc = subprocess.run(
-        [str(python), "-c", code, str(count)],
-        cwd=p.proj,
-        env=p.env(),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        errors="replace",
-        check=False,
-    )
+    proc = p.run([python, "-c", code, str(count)])
     if proc.returncode != 0:
         tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
         raise Skip(f"creating runs failed (exit {proc.returncode}): {tail}")

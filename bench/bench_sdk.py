@@ -31,6 +31,7 @@ from common import (
     NAGA_VENV,
     PEERS_VENV,
     Project,
+    print_rows,
     project,
     run_once,
     venv_bin,
@@ -144,17 +145,7 @@ def run_worker(row: Row, p: Project, workload: str, n: int, *extra: str) -> dict
     """Run sdk_worker.py for `row` in project `p` and return its JSON result."""
     cmd = [str(TOOLS[row.tool].python), "worker.py", row.worker, workload, str(n), str(p.store)]
     try:
-        proc = subprocess.run(
-            [*cmd, *extra],
-            cwd=p.proj,
-            env=p.env(),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=WORKER_TIMEOUT_S,
-            check=False,
-        )
+        proc = p.run([*cmd, *extra], timeout=WORKER_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         raise WorkerError(f"{workload} timed out after {WORKER_TIMEOUT_S} s") from None
     results = [ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_PREFIX)]
@@ -193,25 +184,6 @@ def fmt_ratio(naga: float | None, peer: float, tool: str) -> str:
 
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
-
-
-def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    print(f"\n== {title} ==")
-    if not rows:
-        print("(no rows measured)")
-        return
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-
-    # First column left-aligned, the numbers right-aligned, the last (notes) left-aligned.
-    def line(cells: Sequence[str]) -> str:
-        out = []
-        for i, (c, w) in enumerate(zip(cells, widths, strict=True)):
-            out.append(c.ljust(w) if i in (0, len(cells) - 1) else c.rjust(w))
-        return "  ".join(out).rstrip()
-
-    print(line(headers))
-    for r in rows:
-        print(line(r))
 
 
 # --- workloads --------------------------------------------------------------------------------
@@ -262,7 +234,7 @@ def report_log(results: list[tuple[Row, int, dict]], workload: str) -> None:
         if workload == "single"
         else f"wide: {WIDTH} metrics per step (one dict), values/s"
     )
-    print_table(
+    print_rows(
         title,
         [
             "tool",
@@ -345,7 +317,7 @@ def report_read(results: list[tuple[Row, int, dict]]) -> None:
                 note,
             ]
         )
-    print_table(
+    print_rows(
         "read: one metric's series from a finished run, fresh process, points/s",
         [
             "tool",
@@ -381,16 +353,7 @@ def report_read(results: list[tuple[Row, int, dict]]) -> None:
 
 
 def import_reason(tool: Tool, p: Project) -> str:
-    proc = subprocess.run(
-        [str(tool.python), "-c", f"import {tool.module}"],
-        cwd=p.proj,
-        env=p.env(),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        errors="replace",
-        check=False,
-    )
+    proc = p.run([tool.python, "-c", f"import {tool.module}"])
     lines = [ln.strip() for ln in proc.stderr.splitlines() if ln.strip()]
     return lines[-1] if lines else f"exit {proc.returncode}"
 
@@ -440,7 +403,7 @@ def report_import(results: list[tuple[str, float, float]], reps: int) -> None:
         table.append(
             [f"import {TOOLS[name].module}", f"{t * 1000:.1f}", f"{bare * 1000:.1f}", ratio]
         )
-    print_table(
+    print_rows(
         f"import: python -c 'import <tool>', best of {reps}, minus bare python in the same venv",
         ["command", "import ms", "bare python ms", "naga is Nx faster"],
         table,

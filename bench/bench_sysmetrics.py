@@ -8,7 +8,7 @@ samples is compared with the same run with sampling off. The difference over the
 samples found in the store is the cost of one sample; at the default 10 s interval that is
 cost / 10 s of one core. A third run samples 4x slower: the slope between the two gives the
 cost of one more sample, the intercept what sampling costs besides its samples ("rest": the
-one-off start, and naga's sys stream writer thread, which wakes every 0.5 s sample or not).
+one-off start; naga's sys stream has no writer thread of its own: the sampler writes it).
 
 Rows (each worker is bench/sysmetrics_worker.py, run by the tool's own venv python in a fresh
 project and store):
@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from common import BENCH_DIR, NAGA_VENV, PEERS_VENV, Project, project, venv_bin
+from common import BENCH_DIR, NAGA_VENV, PEERS_VENV, Project, print_rows, project, venv_bin
 
 WORKER = BENCH_DIR / "sysmetrics_worker.py"
 RESULT_PREFIX = "BENCH_RESULT "  # keep in sync with sysmetrics_worker.py
@@ -55,7 +55,6 @@ SETUP_TIMEOUT_S = 180
 DEFAULT_INTERVAL_S = 10.0  # naga's default sampling interval (the spec)
 CEILING_PERCENT = 1.0  # "sampling costs the run < 1% CPU", of one core at the default interval
 SLOW_FACTOR = 4  # the second interval, for the cost of one more sample (the slope)
-WRITER_TICK_S = 0.5  # naga.sdk.stream.TICK_S: the sys stream's writer wakes this often
 DIRECT_WINDOW_S = 100.0  # the direct check: sampling at the default interval, while rounds run
 
 
@@ -290,24 +289,6 @@ def fmt_span(values: Sequence[float], fmt: str = "{:.0f}") -> str:
     return fmt.format(lo) if lo == hi else f"{fmt.format(lo)}-{fmt.format(hi)}"
 
 
-def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    print(f"\n== {title} ==")
-    if not rows:
-        print("(no rows measured)")
-        return
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-
-    def line(cells: Sequence[str]) -> str:
-        out = []
-        for i, (c, w) in enumerate(zip(cells, widths, strict=True)):
-            out.append(c.ljust(w) if i in (0, len(cells) - 1) else c.rjust(w))
-        return "  ".join(out).rstrip()
-
-    print(line(headers))
-    for r in rows:
-        print(line(r))
-
-
 def median_ms(cs: Sequence[Cost], attr: str) -> float:
     return float(statistics.median(getattr(c, attr) for c in cs)) * 1000
 
@@ -352,7 +333,7 @@ def report(bench: Bench, by_key: dict[Key, list[Cost]]) -> None:
             )
     n_rounds = max((len(v) for v in by_key.values()), default=0)
     slow = bench.interval * SLOW_FACTOR
-    print_table(
+    print_rows(
         f"system-metric sampling, CPU of the sampling process: {bench.window:g} s idle window, "
         f"median of {n_rounds} rounds",
         [
@@ -374,7 +355,6 @@ def report(bench: Bench, by_key: dict[Key, list[Cost]]) -> None:
         rows,
     )
     fast, default = f"{bench.interval:g}", f"{DEFAULT_INTERVAL_S:g}"
-    wakes = DEFAULT_INTERVAL_S / WRITER_TICK_S
     print(
         f"""(procs: processes in the sampled tree. samples: counted in the store (naga:
  sys/cpu_percent, MLflow: system/cpu_utilization_percentage). values: metrics per sample.
@@ -382,11 +362,9 @@ def report(bench: Bench, by_key: dict[Key, list[Cost]]) -> None:
  ms/sample = (on - off) / samples @{fast}s; range: over the rounds.
  marginal = (on @{fast}s - on @{slow:g}s) / (difference in samples): one more sample.
  rest = the intercept, what the window cost besides its samples: the one-off start (thread,
- GPU probe; for `naga run` the sampler's imports) and, for naga, the sys stream's writer
- thread, which wakes every {WRITER_TICK_S:g} s whether or not there is a sample.
+ GPU probe; for `naga run` the sampler's imports).
  % core @{default}s = ms/sample / {default} s. That spreads the one-off part over too few
- samples, but counts one writer wake a sample where sampling every {default} s has {wakes:g}:
- the direct check below has the real figure. vs naga SDK: ms/sample, then marginal, over
+ samples: the direct check below has the real figure. vs naga SDK: ms/sample, then marginal, over
  naga SDK's in the same tree. tree RSS: median of naga's sys/rss_mib, a check that the
  tree is walked.)"""
     )
@@ -430,17 +408,17 @@ def report_direct(bench: Bench, direct: Direct) -> None:
                 ratio,
             ]
         )
-    print_table(
+    print_rows(
         f"direct check: sampling every {DEFAULT_INTERVAL_S:g} s over {direct.window:g} s, "
         "1 process, one run",
         ["sampler", "samples", "CPU ms off", "on", "ms/sample", "% core", "vs naga SDK"],
         rows,
     )
     print(
-        """(nothing extrapolated: (on - off) / samples, everything included, e.g. naga's
- writer wakes between samples. One run, started with round 1, so its window overlaps the
- rounds' set-ups (imports on both cores): a busy machine, as in training. With ~9 samples,
- a few ms of baseline noise moves ms/sample by ~0.5 ms.)"""
+        """(nothing extrapolated: (on - off) / samples, everything included. One run, started
+ with round 1, so its window overlaps the rounds' set-ups (imports on both cores): a busy
+ machine, as in training. With ~9 samples, a few ms of baseline noise moves ms/sample by
+ ~0.5 ms.)"""
     )
     for tool in ("naga", "naga-cli"):
         if tool in per_sample:

@@ -87,6 +87,22 @@ class Project:
             extra[var] = template.format(store=self.store)
         return bench_env(extra)
 
+    def run(
+        self, cmd: Sequence[str | Path], timeout: float | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run `cmd` untimed in the project with its env; output captured as text."""
+        return subprocess.run(
+            [str(c) for c in cmd],
+            cwd=self.proj,
+            env=self.env(),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout,
+            check=False,
+        )
+
 
 def _git(proj: Path, *args: str) -> None:
     subprocess.run(
@@ -215,3 +231,22 @@ def print_table(
         print(f"{row.label:<{width}}  {_ms(row.median)}  {_ms(row.p90)}  {over_s:>9}  {ratio}")
     if reference:
         print(f"(overhead = median - baseline median; ratio = overhead / {reference!r} overhead)")
+
+
+def print_rows(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """A titled table of text cells: first and last column left-aligned, numbers right."""
+    print(f"\n== {title} ==")
+    if not rows:
+        print("(no rows measured)")
+        return
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+
+    def line(cells: Sequence[str]) -> str:
+        out = []
+        for i, (c, w) in enumerate(zip(cells, widths, strict=True)):
+            out.append(c.ljust(w) if i in (0, len(cells) - 1) else c.rjust(w))
+        return "  ".join(out).rstrip()
+
+    print(line(headers))
+    for r in rows:
+        print(line(r))

@@ -18,10 +18,10 @@ from ._version import __version__
 from .errors import BadArtifactName, NagaError, NoActiveRun
 
 TYPE_CHECKING = False
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # what __getattr__ below loads on first use, for type checkers
     from typing import Any
 
-    from .sdk.api import (
+    from .sdk.api import (  # noqa: F401
         active_run,
         artifact_path,
         cancel,
@@ -37,62 +37,36 @@ if TYPE_CHECKING:
         log_text,
         run,
     )
-    from .sdk.records import RunRecord, Series, load, runs
-    from .sdk.run import Run
+    from .sdk.records import RunRecord, Series, load, runs  # noqa: F401
+    from .sdk.run import Run  # noqa: F401
 
 _LAZY = {
-    **dict.fromkeys(
-        (
-            "active_run",
-            "artifact_path",
-            "cancel",
-            "complete",
-            "fail",
-            "flush",
-            "get_param",
-            "get_params",
-            "log",
-            "log_artifact",
-            "log_figure",
-            "log_params",
-            "log_text",
-            "run",
-        ),
-        "naga.sdk.api",
+    "naga.sdk.api": (
+        "active_run",
+        "artifact_path",
+        "cancel",
+        "complete",
+        "fail",
+        "flush",
+        "get_param",
+        "get_params",
+        "log",
+        "log_artifact",
+        "log_figure",
+        "log_params",
+        "log_text",
+        "run",
     ),
-    **dict.fromkeys(("RunRecord", "Series", "load", "runs"), "naga.sdk.records"),
-    "Run": "naga.sdk.run",
+    "naga.sdk.records": ("RunRecord", "Series", "load", "runs"),
+    "naga.sdk.run": ("Run",),
 }
+_MODULE_OF = {name: module for module, names in _LAZY.items() for name in names}
 
-__all__ = [
-    "BadArtifactName",
-    "NagaError",
-    "NoActiveRun",
-    "Run",
-    "RunRecord",
-    "Series",
-    "__version__",
-    "active_run",
-    "artifact_path",
-    "cancel",
-    "complete",
-    "fail",
-    "flush",
-    "get_param",
-    "get_params",
-    "load",
-    "log",
-    "log_artifact",
-    "log_figure",
-    "log_params",
-    "log_text",
-    "run",
-    "runs",
-]
+__all__ = ["BadArtifactName", "NagaError", "NoActiveRun", "__version__", *sorted(_MODULE_OF)]
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
+    module = _MODULE_OF.get(name)
     if module is None:
         raise AttributeError(f"module 'naga' has no attribute {name!r}")
     import importlib

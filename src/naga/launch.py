@@ -16,13 +16,13 @@ import _thread
 import os
 import time
 
-from ._lean import shell_join, signal_name, signals
-from ._version import __version__
+from ._lean import signal_name, signals
 from .capture import environment
 from .capture.background import Heartbeat, Job
 from .capture.git import GitProbe
 from .capture.process import CANCELLING, Outcome, StartFailed, run_process
 from .errors import CommandNotExecutable, CommandNotFound, StoreError, UsageError
+from .record import new_record
 from .sdk.sysmetrics import SystemSampler, sys_interval
 from .store import liveness
 from .store.files import create_run_dir, hold_space, remove_quietly, save_meta, touch_marker
@@ -57,40 +57,17 @@ class RunRequest:
         self.sys_interval = sys_interval
 
 
-def display_command(argv: list[str]) -> str:
-    return shell_join(argv)
-
-
 def _base_meta(request: RunRequest, run_id: str, started: float) -> dict[str, Any]:
-    return {
-        "schema": 1,
-        "id": run_id,
-        "name": request.name,
-        "tags": sorted(set(request.tags)),
-        "status": "running",
-        "exit_code": None,
-        "signal": None,
-        "error": None,
-        "command": display_command(request.argv),
-        "argv": request.argv,
-        "cwd": request.cwd,
-        "started_at": iso_from_ts(started),
-        "finished_at": None,
-        "duration_s": None,
-        "host": liveness.hostname(),
-        "user": environment.user_name(),
-        "pid": os.getpid(),
-        "git": None,
-        "python": None,
-        "env": environment.selected_env(),
-        "gpus": [],
-        "resources": {},
-        "params": {},
-        "metrics": {},
-        "output": {"file": "output.log", "bytes": 0, "terminal": os.isatty(1) or os.isatty(2)},
-        "naga_version": __version__,
-        "owner": liveness.identity(),
-    }
+    meta = new_record(
+        run_id,
+        name=request.name,
+        tags=request.tags,
+        argv=request.argv,
+        cwd=request.cwd,
+        started=started,
+    )
+    meta["output"] = {"file": "output.log", "bytes": 0, "terminal": os.isatty(1) or os.isatty(2)}
+    return meta
 
 
 def _check_request(request: RunRequest) -> None:

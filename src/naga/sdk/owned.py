@@ -14,11 +14,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .. import _version
-from ..capture import environment
 from ..capture.background import Heartbeat, Job
 from ..errors import NagaError
-from ..store import liveness
+from ..record import new_record
 from ..store.files import create_run_dir, hold_space, remove_quietly, save_meta
 from ..store.layout import StoreLayout
 from ..store.timefmt import iso_from_ts
@@ -106,40 +104,16 @@ class OwnRecord:
 def _sdk_meta(
     run_id: str, spec: dict[str, Any], parent_id: str | None, started: float
 ) -> dict[str, Any]:
-    from .._lean import shell_join
-
     argv = list(getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv])
-    return {
-        "schema": 1,
-        "id": run_id,
-        "name": spec["name"],
-        "tags": sorted(set(spec["tags"])),
-        "status": "running",
-        "exit_code": None,
-        "signal": None,
-        "error": None,
-        "command": shell_join(argv),
-        "argv": argv,
-        "cwd": os.getcwd(),
-        "started_at": iso_from_ts(started),
-        "finished_at": None,
-        "duration_s": None,
-        "host": liveness.hostname(),
-        "user": environment.user_name(),
-        "pid": os.getpid(),
-        "git": None,
-        "python": {"executable": sys.executable, "version": sys.version.split()[0]},
-        "env": environment.selected_env(),
-        "gpus": [],
-        "resources": {},
-        "params": {},
-        "metrics": {},
-        "output": None,
-        "source": "sdk",
-        "parent_id": parent_id,
-        "naga_version": _version.__version__,
-        "owner": liveness.identity(),
-    }
+    meta = new_record(
+        run_id, name=spec["name"], tags=spec["tags"], argv=argv, cwd=os.getcwd(), started=started
+    )
+    meta.update(
+        python={"executable": sys.executable, "version": sys.version.split()[0]},
+        source="sdk",
+        parent_id=parent_id,
+    )
+    return meta
 
 
 def _own_resources() -> dict[str, Any]:
