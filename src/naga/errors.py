@@ -14,7 +14,9 @@ carries.
     ├── StoreError            the store cannot be read or written (permissions, full disk)
     │   └── CorruptMeta       a run's meta.json exists but is not a valid record
     ├── NoActiveRun           an SDK call outside any run (``naga.log`` with no ``naga.run()``)
-    └── BadArtifactName       an artifact name escaping the run directory (also a ValueError)
+    ├── BadArtifactName       an artifact name escaping the run directory (also a ValueError)
+    ├── ConfigError           exit 2: a bad config key, value, file or override (``clicfg``)
+    └── LockError             a missing, malformed or unusable ``run.lock`` or previous stage
 """
 
 from __future__ import annotations
@@ -76,3 +78,11 @@ class NoActiveRun(NagaError):
 
 class BadArtifactName(NagaError, ValueError):
     """An artifact name that would land outside the run's artifacts directory."""
+
+
+class ConfigError(UsageError):
+    """A configuration a program cannot run with: unknown key, wrong type, missing value."""
+
+
+class LockError(NagaError):
+    """A ``run.lock`` that is missing, malformed, or records a stage that cannot be used."""
