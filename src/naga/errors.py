@@ -16,7 +16,8 @@ carries.
     ├── NoActiveRun           an SDK call outside any run (``naga.log`` with no ``naga.run()``)
     ├── BadArtifactName       an artifact name escaping the run directory (also a ValueError)
     ├── ConfigError           exit 2: a bad config key, value, file or override (``clicfg``)
-    └── LockError             a missing, malformed or unusable ``run.lock`` or previous stage
+    ├── LockError             a missing, malformed or unusable ``run.lock`` or previous stage
+    └── GitError              git missing, a path outside any repository, a failed git command
 """
 
 from __future__ import annotations
@@ -86,3 +87,7 @@ class ConfigError(UsageError):
 
 class LockError(NagaError):
     """A ``run.lock`` that is missing, malformed, or records a stage that cannot be used."""
+
+
+class GitError(NagaError):
+    """git is not installed, a path is not inside a repository, or a git command failed."""
