@@ -17,7 +17,8 @@ carries.
     ├── BadArtifactName       an artifact name escaping the run directory (also a ValueError)
     ├── ConfigError           exit 2: a bad config key, value, file or override (``clicfg``)
     ├── LockError             a missing, malformed or unusable ``run.lock`` or previous stage
-    └── GitError              git missing, a path outside any repository, a failed git command
+    ├── GitError              git missing, a path outside any repository, a failed git command
+    └── DataError             data to hash is missing, unreadable or not a file or directory
 """
 
 from __future__ import annotations
@@ -91,3 +92,8 @@ class LockError(NagaError):
 
 class GitError(NagaError):
     """git is not installed, a path is not inside a repository, or a git command failed."""
+
+
+class DataError(NagaError):
+    """Data given to ``naga.hash_data`` / ``naga hash`` cannot be hashed: missing, unreadable, or
+    not a regular file, directory or symlink."""
