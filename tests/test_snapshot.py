@@ -355,3 +355,21 @@ def test_naga_run_and_ls_do_not_import_it(git_repo: Path) -> None:
         )
         assert b"naga.capture.git" in done.stderr or command == ["ls"]
         assert b"naga.snapshot" not in done.stderr
+
+
+def test_submodule_is_recorded_at_its_checked_out_commit(git_repo: Path, tmp_path: Path) -> None:
+    lib = tmp_path / "sublib"
+    lib.mkdir()
+    git(lib, "init", "-q")
+    (lib / "x.py").write_text("x = 1\n")
+    git(lib, "add", ".")
+    git(lib, "commit", "-q", "-m", "one")
+    git(git_repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(lib), "sub")
+    git(git_repo, "commit", "-q", "-m", "add submodule")
+    (git_repo / "sub" / "x.py").write_text("x = 2\n")
+    git(git_repo / "sub", "commit", "-q", "-am", "two")
+    moved = git(git_repo / "sub", "rev-parse", "HEAD")
+    before = observed(git_repo)
+    sha = snapshot.commit_cwd(git_repo)
+    assert observed(git_repo) == before
+    assert git(git_repo, "ls-tree", sha, "sub").split()[:3] == ["160000", "commit", moved]
