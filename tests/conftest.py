@@ -27,6 +27,7 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("NAGA_RUN_DIR", raising=False)
     monkeypatch.delenv("NAGA_DISABLED", raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("NAGA_HASH_CACHE", str(tmp_path / "hash-cache.sqlite"))
     return home
 
 

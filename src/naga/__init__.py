@@ -15,7 +15,7 @@ cheap for code that only sometimes records.
 from __future__ import annotations
 
 from ._version import __version__
-from .errors import BadArtifactName, NagaError, NoActiveRun
+from .errors import BadArtifactName, ConfigError, LockError, NagaError, NoActiveRun
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # what __getattr__ below loads on first use, for type checkers
@@ -37,6 +37,13 @@ if TYPE_CHECKING:  # what __getattr__ below loads on first use, for type checker
         log_text,
         run,
     )
+    from . import snapshot  # noqa: F401
+    from .config.clicfg import clicfg  # noqa: F401
+    from .debug import unsafe_debug  # noqa: F401
+    from .hashing import DataHash, hash_data  # noqa: F401
+    from .lock.runlock import runlock  # noqa: F401
+    from .lock.stages import Stage, load_stage_from_path  # noqa: F401
+    from .logsetup import setup_logging  # noqa: F401
     from .sdk.records import RunRecord, Series, load, runs  # noqa: F401
     from .sdk.run import Run  # noqa: F401
 
@@ -59,18 +66,36 @@ _LAZY = {
     ),
     "naga.sdk.records": ("RunRecord", "Series", "load", "runs"),
     "naga.sdk.run": ("Run",),
+    "naga.config.clicfg": ("clicfg",),
+    "naga.lock.runlock": ("runlock",),
+    "naga.lock.stages": ("Stage", "load_stage_from_path"),
+    "naga.hashing": ("DataHash", "hash_data"),
+    "naga.logsetup": ("setup_logging",),
+    "naga.debug": ("unsafe_debug",),
 }
+_SUBMODULES = ("snapshot",)  # naga.snapshot.commit_cwd(...) works after a bare `import naga`
 _MODULE_OF = {name: module for module, names in _LAZY.items() for name in names}
 
-__all__ = ["BadArtifactName", "NagaError", "NoActiveRun", "__version__", *sorted(_MODULE_OF)]
+__all__ = [
+    "BadArtifactName",
+    "ConfigError",
+    "LockError",
+    "NagaError",
+    "NoActiveRun",
+    "__version__",
+    *sorted(_MODULE_OF),
+    *_SUBMODULES,
+]
 
 
 def __getattr__(name: str) -> Any:
+    import importlib
+
+    if name in _SUBMODULES:
+        return importlib.import_module(f"naga.{name}")
     module = _MODULE_OF.get(name)
     if module is None:
         raise AttributeError(f"module 'naga' has no attribute {name!r}")
-    import importlib
-
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

@@ -25,6 +25,9 @@ COMMANDS = {
     "metrics": "naga.cli.metrics:metrics",
     "compare": "naga.cli.compare:compare",
     "plot": "naga.cli.plot:plot",
+    "tui": "naga.cli.tui:tui",
+    "lineage": "naga.cli.lineage:lineage",
+    "lock": "naga.cli.lockcmd:lock",
 }
 
 
@@ -71,6 +74,18 @@ def cli(ctx: click.Context) -> None:
     naga ls                             list runs, newest first
     naga show ID                        everything recorded about a run
     naga logs ID -f                     its output, following it live
+    naga                                the live dashboard (on a terminal; or naga tui)
     """
     if ctx.invoked_subcommand is None:
+        import sys
+
+        if sys.stdin.isatty() and sys.stdout.isatty():  # pipes and scripts still get the help
+            ctx.invoke(get_tui())
+            return
         click.echo(ctx.get_help())
+
+
+def get_tui() -> click.Command:
+    from .tui import tui
+
+    return tui

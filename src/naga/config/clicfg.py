@@ -1,0 +1,342 @@
+"""``@naga.clicfg(defaults)``: one merge path for the command line and for Python calls.
+
+``main()`` reads ``sys.argv``; ``main(model={"lr": 0.01})`` takes keyword overrides. Both build
+the same override list, merged strictly over the defaults and the ``--config`` files, then
+resolved once (``${naga.now}``, ``${naga.track}``, ``${naga.stage}``). Then, before ``main``
+runs: ``save_dir`` is created, logging goes to ``save_dir/experiment.log``, the config is
+recorded as the params of the naga run in progress (``naga run``, ``naga.run()``), and
+``run.lock`` is written with ``status: running``. When ``main`` ends, the lock gets its final
+status and is attached to the run.
+
+From the command line a config error is one line on stderr and exit 2; from Python it raises
+``naga.ConfigError``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from ..errors import ConfigError, NagaError
+from .overrides import Invocation, Override, kwargs_overrides, parse_argv
+from .resolvers import Recorder, recording, register, stop_recording
+
+R = TypeVar("R")
+AUTO = "auto"
+
+
+def clicfg(
+    defaults: Any = None,
+    *,
+    require_save_dir: bool = False,
+    repos: Mapping[str, str | os.PathLike[str]] | str | None = AUTO,
+    lock: bool = True,
+    logging: bool = True,
+    hash_in_background: bool = True,
+    run: bool | str = False,
+) -> Callable[[Callable[[Any], R]], ConfiguredMain[R]]:
+    """Decorate ``def main(cfg)`` so that it takes its config from the command line or from
+    keyword arguments, merged over ``defaults`` (a dataclass, dict, YAML file or hydra-zen
+    config).
+
+    ``require_save_dir`` refuses a config without ``save_dir``. ``repos`` names the git
+    repositories recorded in ``run.lock`` (by default the one holding the working directory,
+    if any). ``lock=False`` writes no ``run.lock``; ``logging=False`` leaves logging alone;
+    ``hash_in_background=False`` hashes ``${naga.track:...}`` data before ``main`` starts.
+    ``run=True`` (or a run name) records each call as a naga run, once its config is valid,
+    unless a run is already active (``naga run``, ``naga.run()``), which is then used.
+    """
+
+    def decorate(fn: Callable[[Any], R]) -> ConfiguredMain[R]:
+        return ConfiguredMain(
+            fn,
+            defaults,
+            require_save_dir=require_save_dir,
+            repos=repos,
+            lock=lock,
+            logging=logging,
+            hash_in_background=hash_in_background,
+            run=run,
+        )
+
+    return decorate
+
+
+class ConfiguredMain(Generic[R]):
+    """A ``main(cfg)`` with its config handling; call it bare (command line) or with keyword
+    overrides (Python)."""
+
+    def __init__(self, fn: Callable[[Any], R], defaults: Any, **options: Any) -> None:
+        functools.update_wrapper(self, fn)
+        self.fn = fn
+        self.defaults_source = defaults
+        self.options = options
+        self._defaults: Any = None
+
+    def __call__(self, *args: Any, **overrides: Any) -> R | None:
+        if args:
+            raise TypeError(
+                f"{self.fn.__name__}() takes config overrides as keywords:"
+                f" {self.fn.__name__}(model={{'lr': 0.01}}) or **{{'model.lr': 0.01}}"
+            )
+        if overrides:
+            return self.call(**overrides)
+        return self.cli()
+
+    def cli(self, argv: Sequence[str] | None = None) -> R | None:
+        """Run from a command line (``sys.argv[1:]`` by default); a config error exits 2."""
+        prog = os.path.basename(sys.argv[0]) or self.fn.__name__
+        try:
+            invocation = parse_argv(sys.argv[1:] if argv is None else argv, is_flag=self._is_bool)
+            if invocation.help:
+                from .help import render
+
+                print(render(prog, self.fn.__doc__, self.defaults()))
+                raise SystemExit(0)
+            if invocation.print_config:
+                from omegaconf import OmegaConf
+
+                print(
+                    OmegaConf.to_yaml(self._resolve(invocation, Recorder(validate=False))), end=""
+                )
+                raise SystemExit(0)
+            session = self._prepare(invocation)
+        except NagaError as exc:
+            print(f"{prog}: error: {exc}", file=sys.stderr)
+            raise SystemExit(ConfigError.exit_code) from None
+        return session.execute(self.fn)
+
+    def call(self, **overrides: Any) -> R:
+        """Run with keyword overrides; a config error raises ``naga.ConfigError``."""
+        session = self._prepare(Invocation(overrides=kwargs_overrides(overrides)))
+        return session.execute(self.fn)
+
+    def compose(self, *argv: str, **overrides: Any) -> Any:
+        """The resolved config for these command-line arguments and keyword overrides, without
+        running ``main`` or writing anything."""
+        invocation = parse_argv(argv, is_flag=self._is_bool)
+        invocation.overrides += kwargs_overrides(overrides)
+        return self._resolve(invocation, Recorder(validate=True))
+
+    def defaults(self) -> Any:
+        if self._defaults is None:
+            from .sources import load_defaults
+
+            self._defaults = load_defaults(self.defaults_source, _anchor(self.fn))
+        return self._defaults
+
+    def _is_bool(self, key: str) -> bool:
+        from omegaconf import OmegaConf
+        from omegaconf.nodes import BooleanNode
+
+        parent_key, _, last = key.rpartition(".")
+        try:
+            parent = (
+                OmegaConf.select(self.defaults(), parent_key) if parent_key else self.defaults()
+            )
+            return isinstance(parent._get_node(last), BooleanNode)
+        except Exception:  # not a key of the config: the merge says so, with a suggestion
+            return False
+
+    def _resolve(self, invocation: Invocation, recorder: Recorder) -> Any:
+        from omegaconf import OmegaConf
+        from omegaconf.errors import OmegaConfBaseException
+
+        from .merge import compose
+
+        register()
+        cfg = compose(self.defaults(), invocation.files, invocation.overrides)
+        token = recording(recorder)
+        try:
+            OmegaConf.resolve(cfg)
+        except OmegaConfBaseException as exc:
+            raise _resolution_error(exc) from None
+        finally:
+            stop_recording(token)
+        return cfg
+
+    def _prepare(self, invocation: Invocation) -> Session:
+        recorder = Recorder(status="running")
+        cfg = self._resolve(invocation, recorder)
+        session = Session(cfg, recorder, self.options)
+        session.prepare()
+        return session
+
+
+class Session:
+    """One call of a ``clicfg`` main: its directories, logging, run params and lock."""
+
+    def __init__(self, cfg: Any, recorder: Recorder, options: Mapping[str, Any]) -> None:
+        self.cfg = cfg
+        self.recorder = recorder
+        self.options = options
+        self.lock_path: Path | None = None
+        self.hashers: list[Any] = []
+        self.naga_run: Any = None
+        self.own_run: Any = None  # the run clicfg started (run=True), ended with main
+
+    def prepare(self) -> None:
+        from ..lock.runlock import resolved_container
+
+        container = resolved_container(self.cfg)
+        save_dir = self._save_dir(container)
+        if save_dir is not None and self.options["logging"]:
+            from ..logsetup import setup_logging
+
+            setup_logging(save_dir)
+        from ..sdk.run import current_run
+
+        self.naga_run = current_run(required=False)
+        if self.naga_run is None and self.options["run"]:
+            from ..sdk.run import Run
+
+            name = self.options["run"] if isinstance(self.options["run"], str) else None
+            self.naga_run = self.own_run = Run(name=name).__enter__()
+        if self.naga_run is not None:
+            self.naga_run.log_params(container)
+        if self.options["lock"]:
+            self._write_first_lock(container, save_dir)
+
+    def execute(self, fn: Callable[[Any], R]) -> R:
+        token = recording(self.recorder)
+        status, error = "completed", None
+        ended: tuple[Any, Any, Any] = (None, None, None)
+        try:
+            return fn(self.cfg)
+        except BaseException as exc:
+            status, error = _ending(exc)
+            ended = (type(exc), exc, exc.__traceback__)
+            raise
+        finally:
+            stop_recording(token)
+            try:
+                self._finish(status, error)
+            finally:
+                if self.own_run is not None:
+                    self.own_run.__exit__(*ended)
+
+    def _save_dir(self, container: dict[str, Any]) -> Path | None:
+        value = container.get("save_dir")
+        if not value:
+            if self.options["require_save_dir"]:
+                raise ConfigError(
+                    "this program needs an output directory and its config has no save_dir:"
+                    " add `save_dir: runs/${naga.now:%Y%m%d-%H%M%S}` to the defaults, or pass"
+                    " save_dir=DIR (+save_dir=DIR if the defaults lack the key)"
+                )
+            return None
+        path = Path(os.fspath(value)).expanduser()
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create save_dir {path}: {exc.strerror or exc}") from None
+        return path
+
+    def _write_first_lock(self, container: dict[str, Any], save_dir: Path | None) -> None:
+        from ..lock import lockfile, pending
+        from ..lock.runlock import _plain, _stage_summaries, build, snapshot_repos, write_lock
+
+        if save_dir is not None:
+            self.lock_path = save_dir / lockfile.LOCK_NAME
+        elif self.naga_run is not None:
+            self.lock_path = Path(self.naga_run.artifact_path(lockfile.LOCK_NAME))
+        elif self.recorder.data or self.recorder.stages:
+            raise ConfigError(
+                "naga.track and naga.stage record into run.lock, which needs save_dir in the"
+                " config (e.g. save_dir: runs/${naga.now:%Y%m%d-%H%M%S})"
+            )
+        else:
+            return
+        background = self.options["hash_in_background"]
+        make_entry = pending.pending_entry if background else pending.done_entry
+        self.recorder.entries = {key: make_entry(p) for key, p in self.recorder.data.items()}
+        doc = build(
+            _plain(container),
+            status="running",
+            repos=snapshot_repos(self._repos(), run_id=self.naga_run.id if self.naga_run else None),
+            data=dict(self.recorder.entries),
+            prevs=_stage_summaries(self.recorder.stages),
+            run_id=self.naga_run.id if self.naga_run else None,
+        )
+        write_lock(self.lock_path, doc, merge=False)
+        if background:
+            for key, entry in self.recorder.entries.items():
+                self.hashers.append(pending.start(str(self.lock_path), key, entry))
+
+    def _repos(self) -> Mapping[str, Any]:
+        repos = self.options["repos"]
+        if repos != AUTO:
+            return repos or {}
+        return {"main": "."} if _in_git_repo(Path.cwd()) else {}
+
+    def _finish(self, status: str, error: str | None) -> None:
+        if self.lock_path is None:
+            return
+        from ..lock import lockfile
+        from ..lock.runlock import attach
+        from ..store.timefmt import iso_from_ts
+
+        for hasher in self.hashers:
+            hasher.finish(wait=status == "completed")
+        now = iso_from_ts(time.time())
+
+        def final(doc: dict[str, Any] | None) -> dict[str, Any]:
+            if doc is None:
+                raise ConfigError(f"{self.lock_path} vanished while the run was going on")
+            doc.update(status=status, finished_at=now, updated_at=now)
+            if error:
+                doc["error"] = error
+            return doc
+
+        lockfile.update(self.lock_path, final)
+        if self.naga_run is not None and not _inside(self.lock_path, self.naga_run):
+            attach(self.naga_run, self.lock_path)
+
+
+def _in_git_repo(path: Path) -> bool:
+    return any((folder / ".git").exists() for folder in (path, *path.parents))
+
+
+def _ending(exc: BaseException) -> tuple[str, str | None]:
+    from ..sdk.termination import Terminated
+
+    if isinstance(exc, Terminated) or not isinstance(exc, (Exception, SystemExit)):
+        return "cancelled", f"{type(exc).__name__}"
+    if isinstance(exc, SystemExit):
+        return ("completed", None) if exc.code in (0, None) else ("failed", f"exit {exc.code}")
+    message = f"{type(exc).__name__}: {exc}".strip().splitlines()
+    return "failed", message[0]
+
+
+def _inside(path: Path, run: Any) -> bool:
+    return os.path.abspath(path).startswith(os.path.abspath(run.dir) + os.sep)
+
+
+def _resolution_error(exc: BaseException) -> NagaError:
+    """The user's own error raised in a resolver, or OmegaConf's first line."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, NagaError):
+            return ConfigError(str(seen))
+        seen = seen.__cause__ or seen.__context__
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    key = getattr(exc, "full_key", None)
+    return ConfigError(f"{key}: {reason}" if key else reason)
+
+
+def _anchor(fn: Callable[..., Any]) -> Path:
+    """Where a relative defaults file is read from: the directory of the program's source."""
+    try:
+        source = inspect.getsourcefile(fn)
+    except TypeError:
+        source = None
+    return Path(source).resolve().parent if source else Path.cwd()
+
+
+__all__ = ["ConfiguredMain", "Override", "clicfg"]

@@ -1,0 +1,82 @@
+"""``--help`` for a ``clicfg`` program: its usage, its docstring and the config tree, with each
+key's type and default, so the command line documents itself."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.nodes import AnyNode, BooleanNode, EnumNode, FloatNode, IntegerNode, StringNode
+
+_TYPES = {BooleanNode: "bool", IntegerNode: "int", FloatNode: "float", StringNode: "str"}
+
+OPTIONS = """\
+options:
+  --config FILE   merge a YAML file over the defaults (repeatable, merged in order)
+  --print-config  print the resolved config and exit
+  -h, --help      show this help and exit"""
+
+
+def render(prog: str, doc: str | None, defaults: DictConfig) -> str:
+    lines = [f"usage: {prog} [--config FILE]... [KEY=VALUE | --KEY VALUE]... [--print-config]"]
+    if doc and doc.strip():
+        lines += ["", _dedent(doc)]
+    lines += ["", "config (defaults < --config files < KEY=VALUE overrides):"]
+    tree = list(_tree(defaults, 1))
+    lines += tree or ["  (empty)"]
+    lines += ["", OPTIONS]
+    return "\n".join(lines)
+
+
+def _tree(cfg: DictConfig | ListConfig, depth: int) -> Any:
+    pad = "  " * depth
+    keys: list[Any] = list(cfg.keys()) if isinstance(cfg, DictConfig) else list(range(len(cfg)))
+    for key in keys:
+        node = cfg._get_node(key)
+        label = str(key) if isinstance(cfg, DictConfig) else f"- {key}"
+        if isinstance(node, DictConfig) and not node._is_missing() and not node._is_none():
+            yield f"{pad}{label}:"
+            yield from _tree(node, depth + 1)
+        else:
+            yield f"{pad}{label}: {_type_name(node)} = {_default(node)}"
+
+
+def _type_name(node: Any) -> str:
+    if isinstance(node, EnumNode):
+        name = node.enum_type.__name__
+        choices = "|".join(m.name for m in node.enum_type)
+        name = f"{name}({choices})"
+    elif isinstance(node, ListConfig):
+        name = "list"
+    elif isinstance(node, DictConfig):
+        name = "dict"
+    elif isinstance(node, AnyNode):
+        name = "any"
+    else:
+        name = _TYPES.get(type(node), type(node).__name__)
+    optional = node._is_optional() and not isinstance(node, AnyNode)
+    return f"{name} | None" if optional else name
+
+
+def _default(node: Any) -> str:
+    if node._is_missing():
+        return "???  (required)"
+    if isinstance(node, (DictConfig, ListConfig)):
+        if node._is_none():
+            return "null"
+        import yaml
+
+        container = OmegaConf.to_container(node, resolve=False)
+        return str(yaml.safe_dump(container, default_flow_style=True, width=10_000)).strip()
+    value = node._value()
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return value if value.strip() == value and value else repr(value)
+    return str(getattr(value, "name", value))
+
+
+def _dedent(text: str) -> str:
+    import inspect
+
+    return inspect.cleandoc(text)

@@ -1,0 +1,153 @@
+"""Strict merging: defaults < config files < overrides, each change checked before it lands.
+
+An unknown key is refused with the closest existing key as a suggestion, a value of the wrong
+type with the type the key expects, and a key still ``???`` after every layer with how to set
+it. Config files are flattened to the same leaf overrides as the command line, so a typo in a
+file is caught exactly like a typo on the command line.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+from omegaconf.nodes import BooleanNode, EnumNode, FloatNode, IntegerNode, StringNode
+
+from ..errors import ConfigError, NagaError
+from .overrides import Override, flatten
+from .sources import load_mapping
+
+
+def compose(base: DictConfig, files: Sequence[str], overrides: Sequence[Override]) -> DictConfig:
+    """``base`` with each file, then each override, merged in order (``base`` is not changed)."""
+    cfg = base.copy()
+    OmegaConf.set_struct(cfg, True)
+    for name in files:
+        path = Path(name).expanduser()
+        layer = [Override(k, v, False, f"from {name}") for k, v in load_mapping(path).items()]
+        apply(cfg, layer)
+    apply(cfg, overrides)
+    check_complete(cfg)
+    return cfg
+
+
+def apply(cfg: DictConfig, overrides: Sequence[Override]) -> None:
+    for item in flatten(overrides):
+        if not item.add:
+            check_exists(cfg, item)
+        try:
+            OmegaConf.update(cfg, item.key, item.value, merge=True, force_add=item.add)
+        except OmegaConfBaseException as exc:
+            raise ConfigError(_type_message(cfg, item, exc)) from None
+
+
+def check_exists(cfg: DictConfig, item: Override) -> None:
+    node: Any = cfg
+    parts = item.key.split(".")
+    for depth, part in enumerate(parts):
+        here = ".".join(parts[: depth + 1])
+        if isinstance(node, DictConfig):
+            if part not in node.keys():  # noqa: SIM118 - `in` skips ??? keys
+                raise ConfigError(_unknown_key_message(cfg, item, here))
+            node = node._get_node(part)
+        elif isinstance(node, ListConfig):
+            if not (part.isdigit() and int(part) < len(node)):
+                raise ConfigError(f"{here}: {parts[depth - 1]} has no item {part} ({item.text})")
+            node = node._get_node(int(part))
+        else:
+            parent = ".".join(parts[:depth])
+            raise ConfigError(f"{parent} is a value, not a group, so {item.key} does not exist")
+        is_leaf = node is not None and not isinstance(node, (DictConfig, ListConfig))
+        if is_leaf and depth < len(parts) - 1:
+            raise ConfigError(f"{here} is a value, not a group, so {item.key} does not exist")
+
+
+def check_complete(cfg: DictConfig) -> None:
+    missing = sorted(_missing(cfg))
+    if missing:
+        first = missing[0]
+        more = f" (and {', '.join(missing[1:])})" if len(missing) > 1 else ""
+        raise ConfigError(
+            f"{first} has no value{more}: it is ??? in the defaults; set it with {first}=VALUE"
+            " or in a --config file"
+        )
+
+
+def _missing(cfg: Any, prefix: str = "") -> Iterator[str]:
+    """Keys still ``???``, found without resolving anything (an interpolation to a missing
+    value would raise instead of naming the key)."""
+    if isinstance(cfg, DictConfig):
+        items: Any = ((str(k), cfg._get_node(k)) for k in cfg.keys())  # noqa: SIM118
+    else:
+        items = ((str(i), cfg._get_node(i)) for i in range(len(cfg)))
+    for key, node in items:
+        if node is None:
+            continue
+        if node._is_missing():
+            yield f"{prefix}{key}"
+        elif isinstance(node, (DictConfig, ListConfig)) and not node._is_none():
+            yield from _missing(node, f"{prefix}{key}.")
+
+
+def _unknown_key_message(cfg: DictConfig, item: Override, here: str) -> str:
+    close = difflib.get_close_matches(item.key, list(all_keys(cfg)), n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    origin = f" ({item.text})" if item.text and item.text.split("=")[0] != item.key else ""
+    add = f" (+{item.key}=... adds a new key)" if not close else ""
+    return f"unknown config key {here}{origin}{hint}{add}"
+
+
+def all_keys(cfg: Any, prefix: str = "") -> Iterator[str]:
+    """Every dotted key in a config, groups and leaves."""
+    if isinstance(cfg, DictConfig):
+        items: Any = ((str(k), cfg._get_node(k)) for k in cfg.keys())  # noqa: SIM118
+    elif isinstance(cfg, ListConfig):
+        items = ((str(i), cfg._get_node(i)) for i in range(len(cfg)))
+    else:
+        return
+    for key, node in items:
+        full = f"{prefix}{key}"
+        yield full
+        if isinstance(node, (DictConfig, ListConfig)) and not node._is_missing():
+            yield from all_keys(node, f"{full}.")
+
+
+_TYPE_NAMES = {
+    BooleanNode: "a bool",
+    IntegerNode: "an int",
+    FloatNode: "a float",
+    StringNode: "a string",
+}
+
+
+def _type_message(cfg: DictConfig, item: Override, exc: OmegaConfBaseException) -> str:
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, NagaError):
+        return str(cause)
+    node = _node(cfg, item.key)
+    expected = _TYPE_NAMES.get(type(node))
+    if isinstance(node, EnumNode):
+        choices = ", ".join(m.name for m in node.enum_type)
+        expected = f"one of {choices}"
+    origin = f" ({item.text})" if item.text else ""
+    if expected:
+        return f"{item.key} expects {expected}, not {item.value!r}{origin}"
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return f"{item.key}: {reason}{origin}"
+
+
+def _node(cfg: DictConfig, key: str) -> Any:
+    try:
+        parent_key, _, last = key.rpartition(".")
+        parent = OmegaConf.select(cfg, parent_key) if parent_key else cfg
+        if isinstance(parent, DictConfig):
+            return parent._get_node(last)
+        if isinstance(parent, ListConfig) and last.isdigit():
+            return parent._get_node(int(last))
+    except OmegaConfBaseException:
+        pass
+    return None

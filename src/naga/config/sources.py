@@ -1,0 +1,102 @@
+"""Where a ``clicfg`` config starts: defaults given as a dataclass, a dict, a YAML file or a
+hydra-zen config, and the ``--config`` files merged over them.
+
+Defaults from a dict or a YAML file are typed from their values (``lr: 0.01`` accepts floats
+only), so ``lr=abc`` is refused whatever the defaults were written in, as a dataclass would.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.nodes import AnyNode, BooleanNode, FloatNode, IntegerNode, StringNode, ValueNode
+
+from ..errors import ConfigError
+
+
+def load_defaults(defaults: Any, anchor: Path) -> DictConfig:
+    """The defaults as a struct-mode config; a relative YAML path is read from ``anchor``
+    (the directory of the program that declared it)."""
+    if defaults is None:
+        cfg = OmegaConf.create({})
+    elif isinstance(defaults, DictConfig):
+        cfg = _typed_config(OmegaConf.to_container(defaults, resolve=False))
+    elif dataclasses.is_dataclass(defaults):  # dataclasses, hydra-zen builds()/make_config()
+        cfg = _structured(defaults)
+    elif isinstance(defaults, Mapping):
+        cfg = _typed_config(defaults)
+    elif isinstance(defaults, (str, os.PathLike)):
+        path = Path(defaults)
+        cfg = _typed_config(load_mapping(path if path.is_absolute() else anchor / path))
+    else:
+        raise ConfigError(
+            "clicfg defaults must be a dataclass, a dict, a YAML file or a hydra-zen config,"
+            f" not {type(defaults).__name__}"
+        )
+    OmegaConf.set_struct(cfg, True)
+    return cfg
+
+
+def load_mapping(path: Path) -> dict[str, Any]:
+    """A YAML config file's top-level mapping; one clear line if it is missing or malformed."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {_reason(exc)}") from None
+    try:
+        loaded = OmegaConf.create(text) if text.strip() else OmegaConf.create({})
+    except Exception as exc:  # yaml.YAMLError and OmegaConf's own errors
+        raise ConfigError(f"config file {path} is not valid YAML: {_reason(exc)}") from None
+    if not isinstance(loaded, DictConfig):
+        raise ConfigError(f"config file {path} must hold a mapping (key: value), not a list")
+    container = OmegaConf.to_container(loaded, resolve=False)
+    assert isinstance(container, dict)
+    return {str(key): value for key, value in container.items()}
+
+
+def _structured(defaults: Any) -> DictConfig:
+    try:
+        cfg = OmegaConf.structured(defaults)
+    except Exception as exc:  # an unsupported field type, say
+        raise ConfigError(f"cannot use {defaults!r} as a config: {_reason(exc)}") from None
+    assert isinstance(cfg, DictConfig)
+    return cfg
+
+
+def _typed_config(mapping: Any) -> DictConfig:
+    for key in mapping:
+        if not isinstance(key, str):
+            raise ConfigError(f"config keys must be strings, not {key!r}")
+    cfg = OmegaConf.create({key: _typed(value) for key, value in mapping.items()})
+    assert isinstance(cfg, DictConfig)
+    return cfg
+
+
+def _typed(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return _typed_config(value)
+    if isinstance(value, (list, tuple, ListConfig)):
+        return list(value)
+    if isinstance(value, str) and ("${" in value or value == "???"):
+        return AnyNode(value)  # an interpolation may resolve to any type; ??? is still unset
+    node_type = _NODE_TYPES.get(type(value))
+    return node_type(value) if node_type is not None else value
+
+
+_NODE_TYPES: dict[type, Callable[[Any], ValueNode]] = {
+    bool: BooleanNode,
+    int: IntegerNode,
+    float: FloatNode,
+    str: StringNode,
+}
+
+
+def _reason(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

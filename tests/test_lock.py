@@ -1,0 +1,340 @@
+"""run.lock: naga.runlock, previous stages, background hashing, lineage and verification.
+
+Real git repositories, real files, real processes killed mid-write and real concurrent writers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import git
+from omegaconf import OmegaConf
+
+import naga
+from naga.lock import lockfile
+
+
+def make_repo(path: Path, files: dict[str, str]) -> Path:
+    path.mkdir(parents=True)
+    git(path, "init", "-q", "-b", "main")
+    for name, text in files.items():
+        (path / name).write_text(text)
+    git(path, "add", ".")
+    git(path, "commit", "-q", "-m", "first")
+    return path
+
+
+def read_lock(path: Path) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(path.read_text())
+    return loaded
+
+
+def run_py(code: str, cwd: Path, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    script = cwd / "prog.py"
+    script.write_text(textwrap.dedent(code))
+    return subprocess.run(
+        [sys.executable, str(script), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        **kwargs,
+    )
+
+
+def test_runlock_records_config_repos_data_and_prevs(tmp_path: Path) -> None:
+    main_repo = make_repo(tmp_path / "project", {"train.py": "print(1)\n"})
+    lib_repo = make_repo(tmp_path / "mylib", {"lib.py": "X = 1\n"})
+    (lib_repo / "lib.py").write_text("X = 2\n")  # uncommitted change in the second repo
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.bin").write_bytes(b"a" * 1000)
+    prev = tmp_path / "prev"
+    naga.runlock({"save_dir": str(prev), "k": 1})
+    cfg = OmegaConf.create({"save_dir": str(tmp_path / "out"), "lr": 0.1, "lr2": "${lr}"})
+
+    path = naga.runlock(
+        cfg,
+        repos={"main": main_repo, "lib": lib_repo},
+        data={"train": data},
+        prevs=[prev],
+    )
+
+    assert path == tmp_path / "out" / "run.lock"
+    lock = read_lock(path)
+    assert lock["lock_version"] == 1 and lock["naga_version"] == naga.__version__
+    assert lock["status"] == "completed" and lock["config"] == {
+        "save_dir": str(tmp_path / "out"),
+        "lr": 0.1,
+        "lr2": 0.1,
+    }
+    assert lock["command"] == list(getattr(sys, "orig_argv", sys.argv))
+    assert lock["environment"]["python"] == sys.version.split()[0]
+    head = git(main_repo, "rev-parse", "HEAD")
+    assert lock["repos"]["main"]["commit"] == head and lock["repos"]["main"]["dirty"] is False
+    assert lock["repos"]["main"]["branch"] == "main"
+    lib = lock["repos"]["lib"]
+    assert lib["dirty"] is True and lib["snapshot"] != lib["commit"]
+    assert git(lib_repo, "show", f"{lib['snapshot']}:lib.py") == "X = 2"
+    assert git(lib_repo, "status", "--porcelain") == "M lib.py"  # the user's tree untouched
+    assert lock["data"]["train"]["hash"] == naga.hash_data(data).hash
+    assert (
+        lock["data"]["train"] | {"files": 1, "size": 1000, "status": "done"}
+        == lock["data"]["train"]
+    )
+    assert lock["prevs"][str(prev)]["status"] == "completed"
+    assert lock["prevs"][str(prev)]["lock_hash"].startswith("blake3:")
+
+
+def test_runlock_paths_and_missing_save_dir(tmp_path: Path) -> None:
+    cfg = {"name": "x"}
+    with pytest.raises(naga.ConfigError, match=r"the config has no save_dir.*runlock_path="):
+        naga.runlock(cfg)
+    assert naga.runlock(cfg, runlock_path=tmp_path / "a" / "my.lock").is_file()
+    made = naga.runlock(cfg, runlock_path=lambda c: tmp_path / c["name"] / "run.lock")
+    assert made == tmp_path / "x" / "run.lock" and made.is_file()
+
+
+def test_merge_keeps_earlier_entries_and_replace_does_not(tmp_path: Path) -> None:
+    (tmp_path / "d1").write_text("one")
+    (tmp_path / "d2").write_text("two")
+    cfg = {"save_dir": str(tmp_path / "s")}
+    first = read_lock(naga.runlock(cfg, data={"d1": tmp_path / "d1"}))
+    merged = read_lock(naga.runlock(cfg, data={"d2": tmp_path / "d2"}, merge=True))
+    assert set(merged["data"]) == {"d1", "d2"}
+    assert merged["created_at"] == first["created_at"]
+    replaced = read_lock(naga.runlock(cfg, data={"d2": tmp_path / "d2"}))
+    assert set(replaced["data"]) == {"d2"}
+
+
+WRITER = """
+import sys, naga
+cfg = {"save_dir": sys.argv[1]}
+for i in range(int(sys.argv[3])):
+    naga.runlock(cfg, data={f"w{sys.argv[2]}-{i}": sys.argv[4]}, merge=True)
+"""
+
+
+def test_concurrent_merge_writers_lose_nothing(tmp_path: Path) -> None:
+    (tmp_path / "x").write_text("data")
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    save = tmp_path / "s"
+    procs = [
+        subprocess.Popen([sys.executable, str(script), str(save), str(w), "8", str(tmp_path / "x")])
+        for w in range(4)
+    ]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0, 0, 0]
+    lock = read_lock(save / "run.lock")
+    assert set(lock["data"]) == {f"w{w}-{i}" for w in range(4) for i in range(8)}
+
+
+BIG_WRITER = """
+import sys, naga
+cfg = {"save_dir": sys.argv[1], "blob": ["x" * 200] * 5000}
+naga.runlock(cfg)
+print("ready", flush=True)
+i = 0
+while True:
+    cfg["round"] = i
+    naga.runlock(cfg)
+    i += 1
+"""
+
+
+def test_killing_the_writer_mid_write_leaves_a_valid_lock(tmp_path: Path) -> None:
+    script = tmp_path / "big.py"
+    script.write_text(BIG_WRITER)
+    save = tmp_path / "s"
+    for delay in (0.3, 0.45, 0.6, 0.75):
+        with subprocess.Popen(
+            [sys.executable, str(script), str(save)], stdout=subprocess.PIPE, text=True
+        ) as proc:
+            assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+            time.sleep(delay)
+            proc.send_signal(signal.SIGKILL)
+        lock = lockfile.read(save / "run.lock")  # parses: never half a file
+        assert len(lock["config"]["blob"]) == 5000
+    leftovers = [p.name for p in save.iterdir() if p.name not in ("run.lock", ".run.lock.lck")]
+    assert all(name.endswith(".tmp") for name in leftovers)  # only a killed write's temp file
+
+
+def test_load_stage_from_path(tmp_path: Path) -> None:
+    naga.runlock({"save_dir": str(tmp_path / "st"), "model": {"lr": 0.5}})
+    stage = naga.load_stage_from_path(tmp_path / "st")
+    assert stage.status == "completed" and stage.config.model.lr == 0.5
+    assert naga.load_stage_from_path(tmp_path / "st" / "run.lock").path == tmp_path / "st"
+
+    with pytest.raises(naga.LockError, match="does not exist: run that stage first"):
+        naga.load_stage_from_path(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(naga.LockError, match=r"has no run\.lock: it has not finished"):
+        naga.load_stage_from_path(tmp_path / "empty")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "run.lock").write_text("config: [unclosed\n")
+    with pytest.raises(naga.LockError, match=r"is not a valid run\.lock \(not YAML"):
+        naga.load_stage_from_path(tmp_path / "bad")
+    (tmp_path / "bad" / "run.lock").write_text("just: yaml\n")
+    with pytest.raises(naga.LockError, match="no lock_version"):
+        naga.load_stage_from_path(tmp_path / "bad")
+
+
+STAGES = """
+import sys, time, naga
+
+@naga.clicfg({"prev": None, "stage": "${naga.stage:${prev}}", "data": "${naga.track:raw}",
+              "save_dir": "runs/${name}", "name": "a", "fail": False, "sleep": 0.0},
+             repos=None)
+def main(cfg):
+    time.sleep(cfg.sleep)
+    if cfg.fail:
+        raise RuntimeError("boom")
+    print(open("runs/" + cfg.name + "/run.lock").read().count("status: pending"))
+
+main()
+"""
+
+
+def test_stage_and_track_resolvers(tmp_path: Path) -> None:
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "x.txt").write_text("hello")
+    code = STAGES.replace('"prev": None, "stage": "${naga.stage:${prev}}", ', "")
+    done = run_py(code, tmp_path, "name=first")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "1\n"  # the hash was still pending while main ran
+    first = read_lock(tmp_path / "runs" / "first" / "run.lock")
+    assert first["status"] == "completed"
+    entry = first["data"]["data"]
+    assert entry["status"] == "done" and entry["hash"] == naga.hash_data(tmp_path / "raw").hash
+    assert "token" not in entry
+
+    done = run_py(STAGES, tmp_path, "prev=runs/first", "name=second")
+    assert done.returncode == 0, done.stderr
+    second = read_lock(tmp_path / "runs" / "second" / "run.lock")
+    assert second["prevs"]["stage"]["path"] == str(tmp_path / "runs" / "first")
+    assert second["prevs"]["stage"]["data"] == {"data": entry["hash"]}
+
+    done = run_py(STAGES, tmp_path, "prev=runs/nope", "name=third")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert "stage: previous stage" in done.stderr and "run that stage first" in done.stderr
+    assert not (tmp_path / "runs" / "third").exists()
+
+    done = run_py(STAGES, tmp_path, "prev=runs/first", "name=broken", "fail=true")
+    assert done.returncode == 1 and "RuntimeError: boom" in done.stderr
+    broken = read_lock(tmp_path / "runs" / "broken" / "run.lock")
+    assert broken["status"] == "failed" and broken["error"] == "RuntimeError: boom"
+    done = run_py(STAGES, tmp_path, "prev=runs/broken", "name=after")
+    assert done.returncode == 2
+    assert "runs/broken is failed, not completed: finish (or rerun) that stage" in done.stderr
+
+    done = run_py(STAGES.replace("raw}", "missing}"), tmp_path, "prev=runs/first")
+    assert done.returncode == 2 and "data: data path missing does not exist" in done.stderr
+
+
+def test_background_hash_interrupted_is_recorded_incomplete(tmp_path: Path) -> None:
+    big = tmp_path / "raw"
+    big.mkdir()
+    with open(big / "large.bin", "wb") as handle:  # sparse: 4 GB to hash, no disk used
+        handle.truncate(4 << 30)
+    code = STAGES.replace('"prev": None, "stage": "${naga.stage:${prev}}", ', "")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code), "sleep=30"],
+        cwd=tmp_path,
+        stderr=subprocess.DEVNULL,
+    )
+    lock_path = tmp_path / "runs" / "a" / "run.lock"
+    deadline = time.time() + 30
+    while not lock_path.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    assert read_lock(lock_path)["data"]["data"]["status"] == "pending"
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) != 0
+    lock = read_lock(lock_path)
+    assert lock["status"] == "cancelled"
+    assert lock["data"]["data"]["status"] == "incomplete" and "hash" not in lock["data"]["data"]
+    check = subprocess.run(
+        [sys.executable, "-m", "naga", "lock", "verify", str(lock_path.parent)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert check.returncode == 1 and "cannot verify, incomplete" in check.stdout
+
+
+def test_verify_detects_drift(tmp_path: Path, naga_cli: Any) -> None:
+    repo = make_repo(tmp_path / "code", {"a.py": "1\n"})
+    data = tmp_path / "data.txt"
+    data.write_text("abcd")
+    prev = tmp_path / "prev"
+    naga.runlock({"save_dir": str(prev)})
+    naga.runlock(
+        {"save_dir": str(tmp_path / "s")}, repos={"code": repo}, data={"d": data}, prevs=[prev]
+    )
+    ok = naga_cli("lock", "verify", str(tmp_path / "s"))
+    assert ok.returncode == 0, ok.stdout
+    assert b"everything matches" in ok.stdout
+
+    data.write_text("abce")  # same size, new content
+    (repo / "a.py").write_text("2\n")
+    git(repo, "commit", "-qam", "second")
+    git(repo, "reset", "-q", "--hard", "HEAD~1")
+    git(repo, "commit", "-q", "--amend", "-m", "rewritten")  # the recorded commit leaves history
+    for ref in git(repo, "for-each-ref", "--format=%(refname)", "refs/naga").split():
+        git(repo, "update-ref", "-d", ref)
+    git(repo, "reflog", "expire", "--expire=now", "--all")
+    git(repo, "gc", "-q", "--prune=now")
+    naga.runlock({"save_dir": str(prev), "again": True})  # the previous stage was redone
+
+    drift = naga_cli("lock", "verify", str(tmp_path / "s" / "run.lock"), "--json")
+    assert drift.returncode == 1
+    report = json.loads(drift.stdout)
+    problems = {c["kind"]: c["detail"] for c in report["checks"] if not c["ok"]}
+    assert set(problems) == {"repo", "data", "stage"}
+    assert "is no longer in" in problems["repo"]
+    assert "changed: recorded" in problems["data"]
+    assert "was rerun or changed since" in problems["stage"]
+    text = naga_cli("lock", "verify", str(tmp_path / "s"))
+    assert text.returncode == 1 and b"3 problem(s) found" in text.stdout
+
+
+def test_lineage_prints_the_dag(tmp_path: Path, naga_cli: Any) -> None:
+    def stage(name: str, *prevs: str) -> Path:
+        return naga.runlock({"save_dir": str(tmp_path / name)}, prevs=[tmp_path / p for p in prevs])
+
+    stage("raw")
+    stage("clean", "raw")
+    stage("feats", "raw")
+    stage("train", "clean", "feats")
+    with naga.run(name="eval") as run:
+        naga.runlock({"save_dir": str(tmp_path / "eval")}, prevs=[tmp_path / "train"])
+    out = naga_cli("lineage", str(tmp_path / "eval")).stdout.decode()
+    path = re.escape(str(tmp_path))
+    lines = [re.sub(rf"({path}/\w+)  .*$", r"\1", line) for line in out.splitlines()]
+    assert lines == [
+        f"{tmp_path}/eval",
+        f"└── {tmp_path}/train",
+        f"    ├── {tmp_path}/clean",
+        f"    │   └── {tmp_path}/raw",
+        f"    └── {tmp_path}/feats",
+        f"        └── {tmp_path}/raw",
+    ]
+    assert out.splitlines()[-1].endswith("(shown above)")
+    by_id = naga_cli("lineage", run.id, "--json")
+    assert by_id.returncode == 0
+    tree = json.loads(by_id.stdout)
+    assert tree["run_id"] == run.id and tree["inputs"][0]["path"] == f"{tmp_path}/train"
+
+    missing = naga_cli("lineage", "zzzzzz")
+    assert missing.returncode == 1
+    assert missing.stderr.decode().startswith("naga: error: zzzzzz is neither a path nor a run")
