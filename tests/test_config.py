@@ -360,3 +360,46 @@ def test_run_option_records_each_call_once_the_config_is_valid(
         ("fit", "completed", 0.5)
     ]
     assert runs[0]["metrics"]["loss"] == 0.5
+
+
+TRICKY = {
+    "a": 1.5,
+    "s": "x",
+    "t": True,
+    "n": None,
+    "whole": "${a}",
+    "text": "x${a}y${s}${t}${n}",
+    "chain": "${whole}",
+    "chain_text": "<${text}>",
+    "items": [1, "${a}", "${s}-${a}"],
+    "group": {"inner": "${a}", "deep": {"x": "${group.inner}"}},
+    "to_group": "${group.deep}",
+    "escaped": "\\${a}",
+    "relative": {"b": "${..a}"},
+    "resolver": "${oc.env:NAGA_TEST_VALUE,fallback}",
+    "nested": "${oc.env:NAGA_TEST_VALUE,${s}}",
+}
+
+
+def test_the_fast_path_resolves_exactly_as_omegaconf() -> None:
+    from omegaconf import OmegaConf
+
+    expected = OmegaConf.create(TRICKY)
+    OmegaConf.resolve(expected)
+    main = naga.clicfg(TRICKY, repos=None, lock=False)(lambda cfg: cfg)
+    got = main.compose()
+    assert OmegaConf.to_container(got) == OmegaConf.to_container(expected)
+    assert main.compose(a=2)["chain_text"] == "<x2.0yxTrueNone>"  # a is a float
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("${nope}", "x: Interpolation key .nope. not found"),
+        ("${loop}", "x: Recursive interpolation detected"),
+    ],
+)
+def test_bad_interpolations_are_one_line(value: str, message: str) -> None:
+    main = naga.clicfg({"x": value, "loop": "${loop}"}, repos=None, lock=False)(lambda c: c)
+    with pytest.raises(naga.ConfigError, match=message):
+        main.compose()

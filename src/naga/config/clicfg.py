@@ -29,6 +29,7 @@ from .resolvers import Recorder, recording, register, stop_recording
 
 R = TypeVar("R")
 AUTO = "auto"
+_UNSET = object()
 
 
 def clicfg(
@@ -78,6 +79,7 @@ class ConfiguredMain(Generic[R]):
         self.defaults_source = defaults
         self.options = options
         self._defaults: Any = None
+        self._plain_defaults: Any = _UNSET
 
     def __call__(self, *args: Any, **overrides: Any) -> R | None:
         if args:
@@ -102,9 +104,8 @@ class ConfiguredMain(Generic[R]):
             if invocation.print_config:
                 from omegaconf import OmegaConf
 
-                print(
-                    OmegaConf.to_yaml(self._resolve(invocation, Recorder(validate=False))), end=""
-                )
+                cfg, _ = self._resolve(invocation, Recorder(validate=False))
+                print(OmegaConf.to_yaml(cfg), end="")
                 raise SystemExit(0)
             session = self._prepare(invocation)
         except NagaError as exc:
@@ -122,19 +123,35 @@ class ConfiguredMain(Generic[R]):
         running ``main`` or writing anything."""
         invocation = parse_argv(argv, is_flag=self._is_bool)
         invocation.overrides += kwargs_overrides(overrides)
-        return self._resolve(invocation, Recorder(validate=True))
+        return self._resolve(invocation, Recorder(validate=True))[0]
 
     def defaults(self) -> Any:
+        """The defaults as a typed, struct-mode OmegaConf config."""
         if self._defaults is None:
             from .sources import load_defaults
 
             self._defaults = load_defaults(self.defaults_source, _anchor(self.fn))
         return self._defaults
 
+    def _plain(self) -> Any:
+        """Dict and YAML defaults as plain dicts (the fast path), or None for dataclasses."""
+        if self._plain_defaults is _UNSET:
+            from .plain import PlainDefaults
+            from .sources import plain_mapping
+
+            mapping = plain_mapping(self.defaults_source, _anchor(self.fn))
+            self._plain_defaults = PlainDefaults(mapping) if mapping is not None else None
+        return self._plain_defaults
+
     def _is_bool(self, key: str) -> bool:
         from omegaconf import OmegaConf
         from omegaconf.nodes import BooleanNode
 
+        plain = self._plain()
+        if plain is not None:
+            from .plain import _lookup
+
+            return isinstance(_lookup(plain.tree, key), bool)
         parent_key, _, last = key.rpartition(".")
         try:
             parent = (
@@ -144,27 +161,32 @@ class ConfiguredMain(Generic[R]):
         except Exception:  # not a key of the config: the merge says so, with a suggestion
             return False
 
-    def _resolve(self, invocation: Invocation, recorder: Recorder) -> Any:
+    def _resolve(self, invocation: Invocation, recorder: Recorder) -> tuple[Any, dict[str, Any]]:
+        """The merged config with every interpolation resolved, and the same as plain data."""
         from omegaconf import OmegaConf
         from omegaconf.errors import OmegaConfBaseException
 
-        from .merge import compose
-
         register()
-        cfg = compose(self.defaults(), invocation.files, invocation.overrides)
+        plain = self._plain()
         token = recording(recorder)
         try:
+            if plain is not None:
+                return _resolve_plain(plain.compose(invocation.files, invocation.overrides))
+            from ..lock.runlock import resolved_container
+            from .merge import compose
+
+            cfg = compose(self.defaults(), invocation.files, invocation.overrides)
             OmegaConf.resolve(cfg)
+            return cfg, resolved_container(cfg)
         except OmegaConfBaseException as exc:
             raise _resolution_error(exc) from None
         finally:
             stop_recording(token)
-        return cfg
 
     def _prepare(self, invocation: Invocation) -> Session:
         recorder = Recorder(status="running")
-        cfg = self._resolve(invocation, recorder)
-        session = Session(cfg, recorder, self.options)
+        cfg, container = self._resolve(invocation, recorder)
+        session = Session(cfg, container, recorder, self.options)
         session.prepare()
         return session
 
@@ -172,8 +194,11 @@ class ConfiguredMain(Generic[R]):
 class Session:
     """One call of a ``clicfg`` main: its directories, logging, run params and lock."""
 
-    def __init__(self, cfg: Any, recorder: Recorder, options: Mapping[str, Any]) -> None:
+    def __init__(
+        self, cfg: Any, container: dict[str, Any], recorder: Recorder, options: Mapping[str, Any]
+    ) -> None:
         self.cfg = cfg
+        self.container = container
         self.recorder = recorder
         self.options = options
         self.lock_path: Path | None = None
@@ -182,9 +207,7 @@ class Session:
         self.own_run: Any = None  # the run clicfg started (run=True), ended with main
 
     def prepare(self) -> None:
-        from ..lock.runlock import resolved_container
-
-        container = resolved_container(self.cfg)
+        container = self.container
         save_dir = self._save_dir(container)
         if save_dir is not None and self.options["logging"]:
             from ..logsetup import setup_logging
@@ -301,6 +324,28 @@ class Session:
 
 def _in_git_repo(path: Path) -> bool:
     return any((folder / ".git").exists() for folder in (path, *path.parents))
+
+
+def _resolve_plain(merged: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """Build the config once, resolve only the values that hold interpolations, and write the
+    results into both the config and the plain data."""
+    from omegaconf import DictConfig, ListConfig, OmegaConf
+
+    from .plain import interpolated_keys, resolve_simple, set_value
+
+    resolve_simple(merged)
+    cfg = OmegaConf.create(merged)
+    resolved = {}
+    for key in list(interpolated_keys(merged)):
+        value = OmegaConf.select(cfg, key, throw_on_missing=True)
+        if isinstance(value, (DictConfig, ListConfig)):
+            value = OmegaConf.to_container(value, resolve=True)
+        resolved[key] = value
+    for key, value in resolved.items():
+        OmegaConf.update(cfg, key, value, merge=False)
+        set_value(merged, key, value)
+    OmegaConf.set_struct(cfg, True)
+    return cfg, merged
 
 
 def _ending(exc: BaseException) -> tuple[str, str | None]:

@@ -8,7 +8,6 @@ file is caught exactly like a typo on the command line.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from omegaconf.nodes import BooleanNode, EnumNode, FloatNode, IntegerNode, Strin
 
 from ..errors import ConfigError, NagaError
 from .overrides import Override, flatten
+from .plain import missing_message, unknown_key_message
 from .sources import load_mapping
 
 
@@ -52,7 +52,7 @@ def check_exists(cfg: DictConfig, item: Override) -> None:
         here = ".".join(parts[: depth + 1])
         if isinstance(node, DictConfig):
             if part not in node.keys():  # noqa: SIM118 - `in` skips ??? keys
-                raise ConfigError(_unknown_key_message(cfg, item, here))
+                raise ConfigError(unknown_key_message(all_keys(cfg), item, here))
             node = node._get_node(part)
         elif isinstance(node, ListConfig):
             if not (part.isdigit() and int(part) < len(node)):
@@ -69,12 +69,7 @@ def check_exists(cfg: DictConfig, item: Override) -> None:
 def check_complete(cfg: DictConfig) -> None:
     missing = sorted(_missing(cfg))
     if missing:
-        first = missing[0]
-        more = f" (and {', '.join(missing[1:])})" if len(missing) > 1 else ""
-        raise ConfigError(
-            f"{first} has no value{more}: it is ??? in the defaults; set it with {first}=VALUE"
-            " or in a --config file"
-        )
+        raise ConfigError(missing_message(missing))
 
 
 def _missing(cfg: Any, prefix: str = "") -> Iterator[str]:
@@ -91,14 +86,6 @@ def _missing(cfg: Any, prefix: str = "") -> Iterator[str]:
             yield f"{prefix}{key}"
         elif isinstance(node, (DictConfig, ListConfig)) and not node._is_none():
             yield from _missing(node, f"{prefix}{key}.")
-
-
-def _unknown_key_message(cfg: DictConfig, item: Override, here: str) -> str:
-    close = difflib.get_close_matches(item.key, list(all_keys(cfg)), n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]}?" if close else ""
-    origin = f" ({item.text})" if item.text and item.text.split("=")[0] != item.key else ""
-    add = f" (+{item.key}=... adds a new key)" if not close else ""
-    return f"unknown config key {here}{origin}{hint}{add}"
 
 
 def all_keys(cfg: Any, prefix: str = "") -> Iterator[str]:

@@ -9,6 +9,7 @@ are flattened to leaves, so both call paths merge through the same code and reso
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,14 +43,20 @@ def parse_value(text: str) -> Any:
     """A command-line value as OmegaConf's dotlist reads it (``0.01`` a float, ``null`` None)."""
     if text == "":
         return ""
-    from omegaconf import OmegaConf
+    import yaml
 
     try:
-        parsed = OmegaConf.to_container(OmegaConf.from_dotlist([f"v={text}"]), resolve=False)
+        return yaml.load(text, Loader=_yaml_loader())
     except Exception as exc:  # yaml's errors are many classes; all mean the same to the user
         raise ConfigError(f"cannot parse the value {text!r}: {_first_line(exc)}") from None
-    assert isinstance(parsed, dict)
-    return parsed["v"]
+
+
+@functools.lru_cache(maxsize=1)
+def _yaml_loader() -> Any:
+    """OmegaConf's own YAML loader, as its dotlists use (1e-3 is a float, not a string)."""
+    from omegaconf._utils import get_yaml_loader
+
+    return get_yaml_loader()
 
 
 def parse_override(text: str) -> Override:

@@ -42,6 +42,30 @@ def load_defaults(defaults: Any, anchor: Path) -> DictConfig:
     return cfg
 
 
+def plain_mapping(defaults: Any, anchor: Path) -> dict[str, Any] | None:
+    """Defaults that are plain data (a dict, a YAML file, an untyped DictConfig), as a dict;
+    None for dataclasses and hydra-zen configs, which OmegaConf must type-check itself."""
+    if defaults is None:
+        return {}
+    if isinstance(defaults, DictConfig):
+        if OmegaConf.get_type(defaults) is not dict:
+            return None
+        container = OmegaConf.to_container(defaults, resolve=False)
+        assert isinstance(container, dict)
+        return {str(k): v for k, v in container.items()}
+    if isinstance(defaults, Mapping) and not dataclasses.is_dataclass(defaults):
+        return dict(defaults)
+    if isinstance(defaults, (str, os.PathLike)):
+        path = Path(defaults)
+        return load_mapping(path if path.is_absolute() else anchor / path)
+    if dataclasses.is_dataclass(defaults):
+        return None
+    raise ConfigError(
+        "clicfg defaults must be a dataclass, a dict, a YAML file or a hydra-zen config,"
+        f" not {type(defaults).__name__}"
+    )
+
+
 def load_mapping(path: Path) -> dict[str, Any]:
     """A YAML config file's top-level mapping; one clear line if it is missing or malformed."""
     try:
