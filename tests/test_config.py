@@ -164,10 +164,11 @@ def test_bool_flags_and_added_keys(tmp_path: Path) -> None:
         (["model.lr.x=1"], "model.lr is a value, not a group"),
     ],
 )
+@pytest.mark.parametrize("kind", ["dataclass", "dict"])  # OmegaConf's path and the fast path
 def test_strict_errors_are_one_line_and_exit_2(
-    tmp_path: Path, args: list[str], message: str
+    tmp_path: Path, args: list[str], message: str, kind: str
 ) -> None:
-    script = write_program(tmp_path)
+    script = write_program(tmp_path, kind)
     done = run_cli(script, *args)
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1, done.stderr
