@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 from conftest import Naga
 
+from naga.cli.app import COMMANDS as APP_COMMANDS
+
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
-COMMANDS = ["run", "ls", "show", "logs", "rm", "reindex", "metrics", "compare", "plot"]
+COMMANDS = sorted(APP_COMMANDS)  # every command the CLI has must be documented
 
 
 def quick_start_commands() -> list[str]:

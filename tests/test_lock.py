@@ -338,3 +338,38 @@ def test_lineage_prints_the_dag(tmp_path: Path, naga_cli: Any) -> None:
     missing = naga_cli("lineage", "zzzzzz")
     assert missing.returncode == 1
     assert missing.stderr.decode().startswith("naga: error: zzzzzz is neither a path nor a run")
+
+
+def test_the_pipeline_example_as_the_readme_runs_it(tmp_path: Path, naga_cli: Any) -> None:
+    import shutil
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "pipeline"
+    work = tmp_path / "pipeline"
+    shutil.copytree(example, work, ignore=shutil.ignore_patterns("runs"))
+
+    def python(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, *args], cwd=work, capture_output=True, text=True, check=False
+        )
+
+    assert python("prep.py").returncode == 0
+    (prep,) = (work / "runs" / "prep").iterdir()
+    done = python("train.py", f"prev=runs/prep/{prep.name}", "epochs=20")
+    assert done.returncode == 0, done.stderr
+    (train,) = (work / "runs" / "train").iterdir()
+    lock = read_lock(train / "run.lock")
+    assert lock["status"] == "completed" and lock["prevs"]["stage"]["path"] == str(prep)
+    assert read_lock(prep / "run.lock")["data"]["source"]["status"] == "done"
+    assert "w=" in (train / "experiment.log").read_text()
+    runs = json.loads(naga_cli("ls", "--json").stdout)
+    assert [(r["name"], r["params"]["epochs"]) for r in runs] == [("train", 20)]
+
+    tree = naga_cli("lineage", str(train), cwd=work).stdout.decode().splitlines()
+    assert tree[0].startswith(str(train)) and tree[1].startswith(f"└── {prep}  [stage]")
+    assert naga_cli("lock", "verify", str(train), cwd=work).returncode == 0
+    (work / "raw.csv").write_text("1,1\n")  # stage 1's input changes afterwards
+    drift = naga_cli("lock", "verify", str(prep), cwd=work)
+    assert drift.returncode == 1 and b"raw.csv changed" in drift.stdout
+
+    refused = python("train.py", "prev=runs/nowhere")
+    assert refused.returncode == 2 and "run that stage first" in refused.stderr
