@@ -1,0 +1,488 @@
+"""``NagaApp``: the runs table with the selected run under it, and the screens it opens.
+
+The table's rows come from the ``StoreWatcher`` thread (started before Textual draws anything,
+so loading overlaps start-up); this module only turns key presses into queries, screens and
+edits. Edits (delete, rename, tags) go through the store's functions on the UI thread, then ask
+the watcher to reload, which it would do anyway on the markers they touch.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Input, Static
+
+from ..cli.listing import parse_columns
+from ..errors import NagaError
+from ..store import Store
+from ..store import edit as store_edit
+from ..store.layout import locate_store
+from .details import DetailsScreen, read_run, summary
+from .messages import SnapshotReady, StoreTrouble
+from .query import Query, Snapshot, parse_query
+from .table import BASE_COLUMNS, RunTable
+from .watch import StoreWatcher
+
+MESSAGE_S = 6.0
+CSS = """
+#status { height: 1; background: $boost; padding: 0 1; }
+RunTable { height: 1fr; }
+#summary { height: auto; max-height: 7; border-top: solid $primary-darken-2; padding: 0 1; }
+#filter { dock: bottom; margin-bottom: 1; }
+#keys { dock: bottom; height: auto; background: $footer-background; padding: 0 1; }
+#log-status, #plot-title, #compare-title { height: 1; background: $boost; }
+#log-search { dock: bottom; margin-bottom: 1; }
+LogView { height: 1fr; }
+#plot-metrics { width: 22; height: 1fr; }
+#plot { height: 1fr; }
+.dialog { width: 72; height: auto; max-height: 90%; border: thick $primary; background: $surface;
+          padding: 1 2; }
+.help { width: 90%; }
+.buttons { height: auto; margin-top: 1; }
+.buttons Button { margin-right: 2; }
+ConfirmScreen, PromptScreen, HelpScreen { align: center middle; }
+"""
+
+
+class KeyBar(Widget):
+    """Every key of the main screen, wrapped onto more lines when the terminal is narrow
+    (Textual's footer cuts what does not fit on one)."""
+
+    def __init__(self, bindings: list[BindingType]) -> None:
+        super().__init__(id="keys")
+        shown = [Binding("space", "", "Mark"), *bindings]
+        self.items = [
+            (b.key.split(",")[0].replace("question_mark", "?").replace("slash", "/"), b.description)
+            for b in shown
+            if isinstance(b, Binding) and b.show
+        ]
+
+    def render(self) -> Text:
+        width, column = max(20, self.size.width - 2), 0
+        text = Text()
+        for key, description in self.items:
+            cell = len(key) + len(description) + 3
+            if column and column + cell > width:
+                text.append("\n")
+                column = 0
+            text.append(key, style="bold")
+            text.append(f" {description}  ")
+            column += cell
+        return text
+
+
+class RunsScreen(Screen[None]):
+    """The main screen: status line, runs table, the selected run, filter box, footer."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "app.quit", "Quit"),
+        Binding("question_mark", "app.help", "Help"),
+        Binding("slash", "app.filter", "Filter"),
+        Binding("escape", "app.clear_filter", "Clear", show=False),
+        Binding("d", "app.details", "Details"),
+        Binding("l", "app.open_logs", "Logs"),
+        Binding("p", "app.open_plot", "Plot"),
+        Binding("c", "app.compare", "Compare"),
+        Binding("s", "app.sort_next", "Sort"),
+        Binding("S", "app.sort_reverse", "Reverse"),
+        Binding("a", "app.columns", "Columns"),
+        Binding("r", "app.rename", "Rename"),
+        Binding("t", "app.add_tag", "Tag"),
+        Binding("T", "app.remove_tag", "Untag"),
+        Binding("y", "app.copy_id", "Copy id"),
+        Binding("u", "app.unmark", "Unmark"),
+        Binding("x,delete", "app.delete", "Delete"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="status")
+        yield RunTable(id="runs")
+        yield Static(id="summary")
+        yield Input(
+            placeholder="filter: failed #tag name:base* since:2d lr=0.01 words", id="filter"
+        )
+        yield KeyBar(self.BINDINGS)
+
+    def on_mount(self) -> None:
+        self.query_one("#filter").display = False
+        self.query_one(RunTable).focus()
+        self.app.call_later(self.app.run_action, "show_snapshot")  # rows that came first
+
+
+class NagaApp(App[None]):
+    TITLE = "naga"
+    CSS = CSS
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit"),
+        Binding("question_mark", "help", "Help"),
+    ]
+
+    def __init__(self, root: str | None = None, *, watch: bool = True) -> None:
+        super().__init__()
+        self.root = root or locate_store()
+        self.store = Store(self.root)  # the UI thread's own connection, for edits
+        self.query_state = Query()
+        self.snapshot: Snapshot | None = None
+        self.message: tuple[Text, float] | None = None
+        self.trouble: str | None = None
+        self.first_paint: float | None = None  # when the first rows were on screen (bench)
+        self.watcher = StoreWatcher(self.root, self.query_state, self._post_snapshot, self._trouble)
+        if watch:
+            self.watcher.start()  # loading overlaps Textual's start-up
+
+    # -- building ----------------------------------------------------------------------------
+
+    def get_default_screen(self) -> Screen[Any]:
+        return RunsScreen()
+
+    @property
+    def table(self) -> RunTable:
+        return self.screen_stack[0].query_one(RunTable)
+
+    def on_mount(self) -> None:
+        self.set_interval(1.0, self._tick)
+
+    def on_unmount(self) -> None:
+        self.watcher.stop()
+        self.store.close()
+
+    def _runs_ready(self) -> bool:
+        base = self.screen_stack[0] if self.screen_stack else None
+        return isinstance(base, RunsScreen) and base.is_mounted and bool(base.query(RunTable))
+
+    def _tick(self) -> None:
+        if not self._runs_ready():
+            return
+        self.table.tick()
+        if self.message and time.time() - self.message[1] > MESSAGE_S:
+            self.message = None
+            self._show_status()
+
+    # -- data from the watcher ---------------------------------------------------------------
+
+    def _post_snapshot(self, snapshot: Snapshot) -> None:
+        self.post_message(SnapshotReady(snapshot))
+
+    def _trouble(self, text: str) -> None:
+        self.post_message(StoreTrouble(text))
+
+    def on_snapshot_ready(self, message: SnapshotReady) -> None:
+        snapshot = message.snapshot
+        if snapshot.query != self.query_state:
+            return  # an answer to a filter already replaced
+        self.snapshot, self.trouble = snapshot, None
+        self.action_show_snapshot()
+
+    def action_show_snapshot(self) -> None:
+        if not self._runs_ready():
+            return  # the screen shows it when it mounts
+        if self.snapshot is not None:
+            self.table.set_rows(self.snapshot.rows, self.snapshot.query.columns)
+            if self.first_paint is None:
+                self.call_after_refresh(self._painted)
+        self._show_summary()
+        self._show_status()
+
+    def _painted(self) -> None:
+        self.first_paint = time.time()
+
+    def on_store_trouble(self, message: StoreTrouble) -> None:
+        self.trouble = message.text
+        self.action_show_snapshot()
+
+    # -- the lines around the table ----------------------------------------------------------
+
+    def say(self, text: str, style: str = "green") -> None:
+        self.message = (Text(text, style=style), time.time())
+        self._show_status()
+
+    def _show_status(self) -> None:
+        line = Text("naga ", style="bold")
+        snap = self.snapshot
+        if snap is None or not snap.complete:
+            line += Text("loading... ", style="dim")
+        if snap is not None:
+            shown = len(snap.rows)
+            line += Text(f"{snap.total} run{'s' if snap.total != 1 else ''}")
+            if self.query_state.filtered:
+                line += Text(f" · {shown} shown", style="cyan")
+        if self.table.marked:
+            line += Text(f" · {len(self.table.marked)} marked", style="magenta")
+        if self.table.sort_column:
+            order = "▼" if self.table.sort_reverse else "▲"
+            line += Text(f" · by {self.table.sort_column} {order}", style="dim")
+        extra = self._status_note()
+        if extra is not None:
+            line += Text("  ") + extra
+        self.screen_stack[0].query_one("#status", Static).update(line)
+
+    def _status_note(self) -> Text | None:
+        if self.trouble:
+            return Text(self.trouble, style="red")
+        if self.message:
+            return self.message[0]
+        if self.snapshot and self.snapshot.warnings:
+            first = self.snapshot.warnings[0]
+            more = len(self.snapshot.warnings) - 1
+            return Text(first + (f" (+{more} more)" if more else ""), style="yellow")
+        return None
+
+    def _show_summary(self) -> None:
+        pane = self.screen_stack[0].query_one("#summary", Static)
+        run_id = self.table.current_id
+        if run_id is None:
+            if self.snapshot is None:
+                pane.update("")
+            elif self.query_state.filtered:
+                pane.update(Text("No runs match this filter (escape clears it).", style="yellow"))
+            else:
+                pane.update(Text("No runs yet. Start one with: naga run python train.py"))
+            return
+        pane.update(summary(read_run(self.store.layout, run_id)))
+
+    @on(RunTable.Moved)
+    def _moved(self) -> None:
+        self._show_summary()
+
+    @on(RunTable.Marked)
+    def _marked(self) -> None:
+        self._show_status()
+
+    @on(RunTable.Chosen)
+    def _chosen(self) -> None:
+        self.action_details()
+
+    # -- filter, sort, columns ---------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        box = self.screen_stack[0].query_one("#filter", Input)
+        box.display = True
+        box.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_typed(self, event: Input.Changed) -> None:
+        self._apply_filter(event.value, quiet=True)
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        self._apply_filter(event.value, quiet=False)
+        event.input.display = bool(event.value)
+        self.table.focus()
+
+    def _apply_filter(self, text: str, *, quiet: bool) -> None:
+        try:
+            query = parse_query(text, self.query_state.columns)
+        except NagaError as exc:
+            if not quiet:
+                self.say(str(exc), "red")
+            return
+        if query != self.query_state:
+            self.query_state = query
+            self.watcher.request(query)
+
+    def action_clear_filter(self) -> None:
+        box = self.screen_stack[0].query_one("#filter", Input)
+        box.value = ""
+        box.display = False
+        self._apply_filter("", quiet=True)
+        self.table.focus()
+
+    def action_sort_next(self) -> None:
+        labels = [c.label for c in self.table.columns]
+        current = self.table.sort_column
+        at = labels.index(current) + 1 if current in labels else 0
+        self.table.sort_by(labels[at] if at < len(labels) else None, False)
+        self._show_status()
+
+    def action_sort_reverse(self) -> None:
+        self.table.sort_by(self.table.sort_column, not self.table.sort_reverse)
+        self._show_status()
+
+    def action_columns(self) -> None:
+        from .dialogs import PromptScreen
+
+        current = ",".join(self.query_state.columns)
+        prompt = PromptScreen("Extra columns (params and metrics, comma-separated):", current)
+        self.push_screen(prompt, self._set_columns)
+
+    def _set_columns(self, text: str | None) -> None:
+        if text is None:
+            return
+        try:
+            columns = tuple(parse_columns(text))
+        except NagaError as exc:
+            self.say(str(exc), "red")
+            return
+        clashes = [c for c in columns if c.upper() in BASE_COLUMNS or c in BASE_COLUMNS]
+        if clashes:
+            self.say(f"{clashes[0]} is a column already; write param.{clashes[0]}", "red")
+            return
+        self.query_state = Query(**{**self.query_state.__dict__, "columns": columns})
+        self.watcher.request(self.query_state)
+
+    # -- screens -----------------------------------------------------------------------------
+
+    def _run_in_view(self) -> str | None:
+        """The run a key refers to: the one a screen shows, else the one under the cursor."""
+        shown: str | None = getattr(self.screen, "run_id", None)
+        return shown or self.table.current_id
+
+    def _need_run(self) -> str | None:
+        run_id = self._run_in_view()
+        if run_id is None:
+            self.say("no run selected", "yellow")
+        return run_id
+
+    def action_help(self) -> None:
+        from .dialogs import HelpScreen
+
+        self.push_screen(HelpScreen())
+
+    def action_details(self) -> None:
+        run_id = self._need_run()
+        if run_id is None:
+            return
+        try:
+            children = self.store.children(run_id)
+        except NagaError:
+            children = []
+        self.push_screen(DetailsScreen(self.store.layout, run_id, children))
+
+    def action_open_logs(self) -> None:
+        run_id = self._need_run()
+        if run_id is None:
+            return
+        meta = read_run(self.store.layout, run_id)
+        if isinstance(meta, str):
+            self.say(meta, "red")
+            return
+        from .logview import LogScreen
+
+        note = None
+        if meta.get("output") is None:
+            note = "no captured output: recorded by naga.run(); `naga run` captures it"
+        running = meta.get("status") == "running"
+        self._push_over(LogScreen(self.store.layout.output(run_id), run_id, running, note))
+
+    def action_open_plot(self) -> None:
+        from .plot import PlotScreen
+
+        run_ids = self._selection()
+        if run_ids:
+            self._push_over(PlotScreen(self.store.layout, run_ids))
+
+    def action_compare(self) -> None:
+        run_ids = self._selection()
+        if len(run_ids) < 2:
+            self.say("mark two or more runs with space to compare them", "yellow")
+            return
+        from .compare import CompareScreen
+
+        self.push_screen(CompareScreen(self.store.layout, run_ids))
+
+    def _selection(self) -> list[str]:
+        shown = getattr(self.screen, "run_id", None)
+        selection = [shown] if isinstance(shown, str) else self.table.selection()
+        if not selection:
+            self.say("no run selected", "yellow")
+        return selection
+
+    def _push_over(self, screen: Screen[Any]) -> None:
+        """Open a view of a run, replacing another view of it rather than stacking them."""
+        if len(self.screen_stack) > 1 and type(self.screen).__name__ in ("LogScreen", "PlotScreen"):
+            self.pop_screen()
+        self.push_screen(screen)
+
+    # -- actions on runs ---------------------------------------------------------------------
+
+    def action_copy_id(self) -> None:
+        run_id = self._need_run()
+        if run_id:
+            self.copy_to_clipboard(run_id)
+            self.say(f"copied {run_id}")
+            self.notify(f"copied {run_id}", timeout=2)
+
+    def action_unmark(self) -> None:
+        self.table.marked.clear()
+        self.table.refresh()
+        self._show_status()
+
+    def action_delete(self) -> None:
+        from .dialogs import ConfirmScreen
+
+        run_ids = self.table.selection()
+        if not run_ids:
+            self.say("no run selected", "yellow")
+            return
+        names = ", ".join(run_ids[:5]) + (
+            f" and {len(run_ids) - 5} more" if len(run_ids) > 5 else ""
+        )
+        question = f"Delete {len(run_ids)} run{'s' if len(run_ids) > 1 else ''} ({names})?"
+        question += "\nTheir directories (output, metrics, artifacts) are removed for good."
+        self.push_screen(ConfirmScreen(question), lambda yes: self._delete(run_ids, yes))
+
+    def _delete(self, run_ids: list[str], yes: bool | None) -> None:
+        if not yes:
+            self.say("nothing deleted", "dim")
+            return
+        try:
+            self.store.remove(run_ids)
+        except NagaError as exc:
+            self.say(str(exc).replace("add --force", "use `naga rm --force`"), "red")
+            return
+        self.table.marked -= set(run_ids)
+        self.say(f"deleted {', '.join(run_ids)}")
+        self.watcher.request()
+
+    def action_rename(self) -> None:
+        from .dialogs import PromptScreen
+
+        run_id = self._need_run()
+        if run_id is None:
+            return
+        meta = read_run(self.store.layout, run_id)
+        current = (meta.get("name") or "") if isinstance(meta, dict) else ""
+        prompt = PromptScreen(f"New name for run {run_id} (empty: no name):", current)
+        self.push_screen(prompt, lambda name: self._edit(store_edit.rename, run_id, name))
+
+    def action_add_tag(self) -> None:
+        from .dialogs import PromptScreen
+
+        run_id = self._need_run()
+        if run_id is not None:
+            prompt = PromptScreen(f"Tag to add to run {run_id}:")
+            self.push_screen(prompt, lambda tag: self._edit(store_edit.add_tag, run_id, tag))
+
+    def action_remove_tag(self) -> None:
+        from .dialogs import PromptScreen
+
+        run_id = self._need_run()
+        if run_id is None:
+            return
+        meta = read_run(self.store.layout, run_id)
+        tags = meta.get("tags") or [] if isinstance(meta, dict) else []
+        if not tags:
+            self.say(f"run {run_id} has no tags", "yellow")
+            return
+        prompt = PromptScreen(f"Tag to remove from run {run_id} ({', '.join(tags)}):", tags[0])
+        self.push_screen(prompt, lambda tag: self._edit(store_edit.remove_tag, run_id, tag))
+
+    def _edit(self, change: Any, run_id: str, text: str | None) -> None:
+        if text is None:
+            return
+        try:
+            change(self.store.layout, run_id, text)
+        except NagaError as exc:
+            self.say(str(exc), "red")
+            return
+        self.say(f"run {run_id} updated")
+        self.watcher.request()
+        self._show_summary()
