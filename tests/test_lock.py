@@ -373,3 +373,33 @@ def test_the_pipeline_example_as_the_readme_runs_it(tmp_path: Path, naga_cli: An
 
     refused = python("train.py", "prev=runs/nowhere")
     assert refused.returncode == 2 and "run that stage first" in refused.stderr
+
+
+SLEEPER = """
+import time, naga
+
+@naga.clicfg({"save_dir": "out", "sleep": 30.0}, repos=None)
+def main(cfg):
+    print("started", flush=True)
+    time.sleep(cfg.sleep)
+
+main()
+"""
+
+
+@pytest.mark.parametrize(("sig", "status"), [("SIGTERM", "cancelled"), ("SIGKILL", "crashed")])
+def test_a_stage_killed_mid_run(tmp_path: Path, sig: str, status: str, naga_cli: Any) -> None:
+    script = tmp_path / "sleeper.py"
+    script.write_text(SLEEPER)
+    with subprocess.Popen(
+        [sys.executable, str(script)], cwd=tmp_path, stdout=subprocess.PIPE, text=True
+    ) as proc:
+        assert proc.stdout is not None and proc.stdout.readline() == "started\n"
+        proc.send_signal(getattr(signal, sig))
+        code = proc.wait(timeout=30)
+    assert code == (143 if sig == "SIGTERM" else -9)
+    stage = naga.load_stage_from_path(tmp_path / "out")
+    assert stage.status == status  # a SIGKILLed stage is not left "running" forever
+    with pytest.raises(naga.LockError, match=f"is {status}, not completed"):
+        naga.load_stage_from_path(tmp_path / "out", require_completed=True)
+    assert f"  {status}" in naga_cli("lineage", str(tmp_path / "out")).stdout.decode()

@@ -227,9 +227,12 @@ class Session:
             self._write_first_lock(container, save_dir)
 
     def execute(self, fn: Callable[[Any], R]) -> R:
+        from ..sdk.termination import GUARD
+
         token = recording(self.recorder)
         status, error = "completed", None
         ended: tuple[Any, Any, Any] = (None, None, None)
+        GUARD.hold()  # SIGTERM/SIGHUP (Slurm's preemption) end main as cancelled, lock written
         try:
             return fn(self.cfg)
         except BaseException as exc:
@@ -243,6 +246,7 @@ class Session:
             finally:
                 if self.own_run is not None:
                     self.own_run.__exit__(*ended)
+                GUARD.release()
 
     def _save_dir(self, container: dict[str, Any]) -> Path | None:
         value = container.get("save_dir")

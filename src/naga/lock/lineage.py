@@ -29,7 +29,7 @@ class Node:
         return {
             "path": self.path,
             "name": self.name,
-            "status": lock.get("status"),
+            "status": lockfile.effective_status(lock) if lock else None,
             "run_id": lock.get("run_id"),
             "finished_at": lock.get("finished_at"),
             "data": {k: (v or {}).get("hash") for k, v in (lock.get("data") or {}).items()},
@@ -87,7 +87,7 @@ def _label(node: Node) -> str:
     if node.repeated:
         return "  ".join([*parts, "(shown above)"])
     lock = node.lock or {}
-    parts.append(str(lock.get("status") or "?"))
+    parts.append(str(lockfile.effective_status(lock) or "?"))
     if lock.get("finished_at"):
         parts.append(str(lock["finished_at"])[:19].replace("T", " "))
     if lock.get("run_id"):

@@ -9,9 +9,10 @@ The document (``LOCK_VERSION`` 1)::
 
     lock_version: 1
     naga_version: 0.3.0
-    status: running | completed | failed | cancelled
+    status: running | completed | failed | cancelled (a running lock whose process is gone
+            reads crashed)
     created_at / updated_at / finished_at: ISO 8601, UTC
-    run_id: the naga run it belongs to, if any
+    run_id: the naga run it belongs to, if any; owner: the writing process (host, pid, ...)
     save_dir, command, cwd, environment (host, user, platform, python, masked env vars)
     config: the resolved config
     repos:  name -> {path, commit, branch, dirty, remote, snapshot}
@@ -66,6 +67,19 @@ def read(path: str | os.PathLike[str]) -> dict[str, Any]:
         if not isinstance(doc.get(section) or {}, dict):
             raise LockError(f"{path} is not a valid run.lock ({section} is not a mapping)")
     return doc
+
+
+def effective_status(doc: dict[str, Any]) -> str | None:
+    """The lock's status, except that a ``running`` lock whose process is known to be gone
+    (this machine, pid checked) reads ``crashed``: killed before it could say how it ended."""
+    status = doc.get("status")
+    owner = doc.get("owner")
+    if status == "running" and isinstance(owner, dict):
+        from ..store.liveness import _pid_alive, on_this_machine
+
+        if on_this_machine(owner) and _pid_alive(owner) is False:
+            return "crashed"
+    return status if isinstance(status, str) else None
 
 
 def write(path: str | os.PathLike[str], doc: dict[str, Any]) -> None:

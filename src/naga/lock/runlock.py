@@ -115,6 +115,7 @@ def build(
         "updated_at": now,
         "finished_at": now if status != "running" else None,
         "run_id": run_id,
+        "owner": _owner(),
         "save_dir": _abs(config.get("save_dir")),
         "command": list(getattr(sys, "orig_argv", sys.argv)),
         "cwd": os.getcwd(),
@@ -192,6 +193,12 @@ def _named(prevs: Sequence[PathArg] | Mapping[str, PathArg] | None) -> dict[str,
     if isinstance(prevs, (str, os.PathLike)):
         prevs = [prevs]  # one stage given bare: not a sequence of characters
     return {os.fspath(p): p for p in prevs}
+
+
+def _owner() -> dict[str, Any]:
+    from ..store.liveness import identity
+
+    return identity()
 
 
 def _current_run() -> Any:

@@ -26,8 +26,7 @@ class Stage:
 
     @property
     def status(self) -> str | None:
-        status = self.lock.get("status")
-        return status if isinstance(status, str) else None
+        return lockfile.effective_status(self.lock)
 
     @property
     def run_id(self) -> str | None:
