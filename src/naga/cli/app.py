@@ -25,6 +25,7 @@ COMMANDS = {
     "metrics": "naga.cli.metrics:metrics",
     "compare": "naga.cli.compare:compare",
     "plot": "naga.cli.plot:plot",
+    "hash": "naga.cli.hash:hash_",
     "tui": "naga.cli.tui:tui",
     "lineage": "naga.cli.lineage:lineage",
     "lock": "naga.cli.lockcmd:lock",
