@@ -403,3 +403,10 @@ def test_a_stage_killed_mid_run(tmp_path: Path, sig: str, status: str, naga_cli:
     with pytest.raises(naga.LockError, match=f"is {status}, not completed"):
         naga.load_stage_from_path(tmp_path / "out", require_completed=True)
     assert f"  {status}" in naga_cli("lineage", str(tmp_path / "out")).stdout.decode()
+
+
+def test_url_credentials_never_reach_the_lock(tmp_path: Path) -> None:
+    secret = "https://user:hunter2@example.com/data"
+    path = naga.runlock({"save_dir": str(tmp_path), "source": secret, "list": [secret]})
+    text = path.read_text()
+    assert "hunter2" not in text and "https://user:***@example.com/data" in text

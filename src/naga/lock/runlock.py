@@ -18,6 +18,7 @@ from typing import Any, Union
 from .._version import __version__
 from ..config.resolvers import Recorder, current_recorder
 from ..errors import ConfigError
+from ..redact import redact_text
 from ..store.timefmt import iso_from_ts
 from . import lockfile
 from .pending import done_entry
@@ -117,10 +118,10 @@ def build(
         "run_id": run_id,
         "owner": _owner(),
         "save_dir": _abs(config.get("save_dir")),
-        "command": list(getattr(sys, "orig_argv", sys.argv)),
+        "command": _plain(list(getattr(sys, "orig_argv", sys.argv))),
         "cwd": os.getcwd(),
         "environment": environment_summary(),
-        "config": config,
+        "config": _plain(config),
         "repos": repos,
         "data": data,
         "prevs": prevs,
@@ -212,11 +213,14 @@ def _abs(path: Any) -> str | None:
 
 
 def _plain(value: Any) -> Any:
-    """Only what YAML's safe dumper writes: paths and other objects as text."""
+    """Only what YAML's safe dumper writes (paths and other objects as text), with the
+    credentials of URLs masked: a lock is meant to be shared."""
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
-    if value is None or isinstance(value, (bool, int, float, str)):
+    if isinstance(value, str):
+        return redact_text(value)
+    if value is None or isinstance(value, (bool, int, float)):
         return value
     return str(value)
