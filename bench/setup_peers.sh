@@ -72,8 +72,10 @@ install_optional "$BENCH_DIR/.venv-peers" mlflow
 # mlflow's system metrics (bench_sysmetrics.py) need psutil, which mlflow does not depend on.
 install_optional "$BENCH_DIR/.venv-peers" psutil
 install_optional "$BENCH_DIR/.venv-peers" sacred
+# bench_hash.py: DVC's `dvc add` is the data-versioning peer (md5 + its state db of inodes)
+install_optional "$BENCH_DIR/.venv-peers" dvc
 if ! "$BENCH_DIR/.venv-peers/bin/python" -m pip check >>"$LOG" 2>&1; then
-    log "WARNING: pip check fails in .venv-peers after adding sacred (see $LOG)"
+    log "WARNING: pip check fails in .venv-peers after adding sacred and dvc (see $LOG)"
 fi
 install_optional "$BENCH_DIR/.venv-guild" guildai
 if [[ -x "$BENCH_DIR/.venv-aim/bin/python" ]]; then
@@ -94,12 +96,23 @@ fi
 # naga.load(...).metrics(...) returns numpy arrays; numpy is optional for naga itself.
 install_optional "$BENCH_DIR/.venv-naga" numpy
 
+# bench_hash.py: b3sum (the BLAKE3 team's own tool, Rust, multithreaded) from Debian; md5sum is in
+# coreutils. A machine without apt or root just skips the b3sum rows.
+if ! command -v b3sum >/dev/null 2>&1; then
+    if command -v apt-get >/dev/null 2>&1 && apt-get install -y -q b3sum >>"$LOG" 2>&1; then
+        log "ok: b3sum (apt)"
+    else
+        log "FAILED: b3sum (apt-get install b3sum); bench_hash.py skips it"
+        failures+=("b3sum")
+    fi
+fi
+
 for venv in "$BENCH_DIR"/.venv-peers "$BENCH_DIR"/.venv-guild "$BENCH_DIR"/.venv-aim "$BENCH_DIR"/.venv-naga; do
     [[ -x "$venv/bin/python" ]] && compile_venv "$venv"
 done
 
 log "versions:"
-"$BENCH_DIR/.venv-peers/bin/python" -m pip list 2>/dev/null | grep -iE '^(yanex|mlflow|psutil|sacred) ' | sed 's/^/    /'
+"$BENCH_DIR/.venv-peers/bin/python" -m pip list 2>/dev/null | grep -iE '^(yanex|mlflow|psutil|sacred|dvc) ' | sed 's/^/    /'
 "$BENCH_DIR/.venv-guild/bin/python" -m pip list 2>/dev/null | grep -iE '^guildai ' | sed 's/^/    /'
 "$BENCH_DIR/.venv-aim/bin/python" -m pip list 2>/dev/null | grep -iE '^aim ' | sed 's/^/    /'
 "$BENCH_DIR/.venv-naga/bin/python" -m pip list 2>/dev/null | grep -iE '^(naga|numpy) ' | sed 's/^/    /'
