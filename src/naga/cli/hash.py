@@ -55,10 +55,8 @@ class ProgressLine:
             text = f"{self.label}: scanning, {p.files_total:,} files"
         else:
             rate = _size(p.bytes_done / elapsed) + "/s" if elapsed > 0 else ""
-            text = (
-                f"{self.label}: {p.files_done:,}/{p.files_total:,} files"
-                f"  {_size(p.bytes_done)}/{_size(p.bytes_total)}  {rate}"
-            )
+            done = f"{p.files_done:,}/{p.files_total:,} files  {_size(p.bytes_done)}"
+            text = f"{self.label}: {done}  {rate}"
         self._draw(text)
 
     def _draw(self, text: str) -> None:

@@ -37,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .tree import HashProgress, Reporter, Scan, digest_scan, file_info, scan_tree, tree_digest
+from .tree import HashProgress, Reporter, Scan, digest_scan, file_info, tree_digest, walk_tree
 
 __all__ = ["DataHash", "HashProgress", "hash_data"]
 
@@ -83,26 +83,34 @@ def hash_data(
     started_ns = time.time_ns()  # before any stat: see cache.trusted
     st = file_info(given)
     reporter = Reporter(progress)
-    if stat.S_ISDIR(st.st_mode):
-        kind = "dir"
-        tree = scan_tree(absolute, reporter.scanning)
-    else:
-        kind = "file"
-        stats = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-        tree = Scan([""], [os.path.realpath(absolute)], [stats], [], [])
-    reporter.files_total = len(tree.stats)
-    reporter.bytes_total = sum(s[2] for s in tree.stats)
-    reporter.emit("hash")
-    store = None
-    if cache:
-        from .cache import HashCache
+    from .workers import Pool
 
-        store = HashCache()
+    pool = Pool()
+
+    def found(files: int) -> None:
+        pool.grow(files)
+        reporter.scanning(files)
+
+    store = None
     try:
-        digests = digest_scan(tree, store, reporter, started_ns)
+        if stat.S_ISDIR(st.st_mode):
+            kind = "dir"
+            tree = walk_tree(absolute, found)
+        else:
+            kind = "file"
+            tree = Scan([""], [os.path.realpath(absolute)], [st.st_dev], [st.st_ino], [], [])
+        reporter.files_total = len(tree.abs)
+        reporter.emit("hash")
+        if cache:
+            from .cache import HashCache
+
+            store = HashCache()
+        digests, sizes = digest_scan(tree, store, reporter, started_ns, pool)
     finally:
+        pool.close()
         if store is not None:
             store.close()
+    reporter.bytes_total = sum(sizes)
     reporter.emit("done")
     digest = digests[0] if kind == "file" else tree_digest(tree.rel, digests, tree.dirs, tree.links)
     return DataHash(
@@ -110,6 +118,6 @@ def hash_data(
         hash=digest.hex(),
         algorithm=ALGORITHM,
         size=reporter.bytes_total,
-        files=len(tree.stats),
+        files=len(tree.abs),
         kind=kind,
     )

@@ -40,7 +40,7 @@ import struct
 import warnings
 from collections.abc import Iterable, Iterator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 1 was a row per inode, never released
 RACY_NS = 2_000_000_000
 BUCKET_BITS = 8
 _SIGN = 1 << 63
@@ -77,9 +77,16 @@ def trusted(mtime_ns: int, ctime_ns: int, checked_ns: int) -> bool:
 
 
 def _is_corrupt(exc: sqlite3.DatabaseError) -> bool:
+    """A damaged or foreign file (rebuilt), as opposed to a busy or unreachable one."""
     name = getattr(exc, "sqlite_errorname", "")
     text = str(exc)
-    return name in ("SQLITE_CORRUPT", "SQLITE_NOTADB") or "malformed" in text or "not a db" in text
+    return (
+        name in ("SQLITE_CORRUPT", "SQLITE_NOTADB")
+        or "malformed" in text
+        or "not a database" in text
+        or "no such table" in text
+        or "no such column" in text
+    )
 
 
 class HashCache:
@@ -101,7 +108,7 @@ class HashCache:
         try:
             if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
                 self._create(conn)
-            conn.execute("PRAGMA synchronous=NORMAL")  # a lost row after a power cut is a re-read
+            conn.execute("PRAGMA synchronous=OFF")  # see the docstring: a cache needs no fsync
         except BaseException:
             conn.close()
             raise
@@ -113,6 +120,7 @@ class HashCache:
         conn.execute("BEGIN IMMEDIATE")
         try:
             if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                conn.execute("DROP TABLE IF EXISTS files")  # schema 1
                 conn.execute("DROP TABLE IF EXISTS buckets")
                 conn.execute(
                     "CREATE TABLE buckets (dev INTEGER NOT NULL, bucket INTEGER NOT NULL,"
@@ -160,10 +168,12 @@ class HashCache:
         if isinstance(exc, struct.error) or (
             isinstance(exc, sqlite3.DatabaseError) and _is_corrupt(exc)
         ):
-            self._warn(f"the hash cache {self.path} is corrupt; it is rebuilt on next use")
+            self._warn(f"the hash cache {self.path} was corrupt; rebuilt it")
             self.close()
             with self._exclusive():
                 self._delete_files()
+            with contextlib.suppress(sqlite3.Error, OSError):
+                self.conn = self._connect()
         elif "locked" not in str(exc) and "busy" not in str(exc):
             self._warn(f"the hash cache {self.path} failed ({exc}); hashing without it")
             self.close()
@@ -178,14 +188,15 @@ class HashCache:
         ).fetchall()
         return dict(rows)
 
-    def lookup(self, devs_inos: Iterable[tuple[int, int]]) -> dict[int, dict[int, Entry]]:
-        """The stored entries near these (dev, ino) keys, as ``{dev: {ino: entry}}`` (it may
-        hold more inodes than asked for; an inode without an entry is absent)."""
+    def lookup(self, stats: Iterable[tuple[int, ...]]) -> dict[int, dict[int, Entry]]:
+        """The stored entries near the (dev, ino, ...) of ``stats`` (as lstat gives them), as
+        ``{dev: {ino: entry}}`` (it may hold more inodes than asked for; an inode without an
+        entry is absent)."""
         if self.conn is None:
             return {}
         wanted: dict[int, set[int]] = {}
-        for dev, ino in devs_inos:
-            wanted.setdefault(dev, set()).add(ino >> BUCKET_BITS)
+        for dev, bucket in {(s[0], s[1] >> BUCKET_BITS) for s in stats}:
+            wanted.setdefault(dev, set()).add(bucket)
         found: dict[int, dict[int, Entry]] = {}
         unpack = ENTRY.iter_unpack
         try:
@@ -201,9 +212,14 @@ class HashCache:
         """Add or replace entries; a busy or broken cache just keeps fewer of them."""
         if self.conn is None or not rows:
             return
-        new: dict[tuple[int, int], dict[int, Entry]] = {}
-        for dev, ino, *rest in rows:
-            new.setdefault((dev, ino >> BUCKET_BITS), {})[ino] = (ino, *rest)  # type: ignore[assignment]
+        pack = ENTRY.pack
+        new: dict[tuple[int, int], dict[int, bytes]] = {}
+        for dev, ino, size, mtime_ns, ctime_ns, checked_ns, digest in rows:
+            key = (dev, ino >> BUCKET_BITS)
+            group = new.get(key)
+            if group is None:
+                group = new[key] = {}
+            group[ino] = pack(ino, size, mtime_ns, ctime_ns, checked_ns, digest)
         conn = self.conn
         try:
             conn.execute("BEGIN IMMEDIATE")  # read, merge and write with no writer in between
@@ -213,10 +229,11 @@ class HashCache:
                     buckets = [b for d, b in new if d == dev]
                     old = self._stored(dev, buckets)
                     for bucket in buckets:
-                        entries = {e[0]: e for e in ENTRY.iter_unpack(old.get(bucket, b""))}
-                        entries.update(new[(dev, bucket)])
-                        blob = b"".join([ENTRY.pack(*e) for e in entries.values()])
-                        merged.append((signed(dev), bucket, blob))
+                        entries = new[(dev, bucket)]
+                        if bucket in old:  # keep the other inodes of the bucket
+                            kept = {e[0]: pack(*e) for e in ENTRY.iter_unpack(old[bucket])}
+                            entries = {**kept, **entries}
+                        merged.append((signed(dev), bucket, b"".join(entries.values())))
                 conn.executemany(
                     "INSERT OR REPLACE INTO buckets (dev, bucket, entries) VALUES (?, ?, ?)",
                     merged,

@@ -24,17 +24,18 @@ from dataclasses import dataclass
 import blake3
 
 from ..errors import DataError
+from ._helper import OPEN_FLAGS, hash_small, stat_hash
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .cache import HashCache, NewRow
+    from .workers import Pool
 
 MMAP_MIN = 128 * 1024  # from here on, mmap and BLAKE3's threads beat read() into a buffer
 HUGE = 1 << 30  # from here on, hashed in pieces so that progress moves
 HUGE_PIECE = 256 << 20
 _BUF_SIZE = MMAP_MIN + 1
 TREE_HEADER = b"naga-tree-v1\0"
-_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 _PROGRESS_EVERY = 0.1  # seconds between progress reports
 _FS_ENCODING = sys.getfilesystemencoding()
 _FS_ERRORS = sys.getfilesystemencodeerrors()
@@ -42,8 +43,8 @@ _FS_ERRORS = sys.getfilesystemencodeerrors()
 
 @dataclass(frozen=True)
 class HashProgress:
-    """Where a ``hash_data`` call is: ``phase`` is "scan" (totals still growing), "hash", or
-    "done"."""
+    """Where a ``hash_data`` call is: ``phase`` is "scan" (``files_total`` still growing),
+    "hash", or "done". ``bytes_total`` is known only when done (sizes come with the reads)."""
 
     phase: str
     files_done: int
@@ -61,7 +62,8 @@ class Scan:
 
     rel: list[str]
     abs: list[str]
-    stats: list[tuple[int, int, int, int, int]]  # dev, ino, size, mtime_ns, ctime_ns
+    devs: list[int]  # st_dev of the file's directory
+    inos: list[int]  # d_ino from readdir: st_ino, on every filesystem but some overlays
     dirs: list[str]
     links: list[tuple[str, bytes]]
 
@@ -77,31 +79,35 @@ def unreadable(path: str, exc: OSError) -> DataError:
     return DataError(f"cannot read {path}: {reason}{hint}")
 
 
-def scan_tree(root: str, report: Callable[[int], None] | None = None) -> Scan:
-    tree = Scan([], [], [], [], [])
-    rels, abss, stats, dirs, links = tree.rel, tree.abs, tree.stats, tree.dirs, tree.links
+def walk_tree(root: str, report: Callable[[int], None] | None = None) -> Scan:
+    """Every entry below ``root``, by the types and inode numbers ``readdir`` gives: no
+    ``stat`` per file (one per directory)."""
+    tree = Scan([], [], [], [], [], [])
+    rels, abss, devs, inos, dirs, links = (
+        tree.rel, tree.abs, tree.devs, tree.inos, tree.dirs, tree.links,
+    )  # fmt: skip
     stack = [(root, "")]
     while stack:
         here, prefix = stack.pop()
         entry_path = here
         try:
+            dev = os.stat(here).st_dev
             with os.scandir(here) as it:
                 for entry in it:
-                    entry_path = entry.path
-                    rel = prefix + entry.name
-                    if entry.is_dir(follow_symlinks=False):
+                    if entry.is_symlink():
+                        entry_path = entry.path
+                        links.append((prefix + entry.name, os.readlink(os.fsencode(entry_path))))
+                    elif entry.is_dir():
+                        rel = prefix + entry.name
                         dirs.append(rel)
-                        stack.append((entry_path, rel + "/"))
-                    elif entry.is_file(follow_symlinks=False):
-                        st = entry.stat(follow_symlinks=False)
-                        rels.append(rel)
-                        abss.append(entry_path)
-                        stats.append(
-                            (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-                        )
-                    elif entry.is_symlink():
-                        links.append((rel, os.readlink(os.fsencode(entry_path))))
+                        stack.append((entry.path, rel + "/"))
+                    elif entry.is_file():
+                        rels.append(prefix + entry.name)
+                        abss.append(entry.path)
+                        devs.append(dev)
+                        inos.append(entry.inode())
                     else:
+                        entry_path = entry.path
                         raise DataError(
                             f"{entry_path} is not a regular file, directory or symlink"
                             " (a socket, FIFO or device cannot be hashed); move it out of the data"
@@ -114,20 +120,52 @@ def scan_tree(root: str, report: Callable[[int], None] | None = None) -> Scan:
     return tree
 
 
-def hash_small(path: str | bytes, size: int, buf: bytearray, view: memoryview) -> bytes:
-    """BLAKE3 of a file read through ``buf``: one read when the size is what lstat said."""
-    fd = os.open(path, _OPEN_FLAGS)
+def stat_files(paths: list[str]) -> list[tuple[int, int, int, int, int]]:
+    """(dev, ino, size, mtime_ns, ctime_ns) of each path, not following symlinks."""
+    out: list[tuple[int, int, int, int, int]] = []
+    append = out.append
+    lstat = os.lstat
+    path = ""
     try:
-        n = os.readv(fd, (buf,))
-        if n == size:  # the common case: all of it in one read
-            return blake3.blake3(view[:n]).digest()
-        hasher = blake3.blake3(view[:n])
-        while n:
-            n = os.readv(fd, (buf,))
-            hasher.update(view[:n])
-        return hasher.digest()
-    finally:
-        os.close(fd)
+        for path in paths:
+            st = lstat(path)
+            append((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+    except OSError as exc:
+        raise unreadable(path, exc) from exc
+    return out
+
+
+def stat_hash_files(
+    paths: list[str], tick: Callable[[int, int], None] | None = None
+) -> list[tuple[tuple[int, int, int, int, int], bytes]]:
+    """(lstat-like tuple, digest) of each path, each file opened once."""
+    buf = bytearray(_BUF_SIZE)
+    view = memoryview(buf)
+    out: list[tuple[tuple[int, int, int, int, int], bytes]] = []
+    append = out.append
+    files = nbytes = 0
+    for path in paths:
+        try:
+            st, digest = stat_hash(path, buf, view)
+            size = st.st_size
+            if not digest and size >= HUGE and tick is not None:
+                digest = hash_huge(path, tick)  # which reports its own progress
+                append(((st.st_dev, st.st_ino, size, st.st_mtime_ns, st.st_ctime_ns), digest))
+                continue
+            if not digest:
+                digest = hash_large(path)
+        except OSError as exc:
+            raise unreadable(path, exc) from exc
+        append(((st.st_dev, st.st_ino, size, st.st_mtime_ns, st.st_ctime_ns), digest))
+        if tick is not None:
+            files += 1
+            nbytes += size
+            if files >= 256 or nbytes >= 64 << 20:
+                tick(files, nbytes)
+                files = nbytes = 0
+    if tick is not None and files:
+        tick(files, nbytes)
+    return out
 
 
 def hash_large(path: str) -> bytes:
@@ -139,7 +177,7 @@ def hash_huge(path: str, tick: Callable[[int, int], None]) -> bytes:
     import mmap
 
     hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
-    fd = os.open(path, _OPEN_FLAGS)
+    fd = os.open(path, OPEN_FLAGS)
     try:
         with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as mapped:
             view = memoryview(mapped)
@@ -242,48 +280,67 @@ class Reporter:
 
 
 def digest_scan(
-    tree: Scan, cache: HashCache | None, reporter: Reporter, started_ns: int
-) -> list[bytes]:
-    """A digest per file of ``tree``: from the cache where it may be trusted, else read."""
-    from .cache import RACY_NS, trusted
+    tree: Scan, cache: HashCache | None, reporter: Reporter, started_ns: int, pool: Pool
+) -> tuple[list[bytes], list[int]]:
+    """A digest and a size per file of ``tree``: from the cache where it may be trusted, else
+    read. Files the cache may know are ``lstat``-ed and checked first; the others are opened at
+    once and ``fstat``-ed and read through the same descriptor."""
+    from .cache import RACY_NS
 
-    stats = tree.stats
-    found = cache.lookup([(s[0], s[1]) for s in stats]) if cache is not None else {}
-    digests: list[bytes | None] = [None] * len(stats)
-    todo: list[int] = []
-    cached_files = cached_bytes = 0
+    n = len(tree.abs)
+    stats: list[tuple[int, int, int, int, int]] = [(0, 0, 0, 0, 0)] * n
+    digests: list[bytes] = [b""] * n
+    found = cache.lookup(list(zip(tree.devs, tree.inos, strict=True))) if cache else {}
     no_entries: dict[int, tuple[int, int, int, int, int, bytes]] = {}
-    for i, (dev, ino, size, mtime, ctime) in enumerate(stats):
+    known: list[int] = []
+    unknown: list[int] = []
+    if not found:  # a first pass
+        unknown = list(range(n))
+    elif len(found) == 1 and all(dev in found for dev in set(tree.devs)):  # one filesystem
+        entries = next(iter(found.values()))
+        for i, ino in enumerate(tree.inos):
+            (known if ino in entries else unknown).append(i)
+    else:
+        for i, (dev, ino) in enumerate(zip(tree.devs, tree.inos, strict=True)):
+            (known if ino in found.get(dev, no_entries) else unknown).append(i)
+    stale: list[int] = []
+    cached_files = cached_bytes = 0
+    for i, st in zip(known, pool.stat([tree.abs[i] for i in known]), strict=True):
+        dev, ino, size, mtime, ctime = stats[i] = st
         entry = found.get(dev, no_entries).get(ino)
         if (
             entry is not None
             and entry[1] == size
             and entry[2] == mtime
             and entry[3] == ctime
-            and trusted(mtime, ctime, entry[4])
+            and mtime + RACY_NS <= entry[4]
+            and ctime + RACY_NS <= entry[4]
         ):
             digests[i] = entry[5]
             cached_files += 1
             cached_bytes += size
         else:
-            todo.append(i)
+            stale.append(i)
     reporter.advance(cached_files, cached_bytes)
-    if todo:
-        from .workers import hash_many
-
-        fresh = hash_many(
-            [tree.abs[i] for i in todo], [stats[i][2] for i in todo], reporter.advance
+    if unknown:
+        results = pool.stat_hash([tree.abs[i] for i in unknown], reporter.advance)
+        for i, (st, digest) in zip(unknown, results, strict=True):
+            stats[i], digests[i] = st, digest
+    if stale:
+        fresh = pool.hash(
+            [tree.abs[i] for i in stale], [stats[i][2] for i in stale], reporter.advance
         )
-        for i, digest in zip(todo, fresh, strict=True):
+        for i, digest in zip(stale, fresh, strict=True):
             digests[i] = digest
-        if cache is not None:
-            rows: list[NewRow] = [
-                (*stats[i], started_ns, digests[i])  # type: ignore[misc]
-                for i in todo
-                if max(stats[i][3], stats[i][4]) + RACY_NS <= started_ns
-            ]
-            cache.store(rows)
-    return digests  # type: ignore[return-value]
+    if cache is not None and (unknown or stale):
+        limit = started_ns - RACY_NS
+        rows: list[NewRow] = [
+            (*stats[i], started_ns, digests[i])
+            for i in unknown + stale
+            if stats[i][3] <= limit and stats[i][4] <= limit
+        ]
+        cache.store(rows)
+    return digests, [st[2] for st in stats]
 
 
 def file_info(path: str) -> os.stat_result:
