@@ -300,8 +300,7 @@ async def test_corrupt_and_vanished_runs_do_not_crash(store: Path) -> None:
         import shutil
 
         shutil.rmtree(store / "runs" / second)  # removed by hand while the table shows it
-        await pilot.pause(0.6)
-        assert "has no record" in screen_text(app)  # the pane under the table says so
+        await until(pilot, lambda: "has no record" in screen_text(app))  # the pane says so
         await pilot.press("d")
         assert isinstance(app.screen, DetailsScreen)
         assert "has no record" in screen_text(app)
@@ -451,3 +450,205 @@ async def test_snapshot_details_and_compare(store: Path) -> None:
         await pilot.press("escape", "space", "up", "space", "c")
         await pilot.pause(0.1)
         check_snapshot(app, "compare")
+
+
+# -- the index query, the watcher, and what a demanding user does ------------------------------
+
+
+def saved_run(layout: StoreLayout, run_id: str, **fields: Any) -> None:
+    os.makedirs(layout.run_dir(run_id), exist_ok=True)
+    record = {
+        "id": run_id,
+        "status": "completed",
+        "command": "python train.py",
+        "started_at": "2025-03-01T10:00:00Z",
+        "duration_s": 1.0,
+        "tags": [],
+        "name": None,
+        "git": None,
+        "output": None,
+        "finished_at": None,
+        "exit_code": 0,
+        **fields,
+    }
+    save_meta(layout, record)
+
+
+def test_free_words_are_matched_in_the_index_literally(store: Path) -> None:
+    """Free words go to SQL as LIKE patterns: over the id, name, command and tags, any ASCII
+    case, with % and _ taken literally; only matching rows are built."""
+    from naga.store import Store
+    from naga.tui.query import load_rows, parse_query
+
+    layout = StoreLayout(str(store))
+    layout.ensure()
+    saved_run(layout, "aaaa1111", name="Exp_1", command="python a.py --p 100%")
+    saved_run(layout, "bbbb2222", name="expx1", tags=["Ablation"])
+    saved_run(layout, "cccc3333", name="other", command="python b.py")
+    shop = Store(str(store))
+    try:
+
+        def ids(text: str) -> list[str]:
+            return sorted(r.id for r in load_rows(shop, parse_query(text)).rows)
+
+        assert ids("exp_1") == ["aaaa1111"]  # _ is no wildcard: expx1 does not match
+        assert ids("EXP") == ["aaaa1111", "bbbb2222"]
+        assert ids("100%") == ["aaaa1111"] and ids("0%p") == []
+        assert ids("ablation") == ["bbbb2222"]  # a tag
+        assert ids("bbbb") == ["bbbb2222"] and ids("b.py") == ["cccc3333"]
+        assert ids("python other") == ["cccc3333"]  # every word must match
+        assert ids("status:completed #Ablation expx") == ["bbbb2222"]
+    finally:
+        shop.close()
+
+
+def test_reload_rebuilds_only_the_runs_that_changed(store: Path) -> None:
+    from naga.store import Store
+    from naga.store.edit import rename
+    from naga.tui.query import Query, RowCache, load_rows
+
+    layout = StoreLayout(str(store))
+    layout.ensure()
+    for i in range(5):
+        saved_run(layout, f"run{i}aaaa", name=f"n{i}", started_at=f"2025-03-0{i + 1}T10:00:00Z")
+    shop = Store(str(store))
+    try:
+        cache = RowCache()
+        before = {r.id: r for r in load_rows(shop, Query(), cache=cache).rows}
+        rename(layout, "run2aaaa", "renamed")
+        shop.index.sync()
+        after = load_rows(shop, Query(), cache=cache).rows
+        assert [r.id for r in after] == [f"run{i}aaaa" for i in (4, 3, 2, 1, 0)]
+        for row in after:
+            assert (row is before[row.id]) == (row.id != "run2aaaa")
+        assert next(r for r in after if r.id == "run2aaaa").name == "renamed"
+    finally:
+        shop.close()
+
+
+@sync
+async def test_preloaded_watcher_and_thread_ends_with_the_app(store: Path) -> None:
+    """`naga tui` starts loading before Textual is imported; the rows found then are on the
+    first screen, and the thread (with its pipe) is gone once the app has exited."""
+    from naga.tui import start_loading
+
+    sdk_runs()
+    watcher = start_loading()
+    await asyncio.sleep(0.3)  # the first rows are waiting for the app
+    app = NagaApp(watcher=watcher)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot, 2)
+        assert app.first_paint is not None
+        assert "lr0.01" in screen_text(app) and "2 runs" in screen_text(app)
+        pipe = watcher._wake_r
+        os.fstat(pipe)
+    assert not watcher.alive
+    with pytest.raises(OSError):
+        os.fstat(pipe)  # closed by the thread itself, never while it could still use it
+    watcher.request()  # after the end: no write to a reused descriptor, no error
+
+
+@sync
+async def test_run_deleted_while_its_details_are_open(naga_cli: Naga) -> None:
+    first, second = sdk_runs()
+    async with NagaApp().run_test(size=(100, 30)) as pilot:
+        app = await loaded(pilot, 2)
+        await pilot.press("d")
+        assert isinstance(app.screen, DetailsScreen) and app.screen.run_id == second
+        assert naga_cli("rm", "--yes", second).returncode == 0  # from another terminal
+        await until(pilot, lambda: [r.id for r in app.table.rows] == [first])
+        await pilot.press("l")  # the logs of a run that is gone: said on this screen
+        assert isinstance(app.screen, DetailsScreen)
+        notes = app._notifications  # a toast over this screen (the status line is under it)
+        await until(pilot, lambda: any("has no record" in n.message for n in notes))
+        await pilot.press("escape")
+        assert isinstance(app.screen, RunsScreen) and app.table.current_id == first
+
+
+@sync
+async def test_many_metric_columns_scroll_sideways(store: Path) -> None:
+    layout = StoreLayout(str(store))
+    layout.ensure()
+    keys = [f"m{i:03d}" for i in range(150)]
+    for n in range(30):
+        stats = {k: {"last": n + i / 1000, "count": 1} for i, k in enumerate(keys)}
+        saved_run(
+            layout,
+            f"many{n:04d}",
+            started_at=f"2025-03-01T10:{n:02d}:00Z",
+            params={"note": "two\nlines"},
+            metric_stats=stats,
+        )
+    async with NagaApp().run_test(size=(100, 24)) as pilot:
+        app = await loaded(pilot, 30)
+        app._set_columns(",".join(["param.note", *keys]))
+        await until(pilot, lambda: len(app.table.extra) == 151 and app.table.rows[0].cells)
+        await pilot.pause(0.1)
+        table = app.table
+        assert "two\\nlines" in screen_text(app)  # a newline in a value stays on its row
+        started = time.perf_counter()
+        for _ in range(20):
+            table.scroll_to(x=table.max_scroll_x, animate=False, immediate=True)
+            lines = [table.render_line(y) for y in range(table.size.height)]
+        assert time.perf_counter() - started < 2.0
+        assert all(line.cell_length == table.size.width for line in lines)
+        header = "".join(s.text for s in lines[0])
+        assert "m149" in header and "COMMAND" in header
+        row = "".join(s.text for s in lines[1])
+        assert "29.149" in row  # the last metric of the newest run
+        table.scroll_to(x=table.max_scroll_x // 2, animate=False, immediate=True)
+        middle = "".join(s.text for s in table.render_line(0))
+        assert middle.count("m0") >= 5 and "COMMAND" not in middle
+
+
+@sync
+async def test_resize_keeps_the_cursor_in_view_and_narrows_the_table(store: Path) -> None:
+    layout = StoreLayout(str(store))
+    layout.ensure()
+    for n in range(60):
+        saved_run(layout, f"size{n:04d}", name=f"r{n}", started_at=f"2025-03-01T10:{n:02d}:00Z")
+    async with NagaApp().run_test(size=(140, 50)) as pilot:
+        app = await loaded(pilot, 60)
+        assert "GIT" in [c.label for c in app.table.columns]
+        await pilot.press(*["down"] * 30)
+        await pilot.resize_terminal(70, 16)
+        await pilot.pause(0.2)
+        table = app.table
+        assert "GIT" not in [c.label for c in table.columns]
+        top = table.scroll_offset.y
+        assert top <= table.cursor < top + table.size.height - 1
+        assert table.current_id == "size0029"
+        assert "size0029" in screen_text(app)
+        await pilot.resize_terminal(20, 6)  # absurdly small: still no crash
+        await pilot.press("down", "pagedown", "up")
+        await pilot.pause(0.1)
+        screen_text(app)
+
+
+@sync
+async def test_names_that_are_not_utf8_or_are_wide(store: Path) -> None:
+    """A name made of bytes that are not UTF-8 (kept as surrogates), wide CJK characters and
+    a C1 control: every row keeps the table's width, and every screen renders."""
+    layout = StoreLayout(str(store))
+    layout.ensure()
+    saved_run(layout, "wide0001", name="実験の名前がとても長いです", command="python 学習.py")
+    bad = b"caf\xe9-\xff".decode("utf-8", "surrogateescape")
+    saved_run(layout, "bad00001", name=bad, started_at="2025-03-02T10:00:00Z", command="x\x9by")
+    async with NagaApp().run_test(size=(100, 24)) as pilot:
+        app = await loaded(pilot, 2)
+        table = app.table
+        widths = {table.render_line(y).cell_length for y in range(3)}
+        assert widths == {table.size.width}
+        text = screen_text(app)
+        assert "caf\ufffd-\ufffd" in text and "実験" in text
+        assert "\udce9" not in text and "\x9b" not in text
+        ends = [line.index("python") for line in text.splitlines() if "学習" in line]
+        assert ends, text
+        app.export_screenshot()  # encodes every character it draws
+        await pilot.press("home", "d")
+        assert "caf\ufffd-\ufffd" in screen_text(app)
+        app.export_screenshot()
+        await pilot.press("escape", "space", "down", "space", "c")
+        assert isinstance(app.screen, CompareScreen)
+        assert "caf\ufffd-\ufffd" in screen_text(app)
+        app.export_screenshot()

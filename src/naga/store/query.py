@@ -24,6 +24,8 @@ class RunFilter:
     since: str | None = None  # ISO timestamp, UTC
     limit: int | None = 20
     conditions: tuple[Condition, ...] = ()
+    # Pieces of text each found in the id, name, command or a tag (ASCII letters in any case).
+    words: tuple[str, ...] = ()
 
     def where(self) -> tuple[str, list[object]]:
         clauses: list[str] = []
@@ -44,6 +46,9 @@ class RunFilter:
             clause, values = condition.sql()
             clauses.append(clause)
             params.extend(values)
+        for word in self.words:
+            clauses.append(_WORD)
+            params.extend([_like_anywhere(word)] * 4)
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
@@ -74,8 +79,24 @@ def parse_since(text: str, now: float | None = None) -> str:
     return iso_from_ts(parsed.astimezone(timezone.utc).timestamp())
 
 
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _like_prefix(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return _like_escaped(text) + "%"
+
+
+def _like_anywhere(text: str) -> str:
+    return "%" + _like_escaped(text) + "%"
+
+
+# A free word: the pattern is bound four times; LIKE folds the case of ASCII letters only.
+_WORD = (
+    "(runs.id LIKE ? ESCAPE '\\' OR runs.name LIKE ? ESCAPE '\\'"
+    " OR runs.command LIKE ? ESCAPE '\\'"
+    " OR EXISTS (SELECT 1 FROM tags WHERE tags.run_id = runs.id AND tags.tag LIKE ? ESCAPE '\\'))"
+)
 
 
 def resolve(conn: sqlite3.Connection, selector: str) -> str:

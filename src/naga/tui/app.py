@@ -1,9 +1,10 @@
 """``NagaApp``: the runs table with the selected run under it, and the screens it opens.
 
-The table's rows come from the ``StoreWatcher`` thread (started before Textual draws anything,
-so loading overlaps start-up); this module only turns key presses into queries, screens and
-edits. Edits (delete, rename, tags) go through the store's functions on the UI thread, then ask
-the watcher to reload, which it would do anyway on the markers they touch.
+The table's rows come from the ``StoreWatcher`` thread (started before Textual is imported,
+so loading overlaps start-up; attached when the app mounts); this module only turns key presses
+into queries, screens and edits. Edits (delete, rename, tags) go through the store's functions
+on the UI thread, then ask the watcher to reload, which it would do anyway on the markers they
+touch.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from rich.text import Text
 from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Input, Static
@@ -113,7 +115,9 @@ class RunsScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#filter").display = False
         self.query_one(RunTable).focus()
-        self.app.call_later(self.app.run_action, "show_snapshot")  # rows that came first
+        app = self.app
+        assert isinstance(app, NagaApp)
+        app.connect()  # rows already loaded go in before the first paint
 
 
 class NagaApp(App[None]):
@@ -125,7 +129,10 @@ class NagaApp(App[None]):
         Binding("question_mark", "help", "Help"),
     ]
 
-    def __init__(self, root: str | None = None, *, watch: bool = True) -> None:
+    def __init__(
+        self, root: str | None = None, *, watch: bool = True, watcher: StoreWatcher | None = None
+    ) -> None:
+        """``watcher``: one already loading this store's rows (``naga.tui.start_loading``)."""
         super().__init__()
         self.root = root or locate_store()
         self.store = Store(self.root)  # the UI thread's own connection, for edits
@@ -134,9 +141,9 @@ class NagaApp(App[None]):
         self.message: tuple[Text, float] | None = None
         self.trouble: str | None = None
         self.first_paint: float | None = None  # when the first rows were on screen (bench)
-        self.watcher = StoreWatcher(self.root, self.query_state, self._post_snapshot, self._trouble)
-        if watch:
-            self.watcher.start()  # loading overlaps Textual's start-up
+        self.watcher = watcher or StoreWatcher(self.root, self.query_state)
+        if watch and watcher is None:
+            self.watcher.start()  # loading overlaps the rest of Textual's start-up
 
     # -- building ----------------------------------------------------------------------------
 
@@ -150,18 +157,29 @@ class NagaApp(App[None]):
     def on_mount(self) -> None:
         self.set_interval(1.0, self._tick)
 
+    def connect(self) -> None:
+        """Take the rows the watcher found so far, and have it post the rest as messages (only
+        once the app runs: a message posted from another thread before could be lost)."""
+        for item in self.watcher.attach(self._post_snapshot, self._trouble):
+            if isinstance(item, str):
+                self.trouble = item
+            elif item.query == self.query_state:
+                self.snapshot, self.trouble = item, None
+        self.action_show_snapshot()
+
     def on_unmount(self) -> None:
         self.watcher.stop()
         self.store.close()
 
     def _runs_ready(self) -> bool:
         base = self.screen_stack[0] if self.screen_stack else None
-        return isinstance(base, RunsScreen) and base.is_mounted and bool(base.query(RunTable))
+        return isinstance(base, RunsScreen) and bool(base.query(RunTable))  # composed
 
     def _tick(self) -> None:
         if not self._runs_ready():
             return
         self.table.tick()
+        self._show_summary()  # the run's own record moves too (or is removed by hand)
         if self.message and time.time() - self.message[1] > MESSAGE_S:
             self.message = None
             self._show_status()
@@ -193,6 +211,7 @@ class NagaApp(App[None]):
 
     def _painted(self) -> None:
         self.first_paint = time.time()
+        self.watcher.painted()
 
     def on_store_trouble(self, message: StoreTrouble) -> None:
         self.trouble = message.text
@@ -203,6 +222,11 @@ class NagaApp(App[None]):
     def say(self, text: str, style: str = "green") -> None:
         self.message = (Text(text, style=style), time.time())
         self._show_status()
+        if not isinstance(self.screen, RunsScreen):  # the status line is under this screen
+            severity: SeverityLevel = (
+                "error" if style == "red" else "warning" if style == "yellow" else "information"
+            )
+            self.notify(text, severity=severity, timeout=MESSAGE_S)
 
     def _show_status(self) -> None:
         line = Text("naga ", style="bold")

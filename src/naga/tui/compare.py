@@ -18,6 +18,7 @@ from textual.widgets import DataTable, Footer, Static
 from ..cli.render import duration, value
 from ..store.layout import StoreLayout
 from .details import read_run
+from .query import clean
 
 Row = tuple[str, list[Any], bool]
 
@@ -68,14 +69,14 @@ class CompareScreen(Screen[None]):
         table.clear(columns=True)
         table.add_column("", key="label")
         for meta in self.metas:
-            table.add_column(meta["id"] + (f" {meta['name']}" if meta.get("name") else ""))
+            table.add_column(meta["id"] + (f" {clean(meta['name'])}" if meta.get("name") else ""))
         rows = comparison(self.metas, self.with_sys)
         for label, values, differ in rows:
             if self.only_diff and not differ:
                 continue
             look = "bold yellow" if differ else ""
-            shown = [duration(v) if label == "duration" else value(v) for v in values]
-            table.add_row(Text(label, style=look), *(Text(v, style=look) for v in shown))
+            shown = [duration(v) if label == "duration" else clean(value(v)) for v in values]
+            table.add_row(Text(clean(label), style=look), *(Text(v, style=look) for v in shown))
         differing = sum(1 for r in rows if r[2])
         title = Text(f" {len(self.metas)} runs: {differing} of {len(rows)} rows differ", "bold")
         if self.unreadable:

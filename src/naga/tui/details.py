@@ -24,6 +24,7 @@ from ..store import with_elapsed
 from ..store.files import load_meta
 from ..store.layout import StoreLayout
 from ..text import printable
+from .query import clean
 
 PATCH_LINES = 2000  # a huge diff is cut here; the file's path is shown
 LABEL = 11
@@ -67,7 +68,7 @@ def summary(meta: dict[str, Any] | str) -> Text:
     text = Text()
     text.append(meta["id"], style="bold yellow")
     if meta.get("name"):
-        text.append(f"  {printable(meta['name'])}", style="bold")
+        text.append(f"  {clean(meta['name'])}", style="bold")
     text.append("  ")
     text.append_text(status_text(meta.get("status", "?")))
     outcome = _outcome(meta)
@@ -76,7 +77,7 @@ def summary(meta: dict[str, Any] | str) -> Text:
     text.append_text(_git_head(meta.get("git")))
     if meta.get("tags"):
         text.append("  " + " ".join(f"#{t}" for t in meta["tags"]), style="cyan")
-    text.append("\n" + printable(meta.get("command") or ""), style="bold")
+    text.append("\n" + clean(meta.get("command") or ""), style="bold")
     if meta.get("error"):
         text.append("\n" + printable(str(meta["error"])), style="red")
     params = meta.get("params") or {}
@@ -93,7 +94,7 @@ def summary(meta: dict[str, Any] | str) -> Text:
 
 def _field(text: Text, label: str, body: str | Text) -> None:
     text.append(f"{label:<{LABEL}}", style="bold")
-    text.append_text(body if isinstance(body, Text) else Text(printable(body)))
+    text.append_text(body if isinstance(body, Text) else Text(clean(body)))
     text.append("\n")
 
 
@@ -105,7 +106,7 @@ def full(meta: dict[str, Any], layout: StoreLayout, children: list[dict[str, Any
     """Every field of the record, in sections, then the git patch."""
     text = Text()
     run_id = meta["id"]
-    _field(text, "Run", Text(run_id, style="yellow") + Text(f"  {meta.get('name') or ''}"))
+    _field(text, "Run", Text(run_id, style="yellow") + Text(f"  {clean(meta.get('name') or '')}"))
     outcome = _outcome(meta)
     _field(text, "Status", status_text(meta.get("status", "?")) + Text(f"  {outcome}"))
     if meta.get("error"):
@@ -121,7 +122,8 @@ def full(meta: dict[str, Any], layout: StoreLayout, children: list[dict[str, Any
     if meta.get("parent_id"):
         _field(text, "Parent", meta["parent_id"])
     for i, child in enumerate(children):
-        line = Text(f"{child['id']}  {child['name'] or '-'}  ") + status_text(child["status"])
+        name = clean(child["name"] or "-")
+        line = Text(f"{child['id']}  {name}  ") + status_text(child["status"])
         _field(text, "Children" if i == 0 else "", line)
     _git_section(text, meta.get("git"), layout.patch(run_id))
     _environment_section(text, meta)

@@ -7,18 +7,23 @@
     lr=0.01  param.opt=adam  loss<0.3   a --where condition on params and metrics
     anything else               a piece of the id, name or command (case-insensitive)
 
-Everything but the free text goes into the index query (``RunFilter``), so filtering 10,000 runs
-reads no run directory; free text is matched on the rows the index returns.
+Everything goes into the index query (``RunFilter``; free words as ``LIKE`` patterns over the id,
+name, command and tags, ASCII letters in any case), so filtering 10,000 runs reads no run
+directory and builds only the rows that match. Rows are cached by the index columns they come
+from (``RowCache``): clearing a filter, or a live change to one run, rebuilds no other row.
 """
 
 from __future__ import annotations
 
+import json
 import shlex
-from dataclasses import dataclass, field
+import sqlite3
+import unicodedata
+from dataclasses import dataclass, replace
+from operator import itemgetter
 from typing import Any
 
-from ..cli.listing import nest_children
-from ..cli.render import short_commit
+from ..cli.render import short_commit, value
 from ..errors import UsageError
 from ..store import RunFilter, Store
 from ..store.conditions import Condition, parse_condition
@@ -49,6 +54,7 @@ class Query:
             since=self.since,
             limit=None,
             conditions=self.conditions,
+            words=self.words,
         )
 
     @property
@@ -84,7 +90,7 @@ def parse_query(text: str, columns: tuple[str, ...] = ()) -> Query:
         elif any(op in token for op in _OPERATORS):
             found["conditions"].append(parse_condition(token))
         else:
-            found["words"].append(token.lower())
+            found["words"].append(token)
     return Query(
         statuses=tuple(found["statuses"]),
         tags=tuple(found["tags"]),
@@ -96,26 +102,37 @@ def parse_query(text: str, columns: tuple[str, ...] = ()) -> Query:
     )
 
 
-@dataclass
+# The index columns a table row is made of; a row is rebuilt only when one of them changes.
+ROW_COLUMNS = "id, name, status, started_at, duration_s, git_commit, git_dirty, command, parent_id"
+Raw = tuple[Any, ...]
+
+
+@dataclass(slots=True)
 class RunRow:
-    """One line of the table: what it shows, precomputed once per load; times move live."""
+    """One line of the table: what it shows, precomputed once per run; times move live."""
 
     id: str
     name: str
     status: str
     started_at: str | None
-    started_ts: float | None
     duration_s: float | None
     git: str
     command: str
     parent_id: str | None
     depth: int = 0
-    values: tuple[Any, ...] = field(default=())  # one per extra column, None when absent
+    values: tuple[Any, ...] = ()  # one per extra column, None when absent
+    cells: tuple[str, ...] = ()  # the same, as the one-line text the table shows
+
+    @property
+    def started_ts(self) -> float | None:
+        return parse_iso(self.started_at)
 
     def elapsed(self, now: float) -> float | None:
         """Seconds so far for a running run (ticks with the clock), else the recorded time."""
-        if self.status == "running" and self.started_ts is not None:
-            return max(0.0, now - self.started_ts)
+        if self.status == "running":
+            started = parse_iso(self.started_at)
+            if started is not None:
+                return max(0.0, now - started)
         return self.duration_s
 
 
@@ -131,45 +148,151 @@ class Snapshot:
     complete: bool = True  # False: only the newest rows, the rest are on their way
 
 
-def load_rows(store: Store, query: Query, limit: int | None = None) -> Snapshot:
-    """The rows ``query`` selects (the newest ``limit`` of them, for a quick first screen)."""
+class RowCache:
+    """Rows by the index columns they were made from, kept across loads: a reload (a live
+    change, another filter, the filter cleared) builds rows only for the runs that changed and
+    reuses the rest, so its cost is the index query's."""
+
+    def __init__(self) -> None:
+        self._rows: dict[Raw, RunRow] = {}
+
+    def rows(self, raw: list[Raw]) -> list[RunRow]:
+        known = self._rows
+        out = []
+        for fields in raw:
+            row = known.get(fields)
+            if row is None:
+                row = known[fields] = _row(fields)
+            out.append(row)
+        return out
+
+    def trim(self, keep: list[Raw], total: int) -> None:
+        """Forget rows of runs changed or gone, once there are many more than runs."""
+        if len(self._rows) > 2 * total + 1000:
+            self._rows = {fields: self._rows[fields] for fields in keep}
+
+
+def load_rows(
+    store: Store, query: Query, limit: int | None = None, cache: RowCache | None = None
+) -> Snapshot:
+    """The rows ``query`` selects (the newest ``limit`` of them, for a quick first screen),
+    straight from the index: no run directory is read."""
     if not store.exists():
         return Snapshot([], 0, [], query)
-    flt = query.run_filter()
-    if limit is not None and not query.words:
-        flt = RunFilter(**{**flt.__dict__, "limit": limit})
-    raw = store.table_rows(flt)
-    if query.words:
-        raw = [r for r in raw if _matches(r, query.words)]
-    values = store.values([r["id"] for r in raw], list(query.columns))
-    rows = [_row(r, query.columns, values) for r in nest_children(raw)]
-    return Snapshot(
-        rows, store.count(RunFilter(limit=None)), store.warnings(), query, limit is None
-    )
+    where, params = query.run_filter().where()
+    sql = f"SELECT {ROW_COLUMNS} FROM runs{where}"  # noqa: S608 - where() is parametrised
+    conn = store.index.conn
+    if limit is not None:
+        sql += " ORDER BY started_at DESC, id LIMIT ?"
+        raw = conn.execute(sql, [*params, limit]).fetchall()
+    else:  # the same order as `naga ls`, sorted here: a third faster than SQLite's sorting
+        raw = conn.execute(sql, params).fetchall()
+        raw.sort(key=itemgetter(0))
+        raw.sort(key=itemgetter(3), reverse=True)  # stable: equal times stay in id order
+    total = int(conn.execute("SELECT count(*) FROM runs").fetchone()[0])
+    cache = cache or RowCache()
+    rows = nest(cache.rows(raw))
+    cache.trim(raw, total)
+    if query.columns:
+        found = column_values(conn, [r.id for r in rows], query.columns)
+        rows = [_with_values(r, query.columns, found) for r in rows]
+    complete = limit is None or len(raw) < limit
+    return Snapshot(rows, total, store.warnings(), query, complete)
 
 
-def _matches(row: dict[str, Any], words: tuple[str, ...]) -> bool:
-    text = f"{row['id']} {row.get('name') or ''} {row.get('command') or ''}".lower()
-    return all(word in text for word in words)
+def nest(rows: list[RunRow]) -> list[RunRow]:
+    """Children right under their parent (oldest first) when the parent is listed too, as in
+    ``naga ls``; rows are shared with the cache, so a nested child is a copy with its depth."""
+    listed = {r.id for r in rows}
+    children: dict[str, list[RunRow]] = {}
+    for row in rows:
+        if row.parent_id is not None and row.parent_id in listed:
+            children.setdefault(row.parent_id, []).append(row)
+    if not children:
+        return rows
+    out: list[RunRow] = []
+
+    def add(row: RunRow, depth: int) -> None:
+        out.append(row if row.depth == depth else replace(row, depth=depth))
+        for child in reversed(children.get(row.id, [])):
+            add(child, depth + 1)
+
+    for row in rows:
+        if row.parent_id not in listed:
+            add(row, 0)
+    return out
 
 
-def _clean(text: str) -> str:
-    return text if text.isprintable() else one_line(text)
+def column_values(
+    conn: sqlite3.Connection, run_ids: list[str], columns: tuple[str, ...]
+) -> dict[tuple[str, str], Any]:
+    """(run id, column) -> value for ``param.KEY`` / ``metric.KEY`` / bare KEY columns (a param
+    if the run has one by that name, else the metric's last value), as ``Store.values`` says,
+    but two queries per batch of runs however many columns there are."""
+    metric_keys: dict[str, list[str]] = {}
+    param_keys: dict[str, list[str]] = {}
+    for column in columns:
+        head, dot, rest = column.partition(".")
+        scope, key = (head, rest) if dot and head in ("param", "metric") else ("", column)
+        if scope in ("", "metric"):
+            metric_keys.setdefault(key, []).append(column)
+        if scope in ("", "param"):
+            param_keys.setdefault(key, []).append(column)
+    found: dict[tuple[str, str], Any] = {}
+    for start in range(0, len(run_ids), 400):  # within SQLite's limit on bound variables
+        batch = run_ids[start : start + 400]
+        for table, field, keys in (
+            ("metrics", "last", metric_keys),
+            ("params", "value", param_keys),
+        ):
+            if not keys:
+                continue
+            sql = (
+                f"SELECT run_id, key, {field} FROM {table} WHERE key IN"  # noqa: S608 - fixed names
+                f" ({','.join('?' * len(keys))}) AND run_id IN ({','.join('?' * len(batch))})"
+            )
+            for run_id, key, got in conn.execute(sql, [*keys, *batch]):
+                got = json.loads(got) if table == "params" else got
+                for column in keys[key]:
+                    found[(run_id, column)] = got
+    return found
 
 
-def _row(run: dict[str, Any], columns: tuple[str, ...], values: dict[Any, Any]) -> RunRow:
+def _with_values(row: RunRow, columns: tuple[str, ...], found: dict[Any, Any]) -> RunRow:
+    values = tuple(found.get((row.id, c)) for c in columns)
+    return replace(row, values=values, cells=tuple(clean(value(v)) for v in values))
+
+
+def clean(text: str) -> str:
+    """One line a terminal draws as it is: controls (C0 and C1: ``\\x9b`` starts an escape
+    sequence on some terminals), format characters (bidi overrides, zero-width) and line
+    separators are shown escaped."""
+    if text.isprintable():
+        return text
+    return "".join(_escaped(c) for c in one_line(text))
+
+
+def _escaped(char: str) -> str:
+    if unicodedata.category(char) not in _HIDDEN:
+        return char
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 256 else f"\\u{code:04x}"
+
+
+_HIDDEN = {"Cc", "Cf", "Zl", "Zp"}
+
+
+def _row(fields: Raw) -> RunRow:
+    run_id, name, status, started_at, duration_s, commit, dirty, command, parent_id = fields
     return RunRow(
-        id=run["id"],
-        name=_clean(run.get("name") or "-"),
-        status=run.get("status") or "?",
-        started_at=run.get("started_at"),
-        started_ts=parse_iso(run.get("started_at")),
-        duration_s=run.get("duration_s"),
-        git=short_commit(run.get("git_commit"), run.get("git_dirty")),
-        command=_clean(run.get("command") or ""),
-        parent_id=run.get("parent_id"),
-        depth=int(run.get("depth") or 0),
-        values=tuple(values.get((run["id"], c)) for c in columns),
+        id=run_id,
+        name=clean(name or "-"),
+        status=status or "?",
+        started_at=started_at,
+        duration_s=duration_s,
+        git=short_commit(commit, dirty),
+        command=clean(command or ""),
+        parent_id=parent_id,
     )
 
 

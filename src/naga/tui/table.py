@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import ClassVar
 
+from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
@@ -24,7 +25,8 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from ..cli.fmt import STATUS_LOOK, UNKNOWN_LOOK
-from ..cli.render import duration, started, truncate, value
+from ..cli.render import duration, started
+from ..store.timefmt import parse_iso
 from .query import RunRow, sort_key
 
 BASE_COLUMNS = ("ID", "NAME", "STATUS", "STARTED", "DURATION", "GIT", "COMMAND")
@@ -40,10 +42,25 @@ STATUS_STYLES = {s: Style(color=look[1]) for s, look in STATUS_LOOK.items()}
 UNKNOWN_STYLE = Style(color=UNKNOWN_LOOK[1])
 
 
+def fit(text: str, width: int) -> str:
+    """``text`` in exactly ``width`` terminal cells: cut with an ellipsis, or padded. Wide
+    (CJK, emoji) and zero-width characters count as the terminal draws them, so the columns of
+    every row stay aligned whatever the names are made of."""
+    if text.isascii():
+        if len(text) <= width:
+            return text.ljust(width)
+        return text[: width - 1] + "…" if width > 1 else text[:width]
+    cells = cell_len(text)
+    if cells <= width:
+        return text + " " * (width - cells)
+    return set_cell_size(text, width - 1) + "…" if width > 1 else set_cell_size(text, width)
+
+
 @dataclass
 class Column:
     label: str
     width: int
+    at: int | None = None  # for an extra column: its place in ``RunRow.cells``
 
 
 class RunTable(ScrollView, can_focus=True):
@@ -144,7 +161,8 @@ class RunTable(ScrollView, can_focus=True):
         """Widths from the rows' text; COMMAND takes what is left and is cut to fit, so the
         table scrolls sideways only when even the other columns do not fit."""
         narrow = self.size.width and self.size.width < NARROW
-        oldest = min((r.started_ts for r in self.rows if r.started_ts), default=self._now)
+        first = min((r.started_at for r in self.rows if r.started_at), default=None)
+        oldest = parse_iso(first) or self._now  # ISO text orders as the times do
         widths = {
             "ID": max([8, *(len(r.id) + 2 * min(r.depth, 1) for r in self.rows[:2000])]),
             "NAME": min(16 if narrow else 24, max([4, *(len(r.name) for r in self.rows)])),
@@ -155,13 +173,13 @@ class RunTable(ScrollView, can_focus=True):
         }
         self.columns = []
         for label in self.column_labels[:-1]:
-            width = widths.get(label)
+            width, at = widths.get(label), None
             if width is None:  # an extra param/metric column
                 at = self.extra.index(label)
-                cells = [len(value(r.values[at])) for r in self.rows]
-                width = min(14, max([len(label) + 1, *cells]))
+                longest = max((len(r.cells[at]) for r in self.rows), default=0)
+                width = min(14, max(len(label) + 1, longest))
             if width:
-                self.columns.append(Column(label, width))
+                self.columns.append(Column(label, width, at))
         used = 1 + sum(c.width + len(GAP) for c in self.columns)
         longest = max([7, *(len(r.command) for r in self.rows)])
         command = max(7, min(longest, self.size.width - used - len(GAP)))
@@ -182,36 +200,55 @@ class RunTable(ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         width = self.size.width
         scroll_x, scroll_y = self.scroll_offset
+        shown, skipped = self._visible_columns(scroll_x, scroll_x + width)
         if y == 0:
-            strip = Strip(self._header())
+            strip = Strip(self._header(shown, skipped))
         else:
             index = scroll_y + y - 1
             if index >= len(self.rows):
                 return Strip.blank(width, PLAIN)
-            strip = Strip(self._cells(self.rows[index], index == self.cursor))
-        return strip.crop_extend(scroll_x, scroll_x + width, PLAIN)
+            strip = Strip(self._cells(self.rows[index], index == self.cursor, shown, skipped))
+        start = scroll_x - skipped  # the strip begins where the first column drawn does
+        return strip.crop_extend(start, start + width, PLAIN)
 
-    def _header(self) -> list[Segment]:
-        segments = [Segment(" ", PLAIN)]
+    def _visible_columns(self, left: int, right: int) -> tuple[list[Column], int]:
+        """The columns in view between cells ``left`` and ``right`` (with hundreds of extra
+        columns only a screenful is drawn), and the width of those skipped on the left."""
+        shown, skipped, x = [], 0, 1
         for column in self.columns:
+            end = x + column.width + len(GAP)
+            if end <= left:
+                skipped = end
+            elif x < right:
+                shown.append(column)
+            x = end
+        return shown, skipped
+
+    def _header(self, columns: list[Column], skipped: int) -> list[Segment]:
+        segments = [Segment(" " if not skipped else "", PLAIN)]
+        for column in columns:
             label = column.label
             if label == self.sort_column:
                 label += " ▼" if self.sort_reverse else " ▲"
-            segments.append(Segment(label.ljust(column.width)[: column.width] + GAP, HEADER_STYLE))
+            segments.append(Segment(fit(label, column.width) + GAP, HEADER_STYLE))
         return segments
 
-    def _cells(self, row: RunRow, under_cursor: bool) -> list[Segment]:
+    def _cells(
+        self, row: RunRow, under_cursor: bool, columns: list[Column], skipped: int
+    ) -> list[Segment]:
         mark = Segment("*" if row.id in self.marked else " ", MARK_STYLE)
-        segments = [mark]
-        for column in self.columns:
-            text, style = self._cell(row, column.label)
-            text = truncate(text, column.width).ljust(column.width) + GAP
-            segments.append(Segment(text, style or PLAIN))
+        segments = [] if skipped else [mark]
+        for column in columns:
+            text, style = self._cell(row, column)
+            segments.append(Segment(fit(text, column.width) + GAP, style or PLAIN))
         if under_cursor:
             segments = [Segment(s.text, (s.style or PLAIN) + CURSOR_STYLE) for s in segments]
         return segments
 
-    def _cell(self, row: RunRow, label: str) -> tuple[str, Style | None]:
+    def _cell(self, row: RunRow, column: Column) -> tuple[str, Style | None]:
+        if column.at is not None:
+            return row.cells[column.at], None
+        label = column.label
         if label == "ID":
             return ("└ " if row.depth else "") + row.id, ID_STYLE
         if label == "NAME":
@@ -225,9 +262,7 @@ class RunTable(ScrollView, can_focus=True):
             return duration(row.elapsed(self._now)), None
         if label == "GIT":
             return row.git, DIM
-        if label == "COMMAND":
-            return row.command, None
-        return value(row.values[self.extra.index(label)]), None
+        return row.command, None
 
     # -- moving ------------------------------------------------------------------------------
 
