@@ -97,3 +97,39 @@ def _naga_pid_on(run: dict[str, object]) -> int:
     pid = run["pid"]
     assert isinstance(pid, int)
     return pid
+
+
+def test_threads_opening_a_brand_new_index_at_once(tmp_path: Path) -> None:
+    """The dashboard's UI and watcher threads open the same new index together: switching a
+    new file to WAL got SQLITE_BUSY at once (about 1 start in 40 with 4 threads)."""
+    import threading
+
+    from naga.store import RunFilter, Store
+    from naga.store.files import create_run_dir, save_meta
+    from naga.store.layout import StoreLayout
+    from naga.store.timefmt import iso_from_ts
+
+    errors: list[BaseException] = []
+
+    def open_and_list(root: Path, barrier: threading.Barrier) -> None:
+        try:
+            barrier.wait()
+            store = Store(str(root))
+            assert len(store.table_rows(RunFilter(limit=None))) == 1
+            store.close()
+        except BaseException as exc:  # collected: an assert in a thread would be lost
+            errors.append(exc)
+
+    for attempt in range(120):
+        root = tmp_path / f"store{attempt}"
+        layout = StoreLayout(str(root))
+        run_id = create_run_dir(layout)
+        meta = {"id": run_id, "name": "r", "status": "completed", "command": "x", "tags": []}
+        save_meta(layout, {**meta, "started_at": iso_from_ts(time.time())}, fsync=False)
+        barrier = threading.Barrier(4)
+        threads = [threading.Thread(target=open_and_list, args=(root, barrier)) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert errors == []

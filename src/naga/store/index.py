@@ -166,6 +166,22 @@ def _metric_rows(meta: dict[str, Any]) -> list[tuple[Any, ...]]:
     ]
 
 
+def _use_wal(conn: sqlite3.Connection, timeout: float = 30.0) -> None:
+    """Switch to WAL, waiting out another connection that is creating the same new file:
+    the switch gets SQLITE_BUSY at once, without the busy handler's wait."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
+
+
 class Index:
     def __init__(self, layout: StoreLayout) -> None:
         self.layout = layout
@@ -178,7 +194,7 @@ class Index:
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
+            _use_wal(conn)
             conn.execute("PRAGMA synchronous=NORMAL")
             migrate(conn)
         except BaseException:
