@@ -25,8 +25,12 @@ different numbers on different machines), so a key is meaningful on one host onl
 WAL mode must not be shared between hosts. On a network filesystem the key still works on its
 host (NFS file ids are stable, a remount may change st_dev: the entries then simply miss); mtimes
 come from the server's clock, so a client clock running more than ``RACY_NS`` ahead of the server
-could keep a racy entry. WAL mode with a busy timeout lets several processes read and write at
-once; every failure of the cache (locked, read-only, full disk) only costs a re-read. A corrupt
+could keep a racy entry. SQLite's locks over NFS are unreliable: where ``~/.cache`` is on a
+network filesystem, point ``NAGA_HASH_CACHE`` (or ``XDG_CACHE_HOME``) at a local disk.
+
+WAL mode with a busy timeout lets several processes read and write at once; every failure of
+the cache (locked, read-only, full disk) only costs a re-read. Writes are not fsync-ed
+(``synchronous=OFF``): a crash of naga cannot damage the file, a power cut may, and a corrupt
 file is deleted and rebuilt with a warning (``warnings.warn``), never an error.
 """
 

@@ -1,14 +1,17 @@
 """Walking a tree, hashing its files and combining them: the work behind ``hash_data``.
 
-Three passes, each shaped by what it costs in CPython:
+Shaped by what each step costs in CPython, where a system call is a microsecond or two and the
+Python around it as much again:
 
-1. **Scan**: ``os.scandir`` and one ``lstat`` per regular file (the cache key needs it).
-2. **Look up** every (dev, ino) in the cache in a few queries, not one per file.
-3. **Hash** what missed. Small files are read into one reused buffer (allocating a fresh
-   buffer per read costs more than the read) and hashed in this thread; files of
-   ``MMAP_MIN`` bytes or more are memory-mapped and hashed by BLAKE3's own threads, without
-   the GIL. Many small files are split with helper processes (``workers``): threads would
-   only pass the GIL back and forth between system calls of a few microseconds.
+1. **Walk**: ``os.scandir`` gives names, types and inode numbers with no ``stat`` per file.
+2. **Look up** those (dev, ino) in the cache, a few queries for the whole tree.
+3. Files the cache may know are ``lstat``-ed and used if their entry still matches. The others
+   (all of them on a first pass) are opened once: ``fstat`` and the contents through the same
+   descriptor, saving a path lookup each. Small files are read into one reused buffer
+   (allocating a fresh one per read costs more than the read); files of ``MMAP_MIN`` bytes or
+   more are memory-mapped and hashed by BLAKE3's own threads, without the GIL. Many files are
+   shared with helper processes (``workers``): threads would only pass the GIL back and forth.
+4. **Combine** the digests into the tree hash (format in the package docstring).
 """
 
 from __future__ import annotations
@@ -24,14 +27,14 @@ from dataclasses import dataclass
 import blake3
 
 from ..errors import DataError
-from ._helper import OPEN_FLAGS, hash_small, stat_hash
+from ._helper import OPEN_FLAGS, SMALL, hash_small, stat_hash
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .cache import HashCache, NewRow
     from .workers import Pool
 
-MMAP_MIN = 128 * 1024  # from here on, mmap and BLAKE3's threads beat read() into a buffer
+MMAP_MIN = SMALL  # 128 KiB: from here on, mmap and BLAKE3's threads beat read() into a buffer
 HUGE = 1 << 30  # from here on, hashed in pieces so that progress moves
 HUGE_PIECE = 256 << 20
 _BUF_SIZE = MMAP_MIN + 1
