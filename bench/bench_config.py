@@ -33,11 +33,15 @@ def defaults() -> dict[str, object]:
         for k in range(KEYS):
             kind = k % 5
             group[f"k{k}"] = (
-                k * g if kind == 0 else
-                0.5 * k if kind == 1 else
-                f"value-{g}-{k}" if kind == 2 else
-                bool(k % 2) if kind == 3 else
-                [g, k, g + k]
+                k * g
+                if kind == 0
+                else 0.5 * k
+                if kind == 1
+                else f"value-{g}-{k}"
+                if kind == 2
+                else bool(k % 2)
+                if kind == 3
+                else [g, k, g + k]
             )
         group["k9"] = "${g0.k2}" if g else "base"  # 20 interpolations
         cfg[f"g{g}"] = group
@@ -140,12 +144,16 @@ def main() -> None:
     target = "meets" if naga_full[0] <= 50 else "MISSES"
     print(f"naga clicfg parse+resolve: {naga_full[0]:.1f} ms ({target} the 50 ms target)")
     if hydra:
-        print(f"hydra / naga: parse+resolve {hydra[0] / naga_full[0]:.1f}x,"
-              f" process wall {hydra[1] / naga_full[1]:.1f}x")
+        print(
+            f"hydra / naga: parse+resolve {hydra[0] / naga_full[0]:.1f}x,"
+            f" process wall {hydra[1] / naga_full[1]:.1f}x"
+        )
 
 
 def _has(python: Path, module: str) -> bool:
-    probe = subprocess.run([str(python), "-c", f"import {module}"], capture_output=True, check=False)
+    probe = subprocess.run(
+        [str(python), "-c", f"import {module}"], capture_output=True, check=False
+    )
     if probe.returncode:
         print(f"skip {module}: not installed in {python} (bench/setup_peers.sh installs it)")
     return probe.returncode == 0

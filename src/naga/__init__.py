@@ -21,6 +21,13 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # what __getattr__ below loads on first use, for type checkers
     from typing import Any
 
+    from . import snapshot  # noqa: F401
+    from .config.clicfg import clicfg  # noqa: F401
+    from .debug import unsafe_debug  # noqa: F401
+    from .hashing import DataHash, hash_data  # noqa: F401
+    from .lock.runlock import runlock  # noqa: F401
+    from .lock.stages import Stage, load_stage_from_path  # noqa: F401
+    from .logsetup import setup_logging  # noqa: F401
     from .sdk.api import (  # noqa: F401
         active_run,
         artifact_path,
@@ -37,13 +44,6 @@ if TYPE_CHECKING:  # what __getattr__ below loads on first use, for type checker
         log_text,
         run,
     )
-    from . import snapshot  # noqa: F401
-    from .config.clicfg import clicfg  # noqa: F401
-    from .debug import unsafe_debug  # noqa: F401
-    from .hashing import DataHash, hash_data  # noqa: F401
-    from .lock.runlock import runlock  # noqa: F401
-    from .lock.stages import Stage, load_stage_from_path  # noqa: F401
-    from .logsetup import setup_logging  # noqa: F401
     from .sdk.records import RunRecord, Series, load, runs  # noqa: F401
     from .sdk.run import Run  # noqa: F401
 
