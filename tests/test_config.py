@@ -404,3 +404,15 @@ def test_bad_interpolations_are_one_line(value: str, message: str) -> None:
     main = naga.clicfg({"x": value, "loop": "${loop}"}, repos=None, lock=False)(lambda c: c)
     with pytest.raises(naga.ConfigError, match=message):
         main.compose()
+
+
+def test_command_line_values_parse_as_omegaconf_dotlists_do() -> None:
+    from omegaconf import OmegaConf
+
+    from naga.config.overrides import parse_value
+
+    texts = ["0.01", "1e-3", "10", "true", "null", "[1, 2]", "{a: 1}", "cifar", "'7'", "1_000", "~"]
+    expected = OmegaConf.to_container(
+        OmegaConf.from_dotlist([f"k{i}={t}" for i, t in enumerate(texts)])
+    )
+    assert [parse_value(t) for t in texts] == [expected[f"k{i}"] for i in range(len(texts))]

@@ -213,9 +213,9 @@ class Session:
             from ..logsetup import setup_logging
 
             setup_logging(save_dir)
-        from ..sdk.run import current_run
+        from ..lock.runlock import current_run_if_any
 
-        self.naga_run = current_run(required=False)
+        self.naga_run = current_run_if_any()
         if self.naga_run is None and self.options["run"]:
             from ..sdk.run import Run
 

@@ -12,8 +12,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import ConfigError
 
@@ -21,42 +20,54 @@ from ..errors import ConfigError
 _KEY = re.compile(r"^[A-Za-z_][\w\-]*(\.[\w\-]+)*$")
 
 
-@dataclass(frozen=True)
-class Override:
+# Plain classes, not dataclasses: creating a dataclass costs a millisecond of import time, and
+# a clicfg program's start-up is measured in tens of them.
+class Override(NamedTuple):
     key: str
     value: Any
     add: bool = False  # "+key=value": the key may be new (strict mode refuses unknown keys)
     text: str = ""  # as the user wrote it, for error messages
 
 
-@dataclass
 class Invocation:
     """What a command line asks of a ``clicfg`` program."""
 
-    files: list[str] = field(default_factory=list)
-    overrides: list[Override] = field(default_factory=list)
-    print_config: bool = False
-    help: bool = False
+    def __init__(self, overrides: list[Override] | None = None) -> None:
+        self.files: list[str] = []
+        self.overrides: list[Override] = overrides or []
+        self.print_config = False
+        self.help = False
 
 
 def parse_value(text: str) -> Any:
     """A command-line value as OmegaConf's dotlist reads it (``0.01`` a float, ``null`` None)."""
     if text == "":
         return ""
-    import yaml
-
+    loader = _yaml_loader()
     try:
-        return yaml.load(text, Loader=_yaml_loader())
+        if loader is None:  # an OmegaConf that moved its loader: its public dotlist parser
+            from omegaconf import OmegaConf
+
+            parsed = OmegaConf.to_container(OmegaConf.from_dotlist([f"v={text}"]), resolve=False)
+            assert isinstance(parsed, dict)
+            return parsed["v"]
+        import yaml
+
+        return yaml.load(text, Loader=loader)
     except Exception as exc:  # yaml's errors are many classes; all mean the same to the user
         raise ConfigError(f"cannot parse the value {text!r}: {_first_line(exc)}") from None
 
 
 @functools.lru_cache(maxsize=1)
 def _yaml_loader() -> Any:
-    """OmegaConf's own YAML loader, as its dotlists use (1e-3 is a float, not a string)."""
-    from omegaconf._utils import get_yaml_loader
-
-    return get_yaml_loader()
+    """OmegaConf's own YAML loader, which its dotlists use (``1e-3`` is a float, not a
+    string); building a config per value through the public API costs about 1 ms each."""
+    for module in ("omegaconf._yaml", "omegaconf._utils"):  # 2.4, 2.3
+        try:
+            return __import__(module, fromlist=["get_yaml_loader"]).get_yaml_loader()
+        except (ImportError, AttributeError):
+            continue
+    return None
 
 
 def parse_override(text: str) -> Override:

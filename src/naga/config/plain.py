@@ -11,7 +11,6 @@ which validates their declared types itself. Both paths give the same errors.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -231,6 +230,8 @@ def set_value(tree: dict[str, Any], key: str, value: Any) -> None:
 
 
 def unknown_key_message(keys: Iterable[str], item: Override, here: str | None = None) -> str:
+    import difflib  # only for a message
+
     close = difflib.get_close_matches(item.key, list(keys), n=1, cutoff=0.6)
     hint = f"; did you mean {close[0]}?" if close else ""
     origin = f" ({item.text})" if item.text and item.text.split("=")[0] != item.key else ""

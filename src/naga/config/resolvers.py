@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextvars
 import os
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError
@@ -24,16 +23,16 @@ from ..errors import ConfigError
 DEFAULT_TIME_FORMAT = "%Y%m%d-%H%M%S"
 
 
-@dataclass
 class Recorder:
     """Data paths and previous stages named by the resolvers of one config."""
 
-    now: float = field(default_factory=time.time)
-    data: dict[str, str] = field(default_factory=dict)  # config key -> absolute path
-    stages: dict[str, str] = field(default_factory=dict)  # config key -> absolute stage dir
-    validate: bool = True  # --print-config resolves without checking or hashing anything
-    status: str = "completed"  # what runlock() writes: clicfg says "running" until main returns
-    entries: dict[str, dict[str, Any]] = field(default_factory=dict)  # data entries in the lock
+    def __init__(self, *, validate: bool = True, status: str = "completed") -> None:
+        self.now = time.time()
+        self.data: dict[str, str] = {}  # config key -> absolute path
+        self.stages: dict[str, str] = {}  # config key -> absolute stage dir
+        self.validate = validate  # --print-config resolves without checking or hashing
+        self.status = status  # what runlock() writes: clicfg says "running" until main returns
+        self.entries: dict[str, dict[str, Any]] = {}  # data entries already in the lock
 
 
 _process_recorder = Recorder()
