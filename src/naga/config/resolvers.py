@@ -55,11 +55,16 @@ def stop_recording(token: contextvars.Token[Recorder | None]) -> None:
 
 def register() -> None:
     """Register the resolvers once per process (OmegaConf keeps them globally)."""
+    import omegaconf
     from omegaconf import OmegaConf
 
+    # 2.4 renamed register_new_resolver (with a warning on the old name); before 2.4,
+    # register_resolver is the legacy string-only API
+    modern = tuple(int(p) for p in omegaconf.__version__.split(".")[:2]) >= (2, 4)
+    register_one: Any = OmegaConf.register_resolver if modern else OmegaConf.register_new_resolver
     for name, function in (("naga.now", _now), ("naga.track", _track), ("naga.stage", _stage)):
         if not OmegaConf.has_resolver(name):
-            OmegaConf.register_new_resolver(name, function, use_cache=False)
+            register_one(name, function, use_cache=False)
 
 
 def _now(fmt: str = DEFAULT_TIME_FORMAT) -> str:
