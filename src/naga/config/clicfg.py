@@ -203,6 +203,7 @@ class Session:
         self.options = options
         self.lock_path: Path | None = None
         self.hashers: list[Any] = []
+        self.written: Any = None  # (lock document, file signature) as this session wrote it
         self.naga_run: Any = None
         self.own_run: Any = None  # the run clicfg started (run=True), ended with main
 
@@ -291,7 +292,7 @@ class Session:
             prevs=_stage_summaries(self.recorder.stages),
             run_id=self.naga_run.id if self.naga_run else None,
         )
-        write_lock(self.lock_path, doc, merge=False)
+        self.written = write_lock(self.lock_path, doc, merge=False)
         if background:
             for key, entry in self.recorder.entries.items():
                 self.hashers.append(pending.start(str(self.lock_path), key, entry))
@@ -321,7 +322,7 @@ class Session:
                 doc["error"] = error
             return doc
 
-        lockfile.update(self.lock_path, final)
+        lockfile.update(self.lock_path, final, known=self.written)
         if self.naga_run is not None and not _inside(self.lock_path, self.naga_run):
             attach(self.naga_run, self.lock_path)
 

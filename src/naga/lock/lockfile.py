@@ -82,6 +82,17 @@ def effective_status(doc: dict[str, Any]) -> str | None:
     return status if isinstance(status, str) else None
 
 
+Signature = tuple[int, int, int]  # inode, size, mtime_ns: a lock file as this process wrote it
+
+
+def signature(path: str | os.PathLike[str]) -> Signature | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 def write(path: str | os.PathLike[str], doc: dict[str, Any]) -> None:
     """Replace the lock with ``doc`` atomically (temp file, fsync, rename, fsync of the dir)."""
     import yaml
@@ -97,17 +108,31 @@ def write(path: str | os.PathLike[str], doc: dict[str, Any]) -> None:
     _fsync_dir(os.path.dirname(os.path.abspath(target)))
 
 
-def update(
-    path: str | os.PathLike[str], change: Callable[[dict[str, Any] | None], dict[str, Any]]
-) -> dict[str, Any]:
-    """Read (None when there is no lock yet), change and rewrite the lock, all under its lock."""
+def replace(path: str | os.PathLike[str], doc: dict[str, Any]) -> Signature | None:
+    """Write ``doc`` as the lock, under its lock; returns the new file's signature."""
     with locked(path):
-        try:
-            current: dict[str, Any] | None = read(path)
-        except LockError:
-            if os.path.exists(path):
-                raise
-            current = None
+        write(path, doc)
+        return signature(path)
+
+
+def update(
+    path: str | os.PathLike[str],
+    change: Callable[[dict[str, Any] | None], dict[str, Any]],
+    known: tuple[dict[str, Any], Signature | None] | None = None,
+) -> dict[str, Any]:
+    """Read (None when there is no lock yet), change and rewrite the lock, all under its lock.
+    ``known`` is a document this process wrote with that file's signature: while the file is
+    still that one, it is used instead of parsing the file again."""
+    with locked(path):
+        if known is not None and known[1] is not None and signature(path) == known[1]:
+            current: dict[str, Any] | None = known[0]
+        else:
+            try:
+                current = read(path)
+            except LockError:
+                if os.path.exists(path):
+                    raise
+                current = None
         new = change(current)
         write(path, new)
         return new

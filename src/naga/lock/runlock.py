@@ -130,16 +130,18 @@ def build(
     return doc
 
 
-def write_lock(path: Path, doc: dict[str, Any], *, merge: bool) -> dict[str, Any]:
+def write_lock(
+    path: Path, doc: dict[str, Any], *, merge: bool
+) -> tuple[dict[str, Any], lockfile.Signature | None]:
+    """Write (or merge) the lock; returns what was written and the file's signature."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"cannot create {path.parent}: {exc.strerror or exc}") from None
-
-    def change(old: dict[str, Any] | None) -> dict[str, Any]:
-        return lockfile.merge(old, doc) if merge and old is not None else doc
-
-    return lockfile.update(path, change)
+    if not merge:
+        return doc, lockfile.replace(path, doc)
+    written = lockfile.update(path, lambda old: lockfile.merge(old, doc) if old else doc)
+    return written, lockfile.signature(path)
 
 
 def attach(run: Any, path: Path) -> None:
