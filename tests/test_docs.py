@@ -94,6 +94,10 @@ def test_fast_paths_know_every_option_click_knows() -> None:
     from naga.cli import RUN_OPTIONS
 
     assert {o for p in run.params for o in p.opts if o.startswith("-")} == set(RUN_OPTIONS)
+    from naga.cli import HASH_OPTIONS
+    from naga.cli.hash import hash_
+
+    assert {o for p in hash_.params for o in p.opts if o.startswith("-")} == set(HASH_OPTIONS)
 
 
 def test_fast_and_click_paths_agree(naga: Naga) -> None:
@@ -144,3 +148,18 @@ def test_readme_python_blocks_run_in_order(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0].startswith("completed 0.01 200")
     assert "0.01" in done.stdout.splitlines()[1]  # the naga.runs() line
+
+
+def test_hash_fast_and_click_paths_agree(naga: Naga, tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "a.txt").write_text("a")
+    fast = naga("hash", "--json", "d", "missing")
+    slow = subprocess.run(
+        [sys.executable, "-c", "from naga.cli.app import cli; cli(prog_name='naga')",
+         "hash", "--json", "d", "missing"],
+        cwd=tmp_path, capture_output=True, check=False,
+    )  # fmt: skip
+    assert fast.returncode == slow.returncode == 1  # "missing" fails, "d" is still hashed
+    assert json.loads(fast.stdout) == json.loads(slow.stdout)
+    assert fast.stderr == slow.stderr and fast.stderr.count(b"\n") == 1
+    assert naga("hash", "--bogus", "d").returncode == 2  # click's usage error
