@@ -74,6 +74,8 @@ install_optional "$BENCH_DIR/.venv-peers" psutil
 install_optional "$BENCH_DIR/.venv-peers" sacred
 # bench_hash.py: DVC's `dvc add` is the data-versioning peer (md5 + its state db of inodes)
 install_optional "$BENCH_DIR/.venv-peers" dvc
+# bench_config.py: Hydra's @hydra.main is the config peer of naga.clicfg
+install_optional "$BENCH_DIR/.venv-peers" hydra-core
 if ! "$BENCH_DIR/.venv-peers/bin/python" -m pip check >>"$LOG" 2>&1; then
     log "WARNING: pip check fails in .venv-peers after adding sacred and dvc (see $LOG)"
 fi
@@ -112,7 +114,7 @@ for venv in "$BENCH_DIR"/.venv-peers "$BENCH_DIR"/.venv-guild "$BENCH_DIR"/.venv
 done
 
 log "versions:"
-"$BENCH_DIR/.venv-peers/bin/python" -m pip list 2>/dev/null | grep -iE '^(yanex|mlflow|psutil|sacred|dvc) ' | sed 's/^/    /'
+"$BENCH_DIR/.venv-peers/bin/python" -m pip list 2>/dev/null | grep -iE '^(yanex|mlflow|psutil|sacred|dvc|hydra-core) ' | sed 's/^/    /'
 "$BENCH_DIR/.venv-guild/bin/python" -m pip list 2>/dev/null | grep -iE '^guildai ' | sed 's/^/    /'
 "$BENCH_DIR/.venv-aim/bin/python" -m pip list 2>/dev/null | grep -iE '^aim ' | sed 's/^/    /'
 "$BENCH_DIR/.venv-naga/bin/python" -m pip list 2>/dev/null | grep -iE '^(naga|numpy) ' | sed 's/^/    /'
