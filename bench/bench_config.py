@@ -5,9 +5,10 @@ Target (issue 4): clicfg parse and resolve of a 200-key config <= 50 ms.
 Each tool runs the same program shape in its own venv: 20 groups x 10 keys (ints, floats,
 strings, bools, lists, 20 interpolations), a save_dir template, and 10 command-line overrides.
 Inside the process we time from calling ``main()`` to the first line of the task function, with
-the config library already imported (``resolve``) and, separately, the whole process (``wall``,
-imports included). naga's figure includes what it does before main runs by default: save_dir
-created, logging set up, run.lock written; Hydra's includes its output dir and logging.
+the config library already imported, and, separately, the whole process (``wall``, imports
+included). The issue's target is parse + resolve: ``main.compose(...)``. The full row adds what
+clicfg does by default before main runs: save_dir created, logging set up, run.lock written;
+Hydra's row includes its own output dir and logging.
 """
 
 from __future__ import annotations
@@ -141,11 +142,14 @@ def main() -> None:
         ["tool", "parse+resolve ms", "process wall ms"],
         [[name, f"{r:.1f}", f"{w:.0f}"] for name, r, w in rows],
     )
-    target = "meets" if naga_full[0] <= 50 else "MISSES"
-    print(f"naga clicfg parse+resolve: {naga_full[0]:.1f} ms ({target} the 50 ms target)")
+    target = "meets" if naga_compose[0] <= 50 else "MISSES"
+    print(
+        f"naga parse+resolve (compose): {naga_compose[0]:.1f} ms ({target} the 50 ms target);"
+        f" everything before main starts: {naga_full[0]:.1f} ms"
+    )
     if hydra:
         print(
-            f"hydra / naga: parse+resolve {hydra[0] / naga_full[0]:.1f}x,"
+            f"hydra / naga: before the task function runs {hydra[0] / naga_full[0]:.1f}x,"
             f" process wall {hydra[1] / naga_full[1]:.1f}x"
         )
 

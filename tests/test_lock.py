@@ -197,6 +197,7 @@ import sys, time, naga
               "save_dir": "runs/${name}", "name": "a", "fail": False, "sleep": 0.0},
              repos=None)
 def main(cfg):
+    print("started", flush=True)
     time.sleep(cfg.sleep)
     if cfg.fail:
         raise RuntimeError("boom")
@@ -212,7 +213,7 @@ def test_stage_and_track_resolvers(tmp_path: Path) -> None:
     code = STAGES.replace('"prev": None, "stage": "${naga.stage:${prev}}", ', "")
     done = run_py(code, tmp_path, "name=first")
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "1\n"  # the hash was still pending while main ran
+    assert done.stdout == "started\n1\n"  # the hash was still pending while main ran
     first = read_lock(tmp_path / "runs" / "first" / "run.lock")
     assert first["status"] == "completed"
     entry = first["data"]["data"]
@@ -248,18 +249,18 @@ def test_background_hash_interrupted_is_recorded_incomplete(tmp_path: Path) -> N
     with open(big / "large.bin", "wb") as handle:  # sparse: 4 GB to hash, no disk used
         handle.truncate(4 << 30)
     code = STAGES.replace('"prev": None, "stage": "${naga.stage:${prev}}", ', "")
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(code), "sleep=30"],
         cwd=tmp_path,
+        stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
-    )
-    lock_path = tmp_path / "runs" / "a" / "run.lock"
-    deadline = time.time() + 30
-    while not lock_path.exists() and time.time() < deadline:
-        time.sleep(0.05)
-    assert read_lock(lock_path)["data"]["data"]["status"] == "pending"
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=60) != 0
+        text=True,
+    ) as proc:
+        assert proc.stdout is not None and proc.stdout.readline() == "started\n"
+        lock_path = tmp_path / "runs" / "a" / "run.lock"
+        assert read_lock(lock_path)["data"]["data"]["status"] == "pending"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) != 0
     lock = read_lock(lock_path)
     assert lock["status"] == "cancelled"
     assert lock["data"]["data"]["status"] == "incomplete" and "hash" not in lock["data"]["data"]

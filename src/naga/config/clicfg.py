@@ -208,6 +208,20 @@ class Session:
         self.own_run: Any = None  # the run clicfg started (run=True), ended with main
 
     def prepare(self) -> None:
+        """Everything before main; interrupted or failing half-way, it ends what it began (the
+        lock gets its final status, hashers stop, a run it started ends)."""
+        try:
+            self._prepare()
+        except BaseException as exc:
+            status, error = ("failed", str(exc)) if isinstance(exc, NagaError) else _ending(exc)
+            try:
+                self._finish(status, error)
+            finally:
+                if self.own_run is not None:
+                    self.own_run.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+
+    def _prepare(self) -> None:
         container = self.container
         save_dir = self._save_dir(container)
         if save_dir is not None and self.options["logging"]:

@@ -10,14 +10,16 @@ or, when it is interrupted, records the entry as ``incomplete``: never a wrong h
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from ..store.timefmt import iso_from_ts
 from . import lockfile
+
+TYPE_CHECKING = False  # subprocess is imported only to start a hasher
+if TYPE_CHECKING:
+    import subprocess
 
 
 def pending_entry(path: str) -> dict[str, Any]:
@@ -43,14 +45,13 @@ def done_entry(path: str) -> dict[str, Any]:
     }
 
 
-@dataclass
 class Hasher:
     """A background hashing process completing one entry of one lock."""
 
-    lock_path: str
-    name: str
-    token: str
-    process: subprocess.Popen[bytes]
+    def __init__(
+        self, lock_path: str, name: str, token: str, process: subprocess.Popen[bytes]
+    ) -> None:
+        self.lock_path, self.name, self.token, self.process = lock_path, name, token, process
 
     def finish(self, wait: bool) -> None:
         """Wait for the hash, or stop it and mark the entry incomplete."""
@@ -79,6 +80,8 @@ class Hasher:
 
 def start(lock_path: str, name: str, entry: dict[str, Any]) -> Hasher:
     """Start hashing ``entry['path']`` for the pending ``entry`` already in the lock."""
+    import subprocess  # 6 ms of start-up that a config without naga.track does not pay
+
     process = subprocess.Popen(
         [sys.executable, "-m", "naga.lock.pending", lock_path, name, entry["token"], entry["path"]],
         stdin=subprocess.DEVNULL,

@@ -20,8 +20,6 @@ from ..errors import ConfigError
 from ..redact import redact_text
 from ..store.timefmt import iso_from_ts
 from . import lockfile
-from .pending import done_entry
-from .stages import load_stage_from_path
 
 PathArg = Union[str, "os.PathLike[str]"]  # an alias evaluated at run time
 LockPath = Union[PathArg, Callable[[Any], PathArg]]  # noqa: UP007
@@ -172,6 +170,12 @@ def environment_summary() -> dict[str, Any]:
     }
 
 
+def done_entry(path: str) -> dict[str, Any]:
+    from .pending import done_entry as hashed_now
+
+    return hashed_now(path)
+
+
 def _recorded_data(recorder: Recorder) -> dict[str, Any]:
     """Data named by ``${naga.track:...}``: the lock's current entry (pending or done) when
     clicfg already made one, else hashed now."""
@@ -181,6 +185,10 @@ def _recorded_data(recorder: Recorder) -> dict[str, Any]:
 
 
 def _stage_summaries(stages: Mapping[str, PathArg]) -> dict[str, Any]:
+    if not stages:
+        return {}
+    from .stages import load_stage_from_path
+
     return {
         key: load_stage_from_path(path, require_completed=True, key=key).summary()
         for key, path in stages.items()
