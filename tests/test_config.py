@@ -10,8 +10,9 @@ import json
 import subprocess
 import sys
 import textwrap
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import pytest
 import yaml
@@ -416,3 +417,58 @@ def test_command_line_values_parse_as_omegaconf_dotlists_do() -> None:
         OmegaConf.from_dotlist([f"k{i}={t}" for i, t in enumerate(texts)])
     )
     assert [parse_value(t) for t in texts] == [expected[f"k{i}"] for i in range(len(texts))]
+
+
+def test_unicode_keys_can_be_overridden(tmp_path: Path) -> None:
+    defaults = {"größe": 1, "模型": {"学习率": 0.1}}
+    main = naga.clicfg(defaults, repos=None, lock=False)(lambda cfg: cfg)
+    assert main.compose("größe=2", "--模型.学习率", "0.5") == {"größe": 2, "模型": {"学习率": 0.5}}
+    assert main.compose(**{"模型.学习率": 0.2})["模型"]["学习率"] == 0.2
+    with pytest.raises(naga.ConfigError, match="malformed key '1x'"):
+        main.compose("1x=2")
+
+
+@dataclass
+class Optimizer:
+    lr: float = 0.1
+    momentum: float = 0.9
+
+
+@dataclass
+class WithNulls:
+    extra: Any = None
+    optim: Optional[Optimizer] = None  # noqa: UP045 - OmegaConf reads the annotation at run time
+
+
+@pytest.mark.parametrize("defaults", [{"extra": None, "optim": None}, WithNulls])
+def test_a_null_default_takes_a_whole_group(defaults: Any) -> None:
+    main = naga.clicfg(defaults, repos=None, lock=False)(lambda cfg: cfg)
+    assert main.compose("extra={a: 1, b: [2]}")["extra"] == {"a": 1, "b": [2]}
+    assert main.compose(extra={"a": 1})["extra"] == {"a": 1}
+    optim = main.compose(optim={"lr": 0.5})["optim"]
+    if defaults is WithNulls:  # a typed group: its other fields keep their defaults
+        assert optim == {"lr": 0.5, "momentum": 0.9}
+        assert main.compose("optim.lr=0.3")["optim"] == {"lr": 0.3, "momentum": 0.9}
+        with pytest.raises(naga.ConfigError, match=r"optim\.lr expects a float, not 'x'"):
+            main.compose("optim.lr=x")
+    else:
+        assert optim == {"lr": 0.5}
+
+
+@dataclass
+class Layer:
+    width: int = 1
+
+
+@dataclass
+class Net:
+    layers: list[Layer] = field(default_factory=lambda: [Layer()])
+
+
+def test_unknown_keys_inside_lists_are_suggested_alike_on_both_paths() -> None:
+    for defaults in ({"layers": [{"width": 1}]}, Net):
+        main = naga.clicfg(defaults, repos=None, lock=False)(lambda cfg: cfg)
+        assert main.compose("layers.0.width=2")["layers"] == [{"width": 2}]
+        suggestion = r"layers\.0\.widht; did you mean layers\.0\.width\?"
+        with pytest.raises(naga.ConfigError, match=suggestion):
+            main.compose("layers.0.widht=2")

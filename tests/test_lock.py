@@ -411,3 +411,71 @@ def test_url_credentials_never_reach_the_lock(tmp_path: Path) -> None:
     path = naga.runlock({"save_dir": str(tmp_path), "source": secret, "list": [secret]})
     text = path.read_text()
     assert "hunter2" not in text and "https://user:***@example.com/data" in text
+
+
+def test_verify_an_unborn_repository_checks_its_snapshot(tmp_path: Path, naga_cli: Any) -> None:
+    repo = tmp_path / "fresh"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")  # no commit yet: the snapshot is the only record
+    (repo / "train.py").write_text("print(1)\n")
+    naga.runlock({"save_dir": str(tmp_path / "s")}, repos={"code": repo})
+    entry = read_lock(tmp_path / "s" / "run.lock")["repos"]["code"]
+    assert entry["commit"] is None and entry["snapshot"]
+    ok = naga_cli("lock", "verify", str(tmp_path / "s"))
+    assert ok.returncode == 0, ok.stdout
+    assert f"snapshot {entry['snapshot'][:12]} (no commit yet)".encode() in ok.stdout
+
+    for ref in git(repo, "for-each-ref", "--format=%(refname)", "refs/naga").split():
+        git(repo, "update-ref", "-d", ref)
+    git(repo, "gc", "-q", "--prune=now")
+    drift = naga_cli("lock", "verify", str(tmp_path / "s"))
+    assert drift.returncode == 1 and b"is no longer in" in drift.stdout
+
+
+DELETES_ITS_LOCK = """
+import os, shutil, sys
+import naga
+
+@naga.clicfg(
+    {"save_dir": "out", "data": "${naga.track:data.txt}", "what": "lock"}, repos=None
+)
+def main(cfg):
+    if cfg.what == "lock":
+        os.remove(os.path.join(cfg.save_dir, "run.lock"))
+    else:
+        shutil.rmtree(cfg.save_dir)
+    return 7
+
+print("returned", main())
+"""
+
+
+@pytest.mark.parametrize("what", ["lock", "dir"])
+def test_a_lock_deleted_while_main_runs_is_no_traceback(tmp_path: Path, what: str) -> None:
+    (tmp_path / "data.txt").write_text("abc")
+    done = run_py(DELETES_ITS_LOCK, tmp_path, f"what={what}")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "returned 7\n"
+    assert "Traceback" not in done.stderr
+    if what == "lock":  # written again from what the run knows, with how it ended
+        lock = read_lock(tmp_path / "out" / "run.lock")
+        assert lock["status"] == "completed"
+        assert lock["data"]["data"]["status"] in ("done", "incomplete")
+    else:  # the user removed the whole directory: naga does not bring it back
+        assert not (tmp_path / "out").exists()
+
+
+def test_an_error_before_the_first_lock_is_the_error_shown(tmp_path: Path) -> None:
+    done = run_py(
+        """
+        import naga
+        @naga.clicfg({"save_dir": "out"}, repos={"lib": "no such repo"})
+        def main(cfg):
+            print("ran")
+        main()
+        """,
+        tmp_path,
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "no such repo" in done.stderr and "vanished" not in done.stderr

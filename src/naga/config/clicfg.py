@@ -14,6 +14,7 @@ From the command line a config error is one line on stderr and exit 2; from Pyth
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 import os
@@ -285,9 +286,9 @@ class Session:
         from ..lock.runlock import _plain, _stage_summaries, build, snapshot_repos, write_lock
 
         if save_dir is not None:
-            self.lock_path = save_dir / lockfile.LOCK_NAME
+            lock_path = save_dir / lockfile.LOCK_NAME
         elif self.naga_run is not None:
-            self.lock_path = Path(self.naga_run.artifact_path(lockfile.LOCK_NAME))
+            lock_path = Path(self.naga_run.artifact_path(lockfile.LOCK_NAME))
         elif self.recorder.data or self.recorder.stages:
             raise ConfigError(
                 "naga.track and naga.stage record into run.lock, which needs save_dir in the"
@@ -306,7 +307,8 @@ class Session:
             prevs=_stage_summaries(self.recorder.stages),
             run_id=self.naga_run.id if self.naga_run else None,
         )
-        self.written = write_lock(self.lock_path, doc, merge=False)
+        self.written = write_lock(lock_path, doc, merge=False)
+        self.lock_path = lock_path  # only now is there a lock for _finish to complete
         if background:
             for key, entry in self.recorder.entries.items():
                 self.hashers.append(pending.start(str(self.lock_path), key, entry))
@@ -326,11 +328,17 @@ class Session:
 
         for hasher in self.hashers:
             hasher.finish(wait=status == "completed")
+        if not self.lock_path.parent.is_dir():
+            # main removed its own output directory: bringing it back would undo what it did
+            from logging import getLogger
+
+            getLogger("naga").warning("%s was removed: run.lock not written", self.lock_path.parent)
+            return
         now = iso_from_ts(time.time())
 
         def final(doc: dict[str, Any] | None) -> dict[str, Any]:
-            if doc is None:
-                raise ConfigError(f"{self.lock_path} vanished while the run was going on")
+            if doc is None:  # deleted while main ran: the run still gets its record
+                doc = self._first_lock()
             doc.update(status=status, finished_at=now, updated_at=now)
             if error:
                 doc["error"] = error
@@ -339,6 +347,15 @@ class Session:
         lockfile.update(self.lock_path, final, known=self.written)
         if self.naga_run is not None and not _inside(self.lock_path, self.naga_run):
             attach(self.naga_run, self.lock_path)
+
+    def _first_lock(self) -> dict[str, Any]:
+        """The lock as this session first wrote it; its pending data entries stay unfinished
+        (their hashers found no lock to complete)."""
+        doc: dict[str, Any] = copy.deepcopy(self.written[0])
+        for entry in (doc.get("data") or {}).values():
+            if isinstance(entry, dict) and entry.get("status") == "pending":
+                entry.update(status="incomplete", error="run.lock was deleted while hashing")
+        return doc
 
 
 def _in_git_repo(path: Path) -> bool:

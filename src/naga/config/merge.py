@@ -8,6 +8,7 @@ file is caught exactly like a typo on the command line.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,13 +37,49 @@ def compose(base: DictConfig, files: Sequence[str], overrides: Sequence[Override
 
 
 def apply(cfg: DictConfig, overrides: Sequence[Override]) -> None:
-    for item in flatten(overrides):
-        if not item.add:
-            check_exists(cfg, item)
-        try:
-            OmegaConf.update(cfg, item.key, item.value, merge=True, force_add=item.add)
-        except OmegaConfBaseException as exc:
-            raise ConfigError(_type_message(cfg, item, exc)) from None
+    for override in overrides:  # one by one: an earlier override may have made a group
+        for item in flatten([override], lambda key: _holds_value(cfg, key)):
+            _apply_one(cfg, item)
+
+
+def _apply_one(cfg: DictConfig, item: Override) -> None:
+    _fill_null_groups(cfg, item.key)
+    if not item.add:
+        check_exists(cfg, item)
+    target = _node(cfg, item.key)
+    # OmegaConf cannot merge into a null node (it fails inside); a value replaces it instead
+    merge = not (isinstance(target, (DictConfig, ListConfig)) and target._is_none())
+    try:
+        OmegaConf.update(cfg, item.key, item.value, merge=merge, force_add=item.add)
+    except OmegaConfBaseException as exc:
+        raise ConfigError(_type_message(cfg, item, exc)) from None
+
+
+def _holds_value(cfg: DictConfig, key: str) -> bool:
+    """Whether ``key`` exists and holds a value (null included) rather than a group; a null
+    dataclass-typed group (``Optional[Optim] = None``) is a group, filled in when set."""
+    node = _node(cfg, key)
+    if not isinstance(node, DictConfig):
+        return node is not None
+    return node._is_none() and _null_group_type(node) is None
+
+
+def _fill_null_groups(cfg: DictConfig, key: str) -> None:
+    """Give a null dataclass-typed group on the way to ``key`` its declared defaults, so
+    ``optim.lr=0.1`` sets one field of an ``Optional[Optim] = None`` and keeps the others."""
+    parts = key.split(".")
+    for depth in range(1, len(parts)):
+        prefix = ".".join(parts[:depth])
+        node = _node(cfg, prefix)
+        group_type = _null_group_type(node) if isinstance(node, DictConfig) else None
+        if group_type is not None:
+            OmegaConf.update(cfg, prefix, OmegaConf.structured(group_type), merge=False)
+
+
+def _null_group_type(node: DictConfig) -> type | None:
+    ref_type = node._metadata.ref_type
+    is_null_dataclass = node._is_none() and dataclasses.is_dataclass(ref_type)
+    return ref_type if is_null_dataclass and isinstance(ref_type, type) else None
 
 
 def check_exists(cfg: DictConfig, item: Override) -> None:

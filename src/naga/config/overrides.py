@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from ..errors import ConfigError
 
-# A dotted key: model.lr, layers.0.width, data-set.name
-_KEY = re.compile(r"^[A-Za-z_][\w\-]*(\.[\w\-]+)*$")
+# A dotted key: model.lr, layers.0.width, data-set.name, größe (YAML keys may be any letters)
+_KEY = re.compile(r"^[^\W\d][\w\-]*(\.[\w\-]+)*$")
 
 
 # Plain classes, not dataclasses: creating a dataclass costs a millisecond of import time, and
@@ -149,21 +149,24 @@ def kwargs_overrides(kwargs: Mapping[str, Any]) -> list[Override]:
     return overrides
 
 
-def flatten(overrides: Sequence[Override]) -> list[Override]:
-    """Nested maps as leaves, so ``model={"lr": 0.01}`` changes lr and keeps model's other keys
-    (an empty map stays a value: it replaces the node)."""
+def flatten(overrides: Sequence[Override], is_value: Callable[[str], bool]) -> list[Override]:
+    """Nested maps as leaves, so ``model={"lr": 0.01}`` changes lr and keeps model's other keys.
+    A map stays whole where ``is_value(key)`` (a key holding null or any value: the map becomes
+    its value), and so does an empty map (it replaces the node)."""
     leaves: list[Override] = []
     for item in overrides:
-        _flatten_into(leaves, item.key, item.value, item)
+        _flatten_into(leaves, item.key, item.value, item, is_value)
     return leaves
 
 
-def _flatten_into(leaves: list[Override], key: str, value: Any, origin: Override) -> None:
-    if isinstance(value, Mapping) and value and not _is_config_object(value):
+def _flatten_into(
+    leaves: list[Override], key: str, value: Any, origin: Override, is_value: Callable[[str], bool]
+) -> None:
+    if isinstance(value, Mapping) and value and not _is_config_object(value) and not is_value(key):
         for sub, inner in value.items():
             if not isinstance(sub, str):
                 raise ConfigError(f"config keys are strings: {key}.{sub!r} in {origin.text}")
-            _flatten_into(leaves, f"{key}.{sub}", inner, origin)
+            _flatten_into(leaves, f"{key}.{sub}", inner, origin, is_value)
     else:
         leaves.append(Override(key, value, origin.add, origin.text))
 

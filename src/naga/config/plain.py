@@ -46,14 +46,25 @@ class PlainDefaults:
 
 
 def apply(merged: dict[str, Any], schema: dict[str, Any], overrides: Sequence[Override]) -> None:
-    for item in flatten(overrides):
-        parent, last = _parent(merged, item)
-        if isinstance(parent, list):
-            parent[int(last)] = item.value
-            continue
-        if last not in parent and not item.add:
-            raise ConfigError(unknown_key_message(all_keys(merged), item))
-        parent[last] = _converted(_lookup(schema, item.key), parent.get(last), item)
+    for override in overrides:  # one by one: an earlier override may have made a group
+        for item in flatten([override], lambda key: _holds_value(merged, key)):
+            _apply_one(merged, schema, item)
+
+
+def _apply_one(merged: dict[str, Any], schema: dict[str, Any], item: Override) -> None:
+    parent, last = _parent(merged, item)
+    if isinstance(parent, list):
+        parent[int(last)] = item.value
+        return
+    if last not in parent and not item.add:
+        raise ConfigError(unknown_key_message(all_keys(merged), item))
+    parent[last] = _converted(_lookup(schema, item.key), parent.get(last), item)
+
+
+def _holds_value(tree: dict[str, Any], key: str) -> bool:
+    """Whether ``key`` exists and holds a value (null included) rather than a group."""
+    value = _lookup_or(tree, key, _LEAVE)
+    return value is not _LEAVE and not isinstance(value, dict)
 
 
 def _parent(merged: dict[str, Any], item: Override) -> tuple[Any, str]:
@@ -151,8 +162,8 @@ def _fixed_type(default: Any) -> type | None:
     return type(default) if type(default) in _TYPE_NAMES else None
 
 
-_WHOLE = re.compile(r"^\$\{([A-Za-z_][\w\-]*(?:\.[\w\-]+)*)\}$")
-_EMBEDDED = re.compile(r"\$\{([A-Za-z_][\w\-]*(?:\.[\w\-]+)*)\}")
+_WHOLE = re.compile(r"^\$\{([^\W\d][\w\-]*(?:\.[\w\-]+)*)\}$")
+_EMBEDDED = re.compile(r"\$\{([^\W\d][\w\-]*(?:\.[\w\-]+)*)\}")
 _LEAVE = object()  # for OmegaConf to resolve (or to report)
 
 
@@ -249,10 +260,13 @@ def missing_message(missing: list[str]) -> str:
 
 
 def all_keys(tree: Any, prefix: str = "") -> Iterator[str]:
-    if isinstance(tree, dict):
-        for key, value in tree.items():
-            yield f"{prefix}{key}"
-            yield from all_keys(value, f"{prefix}{key}.")
+    """Every dotted key, list items included (``layers.0.width``), for suggestions."""
+    if not isinstance(tree, (dict, list)):
+        return
+    items: Any = tree.items() if isinstance(tree, dict) else enumerate(tree)
+    for key, value in items:
+        yield f"{prefix}{key}"
+        yield from all_keys(value, f"{prefix}{key}.")
 
 
 def _missing(tree: dict[str, Any], prefix: str = "") -> Iterator[str]:

@@ -66,14 +66,16 @@ def verify(lock_path: Path) -> list[Check]:
 
 
 def _check_repo(name: str, entry: Any) -> Check:
-    if not isinstance(entry, dict) or not entry.get("commit"):
+    # a repository with no commit yet (an unborn branch) is recorded by its snapshot alone
+    recorded = [entry.get(k) for k in ("commit", "snapshot")] if isinstance(entry, dict) else []
+    wanted: list[str] = [sha for sha in recorded if isinstance(sha, str) and sha]
+    if not wanted:
         return Check("repo", name, False, "no commit recorded")
     from ..snapshot import commit_exists
 
     path = entry.get("path") or "."
     if not os.path.isdir(path):
         return Check("repo", name, False, f"{path} is gone")
-    wanted = [entry["commit"], *([entry["snapshot"]] if entry.get("snapshot") else [])]
     try:
         missing = [sha for sha in wanted if not commit_exists(path, sha)]
     except NagaError as exc:
@@ -85,10 +87,14 @@ def _check_repo(name: str, entry: Any) -> Check:
             False,
             f"commit {', '.join(s[:12] for s in missing)} is no longer in {path}",
         )
-    shown = entry["commit"][:12] + (
-        f", snapshot {entry['snapshot'][:12]}" if entry.get("snapshot") else ""
-    )
-    return Check("repo", name, True, f"{path} @ {shown}")
+    return Check("repo", name, True, f"{path} @ {_shown(entry)}")
+
+
+def _shown(entry: dict[str, Any]) -> str:
+    commit, snapshot = str(entry.get("commit") or ""), str(entry.get("snapshot") or "")
+    if not commit:
+        return f"snapshot {snapshot[:12]} (no commit yet)"
+    return commit[:12] + (f", snapshot {snapshot[:12]}" if snapshot else "")
 
 
 def _check_data(name: str, entry: Any) -> Check:
