@@ -109,7 +109,7 @@ def test_file_hash_is_blake3_of_its_bytes(tmp_path: Path) -> None:
     result = hash_data(tmp_path / "f")
     assert result == DataHash(
         path=str(tmp_path / "f"),
-        hash=blake3.blake3(data).hexdigest(),
+        hash="blake3:" + blake3.blake3(data).hexdigest(),
         algorithm="blake3",
         size=5000,
         files=1,
@@ -129,7 +129,7 @@ def test_file_hash_is_blake3_of_its_bytes(tmp_path: Path) -> None:
 def test_file_sizes_around_the_read_and_mmap_paths(tmp_path: Path, size: int) -> None:
     data = os.urandom(size)
     (tmp_path / "f").write_bytes(data)
-    assert hash_data(tmp_path / "f", cache=False).hash == blake3.blake3(data).hexdigest()
+    assert hash_data(tmp_path / "f", cache=False).hex == blake3.blake3(data).hexdigest()
 
 
 def test_dir_hash_follows_the_documented_format(tmp_path: Path) -> None:
@@ -138,7 +138,7 @@ def test_dir_hash_follows_the_documented_format(tmp_path: Path) -> None:
     (root / os.fsdecode(b"raw-\xff-byte")).write_bytes(b"y")  # not valid UTF-8
     (root / "a.txt.orig").write_bytes(b"z")  # sorts around "a.txt" and "sub/..."
     result = hash_data(root)
-    assert result.hash == reference_tree_hash(root)
+    assert result.hex == reference_tree_hash(root)
     assert (result.kind, result.files, result.algorithm) == ("dir", 7, "blake3")
     assert result.size == 6 + 10240 + 0 + 300_000 + 1 + 1 + 1
     assert result.path == str(root)
@@ -148,9 +148,9 @@ def test_empty_dir_and_empty_file(tmp_path: Path) -> None:
     (tmp_path / "d").mkdir()
     (tmp_path / "f").write_bytes(b"")
     empty = hash_data(tmp_path / "d")
-    assert empty.hash == blake3.blake3(b"naga-tree-v1\0").hexdigest()
+    assert empty.hex == blake3.blake3(b"naga-tree-v1\0").hexdigest()
     assert (empty.files, empty.size) == (0, 0)
-    assert hash_data(tmp_path / "f").hash == blake3.blake3(b"").hexdigest()
+    assert hash_data(tmp_path / "f").hex == blake3.blake3(b"").hexdigest()
     (tmp_path / "d" / "e").mkdir()
     assert hash_data(tmp_path / "d").hash != empty.hash  # an empty subdirectory counts
 
@@ -209,7 +209,7 @@ def test_symlinks_are_recorded_not_followed(tmp_path: Path) -> None:
     (root / "out").unlink()
     (root / "out").symlink_to(tmp_path / "elsewhere")
     assert hash_data(root).hash != before.hash
-    assert hash_data(root).hash == reference_tree_hash(root)
+    assert hash_data(root).hex == reference_tree_hash(root)
 
 
 def test_a_symlink_given_as_the_path_is_followed(tmp_path: Path) -> None:
@@ -322,7 +322,7 @@ def test_a_same_size_rewrite_is_seen(tmp_path: Path, reads: ReadSpy) -> None:
     assert reads.files == 1
     # Same size, a new mtime_ns.
     f.write_bytes(b"B" * 100)
-    assert hash_data(f).hash == blake3.blake3(b"B" * 100).hexdigest()
+    assert hash_data(f).hex == blake3.blake3(b"B" * 100).hexdigest()
     # Same size and the old mtime put back (cp -p, rsync -t): ctime still moved.
     mtime_before = f.stat().st_mtime_ns
     time.sleep(AGE)
@@ -330,7 +330,7 @@ def test_a_same_size_rewrite_is_seen(tmp_path: Path, reads: ReadSpy) -> None:
     f.write_bytes(b"C" * 100)
     os.utime(f, ns=(mtime_before, mtime_before))
     assert f.stat().st_mtime_ns == mtime_before
-    assert hash_data(f).hash == blake3.blake3(b"C" * 100).hexdigest()
+    assert hash_data(f).hex == blake3.blake3(b"C" * 100).hexdigest()
 
 
 def test_racy_files_are_never_trusted(tmp_path: Path, hash_cache: Path, reads: ReadSpy) -> None:
@@ -365,7 +365,7 @@ def test_a_racy_entry_in_the_cache_is_not_used(tmp_path: Path, hash_cache: Path)
     )
     cache.close()
     assert cache_entries(hash_cache) == 1
-    assert hash_data(f).hash == blake3.blake3(b"real").hexdigest()
+    assert hash_data(f).hex == blake3.blake3(b"real").hexdigest()
 
 
 def test_corrupt_cache_is_rebuilt_with_a_warning(aged_tree: Path, hash_cache: Path) -> None:
@@ -373,7 +373,7 @@ def test_corrupt_cache_is_rebuilt_with_a_warning(aged_tree: Path, hash_cache: Pa
     hash_cache.write_bytes(b"this is not a database" * 100)
     with pytest.warns(CacheWarning, match="was corrupt; rebuilt it"):
         result = hash_data(aged_tree)
-    assert result.hash == reference_tree_hash(aged_tree)
+    assert result.hex == reference_tree_hash(aged_tree)
     assert cache_entries(hash_cache) == 4
 
 
@@ -385,9 +385,9 @@ def test_foreign_cache_schema_is_rebuilt(aged_tree: Path, hash_cache: Path) -> N
     conn.commit()
     conn.close()
     with pytest.warns(CacheWarning, match="corrupt"):
-        assert hash_data(aged_tree).hash == reference_tree_hash(aged_tree)
+        assert hash_data(aged_tree).hex == reference_tree_hash(aged_tree)
     assert cache_entries(hash_cache) == 4
-    assert hash_data(aged_tree).hash == reference_tree_hash(aged_tree)
+    assert hash_data(aged_tree).hex == reference_tree_hash(aged_tree)
 
 
 def test_unwritable_cache_location_only_warns(
@@ -397,7 +397,7 @@ def test_unwritable_cache_location_only_warns(
     blocker.write_text("")
     monkeypatch.setenv("NAGA_HASH_CACHE", str(blocker / "hashes.sqlite"))
     with pytest.warns(CacheWarning, match="hashing without it"):
-        assert hash_data(aged_tree).hash == reference_tree_hash(aged_tree)
+        assert hash_data(aged_tree).hex == reference_tree_hash(aged_tree)
 
 
 def test_default_cache_location(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -417,7 +417,7 @@ def test_concurrent_processes_share_the_cache(tmp_path: Path, hash_cache: Path) 
         for i in range(250):
             (root / f"d{d}" / f"f{i}").write_bytes(os.urandom(100 + i))
     time.sleep(AGE)
-    code = "import sys\nfrom naga.hashing import hash_data\nprint(hash_data(sys.argv[1]).hash)\n"
+    code = "import sys\nfrom naga.hashing import hash_data\nprint(hash_data(sys.argv[1]).hex)\n"
     procs = [
         subprocess.Popen(
             [sys.executable, "-W", "error", "-c", code, str(root)],
@@ -454,7 +454,7 @@ def test_many_small_files_use_helper_processes(
 
     monkeypatch.setattr(naga.hashing.workers, "_Helper", Counted)
     root = many_small_files(tmp_path / "many")
-    assert hash_data(root, cache=False).hash == reference_tree_hash(root)
+    assert hash_data(root, cache=False).hex == reference_tree_hash(root)
     if (os.cpu_count() or 1) > 1:
         assert started and all(started)
 
@@ -479,13 +479,13 @@ def test_cli_prints_hash_and_path_like_b3sum(naga: Naga, tmp_path: Path) -> None
     assert done.returncode == 0, done.stderr
     assert done.stderr == b""
     assert done.stdout.decode() == (
-        f"{reference_tree_hash(root)}  {HOSTILE}\n"
-        f"{blake3.blake3(b'alpha' + bytes([10])).hexdigest()}  {HOSTILE}/a.txt\n"
+        f"blake3:{reference_tree_hash(root)}  {HOSTILE}\n"
+        f"blake3:{blake3.blake3(b'alpha' + bytes([10])).hexdigest()}  {HOSTILE}/a.txt\n"
     )
-    b3sum = shutil.which("b3sum")
-    if b3sum:
-        same = subprocess.run([b3sum, f"{HOSTILE}/a.txt"], cwd=tmp_path, capture_output=True)
-        assert done.stdout.decode().splitlines()[1] == same.stdout.decode().strip()
+    b3sum = shutil.which("b3sum")  # scripts/test installs it
+    assert b3sum is not None, "b3sum missing: scripts/test installs it (Debian package b3sum)"
+    same = subprocess.run([b3sum, f"{HOSTILE}/a.txt"], cwd=tmp_path, capture_output=True)
+    assert done.stdout.decode().splitlines()[1] == "blake3:" + same.stdout.decode().strip()
 
 
 def test_cli_json(naga: Naga, tmp_path: Path) -> None:
@@ -494,7 +494,7 @@ def test_cli_json(naga: Naga, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == [
         {
-            "hash": reference_tree_hash(root),
+            "hash": "blake3:" + reference_tree_hash(root),
             "algorithm": "blake3",
             "size": 310246,
             "files": 4,
@@ -509,7 +509,7 @@ def test_cli_errors_are_one_line_and_the_rest_is_hashed(naga: Naga, tmp_path: Pa
     done = naga("hash", "missing", "f")
     assert done.returncode == 1
     assert done.stderr.decode() == "naga: error: missing does not exist; check the path\n"
-    assert done.stdout.decode() == f"{blake3.blake3(b'f').hexdigest()}  f\n"
+    assert done.stdout.decode() == f"blake3:{blake3.blake3(b'f').hexdigest()}  f\n"
     done = naga("hash", "--json", "missing")
     assert (done.returncode, json.loads(done.stdout)) == (1, [])
     done = naga("hash")

@@ -46,7 +46,8 @@ ALGORITHM = "blake3"
 
 @dataclass(frozen=True)
 class DataHash:
-    """What ``hash_data`` found: ``hash`` is hex, ``kind`` is "file" or "dir"."""
+    """What ``hash_data`` found: ``hash`` carries its algorithm (``blake3:<hex>``, as every hash
+    naga records does), ``kind`` is "file" or "dir"."""
 
     path: str
     hash: str
@@ -54,6 +55,11 @@ class DataHash:
     size: int
     files: int
     kind: str
+
+    @property
+    def hex(self) -> str:
+        """The digest alone, as ``b3sum`` prints it for a file."""
+        return self.hash.partition(":")[2]
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -115,7 +121,7 @@ def hash_data(
     digest = digests[0] if kind == "file" else tree_digest(tree.rel, digests, tree.dirs, tree.links)
     return DataHash(
         path=absolute,
-        hash=digest.hex(),
+        hash=f"{ALGORITHM}:{digest.hex()}",
         algorithm=ALGORITHM,
         size=reporter.bytes_total,
         files=len(tree.abs),
