@@ -479,3 +479,47 @@ def test_an_error_before_the_first_lock_is_the_error_shown(tmp_path: Path) -> No
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.count("\n") == 1, done.stderr
     assert "no such repo" in done.stderr and "vanished" not in done.stderr
+
+
+def test_a_lock_broken_while_main_runs_is_rewritten(tmp_path: Path) -> None:
+    code = """
+import naga
+@naga.clicfg({"save_dir": "out"}, repos=None)
+def main(cfg):
+    open("out/run.lock", "w").write("status: [unclosed\\n")
+main()
+"""
+    done = run_py(code, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "is not a valid run.lock" in done.stderr and "Traceback" not in done.stderr
+    assert naga.load_stage_from_path(tmp_path / "out").status == "completed"
+
+
+def test_a_full_disk_when_main_ends_is_one_line_and_keeps_the_lock(tmp_path: Path) -> None:
+    disk = tmp_path / "tiny-disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip("needs root to mount a 1 MB tmpfs standing for a full disk")
+    try:
+        code = f"""
+import os, naga
+@naga.clicfg({{"save_dir": "{disk}/out", "blob": ["x" * 100] * 2000}}, repos=None)
+def main(cfg):
+    fd = os.open("{disk}/filler", os.O_WRONLY | os.O_CREAT)  # the training fills the disk
+    try:
+        while True:
+            os.write(fd, b"x" * 4096)
+    except OSError:
+        os.close(fd)
+main()
+"""
+        done = run_py(code, tmp_path)
+        assert done.returncode == 1, done.stderr
+        assert done.stderr.count("\n") == 1 and "free some space" in done.stderr
+        lock = read_lock(disk / "out" / "run.lock")  # the first record is still whole
+        assert lock["status"] == "running" and len(lock["config"]["blob"]) == 2000
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from ..errors import ConfigError, NagaError
+from ..errors import ConfigError, LockError, NagaError
 from .overrides import Invocation, Override, kwargs_overrides, parse_argv
 from .resolvers import Recorder, recording, register, stop_recording
 
@@ -112,7 +112,11 @@ class ConfiguredMain(Generic[R]):
         except NagaError as exc:
             print(f"{prog}: error: {exc}", file=sys.stderr)
             raise SystemExit(ConfigError.exit_code) from None
-        return session.execute(self.fn)
+        try:
+            return session.execute(self.fn)
+        except NagaError as exc:  # naga's own problem (or main's misuse of naga): one line
+            print(f"{prog}: error: {exc}", file=sys.stderr)
+            raise SystemExit(exc.exit_code) from None
 
     def call(self, **overrides: Any) -> R:
         """Run with keyword overrides; a config error raises ``naga.ConfigError``."""
@@ -259,6 +263,11 @@ class Session:
             stop_recording(token)
             try:
                 self._finish(status, error)
+            except NagaError as exc:
+                if ended[1] is None:
+                    raise  # main succeeded: the lock's failure is the news
+                # main's own exception is the one to see; the lock's problem is one line
+                print(f"naga: warning: {exc}", file=sys.stderr)
             finally:
                 if self.own_run is not None:
                     self.own_run.__exit__(*ended)
@@ -344,7 +353,13 @@ class Session:
                 doc["error"] = error
             return doc
 
-        lockfile.update(self.lock_path, final, known=self.written)
+        try:
+            lockfile.update(self.lock_path, final, known=self.written)
+        except LockError as exc:  # made unreadable while main ran (edited by hand?)
+            from logging import getLogger
+
+            getLogger("naga").warning("%s; rewritten from what this run recorded", exc)
+            lockfile.replace(self.lock_path, final(None))
         if self.naga_run is not None and not _inside(self.lock_path, self.naga_run):
             attach(self.naga_run, self.lock_path)
 
