@@ -335,6 +335,7 @@ def test_lineage_prints_the_dag(tmp_path: Path, naga_cli: Any) -> None:
     assert by_id.returncode == 0
     tree = json.loads(by_id.stdout)
     assert tree["run_id"] == run.id and tree["inputs"][0]["path"] == f"{tmp_path}/train"
+    assert tree["path"] == f"{tmp_path}/eval"  # the stage directory, not the run's copy
 
     missing = naga_cli("lineage", "zzzzzz")
     assert missing.returncode == 1

@@ -54,7 +54,20 @@ def locate_lock(target: str) -> Path:
         raise LockError(
             f"run {run_id} has no run.lock (it did not use naga.clicfg or naga.runlock)"
         )
-    return lock
+    return _stage_lock_of(lock, run_id)
+
+
+def _stage_lock_of(copy: Path, run_id: str) -> Path:
+    """The lock in the run's save_dir when it is still this run's (so lineage and verify show
+    the stage directory), else the copy kept among the run's artifacts."""
+    try:
+        save_dir = lockfile.read(copy).get("save_dir")
+        in_place = Path(save_dir) / lockfile.LOCK_NAME if save_dir else None
+        if in_place is not None and lockfile.read(in_place).get("run_id") == run_id:
+            return in_place
+    except (LockError, TypeError):
+        pass  # moved, redone or unreadable: the copy is what this run recorded
+    return copy
 
 
 def verify(lock_path: Path) -> list[Check]:
