@@ -472,3 +472,10 @@ def test_unknown_keys_inside_lists_are_suggested_alike_on_both_paths() -> None:
         suggestion = r"layers\.0\.widht; did you mean layers\.0\.width\?"
         with pytest.raises(naga.ConfigError, match=suggestion):
             main.compose("layers.0.widht=2")
+
+
+def test_help_of_dict_defaults_shows_the_types_of_their_values(tmp_path: Path) -> None:
+    script = write_program(tmp_path, "dict")
+    out = run_cli(script, "--help").stdout
+    assert "    lr: float = 0.01\n" in out and "  epochs: int = 3\n" in out
+    assert "| None" not in out

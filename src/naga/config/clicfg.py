@@ -100,7 +100,8 @@ class ConfiguredMain(Generic[R]):
             if invocation.help:
                 from .help import render
 
-                print(render(prog, self.fn.__doc__, self.defaults()))
+                declared = self._plain() is None  # a dataclass or hydra-zen config
+                print(render(prog, self.fn.__doc__, self.defaults(), declared=declared))
                 raise SystemExit(0)
             if invocation.print_config:
                 from omegaconf import OmegaConf

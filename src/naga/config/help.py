@@ -17,18 +17,20 @@ options:
   -h, --help      show this help and exit"""
 
 
-def render(prog: str, doc: str | None, defaults: DictConfig) -> str:
+def render(prog: str, doc: str | None, defaults: DictConfig, *, declared: bool = True) -> str:
+    """``declared``: the types come from a dataclass, whose ``Optional`` fields are worth
+    showing; types read off dict or YAML values would all read ``| None``."""
     lines = [f"usage: {prog} [--config FILE]... [KEY=VALUE | --KEY VALUE]... [--print-config]"]
     if doc and doc.strip():
         lines += ["", _dedent(doc)]
     lines += ["", "config (defaults < --config files < KEY=VALUE overrides):"]
-    tree = list(_tree(defaults, 1))
+    tree = list(_tree(defaults, 1, declared))
     lines += tree or ["  (empty)"]
     lines += ["", OPTIONS]
     return "\n".join(lines)
 
 
-def _tree(cfg: DictConfig | ListConfig, depth: int) -> Any:
+def _tree(cfg: DictConfig | ListConfig, depth: int, declared: bool) -> Any:
     pad = "  " * depth
     keys: list[Any] = list(cfg.keys()) if isinstance(cfg, DictConfig) else list(range(len(cfg)))
     for key in keys:
@@ -36,12 +38,12 @@ def _tree(cfg: DictConfig | ListConfig, depth: int) -> Any:
         label = str(key) if isinstance(cfg, DictConfig) else f"- {key}"
         if isinstance(node, DictConfig) and not node._is_missing() and not node._is_none():
             yield f"{pad}{label}:"
-            yield from _tree(node, depth + 1)
+            yield from _tree(node, depth + 1, declared)
         else:
-            yield f"{pad}{label}: {_type_name(node)} = {_default(node)}"
+            yield f"{pad}{label}: {_type_name(node, declared)} = {_default(node)}"
 
 
-def _type_name(node: Any) -> str:
+def _type_name(node: Any, declared: bool) -> str:
     if isinstance(node, EnumNode):
         name = node.enum_type.__name__
         choices = "|".join(m.name for m in node.enum_type)
@@ -54,7 +56,7 @@ def _type_name(node: Any) -> str:
         name = "any"
     else:
         name = _TYPES.get(type(node), type(node).__name__)
-    optional = node._is_optional() and not isinstance(node, AnyNode)
+    optional = declared and node._is_optional() and not isinstance(node, AnyNode)
     return f"{name} | None" if optional else name
 
 
