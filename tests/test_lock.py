@@ -87,6 +87,9 @@ def test_runlock_records_config_repos_data_and_prevs(tmp_path: Path) -> None:
     lib = lock["repos"]["lib"]
     assert lib["dirty"] is True and lib["snapshot"] != lib["commit"]
     assert git(lib_repo, "show", f"{lib['snapshot']}:lib.py") == "X = 2"
+    assert lib["ref"].startswith("refs/naga/snapshots/lock-")  # no naga run: named after the lock
+    git(lib_repo, "gc", "-q", "--prune=now")
+    assert git(lib_repo, "rev-parse", lib["ref"]) == lib["snapshot"]  # kept alive through gc
     assert git(lib_repo, "status", "--porcelain") == "M lib.py"  # the user's tree untouched
     assert lock["data"]["train"]["hash"] == naga.hash_data(data).hash
     assert (

@@ -149,11 +149,20 @@ def attach(run: Any, path: Path) -> None:
 
 
 def snapshot_repos(repos: Mapping[str, PathArg], run_id: str | None) -> dict[str, Any]:
+    """Each repository's state and snapshot commit, kept alive by a ref named after the naga
+    run (``refs/naga/snapshots/<run-id>``), or after this lock when no run records it, so
+    ``git gc`` never drops the code a lock points to."""
     if not repos:
         return {}
+    from ..snapshot import SNAPSHOT_REFS
     from ..snapshot import snapshot_repos as take
+    from ..store.files import new_id
 
-    return take({name: os.fspath(p) for name, p in repos.items()}, run_id=run_id)
+    ref_id = run_id or f"lock-{new_id()}"
+    states = take({name: os.fspath(p) for name, p in repos.items()}, run_id=ref_id)
+    for state in states.values():
+        state["ref"] = SNAPSHOT_REFS + ref_id
+    return states
 
 
 def environment_summary() -> dict[str, Any]:
