@@ -15,7 +15,7 @@ The document (``LOCK_VERSION`` 1)::
     run_id: the naga run it belongs to, if any; owner: the writing process (host, pid, ...)
     save_dir, command, cwd, environment (host, user, platform, python, masked env vars)
     config: the resolved config
-    repos:  name -> {path, commit, branch, dirty, remote, snapshot}
+    repos:  name -> {path, commit, branch, dirty, remote, snapshot, ref}
     data:   name -> {path, status: done | pending | incomplete | error, hash, algorithm, size,
                      files, kind}
     prevs:  name -> {path, status, run_id, finished_at, lock_hash}
