@@ -245,6 +245,59 @@ def test_fifo_inside_a_tree_is_an_error(tmp_path: Path) -> None:
         hash_data(root / "sub" / "pipe")
 
 
+@pytest.mark.parametrize("files", [1, 8000])  # read by this process, or by helper processes too
+def test_a_file_replaced_by_a_fifo_or_a_directory_while_hashing_is_an_error(
+    tmp_path: Path, files: int
+) -> None:
+    """Between the walk and the read, a file turns into a FIFO (which a non-blocking open
+    reads as empty: it used to be hashed as an empty file) or into a directory."""
+    root = many_small_files(tmp_path / "t") if files > 1 else make_tree(tmp_path / "t")
+    target = root / ("d3" if files > 1 else "sub") / "victim"
+    target.write_bytes(b"contents")
+    for replace in (os.mkfifo, os.mkdir):
+
+        def swap(p: HashProgress, replace: Any = replace) -> None:
+            if p.phase == "hash" and p.files_done == 0 and target.is_file():
+                target.unlink()
+                replace(target)
+
+        with pytest.raises(DataError, match=f"^cannot read {target}: not a regular file any more"):
+            hash_data(root, progress=swap)
+        target.rmdir() if target.is_dir() else target.unlink()
+        target.write_bytes(b"contents")
+
+
+def test_a_file_truncated_while_hashed_does_not_kill_the_process(tmp_path: Path) -> None:
+    """A large file rewritten in place (truncated, then written) while it is hashed: a
+    memory-mapped read past the new end is SIGBUS, which killed the hashing process."""
+    f = tmp_path / "rewritten"
+    f.write_bytes(os.urandom(16 << 20))
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import os, sys\ndata = os.urandom(16 << 20)\nwhile True:\n"
+            "    with open(sys.argv[1], 'r+b') as f:\n"
+            "        f.truncate(0)\n        f.write(data)\n",
+            str(f),
+        ]
+    )
+    code = (
+        "import sys, time\nfrom naga.hashing import hash_data\nfrom naga.errors import DataError\n"
+        "end = time.monotonic() + 3\nwhile time.monotonic() < end:\n"
+        "    try:\n        hash_data(sys.argv[1], cache=False)\n"
+        "    except DataError:\n        pass\nprint('alive')\n"
+    )
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(f)], capture_output=True, text=True, timeout=60
+        )
+    finally:
+        writer.kill()
+        writer.wait()
+    assert (done.returncode, done.stdout) == (0, "alive\n"), done.stderr
+
+
 def _without_root_powers() -> list[str]:
     """A prefix that makes permissions bite even for root (which is what CI runs as here)."""
     if os.geteuid() != 0:

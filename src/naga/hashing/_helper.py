@@ -23,15 +23,24 @@ import blake3
 STAT = struct.Struct("<QQqqq")
 # O_NONBLOCK: a file swapped for a FIFO after the walk must not hang the open
 OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
-SMALL = 128 * 1024  # tree.MMAP_MIN: larger files are memory-mapped, never read here
+SMALL = 128 * 1024  # tree.LARGE_MIN: larger files are read in pieces, never here
 BUF_SIZE = SMALL + 1
 NOT_READ = bytes(32)  # in a "B" answer: a large file, left to the caller
+S_IFMT, S_IFREG = 0o170000, 0o100000  # the stat module's, without importing it
+
+
+def check_regular(st: os.stat_result) -> None:
+    """A path that was a file when listed may be a FIFO or a device by now (which the
+    non-blocking open reads as empty)."""
+    if st.st_mode & S_IFMT != S_IFREG:
+        raise OSError(22, "not a regular file")  # EINVAL: see tree.unreadable
 
 
 def hash_small(path: str | bytes, size: int, buf: bytearray, view: memoryview) -> bytes:
     """BLAKE3 of a file read through ``buf``: one read when the size is what lstat said."""
     fd = os.open(path, OPEN_FLAGS)
     try:
+        check_regular(os.fstat(fd))
         n = os.readv(fd, (buf,))
         if n == size:  # the common case: all of it in one read
             return blake3.blake3(view[:n]).digest()
@@ -49,6 +58,7 @@ def stat_hash(path: str | bytes, buf: bytearray, view: memoryview) -> tuple[os.s
     fd = os.open(path, OPEN_FLAGS)
     try:
         st = os.fstat(fd)
+        check_regular(st)
         if st.st_size >= SMALL:
             return st, b""
         n = os.readv(fd, (buf,))

@@ -10,7 +10,7 @@ a thread per helper that feeds its helper a chunk at a time: a helper that start
 core that is busy elsewhere, only takes fewer chunks.
 
 A helper runs the source of ``_helper.py``, which describes the protocol. Large files never go
-to helpers: BLAKE3 hashes each of them on all cores by itself.
+to helpers: this process reads them, a thread per core (``tree.hash_large_files``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,15 @@ from typing import Any
 import blake3
 
 from ._helper import SMALL, STAT
-from .tree import MMAP_MIN, hash_files, stat_files, stat_hash_files, unreadable
+from .tree import (
+    LARGE_MIN,
+    cores,
+    hash_files,
+    hash_large_files,
+    stat_files,
+    stat_hash_files,
+    unreadable,
+)
 
 CHUNK = 1024  # files per chunk: 1-3 ms of work, so a round trip costs ~1-2%
 MIN_PER_HELPER = 2000  # a helper costs ~15 ms to start
@@ -51,13 +59,6 @@ def _helper_code() -> str:
         with open(_HELPER, encoding="utf-8") as f:
             _code.append("import sys; sys.path[:1] = [sys.argv[1]]\n" + f.read())
     return _code[0]
-
-
-def cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 def _locked(tick: Tick) -> Tick:
@@ -134,9 +135,12 @@ class Pool:
             return stat_hash_files(paths, tick)
         tick = _locked(tick)
         results = self._run(b"B", paths, [], lambda p, s, t: stat_hash_files(p, t), tick)
-        for k, (st, digest) in enumerate(results):
-            if not digest:
-                results[k] = (st, hash_files([paths[k]], [st[2]], tick)[0])
+        large = [k for k, (_, digest) in enumerate(results) if not digest]
+        if large:
+            sizes = [results[k][0][2] for k in large]
+            digests = hash_large_files([paths[k] for k in large], sizes, tick)
+            for k, digest in zip(large, digests, strict=True):
+                results[k] = (results[k][0], digest)
         return results
 
     def hash(self, paths: list[str], sizes: list[int], tick: Tick) -> list[bytes]:
@@ -145,8 +149,8 @@ class Pool:
         if not self.helpers:
             return hash_files(paths, sizes, tick)
         locked_tick = _locked(tick)
-        small = [i for i, size in enumerate(sizes) if size < MMAP_MIN]
-        large = [i for i, size in enumerate(sizes) if size >= MMAP_MIN]
+        small = [i for i, size in enumerate(sizes) if size < LARGE_MIN]
+        large = [i for i, size in enumerate(sizes) if size >= LARGE_MIN]
         out: list[bytes] = [b""] * len(paths)
         if len(small) == len(paths):
             return self._run(b"H", paths, sizes, hash_files, locked_tick)
