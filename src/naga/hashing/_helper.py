@@ -58,7 +58,8 @@ def stat_hash(path: str | bytes, buf: bytearray, view: memoryview) -> tuple[os.s
     fd = os.open(path, OPEN_FLAGS)
     try:
         st = os.fstat(fd)
-        check_regular(st)
+        if st.st_mode & S_IFMT != S_IFREG:
+            check_regular(st)  # raises
         if st.st_size >= SMALL:
             return st, b""
         n = os.readv(fd, (buf,))

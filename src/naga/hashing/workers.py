@@ -199,7 +199,8 @@ class Pool:
         return job.results
 
     def close(self) -> None:
-        for helper in self.helpers:
+        helpers, self.helpers = self.helpers, []
+        for helper in helpers:
             helper.close()
 
 
