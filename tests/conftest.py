@@ -47,6 +47,31 @@ def restore_root_logger() -> Iterator[None]:
     root.setLevel(level)
 
 
+TinyDisk = Callable[[str], Path]
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[TinyDisk]:
+    """``tiny_disk("2m")``: a real tmpfs of that size standing for a disk about to be full,
+    unmounted after the test (mounting needs root, which CI has)."""
+    mounted: list[Path] = []
+
+    def mount(size: str) -> Path:
+        disk = tmp_path / f"tiny-disk-{len(mounted)}"
+        disk.mkdir()
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(disk)], capture_output=True
+        )
+        if done.returncode != 0:
+            pytest.skip(f"needs root to mount a {size} tmpfs standing for a full disk")
+        mounted.append(disk)
+        return disk
+
+    yield mount
+    for disk in mounted:
+        subprocess.run(["umount", str(disk)], check=False)
+
+
 def naga_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "naga", *args]
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import git
+from conftest import TinyDisk, git
 from omegaconf import OmegaConf
 
 import naga
@@ -499,16 +499,11 @@ main()
     assert naga.load_stage_from_path(tmp_path / "out").status == "completed"
 
 
-def test_a_full_disk_when_main_ends_is_one_line_and_keeps_the_lock(tmp_path: Path) -> None:
-    disk = tmp_path / "tiny-disk"
-    disk.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True
-    )
-    if mounted.returncode != 0:
-        pytest.skip("needs root to mount a 1 MB tmpfs standing for a full disk")
-    try:
-        code = f"""
+def test_a_full_disk_when_main_ends_is_one_line_and_keeps_the_lock(
+    tmp_path: Path, tiny_disk: TinyDisk
+) -> None:
+    disk = tiny_disk("1m")
+    code = f"""
 import os, naga
 @naga.clicfg({{"save_dir": "{disk}/out", "blob": ["x" * 100] * 2000}}, repos=None)
 def main(cfg):
@@ -520,10 +515,8 @@ def main(cfg):
         os.close(fd)
 main()
 """
-        done = run_py(code, tmp_path)
-        assert done.returncode == 1, done.stderr
-        assert done.stderr.count("\n") == 1 and "free some space" in done.stderr
-        lock = read_lock(disk / "out" / "run.lock")  # the first record is still whole
-        assert lock["status"] == "running" and len(lock["config"]["blob"]) == 2000
-    finally:
-        subprocess.run(["umount", str(disk)], check=False)
+    done = run_py(code, tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.count("\n") == 1 and "free some space" in done.stderr
+    lock = read_lock(disk / "out" / "run.lock")  # the first record is still whole
+    assert lock["status"] == "running" and len(lock["config"]["blob"]) == 2000

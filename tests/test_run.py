@@ -10,8 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-from conftest import Naga, naga_cmd, only_run, runs_json
+from conftest import Naga, TinyDisk, naga_cmd, only_run, runs_json
 
 
 def test_exit_code_output_and_record(naga: Naga, store: Path) -> None:
@@ -221,14 +220,6 @@ def test_twenty_concurrent_runs_all_recorded(tmp_path: Path) -> None:
         assert log == f"{run['name'][1:]}\n"
 
 
-def _mount_tmpfs(path: Path, size: str) -> bool:
-    path.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True
-    )
-    return done.returncode == 0
-
-
 def _fill(path: Path) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT)
     try:
@@ -242,33 +233,28 @@ def _fill(path: Path) -> None:
         os.close(fd)
 
 
-def test_full_disk_keeps_what_was_recorded(naga: Naga, tmp_path: Path) -> None:
-    disk = tmp_path / "tiny-disk"
-    if not _mount_tmpfs(disk, "2m"):
-        pytest.skip("needs root to mount a 2 MB tmpfs standing for a full disk")
-    try:
-        env = {**os.environ, "NAGA_HOME": str(disk / "store")}
-        code = "import sys\nfor i in range(50_000): print(f'line {i:06d} ' + 'x' * 80)"
-        done = naga("run", "--name", "full", sys.executable, "-c", code, env=env)
-        assert done.returncode == 0  # the command itself was fine: its exit code stands
-        assert len(done.stdout) == 50_000 * 93  # and its output reached the user in full
-        err = done.stderr.decode()
-        assert "naga: warning: output log stopped: No space left on device" in err
-        assert "Traceback" not in err
-        listed = naga("ls", "--json", env=env)
-        assert listed.returncode == 0, listed.stderr
-        (run,) = json.loads(listed.stdout)
-        assert run["status"] == "completed"
-        assert run["output"]["error"] == "output log stopped: No space left on device"
-        log = (disk / "store" / "runs" / run["id"] / "output.log").read_bytes()
-        assert len(log) > 1_000_000 and done.stdout.startswith(log)  # a prefix, nothing garbled
-        _fill(disk / "filler")
-        refused = naga("run", "true", env=env)  # no room left for a new record: say so, run nothing
-        assert refused.returncode == 1
-        assert refused.stderr.decode().startswith("naga: error: cannot ")
-        assert "No space left on device" in refused.stderr.decode()
-    finally:
-        subprocess.run(["umount", str(disk)], check=False)
+def test_full_disk_keeps_what_was_recorded(naga: Naga, tiny_disk: TinyDisk) -> None:
+    disk = tiny_disk("2m")
+    env = {**os.environ, "NAGA_HOME": str(disk / "store")}
+    code = "import sys\nfor i in range(50_000): print(f'line {i:06d} ' + 'x' * 80)"
+    done = naga("run", "--name", "full", sys.executable, "-c", code, env=env)
+    assert done.returncode == 0  # the command itself was fine: its exit code stands
+    assert len(done.stdout) == 50_000 * 93  # and its output reached the user in full
+    err = done.stderr.decode()
+    assert "naga: warning: output log stopped: No space left on device" in err
+    assert "Traceback" not in err
+    listed = naga("ls", "--json", env=env)
+    assert listed.returncode == 0, listed.stderr
+    (run,) = json.loads(listed.stdout)
+    assert run["status"] == "completed"
+    assert run["output"]["error"] == "output log stopped: No space left on device"
+    log = (disk / "store" / "runs" / run["id"] / "output.log").read_bytes()
+    assert len(log) > 1_000_000 and done.stdout.startswith(log)  # a prefix, nothing garbled
+    _fill(disk / "filler")
+    refused = naga("run", "true", env=env)  # no room left for a new record: say so, run nothing
+    assert refused.returncode == 1
+    assert refused.stderr.decode().startswith("naga: error: cannot ")
+    assert "No space left on device" in refused.stderr.decode()
 
 
 def test_python_script_with_shebang_is_recognised(naga: Naga, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import Naga, runs_json
+from conftest import Naga, TinyDisk, runs_json
 
 import naga
 from naga.sdk import series
@@ -317,43 +317,34 @@ def test_gpu_metrics_through_nvidia_smi(naga_cli: Naga, tmp_path: Path) -> None:
 
 
 def test_full_disk_while_logging_keeps_training_and_what_was_written(
-    naga_cli: Naga, tmp_path: Path
+    naga_cli: Naga, tmp_path: Path, tiny_disk: TinyDisk
 ) -> None:
-    disk = tmp_path / "tiny-disk"
-    disk.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], capture_output=True
+    disk = tiny_disk("2m")
+    train = script(
+        tmp_path,
+        """
+        import naga
+        with naga.run(name="filler") as run:
+            for step in range(3000):
+                run.log({f"m{k}": float(step) for k in range(100)}, step=step)
+        print("training finished")
+        """,
     )
-    if mounted.returncode != 0:
-        pytest.skip("needs root to mount a 2 MB tmpfs standing for a full disk")
-    try:
-        train = script(
-            tmp_path,
-            """
-            import naga
-            with naga.run(name="filler") as run:
-                for step in range(3000):
-                    run.log({f"m{k}": float(step) for k in range(100)}, step=step)
-            print("training finished")
-            """,
-        )
-        env = {**os.environ, "NAGA_HOME": str(disk / "store")}
-        done = subprocess.run(
-            [sys.executable, str(train)], env=env, capture_output=True, text=True, timeout=120
-        )
-        assert done.returncode == 0, done.stderr
-        assert done.stdout == "training finished\n"
-        warnings = done.stderr.splitlines()
-        assert len(warnings) == 1 and "No space left on device" in warnings[0]
-        assert warnings[0].startswith("naga: warning: cannot write metric")
-        run = json.loads(naga_cli("show", "--json", "filler", env=env).stdout)
-        assert run["status"] == "completed" and "No space left" in run["metrics_error"]
-        home = disk / "store" / "runs" / run["id"] / "metrics" / "main"
-        for key in ("m0", "m99"):
-            points = series.read_points(str(home / f"{key}.bin"))
-            assert list(points.values) == [float(s) for s in range(len(points))]  # a clean prefix
-    finally:
-        subprocess.run(["umount", str(disk)], check=False)
+    env = {**os.environ, "NAGA_HOME": str(disk / "store")}
+    done = subprocess.run(
+        [sys.executable, str(train)], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "training finished\n"
+    warnings = done.stderr.splitlines()
+    assert len(warnings) == 1 and "No space left on device" in warnings[0]
+    assert warnings[0].startswith("naga: warning: cannot write metric")
+    run = json.loads(naga_cli("show", "--json", "filler", env=env).stdout)
+    assert run["status"] == "completed" and "No space left" in run["metrics_error"]
+    home = disk / "store" / "runs" / run["id"] / "metrics" / "main"
+    for key in ("m0", "m99"):
+        points = series.read_points(str(home / f"{key}.bin"))
+        assert list(points.values) == [float(s) for s in range(len(points))]  # a clean prefix
 
 
 def test_sigterm_ends_the_run_cancelled_with_everything_written(

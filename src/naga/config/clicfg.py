@@ -155,9 +155,9 @@ class ConfiguredMain(Generic[R]):
 
         plain = self._plain()
         if plain is not None:
-            from .plain import _lookup
+            from .plain import lookup
 
-            return isinstance(_lookup(plain.tree, key), bool)
+            return isinstance(lookup(plain.tree, key), bool)
         parent_key, _, last = key.rpartition(".")
         try:
             parent = (
@@ -293,7 +293,7 @@ class Session:
 
     def _write_first_lock(self, container: dict[str, Any], save_dir: Path | None) -> None:
         from ..lock import lockfile, pending
-        from ..lock.runlock import _plain, _stage_summaries, build, snapshot_repos, write_lock
+        from ..lock.runlock import build, snapshot_repos, stage_summaries, write_lock
 
         if save_dir is not None:
             lock_path = save_dir / lockfile.LOCK_NAME
@@ -310,11 +310,11 @@ class Session:
         make_entry = pending.pending_entry if background else pending.done_entry
         self.recorder.entries = {key: make_entry(p) for key, p in self.recorder.data.items()}
         doc = build(
-            _plain(container),
+            container,
             status="running",
             repos=snapshot_repos(self._repos(), run_id=self.naga_run.id if self.naga_run else None),
             data=dict(self.recorder.entries),
-            prevs=_stage_summaries(self.recorder.stages),
+            prevs=stage_summaries(self.recorder.stages),
             run_id=self.naga_run.id if self.naga_run else None,
         )
         self.written = write_lock(lock_path, doc, merge=False)
@@ -355,14 +355,15 @@ class Session:
             return doc
 
         try:
-            lockfile.update(self.lock_path, final, known=self.written)
+            written = lockfile.update(self.lock_path, final, known=self.written)
         except LockError as exc:  # made unreadable while main ran (edited by hand?)
             from logging import getLogger
 
             getLogger("naga").warning("%s; rewritten from what this run recorded", exc)
-            lockfile.replace(self.lock_path, final(None))
+            written = final(None)
+            lockfile.replace(self.lock_path, written)
         if self.naga_run is not None and not _inside(self.lock_path, self.naga_run):
-            attach(self.naga_run, self.lock_path)
+            attach(self.naga_run, written)
 
     def _first_lock(self) -> dict[str, Any]:
         """The lock as this session first wrote it; its pending data entries stay unfinished

@@ -58,12 +58,12 @@ def _apply_one(merged: dict[str, Any], schema: dict[str, Any], item: Override) -
         return
     if last not in parent and not item.add:
         raise ConfigError(unknown_key_message(all_keys(merged), item))
-    parent[last] = _converted(_lookup(schema, item.key), parent.get(last), item)
+    parent[last] = _converted(lookup(schema, item.key), parent.get(last), item)
 
 
 def _holds_value(tree: dict[str, Any], key: str) -> bool:
     """Whether ``key`` exists and holds a value (null included) rather than a group."""
-    value = _lookup_or(tree, key, _LEAVE)
+    value = lookup(tree, key, _LEAVE)
     return value is not _LEAVE and not isinstance(value, dict)
 
 
@@ -92,15 +92,16 @@ def _parent(merged: dict[str, Any], item: Override) -> tuple[Any, str]:
     return node, parts[-1]
 
 
-def _lookup(schema: Any, key: str) -> Any:
-    node = schema
+def lookup(tree: Any, key: str, default: Any = None) -> Any:
+    """The value at dotted ``key`` in nested dicts and lists, or ``default``."""
+    node = tree
     for part in key.split("."):
         if isinstance(node, dict) and part in node:
             node = node[part]
         elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
             node = node[int(part)]
         else:
-            return None
+            return default
     return node
 
 
@@ -176,7 +177,7 @@ def resolve_simple(tree: dict[str, Any]) -> None:
     def value_of(key: str, stack: tuple[str, ...]) -> Any:
         if key in done:
             return done[key]
-        value = _lookup_or(tree, key, _LEAVE)
+        value = lookup(tree, key, _LEAVE)
         if isinstance(value, str) and "${" in value:
             value = text_of(value, (*stack, key)) if key not in stack else _LEAVE
         if isinstance(value, (dict, list)) or value == MISSING:
@@ -204,18 +205,6 @@ def resolve_simple(tree: dict[str, Any]) -> None:
         value = value_of(key, ())
         if value is not _LEAVE:
             set_value(tree, key, value)
-
-
-def _lookup_or(tree: Any, key: str, default: Any) -> Any:
-    node = tree
-    for part in key.split("."):
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return default
-    return node
 
 
 def interpolated_keys(tree: Any, prefix: str = "") -> Iterator[str]:

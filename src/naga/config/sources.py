@@ -22,22 +22,13 @@ from ..errors import ConfigError
 def load_defaults(defaults: Any, anchor: Path) -> DictConfig:
     """The defaults as a struct-mode config; a relative YAML path is read from ``anchor``
     (the directory of the program that declared it)."""
-    if defaults is None:
-        cfg = OmegaConf.create({})
-    elif isinstance(defaults, DictConfig):
-        cfg = _typed_config(OmegaConf.to_container(defaults, resolve=False))
-    elif dataclasses.is_dataclass(defaults):  # dataclasses, hydra-zen builds()/make_config()
+    mapping = plain_mapping(defaults, anchor)
+    if mapping is not None:
+        cfg = _typed_config(mapping)
+    elif isinstance(defaults, DictConfig):  # a structured one keeps its declared types
+        cfg = defaults.copy()
+    else:  # dataclasses, hydra-zen builds()/make_config()
         cfg = _structured(defaults)
-    elif isinstance(defaults, Mapping):
-        cfg = _typed_config(defaults)
-    elif isinstance(defaults, (str, os.PathLike)):
-        path = Path(defaults)
-        cfg = _typed_config(load_mapping(path if path.is_absolute() else anchor / path))
-    else:
-        raise ConfigError(
-            "clicfg defaults must be a dataclass, a dict, a YAML file or a hydra-zen config,"
-            f" not {type(defaults).__name__}"
-        )
     OmegaConf.set_struct(cfg, True)
     return cfg
 

@@ -44,6 +44,8 @@ import struct
 import warnings
 from collections.abc import Iterable, Iterator
 
+from ..store.schema import is_corrupt
+
 SCHEMA_VERSION = 2  # 1 was a row per inode, never released
 RACY_NS = 2_000_000_000
 BUCKET_BITS = 8
@@ -78,19 +80,6 @@ def signed(n: int) -> int:
 def trusted(mtime_ns: int, ctime_ns: int, checked_ns: int) -> bool:
     """A row may be used only if the file was not racy when it was read (see the docstring)."""
     return max(mtime_ns, ctime_ns) + RACY_NS <= checked_ns
-
-
-def _is_corrupt(exc: sqlite3.DatabaseError) -> bool:
-    """A damaged or foreign file (rebuilt), as opposed to a busy or unreachable one."""
-    name = getattr(exc, "sqlite_errorname", "")
-    text = str(exc)
-    return (
-        name in ("SQLITE_CORRUPT", "SQLITE_NOTADB")
-        or "malformed" in text
-        or "not a database" in text
-        or "no such table" in text
-        or "no such column" in text
-    )
 
 
 class HashCache:
@@ -141,13 +130,13 @@ class HashCache:
         try:
             return self._connect()
         except sqlite3.DatabaseError as exc:
-            if not _is_corrupt(exc):
+            if not is_corrupt(exc, foreign_schema=True):
                 raise
             with self._exclusive():
                 try:  # another process may have rebuilt it while this one waited
                     return self._connect()
                 except sqlite3.DatabaseError as again:
-                    if not _is_corrupt(again):
+                    if not is_corrupt(again, foreign_schema=True):
                         raise
                     self._warn(f"the hash cache {self.path} was corrupt; rebuilt it")
                     self._delete_files()
@@ -170,7 +159,7 @@ class HashCache:
 
     def _failed(self, exc: sqlite3.Error | struct.error) -> None:
         if isinstance(exc, struct.error) or (
-            isinstance(exc, sqlite3.DatabaseError) and _is_corrupt(exc)
+            isinstance(exc, sqlite3.DatabaseError) and is_corrupt(exc, foreign_schema=True)
         ):
             self._warn(f"the hash cache {self.path} was corrupt; rebuilt it")
             self.close()

@@ -53,12 +53,12 @@ def runlock(
             **_recorded_data(recorder),
             **{k: done_entry(os.fspath(v)) for k, v in (data or {}).items()},
         },
-        prevs={**_stage_summaries(recorder.stages), **_stage_summaries(_named(prevs))},
+        prevs={**stage_summaries(recorder.stages), **stage_summaries(_named(prevs))},
         run_id=run.id if run else None,
     )
-    write_lock(path, doc, merge=merge)
+    written, _ = write_lock(path, doc, merge=merge)
     if run is not None:
-        attach(run, path)
+        attach(run, written)
     return path
 
 
@@ -142,10 +142,10 @@ def write_lock(
     return written, lockfile.signature(path)
 
 
-def attach(run: Any, path: Path) -> None:
-    """Put a copy of the lock among the run's artifacts (written atomically, like the lock)."""
-    target = run.artifact_path(lockfile.LOCK_NAME)
-    lockfile.write(target, lockfile.read(path))
+def attach(run: Any, doc: dict[str, Any]) -> None:
+    """Put a copy of the lock just written among the run's artifacts (atomically, like the
+    lock itself)."""
+    lockfile.write(run.artifact_path(lockfile.LOCK_NAME), doc)
 
 
 def snapshot_repos(repos: Mapping[str, PathArg], run_id: str | None) -> dict[str, Any]:
@@ -193,7 +193,7 @@ def _recorded_data(recorder: Recorder) -> dict[str, Any]:
     }
 
 
-def _stage_summaries(stages: Mapping[str, PathArg]) -> dict[str, Any]:
+def stage_summaries(stages: Mapping[str, PathArg]) -> dict[str, Any]:
     if not stages:
         return {}
     from .stages import load_stage_from_path

@@ -12,9 +12,10 @@ from typing import Any
 from .. import jsonsafe
 from ..errors import RunIsRunning, RunNotFound, StoreError
 from .files import load_meta, remove_run_dir
-from .index import Index, is_corrupt
+from .index import Index
 from .layout import StoreLayout, locate_store
 from .query import RunFilter, resolve
+from .schema import is_corrupt
 from .timefmt import parse_iso
 
 

@@ -33,7 +33,7 @@ from ..text import printable
 from . import liveness
 from .files import apply_verdict, load_meta, touch_marker, write_atomic
 from .layout import StoreLayout
-from .schema import migrate
+from .schema import is_corrupt, migrate
 from .timefmt import iso_from_ts, parse_iso, utc_now_iso
 
 MARKER_TTL_S = 7 * 24 * 3600
@@ -67,17 +67,6 @@ def _stat(path: str) -> os.stat_result | None:
         return os.stat(path)
     except OSError:
         return None
-
-
-def is_corrupt(exc: sqlite3.DatabaseError) -> bool:
-    """A damaged or foreign file, as opposed to a busy or unreachable one."""
-    name = getattr(exc, "sqlite_errorname", "")
-    text = str(exc)
-    return (
-        name in ("SQLITE_CORRUPT", "SQLITE_NOTADB")
-        or "malformed" in text
-        or "not a database" in text
-    )
 
 
 def public_doc(meta: dict[str, Any]) -> dict[str, Any]:

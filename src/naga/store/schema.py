@@ -99,6 +99,20 @@ def m002_sdk(conn: sqlite3.Connection) -> None:
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_runs, m002_sdk]
 
 
+def is_corrupt(exc: sqlite3.DatabaseError, *, foreign_schema: bool = False) -> bool:
+    """A damaged or foreign file, as opposed to a busy or unreachable one. ``foreign_schema``
+    also counts a readable file whose tables are not the expected ones (a cache that can
+    simply be rebuilt)."""
+    name = getattr(exc, "sqlite_errorname", "")
+    text = str(exc)
+    return (
+        name in ("SQLITE_CORRUPT", "SQLITE_NOTADB")
+        or "malformed" in text
+        or "not a database" in text
+        or (foreign_schema and ("no such table" in text or "no such column" in text))
+    )
+
+
 def migrate(conn: sqlite3.Connection) -> None:
     """Apply the migrations this index lacks, each in its own transaction."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
