@@ -520,3 +520,11 @@ main()
     assert done.stderr.count("\n") == 1 and "free some space" in done.stderr
     lock = read_lock(disk / "out" / "run.lock")  # the first record is still whole
     assert lock["status"] == "running" and len(lock["config"]["blob"]) == 2000
+
+
+def test_lineage_of_an_unreadable_lock_is_an_error(tmp_path: Path, naga_cli: Any) -> None:
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "run.lock").write_bytes(b"\xff\xfe")
+    done = naga_cli("lineage", str(tmp_path / "bad"))
+    assert done.returncode == 1 and done.stderr.count(b"\n") == 1
+    assert b"is not a valid run.lock" in done.stderr

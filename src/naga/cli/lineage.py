@@ -18,6 +18,10 @@ def lineage(target: str, as_json: bool) -> None:
     from ..lock.verify import locate_lock
 
     root = walk(locate_lock(target))
+    if root.problem:  # the stage asked about cannot be read: an error, not a tree
+        from ..errors import LockError
+
+        raise LockError(root.problem)
     if as_json:
         click.echo(jsonsafe.dumps(root.as_dict(), indent=2))
     else:
