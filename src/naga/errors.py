@@ -18,7 +18,8 @@ carries.
     ├── ConfigError           exit 2: a bad config key, value, file or override (``clicfg``)
     ├── LockError             a missing, malformed or unusable ``run.lock`` or previous stage
     ├── GitError              git missing, a path outside any repository, a failed git command
-    └── DataError             data to hash is missing, unreadable or not a file or directory
+    ├── DataError             data to hash is missing, unreadable or not a file or directory
+    └── RemoteError           rclone missing, a remote that cannot be reached, a run that differs there
 """
 
 from __future__ import annotations
@@ -97,3 +98,8 @@ class GitError(NagaError):
 class DataError(NagaError):
     """Data given to ``naga.hash_data`` / ``naga hash`` cannot be hashed: missing, unreadable, or
     not a regular file, directory or symlink."""
+
+
+class RemoteError(NagaError):
+    """``naga push``/``pull``: rclone missing, a remote that cannot be read or written, runs that
+    differ between the store and the remote, or snapshot refs git refuses to move."""
