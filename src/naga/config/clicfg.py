@@ -74,6 +74,8 @@ class ConfiguredMain(Generic[R]):
     """A ``main(cfg)`` with its config handling; call it bare (command line) or with keyword
     overrides (Python)."""
 
+    _loading = False  # a worker is importing the program: a bare main() at top level is a no-op
+
     def __init__(self, fn: Callable[[Any], R], defaults: Any, **options: Any) -> None:
         functools.update_wrapper(self, fn)
         self.fn = fn
@@ -90,6 +92,8 @@ class ConfiguredMain(Generic[R]):
             )
         if overrides:
             return self.call(**overrides)
+        if ConfiguredMain._loading:
+            return None
         return self.cli()
 
     def cli(self, argv: Sequence[str] | None = None) -> R | None:
@@ -109,6 +113,10 @@ class ConfiguredMain(Generic[R]):
                 cfg, _ = self._resolve(invocation, Recorder(validate=False))
                 print(OmegaConf.to_yaml(cfg), end="")
                 raise SystemExit(0)
+            if invocation.parallel is not None:  # --tasks: one run per task (naga.parallel)
+                from ..parallel.tasks import launch_tasks
+
+                raise SystemExit(launch_tasks(self, invocation, prog))
             session = self._prepare(invocation)
         except NagaError as exc:
             print(f"{prog}: error: {exc}", file=sys.stderr)
@@ -191,6 +199,8 @@ class ConfiguredMain(Generic[R]):
 
     def _prepare(self, invocation: Invocation) -> Session:
         recorder = Recorder(status="running")
+        if invocation.now is not None:
+            recorder.now = invocation.now
         cfg, container = self._resolve(invocation, recorder)
         session = Session(cfg, container, recorder, self.options)
         session.prepare()

@@ -20,6 +20,24 @@ from ..errors import ConfigError
 _KEY = re.compile(r"^[^\W\d][\w\-]*(\.[\w\-]+)*$")
 
 
+# Options that turn a call into parallel tasks (parsed in naga.parallel.options)
+PARALLEL_OPTIONS = frozenset(
+    {
+        "--tasks",
+        "--task-to",
+        "--task_to",
+        "--n_jobs",
+        "--n-jobs",
+        "--slurm_config",
+        "--slurm-config",
+        "--after",
+        "--dry-run",
+        "--dry_run",
+        "--new-sweep",
+    }
+)
+
+
 # Plain classes, not dataclasses: creating a dataclass costs a millisecond of import time, and
 # a clicfg program's start-up is measured in tens of them.
 class Override(NamedTuple):
@@ -37,6 +55,8 @@ class Invocation:
         self.overrides: list[Override] = overrides or []
         self.print_config = False
         self.help = False
+        self.now: float | None = None  # ${naga.now} pinned (a sweep's tasks share its time)
+        self.parallel: Any = None  # --tasks and friends: naga.parallel.options.TaskOptions
 
 
 def parse_value(text: str) -> Any:
@@ -102,6 +122,10 @@ def parse_argv(argv: Sequence[str], *, is_flag: Any = None) -> Invocation:
             found.help = True
         elif arg == "--print-config":
             found.print_config = True
+        elif arg.partition("=")[0] in PARALLEL_OPTIONS:
+            from ..parallel.options import take_option
+
+            i = take_option(found, arg, args, i)
         elif arg in ("-c", "--config") or arg.startswith("--config="):
             if "=" in arg:
                 found.files.append(arg.partition("=")[2])

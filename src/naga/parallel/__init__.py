@@ -2,7 +2,7 @@
 
 The package is shared by two backends, so its layout is a contract:
 
-- A sweep lives in ``<store>/sweeps/<sweep_id>/`` (``sweep_id`` like ``sw-20261122-101500-a3f9``)
+- A sweep lives in ``<store>/sweeps/<sweep_id>/`` (``sweep_id`` like ``sw-261122-101500-a3f9``)
   holding ``sweep.json`` (id, created_at, kind ``"clicfg"`` or ``"command"``, the task list,
   backend info) and the pool's files (see :mod:`naga.parallel.pool`).
 - :func:`naga.parallel.worker.run_worker` claims tasks from a sweep's pool until none is left and

@@ -1,0 +1,92 @@
+"""The command-line options that turn a ``clicfg`` program's call into parallel tasks.
+
+::
+
+    --tasks KEY|FILE|[...]   the task list: a config key holding a list, a .yaml/.yml/.json
+                             file holding one, or an inline YAML list ('[0.1, 0.01]')
+    --task-to KEY            where each item goes in the config (an item that is a mapping
+                             sets keys under KEY; without --task-to, items must be mappings
+                             of dotted keys)
+    --n_jobs N               N local worker processes (joblib); with --slurm_config, N Slurm
+                             workers
+    --slurm_config FILE      run the tasks as a Slurm job array (submitit)
+    --after JOB|SWEEP        on Slurm: start once that job or sweep succeeded (afterok)
+    --dry-run                print what would run (or be submitted) and run nothing
+    --new-sweep              a new sweep even if the same one ran before (no resume)
+
+``--n-jobs``, ``--task_to``, ``--slurm-config`` and ``--dry_run`` are accepted too. Their values
+are checked here; whether they make sense together is checked by ``naga.parallel.tasks``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import ConfigError
+
+_ALIASES = {
+    "--task_to": "--task-to",
+    "--n-jobs": "--n_jobs",
+    "--slurm-config": "--slurm_config",
+    "--dry_run": "--dry-run",
+}
+_FLAGS = ("--dry-run", "--new-sweep")
+
+
+class TaskOptions:
+    """What the parallel options asked for."""
+
+    def __init__(self) -> None:
+        self.tasks: str | None = None
+        self.task_to: str | None = None
+        self.n_jobs: int | None = None
+        self.slurm_config: str | None = None
+        self.after: list[str] = []
+        self.dry_run = False
+        self.new_sweep = False
+        self.given: list[str] = []  # the options as written, for error messages
+
+
+def take_option(found: Any, arg: str, args: list[str], i: int) -> int:
+    """Record ``arg`` (at ``args[i - 1]``) in ``found.parallel``; returns the next index."""
+    options = found.parallel = found.parallel or TaskOptions()
+    name, eq, value = arg.partition("=")
+    name = _ALIASES.get(name, name)
+    options.given.append(name)
+    if name in _FLAGS:
+        if eq:
+            raise ConfigError(f"{name} takes no value")
+        setattr(options, name[2:].replace("-", "_"), True)
+        return i
+    if not eq:
+        if i >= len(args) or (args[i].startswith("--") and len(args[i]) > 2):
+            raise ConfigError(f"{name} needs a value: {name} {_METAVARS[name]}")
+        value, i = args[i], i + 1
+    if not value.strip():
+        raise ConfigError(f"{name} needs a value: {name} {_METAVARS[name]}")
+    if name == "--n_jobs":
+        options.n_jobs = _positive_int(name, value)
+    elif name == "--after":
+        options.after.append(value)
+    else:
+        setattr(options, name[2:].replace("-", "_"), value)
+    return i
+
+
+_METAVARS = {
+    "--tasks": "KEY|FILE",
+    "--task-to": "KEY",
+    "--n_jobs": "N",
+    "--slurm_config": "FILE",
+    "--after": "JOB|SWEEP",
+}
+
+
+def _positive_int(name: str, text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigError(f"{name} expects a number of processes (1 or more), not {text!r}")
+    return value

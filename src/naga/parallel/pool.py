@@ -1,0 +1,233 @@
+"""The task pool of a sweep: plain files in ``<sweep_dir>/pool/``, safe on a shared filesystem.
+
+Workers on any number of hosts take tasks from one directory without a server and without
+file locks (``flock`` is unreliable on NFS). Three kinds of files, each written once::
+
+    claim.<task>.<attempt>      who runs the task (host, pid, boot id, Slurm job), as JSON;
+                                created with link(2), which fails if the name exists, so only
+                                one worker ever holds an attempt; its mtime is the heartbeat
+    released.<task>.<attempt>   the claim's worker stopped before the task ended (SIGTERM,
+                                Ctrl-C): the next worker may take the task at once
+    done.<task>                 the task's outcome (status, run id, error), written atomically
+
+A task is *done* when ``done.<task>`` exists; *taken* while its newest claim's worker is alive;
+otherwise (never claimed, released, or its worker dead) it is *free*, and a worker takes it by
+creating the next attempt's claim. A dead worker is seen at once on its own machine (its pid is
+gone) or by a Slurm job that restarted (``scontrol requeue``: same job and array task, a newer
+restart count); from other hosts, by its claim's heartbeat going stale (``naga.store.liveness``).
+So a killed worker's task is taken over, and a task done is never run again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from ..errors import StoreError, describe_os_error
+from ..store import liveness
+
+POOL_DIRNAME = "pool"
+TERMINAL = ("completed", "failed")  # a task that ended otherwise (cancelled) is run again
+_SLURM_KEYS = ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_RESTART_COUNT")
+
+
+class Claim:
+    """A worker's hold on one task: its heartbeat runs until ``release`` or ``close``."""
+
+    def __init__(self, pool: Pool, task: int, attempt: int) -> None:
+        from ..capture.background import Heartbeat
+
+        self.pool, self.task, self.attempt = pool, task, attempt
+        self.path = pool.path(f"claim.{task}.{attempt}")
+        self._heartbeat = Heartbeat(self.path, liveness.heartbeat_interval())
+
+    def close(self) -> None:
+        self._heartbeat.stop()
+
+    def release(self) -> None:
+        """The task did not end: let the next worker take it without waiting for staleness."""
+        self.close()
+        _write_atomically(self.pool.path(f"released.{self.task}.{self.attempt}"), b"{}")
+
+
+class Pool:
+    """The pool of the sweep in ``sweep_dir`` with ``n_tasks`` tasks numbered from 0."""
+
+    def __init__(self, sweep_dir: str, n_tasks: int) -> None:
+        self.dir = os.path.join(os.fspath(sweep_dir), POOL_DIRNAME)
+        self.n_tasks = n_tasks
+        self.clock = os.path.join(os.fspath(sweep_dir), "clock")
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.dir, name)
+
+    def ensure(self) -> None:
+        try:
+            os.makedirs(self.dir, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the task pool: {describe_os_error(exc)}") from None
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def _scan(self) -> tuple[dict[int, int], set[tuple[int, int]], set[int]]:
+        """Newest attempt per claimed task, released (task, attempt) pairs, done tasks."""
+        newest: dict[int, int] = {}
+        released: set[tuple[int, int]] = set()
+        done: set[int] = set()
+        for name in os.listdir(self.dir):
+            kind, _, rest = name.partition(".")
+            parts = rest.split(".")
+            if not all(p.isdigit() for p in parts):
+                continue  # temporary files
+            if kind == "done" and len(parts) == 1:
+                done.add(int(parts[0]))
+            elif kind == "claim" and len(parts) == 2:
+                task, attempt = int(parts[0]), int(parts[1])
+                newest[task] = max(attempt, newest.get(task, -1))
+            elif kind == "released" and len(parts) == 2:
+                released.add((int(parts[0]), int(parts[1])))
+        return newest, released, done
+
+    def outcome(self, task: int) -> dict[str, Any] | None:
+        try:
+            with open(self.path(f"done.{task}"), "rb") as f:
+                found = json.loads(f.read())
+        except (OSError, ValueError):
+            return None
+        return found if isinstance(found, dict) else None
+
+    def outcomes(self) -> dict[int, dict[str, Any]]:
+        """The recorded outcome of every done task."""
+        _, _, done = self._scan()
+        found = {task: self.outcome(task) for task in sorted(done)}
+        return {task: outcome for task, outcome in found.items() if outcome is not None}
+
+    def state(self) -> dict[int, str]:
+        """Each task's state: ``completed``/``failed`` (done), ``running`` (taken) or
+        ``pending``."""
+        newest, released, done = self._scan()
+        states: dict[int, str] = {}
+        for task in range(self.n_tasks):
+            if task in done:
+                outcome = self.outcome(task) or {}
+                states[task] = str(outcome.get("status", "failed"))
+            elif task in newest and self._holds(task, newest[task], released):
+                states[task] = "running"
+            else:
+                states[task] = "pending"
+        return states
+
+    def _holds(self, task: int, attempt: int, released: set[tuple[int, int]]) -> bool:
+        """Whether the worker behind this claim is still at work on the task."""
+        if (task, attempt) in released:
+            return False
+        path = self.path(f"claim.{task}.{attempt}")
+        try:
+            with open(path, "rb") as f:
+                owner = json.loads(f.read())
+        except FileNotFoundError:
+            return False
+        except (OSError, ValueError):
+            return True  # unreadable for now (a filesystem hiccup): never steal on a guess
+        if _restarted_slurm_job(owner):
+            return False
+        return liveness.owner_is_alive(owner, path, self.clock)
+
+    # -- claiming --------------------------------------------------------------------------------
+
+    def claim_next(self) -> Claim | None:
+        """Take the first free task, or None when every task is done or taken."""
+        self.ensure()
+        while True:
+            newest, released, done = self._scan()
+            candidates = [
+                (task, newest.get(task, -1) + 1)
+                for task in range(self.n_tasks)
+                if task not in done
+                and (task not in newest or not self._holds(task, newest[task], released))
+            ]
+            if not candidates:
+                return None
+            for task, attempt in candidates:
+                if os.path.exists(self.path(f"done.{task}")):
+                    continue  # finished since the scan
+                if self._create_claim(task, attempt):
+                    return Claim(self, task, attempt)
+            # every candidate was taken by another worker meanwhile: look again
+
+    def _create_claim(self, task: int, attempt: int) -> bool:
+        owner = {**liveness.identity(), "claimed_at": time.time(), "slurm": _slurm_identity()}
+        temporary = self.path(f".tmp-{uuid.uuid4().hex}")
+        with open(temporary, "wb") as f:
+            f.write(json.dumps(owner).encode())
+        try:
+            os.link(temporary, self.path(f"claim.{task}.{attempt}"))  # atomic, even on NFS
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(temporary)
+
+    def finish(self, claim: Claim, outcome: dict[str, Any]) -> None:
+        """Record the task's outcome (which makes it done) and stop the claim's heartbeat."""
+        try:
+            record = {**outcome, "task": claim.task, "attempt": claim.attempt}
+            _write_atomically(self.path(f"done.{claim.task}"), json.dumps(record).encode())
+        finally:
+            claim.close()
+
+    def reopen_failed(self) -> list[int]:
+        """A new launch of the sweep runs its failed tasks again: their outcomes move aside
+        (kept as ``failed.<task>.<attempt>``), so the tasks are free again."""
+        self.ensure()
+        reopened = []
+        for task, outcome in self.outcomes().items():
+            if outcome.get("status") != "completed":
+                kept = self.path(f"failed.{task}.{outcome.get('attempt', 0)}")
+                try:
+                    os.replace(self.path(f"done.{task}"), kept)
+                except FileNotFoundError:
+                    continue
+                reopened.append(task)
+        return reopened
+
+
+@contextmanager
+def holding(pool: Pool) -> Iterator[Claim | None]:
+    """A claim on the next free task for the block, released if the block does not finish it."""
+    claim = pool.claim_next()
+    try:
+        yield claim
+    except BaseException:
+        if claim is not None:
+            claim.release()
+        raise
+
+
+def _slurm_identity() -> dict[str, str]:
+    return {key: os.environ[key] for key in _SLURM_KEYS if key in os.environ}
+
+
+def _restarted_slurm_job(owner: dict[str, Any]) -> bool:
+    """This process is a later incarnation of the claim's Slurm job (requeued): the claim's
+    worker is gone, wherever it ran."""
+    theirs, mine = owner.get("slurm") or {}, _slurm_identity()
+    array = "SLURM_ARRAY_JOB_ID" in mine
+    job = ("SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID") if array else ("SLURM_JOB_ID",)
+    if not mine or any(theirs.get(key) != mine.get(key) for key in job):
+        return False
+    return int(theirs.get("SLURM_RESTART_COUNT", 0)) < int(mine.get("SLURM_RESTART_COUNT", 0))
+
+
+def _write_atomically(path: str, data: bytes) -> None:
+    temporary = f"{os.path.dirname(path)}/.tmp-{uuid.uuid4().hex}"
+    with open(temporary, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temporary, path)

@@ -1,0 +1,87 @@
+"""Finding a ``clicfg`` program again in another process, without pickling it.
+
+A worker (a joblib process, a Slurm job on another node) needs the very ``main`` the launcher
+ran. ``sweep.json`` records where it lives: a module name (the program is a module, or was run
+with ``python -m pkg.train``) or a script file (``python train.py``), plus the global name the
+decorated main is bound to. The worker imports the module, or loads the script under another
+module name so its ``if __name__ == "__main__":`` block does not run; a bare ``main()`` call at
+a script's top level does nothing while naga loads it. Nothing executable is ever stored.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+from typing import Any
+
+from ..errors import UsageError
+
+SCRIPT_MODULE = "__naga_program__"
+
+
+def describe_program(main: Any, argv: list[str]) -> dict[str, Any]:
+    """Where ``main`` (a ``ConfiguredMain``) lives and the base command line of its tasks."""
+    module = sys.modules.get(main.fn.__module__)
+    attr = next((name for name, value in vars(module or {}).items() if value is main), None)
+    name = main.fn.__module__
+    script = None
+    if name == "__main__":
+        spec = getattr(module, "__spec__", None)
+        name = spec.name if spec is not None else None
+        script = None if spec is not None else os.path.abspath(getattr(module, "__file__", ""))
+    return {
+        "attr": attr,
+        "module": name,
+        "script": script,
+        "path": os.path.abspath(sys.path[0] or os.getcwd()),
+        "prog": os.path.basename(sys.argv[0]) or main.fn.__name__,
+        "argv": list(argv),
+    }
+
+
+def check_loadable(description: dict[str, Any]) -> None:
+    """A program other processes cannot find again is refused before anything starts."""
+    if description["attr"] is None:
+        raise UsageError(
+            "tasks in other processes need the clicfg main at the top level of its module"
+            " (a global name bound to the decorated function)"
+        )
+    if description["module"] is None and not os.path.isfile(description["script"] or ""):
+        raise UsageError("cannot find the program's script file to run its tasks elsewhere")
+
+
+def load_program(description: dict[str, Any]) -> Any:
+    """The ``ConfiguredMain`` that ``description`` names, imported in this process."""
+    from ..config.clicfg import ConfiguredMain
+
+    check_loadable(description)
+    if description["path"] not in sys.path:
+        sys.path.insert(0, description["path"])
+    ConfiguredMain._loading = True
+    try:
+        module = _import(description)
+    finally:
+        ConfiguredMain._loading = False
+    main = getattr(module, description["attr"], None)
+    if not isinstance(main, ConfiguredMain):
+        where = description["module"] or description["script"]
+        raise UsageError(f"{where} no longer defines the clicfg main {description['attr']!r}")
+    return main
+
+
+def _import(description: dict[str, Any]) -> Any:
+    if description["module"] is not None:
+        return importlib.import_module(description["module"])
+    if SCRIPT_MODULE in sys.modules:  # loaded already by an earlier sweep in this process
+        existing = sys.modules[SCRIPT_MODULE]
+        if getattr(existing, "__file__", None) == description["script"]:
+            return existing
+    spec = importlib.util.spec_from_file_location(SCRIPT_MODULE, description["script"])
+    if spec is None or spec.loader is None:
+        raise UsageError(f"cannot load {description['script']} as a Python script")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[SCRIPT_MODULE] = module  # dataclasses look their module up while being made
+    spec.loader.exec_module(module)
+    return module

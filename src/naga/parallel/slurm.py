@@ -1,0 +1,216 @@
+"""Hand a sweep to Slurm: a submitit job array whose tasks are sweep workers.
+
+Contract (shared with :mod:`naga.parallel.worker` and the ``--slurm_config``/``naga sweep
+--slurm`` front ends)::
+
+    submit_sweep(sweep_dir, slurm_config, *, n_workers, after, dry_run) -> str
+
+- ``slurm_config`` names a resource profile, ``FILE`` or ``FILE:NAME``
+  (:mod:`naga.parallel.profiles`).
+- One Slurm job array of ``n_workers`` workers (default: the profile's ``workers``, else one
+  per undone task), at most ``array_parallelism`` running at once. Each array task calls
+  ``run_worker(sweep_dir)`` through :class:`naga.parallel.slurm_job.SweepWorker`, a submitit
+  ``Checkpointable``: a preempted or timed-out job is requeued and its next start takes only
+  the undone tasks.
+- ``after``: Slurm job ids (``812``, ``812_3``) or sweep ids (their jobs, from their
+  ``sweep.json``) become an ``afterok`` dependency, with ``--kill-on-invalid-dep=yes`` so a job
+  whose stage failed is cancelled rather than left pending forever.
+- Returns the Slurm job id of the array (``dry_run``: the text of what would be submitted,
+  nothing submitted). The submission is appended to ``sweep.json`` under ``slurm.jobs``
+  (``job_id``, ``array_size``, ``profile``, ``dependency``, ``submitted_at``, ``log_dir``), so
+  ``--after SWEEP`` and later inspection find it. submitit's own files (the sbatch script, the
+  pickled worker, one log per array task) live in ``<sweep_dir>/slurm/``, which must be on a
+  filesystem the nodes share, as the store is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import NagaError, UsageError
+from ..integrations import require_extra
+from .pool import TERMINAL
+from .profiles import Profile, load_profile
+from .sweepdir import SWEEP_FILE, Sweep, load_sweep, resolve_sweep
+
+__all__ = ["SlurmError", "job_ids_of_sweep", "submit_sweep"]
+
+JOBS_DIRNAME = "slurm"
+_JOB_ID = re.compile(r"\d+(?:_\d+)?")
+
+
+class SlurmError(NagaError):
+    """Slurm refused or could not be reached (sbatch error, no Slurm on this machine)."""
+
+
+def submit_sweep(
+    sweep_dir: str | os.PathLike[str],
+    slurm_config: str,
+    *,
+    n_workers: int | None,
+    after: Sequence[str],
+    dry_run: bool,
+) -> str:
+    """Submit the sweep's workers as a Slurm job array; the job id, or the dry-run text."""
+    sweep = load_sweep(sweep_dir)
+    profile = load_profile(slurm_config)
+    workers = _worker_count(n_workers, profile, sweep)
+    dependency = _dependency(after, sweep.doc["store"])
+    parameters = _parameters(profile, sweep.id, dependency)
+    if dry_run:
+        return _dry_run_text(sweep, profile, workers, parameters)
+    job_id = _submit(sweep, profile, workers, parameters)
+    _record_submission(sweep, job_id, workers, profile, dependency)
+    return job_id
+
+
+def job_ids_of_sweep(sweep: Sweep) -> list[str]:
+    """The Slurm job ids a sweep was submitted as, oldest first."""
+    jobs = (sweep.doc.get("slurm") or {}).get("jobs") or []
+    return [str(job["job_id"]) for job in jobs if isinstance(job, dict) and job.get("job_id")]
+
+
+# -- what to submit ---------------------------------------------------------------------------
+
+
+def _worker_count(n_workers: int | None, profile: Profile, sweep: Sweep) -> int:
+    if n_workers is not None:
+        if n_workers < 1:
+            raise UsageError(f"the number of Slurm workers must be >= 1, got {n_workers}")
+        return n_workers
+    if profile.workers is not None:
+        return profile.workers
+    undone = sum(state not in TERMINAL for state in sweep.pool.state().values())
+    return max(1, undone)
+
+
+def _dependency(after: Sequence[str], store: str) -> str | None:
+    job_ids: list[str] = []
+    for item in after:
+        item = item.strip()
+        if _JOB_ID.fullmatch(item):
+            job_ids.append(item)
+        else:
+            job_ids += _sweep_job_ids(item, store)
+    return "afterok:" + ":".join(dict.fromkeys(job_ids)) if job_ids else None
+
+
+def _sweep_job_ids(selector: str, store: str) -> list[str]:
+    try:
+        sweep = resolve_sweep(selector, store)
+    except UsageError as exc:
+        raise UsageError(f"--after {selector}: not a Slurm job id, and {exc}") from None
+    found = job_ids_of_sweep(sweep)
+    if not found:
+        raise UsageError(
+            f"--after {sweep.id}: that sweep was never submitted to Slurm (nothing to wait for)"
+        )
+    return found
+
+
+def _parameters(profile: Profile, sweep_id: str, dependency: str | None) -> dict[str, Any]:
+    parameters = {"job_name": f"naga-{sweep_id}", **profile.parameters}
+    if dependency is not None:
+        parameters["dependency"] = dependency
+        extra = dict(parameters.get("additional_parameters") or {})
+        extra.setdefault("kill-on-invalid-dep", "yes")
+        parameters["additional_parameters"] = extra
+    return parameters
+
+
+# -- submitting -----------------------------------------------------------------------------
+
+
+def _folder(sweep: Sweep) -> Path:
+    return Path(sweep.dir) / JOBS_DIRNAME
+
+
+def _dry_run_text(sweep: Sweep, profile: Profile, workers: int, parameters: dict[str, Any]) -> str:
+    submitit_slurm = require_extra("submitit.slurm.slurm", "slurm")
+    folder = _folder(sweep)
+    command = " ".join(
+        [shlex.quote(sys.executable), "-u -m submitit.core._submit", shlex.quote(str(folder))]
+    )
+    array = {"map_count": workers} if workers > 1 else {}
+    try:
+        script = submitit_slurm._make_sbatch_string(
+            command=command, folder=folder, **array, **parameters
+        )
+    except (TypeError, ValueError) as exc:
+        raise SlurmError(f"slurm profile {profile.source}: {exc}") from None
+    header = [
+        f"# dry run: nothing submitted. sweep {sweep.id}, profile {profile.source},"
+        f" {workers} worker(s)",
+        f"# each worker runs naga.parallel.worker.run_worker({sweep.dir!r})",
+    ]
+    return "\n".join(header) + "\n" + str(script)
+
+
+def _submit(sweep: Sweep, profile: Profile, workers: int, parameters: dict[str, Any]) -> str:
+    submitit = require_extra("submitit", "slurm")
+    from .slurm_job import SweepWorker
+
+    try:
+        executor = submitit.SlurmExecutor(
+            folder=_folder(sweep), max_num_timeout=profile.max_requeues
+        )
+    except RuntimeError as exc:  # no srun on PATH
+        raise SlurmError(f"cannot submit to Slurm from this machine: {exc}") from None
+    try:
+        executor.update_parameters(**parameters)
+    except ValueError as exc:
+        raise SlurmError(f"slurm profile {profile.source}: {_first_line(str(exc))}") from None
+    try:
+        jobs = executor.submit_array([SweepWorker(sweep.dir) for _ in range(workers)])
+    except (submitit.core.utils.FailedJobError, OSError) as exc:
+        raise SlurmError(
+            f"sbatch refused the job ({profile.source}): {_sbatch_error(exc)}"
+        ) from None
+    return str(jobs[0].job_id).split("_")[0]
+
+
+def _sbatch_error(exc: BaseException) -> str:
+    """sbatch's own complaint, without submitit's wrapping."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    for line in reversed(lines):
+        if "sbatch: error:" in line:
+            return line.split("sbatch: error:", 1)[1].strip()
+    return lines[-1] if lines else type(exc).__name__
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else text
+
+
+def _record_submission(
+    sweep: Sweep, job_id: str, workers: int, profile: Profile, dependency: str | None
+) -> None:
+    """Append the submission to ``sweep.json`` (read again: another launch may have added
+    one meanwhile), written atomically."""
+    path = os.path.join(sweep.dir, SWEEP_FILE)
+    document = load_sweep(sweep.dir).doc
+    slurm = document.setdefault("slurm", {})
+    slurm.setdefault("jobs", []).append(
+        {
+            "job_id": job_id,
+            "array_size": workers,
+            "profile": profile.source,
+            "dependency": dependency,
+            "submitted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "log_dir": str(_folder(sweep)),
+        }
+    )
+    temporary = f"{path}.tmp-{uuid.uuid4().hex}"
+    with open(temporary, "w", encoding="utf-8") as f:
+        f.write(json.dumps(document, indent=1) + "\n")
+    os.replace(temporary, path)
+    sweep.doc = document

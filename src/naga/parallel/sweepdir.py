@@ -1,0 +1,179 @@
+"""A sweep's directory: ``<store>/sweeps/<sweep_id>/sweep.json`` and its task pool.
+
+``sweep.json`` holds everything a worker on any host needs to run the sweep's tasks, as plain
+JSON (naga never unpickles)::
+
+    {"id": "sw-261122-101500-a3f9", "created_at": "2026-11-22T10:15:00Z", "created_ts": ...,
+     "kind": "clicfg" | "command", "key": "<sha256 of what defines the sweep>",
+     "cwd": "/abs/dir", "store": "/abs/.naga", "tasks": [{"index": 0, ...}, ...],
+     "program": {...}, "backend": {...}}
+
+Each task entry is the kind's own: ``{"index", "item", "overrides", "save_dir"}`` for a clicfg
+program, ``{"index", "params", "argv"}`` for a command. ``program`` says how to run them (see
+``naga.parallel.worker``).
+
+Launching the same sweep again (the same ``key``: program, base arguments, tasks) reopens the
+existing directory instead of making a new one, which is what makes a sweep resumable: its pool
+knows which tasks are done. ``sweeps/keys/<key>`` names the sweep a key belongs to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..errors import StoreError, UsageError, describe_os_error
+from ..store.layout import StoreLayout, locate_store
+from ..store.timefmt import iso_from_ts
+from .pool import Pool
+
+SWEEPS_DIRNAME = "sweeps"
+SWEEP_FILE = "sweep.json"
+KINDS = ("clicfg", "command")
+
+
+def sweeps_root(store_root: str | None = None) -> str:
+    return os.path.join(store_root or locate_store(), SWEEPS_DIRNAME)
+
+
+def sweep_key(definition: Any) -> str:
+    """A stable hash of what defines a sweep (JSON-able)."""
+    text = json.dumps(definition, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def new_sweep_id(now: float | None = None) -> str:
+    stamp = time.strftime("%y%m%d-%H%M%S", time.gmtime(time.time() if now is None else now))
+    return f"sw-{stamp}-{secrets.token_hex(2)}"
+
+
+class Sweep:
+    """A sweep's definition (``sweep.json``) and its directory."""
+
+    def __init__(self, directory: str, doc: dict[str, Any]) -> None:
+        self.dir = directory
+        self.doc = doc
+
+    @property
+    def id(self) -> str:
+        return str(self.doc["id"])
+
+    @property
+    def tag(self) -> str:
+        return f"sweep:{self.id}"
+
+    @property
+    def tasks(self) -> list[dict[str, Any]]:
+        tasks: list[dict[str, Any]] = self.doc["tasks"]
+        return tasks
+
+    @property
+    def pool(self) -> Pool:
+        return Pool(self.dir, len(self.tasks))
+
+
+def create_sweep(
+    kind: str,
+    tasks: Sequence[Mapping[str, Any]],
+    *,
+    key: str,
+    program: Mapping[str, Any],
+    backend: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+    store_root: str | None = None,
+    new: bool = False,
+    now: float | None = None,
+) -> tuple[Sweep, bool]:
+    """The sweep with this ``key`` (reopened: its failed tasks are free again), else a new one
+    in ``<store>/sweeps/``. Returns the sweep and whether it was reopened. ``new=True`` always
+    makes a new sweep (and makes the key point to it)."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+    store = os.path.abspath(store_root or locate_store())
+    root = os.path.join(store, SWEEPS_DIRNAME)
+    if not new:
+        found = find_by_key(key, store)
+        if found is not None:
+            found.pool.reopen_failed()
+            return found, True
+    now = time.time() if now is None else now
+    doc = {
+        "id": new_sweep_id(now),
+        "created_at": iso_from_ts(now),
+        "created_ts": now,
+        "kind": kind,
+        "key": key,
+        "cwd": os.getcwd(),
+        "store": store,
+        "tasks": [dict(task) for task in tasks],
+        "program": dict(program),
+        "backend": dict(backend or {"name": "local"}),
+        **dict(extra or {}),
+    }
+    try:
+        StoreLayout(store).ensure()
+        directory = os.path.join(root, doc["id"])
+        os.makedirs(directory)
+        _write_json(os.path.join(directory, SWEEP_FILE), doc)
+        sweep = Sweep(directory, doc)
+        sweep.pool.ensure()
+        os.makedirs(os.path.join(root, "keys"), exist_ok=True)
+        _write_json(os.path.join(root, "keys", key), {"id": doc["id"]})
+    except OSError as exc:
+        raise StoreError(f"cannot create the sweep: {describe_os_error(exc)}") from None
+    return sweep, False
+
+
+def find_by_key(key: str, store_root: str | None = None) -> Sweep | None:
+    try:
+        with open(os.path.join(sweeps_root(store_root), "keys", key), "rb") as f:
+            sweep_id = json.loads(f.read())["id"]
+        return load_sweep(os.path.join(sweeps_root(store_root), sweep_id))
+    except (OSError, ValueError, KeyError, TypeError, UsageError):
+        return None
+
+
+def load_sweep(sweep_dir: str | os.PathLike[str]) -> Sweep:
+    directory = os.path.abspath(os.fspath(sweep_dir))
+    path = os.path.join(directory, SWEEP_FILE)
+    try:
+        with open(path, "rb") as f:
+            doc = json.loads(f.read())
+    except FileNotFoundError:
+        raise UsageError(f"{directory} is not a sweep directory (it has no {SWEEP_FILE})") from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("kind") not in KINDS or "tasks" not in doc:
+        raise UsageError(f"{path} is not a sweep definition naga wrote")
+    return Sweep(directory, doc)
+
+
+def resolve_sweep(selector: str, store_root: str | None = None) -> Sweep:
+    """A sweep by its id or any unique prefix of it."""
+    root = sweeps_root(store_root)
+    try:
+        names = sorted(n for n in os.listdir(root) if n.startswith("sw-"))
+    except FileNotFoundError:
+        names = []
+    if selector in names:
+        return load_sweep(os.path.join(root, selector))
+    matches = [n for n in names if n.startswith(selector)]
+    if len(matches) == 1:
+        return load_sweep(os.path.join(root, matches[0]))
+    if not matches:
+        recent = ", ".join(names[-3:]) or "none yet"
+        raise UsageError(f"no sweep {selector!r} in {root} (the latest: {recent})")
+    raise UsageError(f"{selector!r} matches {len(matches)} sweeps ({', '.join(matches[:5])})")
+
+
+def _write_json(path: str, doc: Any) -> None:
+    temporary = f"{path}.tmp-{os.getpid()}"
+    with open(temporary, "w") as f:
+        json.dump(doc, f, indent=1, default=str)
+        f.write("\n")
+    os.replace(temporary, path)

@@ -1,0 +1,319 @@
+"""``python train.py --tasks ... [--task-to KEY] [--n_jobs N | --slurm_config FILE]``.
+
+A ``clicfg`` program's call becomes a sweep: one naga run per task, each with the base command
+line's config plus the task's item injected, and its own ``save_dir``. Everything is checked
+before anything runs: the options (``--n_jobs`` without tasks, an empty list, a ``--task-to``
+key the config lacks, a bad tasks file) and every task's config, so a typo in task 37 stops the
+launch instead of failing task 37 an hour later.
+
+Injection: an item that is a mapping sets several keys (dotted or nested), under ``--task-to``
+when given (``--task-to model`` with ``{lr: 0.1}`` sets ``model.lr``); any other item is the
+value of ``--task-to`` itself.
+
+``save_dir``: each task's is the config's ``save_dir`` resolved with the task's values (so
+``runs/${model.lr}`` differs per task); when two tasks would share one, every task gets
+``<save_dir>/task-<i>``. ``${naga.now}`` is the sweep's creation time for all tasks.
+
+Resume: the same program, base command line and tasks make the same sweep; launching it again
+runs only the tasks not completed (failed ones run again), unless ``--new-sweep``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, NagaError, UsageError
+from .options import TaskOptions
+from .sweepdir import Sweep, create_sweep, sweep_key
+
+_FILE_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def launch_tasks(main: Any, invocation: Any, prog: str) -> int:
+    """Run (or submit, or print) the tasks of ``invocation``; returns the exit code."""
+    try:
+        sweep, reopened = prepare_sweep(main, invocation)
+        return _launch(main, sweep, reopened, invocation.parallel, prog)
+    except NagaError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; launch it again to run the tasks not done", file=sys.stderr)
+        return 130
+
+
+def prepare_sweep(main: Any, invocation: Any) -> tuple[Sweep, bool]:
+    """Check everything, then create the sweep (or reopen the same one launched before)."""
+    from .program import check_loadable, describe_program
+
+    options: TaskOptions = invocation.parallel
+    _check_options(options)
+    argv = _base_argv(invocation)
+    base = _base_config(main, argv)
+    items = load_items(options.tasks or "", base)
+    if options.task_to is not None:
+        _check_key(options.task_to, base)
+    program = describe_program(main, argv)
+    if options.slurm_config or (options.n_jobs or 1) > 1:
+        check_loadable(program)
+    definition = {
+        "kind": "clicfg",
+        "program": {k: program[k] for k in ("module", "script", "attr", "argv")},
+        "cwd": os.getcwd(),
+        "items": items,
+        "task_to": options.task_to,
+    }
+    key = sweep_key(definition)
+    if not options.new_sweep:  # the same sweep again: its tasks were checked when it was made
+        from .sweepdir import find_by_key
+
+        found = find_by_key(key)
+        if found is not None:
+            found.pool.reopen_failed()
+            return found, True
+    now = time.time()
+    tasks = build_tasks(main, argv, items, options.task_to, now)
+    backend = {"name": "slurm" if options.slurm_config else "local", "n_jobs": options.n_jobs}
+    return create_sweep(
+        "clicfg", tasks, key=key, program=program, backend=backend, new=True, now=now
+    )
+
+
+def _check_options(options: TaskOptions) -> None:
+    if options.tasks is None:
+        asked = next(o for o in options.given if o != "--tasks")
+        raise ConfigError(
+            f"{asked} needs tasks: name them with --tasks KEY (a list in the config) or"
+            " --tasks FILE (a YAML or JSON list of items)"
+        )
+    if options.after and not options.slurm_config:
+        raise ConfigError("--after chains Slurm jobs: it needs --slurm_config FILE")
+
+
+def _base_argv(invocation: Any) -> list[str]:
+    """The command line without the task options, as a worker parses it again."""
+    argv: list[str] = []
+    for name in invocation.files:
+        argv += ["--config", str(Path(name).expanduser().resolve())]
+    return argv + [override.text for override in invocation.overrides]
+
+
+def _resolve(main: Any, argv: list[str], extra: list[Any], now: float) -> dict[str, Any]:
+    from ..config.overrides import parse_argv
+    from ..config.resolvers import Recorder
+
+    invocation = parse_argv(argv, is_flag=main._is_bool)
+    invocation.overrides += extra
+    recorder = Recorder(validate=True)
+    recorder.now = now
+    container: dict[str, Any] = main._resolve(invocation, recorder)[1]
+    return container
+
+
+def _base_config(main: Any, argv: list[str]) -> dict[str, Any]:
+    """The config without any task: resolved, or (when a value is left for the tasks to give,
+    ``???`` in the defaults) merged but unresolved, which is enough to find keys in it."""
+    try:
+        return _resolve(main, argv, [], time.time())
+    except ConfigError as first:
+        from omegaconf import OmegaConf
+
+        from ..config.merge import apply
+        from ..config.overrides import Override, parse_argv
+        from ..config.sources import load_mapping
+
+        invocation = parse_argv(argv, is_flag=main._is_bool)
+        cfg = main.defaults().copy()
+        try:
+            for name in invocation.files:
+                apply(
+                    cfg, [Override(k, v, False, name) for k, v in load_mapping(Path(name)).items()]
+                )
+            apply(cfg, invocation.overrides)
+        except ConfigError:
+            raise first from None
+        tree: dict[str, Any] = OmegaConf.to_container(cfg, resolve=False)  # type: ignore[assignment]
+        return tree
+
+
+def load_items(spec: str, base: Mapping[str, Any]) -> list[Any]:
+    """The task items ``--tasks spec`` names: an inline list, a file, or a config key."""
+    if spec.lstrip().startswith("["):
+        from ..config.overrides import parse_value
+
+        items, where = parse_value(spec), f"--tasks {spec}"
+    elif spec.endswith(_FILE_SUFFIXES):
+        items, where = _read_tasks_file(Path(spec).expanduser()), f"--tasks {spec}"
+    else:
+        _check_key(spec, base, option="--tasks")
+        from ..config.plain import lookup
+
+        items, where = lookup(base, spec), f"--tasks {spec}"
+    if not isinstance(items, list):
+        raise ConfigError(f"{where} must be a list of tasks, not {_kind(items)}")
+    if not items:
+        raise ConfigError(f"{where} is an empty list: there is no task to run")
+    return items
+
+
+def _read_tasks_file(path: Path) -> Any:
+    import yaml
+
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"--tasks file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read --tasks file {path}: {exc}") from None
+    try:
+        return yaml.safe_load(text)  # JSON is YAML
+    except yaml.YAMLError as exc:
+        reason = str(exc).strip().splitlines()[0]
+        mark = getattr(exc, "problem_mark", None)
+        at = f" (line {mark.line + 1})" if mark is not None else ""
+        raise ConfigError(f"--tasks file {path} is not valid YAML/JSON{at}: {reason}") from None
+
+
+def _check_key(key: str, base: Mapping[str, Any], option: str = "--task-to") -> None:
+    from ..config.plain import all_keys, lookup
+
+    missing = object()
+    if lookup(base, key, missing) is missing:
+        import difflib
+
+        close = difflib.get_close_matches(key, list(all_keys(base)), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        raise ConfigError(f"{option} {key} is not a key of the config{hint}")
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "a mapping"
+    return "null" if value is None else f"{type(value).__name__} {value!r}"
+
+
+def task_overrides(item: Any, task_to: str | None, index: int) -> list[tuple[str, Any, bool]]:
+    """The (key, value, add) overrides that inject ``item``."""
+    if isinstance(item, Mapping) and item:
+        prefix = f"{task_to}." if task_to else ""
+        return [(f"{prefix}{key}", value, False) for key, value in _leaves(item)]
+    if task_to is None:
+        raise ConfigError(
+            f"task {index} is {_kind(item)}, not a mapping of config keys: say where it goes"
+            " with --task-to KEY"
+        )
+    return [(task_to, item, False)]
+
+
+def _leaves(item: Mapping[Any, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    leaves: list[tuple[str, Any]] = []
+    for key, value in item.items():
+        if not isinstance(key, str):
+            raise ConfigError(f"task keys are strings, not {key!r}")
+        if isinstance(value, Mapping) and value:
+            leaves += _leaves(value, f"{prefix}{key}.")
+        else:
+            leaves.append((f"{prefix}{key}", value))
+    return leaves
+
+
+def build_tasks(
+    main: Any, argv: list[str], items: list[Any], task_to: str | None, now: float
+) -> list[dict[str, Any]]:
+    """Every task's overrides and save_dir, each task's config resolved (and so checked)."""
+    from ..config.overrides import Override
+
+    tasks: list[dict[str, Any]] = []
+    save_dirs: list[Any] = []
+    for index, item in enumerate(items):
+        overrides = task_overrides(item, task_to, index)
+        extra = [Override(k, v, add, f"task {index}") for k, v, add in overrides]
+        try:
+            config = _resolve(main, argv, extra, now)
+        except ConfigError as exc:
+            raise ConfigError(f"task {index} ({_short(item)}): {exc}") from None
+        tasks.append({"index": index, "item": item, "overrides": overrides})
+        save_dirs.append(config.get("save_dir"))
+    if any(save_dirs):
+        distinct = len({str(d) for d in save_dirs}) == len(save_dirs)
+        for task, save_dir in zip(tasks, save_dirs, strict=True):
+            own = (
+                str(save_dir) if distinct else os.path.join(str(save_dir), f"task-{task['index']}")
+            )
+            task["save_dir"] = own
+            task["overrides"] = [*task["overrides"], ("save_dir", own, False)]
+    return tasks
+
+
+def _short(item: Any, width: int = 60) -> str:
+    text = repr(item)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _launch(main: Any, sweep: Sweep, reopened: bool, options: TaskOptions, prog: str) -> int:
+    if options.slurm_config:
+        return _submit(sweep, options)
+    if options.dry_run:
+        from .report import describe_tasks
+
+        print(describe_tasks(sweep))
+        return 0
+    return run_locally(sweep, options.n_jobs or 1, program=main, reopened=reopened)
+
+
+def _submit(sweep: Sweep, options: TaskOptions) -> int:
+    try:
+        from .slurm import submit_sweep
+    except ModuleNotFoundError as exc:
+        if exc.name != "naga.parallel.slurm":
+            raise
+        raise UsageError("Slurm submission is not available in this version of naga") from None
+    assert options.slurm_config is not None
+    result = submit_sweep(
+        sweep.dir,
+        options.slurm_config,
+        n_workers=options.n_jobs,
+        after=options.after,
+        dry_run=options.dry_run,
+    )
+    if options.dry_run:
+        print(result)
+    else:
+        print(
+            f"naga: sweep {sweep.id}: submitted Slurm job {result}; follow it with"
+            f" `naga ls --sweep {sweep.id}`",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def run_locally(sweep: Sweep, n_jobs: int, *, program: Any = None, reopened: bool = False) -> int:
+    """Run the sweep's free tasks here: in this process, or in ``n_jobs`` joblib processes.
+    Returns 0 when every task completed, else 1."""
+    from .report import print_outcome
+    from .worker import run_worker
+
+    pending = sum(state != "completed" for state in sweep.pool.state().values())
+    done = len(sweep.tasks) - pending
+    resumed = f", {done} completed before" if reopened and done else ""
+    workers = max(1, min(n_jobs, pending))
+    print(
+        f"naga: sweep {sweep.id}: {len(sweep.tasks)} tasks{resumed},"
+        f" {workers} worker{'s' if workers > 1 else ''}",
+        file=sys.stderr,
+    )
+    if workers == 1:
+        run_worker(sweep.dir, program=program)
+    else:
+        from ..integrations import require_extra
+
+        joblib = require_extra("joblib", "parallel")
+        joblib.Parallel(n_jobs=workers)(
+            joblib.delayed(run_worker)(sweep.dir) for _ in range(workers)
+        )
+    return print_outcome(sweep)

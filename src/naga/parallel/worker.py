@@ -1,0 +1,202 @@
+"""``run_worker(sweep_dir)``: take tasks from a sweep's pool and run each as a naga run.
+
+This is what every backend calls: the launcher itself (one worker), joblib's processes
+(``--n_jobs``), Slurm array jobs (``naga.parallel.slurm``), or by hand::
+
+    python -m naga.parallel.worker <store>/sweeps/<sweep_id>
+
+Each task is its own naga run, tagged ``sweep:<sweep_id>``, named ``<sweep_id>:<task>``, with
+params ``sweep.id`` and ``sweep.task`` (plus the task's config or the point's values). A task
+that fails is recorded failed and the worker goes on with the next; an interruption (Ctrl-C,
+SIGTERM from Slurm's preemption or time limit) ends the run as cancelled, releases the task for
+the next worker and stops this one. Workers run in the sweep's working directory and record
+into the sweep's store, wherever they were started.
+
+A ``clicfg`` program is found again from ``sweep.json``: imported as a module
+(``python -m pkg.train``) or loaded from its script file (``python train.py``), never unpickled.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from ..errors import NagaError
+from .pool import Claim
+from .sweepdir import Sweep, load_sweep
+
+
+class Interrupted(NagaError):
+    """A task was cancelled (its worker is being stopped); it stays free for the next worker."""
+
+    exit_code = 130
+
+
+TaskRunner = Callable[[Sweep, dict[str, Any]], dict[str, Any]]
+_WRAPPER_ENV = ("NAGA_RUN_ID", "NAGA_RUN_DIR")
+
+
+def run_worker(sweep_dir: str | os.PathLike[str], *, program: Any = None) -> int:
+    """Run free tasks of the sweep in ``sweep_dir`` until none is left; returns how many ran.
+
+    ``program``: the ``clicfg`` main itself, when the caller has it (the launcher's own
+    process), instead of loading it from ``sweep.json``.
+    """
+    sweep = load_sweep(sweep_dir)
+    with _in_sweep_context(sweep):
+        runner = _runner(sweep, program)
+        pool = sweep.pool
+        count = 0
+        while True:
+            claim = pool.claim_next()
+            if claim is None:
+                return count
+            outcome = _run_claimed(runner, sweep, claim)
+            pool.finish(claim, outcome)
+            count += 1
+
+
+def _run_claimed(runner: TaskRunner, sweep: Sweep, claim: Claim) -> dict[str, Any]:
+    started = time.time()
+    try:
+        outcome = runner(sweep, sweep.tasks[claim.task])
+    except BaseException:
+        claim.release()  # interrupted: the task is the next worker's, from the start
+        raise
+    if outcome.get("status") not in ("completed", "failed"):
+        claim.release()  # cancelled (SIGTERM, Ctrl-C): this worker is being stopped
+        raise Interrupted(
+            f"task {claim.task} of sweep {sweep.id} was interrupted; it runs"
+            " again when the sweep is launched again"
+        )
+    outcome.setdefault("duration_s", round(time.time() - started, 3))
+    return outcome
+
+
+@contextmanager
+def _in_sweep_context(sweep: Sweep) -> Iterator[None]:
+    """The sweep's working directory and store; tasks are runs of their own even when this
+    process runs under ``naga run`` (whose run is the launcher's, not a task's)."""
+    saved = {key: os.environ.pop(key) for key in _WRAPPER_ENV if key in os.environ}
+    home = os.environ.get("NAGA_HOME")
+    cwd = os.getcwd()
+    os.environ["NAGA_HOME"] = sweep.doc["store"]
+    try:
+        os.chdir(sweep.doc["cwd"])
+        yield
+    finally:
+        os.chdir(cwd)
+        os.environ.update(saved)
+        if home is None:
+            os.environ.pop("NAGA_HOME", None)
+        else:
+            os.environ["NAGA_HOME"] = home
+
+
+def _runner(sweep: Sweep, program: Any) -> TaskRunner:
+    if sweep.doc["kind"] == "command":
+        return run_command_task
+    from .program import load_program
+
+    main = program if program is not None else load_program(sweep.doc["program"])
+    return lambda sweep, task: run_clicfg_task(main, sweep, task)
+
+
+def task_name(sweep: Sweep, index: int) -> str:
+    return f"{sweep.id}:{index}"
+
+
+def run_clicfg_task(main: Any, sweep: Sweep, task: dict[str, Any]) -> dict[str, Any]:
+    """One task of a ``clicfg`` program: its config is the base command line's plus the task's
+    overrides, resolved at the sweep's creation time (``${naga.now}`` is the same for all)."""
+    from ..config.overrides import Override, parse_argv
+    from ..sdk.run import Run
+
+    invocation = parse_argv(sweep.doc["program"]["argv"], is_flag=main._is_bool)
+    invocation.overrides += [
+        Override(k, v, add, f"task {task['index']}") for k, v, add in task["overrides"]
+    ]
+    invocation.now = sweep.doc["created_ts"]
+    params = {"sweep": {"id": sweep.id, "task": task["index"]}}
+    run = Run(name=task_name(sweep, task["index"]), tags=[sweep.tag], params=params)
+    run.__enter__()
+    try:
+        main._prepare(invocation).execute(main.fn)
+    except (Exception, SystemExit) as exc:
+        return _failed(run, exc)
+    except BaseException as exc:  # interrupted: the run ends cancelled, the worker stops
+        run.__exit__(type(exc), exc, exc.__traceback__)
+        raise
+    run.__exit__(None, None, None)
+    return {"status": run.status, "run_id": run.id, "error": None}
+
+
+def _failed(run: Any, exc: BaseException) -> dict[str, Any]:
+    """A task that raised: its run ends failed with the exception (a SystemExit(0) is a
+    success), and the worker goes on."""
+    if isinstance(exc, SystemExit) and exc.code in (0, None):
+        run.__exit__(None, None, None)
+        return {"status": "completed", "run_id": run.id, "error": None}
+    run.__exit__(type(exc), exc, exc.__traceback__)
+    message = str(exc) if isinstance(exc, NagaError) else f"{type(exc).__name__}: {exc}"
+    return {"status": "failed", "run_id": run.id, "error": message.strip().splitlines()[0]}
+
+
+def run_command_task(sweep: Sweep, task: dict[str, Any]) -> dict[str, Any]:
+    """One point of a command sweep, recorded as ``naga run`` records any command."""
+    from ..launch import RunRequest, run_command
+
+    ended: list[dict[str, Any]] = []
+    request = RunRequest(
+        argv=list(task["argv"]),
+        name=task_name(sweep, task["index"]),
+        tags=[sweep.tag],
+        store_root=sweep.doc["store"],
+    )
+    params = {**task["params"], "sweep": {"id": sweep.id, "task": task["index"]}}
+
+    def on_start(meta: dict[str, Any]) -> None:
+        # the record being written: the point's values are its params from the start
+        meta["params"] = _flat(params)
+
+    try:
+        run_command(request, on_start=on_start, on_end=ended.append)
+    except NagaError as exc:  # the command does not exist: recorded failed, as naga run does
+        meta = ended[0] if ended else {}
+        return {"status": "failed", "run_id": meta.get("id"), "error": str(exc)}
+    meta = ended[0]
+    return {"status": meta["status"], "run_id": meta["id"], "error": meta.get("error")}
+
+
+def _flat(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in params.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1 or args[0].startswith("-"):
+        print("usage: python -m naga.parallel.worker SWEEP_DIR", file=sys.stderr)
+        return 2
+    try:
+        count = run_worker(args[0])
+    except NagaError as exc:
+        print(f"naga: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    print(f"naga: worker ran {count} task(s)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
