@@ -29,6 +29,11 @@ COMMANDS = {
     "tui": "naga.cli.tui:tui",
     "lineage": "naga.cli.lineage:lineage",
     "lock": "naga.cli.lockcmd:lock",
+    "push": "naga.cli.share:push",
+    "pull": "naga.cli.share:pull",
+    "gc": "naga.cli.gc:gc",
+    "archive": "naga.cli.archive:archive",
+    "unarchive": "naga.cli.archive:unarchive",
 }
 
 

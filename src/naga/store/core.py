@@ -135,7 +135,15 @@ class Store:
         damaged = "SELECT 1 FROM skipped WHERE run_id = ?"
         if self.index.conn.execute(damaged, (selector,)).fetchone():
             return selector  # unreadable, but it can still be named, shown (an error) and removed
-        return resolve(self.index.conn, selector)
+        try:
+            return resolve(self.index.conn, selector)
+        except RunNotFound:
+            from .archive import archived_note
+
+            note = archived_note(self.layout, selector)
+            if note is None:
+                raise
+            raise RunNotFound(note) from None
 
     def _indexed(self, run_id: str) -> bool:
         sql = "SELECT 1 FROM runs WHERE id = ?"

@@ -1,0 +1,61 @@
+"""Choosing runs the way ``naga ls`` filters them, for commands that act on many runs
+(``push``, ``pull``, ``archive``, ``unarchive``, ``gc``): ids, prefixes or names, and/or filters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from ..errors import UsageError
+from ..store import Store
+from .listing import make_filter
+from .ls import filter_options
+
+FILTER_KEYS = ("statuses", "name_glob", "tags", "since", "where")
+
+
+def selection_options(f: Any) -> Any:
+    """RUNS... plus ls's filters and --all."""
+    f = click.option("--all", "every", is_flag=True, help="Every run (no other filter needed).")(f)
+    f = filter_options(f)
+    return click.argument("runs", nargs=-1)(f)
+
+
+def filters_given(params: dict[str, Any]) -> bool:
+    return any(params.get(k) for k in FILTER_KEYS)
+
+
+def select_ids(
+    store: Store, runs: tuple[str, ...], params: dict[str, Any], *, every: bool, verb: str
+) -> tuple[list[str], list[str]]:
+    """(the ids ``runs`` name, those and the ids matching the filters), each once, in order."""
+    if not runs and not filters_given(params) and not every:
+        raise UsageError(f"name the runs to {verb}, or a filter (--status, --tag ...) or --all")
+    named = list(dict.fromkeys(store.resolve(r) for r in runs))
+    ids = list(named)
+    if filters_given(params) or (every and not runs):
+        flt = make_filter(
+            tuple(params.get("statuses") or ()),
+            params.get("name_glob"),
+            tuple(params.get("tags") or ()),
+            params.get("since"),
+            None,
+            tuple(params.get("where") or ()),
+        )
+        seen = set(ids)
+        ids += [r["id"] for r in store.table_rows(flt) if r["id"] not in seen]
+    return named, ids
+
+
+def statuses_of(store: Store, ids: list[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for start in range(0, len(ids), 500):
+        batch = ids[start : start + 500]
+        sql = f"SELECT id, status FROM runs WHERE id IN ({','.join('?' * len(batch))})"  # noqa: S608
+        found.update(store.index.conn.execute(sql, batch).fetchall())
+    return found
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"

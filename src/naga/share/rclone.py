@@ -1,0 +1,152 @@
+"""The real ``rclone`` binary, driven as a subprocess: listing, checking and copying run trees.
+
+Every call is one rclone process over all the runs concerned (filters name the runs), never a
+process per run, so a push of a thousand runs costs a handful of processes. rclone's own exit
+codes tell a missing directory (3: an empty remote) from a remote that cannot be reached; any
+failure becomes one ``RemoteError`` line taken from rclone's own message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import subprocess
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from ..errors import RemoteError
+
+# rclone's exit code for "directory not found": nothing was ever pushed there.
+DIR_NOT_FOUND = 3
+# Never copied: space held back by a live run, half-written files of an atomic replace.
+EXCLUDED = ("- /*/.reserve", "- .*.tmp")
+_LOG_PREFIX = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (?:[A-Z]+\s*: )?")
+_CHECK_LINE = re.compile(r"^([=+*!-]) (.+)$")
+
+
+def runs_path(remote: str) -> str:
+    """``REMOTE/runs``: runs sit on the remote as they do in a store, so a remote that is a
+    local or mounted path is itself a store (``NAGA_HOME=that/path naga ls``)."""
+    return remote + ("runs" if remote.endswith((":", "/")) else "/runs")
+
+
+def sub_path(remote: str, name: str) -> str:
+    return remote + (name if remote.endswith((":", "/")) else "/" + name)
+
+
+def check_remote_spec(remote: str) -> str:
+    if not remote or not remote.strip() or "\n" in remote or remote.startswith("-"):
+        raise RemoteError(
+            f"{remote!r} is not a remote: give an rclone remote (name:path) or a local path"
+        )
+    return remote
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    path: str  # relative to the listed directory: <run id>/meta.json
+    size: int
+
+
+def _message(stderr: bytes) -> str:
+    """rclone's most telling line, without its timestamp: the failure, else the last error."""
+    lines = [
+        _LOG_PREFIX.sub("", line).strip()
+        for line in stderr.decode("utf-8", "replace").splitlines()
+        if line.strip() and "NOTICE" not in line
+    ]
+    failed = [ln for ln in lines if ln.startswith("Failed to")]
+    return (failed or lines or ["no message"])[-1]
+
+
+class Rclone:
+    """rclone calls for one remote, with progress on a terminal when ``progress`` is set."""
+
+    def __init__(self, remote: str, *, progress: bool = False) -> None:
+        self.remote = check_remote_spec(remote)
+        self.progress = progress
+
+    def _run(
+        self, args: Sequence[str], *, show_progress: bool = False, ok: Iterable[int] = (0,)
+    ) -> subprocess.CompletedProcess[bytes]:
+        command = ["rclone", *args]
+        if show_progress and self.progress:
+            command.append("--progress")  # rclone draws it on stdout, our terminal
+        try:
+            done = subprocess.run(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=None if show_progress and self.progress else subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                check=False,
+            )
+        except FileNotFoundError:
+            raise RemoteError(
+                "rclone is not installed (not found on PATH); install it: apt-get install rclone"
+            ) from None
+        if done.returncode not in ok:
+            raise RemoteError(f"rclone {args[0]} on {self.remote} failed: {_message(done.stderr)}")
+        return done
+
+    def list_dirs(self, path: str) -> list[str] | None:
+        """The directory names under ``path``; None when ``path`` does not exist."""
+        done = self._run(["lsf", "--dirs-only", path], ok=(0, DIR_NOT_FOUND))
+        if done.returncode == DIR_NOT_FOUND:
+            return None
+        return [line.rstrip("/") for line in done.stdout.decode("utf-8", "replace").splitlines()]
+
+    def list_files(self, path: str, rules: Sequence[str]) -> list[FileEntry]:
+        import json
+
+        with _rules_file(rules) as filters:
+            args = ["lsjson", "-R", "--files-only", "--filter-from", filters, path]
+            done = self._run(args, ok=(0, DIR_NOT_FOUND))
+        if done.returncode == DIR_NOT_FOUND:
+            return []
+        return [FileEntry(e["Path"], int(e["Size"])) for e in json.loads(done.stdout or b"[]")]
+
+    def copy(self, source: str, dest: str, rules: Sequence[str]) -> None:
+        """Copy what ``rules`` select, never replacing a file already at ``dest``."""
+        with _rules_file(rules) as filters:
+            args = ["copy", "--ignore-existing", "--filter-from", filters, source, dest]
+            self._run(args, show_progress=True)
+
+    def check(
+        self, source: str, dest: str, rules: Sequence[str], *, download: bool = False
+    ) -> list[tuple[str, str]]:
+        """(mark, path) for every file ``rules`` select: ``=`` same, ``-`` only in ``source``,
+        ``+`` only in ``dest``, ``*`` different, ``!`` unreadable. Contents are compared by hash
+        where both sides have one, else by size; ``download`` compares the bytes themselves."""
+        with _rules_file(rules) as filters, tempfile.TemporaryDirectory() as scratch:
+            report = os.path.join(scratch, "combined")
+            args = ["check", "--filter-from", filters, "--combined", report, source, dest]
+            done = self._run([*args, *(["--download"] if download else [])], ok=(0, 1))
+            try:
+                with open(report, encoding="utf-8", errors="replace") as lines:
+                    marks = [m.groups() for m in map(_CHECK_LINE.match, lines) if m]
+            except FileNotFoundError:
+                marks = []
+        if done.returncode == 1 and all(mark == "=" for mark, _ in marks):
+            raise RemoteError(f"rclone check on {self.remote} failed: {_message(done.stderr)}")
+        return [(mark, path.rstrip("\n")) for mark, path in marks]
+
+
+@contextlib.contextmanager
+def _rules_file(rules: Sequence[str]) -> Iterator[str]:
+    """A temporary ``--filter-from`` file holding ``rules``."""
+    fd, path = tempfile.mkstemp(prefix="naga-rclone-", suffix=".rules")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write("".join(rule + "\n" for rule in rules))
+        yield path
+    finally:
+        os.unlink(path)
+
+
+def run_rules(run_ids: Iterable[str], *, files: str = "**", last: Sequence[str] = ()) -> list[str]:
+    """Filter rules selecting ``files`` of each run in ``run_ids`` (relative to ``runs/``),
+    leaving out ``last`` (paths within a run), the excluded files and everything else."""
+    skip = [f"- /*/{name}" for name in last]
+    return [*EXCLUDED, *skip, *(f"+ /{run_id}/{files}" for run_id in run_ids), "- **"]

@@ -1,0 +1,306 @@
+"""Plan and carry out ``naga push`` and ``naga pull``: whole run directories, never overwritten.
+
+A run is the same on both sides when every file matches (``rclone check``: by hash where both
+sides have one, else by size) and ``meta.json`` matches byte for byte (small, and where a rename
+or a new tag shows). Runs already there and the same are skipped. A run with files that differ,
+or with files only on the receiving side, is a conflict: the plan lists every such run and
+nothing moves. A run with files only on the sending side is an interrupted earlier copy and is
+completed (copies never replace a file: ``--ignore-existing``).
+
+Push copies ``meta.json`` last, so a run on the remote without one is an unfinished push: pull
+leaves it alone. Pull copies into a staging directory and renames each finished run into
+``runs/`` (readers never see half a run), then touches its marker so every index takes it in.
+Runs still running are never moved: their files are still being written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from ..errors import RemoteError
+from ..store.files import touch_marker
+from ..store.layout import StoreLayout, current_bucket
+from .rclone import Rclone, run_rules, runs_path, sub_path
+
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+META = "meta.json"
+# What pull needs to list and filter the remote's runs without their output and metrics.
+RECORD_RULES = ("+ /*/meta.json", "+ /*/crashed.json", "+ /*/metrics/*/state.json", "- **")
+
+
+@dataclass
+class Plan:
+    """What a push or pull would do; ``sizes`` are the bytes each moving run still needs."""
+
+    remote: str
+    new: list[str] = field(default_factory=list)  # not on the receiving side: copied whole
+    resume: list[str] = field(default_factory=list)  # partly there: the missing files copied
+    same: list[str] = field(default_factory=list)  # already there, identical: skipped
+    sizes: dict[str, int] = field(default_factory=dict)
+    files: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def moving(self) -> list[str]:
+        return [*self.new, *self.resume]
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(self.sizes.get(run_id, 0) for run_id in self.moving)
+
+
+def _conflict_error(conflicts: dict[str, str], remote: str) -> RemoteError:
+    shown = "; ".join(f"{run_id}: {why}" for run_id, why in sorted(conflicts.items())[:10])
+    more = f" (+{len(conflicts) - 10} more)" if len(conflicts) > 10 else ""
+    return RemoteError(
+        f"{len(conflicts)} run(s) differ between this store and {remote}, nothing was moved:"
+        f" {shown}{more}; keep one copy (naga rm ID here, or delete it on the remote) and retry"
+    )
+
+
+def _compare(
+    rclone: Rclone, local_runs: str, remote_runs: str, run_ids: Sequence[str], *, pushing: bool
+) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """For runs on both sides: the files the receiving side lacks, per run, and conflicts."""
+    missing: dict[str, list[str]] = {run_id: [] for run_id in run_ids}
+    conflicts: dict[str, list[str]] = {}
+    lacking, extra = ("-", "+") if pushing else ("+", "-")
+    there = "on the remote" if pushing else "here"
+    for mark, path in rclone.check(local_runs, remote_runs, run_rules(run_ids)):
+        run_id, _, name = path.partition("/")
+        if run_id not in missing:
+            continue
+        if mark == lacking:
+            missing[run_id].append(name)
+        elif mark == extra:
+            conflicts.setdefault(run_id, []).append(f"{name} only {there}")
+        elif mark in "*!":
+            conflicts.setdefault(run_id, []).append(f"{name} differs")
+    metas = rclone.check(
+        local_runs, remote_runs, run_rules(run_ids, files=META), download=True
+    )  # sizes alone would miss a renamed run
+    for mark, path in metas:
+        run_id = path.partition("/")[0]
+        if (
+            mark in "*!"
+            and run_id in missing
+            and f"{META} differs" not in conflicts.get(run_id, [])
+        ):
+            conflicts.setdefault(run_id, []).append(f"{META} differs")
+    return missing, {
+        k: ", ".join(v[:3]) + (" ..." if len(v) > 3 else "") for k, v in conflicts.items()
+    }
+
+
+def _classify(
+    plan: Plan, run_ids: Iterable[str], overlap: set[str], missing: dict[str, list[str]]
+) -> None:
+    for run_id in run_ids:
+        if run_id not in overlap:
+            plan.new.append(run_id)
+        elif missing.get(run_id):
+            plan.resume.append(run_id)
+        else:
+            plan.same.append(run_id)
+
+
+def _local_sizes(run_dir: str, only: Sequence[str] | None = None) -> tuple[int, int]:
+    """(bytes, files) of what a push copies from ``run_dir``: ``only`` those relative paths."""
+    total = count = 0
+    if only is not None:
+        for name in only:
+            try:
+                total, count = total + os.lstat(os.path.join(run_dir, name)).st_size, count + 1
+            except OSError:
+                pass
+        return total, count
+    for root, _dirs, names in os.walk(run_dir):
+        for name in names:
+            if (name == ".reserve" and root == run_dir) or (
+                name.startswith(".") and name.endswith(".tmp")
+            ):
+                continue
+            try:
+                total, count = total + os.lstat(os.path.join(root, name)).st_size, count + 1
+            except OSError:
+                pass
+    return total, count
+
+
+# -- push ---------------------------------------------------------------------------------------
+
+
+def plan_push(rclone: Rclone, layout: StoreLayout, run_ids: Sequence[str]) -> Plan:
+    """What pushing ``run_ids`` (finished runs of this store) would copy; RemoteError on
+    conflicts."""
+    remote_runs = runs_path(rclone.remote)
+    on_remote = set(rclone.list_dirs(remote_runs) or [])
+    overlap = [r for r in run_ids if r in on_remote]
+    missing: dict[str, list[str]] = {}
+    if overlap:
+        missing, conflicts = _compare(rclone, layout.runs_dir, remote_runs, overlap, pushing=True)
+        if conflicts:
+            raise _conflict_error(conflicts, rclone.remote)
+    plan = Plan(rclone.remote)
+    _classify(plan, run_ids, set(overlap), missing)
+    for run_id in plan.moving:
+        only = missing.get(run_id) if run_id in plan.resume else None
+        plan.sizes[run_id], plan.files[run_id] = _local_sizes(layout.run_dir(run_id), only)
+    return plan
+
+
+def push(rclone: Rclone, layout: StoreLayout, plan: Plan) -> None:
+    """Copy the plan's runs, ``meta.json`` last, then mark them changed on the remote so a
+    remote used as a store (``NAGA_HOME``) picks them up."""
+    if not plan.moving:
+        return
+    remote_runs = runs_path(rclone.remote)
+    rclone.copy(layout.runs_dir, remote_runs, run_rules(plan.moving, last=[META]))
+    rclone.copy(layout.runs_dir, remote_runs, run_rules(plan.moving, files=META))
+    with tempfile.TemporaryDirectory(prefix="naga-markers-") as scratch:
+        bucket = os.path.join(scratch, current_bucket())
+        os.makedirs(bucket)
+        for run_id in plan.moving:
+            open(os.path.join(bucket, run_id), "wb").close()
+        rclone.copy(scratch, sub_path(rclone.remote, "touched"), ["+ **"])
+
+
+# -- pull ---------------------------------------------------------------------------------------
+
+
+def local_run_dirs(layout: StoreLayout, archive_runs: str) -> dict[str, str]:
+    """run id -> the runs directory holding it here: ``runs/``, else the archive's."""
+    found: dict[str, str] = {}
+    for runs_dir in (archive_runs, layout.runs_dir):
+        with contextlib.suppress(FileNotFoundError), os.scandir(runs_dir) as entries:
+            found.update((e.name, runs_dir) for e in entries if e.is_dir(follow_symlinks=False))
+    return found
+
+
+@dataclass
+class RemoteRecords:
+    """The remote's run records, copied into a scratch store to be filtered like local runs."""
+
+    root: str  # a store directory: root/runs/<id>/meta.json
+    ids: list[str]  # runs with a complete record (meta.json) on the remote
+    unfinished: list[str]  # run directories without meta.json: a push under way or cut short
+    running: list[str]  # runs whose record says running, with no crash verdict
+
+
+def fetch_records(rclone: Rclone, scratch: str) -> RemoteRecords:
+    """Copy every run's small record files from the remote into ``scratch``."""
+    remote_runs = runs_path(rclone.remote)
+    listed = rclone.list_dirs(remote_runs)
+    if listed is None:
+        raise RemoteError(f"there are no runs at {rclone.remote} ({remote_runs} does not exist)")
+    dirs = [d for d in listed if RUN_ID.fullmatch(d)]
+    records = os.path.join(scratch, "runs")
+    os.makedirs(records, exist_ok=True)
+    if dirs:
+        rclone.copy(remote_runs, records, RECORD_RULES)
+    ids, unfinished, running = [], [], []
+    for run_id in dirs:
+        meta = os.path.join(records, run_id, META)
+        if not os.path.isfile(meta):
+            unfinished.append(run_id)
+            continue
+        ids.append(run_id)
+        if _says_running(meta) and not os.path.exists(
+            os.path.join(records, run_id, "crashed.json")
+        ):
+            running.append(run_id)
+    return RemoteRecords(scratch, ids, unfinished, running)
+
+
+def _says_running(meta_path: str) -> bool:
+    import json
+
+    try:
+        with open(meta_path, "rb") as handle:
+            doc = json.loads(handle.read())
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and doc.get("status") == "running"
+
+
+def plan_pull(rclone: Rclone, local_dirs: dict[str, str], run_ids: Sequence[str]) -> Plan:
+    """What pulling ``run_ids`` would copy. ``local_dirs``: the runs directory holding each id
+    already here (``runs/`` or the archive's); RemoteError on conflicts."""
+    remote_runs = runs_path(rclone.remote)
+    overlap = [r for r in run_ids if r in local_dirs]
+    missing: dict[str, list[str]] = {}
+    conflicts: dict[str, str] = {}
+    for runs_dir in sorted(set(local_dirs[r] for r in overlap)):
+        group = [r for r in overlap if local_dirs[r] == runs_dir]
+        found, differ = _compare(rclone, runs_dir, remote_runs, group, pushing=False)
+        missing.update(found)
+        conflicts.update(differ)
+    if conflicts:
+        raise _conflict_error(conflicts, rclone.remote)
+    plan = Plan(rclone.remote)
+    _classify(plan, run_ids, set(overlap), missing)
+    if plan.moving:
+        wanted = {r: set(missing[r]) if r in plan.resume else None for r in plan.moving}
+        for entry in rclone.list_files(remote_runs, run_rules(plan.moving)):
+            run_id, _, name = entry.path.partition("/")
+            only = wanted.get(run_id, set())
+            if run_id in wanted and (only is None or name in only):
+                plan.sizes[run_id] = plan.sizes.get(run_id, 0) + entry.size
+                plan.files[run_id] = plan.files.get(run_id, 0) + 1
+    return plan
+
+
+def pull(rclone: Rclone, layout: StoreLayout, plan: Plan, local_dirs: dict[str, str]) -> list[str]:
+    """Copy the plan's runs into a staging directory, then into the store; returns the runs
+    that arrived incomplete (changed on the remote meanwhile) and were left out."""
+    if not plan.moving:
+        return []
+    staging_root = os.path.join(layout.root, "tmp")
+    os.makedirs(staging_root, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix="pull-", dir=staging_root)
+    try:
+        rclone.copy(runs_path(rclone.remote), staging, run_rules(plan.moving))
+        left_out = []
+        for run_id in plan.moving:
+            arrived = os.path.join(staging, run_id)
+            if run_id in plan.new and not os.path.isfile(os.path.join(arrived, META)):
+                left_out.append(run_id)
+                continue
+            target_runs = local_dirs.get(run_id, layout.runs_dir)
+            _install(arrived, os.path.join(target_runs, run_id))
+            target = (
+                layout
+                if target_runs == layout.runs_dir
+                else StoreLayout(os.path.dirname(target_runs))
+            )
+            touch_marker(target, run_id)
+        return left_out
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _install(arrived: str, target: str) -> None:
+    """Rename a pulled run into place; for a run completing an earlier pull, only the files it
+    lacked (never replacing one, ``meta.json`` last)."""
+    if not os.path.exists(target):
+        os.rename(arrived, target)
+        return
+    meta = None
+    for root, _dirs, names in os.walk(arrived):
+        for name in names:
+            source = os.path.join(root, name)
+            dest = os.path.join(target, os.path.relpath(source, arrived))
+            if os.path.lexists(dest):
+                continue
+            if dest == os.path.join(target, META):
+                meta = (source, dest)
+                continue
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            os.rename(source, dest)
+    if meta is not None:
+        os.rename(*meta)
