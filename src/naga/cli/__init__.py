@@ -77,6 +77,7 @@ LS_OPTIONS = {
     "--json": ("as_json", "flag"),
     "--where": ("where", "many"),
     "--columns": ("columns", "one"),
+    "--archived": ("archived", "flag"),
 }
 
 
@@ -92,6 +93,7 @@ def _fast_ls_args(args: list[str]) -> dict[str, object] | None:
         "as_json": False,
         "where": (),
         "columns": None,
+        "archived": False,
     }
     i = 0
     while i < len(args):

@@ -37,6 +37,13 @@ def unarchive(runs: tuple[str, ...], every: bool, **filters: Any) -> None:
     archived = archiving.archive_store(store)
     if not archiving.has_archive(store.layout):
         raise RunNotFound("there are no archived runs (`naga archive ID` archives one)")
+    for selector in runs:
+        try:
+            archived.resolve(selector)
+        except RunNotFound:
+            raise RunNotFound(
+                f"no archived run matches '{selector}'; `naga ls --archived` lists them"
+            ) from None
     _named, ids = select_ids(archived, runs, filters, every=every, verb="unarchive")
     if not ids:
         click.echo("No archived runs match; nothing brought back.")

@@ -97,11 +97,16 @@ def list_runs(
     as_json: bool,
     where: tuple[str, ...] = (),
     columns: str | None = None,
+    archived: bool = False,
 ) -> None:
     """List runs, newest first."""
     flt = make_filter(statuses, name_glob, tags, since, None if show_all else limit, where)
     extra = parse_columns(columns)
     store = Store.open()
+    if archived:
+        from ..store.archive import archive_store
+
+        store = archive_store(store)
     if as_json:
         first = True
         sys.stdout.write("[")
@@ -118,6 +123,8 @@ def list_runs(
         print(
             "No runs match these filters."
             if filtered
+            else "No archived runs."
+            if archived
             else "No runs yet. Start one with: naga run python train.py"
         )
         return

@@ -32,6 +32,7 @@ def filter_options(f: Any) -> Any:
 @click.option("--limit", "-n", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--all", "-a", "show_all", is_flag=True, help="List every matching run.")
 @click.option("--json", "as_json", is_flag=True, help="A JSON array of run objects.")
+@click.option("--archived", is_flag=True, help="List archived runs (naga archive) instead.")
 @click.option(
     "--columns",
     help="Extra columns, comma-separated: param.lr,metric.loss (a bare key: param, else metric).",
