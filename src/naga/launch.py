@@ -20,6 +20,7 @@ from ._lean import signal_name, signals
 from .capture import environment
 from .capture.background import Heartbeat, Job
 from .capture.git import GitProbe
+from .capture.packages import PackagesProbe
 from .capture.process import CANCELLING, Outcome, StartFailed, run_process
 from .errors import CommandNotExecutable, CommandNotFound, StoreError, UsageError
 from .record import new_record
@@ -48,8 +49,10 @@ class RunRequest:
         tags: list[str] | None = None,
         store_root: str | None = None,
         sys_interval: float | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         self.argv = argv
+        self.extra = dict(extra or {})  # fields added to the record (a rerun's ``rerun_of``)
         self.name = name
         self.tags = list(tags or [])
         self.cwd = os.getcwd()
@@ -67,6 +70,7 @@ def _base_meta(request: RunRequest, run_id: str, started: float) -> dict[str, An
         started=started,
     )
     meta["output"] = {"file": "output.log", "bytes": 0, "terminal": os.isatty(1) or os.isatty(2)}
+    meta.update(request.extra)
     return meta
 
 
@@ -174,6 +178,8 @@ class _Recorder:
         self.lock = _thread.allocate_lock()  # the git thread and finish() both write the record
         self.finished = False
         self.sampler: SystemSampler | None = None
+        self.packages: PackagesProbe | None = None
+        self.child_env: dict[str, str] = {}
 
     def begin(self) -> None:
         """Write the record as running: if that is impossible, the command does not start."""
@@ -193,6 +199,8 @@ class _Recorder:
         # command's start nor its output waits for git.
         self.meta["child_pid"] = pid
         self.git_job = Job(self._record_git)
+        run_dir = self.layout.run_dir(self.run_id)
+        self.packages = PackagesProbe(self.request.argv, self.child_env, self.request.cwd, run_dir)
         if self.request.sys_interval:
             self.sampler = SystemSampler(pid, self.request.sys_interval, self._sys_stream)
 
@@ -211,6 +219,7 @@ class _Recorder:
     def execute(self) -> Outcome:
         run_dir = self.layout.run_dir(self.run_id)
         env = {**os.environ, RUN_ID_ENV: self.run_id, RUN_DIR_ENV: run_dir}
+        self.child_env = env
         self.facts = environment.Facts(self.request.argv, env)
         interval = float(self.meta["owner"]["heartbeat_s"])
         self.heartbeat = Heartbeat(self.heartbeat_path, interval)
@@ -239,6 +248,8 @@ class _Recorder:
                 self.meta["python"], self.meta["gpus"] = self.facts.collect()
             except OSError:
                 pass
+        if self.packages is not None:  # installed packages and lock files, listed meanwhile
+            self.meta.update(self.packages.collect())
         _finish_meta(self.meta, outcome, self.started + duration, duration)
         if os.path.isdir(os.path.join(self.layout.run_dir(self.run_id), "metrics")):
             from .store.sdkstate import merge_sdk_state

@@ -29,7 +29,7 @@ def _ls(params: dict[str, object]) -> int:
     return 0
 
 
-RUN_OPTIONS = ("--name", "--tag", "--sys-interval")
+RUN_OPTIONS = ("--name", "--tag", "--sys-interval", "--require-clean")
 
 
 def _fast_run_args(args: list[str]) -> dict[str, object] | None:
@@ -46,6 +46,12 @@ def _fast_run_args(args: list[str]) -> dict[str, object] | None:
         option, eq, value = arg.partition("=")
         if option not in RUN_OPTIONS:
             return None
+        if option == "--require-clean":  # a flag: no value
+            if eq:
+                return None
+            params["require_clean"] = True
+            i += 1
+            continue
         if not eq:
             if i + 1 >= len(args):
                 return None

@@ -34,6 +34,9 @@ COMMANDS = {
     "gc": "naga.cli.gc:gc",
     "archive": "naga.cli.archive:archive",
     "unarchive": "naga.cli.archive:unarchive",
+    "rerun": "naga.cli.rerun:rerun",
+    "diff": "naga.cli.diff:diff",
+    "branch": "naga.cli.branch:branch",
 }
 
 

@@ -45,13 +45,21 @@ def end_line(meta: dict[str, Any]) -> None:
 
 
 def run_fast(
-    name: str | None, tags: list[str], command: list[str], sys_interval: float | None = None
+    name: str | None,
+    tags: list[str],
+    command: list[str],
+    sys_interval: float | None = None,
+    require_clean: bool = False,
 ) -> int:
     """``naga run`` without click: the exit code to exit with, errors reported in one line,
     before the end line, so the summary stays last."""
     request = RunRequest(argv=command, name=name, tags=tags, sys_interval=sys_interval)
     ended: list[dict[str, Any]] = []
     try:
+        if require_clean:  # refused before anything is recorded
+            from ..capture.clean import require_clean as check_clean
+
+            check_clean(request.cwd)
         code = run_command(request, on_start=start_line, on_end=ended.append)
     except (NagaError, OSError) as exc:
         code = report(exc)

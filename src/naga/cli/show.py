@@ -89,6 +89,8 @@ def render_run(meta: dict[str, Any], store: Store) -> str:
             lines.append(_field("", render.style(output["error"], fg="red")))
     if meta.get("parent_id"):
         lines.append(_field("Parent", meta["parent_id"]))
+    if meta.get("rerun_of"):
+        lines.append(_field("Rerun of", meta["rerun_of"]))
     lines += _children_lines(store.children(run_id))
     lines += _params_lines(meta.get("params") or {})
     lines += _metrics_lines(meta.get("metric_stats") or {}, store, run_id)

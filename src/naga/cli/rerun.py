@@ -1,0 +1,124 @@
+"""``naga rerun``: run a recorded command again, at its recorded code, as a new run."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from ..errors import NagaError, UsageError
+from ..repro import code as repro_code
+from ..repro.rerun import Plan, Setting, plan
+from ..store import Store
+from .fast import report, say
+
+
+@click.command("rerun")
+@click.argument("run")
+@click.option("--here", is_flag=True, help="Run in the current checkout, not at the run's code.")
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Change an argument (--KEY/KEY=) or, for naga.clicfg programs, a config value.",
+)
+@click.option("--keep", is_flag=True, help="Keep the temporary worktree afterwards.")
+@click.option("--name", help="A name for the new run.")
+@click.option("--tag", "tags", multiple=True, help="A tag for the new run (repeatable).")
+def rerun(
+    run: str,
+    here: bool,
+    settings: tuple[str, ...],
+    keep: bool,
+    name: str | None,
+    tags: tuple[str, ...],
+) -> None:
+    """Run RUN's command again as a new run: same arguments, environment and config, at the
+    code it ran (checked out into a temporary git worktree; your checkout is not touched).
+
+    \b
+    naga rerun 3kx9a2bq
+    naga rerun 3kx9a2bq --set lr=0.01 --set epochs=3
+    naga rerun baseline --here
+    """
+    store = Store.open()
+    meta = store.get(run)
+    run_dir = store.layout.run_dir(meta["id"])
+    has_config = repro_code.recorded_config(run_dir) is not None
+    todo = plan(meta, [Setting.parse(s) for s in settings], has_config)
+    extra: dict[str, Any] = {
+        "rerun_of": meta["id"],
+        "rerun": {"here": here, "set": [f"{s.key}={s.value}" for s in todo.settings]},
+    }
+    options = {"name": name, "tags": list(tags), "store_root": store.layout.root}
+    for secret in todo.secrets:
+        say(f"naga: note: {secret} was masked in run {meta['id']}; its current value is used")
+    if here:
+        sys.exit(_execute(todo, _here_cwd(meta), extra, options))
+    code = repro_code.code_of(meta, run_dir)
+    extra["rerun"]["code"] = code.as_dict()
+    if code.untracked:
+        shown = ", ".join(code.untracked[:5]) + (" ..." if len(code.untracked) > 5 else "")
+        say(
+            f"naga: warning: run {meta['id']} had {len(code.untracked)} untracked file(s) that"
+            f" git did not record ({shown}); they are not restored"
+        )
+    say(f"naga: rerun of {meta['id']} at {code.describe()} in a temporary git worktree")
+    if "NAGA_HOME" not in todo.env:  # the worktree is another repository root: same store
+        todo.env["NAGA_HOME"] = store.layout.root
+    parent = os.path.join(store.layout.root, "worktrees")
+    with repro_code.worktree(code, parent, keep=keep) as tree:
+        status = _execute(todo, tree.cwd, extra, options)
+    if tree.kept:
+        why = "kept (--keep)" if keep else f"kept: the run wrote {_files(tree.written)} there"
+        remove = f"git worktree remove --force {tree.path}"
+        say(f"naga: worktree {tree.path} {why}; remove it with: {remove}")
+    sys.exit(status)
+
+
+def _files(names: list[str]) -> str:
+    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+
+def _here_cwd(meta: dict[str, Any]) -> str:
+    """The run's directory in the current checkout (or as recorded, outside a repository)."""
+    from ..repro import gitops
+
+    root = gitops.toplevel(os.getcwd())
+    if root is not None and meta.get("git"):
+        return os.path.join(root, repro_code.relative_cwd(meta))
+    if os.path.isdir(meta.get("cwd") or ""):
+        return str(meta["cwd"])
+    raise UsageError(
+        f"run {meta['id']} ran in {meta.get('cwd')}, which is gone; cd into the project and"
+        " run the command yourself with naga run"
+    )
+
+
+def _execute(todo: Plan, cwd: str, extra: dict[str, Any], options: dict[str, Any]) -> int:
+    """The rerun as a naga run in ``cwd`` with the plan's environment; its exit code."""
+    from ..launch import RunRequest, run_command
+    from .run_fast import end_line, start_line
+
+    saved_cwd, saved_env = os.getcwd(), dict(os.environ)
+    ended: list[dict[str, Any]] = []
+    try:
+        os.makedirs(cwd, exist_ok=True)
+        os.chdir(cwd)
+        os.environ.clear()
+        os.environ.update(todo.env)
+        request = RunRequest(argv=todo.argv, extra=extra, **options)
+        try:
+            code = run_command(request, on_start=start_line, on_end=ended.append)
+        except (NagaError, OSError) as exc:
+            code = report(exc)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_env)
+        os.chdir(saved_cwd)
+    for meta in ended:
+        end_line(meta)
+    return code

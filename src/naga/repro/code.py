@@ -1,0 +1,230 @@
+"""The exact code a run used, and a temporary ``git worktree`` holding it.
+
+A run's code is, best first:
+
+1. its snapshot commit: ``refs/naga/snapshots/<run-id>`` (written when the run used
+   ``naga.clicfg``/``naga.runlock``), else the ``snapshot`` its ``run.lock`` names for the
+   repository. A snapshot holds the working tree as it was, untracked files included;
+2. the commit ``naga run`` recorded, plus ``git.patch`` (the uncommitted changes of tracked
+   files) when the tree was dirty. Untracked files are not in the patch: they are listed in
+   the record, and a rerun warns that they were not restored.
+
+The repository is the one the run recorded when it still exists, else the one holding the
+current directory (a teammate's clone, runs pulled from elsewhere).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import NagaError
+from . import gitops
+
+SNAPSHOT_REFS = "refs/naga/snapshots/"
+HINT = "`naga rerun {id} --here` runs it in the current checkout instead"
+
+
+class CodeNotRestorable(NagaError):
+    """A run whose code cannot be restored: no repository, no commit, commit gone."""
+
+
+@dataclass
+class Code:
+    run_id: str
+    repo: str  # the work tree the commits are read from
+    commit: str  # the commit to check out (a snapshot, or the recorded HEAD)
+    patch: str | None = None  # git.patch to apply on top, when there is no snapshot
+    snapshot: bool = False
+    rel_cwd: str = "."  # the run's directory, from the repository root
+    untracked: list[str] = field(default_factory=list)  # not restored (no snapshot)
+
+    def describe(self) -> str:
+        if self.snapshot:
+            return f"snapshot {self.commit[:12]}"
+        return f"commit {self.commit[:12]}" + (" + git.patch" if self.patch else "")
+
+    def tree(self) -> str:
+        """The tree of this code (the snapshot's, or the commit's with the patch applied)."""
+        return gitops.tree_with_patch(self.repo, self.commit, self.patch)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "commit": self.commit,
+            "snapshot": self.snapshot,
+            "patch": bool(self.patch),
+            "repo": self.repo,
+        }
+
+
+def relative_cwd(meta: dict[str, Any]) -> str:
+    """The run's directory from its repository's root; '.' when unknown or outside it."""
+    git = meta.get("git") or {}
+    root, cwd = git.get("root"), meta.get("cwd")
+    if not root or not cwd:
+        return "."
+    rel = os.path.normpath(os.path.relpath(cwd, root))
+    return "." if rel == ".." or rel.startswith(".." + os.sep) else rel
+
+
+def code_of(meta: dict[str, Any], run_dir: str) -> Code:
+    """Where the run's code is; ``CodeNotRestorable`` saying why when it cannot be had."""
+    run_id = meta["id"]
+    git = meta.get("git")
+    hint = HINT.format(id=run_id)
+    if not git:
+        raise CodeNotRestorable(
+            f"run {run_id} was not recorded inside a git repository, so naga has no copy of"
+            f" its code; {hint}"
+        )
+    repo = _repository(git.get("root"), run_id, hint)
+    rel_cwd = relative_cwd(meta)
+    snapshot = snapshot_of(meta, run_dir, repo)
+    if snapshot:
+        return Code(run_id, repo, snapshot, snapshot=True, rel_cwd=rel_cwd)
+    commit = git.get("commit")
+    if not commit:
+        raise CodeNotRestorable(
+            f"run {run_id} started before the repository's first commit, so no commit holds"
+            f" its code; {hint}"
+        )
+    if not gitops.commit_exists(repo, commit):
+        raise CodeNotRestorable(
+            f"commit {commit[:12]} of run {run_id} is gone from {repo} (rewritten or"
+            f" garbage-collected) and no snapshot ref kept the run's code; {hint}"
+        )
+    patch = None
+    if git.get("patch"):
+        patch = os.path.join(run_dir, git["patch"])
+        if not os.path.isfile(patch):
+            raise CodeNotRestorable(
+                f"run {run_id} had uncommitted changes but its {git['patch']} is missing from"
+                f" {run_dir}; {hint}"
+            )
+    untracked = list(git.get("untracked") or [])
+    return Code(run_id, repo, commit, patch, rel_cwd=rel_cwd, untracked=untracked)
+
+
+def _repository(recorded: str | None, run_id: str, hint: str) -> str:
+    if recorded:
+        top = gitops.toplevel(recorded)
+        if top is not None:
+            return top
+    here = gitops.toplevel(os.getcwd())
+    if here is None:
+        raise CodeNotRestorable(
+            f"the repository of run {run_id} ({recorded}) is gone and the current directory"
+            f" is not inside a git repository holding its commits; cd into a clone, or {hint}"
+        )
+    return here
+
+
+def snapshot_of(meta: dict[str, Any], run_dir: str, repo: str) -> str | None:
+    """The run's snapshot commit in ``repo``: its ref, else the one its run.lock names."""
+    found = gitops.resolve_ref(repo, SNAPSHOT_REFS + meta["id"])
+    if found:
+        return found
+    lock = _run_lock(run_dir)
+    root = os.path.realpath(repo)
+    candidates = []
+    for entry in (lock.get("repos") or {}).values():
+        if isinstance(entry, dict) and entry.get("snapshot"):
+            same = os.path.realpath(str(entry.get("path") or "")) == root
+            candidates.append((not same, str(entry["snapshot"])))
+    for _, sha in sorted(candidates):
+        if gitops.commit_exists(repo, sha):
+            return sha
+    return None
+
+
+def _run_lock(run_dir: str) -> dict[str, Any]:
+    from ..errors import LockError
+    from ..lock import lockfile
+    from ..sdk.artifacts import artifacts_root
+
+    try:
+        return lockfile.read(os.path.join(artifacts_root(run_dir), lockfile.LOCK_NAME))
+    except LockError:
+        return {}
+
+
+def recorded_config(run_dir: str) -> dict[str, Any] | None:
+    """The resolved config the run's ``run.lock`` holds (clicfg programs), else None."""
+    config = _run_lock(run_dir).get("config")
+    return config if isinstance(config, dict) else None
+
+
+@dataclass
+class Worktree:
+    path: str  # the restored repository root
+    cwd: str  # where the command runs
+    kept: bool = False
+    written: list[str] = field(default_factory=list)  # files the command left there
+
+
+@contextmanager
+def worktree(code: Code, parent: str, keep: bool = False) -> Iterator[Worktree]:
+    """The code checked out (detached, hooks off) into a new worktree under ``parent``,
+    removed at the end unless ``keep`` or the command wrote files there (its outputs are never
+    deleted: the worktree stays, and ``written`` lists them)."""
+    os.makedirs(parent, exist_ok=True)
+    path = tempfile.mkdtemp(prefix=f"rerun-{code.run_id}-", dir=parent)
+    add = ["-c", "core.hooksPath=/dev/null", "worktree", "add", "--detach", "--quiet"]
+    try:
+        gitops.git(code.repo, [*add, path, code.commit])
+    except NagaError:
+        shutil.rmtree(path, ignore_errors=True)
+        raise
+    tree = Worktree(path, os.path.join(path, code.rel_cwd))
+    before = None
+    try:
+        if code.patch:
+            _apply(path, code)
+        os.makedirs(tree.cwd, exist_ok=True)  # an empty directory is not in git
+        before = _extra_files(path)
+        yield tree
+    finally:
+        if before is not None:  # the command ran (or began to): what it wrote is kept
+            tree.written = sorted({name for name, *_ in _extra_files(path) - before})
+        tree.kept = keep or bool(tree.written)
+        if not tree.kept:
+            _remove(code.repo, path)
+
+
+def _apply(path: str, code: Code) -> None:
+    assert code.patch is not None
+    done = gitops.run(path, ["apply", "--binary", "--whitespace=nowarn", code.patch])
+    if done.returncode != 0:
+        raise CodeNotRestorable(
+            f"the git.patch of run {code.run_id} does not apply to commit {code.commit[:12]}:"
+            f" {gitops.first_error(done.stderr)}; {HINT.format(id=code.run_id)}"
+        )
+
+
+def _extra_files(path: str) -> set[tuple[str, int, int]]:
+    """(name, size, mtime) of the changed, untracked and ignored files of a worktree, Python's
+    byte-code excepted: compared before and after the command, it tells what the command wrote."""
+    listing = gitops.run(path, ["status", "--porcelain", "-z", "-uall", "--ignored"])
+    entries = set()
+    for entry in listing.stdout.split(b"\0"):
+        name = os.fsdecode(entry[3:])
+        if not name or "__pycache__/" in name or name.endswith(".pyc"):
+            continue
+        try:
+            st = os.lstat(os.path.join(path, name))
+        except OSError:
+            continue  # deleted: nothing of the command's to keep
+        entries.add((name, st.st_size, st.st_mtime_ns))
+    return entries
+
+
+def _remove(repo: str, path: str) -> None:
+    done = gitops.run(repo, ["worktree", "remove", "--force", "--force", path])
+    if done.returncode != 0:
+        shutil.rmtree(path, ignore_errors=True)
+        gitops.run(repo, ["worktree", "prune"])

@@ -1,0 +1,143 @@
+"""What ``naga rerun`` runs: the recorded command, changed by ``--set``, in the recorded
+environment.
+
+``--set key=value`` on the arguments: every ``--key value``, ``--key=value`` and ``key=value``
+argument gets the new value (``--key`` takes the next argument as its value). When none is there
+and the run took its config from ``naga.clicfg`` (its ``run.lock`` holds a config), ``key=value``
+is appended: a clicfg override, the last of which wins. Otherwise it is an error: naga does not
+guess where a value goes.
+
+The environment: the variables the run recorded (those that shape ML runs: devices, threads,
+virtual environments ...) get their recorded values back, and such variables the run did not
+have are unset; the rest of the current environment stays. Secrets were never recorded (masked),
+so they keep their current value. naga's own plumbing (``NAGA_HOME``, ``NAGA_RUN_*``) is never
+restored. When the command's interpreter was recorded and still exists, its directory goes
+first on ``PATH``, so ``python`` is the same interpreter even from a shell without the venv.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..capture import environment
+from ..errors import UsageError
+from ..redact import MASK, is_secret_name
+
+NOT_RESTORED = ("NAGA_HOME", "NAGA_RUN_ID", "NAGA_RUN_DIR")
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str
+    value: str
+
+    @classmethod
+    def parse(cls, text: str) -> Setting:
+        key, eq, value = text.partition("=")
+        key = key.strip()
+        if not eq or not key or key.lstrip("-+") != key or " " in key:
+            raise UsageError(f"--set takes KEY=VALUE (e.g. --set lr=0.1), not {text!r}")
+        return cls(key, value)
+
+
+def apply_settings(argv: Sequence[str], settings: Sequence[Setting], has_config: bool) -> list[str]:
+    """``argv`` with each setting put in place (see the module docstring)."""
+    changed = list(argv)
+    for setting in settings:
+        if not _replace(changed, setting):
+            if not has_config:
+                raise UsageError(
+                    f"--set {setting.key}={setting.value}: the command has no --{setting.key}"
+                    f" or {setting.key}= argument to change, and it took no naga.clicfg config"
+                    " (`naga show ID` shows its command)"
+                )
+            changed.append(f"{setting.key}={setting.value}")
+    return changed
+
+
+def _replace(argv: list[str], setting: Setting) -> bool:
+    option, found = f"--{setting.key}", False
+    i = 1  # argv[0] is the program
+    while i < len(argv):
+        arg = argv[i]
+        if arg == option and i + 1 < len(argv):
+            argv[i + 1], found = setting.value, True
+            i += 1
+        elif arg.startswith(option + "="):
+            argv[i], found = f"{option}={setting.value}", True
+        elif arg.startswith(setting.key + "=") or arg.startswith("+" + setting.key + "="):
+            prefix = arg[: arg.index("=")]
+            argv[i], found = f"{prefix}={setting.value}", True
+        i += 1
+    return found
+
+
+def _recorded_name(name: str) -> bool:
+    """Whether ``naga run`` records this variable (only such absences mean anything)."""
+    return name in environment.ENV_NAMES or name.startswith(environment.ENV_PREFIXES)
+
+
+def rerun_env(
+    recorded: Mapping[str, str], current: Mapping[str, str]
+) -> tuple[dict[str, str], list[str]]:
+    """(the environment for the rerun, the names of recorded secrets left as they are now)."""
+    env = {
+        k: v
+        for k, v in current.items()
+        if k in recorded or not _recorded_name(k) or is_secret_name(k) or k in NOT_RESTORED
+    }
+    secrets = []
+    for name, value in recorded.items():
+        if name in NOT_RESTORED:
+            continue
+        if MASK in value:  # a masked secret, or a URL whose credentials were masked
+            secrets.append(name)
+            continue
+        env[name] = value
+    return env, sorted(secrets)
+
+
+def interpreter_path(
+    argv: Sequence[str], python: dict[str, Any] | None, env: dict[str, str]
+) -> str | None:
+    """PATH with the recorded interpreter's directory first, when ``argv`` would otherwise
+    find another one; None when nothing needs to change."""
+    recorded = (python or {}).get("executable")
+    if not recorded or not os.access(recorded, os.X_OK) or not argv:
+        return None
+    now = environment.python_executable(list(argv), env.get("PATH"))
+    if now is None or os.path.abspath(now) == os.path.abspath(recorded) or "/" in argv[0]:
+        return None
+    directory = os.path.dirname(recorded)
+    return os.pathsep.join([directory, *(p for p in env.get("PATH", "").split(os.pathsep) if p)])
+
+
+@dataclass
+class Plan:
+    """The rerun of one run: what to run, with which environment, and what was changed."""
+
+    run_id: str
+    argv: list[str]
+    env: dict[str, str]
+    secrets: list[str]
+    settings: list[Setting]
+
+
+def plan(meta: dict[str, Any], settings: Sequence[Setting], has_config: bool) -> Plan:
+    argv = meta.get("argv")
+    if meta.get("parent_id"):
+        raise UsageError(
+            f"run {meta['id']} is a child run (naga.run() inside run {meta['parent_id']}), not"
+            f" a command of its own; rerun its parent: naga rerun {meta['parent_id']}"
+        )
+    if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
+        raise UsageError(f"run {meta['id']} recorded no command to run again")
+    env, secrets = rerun_env(meta.get("env") or {}, os.environ)
+    path = interpreter_path(argv, meta.get("python"), env)
+    if path is not None:
+        env["PATH"] = path
+    changed = apply_settings(argv, settings, has_config)
+    return Plan(meta["id"], changed, env, secrets, list(settings))
