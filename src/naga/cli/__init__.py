@@ -20,6 +20,11 @@ def _ls(params: dict[str, object]) -> int:
     from .listing import list_runs
 
     try:
+        if params.get("sweep"):
+            from .sweeplist import with_sweep
+
+            params = with_sweep(params)
+        params.pop("sweep", None)
         list_runs(**params)  # type: ignore[arg-type]
     except sqlite3.Error as exc:
         say(f"naga: error: the run index failed ({exc}); `naga reindex` rebuilds it")
@@ -83,6 +88,7 @@ LS_OPTIONS = {
     "--json": ("as_json", "flag"),
     "--where": ("where", "many"),
     "--columns": ("columns", "one"),
+    "--sweep": ("sweep", "one"),
     "--archived": ("archived", "flag"),
 }
 
@@ -99,6 +105,7 @@ def _fast_ls_args(args: list[str]) -> dict[str, object] | None:
         "as_json": False,
         "where": (),
         "columns": None,
+        "sweep": None,
         "archived": False,
     }
     i = 0

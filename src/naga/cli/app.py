@@ -29,6 +29,8 @@ COMMANDS = {
     "tui": "naga.cli.tui:tui",
     "lineage": "naga.cli.lineage:lineage",
     "lock": "naga.cli.lockcmd:lock",
+    "sweep": "naga.cli.sweep:sweep",
+    "export": "naga.cli.export:export",
     "push": "naga.cli.share:push",
     "pull": "naga.cli.share:pull",
     "gc": "naga.cli.gc:gc",

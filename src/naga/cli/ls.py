@@ -37,6 +37,9 @@ def filter_options(f: Any) -> Any:
     "--columns",
     help="Extra columns, comma-separated: param.lr,metric.loss (a bare key: param, else metric).",
 )
+@click.option("--sweep", help="Only the runs of this sweep (id or prefix), its values as columns.")
 def ls(**params: Any) -> None:
     """List runs, newest first."""
-    list_runs(**params)
+    from .sweeplist import with_sweep
+
+    list_runs(**with_sweep(params))

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, NagaError, UsageError
+from ..errors import ConfigError, NagaError
 from .options import TaskOptions
 from .sweepdir import Sweep, create_sweep, sweep_key
 
@@ -256,64 +256,14 @@ def _short(item: Any, width: int = 60) -> str:
 
 
 def _launch(main: Any, sweep: Sweep, reopened: bool, options: TaskOptions, prog: str) -> int:
-    if options.slurm_config:
-        return _submit(sweep, options)
-    if options.dry_run:
-        from .report import describe_tasks
+    from .dispatch import dispatch
 
-        print(describe_tasks(sweep))
-        return 0
-    return run_locally(sweep, options.n_jobs or 1, program=main, reopened=reopened)
-
-
-def _submit(sweep: Sweep, options: TaskOptions) -> int:
-    try:
-        from .slurm import submit_sweep
-    except ModuleNotFoundError as exc:
-        if exc.name != "naga.parallel.slurm":
-            raise
-        raise UsageError("Slurm submission is not available in this version of naga") from None
-    assert options.slurm_config is not None
-    result = submit_sweep(
-        sweep.dir,
-        options.slurm_config,
-        n_workers=options.n_jobs,
+    return dispatch(
+        sweep,
+        reopened=reopened,
+        n_jobs=options.n_jobs,
+        slurm=options.slurm_config,
         after=options.after,
         dry_run=options.dry_run,
+        program=main,
     )
-    if options.dry_run:
-        print(result)
-    else:
-        print(
-            f"naga: sweep {sweep.id}: submitted Slurm job {result}; follow it with"
-            f" `naga ls --sweep {sweep.id}`",
-            file=sys.stderr,
-        )
-    return 0
-
-
-def run_locally(sweep: Sweep, n_jobs: int, *, program: Any = None, reopened: bool = False) -> int:
-    """Run the sweep's free tasks here: in this process, or in ``n_jobs`` joblib processes.
-    Returns 0 when every task completed, else 1."""
-    from .report import print_outcome
-    from .worker import run_worker
-
-    pending = sum(state != "completed" for state in sweep.pool.state().values())
-    done = len(sweep.tasks) - pending
-    resumed = f", {done} completed before" if reopened and done else ""
-    workers = max(1, min(n_jobs, pending))
-    print(
-        f"naga: sweep {sweep.id}: {len(sweep.tasks)} tasks{resumed},"
-        f" {workers} worker{'s' if workers > 1 else ''}",
-        file=sys.stderr,
-    )
-    if workers == 1:
-        run_worker(sweep.dir, program=program)
-    else:
-        from ..integrations import require_extra
-
-        joblib = require_extra("joblib", "parallel")
-        joblib.Parallel(n_jobs=workers)(
-            joblib.delayed(run_worker)(sweep.dir) for _ in range(workers)
-        )
-    return print_outcome(sweep)

@@ -169,7 +169,8 @@ def run_command_task(sweep: Sweep, task: dict[str, Any]) -> dict[str, Any]:
         meta = ended[0] if ended else {}
         return {"status": "failed", "run_id": meta.get("id"), "error": str(exc)}
     meta = ended[0]
-    return {"status": meta["status"], "run_id": meta["id"], "error": meta.get("error")}
+    error = meta.get("error") or (f"exit {meta['exit_code']}" if meta["exit_code"] else None)
+    return {"status": meta["status"], "run_id": meta["id"], "error": error}
 
 
 def _flat(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -1,0 +1,58 @@
+"""Sweeps of any command (``naga sweep``): points from the grammar, each a ``naga run``.
+
+The sweep is defined by its working directory, command template, parameter texts, ``--random``
+count and ``--seed``; the same definition launched again reopens the same sweep (resume),
+including the points a random search drew the first time.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+from .grammar import check_command, fill_command, parse_params, points, typed
+from .sweepdir import Sweep, create_sweep, find_by_key, sweep_key
+
+
+def prepare_command_sweep(
+    specs: Sequence[str],
+    command: Sequence[str],
+    *,
+    n_random: int | None = None,
+    seed: int | None = None,
+    new: bool = False,
+    backend: dict[str, Any] | None = None,
+) -> tuple[Sweep, bool]:
+    """The sweep of ``command`` over ``specs``: reopened when launched before, else new."""
+    params = parse_params(specs)
+    check_command(command, params)
+    definition = {
+        "kind": "command",
+        "cwd": os.getcwd(),
+        "command": list(command),
+        "params": list(specs),
+        "random": n_random,
+        "seed": seed,
+    }
+    key = sweep_key(definition)
+    if not new:
+        found = find_by_key(key)
+        if found is not None:
+            found.pool.reopen_failed()
+            return found, True
+    drawn_seed = seed if seed is not None else secrets.randbits(32)
+    tasks = [
+        {
+            "index": index,
+            "params": {name: typed(text) for name, text in point.items()},
+            "argv": fill_command(command, point),
+        }
+        for index, point in enumerate(points(params, n_random, drawn_seed))
+    ]
+    program = {"command": list(command), "params": list(specs)}
+    extra = {"random": n_random, "seed": drawn_seed}
+    return create_sweep(
+        "command", tasks, key=key, program=program, backend=backend, extra=extra, new=True
+    )

@@ -1,0 +1,94 @@
+"""Where a prepared sweep's tasks go: printed (dry run), submitted to Slurm, or run here, in
+this process or in joblib worker processes. Shared by ``--tasks`` and ``naga sweep``."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from ..errors import UsageError
+from .sweepdir import Sweep
+
+
+def dispatch(
+    sweep: Sweep,
+    *,
+    reopened: bool,
+    n_jobs: int | None,
+    slurm: str | None,
+    after: Sequence[str] = (),
+    dry_run: bool = False,
+    program: Any = None,
+    metrics: Sequence[str] = (),
+) -> int:
+    """The exit code: 0 when every task completed (or was submitted or printed), else 1."""
+    if slurm:
+        return submit(sweep, slurm, n_workers=n_jobs, after=after, dry_run=dry_run)
+    if dry_run:
+        from .report import describe_tasks
+
+        print(describe_tasks(sweep))
+        return 0
+    return run_locally(sweep, n_jobs or 1, program=program, reopened=reopened, metrics=metrics)
+
+
+def submit(
+    sweep: Sweep, slurm: str, *, n_workers: int | None, after: Sequence[str], dry_run: bool
+) -> int:
+    try:
+        from .slurm import submit_sweep
+    except ModuleNotFoundError as exc:
+        if exc.name != "naga.parallel.slurm":
+            raise
+        raise UsageError("Slurm submission is not available in this version of naga") from None
+    result = submit_sweep(sweep.dir, slurm, n_workers=n_workers, after=after, dry_run=dry_run)
+    if dry_run:
+        print(result)
+    else:
+        print(
+            f"naga: sweep {sweep.id}: submitted Slurm job {result}; follow it with"
+            f" `naga ls --sweep {sweep.id}`",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def run_locally(
+    sweep: Sweep,
+    n_jobs: int,
+    *,
+    program: Any = None,
+    reopened: bool = False,
+    metrics: Sequence[str] = (),
+) -> int:
+    """Run the sweep's free tasks here: in this process, or in ``n_jobs`` joblib processes."""
+    from .report import print_outcome
+    from .worker import run_worker
+
+    pending = sum(state != "completed" for state in sweep.pool.state().values())
+    done = len(sweep.tasks) - pending
+    if pending == 0:
+        print(
+            f"naga: sweep {sweep.id}: all {done} tasks completed before; nothing to run"
+            " (a new sweep: --new-sweep, or naga sweep --new)",
+            file=sys.stderr,
+        )
+        return print_outcome(sweep, metrics)
+    resumed = f", {done} completed before" if reopened and done else ""
+    workers = max(1, min(n_jobs, pending))
+    print(
+        f"naga: sweep {sweep.id}: {len(sweep.tasks)} tasks{resumed},"
+        f" {workers} worker{'s' if workers > 1 else ''}",
+        file=sys.stderr,
+    )
+    if workers == 1:
+        run_worker(sweep.dir, program=program)
+    else:
+        from ..integrations import require_extra
+
+        joblib = require_extra("joblib", "parallel")
+        joblib.Parallel(n_jobs=workers)(
+            joblib.delayed(run_worker)(sweep.dir) for _ in range(workers)
+        )
+    return print_outcome(sweep, metrics)
