@@ -32,6 +32,16 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture(autouse=True)
+def packages_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """naga run's cache of installed packages: one per test session, never the user's."""
+    cache = tmp_path_factory.getbasetemp() / "packages-cache"
+    monkeypatch.setenv("NAGA_PACKAGES_CACHE", str(cache))
+    return cache
+
+
+@pytest.fixture(autouse=True)
 def restore_root_logger() -> Iterator[None]:
     """naga.setup_logging (called by clicfg programs run in-process) adds handlers to the root
     logger: each test gets the root logger back as it found it."""

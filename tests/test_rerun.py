@@ -1,0 +1,290 @@
+"""naga rerun, naga branch and naga run --require-clean: real git repositories, real processes.
+
+The recorded command prints a hash of its own source file, so a rerun that restored the code
+exactly prints the same hash as the original run, whatever the checkout holds by then.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Naga, git, runs_json
+
+TRAIN = """\
+import hashlib, os, sys
+source = open(__file__, "rb").read()
+print("code", hashlib.sha256(source).hexdigest()[:16])
+print("args", " ".join(sys.argv[1:]))
+print("seed", os.environ.get("PYTHONHASHSEED", "-"))
+"""
+
+
+def output(done: subprocess.CompletedProcess[bytes]) -> dict[str, str]:
+    lines = done.stdout.decode().splitlines()
+    return dict(line.split(" ", 1) for line in lines if " " in line)
+
+
+def show(naga: Naga, run_id: str) -> dict[str, Any]:
+    done = naga("show", "--json", run_id)
+    assert done.returncode == 0, done.stderr
+    doc: dict[str, Any] = json.loads(done.stdout)
+    return doc
+
+
+def newest(naga: Naga) -> str:
+    return str(runs_json(naga)[0]["id"])
+
+
+def checkout_state(repo: Path) -> dict[str, str]:
+    """Everything a rerun must leave alone: files, index, HEAD, branch, worktrees."""
+    return {
+        "status": git(repo, "status", "--porcelain=v2", "--branch", "-uall"),
+        "index": git(repo, "ls-files", "--stage"),
+        "staged": git(repo, "diff", "--cached"),
+        "unstaged": git(repo, "diff"),
+        "head": git(repo, "rev-parse", "HEAD"),
+        "branch": git(repo, "symbolic-ref", "HEAD"),
+        "worktrees": git(repo, "worktree", "list", "--porcelain"),
+        "train.py": (repo / "train.py").read_text(),
+    }
+
+
+@pytest.fixture
+def project(git_repo: Path) -> Path:
+    (git_repo / "train.py").write_text(TRAIN)
+    git(git_repo, "commit", "-qam", "train prints its own hash")
+    return git_repo
+
+
+def test_rerun_restores_the_exact_dirty_code_and_leaves_the_checkout_alone(
+    naga: Naga, project: Path
+) -> None:
+    (project / "train.py").write_text(TRAIN + "# uncommitted tweak\n")
+    first = naga("run", sys.executable, "train.py", "--lr", "0.1", cwd=project)
+    assert first.returncode == 0, first.stderr
+    original = newest(naga)
+    # The user moves on: commits the tweak, edits again, stages another file.
+    git(project, "commit", "-qam", "tweak")
+    (project / "train.py").write_text(TRAIN + "# something else entirely\n")
+    (project / "notes.txt").write_text("staged\n")
+    git(project, "add", "notes.txt")
+    before = checkout_state(project)
+
+    again = naga("rerun", original, cwd=project)
+
+    assert again.returncode == 0, again.stderr
+    assert output(again)["code"] == output(first)["code"]
+    assert output(again)["args"] == "--lr 0.1"
+    assert checkout_state(project) == before
+    rerun = show(naga, newest(naga))
+    assert rerun["rerun_of"] == original
+    assert rerun["rerun"]["code"]["patch"] is True
+    assert rerun["argv"] == show(naga, original)["argv"]
+    assert b"Rerun of  " + original.encode() in naga("show", rerun["id"]).stdout
+
+
+def test_rerun_restores_the_recorded_environment(naga: Naga, project: Path) -> None:
+    env = {**os.environ, "PYTHONHASHSEED": "123", "WANDB_API_KEY": "s3cret"}
+    assert naga("run", sys.executable, "train.py", cwd=project, env=env).returncode == 0
+    original = newest(naga)
+    now = {**env, "PYTHONHASHSEED": "999", "WANDB_API_KEY": "other"}
+    again = naga("rerun", original, cwd=project, env=now)
+    assert again.returncode == 0, again.stderr
+    assert output(again)["seed"] == "123"
+    assert b"WANDB_API_KEY was masked" in again.stderr  # a secret keeps its current value
+    assert show(naga, newest(naga))["env"]["PYTHONHASHSEED"] == "123"
+
+
+def test_rerun_here_runs_the_current_checkout(naga: Naga, project: Path) -> None:
+    assert naga("run", sys.executable, "train.py", cwd=project).returncode == 0
+    original = newest(naga)
+    (project / "train.py").write_text(TRAIN + "# newer\n")
+    here = naga("rerun", original, "--here", cwd=project / ".")
+    assert here.returncode == 0, here.stderr
+    import hashlib
+
+    current = hashlib.sha256((project / "train.py").read_bytes()).hexdigest()[:16]
+    assert output(here)["code"] == current
+    assert show(naga, newest(naga))["rerun"]["here"] is True
+
+
+def test_rerun_set_replaces_arguments(naga: Naga, project: Path) -> None:
+    args = ["--lr", "0.1", "--epochs=3", "seed=1", "--flag"]
+    assert naga("run", sys.executable, "train.py", *args, cwd=project).returncode == 0
+    original = newest(naga)
+    changed = naga(
+        "rerun", original, "--set", "lr=0.5", "--set", "epochs=9", "--set", "seed=2", cwd=project
+    )
+    assert changed.returncode == 0, changed.stderr
+    assert output(changed)["args"] == "--lr 0.5 --epochs=9 seed=2 --flag"
+    assert show(naga, newest(naga))["rerun"]["set"] == ["lr=0.5", "epochs=9", "seed=2"]
+    for bad, message in (
+        ("momentum=0.9", b"has no --momentum or momentum= argument"),
+        ("lr", b"--set takes KEY=VALUE"),
+    ):
+        done = naga("rerun", original, "--set", bad, cwd=project)
+        assert done.returncode == 2
+        (line,) = done.stderr.decode().splitlines()
+        assert line.startswith("naga: error: ") and message.decode() in line
+
+
+CLICFG = """\
+import hashlib
+import naga
+
+@naga.clicfg({"lr": 0.1, "epochs": 2})
+def main(cfg):
+    print("code", hashlib.sha256(open(__file__, "rb").read()).hexdigest()[:16])
+    print("config", cfg.lr, cfg.epochs)
+
+main()
+"""
+
+
+def test_rerun_set_appends_a_clicfg_override(naga: Naga, project: Path) -> None:
+    (project / "prog.py").write_text(CLICFG)
+    git(project, "add", "prog.py")
+    git(project, "commit", "-qm", "prog")
+    assert naga("run", sys.executable, "prog.py", "epochs=5", cwd=project).returncode == 0
+    original = newest(naga)
+    done = naga("rerun", original, "--set", "lr=0.01", "--set", "epochs=7", cwd=project)
+    assert done.returncode == 0, done.stderr
+    assert output(done)["config"] == "0.01 7"
+    rerun = show(naga, newest(naga))
+    assert rerun["params"] == {"lr": 0.01, "epochs": 7}
+    assert rerun["rerun"]["code"]["snapshot"] is True  # clicfg's snapshot ref of the run
+
+
+def test_unrestorable_runs_fail_in_one_line_suggesting_here(
+    naga: Naga, project: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "no-repo"
+    outside.mkdir()
+    (outside / "train.py").write_text(TRAIN)
+    assert naga("run", sys.executable, "train.py", cwd=outside).returncode == 0
+    no_git = newest(naga)
+    # A commit that history rewriting and gc really removed, with no snapshot ref to keep it.
+    base = git(project, "rev-parse", "HEAD")
+    (project / "train.py").write_text(TRAIN + "# doomed\n")
+    git(project, "commit", "-qam", "doomed")
+    doomed = git(project, "rev-parse", "HEAD")
+    assert naga("run", sys.executable, "train.py", cwd=project).returncode == 0
+    gone = newest(naga)
+    git(project, "reset", "-q", "--hard", base)
+    git(project, "reflog", "expire", "--expire=now", "--all")
+    git(project, "gc", "-q", "--prune=now")
+    assert subprocess.run(["git", "cat-file", "-e", doomed], cwd=project).returncode != 0
+
+    for run_id, reason in (
+        (no_git, "was not recorded inside a git repository"),
+        (gone, f"commit {doomed[:12]} of run {gone} is gone"),
+    ):
+        done = naga("rerun", run_id, cwd=project)
+        assert done.returncode == 1
+        (line,) = done.stderr.decode().splitlines()
+        assert line.startswith("naga: error: ") and reason in line
+        assert f"naga rerun {run_id} --here" in line
+        branch = naga("branch", run_id, f"b-{run_id}", cwd=project)
+        assert branch.returncode == 1 and b"cannot go on a branch" in branch.stderr
+    assert naga("rerun", "nosuchrun", cwd=project).returncode == 1
+    assert len(runs_json(naga)) == 2  # nothing was started
+
+
+def test_rerun_keeps_a_worktree_the_command_wrote_into(naga: Naga, project: Path) -> None:
+    (project / "write.py").write_text("open('result.txt', 'w').write('42')\n")
+    git(project, "add", "write.py")
+    git(project, "commit", "-qm", "writer")
+    assert naga("run", sys.executable, "write.py", cwd=project).returncode == 0
+    done = naga("rerun", newest(naga), cwd=project)
+    assert done.returncode == 0, done.stderr
+    kept = [line for line in done.stderr.decode().splitlines() if "kept" in line]
+    assert len(kept) == 1 and "result.txt" in kept[0]
+    path = Path(kept[0].split("naga: worktree ", 1)[1].split(" kept", 1)[0])
+    assert (path / "result.txt").read_text() == "42"
+    git(project, "worktree", "remove", "--force", str(path))
+
+
+def test_require_clean(naga: Naga, project: Path, tmp_path: Path) -> None:
+    clean = naga("run", "--require-clean", "true", cwd=project)
+    assert clean.returncode == 0, clean.stderr
+    (project / "new.py").write_text("untracked\n")
+    untracked = naga("run", "--require-clean", "true", cwd=project)
+    (project / "new.py").unlink()
+    (project / "train.py").write_text(TRAIN + "# dirty\n")
+    dirty = naga("run", "--require-clean", "--name", "x", "--", "true", cwd=project)
+    outside = tmp_path / "plain"
+    outside.mkdir()
+    no_repo = naga("run", "--require-clean", "true", cwd=outside)
+    for done, reason in (
+        (untracked, "is not clean (new.py)"),
+        (dirty, "is not clean (train.py)"),
+        (no_repo, "is not inside a git repository"),
+    ):
+        assert done.returncode == 2
+        (line,) = done.stderr.decode().splitlines()
+        assert line.startswith("naga: error: --require-clean: ") and reason in line
+    assert len(runs_json(naga)) == 1  # refused runs are never recorded
+    assert naga("run", "--require-clean=1", "true", cwd=project).returncode == 2  # click's error
+
+
+STAGE = """\
+import sys
+import naga
+save_dir, *prevs = sys.argv[1:]
+naga.runlock({{"save_dir": save_dir, "which": "{name}"}}, repos={{"main": "."}}, prevs=prevs)
+"""
+
+
+def test_branch_holds_every_stage_snapshot_in_lineage_order(naga: Naga, project: Path) -> None:
+    (project / "stage.py").write_text(STAGE.format(name="prepare"))
+    git(project, "add", "stage.py")
+    git(project, "commit", "-qm", "stages")
+    head = git(project, "rev-parse", "HEAD")
+    prepare_dir, train_dir = project / "out" / "prepare", project / "out" / "train"
+    (project / ".gitignore").write_text("out/\n")
+    first = naga("run", sys.executable, "stage.py", str(prepare_dir), cwd=project)
+    assert first.returncode == 0, first.stderr
+    (project / "stage.py").write_text(STAGE.format(name="train"))  # another uncommitted state
+    second = naga("run", sys.executable, "stage.py", str(train_dir), str(prepare_dir), cwd=project)
+    assert second.returncode == 0, second.stderr
+    train_run = newest(naga)
+    before = checkout_state(project)
+
+    made = naga("branch", train_run, "repro/pipeline", "--json", cwd=project)
+
+    assert made.returncode == 0, made.stderr
+    doc = json.loads(made.stdout)
+    assert [Path(s["stage"]).name for s in doc["stages"]] == ["prepare", "train"]
+    snapshots = [s["snapshot"] for s in doc["stages"]]
+    trees = git(project, "log", "--first-parent", "--format=%T", "-n2", "repro/pipeline")
+    expected = [git(project, "rev-parse", f"{s}^{{tree}}") for s in reversed(snapshots)]
+    assert trees.split() == expected
+    for sha in snapshots:  # the snapshot commits themselves are in the branch's history
+        git(project, "merge-base", "--is-ancestor", sha, "repro/pipeline")
+    assert git(project, "show", "repro/pipeline:stage.py") == STAGE.format(name="train").strip()
+    assert git(project, "merge-base", head, "repro/pipeline") == head
+    assert checkout_state(project) == before
+    by_path = naga("branch", str(train_dir), "repro/by-path", cwd=project)
+    assert by_path.returncode == 0, by_path.stderr
+    assert git(project, "rev-parse", "repro/by-path") == doc["tip"]
+
+    taken = naga("branch", train_run, "repro/pipeline", cwd=project)
+    assert taken.returncode == 2
+    assert b"branch repro/pipeline already exists" in taken.stderr
+    bad = naga("branch", train_run, "no..pe", cwd=project)
+    assert bad.returncode == 2 and b"not a valid git branch name" in bad.stderr
+
+
+def test_branch_of_a_plain_run_commits_its_patch(naga: Naga, project: Path) -> None:
+    (project / "train.py").write_text(TRAIN + "# dirty\n")
+    assert naga("run", sys.executable, "train.py", cwd=project).returncode == 0
+    made = naga("branch", newest(naga), "repro/plain", cwd=project)
+    assert made.returncode == 0, made.stderr
+    assert git(project, "show", "repro/plain:train.py") == (TRAIN + "# dirty").strip()
+    assert git(project, "rev-parse", "repro/plain^") == git(project, "rev-parse", "HEAD")
