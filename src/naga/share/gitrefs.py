@@ -138,7 +138,7 @@ def fetch_refs(root: str, git_remote: str, run_ids: Iterable[str]) -> list[str]:
     if not wanted:
         return []
     specs = [f"{SNAPSHOT_REFS}{r}:{SNAPSHOT_REFS}{r}" for r in wanted]
-    done = _git(root, ["fetch", "--atomic", "--no-tags", "--quiet", git_remote, *specs])
+    done = _git(root, ["fetch", "--atomic", "--no-tags", git_remote, *specs])
     if done.returncode != 0:
         refused = [ln for ln in done.stderr.splitlines() if "[rejected]" in ln]
         rejected = [r for r in wanted if any(f"{SNAPSHOT_REFS}{r} " in ln for ln in refused)]

@@ -1,0 +1,320 @@
+"""``naga push`` / ``naga pull`` through the real rclone: a local-path remote and a real WebDAV
+server (``rclone serve webdav`` on 127.0.0.1), and snapshot refs through a bare git remote."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import HOSTILE, Naga, git, naga_cmd, runs_json
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("rclone") is None, reason="needs rclone (scripts/test installs it)"
+)
+
+
+@pytest.fixture(autouse=True)
+def rclone_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An empty rclone config of the test's own: the user's remotes are never touched."""
+    config = tmp_path / "rclone.conf"
+    config.write_text("")
+    monkeypatch.setenv("RCLONE_CONFIG", str(config))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def webdav(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Path]]:
+    """A real WebDAV server serving a directory; yields (the rclone remote, the directory)."""
+    served = tmp_path / "served"
+    served.mkdir()
+    port = _free_port()
+    server = subprocess.Popen(
+        ["rclone", "serve", "webdav", str(served), "--addr", f"127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert server.poll() is None, "rclone serve webdav exited"
+                assert time.monotonic() < deadline, "rclone serve webdav never listened"
+                time.sleep(0.05)
+        monkeypatch.setenv("RCLONE_CONFIG_NAGADAV_TYPE", "webdav")
+        monkeypatch.setenv("RCLONE_CONFIG_NAGADAV_URL", f"http://127.0.0.1:{port}/")
+        monkeypatch.setenv("RCLONE_CONFIG_NAGADAV_VENDOR", "other")
+        yield "nagadav:team", served / "team"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@pytest.fixture(params=["local", "webdav"])
+def remote(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, Path]:
+    """(what to pass as REMOTE, where its files are on this machine)."""
+    if request.param == "local":
+        where = tmp_path / HOSTILE / "remote store"
+        return str(where), where
+    found: tuple[str, Path] = request.getfixturevalue("webdav")
+    return found
+
+
+def listed(naga: Naga, env: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    done = naga("ls", "--all", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    runs: list[dict[str, Any]] = json.loads(done.stdout)
+    return runs
+
+
+def other_store(tmp_path: Path, name: str = "second") -> dict[str, str]:
+    return {**os.environ, "NAGA_HOME": str(tmp_path / name)}
+
+
+def record(naga: Naga, name: str, *command: str, tag: str = "t") -> str:
+    done = naga("run", "--name", name, "--tag", tag, "--", *command)
+    assert b"naga: error" not in done.stderr, done.stderr
+    (run,) = [r for r in runs_json(naga) if r["name"] == name]
+    return str(run["id"])
+
+
+def rclone_write(target: str, path: str, data: bytes) -> None:
+    """Change a file on the remote the way a teammate would: through rclone (a WebDAV server
+    caches what it serves, so writing under its directory would go unseen)."""
+    subprocess.run(["rclone", "rcat", f"{target}/{path}"], input=data, check=True)
+
+
+def one_error_line(done: subprocess.CompletedProcess[bytes]) -> str:
+    lines = done.stderr.decode().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("naga: error: "), done.stderr
+    assert b"Traceback" not in done.stderr
+    return lines[0]
+
+
+@pytest.mark.timeout(240)
+def test_push_pull_round_trip(naga: Naga, tmp_path: Path, remote: tuple[str, Path]) -> None:
+    target, files = remote
+    first = record(naga, "first", "sh", "-c", "echo one; echo ü >&2")
+    second = record(naga, "second", "sh", "-c", "echo two; exit 3", tag="bad")
+    store = tmp_path / "store"
+
+    dry = naga("push", target, "--all", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "Would push 2 runs" in dry.stdout.decode()
+    assert first in dry.stdout.decode() and second in dry.stdout.decode()
+    assert not (files / "runs").exists()  # a dry run moves nothing
+
+    done = naga("push", target, "--all")
+    assert done.returncode == 0, done.stderr
+    for run_id in (first, second):
+        for name in ("meta.json", "output.log"):
+            pushed = files / "runs" / run_id / name
+            assert pushed.read_bytes() == (store / "runs" / run_id / name).read_bytes()
+    again = naga("push", target, "--all")
+    assert again.returncode == 0, again.stderr
+    assert "2 runs already there, identical: not copied." in again.stdout.decode()
+    assert "Pushed 0 runs" in again.stdout.decode()
+
+    env = other_store(tmp_path)
+    dry = naga("pull", target, "--tag", "bad", "--dry-run", env=env)
+    assert dry.returncode == 0, dry.stderr
+    assert "Would pull 1 run" in dry.stdout.decode() and second in dry.stdout.decode()
+    assert not (tmp_path / "second" / "runs" / second).exists()
+    done = naga("pull", target, "--status", "failed", env=env)
+    assert done.returncode == 0, done.stderr
+    assert [r["id"] for r in listed(naga, env)] == [second]
+    done = naga("pull", target, first[:5], env=env)  # an id prefix, resolved on the remote
+    assert done.returncode == 0, done.stderr
+    pulled = {r["id"]: r for r in listed(naga, env)}
+    assert set(pulled) == {first, second}
+    assert pulled[second]["exit_code"] == 3 and pulled[second]["tags"] == ["bad"]
+    logs = naga("logs", first, env=env)
+    assert logs.stdout == "one\nü\n".encode()
+    assert not list((tmp_path / "second" / "tmp").iterdir())  # staging cleaned up
+    again = naga("pull", target, "--all", env=env)
+    assert "2 runs already there, identical" in again.stdout.decode(), again.stderr
+
+
+@pytest.mark.timeout(240)
+def test_conflict_lists_runs_and_moves_nothing(
+    naga: Naga, tmp_path: Path, remote: tuple[str, Path]
+) -> None:
+    target, files = remote
+    first = record(naga, "first", "echo", "one")
+    assert naga("push", target, first).returncode == 0
+    changed = files / "runs" / first / "output.log"
+    rclone_write(target, f"runs/{first}/output.log", b"someone else's output\n")
+    later = record(naga, "later", "echo", "later")
+
+    done = naga("push", target, "--all")
+    assert done.returncode == 1
+    line = one_error_line(done)
+    assert f"{first}: output.log differs" in line and "nothing was moved" in line
+    assert later not in line
+    assert changed.read_bytes() == b"someone else's output\n"  # never overwritten
+    assert not (files / "runs" / later).exists()  # nothing moved, not even the new run
+
+    done = naga("pull", target, first)  # the same conflict, seen from this side
+    assert done.returncode == 1
+    assert f"{first}: output.log differs" in one_error_line(done)
+    assert (tmp_path / "store" / "runs" / first / "output.log").read_bytes() == b"one\n"
+
+    # Same size, other bytes: meta.json is compared byte for byte (a rename shows there).
+    meta = (files / "runs" / first / "meta.json").read_bytes()
+    rclone_write(target, f"runs/{first}/meta.json", meta.replace(b'"first"', b'"fir5t"'))
+    rclone_write(target, f"runs/{first}/output.log", b"one\n")
+    done = naga("push", target, first)
+    assert done.returncode == 1
+    assert f"{first}: meta.json differs" in one_error_line(done)
+
+
+def test_running_run_is_never_pushed(naga: Naga, tmp_path: Path) -> None:
+    done_id = record(naga, "done", "true")
+    live = subprocess.Popen(
+        naga_cmd("run", "--name", "live", "--", "sleep", "60"),
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not [r for r in runs_json(naga) if r["name"] == "live"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        (running,) = [r["id"] for r in runs_json(naga) if r["name"] == "live"]
+        target = tmp_path / "remote"
+        done = naga("push", str(target), "live")
+        assert done.returncode == 1
+        assert f"run(s) {running} still running" in one_error_line(done)
+        assert not target.exists()
+        done = naga("push", str(target), "--all")
+        assert done.returncode == 0, done.stderr
+        assert f"not pushing 1 run still running: {running}" in done.stderr.decode()
+        assert sorted(p.name for p in (target / "runs").iterdir()) == [done_id]
+    finally:
+        os.killpg(live.pid, signal.SIGTERM)
+        live.wait(timeout=30)
+
+
+def test_bad_inputs_are_one_line(naga: Naga, tmp_path: Path) -> None:
+    record(naga, "only", "true")
+    target = str(tmp_path / "remote")
+    cases = {
+        ("push", target, "nosuchrun"): "no run matches 'nosuchrun'",
+        ("push", "nosuch:path", "--all"): "didn't find section in config file",
+        ("pull", target, "--all"): "there are no runs at",
+        ("push", "-x", "--all"): "",  # click: no such option
+        ("push", target): "name the runs to push",
+    }
+    for args, message in cases.items():
+        done = naga(*args)
+        assert done.returncode in (1, 2), args
+        assert b"Traceback" not in done.stderr
+        assert message in done.stderr.decode(), (args, done.stderr)
+    assert naga("push", target, "--all").returncode == 0
+    done = naga("pull", target, "nosuchrun", env=other_store(tmp_path))
+    assert "no run matches 'nosuchrun'" in one_error_line(done)
+    closed = _free_port()  # nothing listens there: a server that is down
+    env = {**os.environ,
+           "RCLONE_CONFIG_DOWN_TYPE": "webdav", "RCLONE_CONFIG_DOWN_URL": f"http://127.0.0.1:{closed}/",
+           "RCLONE_CONFIG_DOWN_VENDOR": "other"}  # fmt: skip
+    done = naga("push", "down:x", "--all", "--low-level-retries", "1", env=env)
+    assert done.returncode == 2  # not an option of naga's
+    done = naga("push", "down:x", "--all", env={**env, "RCLONE_LOW_LEVEL_RETRIES": "1"})
+    assert "connection refused" in one_error_line(done)
+    no_rclone = tmp_path / "bin"
+    no_rclone.mkdir()
+    (no_rclone / "git").symlink_to(shutil.which("git") or "git")
+    done = naga("push", target, "--all", env={**os.environ, "PATH": str(no_rclone)})
+    assert "rclone is not installed" in one_error_line(done)
+
+
+def _snapshot_run(naga: Naga, repo: Path, name: str) -> str:
+    """A run whose run.lock keeps a snapshot of the dirty repository (refs/naga/snapshots/ID)."""
+    code = (
+        "import naga; from omegaconf import OmegaConf; "
+        "naga.runlock(OmegaConf.create({'save_dir': 'out'}), repos={'main': '.'})"
+    )
+    done = naga("run", "--name", name, "--", sys.executable, "-c", code, cwd=repo)
+    assert done.returncode == 0, done.stderr
+    (run,) = [r for r in runs_json(naga) if r["name"] == name]
+    return str(run["id"])
+
+
+@pytest.mark.timeout(240)
+def test_snapshot_refs_round_trip_through_a_bare_remote(
+    naga: Naga, tmp_path: Path, git_repo: Path
+) -> None:
+    bare = tmp_path / "shared.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(bare))
+    git(git_repo, "remote", "add", "origin", str(bare))
+    git(git_repo, "push", "-q", "origin", "main")
+    (git_repo / "train.py").write_text("print('edited, not committed')\n")
+    run_id = _snapshot_run(naga, git_repo, "snap")
+    ref = f"refs/naga/snapshots/{run_id}"
+    snapshot = git(git_repo, "rev-parse", ref)
+    target = str(tmp_path / "runs remote")
+
+    done = naga("push", target, run_id, "--git-remote", "origin", "--dry-run", cwd=git_repo)
+    assert "Would push 1 snapshot ref" in done.stdout.decode(), done.stderr
+    assert git(bare, "for-each-ref", "refs/naga/") == ""
+    done = naga("push", target, run_id, "--git-remote", "origin", cwd=git_repo)
+    assert done.returncode == 0, done.stderr
+    assert git(bare, "rev-parse", ref) == snapshot
+
+    clone = tmp_path / "teammate"
+    git(tmp_path, "clone", "-q", str(bare), str(clone))
+    env = other_store(tmp_path, "teammate store")
+    done = naga("pull", target, "--all", "--git-remote", "origin", cwd=clone, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "Fetched 1 snapshot ref" in done.stdout.decode()
+    assert git(clone, "rev-parse", ref) == snapshot
+    assert git(clone, "show", f"{ref}:train.py") == "print('edited, not committed')"
+    assert [r["id"] for r in listed(naga, env)] == [run_id]
+
+    # A different snapshot under the same id is refused both ways, never replaced.
+    unrelated = git(clone, "commit-tree", "-m", "other", git(clone, "rev-parse", "HEAD^{tree}"))
+    git(clone, "update-ref", ref, unrelated)
+    done = naga("pull", target, run_id, "--git-remote", "origin", cwd=clone, env=env)
+    assert done.returncode == 1
+    assert f"different snapshot for run(s) {run_id}" in one_error_line(done)
+    assert git(clone, "rev-parse", ref) == unrelated
+    git(git_repo, "update-ref", ref, git(git_repo, "commit-tree", "-m", "x", "HEAD^{tree}"))
+    done = naga("push", target, run_id, "--git-remote", "origin", cwd=git_repo)
+    assert done.returncode == 1
+    assert f"holds a different snapshot for run(s) {run_id}" in one_error_line(done)
+    assert git(bare, "rev-parse", ref) == snapshot
+
+
+def test_remote_store_is_a_store(naga: Naga, tmp_path: Path) -> None:
+    """A local-path remote is laid out like a store: NAGA_HOME=remote naga ls lists it."""
+    first = record(naga, "first", "true")
+    target = tmp_path / "remote"
+    assert naga("push", str(target), "--all").returncode == 0
+    env = {**os.environ, "NAGA_HOME": str(target)}
+    assert [r["id"] for r in listed(naga, env)] == [first]
+    second = record(naga, "second", "true")
+    assert naga("push", str(target), "--all").returncode == 0  # markers tell its index
+    assert {r["id"] for r in listed(naga, env)} == {first, second}
+    meta = json.loads((target / "runs" / second / "meta.json").read_text())
+    assert meta["name"] == "second"
