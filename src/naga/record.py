@@ -9,7 +9,7 @@ import os
 
 from ._lean import shell_join
 from ._version import __version__
-from .capture import environment
+from .capture import environment, slurm
 from .store import liveness
 from .store.timefmt import iso_from_ts
 
@@ -49,6 +49,7 @@ def new_record(
         "git": None,
         "python": None,
         "env": environment.selected_env(),
+        "slurm": slurm.job_info(),  # None outside a Slurm job
         "gpus": [],
         "resources": {},
         "params": {},

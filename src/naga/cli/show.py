@@ -77,6 +77,7 @@ def render_run(meta: dict[str, Any], store: Store) -> str:
                 "GPU", f"{gpu.get('index')}: {gpu.get('name')} ({gpu.get('memory_total_mib')} MiB)"
             )
         )
+    lines += _slurm_lines(meta.get("slurm"))
     for key, value in (meta.get("env") or {}).items():
         lines.append(_field("Env" if key == next(iter(meta["env"])) else "", f"{key}={value}"))
     output = meta.get("output")
@@ -100,6 +101,18 @@ def render_run(meta: dict[str, Any], store: Store) -> str:
     if meta.get("traceback"):
         lines.append(render.style(meta["traceback"].rstrip(), dim=True))
     return "\n".join(lines)
+
+
+def _slurm_lines(info: dict[str, Any] | None) -> list[str]:
+    if not info:
+        return []
+    from ..capture.slurm import describe
+
+    lines = [_field("Slurm", describe(info))]
+    for stream in ("out", "err"):
+        if info.get(f"log_{stream}"):
+            lines.append(_field("", f"worker std{stream}: {info[f'log_{stream}']}"))
+    return lines
 
 
 def _children_lines(children: list[dict[str, Any]]) -> list[str]:

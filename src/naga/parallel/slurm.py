@@ -25,6 +25,8 @@ Contract (shared with :mod:`naga.parallel.worker` and the ``--slurm_config``/``n
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import re
@@ -170,7 +172,9 @@ def _submit(sweep: Sweep, profile: Profile, workers: int, parameters: dict[str, 
     except ValueError as exc:
         raise SlurmError(f"slurm profile {profile.source}: {_first_line(str(exc))}") from None
     try:
-        jobs = executor.submit_array([SweepWorker(sweep.dir) for _ in range(workers)])
+        # submitit echoes sbatch's stderr when it fails; the error below says it in one line
+        with contextlib.redirect_stderr(io.StringIO()):
+            jobs = executor.submit_array([SweepWorker(sweep.dir) for _ in range(workers)])
     except (submitit.core.utils.FailedJobError, OSError) as exc:
         raise SlurmError(
             f"sbatch refused the job ({profile.source}): {_sbatch_error(exc)}"
@@ -183,7 +187,8 @@ def _sbatch_error(exc: BaseException) -> str:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     for line in reversed(lines):
         if "sbatch: error:" in line:
-            return line.split("sbatch: error:", 1)[1].strip()
+            reason = line.split("sbatch: error:", 1)[1].strip()
+            return reason.removeprefix("Batch job submission failed:").strip()
     return lines[-1] if lines else type(exc).__name__
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import submitit
 
-from ..capture.slurm import LOG_ENV
+from ..capture.slurm import LOG_ENVS
 from ..errors import NagaError
 
 
@@ -46,8 +46,9 @@ class SweepWorker(submitit.helpers.Checkpointable):
     def __call__(self) -> int:
         from .worker import run_worker
 
-        # runs started by this worker record where its log is (naga show: the Slurm line)
-        os.environ[LOG_ENV] = str(submitit.JobEnvironment().paths.stdout)
+        # runs started by this worker record where its logs are (naga show: the Slurm lines)
+        paths = submitit.JobEnvironment().paths
+        os.environ[LOG_ENVS[0]], os.environ[LOG_ENVS[1]] = str(paths.stdout), str(paths.stderr)
         submitit_handler = signal.getsignal(signal.SIGUSR2)
         signal.signal(signal.SIGUSR2, _raise_preempted)
         try:

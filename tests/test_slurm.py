@@ -1,0 +1,430 @@
+"""Sweeps on a real Slurm cluster: slurmctld + slurmd + munged started on this machine by
+``scripts/slurm/up.sh`` (a session fixture), jobs submitted through submitit.
+
+The program is a real ``clicfg`` script launched with ``--tasks ... --slurm_config FILE``, as a
+user would; tasks that must stay running while the test requeues or preempts their job wait for
+a file the test creates. Slurm holds a requeued job back two minutes (its BeginTime); the tests
+release it at once with ``scontrol update StartTime=now``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Naga, runs_json
+
+REPO = Path(__file__).resolve().parent.parent
+NODE = socket.gethostname().split(".")[0]
+
+PROGRAM = """\
+import os, time, pathlib
+import naga
+
+@naga.clicfg({"lr": 0.1, "wait": "", "fail": False, "marks": "???", "save_dir": "out/${lr}"})
+def main(cfg):
+    restarts = os.environ.get("SLURM_RESTART_COUNT", "0")
+    with open(pathlib.Path(cfg.marks) / f"attempts-{cfg.lr}", "a") as f:
+        f.write(restarts + "\\n")
+    print(f"training at lr={cfg.lr}", flush=True)
+    while cfg.wait and not os.path.exists(cfg.wait):
+        time.sleep(0.05)
+    if cfg.fail:
+        raise RuntimeError(f"boom at lr={cfg.lr}")
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+# -- the cluster ------------------------------------------------------------------------------
+
+
+def _free_port_pair() -> int:
+    for _ in range(50):
+        with socket.socket() as a, socket.socket() as b:
+            a.bind(("127.0.0.1", 0))
+            port = a.getsockname()[1]
+            try:
+                b.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+            if port + 1 < 65536:
+                return port
+    raise RuntimeError("no two free consecutive ports")
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A single-node Slurm cluster for the session; yields its slurm.conf."""
+    missing = [c for c in ("slurmctld", "slurmd", "munged", "sbatch") if shutil.which(c) is None]
+    if missing:
+        pytest.skip(f"Slurm is not installed ({', '.join(missing)}); scripts/test installs it")
+    if os.geteuid() != 0:
+        pytest.skip("starting slurmd needs root (CI runs scripts/test as root)")
+    state = tmp_path_factory.mktemp("slurm")
+    env = {**os.environ, "NAGA_SLURM_DIR": str(state), "NAGA_SLURM_PORT": str(_free_port_pair())}
+    up = subprocess.run(
+        [str(REPO / "scripts/slurm/up.sh")], env=env, capture_output=True, text=True, timeout=90
+    )
+    assert up.returncode == 0, up.stderr
+    conf = state / "slurm.conf"
+    saved = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = str(conf)
+    try:
+        yield conf
+    finally:
+        subprocess.run([str(REPO / "scripts/slurm/down.sh"), "--clean"], env=env, timeout=90)
+        if saved is None:
+            os.environ.pop("SLURM_CONF", None)
+        else:
+            os.environ["SLURM_CONF"] = saved
+
+
+@pytest.fixture
+def slurm(slurm_cluster: Path) -> Iterator[Path]:
+    """The cluster, left with no job of this test behind."""
+    yield slurm_cluster
+    jobs = _out("squeue", "-h", "-o", "%A").split()
+    if jobs:
+        subprocess.run(["scancel", *jobs], check=False)
+        _wait_for(lambda: not _out("squeue", "-h", "-o", "%A").strip(), "jobs cancelled")
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def _out(*cmd: str) -> str:
+    return subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=30).stdout
+
+
+def _wait_for(condition: Callable[[], Any], what: str, timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}; squeue:\n{_out('squeue')}")
+
+
+def _job_gone(job: str) -> bool:
+    found = subprocess.run(["squeue", "-h", "-j", job], capture_output=True, text=True)
+    return (found.returncode == 0 and not found.stdout.strip()) or "Invalid job id" in found.stderr
+
+
+def _job_field(job: str, key: str) -> list[str]:
+    """``key``'s value for the job (one per array task) in ``scontrol show job``."""
+    return re.findall(rf"\b{key}=(\S*)", _out("scontrol", "-o", "show", "job", job))
+
+
+def _release_requeued(job: str) -> None:
+    """Requeued jobs wait two minutes (BeginTime); start this one now."""
+    _wait_for(lambda: "PENDING" in _job_field(job, "JobState"), f"job {job} requeued")
+    subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True)
+
+
+def _profile(tmp_path: Path, text: str = "") -> Path:
+    path = tmp_path / "slurm.yaml"
+    base = ["partition: debug", "time: 10", "cpus_per_task: 1", "mem: 300M"]
+    given = {line.split(":")[0] for line in text.splitlines()}
+    path.write_text("".join(f"{line}\n" for line in base if line.split(":")[0] not in given) + text)
+    return path
+
+
+def _program(tmp_path: Path) -> Path:
+    (tmp_path / "marks").mkdir(exist_ok=True)
+    path = tmp_path / "train.py"
+    path.write_text(PROGRAM)
+    return path
+
+
+def _launch(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    marks = f"marks={tmp_path / 'marks'}"
+    return subprocess.run(
+        [sys.executable, str(_program(tmp_path)), marks, *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def _submitted_job(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 0, done.stderr
+    found = re.search(r"submitted Slurm job (\d+)", done.stderr)
+    assert found, done.stderr
+    return found.group(1)
+
+
+def _sweep(store: Path) -> dict[str, Any]:
+    (path,) = store.glob("sweeps/sw-*/sweep.json")
+    doc: dict[str, Any] = json.loads(path.read_text())
+    doc["dir"] = str(path.parent)
+    return doc
+
+
+def _attempts(tmp_path: Path, lr: str) -> list[str]:
+    path = tmp_path / "marks" / f"attempts-{lr}"
+    return path.read_text().split() if path.exists() else []
+
+
+def _runs_by_lr(naga: Naga, tag: str) -> dict[str, list[dict[str, Any]]]:
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for run in sorted(runs_json(naga, "--tag", tag), key=lambda r: r["started_at"]):
+        full = json.loads(naga("show", "--json", run["id"]).stdout)
+        runs.setdefault(str(full["params"]["lr"]), []).append(full)
+    return runs
+
+
+# -- tests ------------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(180)
+def test_array_of_tasks_completes_with_slurm_info(
+    slurm: Path, tmp_path: Path, store: Path, naga: Naga
+) -> None:
+    profile = _profile(tmp_path, "array_parallelism: 2\n")
+    done = _launch(
+        tmp_path, "--tasks", "[0.1, 0.2, 0.3]", "--task-to", "lr", "--slurm_config", str(profile)
+    )
+    job = _submitted_job(done)
+    sweep = _sweep(store)
+    assert sweep["slurm"]["jobs"][0]["job_id"] == job
+    assert sweep["slurm"]["jobs"][0]["array_size"] == 3
+    assert _job_field(job, "ArrayTaskThrottle") == ["2"]
+    _wait_for(lambda: _job_gone(job), f"job {job} to end", timeout=120)
+
+    runs = _runs_by_lr(naga, f"sweep:{sweep['id']}")
+    assert sorted(runs) == ["0.1", "0.2", "0.3"]
+    indexes = set()
+    for (run,) in runs.values():
+        assert run["status"] == "completed", run
+        info = run["slurm"]
+        assert info["array_job_id"] == job and info["node"] == NODE
+        assert info["partition"] == "debug" and info["restart_count"] == 0
+        assert Path(info["log_out"]).is_file() and Path(info["log_err"]).is_file()
+        indexes.add(info["array_task_id"])
+    assert indexes <= {0, 1, 2}
+    shown = naga("show", runs["0.2"][0]["id"]).stdout.decode()
+    task = runs["0.2"][0]["slurm"]["array_task_id"]
+    assert re.search(rf"Slurm\s+job {job}_{task} \(id \d+\) on {NODE}, partition debug", shown)
+    assert f"worker stdout: {runs['0.2'][0]['slurm']['log_out']}" in shown
+
+
+@pytest.mark.timeout(180)
+def test_requeued_job_resumes_only_unfinished_tasks(
+    slurm: Path, tmp_path: Path, store: Path, naga: Naga
+) -> None:
+    go = tmp_path / "go"
+    tasks = f"[{{lr: 0.1}}, {{lr: 0.2, wait: '{go}'}}, {{lr: 0.3}}]"
+    done = _launch(
+        tmp_path, "--tasks", tasks, "--n_jobs", "1", "--slurm_config", str(_profile(tmp_path))
+    )
+    job = _submitted_job(done)
+    _wait_for(lambda: _attempts(tmp_path, "0.2"), "task 1 to start")
+    subprocess.run(["scontrol", "requeue", job], check=True)
+    _release_requeued(job)
+    go.touch()
+    _wait_for(lambda: _job_gone(job), f"job {job} to end", timeout=120)
+
+    assert _attempts(tmp_path, "0.1") == ["0"]  # done before the requeue: not run again
+    assert _attempts(tmp_path, "0.2") == ["0", "1"]  # in progress: run again
+    assert _attempts(tmp_path, "0.3") == ["1"]
+    runs = _runs_by_lr(naga, f"sweep:{_sweep(store)['id']}")
+    first, second = runs["0.2"]
+    assert first["status"] in ("crashed", "cancelled") and first["slurm"]["restart_count"] == 0
+    assert second["status"] == "completed" and second["slurm"]["restart_count"] == 1
+    assert [r["status"] for r in runs["0.1"] + runs["0.3"]] == ["completed", "completed"]
+    assert "requeued 1x" in naga("show", second["id"]).stdout.decode()
+
+
+@pytest.mark.timeout(180)
+def test_preempted_job_checkpoints_and_requeues_itself(
+    slurm: Path, tmp_path: Path, store: Path, naga: Naga
+) -> None:
+    go = tmp_path / "go"
+    tasks = f"[{{lr: 0.1}}, {{lr: 0.2, wait: '{go}'}}, {{lr: 0.3}}]"
+    done = _launch(
+        tmp_path, "--tasks", tasks, "--n_jobs", "1", "--slurm_config", str(_profile(tmp_path))
+    )
+    job = _submitted_job(done)
+    _wait_for(lambda: _attempts(tmp_path, "0.2"), "task 1 to start")
+    # what Slurm sends before the time limit (--signal=USR2@...) and on preemption
+    subprocess.run(["scancel", "--signal=USR2", job], check=True)
+    _release_requeued(job)  # requeued by submitit's checkpoint, from inside the job
+    go.touch()
+    _wait_for(lambda: _job_gone(job), f"job {job} to end", timeout=120)
+
+    assert _attempts(tmp_path, "0.1") == ["0"]
+    assert _attempts(tmp_path, "0.2") == ["0", "1"]
+    assert _attempts(tmp_path, "0.3") == ["1"]
+    runs = _runs_by_lr(naga, f"sweep:{_sweep(store)['id']}")
+    first, second = runs["0.2"]
+    assert first["status"] == "cancelled"  # interrupted, not failed: the task ran again
+    assert second["status"] == "completed" and second["slurm"]["restart_count"] == 1
+    log = Path(second["slurm"]["log_err"]).read_text()
+    assert "Calling checkpoint method" in log and f"Requeued job {job}" in log
+
+
+@pytest.mark.timeout(180)
+def test_failing_task_is_reported_with_its_logs(
+    slurm: Path, tmp_path: Path, store: Path, naga: Naga
+) -> None:
+    tasks = "[{lr: 0.1}, {lr: 0.2, fail: true}]"
+    done = _launch(tmp_path, "--tasks", tasks, "--slurm_config", str(_profile(tmp_path)))
+    job = _submitted_job(done)
+    _wait_for(lambda: _job_gone(job), f"job {job} to end", timeout=120)
+
+    runs = _runs_by_lr(naga, f"sweep:{_sweep(store)['id']}")
+    (ok,), (failed,) = runs["0.1"], runs["0.2"]
+    assert ok["status"] == "completed"
+    assert failed["status"] == "failed" and "boom at lr=0.2" in failed["error"]
+    # a clicfg task runs inside the worker: its output is the worker's log, named on the run
+    assert "training at lr=0.2" in Path(failed["slurm"]["log_out"]).read_text()
+    worker_log = Path(failed["slurm"]["log_err"]).read_text()
+    assert "SweepTasksFailed" in worker_log and failed["id"] in worker_log
+    shown = naga("show", failed["id"]).stdout.decode()
+    assert f"worker stderr: {failed['slurm']['log_err']}" in shown and "boom at lr=0.2" in shown
+    assert "FAILED" in _job_field(job, "JobState")  # afterok dependents will not start
+
+
+@pytest.mark.timeout(120)
+def test_dry_run_prints_the_sbatch_script_and_submits_nothing(
+    slurm: Path, tmp_path: Path, store: Path
+) -> None:
+    profile = _profile(tmp_path, "array_parallelism: 2\nsbatch: {mail-type: END}\n")
+    done = _launch(
+        tmp_path,
+        "--tasks",
+        "[0.1, 0.2, 0.3]",
+        "--task-to",
+        "lr",
+        "--slurm_config",
+        str(profile),
+        "--dry-run",
+    )
+    assert done.returncode == 0, done.stderr
+    for line in (
+        "#SBATCH --array=0-2%2",
+        "#SBATCH --partition=debug",
+        "#SBATCH --time=10",
+        "#SBATCH --mem=300M",
+        "#SBATCH --mail-type=END",
+        "#SBATCH --signal=USR2@90",
+        "-m submitit.core._submit",
+    ):
+        assert line in done.stdout, done.stdout
+    assert "dry run: nothing submitted" in done.stdout
+    assert _out("squeue", "-h").strip() == ""
+    assert "slurm" not in _sweep(store)
+
+
+@pytest.mark.timeout(180)
+def test_after_makes_a_sweep_wait_for_another(
+    slurm: Path, tmp_path: Path, store: Path, naga: Naga
+) -> None:
+    go = tmp_path / "go"
+    profile = str(_profile(tmp_path))
+    first_job = _submitted_job(
+        _launch(tmp_path, "--tasks", f"[{{lr: 0.1, wait: '{go}'}}]", "--slurm_config", profile)
+    )
+    first_sweep = _sweep(store)["id"]
+    done = _launch(
+        tmp_path,
+        "--tasks",
+        "[0.2]",
+        "--task-to",
+        "lr",
+        "--slurm_config",
+        profile,
+        "--after",
+        first_sweep,
+    )
+    second_job = _submitted_job(done)
+    assert _job_field(second_job, "Dependency") == [f"afterok:{first_job}_*(unfulfilled)"] or (
+        _job_field(second_job, "Dependency") == [f"afterok:{first_job}(unfulfilled)"]
+    )
+    assert _job_field(second_job, "Reason") == ["Dependency"]
+    _wait_for(lambda: _attempts(tmp_path, "0.1"), "the first sweep to start")
+    assert _attempts(tmp_path, "0.2") == []  # the second waits
+    go.touch()
+    _wait_for(lambda: _job_gone(second_job), f"job {second_job} to end", timeout=120)
+
+    first = runs_json(naga, "--tag", f"sweep:{first_sweep}")[0]
+    (second,) = [r for r in runs_json(naga) if r["id"] != first["id"]]
+    assert first["status"] == second["status"] == "completed"
+    assert second["started_at"] >= first["finished_at"]
+
+
+@pytest.mark.timeout(120)
+def test_after_a_failed_stage_the_next_is_cancelled(
+    slurm: Path, tmp_path: Path, store: Path
+) -> None:
+    profile = str(_profile(tmp_path))
+    first_job = _submitted_job(
+        _launch(tmp_path, "--tasks", "[{lr: 0.1, fail: true}]", "--slurm_config", profile)
+    )
+    second_job = _submitted_job(
+        _launch(
+            tmp_path,
+            "--tasks",
+            "[0.2]",
+            "--task-to",
+            "lr",
+            "--slurm_config",
+            profile,
+            "--after",
+            first_job,
+        )
+    )
+    _wait_for(lambda: _job_gone(second_job), f"job {second_job} to be cancelled")
+    assert _attempts(tmp_path, "0.2") == []
+
+
+@pytest.mark.timeout(120)
+def test_bad_requests_get_one_line(slurm: Path, tmp_path: Path) -> None:
+    tasks = ["--tasks", "[0.1]", "--task-to", "lr"]
+    too_big = _launch(
+        tmp_path, *tasks, "--slurm_config", str(_profile(tmp_path, "cpus_per_task: 512\n"))
+    )
+    assert too_big.returncode != 0
+    assert too_big.stderr.count("\n") == 1, too_big.stderr
+    assert "error: sbatch refused the job" in too_big.stderr
+    assert "More processors requested than permitted" in too_big.stderr
+    no_memory = _launch(tmp_path, *tasks, "--slurm_config", str(_profile(tmp_path, "mem: 64T\n")))
+    assert no_memory.returncode != 0 and no_memory.stderr.count("\n") == 1, no_memory.stderr
+    assert "Requested node configuration is not available" in no_memory.stderr
+
+    profile = str(_profile(tmp_path))
+    unknown = _launch(tmp_path, *tasks, "--slurm_config", profile, "--after", "sw-nope")
+    assert unknown.returncode == 2 and unknown.stderr.count("\n") == 1, unknown.stderr
+    assert "--after sw-nope: not a Slurm job id" in unknown.stderr
+    assert _out("squeue", "-h").strip() == ""
+
+
+def test_naga_run_inside_a_slurm_job_records_it(slurm: Path, tmp_path: Path, naga: Naga) -> None:
+    done = subprocess.run(
+        ["srun", "--job-name=by-hand", sys.executable, "-m", "naga", "run", "true"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    (run,) = runs_json(naga)
+    full = json.loads(naga("show", "--json", run["id"]).stdout)
+    info = full["slurm"]
+    assert info["job_id"].isdigit() and info["node"] == NODE and info["partition"] == "debug"
+    assert info["array_job_id"] is None and info["restart_count"] == 0
+    assert "Slurm     job " in naga("show", run["id"]).stdout.decode()
