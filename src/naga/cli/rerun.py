@@ -67,7 +67,12 @@ def rerun(
             f" git did not record ({shown}); they are not restored"
         )
     say(f"naga: rerun of {meta['id']} at {code.describe()} in a temporary git worktree")
-    if "NAGA_HOME" not in todo.env:  # the worktree is another repository root: same store
+    if "NAGA_HOME" not in todo.env:
+        # The worktree is another repository root: point the command's own naga calls at this
+        # store. Plumbing, like NAGA_RUN_ID: not part of the environment the run records.
+        from ..capture.environment import selected_env
+
+        extra["env"] = selected_env(dict(todo.env))
         todo.env["NAGA_HOME"] = store.layout.root
     parent = os.path.join(store.layout.root, "worktrees")
     with repro_code.worktree(code, parent, keep=keep) as tree:
