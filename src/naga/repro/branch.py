@@ -14,7 +14,9 @@ snapshot commit and ``git log --first-parent`` lists the stages in order. Nothin
 or merged: no stage's code can be changed by a conflict. The tip is the target run's code.
 
 Only plumbing is used (``commit-tree``, ``update-ref`` with an empty old value, so an existing
-branch is never moved): the current checkout, index and HEAD are untouched.
+branch is never moved): the current checkout, index and HEAD are untouched. A commit naga makes
+takes its date from the snapshot (or the run's start), so the same target always gives the same
+branch tip.
 """
 
 from __future__ import annotations
@@ -98,7 +100,8 @@ def stage_of_run(meta: dict[str, Any], run_dir: str, repo: str) -> Stage:
     if code.snapshot or not code.patch:
         return Stage(meta["id"], meta["id"], code.commit)
     message = f"naga: run {meta['id']} (commit {code.commit[:12]} + git.patch)"
-    commit = gitops.commit_tree(repo, code.tree(), [code.commit], message)
+    date = meta.get("started_at")
+    commit = gitops.commit_tree(repo, code.tree(), [code.commit], message, date)
     return Stage(meta["id"], meta["id"], commit)
 
 
@@ -155,7 +158,8 @@ def chain(repo: str, stages: list[Stage]) -> tuple[str, list[dict[str, Any]]]:
             tree = gitops.git(repo, ["rev-parse", f"{stage.commit}^{{tree}}"])
             run = f" (run {stage.run_id})" if stage.run_id else ""
             message = f"naga: stage {stage.label}{run}\n\nsnapshot {stage.commit}"
-            tip = gitops.commit_tree(repo, tree, [tip, stage.commit], message)
+            date = gitops.git(repo, ["show", "-s", "--format=%cI", stage.commit])
+            tip = gitops.commit_tree(repo, tree, [tip, stage.commit], message, date)
         placed.append(
             {"stage": stage.label, "run_id": stage.run_id, "snapshot": stage.commit, "commit": tip}
         )

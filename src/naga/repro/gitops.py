@@ -93,13 +93,18 @@ def tree_with_patch(repo: str, commit: str, patch: str | None) -> str:
         return git(repo, ["write-tree"], env)
 
 
-def commit_tree(repo: str, tree: str, parents: Sequence[str], message: str) -> str:
+def commit_tree(
+    repo: str, tree: str, parents: Sequence[str], message: str, date: str | None = None
+) -> str:
+    """A commit of ``tree``; with ``date`` (ISO 8601) as its author and committer date, the
+    same inputs make the same commit, whenever they are made."""
     args = ["commit-tree", "--no-gpg-sign", "-m", message, tree]
     for parent in parents:
         args += ["-p", parent]
-    done = run(repo, args)
+    dates = {"GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date} if date else {}
+    done = run(repo, args, git_env(**dates))
     if done.returncode != 0 and b"ident" in done.stderr.lower():
-        done = run(repo, args, git_env(**_FALLBACK_IDENTITY))  # no identity configured
+        done = run(repo, args, git_env(**dates, **_FALLBACK_IDENTITY))  # no identity set
     if done.returncode != 0:
         raise GitError(f"git commit-tree failed in {repo}: {first_error(done.stderr)}")
     return os.fsdecode(done.stdout).strip()
