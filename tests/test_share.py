@@ -318,3 +318,37 @@ def test_remote_store_is_a_store(naga: Naga, tmp_path: Path) -> None:
     assert {r["id"] for r in listed(naga, env)} == {first, second}
     meta = json.loads((target / "runs" / second / "meta.json").read_text())
     assert meta["name"] == "second"
+
+
+def test_progress_on_a_terminal(naga: Naga, tmp_path: Path) -> None:
+    """On a terminal, rclone draws its progress; piped, naga's output stays plain."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    record(naga, "first", "echo", "one")
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    push = subprocess.Popen(
+        naga_cmd("push", str(tmp_path / "remote"), "--all"),
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=follower,
+        stderr=follower,
+    )
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal's other end closed: naga exited
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    assert push.wait(timeout=60) == 0, seen
+    assert seen.count(b"Transferred:") >= 2 and b"Pushed 1 run" in seen
+    piped = naga("push", str(tmp_path / "piped"), "--all")
+    assert b"Transferred:" not in piped.stdout + piped.stderr

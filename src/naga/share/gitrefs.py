@@ -116,7 +116,7 @@ def push_refs(root: str, git_remote: str, run_ids: Iterable[str]) -> None:
             else _first_error(done.stderr)
         )
         raise RemoteError(
-            f"git refused to push snapshot refs from {root}: {why}; nothing was moved"
+            f"git refused to push snapshot refs from {root}: {why}; no run was copied"
         )
 
 
@@ -148,7 +148,7 @@ def fetch_refs(root: str, git_remote: str, run_ids: Iterable[str]) -> list[str]:
             else _first_error(done.stderr)
         )
         raise RemoteError(
-            f"git refused to fetch snapshot refs from {git_remote}: {why}; nothing was moved"
+            f"git refused to fetch snapshot refs from {git_remote}: {why}; no run was copied"
         )
     return wanted
 

@@ -107,11 +107,12 @@ class Rclone:
             return []
         return [FileEntry(e["Path"], int(e["Size"])) for e in json.loads(done.stdout or b"[]")]
 
-    def copy(self, source: str, dest: str, rules: Sequence[str]) -> None:
-        """Copy what ``rules`` select, never replacing a file already at ``dest``."""
+    def copy(self, source: str, dest: str, rules: Sequence[str], *, quiet: bool = False) -> None:
+        """Copy what ``rules`` select, never replacing a file already at ``dest`` (with rclone's
+        progress on a terminal unless ``quiet``: bookkeeping files are not worth a bar)."""
         with _rules_file(rules) as filters:
             args = ["copy", "--ignore-existing", "--filter-from", filters, source, dest]
-            self._run(args, show_progress=True)
+            self._run(args, show_progress=not quiet)
 
     def check(
         self, source: str, dest: str, rules: Sequence[str], *, download: bool = False

@@ -167,7 +167,7 @@ def push(rclone: Rclone, layout: StoreLayout, plan: Plan) -> None:
         os.makedirs(bucket)
         for run_id in plan.moving:
             open(os.path.join(bucket, run_id), "wb").close()
-        rclone.copy(scratch, sub_path(rclone.remote, "touched"), ["+ **"])
+        rclone.copy(scratch, sub_path(rclone.remote, "touched"), ["+ **"], quiet=True)
 
 
 # -- pull ---------------------------------------------------------------------------------------
@@ -202,7 +202,7 @@ def fetch_records(rclone: Rclone, scratch: str) -> RemoteRecords:
     records = os.path.join(scratch, "runs")
     os.makedirs(records, exist_ok=True)
     if dirs:
-        rclone.copy(remote_runs, records, RECORD_RULES)
+        rclone.copy(remote_runs, records, RECORD_RULES, quiet=True)
     ids, unfinished, running = [], [], []
     for run_id in dirs:
         meta = os.path.join(records, run_id, META)

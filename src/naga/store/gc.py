@@ -142,6 +142,8 @@ def _dead_refs(
     """Snapshot refs of runs this store no longer has, per repository."""
     from ..share.gitrefs import recorded_repos, repo_root, snapshot_refs
 
+    if shutil.which("git") is None:  # no git, no refs: the rest of gc still works
+        return {}
     repos: dict[str, set[str]] = {}
     for run_id in removed:
         for path in recorded_repos(store.layout.run_dir(run_id)):
