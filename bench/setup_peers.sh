@@ -76,6 +76,8 @@ install_optional "$BENCH_DIR/.venv-peers" sacred
 install_optional "$BENCH_DIR/.venv-peers" dvc
 # bench_config.py: Hydra's @hydra.main is the config peer of naga.clicfg
 install_optional "$BENCH_DIR/.venv-peers" hydra-core
+# bench_tasks.py: Hydra's joblib launcher is the peer of naga's --tasks --n_jobs
+install_optional "$BENCH_DIR/.venv-peers" hydra-joblib-launcher
 if ! "$BENCH_DIR/.venv-peers/bin/python" -m pip check >>"$LOG" 2>&1; then
     log "WARNING: pip check fails in .venv-peers after adding sacred and dvc (see $LOG)"
 fi
@@ -97,6 +99,8 @@ else
 fi
 # naga.load(...).metrics(...) returns numpy arrays; numpy is optional for naga itself.
 install_optional "$BENCH_DIR/.venv-naga" numpy
+# --n_jobs runs tasks in joblib processes (naga's `parallel` extra; bench_tasks.py)
+install_optional "$BENCH_DIR/.venv-naga" joblib
 
 # bench_hash.py: b3sum (the BLAKE3 team's own tool, Rust, multithreaded) from Debian; md5sum is in
 # coreutils. A machine without apt or root just skips the b3sum rows.
@@ -114,10 +118,10 @@ for venv in "$BENCH_DIR"/.venv-peers "$BENCH_DIR"/.venv-guild "$BENCH_DIR"/.venv
 done
 
 log "versions:"
-"$BENCH_DIR/.venv-peers/bin/python" -m pip list 2>/dev/null | grep -iE '^(yanex|mlflow|psutil|sacred|dvc|hydra-core) ' | sed 's/^/    /'
+"$BENCH_DIR/.venv-peers/bin/python" -m pip list 2>/dev/null | grep -iE '^(yanex|mlflow|psutil|sacred|dvc|hydra-core|hydra-joblib-launcher) ' | sed 's/^/    /'
 "$BENCH_DIR/.venv-guild/bin/python" -m pip list 2>/dev/null | grep -iE '^guildai ' | sed 's/^/    /'
 "$BENCH_DIR/.venv-aim/bin/python" -m pip list 2>/dev/null | grep -iE '^aim ' | sed 's/^/    /'
-"$BENCH_DIR/.venv-naga/bin/python" -m pip list 2>/dev/null | grep -iE '^(naga|numpy) ' | sed 's/^/    /'
+"$BENCH_DIR/.venv-naga/bin/python" -m pip list 2>/dev/null | grep -iE '^(naga|numpy|joblib) ' | sed 's/^/    /'
 
 if ((${#failures[@]})); then
     log "not installed: ${failures[*]}"

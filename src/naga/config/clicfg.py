@@ -319,10 +319,13 @@ class Session:
         background = self.options["hash_in_background"]
         make_entry = pending.pending_entry if background else pending.done_entry
         self.recorder.entries = {key: make_entry(p) for key, p in self.recorder.data.items()}
+        repos = self.options.get("snapshot")  # a sweep's tasks share the one taken at launch
+        if repos is None:
+            repos = snapshot_repos(self._repos(), run_id=self.naga_run.id if self.naga_run else None)
         doc = build(
             container,
             status="running",
-            repos=snapshot_repos(self._repos(), run_id=self.naga_run.id if self.naga_run else None),
+            repos=repos,
             data=dict(self.recorder.entries),
             prevs=stage_summaries(self.recorder.stages),
             run_id=self.naga_run.id if self.naga_run else None,

@@ -119,11 +119,11 @@ def create_sweep(
         StoreLayout(store).ensure()
         directory = os.path.join(root, doc["id"])
         os.makedirs(directory)
-        _write_json(os.path.join(directory, SWEEP_FILE), doc)
+        write_json(os.path.join(directory, SWEEP_FILE), doc)
         sweep = Sweep(directory, doc)
         sweep.pool.ensure()
         os.makedirs(os.path.join(root, "keys"), exist_ok=True)
-        _write_json(os.path.join(root, "keys", key), {"id": doc["id"]})
+        write_json(os.path.join(root, "keys", key), {"id": doc["id"]})
     except OSError as exc:
         raise StoreError(f"cannot create the sweep: {describe_os_error(exc)}") from None
     return sweep, False
@@ -171,7 +171,7 @@ def resolve_sweep(selector: str, store_root: str | None = None) -> Sweep:
     raise UsageError(f"{selector!r} matches {len(matches)} sweeps ({', '.join(matches[:5])})")
 
 
-def _write_json(path: str, doc: Any) -> None:
+def write_json(path: str, doc: Any) -> None:
     temporary = f"{path}.tmp-{os.getpid()}"
     with open(temporary, "w") as f:
         json.dump(doc, f, indent=1, default=str)

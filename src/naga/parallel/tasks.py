@@ -32,12 +32,15 @@ from .options import TaskOptions
 from .sweepdir import Sweep, create_sweep, sweep_key
 
 _FILE_SUFFIXES = (".yaml", ".yml", ".json")
+SNAPSHOT_FILE = "snapshot.json"
 
 
 def launch_tasks(main: Any, invocation: Any, prog: str) -> int:
     """Run (or submit, or print) the tasks of ``invocation``; returns the exit code."""
     try:
         sweep, reopened = prepare_sweep(main, invocation)
+        if not invocation.parallel.dry_run:
+            take_snapshot(main, sweep)
         return _launch(main, sweep, reopened, invocation.parallel, prog)
     except NagaError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
@@ -45,6 +48,22 @@ def launch_tasks(main: Any, invocation: Any, prog: str) -> int:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; launch it again to run the tasks not done", file=sys.stderr)
         return 130
+
+
+def take_snapshot(main: Any, sweep: Sweep) -> None:
+    """Snapshot the program's repositories once for all the tasks of this launch (their
+    run.lock records it; ``refs/naga/snapshots/<sweep_id>`` keeps it), into snapshot.json."""
+    if not main.options.get("lock", True):
+        return
+    from ..config.clicfg import AUTO, _in_git_repo
+    from ..lock.runlock import snapshot_repos
+    from .sweepdir import write_json
+
+    repos = main.options.get("repos", AUTO)  # as clicfg's Session picks them
+    if repos == AUTO:
+        repos = {"main": "."} if _in_git_repo(Path.cwd()) else {}
+    states = snapshot_repos(repos, run_id=sweep.id) if repos else {}
+    write_json(os.path.join(sweep.dir, SNAPSHOT_FILE), states)
 
 
 def prepare_sweep(main: Any, invocation: Any) -> tuple[Sweep, bool]:
@@ -232,7 +251,7 @@ def build_tasks(
     save_dirs: list[Any] = []
     for index, item in enumerate(items):
         overrides = task_overrides(item, task_to, index)
-        extra = [Override(k, v, add, f"task {index}") for k, v, add in overrides]
+        extra = [Override(k, v, add, f"{k}={v!r}") for k, v, add in overrides]
         try:
             config = _resolve(main, argv, extra, now)
         except ConfigError as exc:

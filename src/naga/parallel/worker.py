@@ -103,7 +103,28 @@ def _runner(sweep: Sweep, program: Any) -> TaskRunner:
     from .program import load_program
 
     main = program if program is not None else load_program(sweep.doc["program"])
+    main = _with_snapshot(main, sweep)
     return lambda sweep, task: run_clicfg_task(main, sweep, task)
+
+
+def _with_snapshot(main: Any, sweep: Sweep) -> Any:
+    """The program, recording in each task's run.lock the snapshot taken at launch (one git
+    snapshot per launch, not one per task; the code a worker runs is what it imported)."""
+    import copy
+    import json
+
+    from .tasks import SNAPSHOT_FILE
+
+    try:
+        with open(os.path.join(sweep.dir, SNAPSHOT_FILE), "rb") as f:
+            states = json.loads(f.read())
+    except (OSError, ValueError):
+        return main  # none taken (dry run, no lock): each task snapshots as usual
+    if not isinstance(states, dict):
+        return main
+    task_main = copy.copy(main)
+    task_main.options = {**main.options, "snapshot": states}
+    return task_main
 
 
 def task_name(sweep: Sweep, index: int) -> str:
@@ -117,9 +138,7 @@ def run_clicfg_task(main: Any, sweep: Sweep, task: dict[str, Any]) -> dict[str, 
     from ..sdk.run import Run
 
     invocation = parse_argv(sweep.doc["program"]["argv"], is_flag=main._is_bool)
-    invocation.overrides += [
-        Override(k, v, add, f"task {task['index']}") for k, v, add in task["overrides"]
-    ]
+    invocation.overrides += [Override(k, v, add, f"{k}={v!r}") for k, v, add in task["overrides"]]
     invocation.now = sweep.doc["created_ts"]
     params = {"sweep": {"id": sweep.id, "task": task["index"]}}
     run = Run(name=task_name(sweep, task["index"]), tags=[sweep.tag], params=params)

@@ -1,0 +1,361 @@
+"""``clicfg`` programs run as parallel tasks: ``--tasks``, ``--task-to``, ``--n_jobs``, resume.
+
+Every test runs a real script (``python train.py ...``) in a subprocess, as a user would; the
+joblib path starts real worker processes, and resume is tested after a real SIGKILL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from conftest import Naga, runs_json
+
+SCRIPT = '''
+import os
+import time
+from pathlib import Path
+
+import naga
+
+
+@naga.clicfg({
+    "model": {"lr": 0.01, "depth": 2},
+    "lrs": [0.1, 0.2, 0.3],
+    "empty": [],
+    "save_dir": "runs/fixed",
+})
+def train(cfg):
+    """Train on one task."""
+    x = cfg.model.lr
+    with open("executions.txt", "a") as f:
+        f.write(f"{x} {os.getpid()}\\n")
+    if Path(f"wait-{x}").exists():
+        Path(f"started-{x}").write_text("")
+        while not Path("go").exists():
+            time.sleep(0.05)
+    if Path(f"fail-{x}").exists():
+        raise ValueError(f"diverged at {x}")
+    naga.log({"loss": x * 10})
+    print("trained", x, "into", cfg.save_dir)
+
+
+if __name__ == "__main__":
+    train()
+'''
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "train.py").write_text(SCRIPT)
+    return tmp_path
+
+
+def script(project: Path, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    kwargs.setdefault("timeout", 90)
+    return subprocess.run(
+        [sys.executable, "train.py", *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        check=False,
+        **kwargs,
+    )
+
+
+def executions(project: Path) -> list[str]:
+    path = project / "executions.txt"
+    return [line.split()[0] for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def sweep_id(stderr: str) -> str:
+    for word in stderr.split():
+        if word.startswith("sw-"):
+            return word.rstrip(":;,")
+    raise AssertionError(f"no sweep id in {stderr!r}")
+
+
+def lock(path: Path) -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load((path / "run.lock").read_text())
+    return doc
+
+
+def test_each_task_is_its_own_run_with_its_own_save_dir_and_lock(project: Path, naga: Naga) -> None:
+    done = script(project, "--tasks", "lrs", "--task-to", "model.lr", "model.depth=5")
+    assert done.returncode == 0, done.stderr
+    sweep = sweep_id(done.stderr)
+    # every task resolves to runs/fixed: each gets a directory of its own below it
+    for index, lr in enumerate([0.1, 0.2, 0.3]):
+        task_dir = project / "runs" / "fixed" / f"task-{index}"
+        doc = lock(task_dir)
+        assert doc["status"] == "completed"
+        assert doc["config"]["model"] == {"lr": lr, "depth": 5}
+        assert doc["config"]["save_dir"] == str(Path("runs/fixed") / f"task-{index}")
+    runs = runs_json(naga, "--tag", f"sweep:{sweep}")
+    assert sorted(r["name"] for r in runs) == [f"{sweep}:{i}" for i in range(3)]
+    by_task = {r["params"]["sweep.task"]: r for r in runs}
+    assert {i: r["params"]["model.lr"] for i, r in by_task.items()} == {0: 0.1, 1: 0.2, 2: 0.3}
+    assert all(r["status"] == "completed" and r["params"]["sweep.id"] == sweep for r in runs)
+    assert by_task[2]["metrics"] == {"loss": 3.0}
+    # the summary table: one row per task, in task order
+    rows = [line.split() for line in done.stdout.splitlines() if line[:1].isdigit()]
+    assert [(r[0], r[1], r[3]) for r in rows] == [
+        ("0", "0.1", "completed"),
+        ("1", "0.2", "completed"),
+        ("2", "0.3", "completed"),
+    ]
+
+
+def test_mapping_items_from_a_yaml_file_set_several_keys(project: Path, naga: Naga) -> None:
+    (project / "tasks.yaml").write_text("- {model.lr: 0.5, model.depth: 3}\n- model: {lr: 0.25}\n")
+    done = script(project, "--tasks", "tasks.yaml", "save_dir=out/${model.lr}-${model.depth}")
+    assert done.returncode == 0, done.stderr
+    assert lock(project / "out" / "0.5-3")["config"]["model"] == {"lr": 0.5, "depth": 3}
+    assert lock(project / "out" / "0.25-2")["config"]["model"] == {"lr": 0.25, "depth": 2}
+    assert sorted(executions(project)) == ["0.25", "0.5"]
+
+
+def test_task_to_a_group_with_json_items_and_an_inline_list(project: Path) -> None:
+    (project / "tasks.json").write_text(json.dumps([{"lr": 0.7}, {"lr": 0.8, "depth": 9}]))
+    done = script(project, "--tasks", "tasks.json", "--task-to", "model")
+    assert done.returncode == 0, done.stderr
+    assert lock(project / "runs/fixed/task-1")["config"]["model"] == {"lr": 0.8, "depth": 9}
+    done = script(project, "--tasks", "[0.05, 0.06]", "--task-to=model.lr")
+    assert done.returncode == 0, done.stderr
+    assert sorted(executions(project)) == ["0.05", "0.06", "0.7", "0.8"]
+
+
+def test_a_failing_task_is_recorded_failed_and_the_others_run(project: Path, naga: Naga) -> None:
+    (project / "fail-0.2").write_text("")
+    done = script(project, "--tasks", "lrs", "--task-to", "model.lr")
+    assert done.returncode == 1
+    assert "naga: task 1 failed: ValueError: diverged at 0.2" in done.stderr
+    assert "Traceback" not in done.stderr
+    runs = {r["params"]["sweep.task"]: r for r in runs_json(naga)}
+    assert [runs[i]["status"] for i in range(3)] == ["completed", "failed", "completed"]
+    assert runs[1]["error"] == "ValueError: diverged at 0.2"
+    assert lock(project / "runs/fixed/task-1")["status"] == "failed"
+
+
+def test_launching_again_runs_only_what_did_not_complete(project: Path, naga: Naga) -> None:
+    (project / "fail-0.2").write_text("")
+    first = script(project, "--tasks", "lrs", "--task-to", "model.lr")
+    assert first.returncode == 1
+    (project / "fail-0.2").unlink()
+    again = script(project, "--tasks", "lrs", "--task-to", "model.lr")
+    assert again.returncode == 0, again.stderr
+    assert sweep_id(again.stderr) == sweep_id(first.stderr)
+    assert "3 tasks, 2 completed before" in again.stderr
+    assert executions(project) == ["0.1", "0.2", "0.3", "0.2"]
+    third = script(project, "--tasks", "lrs", "--task-to", "model.lr")
+    assert third.returncode == 0
+    assert "all 3 tasks completed before; nothing to run" in third.stderr
+    assert len(executions(project)) == 4
+    fresh = script(project, "--tasks", "lrs", "--task-to", "model.lr", "--new-sweep")
+    assert fresh.returncode == 0 and sweep_id(fresh.stderr) != sweep_id(first.stderr)
+    assert len(executions(project)) == 7
+    # a different base command line is a different sweep
+    other = script(project, "--tasks", "lrs", "--task-to", "model.lr", "model.depth=3")
+    assert other.returncode == 0 and "completed before" not in other.stderr
+
+
+def wait_for(path: Path, process: subprocess.Popen[str], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if process.poll() is not None:
+            raise AssertionError(f"exited {process.returncode}: {process.communicate()}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} never appeared")
+        time.sleep(0.05)
+
+
+def test_a_sigkilled_sweep_resumes_with_only_the_undone_tasks(project: Path, naga: Naga) -> None:
+    (project / "wait-0.2").write_text("")
+    launcher = subprocess.Popen(
+        [sys.executable, "train.py", "--tasks", "lrs", "--task-to", "model.lr"],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for(project / "started-0.2", launcher)
+    launcher.send_signal(signal.SIGKILL)  # the worker dies mid-task, with no chance to clean up
+    launcher.communicate(timeout=30)
+    assert executions(project) == ["0.1", "0.2"]
+    (project / "go").write_text("")
+    again = script(project, "--tasks", "lrs", "--task-to", "model.lr")
+    assert again.returncode == 0, again.stderr
+    assert "3 tasks, 1 completed before" in again.stderr
+    assert executions(project) == ["0.1", "0.2", "0.2", "0.3"]  # task 0 never ran again
+    statuses = sorted((r["params"]["sweep.task"], r["status"]) for r in runs_json(naga))
+    assert statuses == [(0, "completed"), (1, "completed"), (1, "crashed"), (2, "completed")]
+
+
+def test_n_jobs_runs_the_tasks_of_a_plain_script_in_joblib_processes(project: Path) -> None:
+    (project / "tasks.yaml").write_text(yaml.safe_dump([0.1 * i for i in range(1, 7)]))
+    launcher = subprocess.Popen(
+        [sys.executable, "train.py", "--tasks", "tasks.yaml", "--task-to", "model.lr"]
+        + ["--n_jobs", "2"],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    out, err = launcher.communicate(timeout=120)
+    assert launcher.returncode == 0, err
+    assert "6 tasks, 2 workers" in err
+    lines = (project / "executions.txt").read_text().splitlines()
+    assert len(lines) == 6
+    assert sorted(float(line.split()[0]) for line in lines) == pytest.approx(
+        [0.1 * i for i in range(1, 7)]
+    )
+    pids = {int(line.split()[1]) for line in lines}
+    assert launcher.pid not in pids  # the tasks ran in worker processes
+    assert out.count("completed") == 6
+
+
+def test_a_script_without_a_main_guard_runs_in_workers(tmp_path: Path) -> None:
+    (tmp_path / "bare.py").write_text(
+        "import os\nimport naga\n\n"
+        "@naga.clicfg({'x': 0})\n"
+        "def main(cfg):\n"
+        "    open(f'done-{cfg.x}', 'w').write(str(os.getpid()))\n\n"
+        "main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "bare.py", "--tasks", "[1, 2, 3]", "--task-to", "x", "--n-jobs", "2"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in tmp_path.glob("done-*")) == ["done-1", "done-2", "done-3"]
+
+
+def test_two_workers_on_one_pool_run_each_task_once(project: Path) -> None:
+    (project / "tasks.yaml").write_text(yaml.safe_dump([float(i) for i in range(8)]))
+    dry = script(project, "--tasks", "tasks.yaml", "--task-to", "model.lr", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    sweep = dry.stdout.split()[1].rstrip(":")
+    sweep_dir = Path(os.environ["NAGA_HOME"]) / "sweeps" / sweep
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "naga.parallel.worker", str(sweep_dir)],
+            cwd="/",  # a worker runs in the sweep's directory wherever it starts
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    ran = []
+    for worker in workers:
+        _, err = worker.communicate(timeout=120)
+        assert worker.returncode == 0, err
+        ran.append(int(err.split("ran ")[1].split()[0]))
+    assert sum(ran) == 8
+    assert sorted(executions(project)) == sorted(str(float(i)) for i in range(8))
+
+
+def test_dry_run_prints_the_tasks_and_runs_nothing(project: Path, naga: Naga) -> None:
+    done = script(project, "--tasks", "lrs", "--task-to", "model.lr", "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert "3 tasks, 3 to run (dry run: nothing is run or submitted)" in done.stdout
+    assert "[1] run  model.lr=0.2  save_dir=runs/fixed/task-1" in done.stdout
+    assert not (project / "runs").exists()
+    assert not (project / "executions.txt").exists()
+    assert runs_json(naga) == []
+
+
+def test_tasks_under_naga_run_are_runs_of_their_own(project: Path, naga: Naga) -> None:
+    done = naga("run", sys.executable, "train.py", "--tasks", "lrs", "--task-to", "model.lr")
+    assert done.returncode == 0, done.stderr
+    runs = runs_json(naga)
+    assert len(runs) == 4
+    wrapper = [r for r in runs if not r["name"]]
+    assert len(wrapper) == 1 and wrapper[0]["status"] == "completed"
+    assert sorted(r["params"].get("sweep.task", -1) for r in runs) == [-1, 0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    ("args", "files", "message"),
+    [
+        (["--n_jobs", "2"], {}, "--n_jobs needs tasks: name them with --tasks KEY"),
+        (["--slurm_config", "s.yaml"], {}, "--slurm_config needs tasks"),
+        (["--task-to", "model.lr"], {}, "--task-to needs tasks"),
+        (["--tasks", "empty"], {}, "--tasks empty is an empty list: there is no task to run"),
+        (["--tasks", "[]", "--task-to", "model.lr"], {}, "is an empty list"),
+        (
+            ["--tasks", "lrs", "--task-to", "model.lrr"],
+            {},
+            "--task-to model.lrr is not a key of the config; did you mean model.lr?",
+        ),
+        (["--tasks", "nokey"], {}, "--tasks nokey is not a key of the config"),
+        (["--tasks", "lrs"], {}, "task 0 is float 0.1, not a mapping of config keys"),
+        (["--tasks", "t.yaml"], {}, "--tasks file t.yaml does not exist"),
+        (["--tasks", "t.yaml"], {"t.yaml": "- [a\n"}, "is not valid YAML/JSON (line 2)"),
+        (["--tasks", "t.json"], {"t.json": '{"a": 1}'}, "must be a list of tasks, not a mapping"),
+        (
+            ["--tasks", "t.yaml"],
+            {"t.yaml": "- {model.lrr: 1}\n"},
+            "task 0 ({'model.lrr': 1}): unknown config key model.lrr; did you mean model.lr?",
+        ),
+        (
+            ["--tasks", "lrs", "--task-to", "model.lr", "--n_jobs", "0"],
+            {},
+            "--n_jobs expects a number of processes (1 or more), not '0'",
+        ),
+        (["--tasks"], {}, "--tasks needs a value: --tasks KEY|FILE"),
+        (
+            ["--tasks", "lrs", "--task-to", "model.lr", "--after", "12"],
+            {},
+            "--after chains Slurm jobs: it needs --slurm_config FILE",
+        ),
+        (["--tasks", "lrs", "--task-to", "model.lr", "model.lr=x"], {}, "model.lr expects a float"),
+    ],
+)
+def test_strict_errors_are_one_line_and_exit_2(
+    project: Path, naga: Naga, args: list[str], files: dict[str, str], message: str
+) -> None:
+    for name, text in files.items():
+        (project / name).write_text(text)
+    done = script(project, *args)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("train.py: error: ")
+    assert message in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert not (project / "executions.txt").exists()
+    assert runs_json(naga) == []
+
+
+def test_a_main_not_at_module_level_cannot_go_to_other_processes(tmp_path: Path) -> None:
+    (tmp_path / "nested.py").write_text(
+        "import naga\n\n"
+        "def build():\n"
+        "    return naga.clicfg({'x': 0})(lambda cfg: print('x', cfg.x))\n\n"
+        "build()()\n"
+    )
+    args = [sys.executable, "nested.py", "--tasks", "[1, 2]", "--task-to", "x"]
+    alone = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert alone.returncode == 0, alone.stderr  # in this process, it is found as it is
+    assert "x 1" in alone.stdout and "x 2" in alone.stdout
+    parallel = subprocess.run(
+        [*args, "--n_jobs", "2", "--new-sweep"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert parallel.returncode == 2
+    assert "need the clicfg main at the top level of its module" in parallel.stderr
