@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from conftest import Naga, runs_json
 
 SCRIPT = '''
@@ -204,8 +203,7 @@ def test_a_sigkilled_sweep_resumes_with_only_the_undone_tasks(project: Path, nag
 def test_n_jobs_runs_the_tasks_of_a_plain_script_in_joblib_processes(project: Path) -> None:
     (project / "tasks.yaml").write_text(yaml.safe_dump([0.1 * i for i in range(1, 7)]))
     launcher = subprocess.Popen(
-        [sys.executable, "train.py", "--tasks", "tasks.yaml", "--task-to", "model.lr"]
-        + ["--n_jobs", "2"],
+        [sys.executable, "train.py", "--tasks", "tasks.yaml", "--task-to=model.lr", "--n_jobs=2"],
         cwd=project,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -321,7 +321,8 @@ class Session:
         self.recorder.entries = {key: make_entry(p) for key, p in self.recorder.data.items()}
         repos = self.options.get("snapshot")  # a sweep's tasks share the one taken at launch
         if repos is None:
-            repos = snapshot_repos(self._repos(), run_id=self.naga_run.id if self.naga_run else None)
+            run_id = self.naga_run.id if self.naga_run else None
+            repos = snapshot_repos(self._repos(), run_id=run_id)
         doc = build(
             container,
             status="running",
