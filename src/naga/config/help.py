@@ -14,7 +14,15 @@ OPTIONS = """\
 options:
   --config FILE   merge a YAML file over the defaults (repeatable, merged in order)
   --print-config  print the resolved config and exit
-  -h, --help      show this help and exit"""
+  -h, --help      show this help and exit
+
+tasks (one naga run per item; see docs/sweeps.md):
+  --tasks KEY|FILE     the items: a list in the config, a YAML/JSON file, or '[1, 2]'
+  --task-to KEY        where each item goes in the config (a mapping item sets keys)
+  --n_jobs N           run them in N local processes (joblib)
+  --slurm_config FILE  submit them to Slurm (--after JOB|SWEEP, a dependency)
+  --dry-run            print the tasks (or the Slurm job) and run nothing
+  --new-sweep          start afresh instead of resuming the same sweep"""
 
 
 def render(prog: str, doc: str | None, defaults: DictConfig, *, declared: bool = True) -> str:
