@@ -185,6 +185,28 @@ def test_conflict_lists_runs_and_moves_nothing(
     assert done.returncode == 1
     assert f"{first}: meta.json differs" in one_error_line(done)
 
+    # A file only on the receiving side is a conflict too (someone added to that copy).
+    local = tmp_path / "store" / "runs" / first
+    rclone_write(target, f"runs/{first}/meta.json", (local / "meta.json").read_bytes())
+    rclone_write(target, f"runs/{first}/artifacts/extra.txt", b"added there")
+    done = naga("push", target, first)
+    assert done.returncode == 1
+    assert f"{first}: artifacts/extra.txt only on the remote" in one_error_line(done)
+    subprocess.run(
+        ["rclone", "deletefile", f"{target}/runs/{first}/artifacts/extra.txt"], check=True
+    )
+    assert "1 run already there, identical" in naga("push", target, first).stdout.decode()
+
+    # A push cut short (no meta.json on the remote yet, a file half written) is no conflict:
+    # the next push completes it.
+    subprocess.run(["rclone", "deletefile", f"{target}/runs/{first}/meta.json"], check=True)
+    rclone_write(target, f"runs/{first}/output.log", b"on")
+    done = naga("push", target, first)
+    assert done.returncode == 0, done.stderr
+    assert "(completing an earlier copy)" in done.stdout.decode()
+    for name in ("meta.json", "output.log"):
+        assert (files / "runs" / first / name).read_bytes() == (local / name).read_bytes()
+
 
 def test_running_run_is_never_pushed(naga: Naga, tmp_path: Path) -> None:
     done_id = record(naga, "done", "true")

@@ -54,7 +54,8 @@ def _show_plan(plan: transfer.Plan, verb: str, direction: str, dry_run: bool) ->
         click.echo(f"{head} {plural(len(moving), 'run')} ({render.size(plan.total_bytes)})"
                    f" {direction} {plan.remote}:")  # fmt: skip
         for run_id in moving:
-            note = "  (completing an earlier copy)" if run_id in plan.resume else ""
+            finishing = run_id in plan.resume or run_id in plan.unfinished
+            note = "  (completing an earlier copy)" if finishing else ""
             files = plural(plan.files.get(run_id, 0), "file")
             click.echo(f"  {run_id}  {files}  {render.size(plan.sizes.get(run_id, 0))}{note}")
     if plan.same:

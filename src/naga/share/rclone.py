@@ -107,18 +107,28 @@ class Rclone:
             return []
         return [FileEntry(e["Path"], int(e["Size"])) for e in json.loads(done.stdout or b"[]")]
 
-    def copy(self, source: str, dest: str, rules: Sequence[str], *, quiet: bool = False) -> None:
-        """Copy what ``rules`` select, never replacing a file already at ``dest`` (with rclone's
-        progress on a terminal unless ``quiet``: bookkeeping files are not worth a bar)."""
+    def copy(
+        self,
+        source: str,
+        dest: str,
+        rules: Sequence[str],
+        *,
+        quiet: bool = False,
+        replace: bool = False,
+    ) -> None:
+        """Copy what ``rules`` select, never replacing a file already at ``dest`` unless
+        ``replace`` (with rclone's progress on a terminal unless ``quiet``: bookkeeping files
+        are not worth a bar)."""
         with _rules_file(rules) as filters:
-            args = ["copy", "--ignore-existing", "--filter-from", filters, source, dest]
+            keep = [] if replace else ["--ignore-existing"]
+            args = ["copy", *keep, "--filter-from", filters, source, dest]
             self._run(args, show_progress=not quiet)
 
     def check(
         self, source: str, dest: str, rules: Sequence[str], *, download: bool = False
     ) -> list[tuple[str, str]]:
-        """(mark, path) for every file ``rules`` select: ``=`` same, ``-`` only in ``source``,
-        ``+`` only in ``dest``, ``*`` different, ``!`` unreadable. Contents are compared by hash
+        """(mark, path) for every file ``rules`` select: ``=`` same, ``+`` only in ``source``,
+        ``-`` only in ``dest``, ``*`` different, ``!`` unreadable. Contents are compared by hash
         where both sides have one, else by size; ``download`` compares the bytes themselves."""
         with _rules_file(rules) as filters, tempfile.TemporaryDirectory() as scratch:
             report = os.path.join(scratch, "combined")

@@ -8,8 +8,9 @@ nothing moves. A run with files only on the sending side is an interrupted earli
 completed (copies never replace a file: ``--ignore-existing``).
 
 Push copies ``meta.json`` last, so a run on the remote without one is an unfinished push: pull
-leaves it alone. Pull copies into a staging directory and renames each finished run into
-``runs/`` (readers never see half a run), then touches its marker so every index takes it in.
+leaves it alone, and the next push copies it again, replacing what a cut-short copy left. Pull
+copies into a staging directory and renames each finished run into ``runs/`` (readers never
+see half a run), then touches its marker so every index takes it in.
 Runs still running are never moved: their files are still being written.
 """
 
@@ -40,6 +41,8 @@ class Plan:
 
     remote: str
     new: list[str] = field(default_factory=list)  # not on the receiving side: copied whole
+    # Pushed before but cut short (no meta.json there): copied again, partial files replaced.
+    unfinished: list[str] = field(default_factory=list)
     resume: list[str] = field(default_factory=list)  # partly there: the missing files copied
     same: list[str] = field(default_factory=list)  # already there, identical: skipped
     sizes: dict[str, int] = field(default_factory=dict)
@@ -47,7 +50,7 @@ class Plan:
 
     @property
     def moving(self) -> list[str]:
-        return [*self.new, *self.resume]
+        return [*self.new, *self.unfinished, *self.resume]
 
     @property
     def total_bytes(self) -> int:
@@ -69,7 +72,7 @@ def _compare(
     """For runs on both sides: the files the receiving side lacks, per run, and conflicts."""
     missing: dict[str, list[str]] = {run_id: [] for run_id in run_ids}
     conflicts: dict[str, list[str]] = {}
-    lacking, extra = ("-", "+") if pushing else ("+", "-")
+    lacking, extra = ("+", "-") if pushing else ("-", "+")  # rclone: + only in source
     there = "on the remote" if pushing else "here"
     for mark, path in rclone.check(local_runs, remote_runs, run_rules(run_ids)):
         run_id, _, name = path.partition("/")
@@ -92,6 +95,9 @@ def _compare(
             and f"{META} differs" not in conflicts.get(run_id, [])
         ):
             conflicts.setdefault(run_id, []).append(f"{META} differs")
+    if pushing:  # no meta.json on the remote: a push cut short, whatever its files hold
+        for run_id in [r for r in missing if META in missing[r]]:
+            conflicts.pop(run_id, None)
     return missing, {
         k: ", ".join(v[:3]) + (" ..." if len(v) > 3 else "") for k, v in conflicts.items()
     }
@@ -103,6 +109,8 @@ def _classify(
     for run_id in run_ids:
         if run_id not in overlap:
             plan.new.append(run_id)
+        elif META in missing.get(run_id, []):
+            plan.unfinished.append(run_id)
         elif missing.get(run_id):
             plan.resume.append(run_id)
         else:
@@ -160,7 +168,11 @@ def push(rclone: Rclone, layout: StoreLayout, plan: Plan) -> None:
     if not plan.moving:
         return
     remote_runs = runs_path(rclone.remote)
-    rclone.copy(layout.runs_dir, remote_runs, run_rules(plan.moving, last=[META]))
+    kept = [*plan.new, *plan.resume]
+    for run_ids, replace in ((kept, False), (plan.unfinished, True)):
+        if run_ids:
+            rules = run_rules(run_ids, last=[META])
+            rclone.copy(layout.runs_dir, remote_runs, rules, replace=replace)
     rclone.copy(layout.runs_dir, remote_runs, run_rules(plan.moving, files=META))
     with tempfile.TemporaryDirectory(prefix="naga-markers-") as scratch:
         bucket = os.path.join(scratch, current_bucket())
