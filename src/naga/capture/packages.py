@@ -44,8 +44,12 @@ PATH_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "PYTHONUSERBASE", "PYTHONNOUSERSIT
 # Launchers whose `run` uses the project's own environment, relative to the project directory.
 PROJECT_ENVS = {"uv": ".venv/bin/python", "pixi": ".pixi/envs/default/bin/python"}
 LIST_TIMEOUT_S = 60.0
-# Run by the interpreter in question. The mtimes are read before the listing, so a package
-# installed while it runs makes the next run list again rather than trust a stale answer.
+CACHE_FORMAT = "naga-packages 1"
+# Run by the interpreter in question, with its path as argv[1]. It prints a header that naga reads
+# without importing json (``key<TAB>value`` lines; ``path<TAB>mtime<TAB>dir`` for each sys.path
+# directory), a ``--`` line, then the document naga copies as it is into packages.json. The
+# mtimes are read before the listing, so a package installed while it runs makes the next run
+# list again rather than trust a stale answer.
 LISTING_CODE = r"""
 import sys
 if sys.path and sys.path[0] in ("", "."):
@@ -55,19 +59,26 @@ from importlib import metadata
 dirs = [p for p in sys.path if p]
 if site.ENABLE_USER_SITE:
     dirs.append(site.getusersitepackages())
-def mtime(path):
+lines = []
+for p in dict.fromkeys(os.path.abspath(p) for p in dirs):
     try:
-        return os.stat(path).st_mtime_ns
+        mtime = str(os.stat(p).st_mtime_ns)
     except OSError:
-        return None
-paths = {os.path.abspath(p): mtime(p) for p in dirs}
+        mtime = "-"
+    if "\n" in p or "\t" in p:
+        lines.append("nocache\t1")
+    lines.append("path\t" + mtime + "\t" + p)
 packages = {}
 for dist in metadata.distributions():
     name = dist.metadata["Name"]
     if name:
         packages.setdefault(re.sub(r"[-_.]+", "-", name).lower(), dist.version)
-json.dump({"version": sys.version.split()[0], "prefix": sys.prefix, "paths": paths,
-           "packages": dict(sorted(packages.items()))}, sys.stdout)
+version = sys.version.split()[0]
+doc = {"python": sys.argv[1], "version": version, "prefix": sys.prefix,
+       "packages": dict(sorted(packages.items()))}
+lines += ["version\t" + version, "count\t" + str(len(packages)), "--"]
+out = "\n".join(lines) + "\n" + json.dumps(doc, indent=1) + "\n"
+sys.stdout.buffer.write(out.encode("utf-8", "surrogateescape"))
 """
 
 
@@ -118,69 +129,93 @@ def cache_dir() -> str:
 
 
 def cache_key(python: str, env: dict[str, str]) -> str:
-    import hashlib
-
-    parts = [python, *(f"{name}={env.get(name, '')}" for name in PATH_VARIABLES)]
-    return hashlib.sha256("\0".join(parts).encode("utf-8", "surrogateescape")).hexdigest()[:32]
+    """What a listing depends on besides the directories: the interpreter and its variables."""
+    return "\0".join([python, *(f"{name}={env.get(name, '')}" for name in PATH_VARIABLES)])
 
 
-def _mtime(path: str) -> int | None:
+def _cache_file(key: str) -> str:
+    import zlib  # a file name for the key; the key itself is checked inside the file
+
+    name = f"{zlib.crc32(key.encode('utf-8', 'surrogateescape')):08x}.txt"
+    return os.path.join(cache_dir(), name)
+
+
+def _mtime(path: str) -> str:
     try:
-        return os.stat(path).st_mtime_ns
+        return str(os.stat(path).st_mtime_ns)
+    except OSError:
+        return "-"
+
+
+def parse_listing(raw: bytes) -> tuple[dict[str, str], list[tuple[str, str]], bytes] | None:
+    """(header fields, (mtime, directory) pairs, the packages.json document) of a listing."""
+    head, sep, doc = raw.partition(b"\n--\n")
+    if not sep or not doc.startswith(b"{"):
+        return None
+    fields: dict[str, str] = {}
+    paths: list[tuple[str, str]] = []
+    for line in head.decode("utf-8", "surrogateescape").split("\n"):
+        key, _, value = line.partition("\t")
+        if key == "path":
+            mtime, _, directory = value.partition("\t")
+            paths.append((mtime, directory))
+        else:
+            fields[key] = value
+    return fields, paths, doc
+
+
+def read_cached(python: str, env: dict[str, str]) -> tuple[dict[str, str], bytes] | None:
+    """The cached listing (header fields, document) while nothing it was read from changed."""
+    key = cache_key(python, env)
+    try:
+        with open(_cache_file(key), "rb") as f:
+            parsed = parse_listing(f.read())
     except OSError:
         return None
+    if parsed is None:
+        return None
+    fields, paths, doc = parsed
+    if fields.get("format") != CACHE_FORMAT or fields.get("key") != key.replace("\0", "\1"):
+        return None  # another version's file, or another interpreter under the same name
+    if fields.get("python_mtime") != _mtime(os.path.realpath(python)):
+        return None
+    if any(_mtime(directory) != mtime for mtime, directory in paths):
+        return None
+    return fields, doc
 
 
-def read_cached(python: str, env: dict[str, str]) -> dict[str, Any] | None:
-    """The cached listing for this interpreter while nothing it reads from has changed."""
-    import json
-
-    try:
-        with open(os.path.join(cache_dir(), cache_key(python, env) + ".json"), "rb") as f:
-            entry = json.loads(f.read())
-        paths = entry["listing"]["paths"]
-        if entry["python_mtime"] != _mtime(os.path.realpath(python)):
-            return None
-        if any(_mtime(p) != recorded for p, recorded in paths.items()):
-            return None
-        listing: dict[str, Any] = entry["listing"]
-        return listing
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None  # missing, corrupt or from another version: list again
-
-
-def write_cached(python: str, env: dict[str, str], listing: dict[str, Any]) -> None:
-    import json
-
+def write_cached(python: str, env: dict[str, str], raw: bytes) -> None:
     from ..store.files import write_atomic
 
-    directory = cache_dir()
-    entry = {"python": python, "python_mtime": _mtime(os.path.realpath(python)), "listing": listing}
+    key = cache_key(python, env)
+    header = [
+        f"format\t{CACHE_FORMAT}",
+        f"key\t{key.replace(chr(0), chr(1))}",
+        f"python_mtime\t{_mtime(os.path.realpath(python))}",
+    ]
+    data = "\n".join(header).encode("utf-8", "surrogateescape") + b"\n" + raw
     try:
-        os.makedirs(directory, exist_ok=True)
-        target = os.path.join(directory, cache_key(python, env) + ".json")
-        write_atomic(target, json.dumps(entry).encode(), fsync=False)
+        os.makedirs(cache_dir(), exist_ok=True)
+        write_atomic(_cache_file(key), data, fsync=False)
     except OSError:
         pass  # a read-only or full cache only costs a listing next time
 
 
-def list_packages(python: str, env: dict[str, str]) -> tuple[dict[str, Any] | None, bool]:
-    """(the interpreter's listing, whether it came from the cache); None when it cannot say."""
+def list_packages(python: str, env: dict[str, str]) -> tuple[dict[str, str], bytes, bool] | None:
+    """(header fields, packages.json document, whether it came from the cache) for the
+    interpreter; None when it cannot say (not Python, failed, too slow)."""
     cached = read_cached(python, env)
     if cached is not None:
-        return cached, True
-    import json
-
-    helper = spawn.start([python, "-c", LISTING_CODE], env)
+        return cached[0], cached[1], True
+    helper = spawn.start([python, "-c", LISTING_CODE, python], env)
     raw = helper.result(timeout=LIST_TIMEOUT_S) if helper else None
-    try:
-        listing = json.loads(raw) if raw else None
-    except ValueError:
-        listing = None
-    if not isinstance(listing, dict) or not isinstance(listing.get("packages"), dict):
-        return None, False
-    write_cached(python, env, listing)
-    return listing, False
+    parsed = parse_listing(raw) if raw else None
+    if raw is None or parsed is None:
+        return None
+    fields, _, doc = parsed
+    if "nocache" not in fields:  # a sys.path directory whose name holds a newline or tab
+        write_cached(python, env, raw)
+    return fields, doc, False
 
 
 def lock_file_hashes(cwd: str, repo_root: str | None) -> dict[str, str]:
@@ -228,6 +263,7 @@ class PackagesProbe:
         self._job = Job(self._probe)
 
     def _probe(self) -> None:
+        from ..store.files import write_atomic
         from ..store.layout import find_repo_root
 
         self.summary["lockfiles"] = lock_file_hashes(self.cwd, find_repo_root(self.cwd))
@@ -235,34 +271,20 @@ class PackagesProbe:
         if found is None:
             return
         python, how = found
-        listing, cached = list_packages(python, self.env)
-        if listing is None:
+        listed = list_packages(python, self.env)
+        if listed is None:
             self.summary["packages"] = {"python": python, "found_by": how, "error": "not listed"}
             return
-        self._save(python, how, listing)
+        fields, doc, cached = listed
+        write_atomic(os.path.join(self.run_dir, PACKAGES_FILE), doc, fsync=False)
         self.summary["packages"] = {
             "python": python,
             "found_by": how,
-            "version": listing.get("version"),
-            "count": len(listing["packages"]),
+            "version": fields.get("version"),
+            "count": int(fields.get("count") or 0),
             "file": PACKAGES_FILE,
             "cached": cached,
         }
-
-    def _save(self, python: str, how: str, listing: dict[str, Any]) -> None:
-        import json
-
-        from ..store.files import write_atomic
-
-        doc = {
-            "python": python,
-            "found_by": how,
-            "version": listing.get("version"),
-            "prefix": listing.get("prefix"),
-            "packages": listing["packages"],
-        }
-        data = json.dumps(doc, indent=1, sort_keys=False).encode()
-        write_atomic(os.path.join(self.run_dir, PACKAGES_FILE), data, fsync=False)
 
     def collect(self, timeout: float = LIST_TIMEOUT_S) -> dict[str, Any]:
         """``packages`` (summary) and ``lockfiles`` for the record; what is known by then."""
