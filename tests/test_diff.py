@@ -226,3 +226,18 @@ def test_diff_errors_are_one_line(naga: Naga, project: Path) -> None:
         lines = done.stderr.decode().strip().splitlines()
         assert lines[-1].startswith(("naga: error: ", "Error: ")), lines
         assert b"Traceback" not in done.stderr
+
+
+def test_host_section_names_the_gpus(naga: Naga, project: Path, tmp_path: Path) -> None:
+    # No GPU here: a stand-in nvidia-smi prints what the real one prints for naga's query.
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    smi = bindir / "nvidia-smi"
+    smi.write_text("#!/bin/sh\necho '0, NVIDIA A100-SXM4-40GB, GPU-1234, 40960, 535.104.05'\n")
+    smi.chmod(0o755)
+    naga("run", "true", cwd=project)
+    naga("run", "true", cwd=project, env={**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}"})
+    a, b = run_ids(naga)
+    assert diff(naga, a, b, cwd=project)["sections"]["host"] == {
+        "gpus": {"b": ["NVIDIA A100-SXM4-40GB"]}
+    }

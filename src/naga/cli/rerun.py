@@ -57,7 +57,9 @@ def rerun(
     for secret in todo.secrets:
         say(f"naga: note: {secret} was masked in run {meta['id']}; its current value is used")
     if here:
-        sys.exit(_execute(todo, _here_cwd(meta), extra, options))
+        cwd = _here_cwd(meta)
+        say(f"naga: rerun of {meta['id']} in the current checkout ({cwd})")
+        sys.exit(_execute(todo, cwd, extra, options))
     code = repro_code.code_of(meta, run_dir)
     extra["rerun"]["code"] = code.as_dict()
     if code.untracked:

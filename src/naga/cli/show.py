@@ -70,6 +70,7 @@ def render_run(meta: dict[str, Any], store: Store) -> str:
     if meta.get("python"):
         py = meta["python"]
         lines.append(_field("Python", f"{py.get('executable')} ({py.get('version') or '?'})"))
+    lines += _packages_lines(meta.get("packages"), meta.get("lockfiles") or {})
     lines.append(_field("Resources", _resources(meta.get("resources") or {})))
     for gpu in meta.get("gpus") or []:
         lines.append(
@@ -112,6 +113,18 @@ def _slurm_lines(info: dict[str, Any] | None) -> list[str]:
     for stream in ("out", "err"):
         if info.get(f"log_{stream}"):
             lines.append(_field("", f"worker std{stream}: {info[f'log_{stream}']}"))
+    return lines
+
+
+def _packages_lines(packages: dict[str, Any] | None, lockfiles: dict[str, str]) -> list[str]:
+    lines = []
+    if packages:
+        text = f"{packages.get('count')} in {packages.get('python')} (packages.json)"
+        if packages.get("error"):
+            text = f"{packages.get('python') or ''} not listed: {packages['error']}".strip()
+        lines.append(_field("Packages", text))
+    for i, (name, digest) in enumerate(lockfiles.items()):
+        lines.append(_field("Locks" if i == 0 else "", f"{name}  {digest[:19]}..."))
     return lines
 
 

@@ -1,12 +1,12 @@
 """What differs between two runs, section by section.
 
 Each section compares one aspect and is left out when both runs agree on it: ``command`` (the
-arguments, and the directory from the repository root), ``params`` (key by key), ``git`` (commits,
-dirty flags, and the code diff between the two runs' exact code: snapshot, or commit plus
+arguments, and the directory from the repository root), ``params`` (key by key), ``git``
+(commits, and the code diff between the two runs' exact code: snapshot, or commit plus
 git.patch, compared as trees built in a scratch index), ``packages`` (added, removed, changed
-versions; the interpreter), ``lockfiles`` (their hashes), ``env``, ``host`` and ``metrics``
-(final values, system metrics left out). Key-by-key sections map a key to ``{"a": ..., "b":
-...}``, a side missing where the run has no such key.
+versions; the interpreter), ``lockfiles`` (their hashes), ``env``, ``host`` (name, user, GPU
+models) and ``metrics`` (final values, system metrics left out). Key-by-key sections map a key
+to ``{"a": ..., "b": ...}``, a side missing where the run has no such key.
 """
 
 from __future__ import annotations
@@ -116,6 +116,14 @@ def packages_section(dir_a: str, dir_b: str) -> dict[str, Any] | None:
     return section or None
 
 
+def _host(meta: dict[str, Any]) -> dict[str, Any]:
+    host = {k: meta.get(k) for k in HOST_FIELDS}
+    gpus = [g.get("name") for g in meta.get("gpus") or [] if isinstance(g, dict)]
+    if gpus:
+        host["gpus"] = gpus
+    return host
+
+
 def _final_metrics(meta: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in (meta.get("metrics") or {}).items() if not k.startswith("sys/")}
 
@@ -125,7 +133,7 @@ def diff_runs(
 ) -> dict[str, Any]:
     """``{"runs": [...], "identical": bool, "sections": {name: section}}``; a section is left
     out when the runs agree on it."""
-    hosts = [{k: m.get(k) for k in HOST_FIELDS} for m in (ma, mb)]
+    hosts = [_host(m) for m in (ma, mb)]
     sections: dict[str, Any] = {
         "command": command_section(ma, mb),
         "params": keyed(ma.get("params"), mb.get("params")),
