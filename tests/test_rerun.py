@@ -288,3 +288,19 @@ def test_branch_of_a_plain_run_commits_its_patch(naga: Naga, project: Path) -> N
     assert made.returncode == 0, made.stderr
     assert git(project, "show", "repro/plain:train.py") == (TRAIN + "# dirty").strip()
     assert git(project, "rev-parse", "repro/plain^") == git(project, "rev-parse", "HEAD")
+
+
+def test_rerun_uses_the_recorded_interpreter(naga: Naga, project: Path, tmp_path: Path) -> None:
+    import venv
+
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=False, symlinks=True).create(env_dir)
+    activated = {**os.environ, "PATH": f"{env_dir / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    code = "import sys; print('prefix', sys.prefix)"
+    first = naga("run", "python", "-c", code, cwd=project, env=activated)
+    assert first.returncode == 0, first.stderr
+    assert output(first)["prefix"] == str(env_dir)
+    # From a shell where the venv is not on PATH, `python` is still the run's interpreter.
+    again = naga("rerun", newest(naga), cwd=project)
+    assert again.returncode == 0, again.stderr
+    assert output(again)["prefix"] == str(env_dir)

@@ -106,10 +106,10 @@ def interpreter_path(
     """PATH with the recorded interpreter's directory first, when ``argv`` would otherwise
     find another one; None when nothing needs to change."""
     recorded = (python or {}).get("executable")
-    if not recorded or not os.access(recorded, os.X_OK) or not argv:
-        return None
+    if not recorded or not os.access(recorded, os.X_OK) or not argv or "/" in argv[0]:
+        return None  # (an explicit path runs what it names)
     now = environment.python_executable(list(argv), env.get("PATH"))
-    if now is None or os.path.abspath(now) == os.path.abspath(recorded) or "/" in argv[0]:
+    if now is not None and os.path.abspath(now) == os.path.abspath(recorded):
         return None
     directory = os.path.dirname(recorded)
     return os.pathsep.join([directory, *(p for p in env.get("PATH", "").split(os.pathsep) if p)])
