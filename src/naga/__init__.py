@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # what __getattr__ below loads on first use, for type checker
     from .config.clicfg import clicfg  # noqa: F401
     from .debug import unsafe_debug  # noqa: F401
     from .hashing import DataHash, hash_data  # noqa: F401
+    from .integrations.mlflow import mlflow_lock  # noqa: F401
     from .lock.runlock import runlock  # noqa: F401
     from .lock.stages import Stage, load_stage_from_path  # noqa: F401
     from .logsetup import setup_logging  # noqa: F401
@@ -72,6 +73,7 @@ _LAZY = {
     "naga.hashing": ("DataHash", "hash_data"),
     "naga.logsetup": ("setup_logging",),
     "naga.debug": ("unsafe_debug",),
+    "naga.integrations.mlflow": ("mlflow_lock",),
 }
 _SUBMODULES = ("snapshot",)  # naga.snapshot.commit_cwd(...) works after a bare `import naga`
 _MODULE_OF = {name: module for module, names in _LAZY.items() for name in names}

@@ -1,0 +1,150 @@
+"""``naga export``: send runs to other tools. ``naga export mlflow`` is the MLflow bridge (the
+work is in ``naga.integrations.mlflow_export``)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+from ..errors import UsageError
+from .ls import filter_options
+
+
+@click.group("export")
+def export() -> None:
+    """Send runs to other tools (MLflow)."""
+
+
+@export.command("mlflow")
+@click.argument("runs", nargs=-1)
+@click.option("--all", "every", is_flag=True, help="Every run in the store.")
+@filter_options
+@click.option(
+    "--tracking-uri",
+    envvar="MLFLOW_TRACKING_URI",
+    help="The MLflow server (http://host:5000) or store (sqlite:///mlflow.db); default:"
+    " $MLFLOW_TRACKING_URI.",
+)
+@click.option(
+    "--experiment",
+    envvar="MLFLOW_EXPERIMENT_NAME",
+    help="The MLflow experiment, created if missing; default: $MLFLOW_EXPERIMENT_NAME, else"
+    " Default.",
+)
+def mlflow(
+    runs: tuple[str, ...],
+    every: bool,
+    tracking_uri: str | None,
+    experiment: str | None,
+    **filters: Any,
+) -> None:
+    """Send RUNS (ids, prefixes or names; or --all, or ls's filters) to MLflow: params,
+    metrics with their steps and times, tags, status, times, git state, output and artifacts.
+
+    Run it again at any time: each naga run stays one MLflow run (tag naga.id), and only what
+    the server lacks is sent, so a run still running is completed later and an export that
+    was cut short resumes where it stopped.
+    """
+    if not tracking_uri:
+        raise UsageError(
+            "say where MLflow is: --tracking-uri http://HOST:5000 (or sqlite:///mlflow.db),"
+            " or set MLFLOW_TRACKING_URI"
+        )
+    from ..integrations.mlflow import load_mlflow
+
+    load_mlflow()  # a missing extra is named before anything else is looked at
+    records = select_records(runs, every, filters)
+    if not records:
+        click.echo("No runs match; nothing exported.")
+        return
+    from ..integrations.mlflow_export import Exporter
+
+    exporter = Exporter(tracking_uri, experiment)
+    new = updated = 0
+    with progress(len(records)) as advance:
+        for record in records:
+            result = exporter.export(record, on_points=lambda n: advance(0, n))
+            advance(1, 0)
+            new += result.created
+            updated += result.changed and not result.created
+            for warning in result.warnings:
+                click.echo(f"naga: warning: run {record.id}: {warning}", err=True)
+            click.echo(f"{record.id}  {result.mlflow_id}  {describe(result)}")
+    click.echo(
+        f"{len(records)} run{'s' if len(records) != 1 else ''} in MLflow experiment"
+        f" {exporter.experiment_name!r}: {new} new, {updated} updated,"
+        f" {len(records) - new - updated} already up to date",
+        err=True,
+    )
+
+
+def select_records(runs: tuple[str, ...], every: bool, filters: dict[str, Any]) -> list[Any]:
+    """The runs named and those matching the filters, each once, oldest first (a parent
+    before its children, so a child can point to its parent's MLflow run)."""
+    from ..sdk.records import RunRecord
+    from ..store import Store, with_elapsed
+    from .listing import make_filter
+
+    filtered = any(filters.values())
+    if not runs and not filtered and not every:
+        raise UsageError(
+            "name the runs to export (ids, prefixes or names), a filter such as --status"
+            " completed, or --all"
+        )
+    store = Store.open()
+    ids = list(dict.fromkeys(store.resolve(r) for r in runs))
+    if filtered or (every and not runs):
+        flt = make_filter(
+            tuple(filters["statuses"]),
+            filters["name_glob"],
+            tuple(filters["tags"]),
+            filters["since"],
+            None,
+            tuple(filters["where"]),
+        )
+        ids += [r["id"] for r in store.table_rows(flt) if r["id"] not in set(ids)]
+    records = [RunRecord(with_elapsed(store.get(run_id)), store) for run_id in ids]
+    return sorted(records, key=lambda r: str(r.meta.get("started_at") or ""))
+
+
+def describe(result: Any) -> str:
+    if not result.changed:
+        return f"up to date ({result.status})"
+    parts = [
+        f"{result.points:,} points" if result.points else "",
+        f"{result.params} params" if result.params else "",
+        f"{result.artifacts} files" if result.artifacts else "",
+    ]
+    done = ", ".join(p for p in parts if p) or "tags"
+    return f"{'new' if result.created else 'updated'}: {done} ({result.status})"
+
+
+@contextmanager
+def progress(total: int) -> Iterator[Any]:
+    """``advance(runs, points)``: a progress bar on stderr when it is a terminal, else nothing."""
+    if not sys.stderr.isatty():
+        yield lambda runs, points: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    columns = (
+        TextColumn("export"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("runs, {task.fields[points]:,} points sent"),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("export", total=total, points=0)
+        sent = 0
+
+        def advance(runs: int, points: int) -> None:
+            nonlocal sent
+            sent += points
+            bar.update(task, advance=runs, points=sent)
+
+        yield advance

@@ -1,0 +1,363 @@
+"""``naga export mlflow``: naga runs into an MLflow tracking server, idempotently and
+incrementally.
+
+Each naga run becomes one MLflow run tagged ``naga.id``. An export first asks the server which
+naga runs it already has (one paged search of the experiment, which also brings each run's
+tags, params and the latest point of each metric), then sends each run only what is missing.
+
+Where the state lives: on the server, with the data. naga sends a series' points in the order
+they were logged, in ``log_batch`` calls that each succeed or fail whole, and stops at the first
+failure, so the server always holds a prefix of each series. Its latest point (greatest step,
+then time) marks where that prefix ends, when that point is unambiguous: it occurs once in the
+series and every point after it is later. Otherwise (steps that go back, or two points with the
+same step and millisecond) the server's whole history of that metric is read and only the
+points missing from it are sent (MLflow's database keeps one of identical points). Nothing is
+kept locally, so a server that was reset, or an MLflow run deleted there, simply gets
+everything again, and an export cut short (server down, Ctrl-C) resumes where it stopped.
+
+Points go in batches of 1000, params and tags of 100 (MLflow's limits). The status comes last:
+a run whose export was interrupted reads RUNNING until an export completes it, and so does a
+naga run still running (the next export adds what it logged since). Artifacts (the run's
+``artifacts/`` at the root; ``output.log``, ``git.patch`` and ``meta.json`` under ``naga/``)
+are uploaded when the server lacks them or has them at another size.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import posixpath
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..sdk import series
+from ..sdk.records import RunRecord
+from ..store.timefmt import parse_iso
+from .mlflow import (
+    MAX_METRICS_PER_BATCH,
+    MAX_TAG_VALUE,
+    NAGA_ID,
+    RUN_STATUS,
+    MlflowError,
+    load_mlflow,
+    log_params,
+    mlflow_errors,
+    mlflow_name,
+    mlflow_params,
+    search_all,
+)
+
+MAX_TAGS_PER_BATCH = 100
+STATUSES = {
+    "running": "RUNNING",
+    "completed": "FINISHED",
+    "failed": "FAILED",
+    "crashed": "FAILED",
+    "cancelled": "KILLED",
+}
+NAGA_FILES = ("output.log", "git.patch", "meta.json")  # uploaded under naga/
+STREAMS = ("main", "sys")  # the run's own metrics; other processes' streams stay in naga
+
+# MLflow's own retry policy waits about 4 minutes for a server that is down; an export tells
+# the user in seconds (a rerun resumes). The user's own settings, when given, win.
+HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "60",
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",  # stdout is naga's: a line per run
+}
+
+
+@dataclass
+class Exported:
+    """What one run's export did."""
+
+    naga_id: str
+    mlflow_id: str
+    created: bool
+    points: int = 0
+    params: int = 0
+    tags: int = 0
+    artifacts: int = 0
+    status: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return self.created or bool(self.points or self.params or self.tags or self.artifacts)
+
+
+class Exporter:
+    """Exports naga runs into one experiment of one tracking server."""
+
+    def __init__(self, tracking_uri: str, experiment: str | None = None) -> None:
+        for name, value in HTTP_DEFAULTS.items():
+            os.environ.setdefault(name, value)
+        mlflow = load_mlflow()
+        self.tracking_uri = tracking_uri
+        self.experiment_name = experiment or "Default"
+        with self.errors():
+            self.client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+            self.experiment_id = self._experiment_id(self.experiment_name)
+            self.known = self._known_runs()
+
+    def errors(self) -> Any:
+        return mlflow_errors(self.tracking_uri)
+
+    def export(
+        self, record: RunRecord, on_points: Callable[[int], None] = lambda n: None
+    ) -> Exported:
+        with self.errors():
+            return self._export(record, on_points)
+
+    def _experiment_id(self, name: str) -> str:
+        experiment = self.client.get_experiment_by_name(name)
+        if experiment is None:
+            return str(self.client.create_experiment(name))
+        if experiment.lifecycle_stage == "deleted":
+            raise MlflowError(
+                f"the MLflow experiment {name!r} is deleted: restore it in MLflow or export to"
+                " another one with --experiment NAME"
+            )
+        return str(experiment.experiment_id)
+
+    def _known_runs(self) -> dict[str, Any]:
+        """The MLflow run of each naga run already in the experiment. Several (two
+        ``mlflow_lock`` blocks in one naga run): the newest one not superseded."""
+        runs = search_all(self.client, [self.experiment_id], f"tags.`{NAGA_ID}` LIKE '%'")
+        runs.sort(
+            key=lambda r: (r.data.tags.get(RUN_STATUS) != "deprecated", r.info.start_time or 0)
+        )
+        return {r.data.tags[NAGA_ID]: r for r in runs}
+
+    def _export(self, record: RunRecord, on_points: Callable[[int], None]) -> Exported:
+        run = self.known.get(record.id)
+        created = run is None
+        if run is None:
+            run = self.client.create_run(
+                self.experiment_id,
+                start_time=_ms_of_iso(record.meta.get("started_at")),
+                tags={NAGA_ID: record.id},
+                run_name=record.name or record.id,
+            )
+            self.known[record.id] = run
+        result = Exported(record.id, run.info.run_id, created)
+        self._send_tags(run, record, result)
+        self._send_params(run, record, result)
+        self._send_metrics(run, record, result, on_points)
+        self._send_artifacts(run, record, result)
+        self._set_status(run, record, result)
+        return result
+
+    # -- tags and params ----------------------------------------------------------------------
+
+    def _send_tags(self, run: Any, record: RunRecord, result: Exported) -> None:
+        from mlflow.entities import RunTag
+
+        parent = self.known.get(record.meta.get("parent_id") or "")
+        wanted = run_tags(record.meta, parent.info.run_id if parent is not None else None)
+        have = run.data.tags
+        changed = [RunTag(k, v) for k, v in wanted.items() if have.get(k) != v]
+        for start in range(0, len(changed), MAX_TAGS_PER_BATCH):
+            self.client.log_batch(run.info.run_id, tags=changed[start : start + MAX_TAGS_PER_BATCH])
+        result.tags = len(changed)
+
+    def _send_params(self, run: Any, record: RunRecord, result: Exported) -> None:
+        have = run.data.params
+        wanted = mlflow_params(record.params)
+        missing = {k: v for k, v in wanted.items() if k not in have}
+        for key, value in wanted.items():
+            if key in have and have[key] != value:
+                result.warnings.append(
+                    f"param {key} is {value!r} in naga but {have[key]!r} in MLflow, where params"
+                    " never change: kept MLflow's"
+                )
+        log_params(self.client, run.info.run_id, missing)
+        result.params = len(missing)
+
+    # -- metrics ------------------------------------------------------------------------------
+
+    def _send_metrics(
+        self, run: Any, record: RunRecord, result: Exported, on_points: Callable[[int], None]
+    ) -> None:
+        from mlflow.entities import Metric
+
+        run_id = run.info.run_id
+        latest = _latest_points(run)
+        batch: list[Any] = []
+        for name, points, todo in self._unsent(run_id, record, latest):
+            steps, times, values = points.steps, points.times, points.values
+            for i in todo:
+                batch.append(Metric(name, values[i], _ms(times[i]), steps[i]))
+                if len(batch) == MAX_METRICS_PER_BATCH:
+                    self.client.log_batch(run_id, metrics=batch)
+                    result.points += len(batch)
+                    on_points(len(batch))
+                    batch = []
+        if batch:
+            self.client.log_batch(run_id, metrics=batch)
+            result.points += len(batch)
+            on_points(len(batch))
+
+    def _unsent(
+        self, run_id: str, record: RunRecord, latest: dict[str, Any] | None
+    ) -> Iterator[tuple[str, series.Points, Iterable[int]]]:
+        """Each metric's name in MLflow, its points, and the indices of those to send."""
+        for stream in STREAMS:
+            directory = os.path.join(record.dir, "metrics", stream)
+            for key in series.list_keys(directory):
+                points = series.read_points(os.path.join(directory, series.file_name(key)))
+                name = mlflow_name(key)
+                if latest is not None and name not in latest:
+                    yield name, points, range(len(points))
+                    continue
+                point = latest.get(name) if latest is not None else None
+                done = None if point is None else sent_prefix(points, point.step, point.timestamp)
+                if done is not None:
+                    yield name, points, range(done, len(points))
+                else:
+                    history = self.client.get_metric_history(run_id, name)
+                    yield name, points, missing_points(points, history)
+
+    # -- artifacts and status -----------------------------------------------------------------
+
+    def _send_artifacts(self, run: Any, record: RunRecord, result: Exported) -> None:
+        run_id = run.info.run_id
+        local = local_files(record.dir)
+        remote = self._remote_files(run_id) if local else {}
+        for name, path in sorted(local.items()):
+            if name in remote and (remote[name] or 0) == os.path.getsize(path):
+                continue  # (MLflow gives no size for an empty file)
+            self.client.log_artifact(run_id, path, posixpath.dirname(name) or None)
+            result.artifacts += 1
+
+    def _remote_files(self, run_id: str, path: str | None = None) -> dict[str, int | None]:
+        files: dict[str, int | None] = {}
+        for info in self.client.list_artifacts(run_id, path):
+            if info.is_dir:
+                files.update(self._remote_files(run_id, info.path))
+            else:
+                files[info.path] = info.file_size
+        return files
+
+    def _set_status(self, run: Any, record: RunRecord, result: Exported) -> None:
+        status = STATUSES.get(str(record.status), "FAILED")
+        result.status = status
+        if status == "RUNNING":
+            if run.info.status != "RUNNING":
+                self.client.update_run(run.info.run_id, status="RUNNING")
+            return
+        end = _ms_of_iso(record.meta.get("finished_at"))
+        if run.info.status != status or run.info.end_time != end:
+            self.client.set_terminated(run.info.run_id, status, end_time=end)
+
+
+def run_tags(meta: dict[str, Any], parent_run_id: str | None) -> dict[str, str]:
+    """The MLflow tags of a naga run: its id, status, command, host, naga tags and git state,
+    under MLflow's own names where MLflow has one (``mlflow.source.git.commit``, ...)."""
+    tags: dict[str, Any] = {
+        NAGA_ID: meta["id"],
+        "naga.status": meta.get("status"),
+        "naga.name": meta.get("name"),
+        "naga.tags": ", ".join(meta.get("tags") or []) or None,
+        "naga.command": meta.get("command"),
+        "naga.cwd": meta.get("cwd"),
+        "naga.host": meta.get("host"),
+        "naga.exit_code": meta.get("exit_code"),
+        "naga.error": meta.get("error"),
+        "mlflow.user": meta.get("user"),
+        "mlflow.source.name": meta.get("command"),
+        "mlflow.source.type": "LOCAL",
+        "mlflow.parentRunId": parent_run_id,
+    }
+    git = meta.get("git") or {}
+    if git.get("commit"):
+        tags["mlflow.source.git.commit"] = git["commit"]
+        tags["mlflow.source.git.branch"] = git.get("branch")
+        tags["naga.git.dirty"] = str(bool(git.get("dirty"))).lower()
+        remotes = git.get("remotes") or {}
+        tags["mlflow.source.git.repoURL"] = remotes.get("origin") or next(
+            iter(remotes.values()), None
+        )
+    return {k: str(v)[:MAX_TAG_VALUE] for k, v in tags.items() if v is not None and v != ""}
+
+
+def sent_prefix(points: series.Points, step: int, timestamp: int) -> int | None:
+    """How many leading points the server holds, given its latest point (step, ms), when that
+    point says so unambiguously (see the module docstring); None when only the history can."""
+    steps, times = points.steps, points.times
+    target = (step, timestamp)
+    i = len(steps) - 1
+    while i >= 0 and (steps[i], _ms(times[i])) > target:  # all later than the server's latest
+        i -= 1
+    if i < 0 or (steps[i], _ms(times[i])) != target:
+        return None
+    j = 0
+    while True:  # the same (step, ms) earlier in the series would make it ambiguous
+        try:
+            j = steps.index(step, j, i)
+        except ValueError:
+            return i + 1
+        if _ms(times[j]) == timestamp:
+            return None
+        j += 1
+
+
+def missing_points(points: series.Points, history: Iterable[Any]) -> list[int]:
+    """Indices of the points the server's history lacks. A point is its step, time (ms) and
+    value: MLflow's database keeps one of identical points, so a series logging the same
+    point twice has it once there, and sending it again would change nothing."""
+    have = {(m.step, m.timestamp, _as_stored(m.value)) for m in history}
+    return [
+        i
+        for i, (step, time, value) in enumerate(
+            zip(points.steps, points.times, points.values, strict=True)
+        )
+        if (step, _ms(time), _as_stored(value)) not in have
+    ]
+
+
+def _as_stored(value: float) -> float | str:
+    """A value as MLflow gives it back: NaN comparable, infinities as the largest floats."""
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return math.copysign(sys.float_info.max, value)
+    return value
+
+
+def local_files(run_dir: str) -> dict[str, str]:
+    """Artifact path -> local file: the run's artifacts, and naga's own files under naga/.
+    Symbolic links are left out: naga's artifacts are copies."""
+    files: dict[str, str] = {}
+    top = os.path.join(run_dir, "artifacts")
+    for root, _dirs, names in os.walk(top):
+        for name in names:
+            path = os.path.join(root, name)
+            if not os.path.islink(path) and os.path.isfile(path):
+                files[os.path.relpath(path, top).replace(os.sep, "/")] = path
+    for name in NAGA_FILES:
+        path = os.path.join(run_dir, name)
+        if os.path.isfile(path):
+            files[f"naga/{name}"] = path
+    return files
+
+
+def _latest_points(run: Any) -> dict[str, Any] | None:
+    """Metric name -> its latest point on the server, or None when this MLflow version does not
+    say (every metric's history is then read)."""
+    objects = getattr(run.data, "_metric_objs", None)
+    if objects is None:
+        return None if run.data.metrics else {}
+    return {m.key: m for m in objects}
+
+
+def _ms(seconds: float) -> int:
+    return int(seconds * 1000)
+
+
+def _ms_of_iso(text: str | None) -> int | None:
+    seconds = parse_iso(text)
+    return None if seconds is None else _ms(seconds)
