@@ -37,7 +37,7 @@ def filter_options(f: Any) -> Any:
     "--columns",
     help="Extra columns, comma-separated: param.lr,metric.loss (a bare key: param, else metric).",
 )
-@click.option("--sweep", help="Only the runs of this sweep (id or prefix), its values as columns.")
+@click.option("--sweep", help="Only the runs of this sweep (id, prefix or latest).")
 def ls(**params: Any) -> None:
     """List runs, newest first."""
     from .sweeplist import with_sweep

@@ -154,12 +154,16 @@ def load_sweep(sweep_dir: str | os.PathLike[str]) -> Sweep:
 
 
 def resolve_sweep(selector: str, store_root: str | None = None) -> Sweep:
-    """A sweep by its id or any unique prefix of it."""
+    """A sweep by its id, any unique prefix of it, or ``latest`` (the newest)."""
     root = sweeps_root(store_root)
     try:
-        names = sorted(n for n in os.listdir(root) if n.startswith("sw-"))
+        names = sorted(n for n in os.listdir(root) if n.startswith("sw-"))  # ids sort by time
     except FileNotFoundError:
         names = []
+    if selector == "latest":
+        if not names:
+            raise UsageError(f"there is no sweep yet in {root}")
+        return load_sweep(os.path.join(root, names[-1]))
     if selector in names:
         return load_sweep(os.path.join(root, selector))
     matches = [n for n in names if n.startswith(selector)]
