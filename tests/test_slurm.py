@@ -253,14 +253,27 @@ def test_requeued_job_resumes_only_unfinished_tasks(
 
 
 @pytest.mark.timeout(180)
+@pytest.mark.parametrize("kind", ["clicfg", "command"])
 def test_preempted_job_checkpoints_and_requeues_itself(
-    slurm: Path, tmp_path: Path, store: Path, naga: Naga
+    slurm: Path, tmp_path: Path, store: Path, naga: Naga, kind: str
 ) -> None:
+    """Both kinds of task: a clicfg program run inside the worker, and a command (naga sweep)
+    that Slurm's signal reaches too."""
     go = tmp_path / "go"
-    tasks = f"[{{lr: 0.1}}, {{lr: 0.2, wait: '{go}'}}, {{lr: 0.3}}]"
-    done = _launch(
-        tmp_path, "--tasks", tasks, "--n_jobs", "1", "--slurm_config", str(_profile(tmp_path))
-    )
+    profile = str(_profile(tmp_path))
+    if kind == "clicfg":
+        tasks = f"[{{lr: 0.1}}, {{lr: 0.2, wait: '{go}'}}, {{lr: 0.3}}]"
+        done = _launch(tmp_path, "--tasks", tasks, "--n_jobs", "1", "--slurm_config", profile)
+    else:
+        for lr in ("0.1", "0.3"):
+            (tmp_path / f"go-{lr}").touch()
+        go = tmp_path / "go-0.2"
+        command = [sys.executable, str(_program(tmp_path)), f"marks={tmp_path / 'marks'}"]
+        done = naga(
+            "sweep", "--slurm", profile, "--n-jobs", "1", "lr=0.1,0.2,0.3", "--",
+            *command, "lr={lr}", f"wait={tmp_path}/go-{{lr}}",
+        )  # fmt: skip
+        done = subprocess.CompletedProcess(done.args, done.returncode, "", done.stderr.decode())
     job = _submitted_job(done)
     _wait_for(lambda: _attempts(tmp_path, "0.2"), "task 1 to start")
     # what Slurm sends before the time limit (--signal=USR2@...) and on preemption
@@ -277,7 +290,8 @@ def test_preempted_job_checkpoints_and_requeues_itself(
     assert first["status"] == "cancelled"  # interrupted, not failed: the task ran again
     assert second["status"] == "completed" and second["slurm"]["restart_count"] == 1
     log = Path(second["slurm"]["log_err"]).read_text()
-    assert "Calling checkpoint method" in log and f"Requeued job {job}" in log
+    assert "Caught signal SIGUSR2" in log and f"JOB {job} ON {NODE} CANCELLED" in log
+    assert "DUE TO JOB REQUEUE" in log  # submitit's requeue, from inside the job
 
 
 @pytest.mark.timeout(180)

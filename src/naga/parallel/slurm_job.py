@@ -2,13 +2,16 @@
 
 submitit pickles a :class:`SweepWorker` into the job's folder and calls it on the node. Slurm
 signals a job (``--signal=USR2@<signal_delay>``) before its time limit, and a preempting
-scheduler or an admin can send the same signal (``scancel --signal=USR2``). The worker first
-ends the task in progress as an interruption (its run ``cancelled``, the task released to the
-pool), then hands over to submitit's own handler, which calls ``checkpoint`` (as
-``Checkpointable``'s default: the same worker again) and requeues the job. The requeued job calls
-``run_worker`` again, and the pool gives it only the tasks not done yet. A job requeued or
-killed without warning (``scontrol requeue``, a lost node) loses its task in progress the same
-way: the pool sees that the claim's job restarted and hands the task out again.
+scheduler or an admin can send the same signal (``scancel --signal=USR2``). Slurm sends it to
+every process of the job, the task's own command included, so the worker takes it off the
+normal path (:class:`StopSignal`): the worker and its commands ignore it, and a listener
+process hears it. When it comes, the worker interrupts the task in progress as Ctrl-C would
+(the run ends ``cancelled``, the task goes back to the pool), then hands over to submitit's own
+handler, which calls ``checkpoint`` (as ``Checkpointable``'s default: the same worker again) and
+requeues the job. The requeued job calls ``run_worker`` again, and the pool gives it only the
+tasks not done yet. A job requeued or killed without warning (``scontrol requeue``, a lost
+node) loses its task in progress the same way: the pool sees that the claim's job restarted and
+hands the task out again.
 
 A worker that saw a task fail raises at the end, so its Slurm job ends FAILED and ``afterok``
 dependents (``--after``) are cancelled instead of running on a broken stage.
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from typing import Any
 
 import submitit
@@ -34,7 +38,53 @@ class SweepTasksFailed(NagaError):
 
 class Preempted(KeyboardInterrupt):
     """Slurm asked the job to stop (time limit near, preemption): interrupts the task at hand,
-    which the SDK and the worker treat as an interruption, not a failure."""
+    which the SDK and the worker treat as an interruption (Ctrl-C), not a failure."""
+
+
+# Waits for USR2 in a process of its own: exit status 0 means the signal came.
+_LISTENER = (
+    "import os, signal\n"
+    "signal.signal(signal.SIGUSR2, lambda *_: os._exit(0))\n"
+    "while True:\n"
+    "    signal.pause()\n"
+)
+
+
+class StopSignal:
+    """Slurm's USR2, heard by a small listener process instead of the worker.
+
+    The worker and the commands it starts ignore USR2 (children inherit that), so neither a
+    command nor naga's signal forwarding acts on it; the listener, a process of the same job,
+    gets it from Slurm, and a thread here then interrupts the main thread with SIGINT, raised as
+    :class:`Preempted` (or forwarded to the task's command while one runs, which ends it
+    ``cancelled``).
+    """
+
+    def __init__(self) -> None:
+        import subprocess
+        import sys
+
+        self.received = False
+        self._main = threading.get_ident()
+        self._listener = subprocess.Popen([sys.executable, "-c", _LISTENER])
+        signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, self._on_sigint)
+        threading.Thread(target=self._wait, name="naga-slurm-stop", daemon=True).start()
+
+    def _wait(self) -> None:
+        if self._listener.wait() == 0:
+            self.received = True
+            signal.pthread_kill(self._main, signal.SIGINT)
+
+    def _on_sigint(self, _signum: int, _frame: Any) -> None:
+        if self.received:
+            raise Preempted("Slurm asked the job to stop (SIGUSR2)")
+        raise KeyboardInterrupt
+
+    def close(self) -> None:
+        if self._listener.poll() is None:
+            self._listener.kill()
+            self._listener.wait()
 
 
 class SweepWorker(submitit.helpers.Checkpointable):
@@ -44,26 +94,24 @@ class SweepWorker(submitit.helpers.Checkpointable):
         self.sweep_dir = sweep_dir
 
     def __call__(self) -> int:
-        from .worker import run_worker
+        from .worker import Interrupted, run_worker
 
         # runs started by this worker record where its logs are (naga show: the Slurm lines)
         paths = submitit.JobEnvironment().paths
         os.environ[LOG_ENVS[0]], os.environ[LOG_ENVS[1]] = str(paths.stdout), str(paths.stderr)
         submitit_handler = signal.getsignal(signal.SIGUSR2)
-        signal.signal(signal.SIGUSR2, _raise_preempted)
+        stop = StopSignal()
         try:
             ran = run_worker(self.sweep_dir)
-        except Preempted:
-            signal.signal(signal.SIGUSR2, submitit_handler)
-            if callable(submitit_handler):  # checkpoint, requeue, exit
-                submitit_handler(signal.SIGUSR2, None)
+        except (KeyboardInterrupt, Interrupted):
+            if not stop.received or not callable(submitit_handler):
+                raise
+            submitit_handler(signal.SIGUSR2, None)  # checkpoint, requeue, exit
             raise
+        finally:
+            stop.close()
         _raise_if_failed(self.sweep_dir)
         return ran
-
-
-def _raise_preempted(signum: int, _frame: Any) -> None:
-    raise Preempted(f"Slurm sent {signal.Signals(signum).name}")
 
 
 def _raise_if_failed(sweep_dir: str) -> None:
