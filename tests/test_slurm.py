@@ -624,3 +624,36 @@ def test_docs_examples_run_as_written(
     seeds = [r for r in runs if "seed" in r["params"]]
     assert {naga("logs", r["id"], cwd=project).stdout for r in seeds} == {b"seed 1\n", b"seed 2\n"}
     assert (project / "prepared.txt").read_text() == "42\n"
+
+
+def test_after_a_completed_sweep_needs_no_dependency(tmp_path: Path, store: Path) -> None:
+    local = _launch(tmp_path, "--tasks", "[0.5]", "--task-to", "lr")  # run here, completed
+    assert local.returncode == 0, local.stderr
+    done_sweep = _sweep(store)["id"]
+    profile = str(_profile(tmp_path))
+    tasks = ["--tasks", "[0.6]", "--task-to", "lr", "--slurm_config", profile, "--dry-run"]
+    dry = _launch(tmp_path, *tasks, "--after", done_sweep)
+    assert dry.returncode == 0, dry.stderr
+    assert "#SBATCH --time=10" in dry.stdout and "dependency" not in dry.stdout
+
+    with_job = _launch(tmp_path, *tasks, "--after", "812")
+    assert "#SBATCH --dependency=afterok:812" in with_job.stdout
+    assert "#SBATCH --kill-on-invalid-dep=yes" in with_job.stdout
+    (never,) = [p.name for p in store.glob("sweeps/sw-*") if p.name != done_sweep]
+    unsubmitted = _launch(
+        tmp_path,
+        "--tasks",
+        "[0.7]",
+        "--task-to",
+        "lr",
+        "--slurm_config",
+        profile,
+        "--after",
+        never,
+        "--dry-run",
+    )
+    assert unsubmitted.returncode == 2
+    assert unsubmitted.stderr == (
+        f"train.py: error: --after {never}: that sweep has tasks not completed and was never"
+        " submitted to Slurm, so no job would ever end it; submit it with --slurm_config first\n"
+    )

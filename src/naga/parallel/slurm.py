@@ -12,9 +12,10 @@ Contract (shared with :mod:`naga.parallel.worker` and the ``--slurm_config``/``n
   ``run_worker(sweep_dir)`` through :class:`naga.parallel.slurm_job.SweepWorker`, a submitit
   ``Checkpointable``: a preempted or timed-out job is requeued and its next start takes only
   the undone tasks.
-- ``after``: Slurm job ids (``812``, ``812_3``) or sweep ids (their jobs, from their
-  ``sweep.json``) become an ``afterok`` dependency, with ``--kill-on-invalid-dep=yes`` so a job
-  whose stage failed is cancelled rather than left pending forever.
+- ``after``: Slurm job ids (``812``, ``812_3``) or sweep ids become an ``afterok``
+  dependency, with ``--kill-on-invalid-dep=yes`` so a job whose stage failed is cancelled
+  rather than left pending forever. A sweep stands for its latest submission (from its
+  ``sweep.json``), or for nothing when all its tasks completed already.
 - Returns the Slurm job id of the array (``dry_run``: the text of what would be submitted,
   nothing submitted). The submission is appended to ``sweep.json`` under ``slurm.jobs``
   (``job_id``, ``array_size``, ``profile``, ``dependency``, ``submitted_at``, ``log_dir``), so
@@ -107,16 +108,21 @@ def _dependency(after: Sequence[str], store: str) -> str | None:
 
 
 def _sweep_job_ids(selector: str, store: str) -> list[str]:
+    """What waiting for a sweep means: nothing when all its tasks completed already; else its
+    latest submission (an earlier one may have failed and been launched again since)."""
     try:
         sweep = resolve_sweep(selector, store)
     except UsageError as exc:
         raise UsageError(f"--after {selector}: not a Slurm job id, and {exc}") from None
+    if all(state == "completed" for state in sweep.pool.state().values()):
+        return []
     found = job_ids_of_sweep(sweep)
     if not found:
         raise UsageError(
-            f"--after {sweep.id}: that sweep was never submitted to Slurm (nothing to wait for)"
+            f"--after {sweep.id}: that sweep has tasks not completed and was never submitted"
+            " to Slurm, so no job would ever end it; submit it with --slurm_config first"
         )
-    return found
+    return found[-1:]
 
 
 def _parameters(profile: Profile, sweep_id: str, dependency: str | None) -> dict[str, Any]:
