@@ -53,6 +53,8 @@ def test_sh_session_runs_as_documented(tmp_path: Path) -> None:
     assert git(demo, "rev-parse", "repro/tweaked^") == git(demo, "rev-parse", "HEAD")
     # --require-clean refused the dirty tree
     assert "refused with exit 2" in out
+    # the store and its worktrees live in .naga/, which git ignores: only the edit shows
+    assert git(demo, "status", "--porcelain", "--ignored=no") == "M train.py"
     assert "naga: error: --require-clean: the working tree of" in done.stderr
     assert not (demo / ".naga" / "worktrees").exists() or not any(
         (demo / ".naga" / "worktrees").iterdir()

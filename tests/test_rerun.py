@@ -90,14 +90,19 @@ def test_rerun_restores_the_exact_dirty_code_and_leaves_the_checkout_alone(
 
 
 def test_rerun_restores_the_recorded_environment(naga: Naga, project: Path) -> None:
+    code = "import os; e = os.environ.get; print('seed', e('PYTHONHASHSEED'));"
+    code += " print('key', e('WANDB_API_KEY')); print('omp', e('OMP_NUM_THREADS'))"
     env = {**os.environ, "PYTHONHASHSEED": "123", "WANDB_API_KEY": "s3cret"}
-    assert naga("run", sys.executable, "train.py", cwd=project, env=env).returncode == 0
+    env.pop("OMP_NUM_THREADS", None)
+    assert naga("run", sys.executable, "-c", code, cwd=project, env=env).returncode == 0
     original = newest(naga)
-    now = {**env, "PYTHONHASHSEED": "999", "WANDB_API_KEY": "other"}
+    now = {**env, "PYTHONHASHSEED": "999", "WANDB_API_KEY": "other", "OMP_NUM_THREADS": "7"}
     again = naga("rerun", original, cwd=project, env=now)
     assert again.returncode == 0, again.stderr
-    assert output(again)["seed"] == "123"
-    assert b"WANDB_API_KEY was masked" in again.stderr  # a secret keeps its current value
+    # recorded values come back, a recorded kind of variable the run lacked is unset, and a
+    # secret (never recorded) keeps its current value
+    assert output(again) == {"seed": "123", "key": "other", "omp": "None"}
+    assert b"WANDB_API_KEY was masked in run " + original.encode() in again.stderr
     assert show(naga, newest(naga))["env"]["PYTHONHASHSEED"] == "123"
 
 

@@ -55,7 +55,8 @@ def rerun(
     }
     options = {"name": name, "tags": list(tags), "store_root": store.layout.root}
     for secret in todo.secrets:
-        say(f"naga: note: {secret} was masked in run {meta['id']}; its current value is used")
+        now = "its current value is used" if secret in todo.env else "it is not set now"
+        say(f"naga: note: {secret} was masked in run {meta['id']}: {now}")
     if here:
         cwd = _here_cwd(meta)
         say(f"naga: rerun of {meta['id']} in the current checkout ({cwd})")
