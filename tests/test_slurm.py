@@ -657,3 +657,48 @@ def test_after_a_completed_sweep_needs_no_dependency(tmp_path: Path, store: Path
         f"train.py: error: --after {never}: that sweep has tasks not completed and was never"
         " submitted to Slurm, so no job would ever end it; submit it with --slurm_config first\n"
     )
+
+
+def test_without_slurm_or_submitit_one_line(tmp_path: Path, slurm: Path) -> None:
+    tasks = ["--tasks", "[0.1]", "--task-to", "lr", "--slurm_config", str(_profile(tmp_path))]
+    script, marks = str(_program(tmp_path)), f"marks={tmp_path / 'marks'}"
+    no_extra = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import runpy, sys; sys.modules['submitit'] = None;"  # as if not installed
+            f" sys.argv = {['train.py', marks, *tasks]!r};"
+            f" runpy.run_path({script!r}, run_name='__main__')",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert no_extra.returncode == 1
+    assert no_extra.stderr == (
+        "train.py: error: this needs submitit, which is not installed: pip install 'naga[slurm]'\n"
+    )
+
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent)}  # no srun, no sbatch
+    run = [sys.executable, script, marks, *tasks]
+    no_slurm = subprocess.run(run, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert no_slurm.returncode == 1
+    assert (
+        no_slurm.stderr.startswith(
+            "train.py: error: cannot submit to Slurm from this machine: srun and sbatch"
+        )
+        and no_slurm.stderr.count("\n") == 1
+    )
+
+    dead = tmp_path / "dead.conf"  # the controller is down (nothing listens on its port)
+    conf = slurm.read_text()
+    conf = re.sub(r"(?m)^SlurmctldPort=.*$", "SlurmctldPort=1", conf)
+    dead.write_text(re.sub(r"(?m)^MessageTimeout=.*$", "MessageTimeout=1", conf))
+    env = {**os.environ, "SLURM_CONF": str(dead)}
+    down = subprocess.run(run, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert down.returncode == 1
+    assert (
+        down.stderr.endswith("): Unable to contact slurm controller (connect failure)\n")
+        and down.stderr.count("\n") == 1
+    ), down.stderr

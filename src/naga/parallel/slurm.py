@@ -171,8 +171,11 @@ def _submit(sweep: Sweep, profile: Profile, workers: int, parameters: dict[str, 
         executor = submitit.SlurmExecutor(
             folder=_folder(sweep), max_num_timeout=profile.max_requeues
         )
-    except RuntimeError as exc:  # no srun on PATH
-        raise SlurmError(f"cannot submit to Slurm from this machine: {exc}") from None
+    except RuntimeError:  # submitit looks for srun on PATH
+        raise SlurmError(
+            "cannot submit to Slurm from this machine: srun and sbatch are not on PATH"
+            " (submit from a login node, or --dry-run to see the job)"
+        ) from None
     try:
         executor.update_parameters(**parameters)
     except ValueError as exc:
