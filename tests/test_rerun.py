@@ -167,8 +167,13 @@ def test_rerun_set_appends_a_clicfg_override(naga: Naga, project: Path) -> None:
 
 
 def test_unrestorable_runs_fail_in_one_line_suggesting_here(
-    naga: Naga, project: Path, tmp_path: Path
+    naga: Naga, project: Path, tmp_path: Path, store: Path
 ) -> None:
+    (project / "train.py").write_text(TRAIN + "# dirty\n")
+    assert naga("run", sys.executable, "train.py", cwd=project).returncode == 0
+    no_patch = newest(naga)
+    (store / "runs" / no_patch / "git.patch").unlink()  # lost (deleted by hand, half copied)
+    git(project, "checkout", "-q", "--", "train.py")
     outside = tmp_path / "no-repo"
     outside.mkdir()
     (outside / "train.py").write_text(TRAIN)
@@ -187,6 +192,7 @@ def test_unrestorable_runs_fail_in_one_line_suggesting_here(
     assert subprocess.run(["git", "cat-file", "-e", doomed], cwd=project).returncode != 0
 
     for run_id, reason in (
+        (no_patch, "had uncommitted changes but its git.patch is missing"),
         (no_git, "was not recorded inside a git repository"),
         (gone, f"commit {doomed[:12]} of run {gone} is gone"),
     ):
@@ -198,7 +204,7 @@ def test_unrestorable_runs_fail_in_one_line_suggesting_here(
         branch = naga("branch", run_id, f"b-{run_id}", cwd=project)
         assert branch.returncode == 1 and b"cannot go on a branch" in branch.stderr
     assert naga("rerun", "nosuchrun", cwd=project).returncode == 1
-    assert len(runs_json(naga)) == 2  # nothing was started
+    assert len(runs_json(naga)) == 3  # nothing was started
 
 
 def test_rerun_keeps_a_worktree_the_command_wrote_into(naga: Naga, project: Path) -> None:

@@ -177,8 +177,8 @@ def worktree(code: Code, parent: str, keep: bool = False) -> Iterator[Worktree]:
     add = ["-c", "core.hooksPath=/dev/null", "worktree", "add", "--detach", "--quiet"]
     try:
         gitops.git(code.repo, [*add, path, code.commit])
-    except NagaError:
-        shutil.rmtree(path, ignore_errors=True)
+    except BaseException:  # refused, or Ctrl-C while checking out: leave nothing behind
+        _remove(code.repo, path)
         raise
     tree = Worktree(path, os.path.join(path, code.rel_cwd))
     before = None
