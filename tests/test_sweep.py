@@ -67,7 +67,8 @@ def test_a_grid_runs_every_point_as_a_tagged_run_and_prints_a_summary(
     assert runs[2]["name"] == f"{sweep}:2"
     assert [runs[i]["status"] for i in range(4)] == ["completed"] * 3 + ["failed"]
     assert runs[1]["metrics"] == {"loss": pytest.approx(6.4)}
-    assert "naga: task 3 failed: exit 3" in err
+    assert f"naga: task 3 failed (run {runs[3]['id']}): exit 3" in err
+    assert f"naga ▶ {sweep}:1 (2/4) lr=0.1 batch=64 · run {runs[1]['id']}" in err
     header, *rows = [line.split() for line in out.splitlines() if line.strip()][-5:]
     assert header == ["TASK", "lr", "batch", "STATUS", "loss", "DURATION", "RUN"]
     assert [row[:6] for row in rows] == [

@@ -138,9 +138,13 @@ def test_a_failing_task_is_recorded_failed_and_the_others_run(project: Path, nag
     (project / "fail-0.2").write_text("")
     done = script(project, "--tasks", "lrs", "--task-to", "model.lr")
     assert done.returncode == 1
-    assert "naga: task 1 failed: ValueError: diverged at 0.2" in done.stderr
-    assert "Traceback" not in done.stderr
     runs = {r["params"]["sweep.task"]: r for r in runs_json(naga)}
+    # the task's traceback, as the program alone would print it, then the others go on
+    assert 'in train\n    raise ValueError(f"diverged at {x}")' in done.stderr
+    failed = f"naga: task 1 failed (run {runs[1]['id']}): ValueError: diverged at 0.2"
+    assert done.stderr.strip().endswith(failed)
+    third = f"naga ▶ {sweep_id(done.stderr)}:2 (3/3) model.lr=0.3 · run {runs[2]['id']}"
+    assert done.stderr.index("Traceback") < done.stderr.index(third)  # after task 1 failed
     assert [runs[i]["status"] for i in range(3)] == ["completed", "failed", "completed"]
     assert runs[1]["error"] == "ValueError: diverged at 0.2"
     assert lock(project / "runs/fixed/task-1")["status"] == "failed"
@@ -357,3 +361,38 @@ def test_a_main_not_at_module_level_cannot_go_to_other_processes(tmp_path: Path)
     )
     assert parallel.returncode == 2
     assert "need the clicfg main at the top level of its module" in parallel.stderr
+
+
+def test_a_joblib_worker_killed_mid_task_is_reported_and_resumed(project: Path) -> None:
+    items = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
+    (project / "tasks.yaml").write_text(yaml.safe_dump(items))
+    (project / "wait-0.2").write_text("")
+    args = ["--tasks", "tasks.yaml", "--task-to", "model.lr", "--n_jobs", "2"]
+    launcher = subprocess.Popen(
+        [sys.executable, "train.py", *args],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for(project / "started-0.2", launcher)
+    lines = (project / "executions.txt").read_text().splitlines()
+    worker_pid = next(int(line.split()[1]) for line in lines if line.startswith("0.2 "))
+    os.kill(worker_pid, signal.SIGKILL)
+    _, err = launcher.communicate(timeout=120)
+    assert launcher.returncode == 1, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("train.py: error: a worker process died (")
+    assert last.endswith("launch the same sweep again to run the tasks not done")
+    assert "Traceback" not in err
+    sweep_dir = Path(os.environ["NAGA_HOME"]) / "sweeps" / sweep_id(err)
+    completed = {items[int(p.name.split(".")[1])] for p in (sweep_dir / "pool").glob("done.*")}
+    assert 0.2 not in completed
+    before = len(executions(project))
+    (project / "go").write_text("")
+    again = script(project, *args)
+    assert again.returncode == 0, again.stderr
+    assert f"6 tasks, {len(completed)} completed before" in again.stderr
+    rerun = executions(project)[before:]
+    # exactly the tasks not completed ran again, each once; the completed ones never
+    assert sorted(rerun) == sorted(str(x) for x in items if x not in completed)

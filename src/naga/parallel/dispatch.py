@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import UsageError
+from ..errors import NagaError, UsageError
 from .sweepdir import Sweep
 
 
@@ -88,7 +88,28 @@ def run_locally(
         from ..integrations import require_extra
 
         joblib = require_extra("joblib", "parallel")
-        joblib.Parallel(n_jobs=workers)(
-            joblib.delayed(run_worker)(sweep.dir) for _ in range(workers)
-        )
+        from concurrent.futures import BrokenExecutor
+
+        try:
+            joblib.Parallel(n_jobs=workers)(
+                joblib.delayed(run_worker)(sweep.dir) for _ in range(workers)
+            )
+        except BrokenExecutor as exc:  # a worker killed (SIGKILL, the OOM killer): joblib stops
+            print_outcome(sweep, metrics)
+            raise WorkerDied(
+                f"a worker process died ({_first_line(exc)}); launch the same sweep again to"
+                " run the tasks not done"
+            ) from None
     return print_outcome(sweep, metrics)
+
+
+class WorkerDied(NagaError):
+    """A local worker process was killed; the sweep's pool keeps what is not done."""
+
+
+def _first_line(exc: BaseException) -> str:
+    import re
+
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    found = re.search(r"exit codes? of the workers?( are|:)? \{?([^}]*)\}?", str(exc))
+    return f"exit codes {found.group(2).strip()}" if found else text

@@ -25,6 +25,10 @@ def _label(values: dict[str, Any]) -> str:
     return " ".join(f"{key}={render.value(value)}" for key, value in values.items())
 
 
+def task_label(sweep: Sweep, task: dict[str, Any]) -> str:
+    return _label(task_values(sweep, task))
+
+
 def describe_tasks(sweep: Sweep) -> str:
     """The dry run's text: every task, its state, and what it would run."""
     states = sweep.pool.state()
@@ -96,7 +100,8 @@ def summary_table(sweep: Sweep, metrics: Sequence[str] = ()) -> str:
         line: list[render.Cell] = []
         for i, value in enumerate(row):
             if i == status_at:
-                line.append(render.status_cell(str(value)))
+                pending = value == "pending"
+                line.append(("○ pending", None) if pending else render.status_cell(str(value)))
             elif headers[i] == "DURATION":
                 line.append((duration(value), None))
             else:
@@ -121,5 +126,6 @@ def print_outcome(sweep: Sweep, metrics: Sequence[str] = ()) -> int:
     print(f"naga: sweep {sweep.id}: {text}; naga ls --sweep {sweep.id}", file=sys.stderr)
     for index, outcome in sorted(sweep.pool.outcomes().items()):
         if outcome.get("status") == "failed" and outcome.get("error"):
-            print(f"naga: task {index} failed: {outcome['error']}", file=sys.stderr)
+            run = f" (run {outcome['run_id']})" if outcome.get("run_id") else ""
+            print(f"naga: task {index} failed{run}: {outcome['error']}", file=sys.stderr)
     return 0 if found.get("completed", 0) == len(sweep.tasks) else 1

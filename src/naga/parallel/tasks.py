@@ -220,7 +220,10 @@ def task_overrides(item: Any, task_to: str | None, index: int) -> list[tuple[str
     """The (key, value, add) overrides that inject ``item``."""
     if isinstance(item, Mapping) and item:
         prefix = f"{task_to}." if task_to else ""
-        return [(f"{prefix}{key}", value, False) for key, value in _leaves(item)]
+        return [
+            (f"{prefix}{key.lstrip('+')}", value, key.startswith("+"))
+            for key, value in _leaves(item)
+        ]
     if task_to is None:
         raise ConfigError(
             f"task {index} is {_kind(item)}, not a mapping of config keys: say where it goes"

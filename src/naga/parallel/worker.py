@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -143,6 +144,7 @@ def run_clicfg_task(main: Any, sweep: Sweep, task: dict[str, Any]) -> dict[str, 
     params = {"sweep": {"id": sweep.id, "task": task["index"]}}
     run = Run(name=task_name(sweep, task["index"]), tags=[sweep.tag], params=params)
     run.__enter__()
+    announce(sweep, task, run.id)
     try:
         main._prepare(invocation).execute(main.fn)
     except (Exception, SystemExit) as exc:
@@ -161,8 +163,26 @@ def _failed(run: Any, exc: BaseException) -> dict[str, Any]:
         run.__exit__(None, None, None)
         return {"status": "completed", "run_id": run.id, "error": None}
     run.__exit__(type(exc), exc, exc.__traceback__)
-    message = str(exc) if isinstance(exc, NagaError) else f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, NagaError):
+        message = str(exc)
+        print(f"naga: error: {message}", file=sys.stderr)
+    else:
+        message = f"{type(exc).__name__}: {exc}"
+        if not isinstance(exc, SystemExit):  # as the program alone would show it
+            traceback.print_exception(exc)
     return {"status": "failed", "run_id": run.id, "error": message.strip().splitlines()[0]}
+
+
+def announce(sweep: Sweep, task: dict[str, Any], run_id: str | None) -> None:
+    """One line on stderr as a task starts: which one, with which values, in which run."""
+    from .report import task_label
+
+    where = f"{task['index'] + 1}/{len(sweep.tasks)}"
+    print(
+        f"naga ▶ {task_name(sweep, task['index'])} ({where}) {task_label(sweep, task)}"
+        f" · run {run_id}",
+        file=sys.stderr,
+    )
 
 
 def run_command_task(sweep: Sweep, task: dict[str, Any]) -> dict[str, Any]:
@@ -181,6 +201,7 @@ def run_command_task(sweep: Sweep, task: dict[str, Any]) -> dict[str, Any]:
     def on_start(meta: dict[str, Any]) -> None:
         # the record being written: the point's values are its params from the start
         meta["params"] = _flat(params)
+        announce(sweep, task, meta["id"])
 
     try:
         run_command(request, on_start=on_start, on_end=ended.append)
