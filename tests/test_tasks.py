@@ -396,3 +396,57 @@ def test_a_joblib_worker_killed_mid_task_is_reported_and_resumed(project: Path) 
     rerun = executions(project)[before:]
     # exactly the tasks not completed ran again, each once; the completed ones never
     assert sorted(rerun) == sorted(str(x) for x in items if x not in completed)
+
+
+DATACLASS_SCRIPT = """
+from dataclasses import dataclass, field
+
+import naga
+
+
+@dataclass
+class Model:
+    arch: str = "???"
+    lr: float = 0.1
+
+
+@dataclass
+class Config:
+    model: Model = field(default_factory=Model)
+    archs: list = field(default_factory=lambda: ["resnet", "vit"])
+    save_dir: str = "runs/${model.arch}"
+
+
+@naga.clicfg(Config)
+def main(cfg):
+    print("arch", cfg.model.arch)
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_tasks_fill_a_value_the_defaults_leave_missing_in_a_dataclass_program(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "dc.py").write_text(DATACLASS_SCRIPT)
+    args = ["dc.py", "--tasks", "archs", "--task-to", "model.arch", "--n_jobs", "2"]
+    done = subprocess.run(
+        [sys.executable, *args], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    for arch in ("resnet", "vit"):
+        assert lock(tmp_path / "runs" / arch)["config"]["model"] == {"arch": arch, "lr": 0.1}
+    bad = subprocess.run(
+        [sys.executable, "dc.py", "--tasks", "[{lr: fast, arch: x}]", "--task-to", "model"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad.returncode == 2
+    assert bad.stderr == (
+        "dc.py: error: task 0 ({'lr': 'fast', 'arch': 'x'}): model.lr expects a float,"
+        " not 'fast' (model.lr='fast')\n"
+    )
