@@ -341,6 +341,22 @@ def test_strict_errors_are_one_line_and_exit_2(
     assert runs_json(naga) == []
 
 
+def test_a_config_key_named_like_an_option_is_pointed_to(tmp_path: Path) -> None:
+    (tmp_path / "nj.py").write_text(
+        "import naga\n\n@naga.clicfg({'n_jobs': 1})\n"
+        "def main(cfg):\n    print(cfg.n_jobs)\n\nmain()\n"
+    )
+    option = subprocess.run(
+        [sys.executable, "nj.py", "--n_jobs", "4"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert option.returncode == 2
+    assert option.stderr.rstrip().endswith("; to set the config key n_jobs, write n_jobs=VALUE")
+    key = subprocess.run(
+        [sys.executable, "nj.py", "n_jobs=4"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert (key.returncode, key.stdout) == (0, "4\n")
+
+
 def test_a_main_not_at_module_level_cannot_go_to_other_processes(tmp_path: Path) -> None:
     (tmp_path / "nested.py").write_text(
         "import naga\n\n"

@@ -32,7 +32,6 @@ PARALLEL_OPTIONS = frozenset(
         "--slurm-config",
         "--after",
         "--dry-run",
-        "--dry_run",
         "--new-sweep",
     }
 )

@@ -14,8 +14,9 @@
     --dry-run                print what would run (or be submitted) and run nothing
     --new-sweep              a new sweep even if the same one ran before (no resume)
 
-``--n-jobs``, ``--task_to``, ``--slurm-config`` and ``--dry_run`` are accepted too. Their values
-are checked here; whether they make sense together is checked by ``naga.parallel.tasks``.
+``--n-jobs``, ``--task_to`` and ``--slurm-config`` are accepted too. These names are naga's in a
+``clicfg`` program's command line: a config key of the same name is set as ``n_jobs=4``. Their
+values are checked here; whether they make sense together, by ``naga.parallel.tasks``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ _ALIASES = {
     "--task_to": "--task-to",
     "--n-jobs": "--n_jobs",
     "--slurm-config": "--slurm_config",
-    "--dry_run": "--dry-run",
 }
 _FLAGS = ("--dry-run", "--new-sweep")
 

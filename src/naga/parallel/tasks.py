@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -71,8 +71,8 @@ def prepare_sweep(main: Any, invocation: Any) -> tuple[Sweep, bool]:
     from .program import check_loadable, describe_program
 
     options: TaskOptions = invocation.parallel
-    _check_options(options)
     argv = _base_argv(invocation)
+    _check_options(options, lambda: _base_config(main, argv))
     base = _base_config(main, argv)
     items = load_items(options.tasks or "", base)
     if options.task_to is not None:
@@ -103,15 +103,25 @@ def prepare_sweep(main: Any, invocation: Any) -> tuple[Sweep, bool]:
     )
 
 
-def _check_options(options: TaskOptions) -> None:
+def _check_options(options: TaskOptions, config: Callable[[], dict[str, Any]]) -> None:
     if options.tasks is None:
         asked = next(o for o in options.given if o != "--tasks")
         raise ConfigError(
             f"{asked} needs tasks: name them with --tasks KEY (a list in the config) or"
-            " --tasks FILE (a YAML or JSON list of items)"
+            f" --tasks FILE (a YAML or JSON list of items){_own_key_hint(asked, config)}"
         )
     if options.after and not options.slurm_config:
         raise ConfigError("--after chains Slurm jobs: it needs --slurm_config FILE")
+
+
+def _own_key_hint(option: str, config: Callable[[], dict[str, Any]]) -> str:
+    """The program's config may have a key of the same name, which KEY=VALUE still sets."""
+    key = option[2:].replace("-", "_")
+    try:
+        found = key in config()
+    except ConfigError:
+        return ""
+    return f"; to set the config key {key}, write {key}=VALUE" if found else ""
 
 
 def _base_argv(invocation: Any) -> list[str]:
