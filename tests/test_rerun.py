@@ -315,3 +315,40 @@ def test_rerun_uses_the_recorded_interpreter(naga: Naga, project: Path, tmp_path
     again = naga("rerun", newest(naga), cwd=project)
     assert again.returncode == 0, again.stderr
     assert output(again)["prefix"] == str(env_dir)
+
+
+def test_untracked_code_is_kept_in_a_snapshot(naga: Naga, project: Path) -> None:
+    (project / "train.py").write_text("import helper\nprint('helper', helper.VALUE)\n")
+    (project / "helper.py").write_text("VALUE = 42\n")  # a new module, never added to git
+    (project / "data.bin").write_bytes(b"\0" * (2 << 20))  # data: too large to snapshot
+    first = naga("run", sys.executable, "train.py", cwd=project)
+    assert first.returncode == 0, first.stderr
+    original = show(naga, newest(naga))
+    assert original["git"]["snapshot_skipped"] == ["data.bin"]
+    ref = f"refs/naga/snapshots/{original['id']}"
+    assert git(project, "rev-parse", ref) == original["git"]["snapshot"]
+    assert git(project, "show", f"{ref}:helper.py") == "VALUE = 42"
+    assert git(project, "rev-parse", f"{ref}^") == git(project, "rev-parse", "HEAD")
+    (project / "helper.py").unlink()
+    (project / "data.bin").unlink()
+    git(project, "checkout", "-q", "--", "train.py")
+    before = checkout_state(project)
+
+    again = naga("rerun", original["id"], cwd=project)
+
+    assert again.returncode == 0, again.stderr
+    assert output(again) == {"helper": "42"}
+    assert b"1 untracked file(s) that naga did not keep (data.bin)" in again.stderr
+    assert checkout_state(project) == before
+
+
+def test_untracked_snapshot_can_be_turned_off(naga: Naga, project: Path) -> None:
+    (project / "train.py").write_text("import helper\n")
+    (project / "helper.py").write_text("VALUE = 42\n")
+    off = {**os.environ, "NAGA_SNAPSHOT_UNTRACKED": "0"}
+    assert naga("run", sys.executable, "train.py", cwd=project, env=off).returncode == 0
+    run_id = newest(naga)
+    assert "snapshot" not in show(naga, run_id)["git"]
+    again = naga("rerun", run_id, cwd=project)
+    assert again.returncode == 1  # the module is missing from the restored code
+    assert b"1 untracked file(s) that naga did not keep (helper.py)" in again.stderr

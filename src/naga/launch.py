@@ -193,6 +193,15 @@ class _Recorder:
             if not self.finished:  # too late: finish() has written the final record
                 self.meta["git"] = git
                 save_meta(self.layout, self.meta)
+        if git and git.get("untracked_count"):  # code neither the commit nor git.patch holds
+            from .repro.untracked import snapshot
+
+            patch = self.layout.patch(self.run_id) if git.get("patch") else None
+            found = snapshot(git, patch, self.run_id)
+            with self.lock:
+                if found and not self.finished:
+                    git.update(found)
+                    save_meta(self.layout, self.meta)
 
     def _started(self, pid: int) -> None:
         # The command runs: git (started before it) is collected on a thread, so neither the

@@ -67,7 +67,7 @@ def rerun(
         shown = ", ".join(code.untracked[:5]) + (" ..." if len(code.untracked) > 5 else "")
         say(
             f"naga: warning: run {meta['id']} had {len(code.untracked)} untracked file(s) that"
-            f" git did not record ({shown}); they are not restored"
+            f" naga did not keep ({shown}); they are not restored"
         )
     say(f"naga: rerun of {meta['id']} at {code.describe()} in a temporary git worktree")
     if "NAGA_HOME" not in todo.env:

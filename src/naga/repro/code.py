@@ -2,9 +2,10 @@
 
 A run's code is, best first:
 
-1. its snapshot commit: ``refs/naga/snapshots/<run-id>`` (written when the run used
-   ``naga.clicfg``/``naga.runlock``), else the ``snapshot`` its ``run.lock`` names for the
-   repository. A snapshot holds the working tree as it was, untracked files included;
+1. its snapshot commit: ``refs/naga/snapshots/<run-id>`` (written by ``naga run`` when the tree
+   had untracked files, see ``untracked``, or by ``naga.clicfg``/``naga.runlock``), else the
+   ``snapshot`` its ``run.lock`` names for the repository. A snapshot holds the working tree
+   as it was, untracked files included (those too large are listed, and a rerun warns);
 2. the commit ``naga run`` recorded, plus ``git.patch`` (the uncommitted changes of tracked
    files) when the tree was dirty. Untracked files are not in the patch: they are listed in
    the record, and a rerun warns that they were not restored.
@@ -86,7 +87,8 @@ def code_of(meta: dict[str, Any], run_dir: str) -> Code:
     rel_cwd = relative_cwd(meta)
     snapshot = snapshot_of(meta, run_dir, repo)
     if snapshot:
-        return Code(run_id, repo, snapshot, snapshot=True, rel_cwd=rel_cwd)
+        skipped = list(git.get("snapshot_skipped") or [])  # too large to snapshot
+        return Code(run_id, repo, snapshot, snapshot=True, rel_cwd=rel_cwd, untracked=skipped)
     commit = git.get("commit")
     if not commit:
         raise CodeNotRestorable(

@@ -76,20 +76,25 @@ def resolve_ref(repo: str, ref: str) -> str | None:
     return os.fsdecode(done.stdout).strip() if done.returncode == 0 else None
 
 
-def tree_with_patch(repo: str, commit: str, patch: str | None) -> str:
-    """The tree of ``commit`` with ``patch`` applied, built in a scratch index: the files of
-    the user's checkout and its index are never touched."""
-    if not patch:
+def tree_with_patch(repo: str, commit: str, patch: str | None, add: Sequence[str] = ()) -> str:
+    """The tree of ``commit`` with ``patch`` applied and the work-tree files ``add`` (paths
+    from the repository root) added, built in a scratch index: the files of the user's checkout
+    and its index are never touched."""
+    if not patch and not add:
         return git(repo, ["rev-parse", f"{commit}^{{tree}}"])
     with tempfile.TemporaryDirectory(prefix="naga-tree-") as scratch:
         env = git_env(GIT_INDEX_FILE=os.path.join(scratch, "index"))
         git(repo, ["read-tree", commit], env)
-        done = run(repo, ["apply", "--cached", "--binary", "--whitespace=nowarn", patch], env)
-        if done.returncode != 0:
-            raise GitError(
-                f"the run's git.patch does not apply to commit {commit[:12]}:"
-                f" {first_error(done.stderr)}"
-            )
+        if patch:
+            done = run(repo, ["apply", "--cached", "--binary", "--whitespace=nowarn", patch], env)
+            if done.returncode != 0:
+                raise GitError(
+                    f"the run's git.patch does not apply to commit {commit[:12]}:"
+                    f" {first_error(done.stderr)}"
+                )
+        if add:
+            paths = b"".join(os.fsencode(p) + b"\0" for p in add)
+            git(repo, ["update-index", "--add", "-z", "--stdin"], env, stdin=paths)
         return git(repo, ["write-tree"], env)
 
 
