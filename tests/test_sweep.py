@@ -7,12 +7,16 @@ real command line: real subprocesses, real runs in the store, ``naga ls --sweep`
 from __future__ import annotations
 
 import math
+import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Naga, runs_json
+from conftest import Naga, naga_cmd, runs_json
 
 from naga.errors import UsageError
 from naga.parallel.grammar import check_command, fill_command, parse_params, points
@@ -233,3 +237,32 @@ def test_placeholders_fill_only_swept_names() -> None:
     ]
     with pytest.raises(UsageError, match="appears nowhere"):
         check_command(["train"], parse_params(["lr=1"]))
+
+
+def test_sigterm_stops_a_command_sweep_and_the_point_runs_again_later(project: Path) -> None:
+    (project / "slow.py").write_text(
+        "import sys, time, pathlib\n"
+        "open('points.txt', 'a').write(sys.argv[1] + '\\n')\n"
+        "pathlib.Path('started').write_text('')\n"
+        "while sys.argv[1] == '1' and not pathlib.Path('go').exists():\n"
+        "    time.sleep(0.05)\n"
+    )
+    args = naga_cmd("sweep", "x=0,1,2", "--", sys.executable, "slow.py", "{x}")
+    sweep = subprocess.Popen(args, cwd=project, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while points_run(project) != ["0", "1"] or not (project / "started").exists():
+        assert sweep.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(0.3)  # point 1's command is running
+    os.kill(sweep.pid, signal.SIGTERM)
+    _, err = sweep.communicate(timeout=60)
+    assert sweep.returncode == 128 + signal.SIGTERM, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("naga: error: task 1 of sweep sw-")
+    assert last.endswith(
+        "was interrupted by SIGTERM; it runs again when the sweep is launched again"
+    )
+    (project / "go").write_text("")
+    again = subprocess.run(args, cwd=project, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0, again.stderr
+    assert points_run(project) == ["0", "1", "1", "2"]

@@ -466,3 +466,28 @@ def test_tasks_fill_a_value_the_defaults_leave_missing_in_a_dataclass_program(
         "dc.py: error: task 0 ({'lr': 'fast', 'arch': 'x'}): model.lr expects a float,"
         " not 'fast' (model.lr='fast')\n"
     )
+
+
+def test_sigterm_cancels_the_task_in_progress_and_stops_the_sweep(
+    project: Path, naga: Naga
+) -> None:
+    (project / "wait-0.2").write_text("")
+    args = ["--tasks", "lrs", "--task-to", "model.lr"]
+    launcher = subprocess.Popen(
+        [sys.executable, "train.py", *args], cwd=project, stderr=subprocess.PIPE, text=True
+    )
+    wait_for(project / "started-0.2", launcher)
+    launcher.send_signal(signal.SIGTERM)  # what Slurm sends on preemption or at the time limit
+    _, err = launcher.communicate(timeout=60)
+    assert launcher.returncode == 128 + signal.SIGTERM, err
+    assert "Traceback" not in err
+    assert executions(project) == ["0.1", "0.2"]  # task 2 never started
+    pool = Path(os.environ["NAGA_HOME"]) / "sweeps" / sweep_id(err) / "pool"
+    assert (pool / "released.1.0").exists()  # free for the next worker at once, on any host
+    assert lock(project / "runs/fixed/task-1")["status"] == "cancelled"
+    statuses = sorted((r["params"]["sweep.task"], r["status"]) for r in runs_json(naga))
+    assert statuses == [(0, "completed"), (1, "cancelled")]
+    (project / "go").write_text("")
+    again = script(project, *args)
+    assert again.returncode == 0, again.stderr
+    assert executions(project) == ["0.1", "0.2", "0.2", "0.3"]

@@ -70,12 +70,25 @@ def _run_claimed(runner: TaskRunner, sweep: Sweep, claim: Claim) -> dict[str, An
         raise
     if outcome.get("status") not in ("completed", "failed"):
         claim.release()  # cancelled (SIGTERM, Ctrl-C): this worker is being stopped
-        raise Interrupted(
-            f"task {claim.task} of sweep {sweep.id} was interrupted; it runs"
+        by = f" by {outcome['signal']}" if outcome.get("signal") else ""
+        stopped = Interrupted(
+            f"task {claim.task} of sweep {sweep.id} was interrupted{by}; it runs"
             " again when the sweep is launched again"
         )
+        stopped.exit_code = _signal_exit(outcome.get("signal"))
+        raise stopped
     outcome.setdefault("duration_s", round(time.time() - started, 3))
     return outcome
+
+
+def _signal_exit(name: str | None) -> int:
+    """128 + the signal's number, as a process killed by it exits (130 when unknown)."""
+    import signal
+
+    try:
+        return 128 + int(signal.Signals[name]) if name else 130
+    except KeyError:
+        return 130
 
 
 @contextmanager
@@ -137,6 +150,7 @@ def run_clicfg_task(main: Any, sweep: Sweep, task: dict[str, Any]) -> dict[str, 
     overrides, resolved at the sweep's creation time (``${naga.now}`` is the same for all)."""
     from ..config.overrides import Override, parse_argv
     from ..sdk.run import Run
+    from ..sdk.termination import Terminated
 
     invocation = parse_argv(sweep.doc["program"]["argv"], is_flag=main._is_bool)
     invocation.overrides += [Override(k, v, add, f"{k}={v!r}") for k, v, add in task["overrides"]]
@@ -147,11 +161,11 @@ def run_clicfg_task(main: Any, sweep: Sweep, task: dict[str, Any]) -> dict[str, 
     announce(sweep, task, run.id)
     try:
         main._prepare(invocation).execute(main.fn)
-    except (Exception, SystemExit) as exc:
-        return _failed(run, exc)
-    except BaseException as exc:  # interrupted: the run ends cancelled, the worker stops
+    except (Terminated, KeyboardInterrupt) as exc:  # the run ends cancelled, the worker stops
         run.__exit__(type(exc), exc, exc.__traceback__)
         raise
+    except (Exception, SystemExit) as exc:
+        return _failed(run, exc)
     run.__exit__(None, None, None)
     return {"status": run.status, "run_id": run.id, "error": None}
 
@@ -210,7 +224,12 @@ def run_command_task(sweep: Sweep, task: dict[str, Any]) -> dict[str, Any]:
         return {"status": "failed", "run_id": meta.get("id"), "error": str(exc)}
     meta = ended[0]
     error = meta.get("error") or (f"exit {meta['exit_code']}" if meta["exit_code"] else None)
-    return {"status": meta["status"], "run_id": meta["id"], "error": error}
+    return {
+        "status": meta["status"],
+        "run_id": meta["id"],
+        "error": error,
+        "signal": meta.get("interrupted_by"),
+    }
 
 
 def _flat(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
