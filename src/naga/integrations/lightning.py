@@ -1,0 +1,227 @@
+"""``NagaLogger``: a PyTorch Lightning logger that records into a naga run.
+
+``Trainer(logger=NagaLogger())`` records the hyperparameters as params, every logged metric
+with its step, and the checkpoints ModelCheckpoint saves. Which run:
+
+* the run already open in the program (``with naga.run():``), which the logger never ends;
+* else a run the logger starts on first use: under ``naga run`` that is the wrapper's run (the
+  SDK attaches to it), otherwise a new run.
+
+A run the logger started ends with the training when that fails (``failed``, with the error and
+its traceback) or is interrupted (Ctrl-C, SIGTERM: ``cancelled``). After a successful ``fit`` it
+stays open, so a following ``trainer.test()`` logs into the same run; it is completed when the
+program exits, or when another ``NagaLogger`` starts a run (a loop over configs gives one run
+per training), or by hand with ``logger.experiment.complete()``.
+
+Lightning's ``save_dir`` and ``log_dir`` are the run's artifact directory: checkpoints (by
+default ``<name>/<version>/checkpoints`` in it) and whatever a callback writes to
+``trainer.log_dir`` become artifacts of the run, listed by ``naga show``.
+
+Only rank zero records, as with every Lightning logger. Works with the ``lightning`` package
+and, without it, with the older ``pytorch_lightning`` one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import weakref
+from argparse import Namespace
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from . import MissingExtra, require_extra
+from .plain import plain, plain_params
+
+if TYPE_CHECKING:
+    from lightning.fabric.loggers.logger import rank_zero_experiment
+    from lightning.pytorch.loggers import Logger
+    from lightning.pytorch.utilities import rank_zero_only
+
+    from ..sdk.run import Run
+else:
+    try:
+        _pl = require_extra("lightning.pytorch", "lightning")
+    except MissingExtra:
+        try:  # the pre-2.0 package name, still installed on its own by many projects
+            _pl = require_extra("pytorch_lightning", "lightning")
+        except MissingExtra:
+            raise MissingExtra(
+                "NagaLogger needs PyTorch Lightning, which is not installed:"
+                " pip install 'naga[lightning]'"
+            ) from None
+    Logger = _pl.loggers.Logger
+    rank_zero_experiment = _pl.loggers.logger.rank_zero_experiment
+    rank_zero_only = _pl.utilities.rank_zero_only
+
+NAME = "lightning"  # Lightning's experiment name: the directory checkpoints go into
+CHECKPOINTS_ARTIFACT = "lightning/checkpoints.json"
+
+# Loggers that started a run of their own which is still open after a successful stage.
+_idle: weakref.WeakSet[NagaLogger] = weakref.WeakSet()
+
+
+class NagaLogger(Logger):
+    """Records a Lightning training into a naga run (the open one, or one it starts).
+
+    ``run_name`` and ``tags`` apply to a run the logger starts itself.
+    """
+
+    def __init__(self, run_name: str | None = None, tags: list[str] | None = None) -> None:
+        super().__init__()
+        self._run_name = run_name
+        self._tags = list(tags or [])
+        self._run: Run | None = None
+        self._owns_run = False
+        self._checkpoints: dict[str, dict[str, Any]] = {}  # one entry per ModelCheckpoint
+
+    # -- which run ---------------------------------------------------------------------------
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> Run:
+        """The naga run this logger records into (started on first use)."""
+        if self._run is None:
+            self._run = self._open_run()
+        return self._run
+
+    def _busy(self) -> Run:
+        """The run, about to be logged to: no longer idle after a finished stage."""
+        _idle.discard(self)
+        run: Run = self.experiment
+        return run
+
+    def _open_run(self) -> Run:
+        from ..sdk.api import active_run
+        from ..sdk.run import Run
+
+        for other in list(_idle):  # an earlier training in this program is over: complete it
+            other._complete_idle_run()
+        outer = active_run()
+        if outer is not None:
+            return outer
+        self._owns_run = True
+        return Run(self._run_name, tags=self._tags).start()
+
+    def _complete_idle_run(self) -> None:
+        _idle.discard(self)
+        if self._run is not None and self._owns_run and self._run.status == "running":
+            self._run.complete()
+
+    # -- what Lightning reads ----------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return NAME
+
+    @property
+    def version(self) -> str | None:
+        """The naga run id."""
+        if not _rank_zero():
+            return None
+        run_id: str | None = self.experiment.id
+        return run_id
+
+    @property
+    def save_dir(self) -> str | None:
+        """The run's artifact directory."""
+        if not _rank_zero():
+            return None
+        return os.path.join(str(self.experiment.dir), "artifacts")
+
+    @property
+    def log_dir(self) -> str | None:
+        return self.save_dir
+
+    @property
+    def root_dir(self) -> str | None:
+        return self.save_dir
+
+    # -- what Lightning calls ----------------------------------------------------------------
+
+    @rank_zero_only
+    def log_hyperparams(
+        self, params: dict[str, Any] | Namespace, *args: Any, **kwargs: Any
+    ) -> None:
+        self._busy().log_params(plain_params(params))
+
+    @rank_zero_only
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        self._busy().log(metrics, step=step)
+
+    @rank_zero_only
+    def after_save_checkpoint(self, checkpoint_callback: Any) -> None:
+        """Record where the best and last checkpoints are: as params (``checkpoint.best``,
+        shown by ``naga show`` and usable in ``--where``) and, with every top-k checkpoint and
+        its score, in the artifact ``lightning/checkpoints.json``."""
+        key = str(getattr(checkpoint_callback, "state_key", "checkpoint"))
+        entry = _checkpoint_entry(checkpoint_callback)
+        self._checkpoints[key] = entry
+        run = self._busy()
+        prefix = _param_prefix(list(self._checkpoints).index(key))
+        run.log_params({prefix: {k: v for k, v in entry.items() if k != "top_k"}})
+        run.log_text(json.dumps(self._checkpoints, indent=2) + "\n", CHECKPOINTS_ARTIFACT)
+
+    @rank_zero_only
+    def finalize(self, status: str) -> None:
+        """Lightning's ``success`` (and ``finished``, before a Slurm requeue) writes everything
+        logged; ``failed`` ends a run the logger started, as the exception being handled says:
+        failed with its traceback, or cancelled for Ctrl-C and SIGTERM."""
+        run = self._run
+        if run is None or run.status != "running":
+            return
+        if status != "failed":
+            run.flush()
+            if self._owns_run:
+                _idle.add(self)
+            return
+        if not self._owns_run:
+            run.flush()  # its owner (`with naga.run()`) sees the exception and ends it
+            return
+        _end_with_exception(run, *sys.exc_info())
+
+
+def _rank_zero() -> bool:
+    return getattr(rank_zero_only, "rank", 0) == 0
+
+
+def _end_with_exception(run: Run, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+    """End ``run`` as a ``with naga.run()`` block would end on this exception."""
+    if exc is None:
+        run.fail("training failed")
+        return
+    if _is_sigterm(exc):
+        run.cancel("terminated by SIGTERM")
+        return
+    run.__exit__(exc_type, exc, tb)  # failed with the traceback; cancelled on Ctrl-C
+
+
+def _is_sigterm(exc: BaseException) -> bool:
+    """Lightning turns SIGTERM into its own SIGTERMException (a SystemExit without a code)."""
+    return type(exc).__name__ == "SIGTERMException"
+
+
+def _checkpoint_entry(callback: Any) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "best": _absolute(getattr(callback, "best_model_path", "")),
+        "best_score": plain(getattr(callback, "best_model_score", None)),
+        "last": _absolute(getattr(callback, "last_model_path", "")),
+        "monitor": getattr(callback, "monitor", None),
+        "dir": _absolute(getattr(callback, "dirpath", None) or ""),
+    }
+    top_k = getattr(callback, "best_k_models", {}) or {}
+    entry["top_k"] = {_absolute(path): plain(score) for path, score in top_k.items()}
+    return {k: v for k, v in entry.items() if v not in (None, "")}
+
+
+def _absolute(path: Any) -> str:
+    return os.path.abspath(os.fspath(path)) if path else ""
+
+
+def _param_prefix(index: int) -> str:
+    """``checkpoint`` for the first ModelCheckpoint, ``checkpoint2``... for more."""
+    return "checkpoint" if index == 0 else f"checkpoint{index + 1}"
+
+
+__all__ = ["NagaLogger"]
