@@ -491,3 +491,24 @@ def test_sigterm_cancels_the_task_in_progress_and_stops_the_sweep(
     again = script(project, *args)
     assert again.returncode == 0, again.stderr
     assert executions(project) == ["0.1", "0.2", "0.2", "0.3"]
+
+
+def test_a_module_run_with_python_m_is_imported_by_name_in_workers(tmp_path: Path) -> None:
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "train.py").write_text(
+        "import os\nimport naga\n\n"
+        "@naga.clicfg({'x': 0})\n"
+        "def main(cfg):\n"
+        "    open(f'done-{cfg.x}', 'w').write(__name__)\n\n"
+        "if __name__ == '__main__':\n"
+        "    main()\n"
+    )
+    args = ["-m", "pkg.train", "--tasks", "[1, 2, 3]", "--task-to", "x", "--n_jobs", "2"]
+    done = subprocess.run(
+        [sys.executable, *args], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    names = {p.name: p.read_text() for p in tmp_path.glob("done-*")}
+    assert sorted(names) == ["done-1", "done-2", "done-3"]
+    assert set(names.values()) == {"pkg.train"}  # workers import it by its name
