@@ -219,6 +219,16 @@ def test_rerun_keeps_a_worktree_the_command_wrote_into(naga: Naga, project: Path
     path = Path(kept[0].split("naga: worktree ", 1)[1].split(" kept", 1)[0])
     assert (path / "result.txt").read_text() == "42"
     git(project, "worktree", "remove", "--force", str(path))
+    (project / "write.py").write_text("print('writes nothing')\n")
+    git(project, "commit", "-qam", "quiet")
+    assert naga("run", sys.executable, "write.py", cwd=project).returncode == 0
+    quiet = naga("rerun", newest(naga), cwd=project)
+    assert b"kept" not in quiet.stderr
+    asked = naga("rerun", newest(naga), "--keep", cwd=project)
+    (line,) = [ln for ln in asked.stderr.decode().splitlines() if "kept (--keep)" in ln]
+    path = Path(line.split("naga: worktree ", 1)[1].split(" kept", 1)[0])
+    assert (path / "write.py").read_text() == "print('writes nothing')\n"
+    assert len(git(project, "worktree", "list").splitlines()) == 2
 
 
 def test_require_clean(naga: Naga, project: Path, tmp_path: Path) -> None:
@@ -352,3 +362,27 @@ def test_untracked_snapshot_can_be_turned_off(naga: Naga, project: Path) -> None
     again = naga("rerun", run_id, cwd=project)
     assert again.returncode == 1  # the module is missing from the restored code
     assert b"1 untracked file(s) that naga did not keep (helper.py)" in again.stderr
+
+
+def test_branch_fast_forwards_through_committed_stages(naga: Naga, project: Path) -> None:
+    (project / "stage.py").write_text(STAGE.format(name="prepare"))
+    (project / ".gitignore").write_text("out/\n")
+    git(project, "add", "stage.py", ".gitignore")
+    git(project, "commit", "-qm", "prepare")
+    prepare = git(project, "rev-parse", "HEAD")
+    prepare_dir, train_dir = project / "out" / "prepare", project / "out" / "train"
+    assert naga("run", sys.executable, "stage.py", str(prepare_dir), cwd=project).returncode == 0
+    (project / "stage.py").write_text(STAGE.format(name="train"))
+    git(project, "commit", "-qam", "train")
+    train = git(project, "rev-parse", "HEAD")
+    args = ["stage.py", str(train_dir), str(prepare_dir)]
+    assert naga("run", sys.executable, *args, cwd=project).returncode == 0
+
+    made = naga("branch", newest(naga), "repro/ff", "--json", cwd=project)
+
+    assert made.returncode == 0, made.stderr
+    doc = json.loads(made.stdout)
+    # clean trees: each snapshot is the commit itself, and the chain is the real history
+    assert [s["snapshot"] for s in doc["stages"]] == [prepare, train]
+    assert [s["commit"] for s in doc["stages"]] == [prepare, train]
+    assert git(project, "rev-parse", "repro/ff") == train
