@@ -8,8 +8,8 @@ Contract (shared with :mod:`naga.parallel.worker` and the ``--slurm_config``/``n
 - ``slurm_config`` names a resource profile, ``FILE`` or ``FILE:NAME``
   (:mod:`naga.parallel.profiles`).
 - One Slurm job array of ``n_workers`` workers (default: the profile's ``workers``, else one
-  per undone task), at most ``array_parallelism`` running at once. Each array task calls
-  ``run_worker(sweep_dir)`` through :class:`naga.parallel.slurm_job.SweepWorker`, a submitit
+  per undone task, but no more than ``array_parallelism``, the number running at once). Each
+  array task calls ``run_worker(sweep_dir)`` through :class:`naga.parallel.slurm_job.SweepWorker`, a submitit
   ``Checkpointable``: a preempted or timed-out job is requeued and its next start takes only
   the undone tasks.
 - ``after``: Slurm job ids (``812``, ``812_3``) or sweep ids become an ``afterok``
@@ -39,7 +39,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import NagaError, UsageError
+from ..errors import NagaError, StoreError, UsageError, describe_os_error
 from ..integrations import require_extra
 from .pool import TERMINAL
 from .profiles import Profile, load_profile
@@ -92,8 +92,11 @@ def _worker_count(n_workers: int | None, profile: Profile, sweep: Sweep) -> int:
         return n_workers
     if profile.workers is not None:
         return profile.workers
+    # workers pull tasks until none is left: more workers than may run at once would only
+    # start, find the pool empty and exit
     undone = sum(state not in TERMINAL for state in sweep.pool.state().values())
-    return max(1, undone)
+    at_once = int(profile.parameters.get("array_parallelism", undone))
+    return max(1, min(undone, at_once))
 
 
 def _dependency(after: Sequence[str], store: str) -> str | None:
@@ -224,7 +227,13 @@ def _record_submission(
         }
     )
     temporary = f"{path}.tmp-{uuid.uuid4().hex}"
-    with open(temporary, "w", encoding="utf-8") as f:
-        f.write(json.dumps(document, indent=1) + "\n")
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "w", encoding="utf-8") as f:
+            f.write(json.dumps(document, indent=1) + "\n")
+        os.replace(temporary, path)
+    except OSError as exc:
+        raise StoreError(
+            f"submitted Slurm job {job_id}, but could not record it in {path}"
+            f" ({describe_os_error(exc)}): --after {sweep.id} will not know it"
+        ) from None
     sweep.doc = document
