@@ -9,9 +9,9 @@ Contract (shared with :mod:`naga.parallel.worker` and the ``--slurm_config``/``n
   (:mod:`naga.parallel.profiles`).
 - One Slurm job array of ``n_workers`` workers (default: the profile's ``workers``, else one
   per undone task, but no more than ``array_parallelism``, the number running at once). Each
-  array task calls ``run_worker(sweep_dir)`` through :class:`naga.parallel.slurm_job.SweepWorker`, a submitit
-  ``Checkpointable``: a preempted or timed-out job is requeued and its next start takes only
-  the undone tasks.
+  array task calls ``run_worker(sweep_dir)`` through
+  :class:`naga.parallel.slurm_job.SweepWorker`, a submitit ``Checkpointable``: a preempted or
+  timed-out job is requeued and its next start takes only the undone tasks.
 - ``after``: Slurm job ids (``812``, ``812_3``) or sweep ids become an ``afterok``
   dependency, with ``--kill-on-invalid-dep=yes`` so a job whose stage failed is cancelled
   rather than left pending forever. A sweep stands for its latest submission (from its
