@@ -480,8 +480,8 @@ def test_profile_bad_times(text: str) -> None:
 )
 def test_profile_memory(tmp_path: Path, text: str, option: str) -> None:
     path = tmp_path / "p.yaml"
-    path.write_text(f"mem: {text}\n")
-    assert load_profile(str(path)).parameters == {"mem": option}
+    path.write_text(f"time: 5\nmem: {text}\n")
+    assert load_profile(str(path)).parameters == {"time": 5, "mem": option}
 
 
 def test_profile_maps_to_submitit_parameters(tmp_path: Path) -> None:
@@ -546,6 +546,7 @@ def test_named_profiles(tmp_path: Path) -> None:
         ("profiles: {small: {time: 1}}\n", ":smal", "no profile 'smal'; did you mean 'small'?"),
         ("profiles: {a: {time: 1}}\nextra: 1\n", "", "unknown top-level key 'extra'"),
         ("profiles: {a: {tim: 1}}\n", "", "slurm profile {path}:a: unknown field 'tim'"),
+        ("partition: debug\n", "", "no 'time': give each worker's time limit (e.g. time: 1:00:00)"),
     ],
 )
 def test_profile_errors_are_one_line_naming_file_and_field(

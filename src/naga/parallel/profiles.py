@@ -11,7 +11,8 @@ On the command line ``FILE`` selects the file's only profile (or its ``default``
 ``FILE:NAME`` a named one. Every field is checked before anything reaches Slurm: an unknown
 key (with the closest known one suggested), a time Slurm would not read, a zero or negative
 count, a memory size without a known unit each give one line naming the file, the profile and
-the field. Requests that only the cluster can judge (more CPUs than any node has) are refused
+the field; ``time`` is required (submitit would otherwise give every job five minutes).
+Requests that only the cluster can judge (more CPUs than any node has) are refused
 by ``sbatch`` at submission, which :mod:`naga.parallel.slurm` reports in one line as well.
 
 The YAML is read with every scalar as a string (PyYAML would otherwise read ``time: 1:00:00``
@@ -240,6 +241,10 @@ def _build_profile(name: str, source: str, body: dict[str, Any]) -> Profile:
             parameters[_MAP_FIELDS[key]] = _parse_options(source, key, raw)
         else:
             raise ProfileError(f"slurm profile {source}: unknown field '{key}'{_suggest(key)}")
+    if "time" not in parameters:  # submitit would quietly use 5 minutes
+        raise ProfileError(
+            f"slurm profile {source}: no 'time': give each worker's time limit (e.g. time: 1:00:00)"
+        )
     workers = parameters.pop("workers", None)
     max_requeues = parameters.pop("max_requeues", 3)
     return Profile(name, source, parameters, workers, max_requeues)
