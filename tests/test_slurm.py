@@ -70,7 +70,9 @@ def _free_port_pair() -> int:
 @pytest.fixture(scope="session")
 def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A single-node Slurm cluster for the session; yields its slurm.conf."""
-    missing = [c for c in ("slurmctld", "slurmd", "munged", "sbatch") if shutil.which(c) is None]
+    path = f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin"  # where Debian puts the daemons
+    daemons = ("slurmctld", "slurmd", "munged", "sbatch")
+    missing = [c for c in daemons if shutil.which(c, path=path) is None]
     if missing:
         pytest.skip(f"Slurm is not installed ({', '.join(missing)}); scripts/test installs it")
     if os.geteuid() != 0:

@@ -9,6 +9,7 @@
 # Stop it with scripts/slurm/down.sh.
 set -euo pipefail
 
+export PATH="$PATH:/usr/sbin:/sbin"  # the daemons live there, not always on a user's PATH
 state=${NAGA_SLURM_DIR:-/tmp/naga-slurm}
 node=$(hostname -s)
 cpus=${NAGA_SLURM_CPUS:-4}  # more than the cores, so a few tiny array tasks run side by side
