@@ -43,26 +43,20 @@ class Stage:
 
 
 def _post_order(node: Any, out: list[Any]) -> None:
+    """Each stage after the stages it consumed; a stage consumed twice is listed once (lineage
+    marks its second appearance ``repeated``)."""
     for child in node.inputs:
         _post_order(child, out)
-    if not node.repeated and node not in out:
+    if not node.repeated:
         out.append(node)
 
 
 def _lock_snapshot(lock: dict[str, Any], repo: str) -> str | None:
-    root = os.path.realpath(repo)
-    candidates = []
-    for entry in (lock.get("repos") or {}).values():
-        if isinstance(entry, dict) and entry.get("snapshot"):
-            same = os.path.realpath(str(entry.get("path") or "")) == root
-            candidates.append((not same, str(entry["snapshot"])))
-    for _, sha in sorted(candidates):
-        if gitops.commit_exists(repo, sha):
-            return sha
+    found = repro_code.lock_snapshot(lock, repo)
     run_id = lock.get("run_id")
-    if run_id:
+    if found is None and run_id:
         return gitops.resolve_ref(repo, repro_code.SNAPSHOT_REFS + str(run_id))
-    return None
+    return found
 
 
 def stages_of_lock(lock_path: Path, repo: str) -> list[Stage]:

@@ -129,9 +129,12 @@ def _repository(recorded: str | None, run_id: str, hint: str) -> str:
 def snapshot_of(meta: dict[str, Any], run_dir: str, repo: str) -> str | None:
     """The run's snapshot commit in ``repo``: its ref, else the one its run.lock names."""
     found = gitops.resolve_ref(repo, SNAPSHOT_REFS + meta["id"])
-    if found:
-        return found
-    lock = _run_lock(run_dir)
+    return found or lock_snapshot(_run_lock(run_dir), repo)
+
+
+def lock_snapshot(lock: dict[str, Any], repo: str) -> str | None:
+    """The snapshot a ``run.lock`` names that ``repo`` holds: the entry for ``repo``'s own
+    path first, then any other (a clone of the same project records another path)."""
     root = os.path.realpath(repo)
     candidates = []
     for entry in (lock.get("repos") or {}).values():
