@@ -34,7 +34,7 @@ chmod 400 "$state/munge/munge.key"
 
 cat >"$state/slurm.conf" <<CONF
 ClusterName=naga-test
-SlurmctldHost=$node
+SlurmctldHost=$node(127.0.0.1)
 SlurmctldPort=$port
 SlurmdPort=$((port + 1))
 SlurmUser=root
@@ -64,7 +64,7 @@ MinJobAge=30
 KillWait=2
 InactiveLimit=0
 MessageTimeout=10
-NodeName=$node CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
+NodeName=$node NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
 PartitionName=debug Nodes=$node Default=YES MaxTime=INFINITE State=UP
 CONF
 
