@@ -319,6 +319,24 @@ def test_failing_task_is_reported_with_its_logs(
 
 
 @pytest.mark.timeout(120)
+def test_failing_command_point_keeps_its_output(
+    slurm: Path, tmp_path: Path, store: Path, naga: Naga
+) -> None:
+    script = "echo point {x}; echo oops >&2; exit {x}"
+    done = naga("sweep", "--slurm", str(_profile(tmp_path)), "x=0,3", "--", "sh", "-c", script)
+    assert done.returncode == 0, done.stderr
+    job = re.findall(r"submitted Slurm job (\d+)", done.stderr.decode())[0]
+    _wait_for(lambda: _job_gone(job), f"job {job} to end", timeout=120)
+
+    by_x = {r["params"]["x"]: r for r in runs_json(naga, "--tag", f"sweep:{_sweep(store)['id']}")}
+    assert by_x[0]["status"] == "completed"
+    failed = json.loads(naga("show", "--json", by_x[3]["id"]).stdout)
+    assert failed["status"] == "failed" and failed["exit_code"] == 3
+    assert naga("logs", failed["id"]).stdout == b"point 3\noops\n"  # the run's output.log
+    assert "SweepTasksFailed" in Path(failed["slurm"]["log_err"]).read_text()
+
+
+@pytest.mark.timeout(120)
 def test_dry_run_prints_the_sbatch_script_and_submits_nothing(
     slurm: Path, tmp_path: Path, store: Path
 ) -> None:
