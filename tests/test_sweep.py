@@ -266,3 +266,13 @@ def test_sigterm_stops_a_command_sweep_and_the_point_runs_again_later(project: P
     again = subprocess.run(args, cwd=project, capture_output=True, text=True, timeout=60)
     assert again.returncode == 0, again.stderr
     assert points_run(project) == ["0", "1", "1", "2"]
+
+
+def test_latest_is_the_newest_sweep_even_within_one_second(store: Path) -> None:
+    from naga.parallel.sweepdir import create_sweep, resolve_sweep
+
+    later, _ = create_sweep("command", [], key="a", program={}, now=1_000_000_000.9)
+    earlier, _ = create_sweep("command", [], key="b", program={}, now=1_000_000_000.1)
+    assert later.id[:16] == earlier.id[:16]  # the same second: the ids' suffixes are random
+    assert resolve_sweep("latest").id == later.id
+    assert resolve_sweep(earlier.id).id == earlier.id

@@ -163,7 +163,9 @@ def resolve_sweep(selector: str, store_root: str | None = None) -> Sweep:
     if selector == "latest":
         if not names:
             raise UsageError(f"there is no sweep yet in {root}")
-        return load_sweep(os.path.join(root, names[-1]))
+        stamp = names[-1][: len("sw-yymmdd-HHMMSS")]  # ids made in the same second: by time
+        same = [load_sweep(os.path.join(root, n)) for n in names if n.startswith(stamp)]
+        return max(same, key=lambda sweep: float(sweep.doc.get("created_ts") or 0))
     if selector in names:
         return load_sweep(os.path.join(root, selector))
     matches = [n for n in names if n.startswith(selector)]
