@@ -156,7 +156,9 @@ class Pool:
                     continue  # finished since the scan
                 if self._create_claim(task, attempt):
                     return Claim(self, task, attempt)
-            # every candidate was taken by another worker meanwhile: look again
+            # every candidate was taken by another worker meanwhile (or a shared filesystem
+            # showed a stale listing): look again, without spinning
+            time.sleep(0.05)
 
     def _create_claim(self, task: int, attempt: int) -> bool:
         owner = {**liveness.identity(), "claimed_at": time.time(), "slurm": _slurm_identity()}
