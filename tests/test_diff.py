@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import venv
 import zipfile
 from pathlib import Path
@@ -140,6 +141,14 @@ def build_wheel(directory: Path, version: str) -> Path:
     return wheel
 
 
+def settle(env_dir: Path) -> None:
+    """Age the venv's site-packages by a minute, as time does: naga does not cache a listing
+    of a directory changed within the last 2 s (its mtime could still move unnoticed)."""
+    site = next((env_dir / "lib").glob("python*/site-packages"))
+    past = time.time() - 60
+    os.utime(site, (past, past))
+
+
 def pip_install(env_dir: Path, wheel: Path) -> None:
     """A real install into the venv (pip's --python: the venv itself has no pip)."""
     python = str(env_dir / "bin" / "python")
@@ -180,18 +189,24 @@ def test_packages_added_and_upgraded_between_runs(
         shown: dict[str, Any] = json.loads(naga("show", "--json", runs[-1]).stdout)
         return shown
 
+    settle(env_dir)
     empty = record()
     pip_install(env_dir, build_wheel(tmp_path, "1.0"))
+    fresh = record()  # installed a moment ago: listed, but not cached yet
+    settle(env_dir)
     installed = record()
     cached = record()
     (project / "requirements.txt").write_text("demo-pkg==2.0\n")
     pip_install(env_dir, build_wheel(tmp_path, "2.0"))
+    settle(env_dir)
     upgraded = record()
 
     assert empty["packages"]["python"] == python
     assert empty["packages"]["found_by"] == "command"
+    assert fresh["packages"]["cached"] is False
     assert (installed["packages"]["cached"], cached["packages"]["cached"]) == (False, True)
     assert upgraded["packages"]["cached"] is False  # site-packages changed: listed again
+    runs.pop(1)  # `fresh`: the same packages as `installed`
     added = diff(naga, runs[0], runs[1], cwd=project)["sections"]
     assert added["packages"] == {"added": {"demo-pkg": "1.0"}}
     assert diff(naga, runs[1], runs[2], cwd=project)["identical"]

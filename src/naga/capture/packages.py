@@ -12,8 +12,9 @@ milliseconds), so it never happens on ``naga run``'s start-up path: ``PackagesPr
 thread once the command runs, and its answer is cached per host and per interpreter (its path and
 the variables that change ``sys.path``). A cached listing holds while every ``sys.path`` directory
 has the mtime it had before the listing: installing, upgrading or removing a distribution adds or
-removes a ``*.dist-info`` directory, which changes its parent's mtime. The full listing goes to
-``packages.json`` in the run directory; the record keeps a short summary.
+removes a ``*.dist-info`` directory, which changes its parent's mtime (as in the hash cache, a
+directory changed within 2 s of the listing is not trusted: its listing is not cached). The
+full listing goes to ``packages.json`` in the run directory; the record keeps a short summary.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ PATH_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "PYTHONUSERBASE", "PYTHONNOUSERSIT
 # Launchers whose `run` uses the project's own environment, relative to the project directory.
 PROJECT_ENVS = {"uv": ".venv/bin/python", "pixi": ".pixi/envs/default/bin/python"}
 LIST_TIMEOUT_S = 60.0
+# A directory changed less than this before the listing may change again within the same mtime
+# tick (1-2 s on some filesystems) without its mtime moving: such a listing is not cached.
+RACY_NS = 2_000_000_000
 CACHE_FORMAT = "naga-packages 1"
 # Run by the interpreter in question, with its path as argv[1]. It prints a header that naga reads
 # without importing json (``key<TAB>value`` lines; ``path<TAB>mtime<TAB>dir`` for each sys.path
@@ -54,12 +58,12 @@ LISTING_CODE = r"""
 import sys
 if sys.path and sys.path[0] in ("", "."):
     del sys.path[0]
-import json, os, re, site
+import json, os, re, site, time
 from importlib import metadata
+lines = ["listed_at\t" + str(time.time_ns())]
 dirs = [p for p in sys.path if p]
 if site.ENABLE_USER_SITE:
     dirs.append(site.getusersitepackages())
-lines = []
 for p in dict.fromkeys(os.path.abspath(p) for p in dirs):
     try:
         mtime = str(os.stat(p).st_mtime_ns)
@@ -212,10 +216,19 @@ def list_packages(python: str, env: dict[str, str]) -> tuple[dict[str, str], byt
     parsed = parse_listing(raw) if raw else None
     if raw is None or parsed is None:
         return None
-    fields, _, doc = parsed
-    if "nocache" not in fields:  # a sys.path directory whose name holds a newline or tab
+    fields, paths, doc = parsed
+    if "nocache" not in fields and not _racy(paths, fields.get("listed_at", "")):
         write_cached(python, env, raw)
     return fields, doc, False
+
+
+def _racy(paths: list[tuple[str, str]], listed_at: str) -> bool:
+    """Whether a directory changed too shortly before the listing for its mtime to be trusted
+    (``nocache`` marks a directory whose name holds a newline or tab: it cannot be checked)."""
+    if not listed_at.isdigit():
+        return True
+    limit = int(listed_at) - RACY_NS
+    return any(mtime.isdigit() and int(mtime) > limit for mtime, _ in paths)
 
 
 def lock_file_hashes(cwd: str, repo_root: str | None) -> dict[str, str]:
