@@ -338,7 +338,7 @@ def test_failing_command_point_keeps_its_output(
 
 @pytest.mark.timeout(120)
 def test_dry_run_prints_the_sbatch_script_and_submits_nothing(
-    slurm: Path, tmp_path: Path, store: Path
+    slurm: Path, tmp_path: Path, store: Path, naga: Naga
 ) -> None:
     profile = _profile(tmp_path, "array_parallelism: 2\nsbatch: {mail-type: END}\n")
     done = _launch(
@@ -363,8 +363,12 @@ def test_dry_run_prints_the_sbatch_script_and_submits_nothing(
     ):
         assert line in done.stdout, done.stdout
     assert "dry run: nothing submitted" in done.stdout
-    assert _out("squeue", "-h").strip() == ""
     assert "slurm" not in _sweep(store)
+
+    plain = str(_profile(tmp_path, "cpus_per_task: 2\n"))
+    command = naga("sweep", "--slurm", plain, "--dry-run", "x=1,2", "--", "echo", "{x}").stdout
+    assert b"#SBATCH --array=0-1%2" in command and b"#SBATCH --cpus-per-task=2" in command
+    assert _out("squeue", "-h").strip() == ""
 
 
 @pytest.mark.timeout(180)
