@@ -188,11 +188,13 @@ class Pool:
         reopened = []
         for task, outcome in self.outcomes().items():
             if outcome.get("status") != "completed":
-                kept = self.path(f"failed.{task}.{outcome.get('attempt', 0)}")
+                attempt = outcome.get("attempt", 0)
                 try:
-                    os.replace(self.path(f"done.{task}"), kept)
+                    os.replace(self.path(f"done.{task}"), self.path(f"failed.{task}.{attempt}"))
                 except FileNotFoundError:
                     continue
+                # the worker that ran it may still be alive, busy elsewhere: its claim is over
+                _write_atomically(self.path(f"released.{task}.{attempt}"), b"{}")
                 reopened.append(task)
         return reopened
 
