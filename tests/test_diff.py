@@ -256,3 +256,85 @@ def test_host_section_names_the_gpus(naga: Naga, project: Path, tmp_path: Path) 
     assert diff(naga, a, b, cwd=project)["sections"]["host"] == {
         "gpus": {"b": ["NVIDIA A100-SXM4-40GB"]}
     }
+
+
+def test_colours_only_on_a_terminal(naga: Naga, project: Path) -> None:
+    import pty
+
+    naga("run", sys.executable, "train.py", "--lr", "0.1", cwd=project)
+    naga("run", sys.executable, "train.py", "--lr", "0.2", cwd=project)
+    a, b = run_ids(naga)
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    main, secondary = pty.openpty()
+    done = subprocess.run(
+        [sys.executable, "-m", "naga", "diff", a, b],
+        cwd=project,
+        env=env,
+        stdout=secondary,
+        stderr=subprocess.PIPE,
+        timeout=60,
+    )
+    os.close(secondary)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # EIO: the terminal's other end is closed and drained
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(main)
+    assert done.returncode == 0, done.stderr
+    assert b"\x1b[31m0.1\x1b[0m -> \x1b[32m0.2\x1b[0m" in shown
+    piped = naga("diff", a, b, cwd=project, env=env).stdout
+    assert b"\x1b[" not in piped and b"0.1 -> 0.2" in piped
+
+
+def test_interpreter_of_a_command(tmp_path: Path) -> None:
+    from naga.capture.packages import find_interpreter
+
+    project = tmp_path / "proj"
+    (project / "src").mkdir(parents=True)
+    for env_python in (".venv/bin/python", ".pixi/envs/default/bin/python"):
+        target = project / env_python
+        target.parent.mkdir(parents=True)
+        target.symlink_to(sys.executable)
+    script = project / "train.py"
+    script.write_text(f"#!{sys.executable}\n")
+    script.chmod(0o755)
+    path = os.environ["PATH"]
+    cwd = str(project / "src")
+    env = {"PATH": path}
+    assert find_interpreter([sys.executable, "x.py"], env, cwd) == (sys.executable, "command")
+    assert find_interpreter([str(script)], env, cwd) == (sys.executable, "command")
+    assert find_interpreter(["uv", "run", "x.py"], env, cwd) == (
+        str(project / ".venv/bin/python"),
+        "uv",
+    )
+    pixi = find_interpreter(["pixi", "run", "train"], env, cwd)
+    assert pixi == (str(project / ".pixi/envs/default/bin/python"), "pixi")
+    venv_env = {"PATH": path, "VIRTUAL_ENV": str(project / ".venv")}
+    assert find_interpreter(["make", "train"], venv_env, cwd) == (
+        str(project / ".venv/bin/python"),
+        "VIRTUAL_ENV",
+    )
+    assert find_interpreter(["make"], {"PATH": str(tmp_path / "empty")}, cwd) is None
+
+
+def test_lock_files_are_named_from_the_repository_root(tmp_path: Path) -> None:
+    from naga.capture.packages import lock_file_hashes
+
+    root = tmp_path / "repo"
+    sub = root / "exp"
+    sub.mkdir(parents=True)
+    (root / "uv.lock").write_text("a")
+    (root / "requirements-dev.txt").write_text("b")
+    (sub / "environment.yml").write_text("c")
+    (sub / "requirements.in").write_text("not a lock file")
+    (root / "poetry.lock").mkdir()  # a directory of that name is no lock file
+    found = lock_file_hashes(str(sub), str(root))
+    assert sorted(found) == ["exp/environment.yml", "requirements-dev.txt", "uv.lock"]
+    import blake3
+
+    assert found["uv.lock"] == "blake3:" + blake3.blake3(b"a").hexdigest()
