@@ -4,6 +4,7 @@ user runs them, in subprocesses, alone and under ``naga run``; runs read back wi
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -106,6 +107,24 @@ def test_under_naga_run_a_run_is_the_wrappers_and_a_multirun_its_children(
     assert {c["status"] for c in children} == {"completed"}
 
 
+@pytest.mark.timeout(180)
+def test_jobs_in_the_launchers_own_processes(tmp_path: Path, naga_cli: Naga) -> None:
+    """joblib's launcher runs each job in a worker process, which gets the callback (and the
+    sweep id in it) pickled; under `naga run` the jobs there are children of its run too."""
+    save_doc_files(tmp_path, *APP_FILES)
+    args = ("-m", "lr=0.1,0.5", "depth=1", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
+    done = naga_cli("run", "--name", "parallel", sys.executable, "app.py", *args, timeout=150)
+    assert done.returncode == 0, done.stderr
+    sweep = sweep_id(done.stdout.decode() + done.stderr.decode())
+    wrapper = runs_json(naga_cli, "--name", "parallel")[0]
+    jobs = runs_json(naga_cli, "--tag", f"sweep:{sweep}")
+    assert sorted(job["name"] for job in jobs) == ["app-0", "app-1"]
+    assert {job["parent_id"] for job in jobs} == {wrapper["id"]}
+    assert {job["pid"] for job in jobs}.isdisjoint({wrapper["pid"]})  # other processes
+    assert {job["status"] for job in jobs} == {"completed"}
+    assert sorted(job["params"]["lr"] for job in jobs) == [0.1, 0.5]
+
+
 DRIVER = """
 import os
 import sys
@@ -167,6 +186,20 @@ def test_a_hydra_zen_app(tmp_path: Path, naga_cli: Naga) -> None:
         assert run["status"] == "completed"
         assert run["params"]["epochs"] == 3 and run["params"]["_target_"] == "__main__.train"
         assert run["metric_stats"]["loss"]["count"] == 3
+
+
+def test_naga_disabled_records_nothing(tmp_path: Path, naga_cli: Naga) -> None:
+    save_doc_files(tmp_path, *APP_FILES)
+    done = subprocess.run(
+        [sys.executable, "app.py", "-m", "lr=0.1,0.2"],
+        cwd=tmp_path,
+        env={**os.environ, "NAGA_DISABLED": "1"},
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert runs_json(naga_cli) == []
+    assert len(list((tmp_path / "multirun").glob("*/*/[01]/.hydra/config.yaml"))) == 2
 
 
 def test_missing_extra_is_one_line_naming_it() -> None:

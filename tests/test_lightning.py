@@ -110,6 +110,7 @@ def test_doc_example_inside_a_run_of_ones_own(tmp_path: Path, naga_cli: Naga) ->
 
 
 SCENARIOS = """
+import os
 import sys
 
 import pytorch_lightning
@@ -190,6 +191,11 @@ class Old(pytorch_lightning.LightningModule):
 
 logger = NagaLogger(run_name="old-package")
 trainer(logger, steps=3, trainer_class=pytorch_lightning.Trainer).fit(Old(), loader(0))
+
+
+# NAGA_DISABLED=1: the same code trains and records nothing.
+os.environ["NAGA_DISABLED"] = "1"
+trainer(NagaLogger(run_name="disabled")).fit(Regressor(), loader(0))
 """
 
 

@@ -61,6 +61,10 @@ class NagaCallback(Callback):
         self._job_run: Run | None = None
         self._sweep_run: Run | None = None  # the wrapper's run, under `naga run --multirun`
 
+    def __getstate__(self) -> dict[str, Any]:
+        """What a launcher sends to jobs in other processes: the sweep id and tags, no run."""
+        return {**self.__dict__, "_job_run": None, "_sweep_run": None}
+
     # -- a multirun --------------------------------------------------------------------------
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -97,6 +101,10 @@ class NagaCallback(Callback):
             name = f"{name}-{job['num']}"
             tags.append(SWEEP_TAG.format(sweep_id))
             extra["sweep"] = _sweep(sweep_id, sweep_dir)
+            if self._sweep_run is None and os.environ.get("NAGA_RUN_ID") and _open_run() is None:
+                # a job process of the launcher's own (joblib, submitit) under `naga run`: attach
+                # to the wrapper's run here too, so that the job is its child
+                self._sweep_run = _start_run(config, name=None, tags=[])
         run = _start_run(config, name=name, tags=tags)
         run.log_params({**plain_params(_task_config(config)), "hydra": extra})
         self._job_run = run

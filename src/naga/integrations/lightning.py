@@ -93,8 +93,7 @@ class NagaLogger(Logger):
         return run
 
     def _open_run(self) -> Run:
-        from ..sdk.api import active_run
-        from ..sdk.run import Run
+        from ..sdk.api import active_run, run
 
         for other in list(_idle):  # an earlier training in this program is over: complete it
             other._complete_idle_run()
@@ -102,7 +101,8 @@ class NagaLogger(Logger):
         if outer is not None:
             return outer
         self._owns_run = True
-        return Run(self._run_name, tags=self._tags).start()
+        started: Run = run(self._run_name, tags=self._tags).start()  # a no-op with NAGA_DISABLED
+        return started
 
     def _complete_idle_run(self) -> None:
         _idle.discard(self)
