@@ -95,6 +95,11 @@ def _signal_exit(name: str | None) -> int:
 def _in_sweep_context(sweep: Sweep) -> Iterator[None]:
     """The sweep's working directory and store; tasks are runs of their own even when this
     process runs under ``naga run`` (whose run is the launcher's, not a task's)."""
+    if not os.path.isdir(sweep.doc["cwd"]):
+        raise NagaError(
+            f"sweep {sweep.id} runs in {sweep.doc['cwd']}, which does not exist on this machine"
+            " (workers need the same paths as the launcher: a shared filesystem)"
+        )
     saved = {key: os.environ.pop(key) for key in _WRAPPER_ENV if key in os.environ}
     home = os.environ.get("NAGA_HOME")
     cwd = os.getcwd()
