@@ -512,3 +512,17 @@ def test_a_module_run_with_python_m_is_imported_by_name_in_workers(tmp_path: Pat
     names = {p.name: p.read_text() for p in tmp_path.glob("done-*")}
     assert sorted(names) == ["done-1", "done-2", "done-3"]
     assert set(names.values()) == {"pkg.train"}  # workers import it by its name
+
+
+def test_a_worker_given_no_sweep_says_so_in_one_line(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "naga.parallel.worker", str(tmp_path / "nope")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert (
+        done.stderr
+        == f"naga: error: {tmp_path / 'nope'} is not a sweep directory (it has no sweep.json)\n"
+    )
