@@ -61,7 +61,19 @@ def rerun(
         cwd = _here_cwd(meta)
         say(f"naga: rerun of {meta['id']} in the current checkout ({cwd})")
         sys.exit(_execute(todo, cwd, extra, options))
-    code = repro_code.code_of(meta, run_dir)
+    sys.exit(_at_recorded_code(store, meta, todo, extra, options, keep))
+
+
+def _at_recorded_code(
+    store: Store,
+    meta: dict[str, Any],
+    todo: Plan,
+    extra: dict[str, Any],
+    options: dict[str, Any],
+    keep: bool,
+) -> int:
+    """The rerun in a temporary worktree holding the run's code; its exit code."""
+    code = repro_code.code_of(meta, store.layout.run_dir(meta["id"]))
     extra["rerun"]["code"] = code.as_dict()
     if code.untracked:
         shown = ", ".join(code.untracked[:5]) + (" ..." if len(code.untracked) > 5 else "")
@@ -84,7 +96,7 @@ def rerun(
         why = "kept (--keep)" if keep else f"kept: the run wrote {_files(tree.written)} there"
         remove = f"git worktree remove --force {tree.path}"
         say(f"naga: worktree {tree.path} {why}; remove it with: {remove}")
-    sys.exit(status)
+    return status
 
 
 def _files(names: list[str]) -> str:
