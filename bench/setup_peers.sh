@@ -99,6 +99,8 @@ else
 fi
 # naga.load(...).metrics(...) returns numpy arrays; numpy is optional for naga itself.
 install_optional "$BENCH_DIR/.venv-naga" numpy
+# bench_export_mlflow.py: naga[mlflow] (`naga export mlflow`)
+install_optional "$BENCH_DIR/.venv-naga" "mlflow>=2.12"
 # --n_jobs runs tasks in joblib processes (naga's `parallel` extra; bench_tasks.py)
 install_optional "$BENCH_DIR/.venv-naga" joblib
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import math
 import os
+import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -16,6 +18,7 @@ from typing import Any
 
 import mlflow
 import pytest
+import yaml
 from conftest import HOSTILE, Naga, git, naga_cmd
 from mlflow import MlflowClient
 from mlflow_server import MlflowServer, mlflow_server
@@ -243,17 +246,24 @@ def test_export_fills_the_mlflow_run_of_mlflow_lock(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Under a naga run, mlflow_lock's MLflow run is the one export fills: no second run."""
+    """Under a naga run, mlflow_lock's MLflow run gets naga's metrics when the block ends, and
+    is the one export fills later: no second run, no point twice."""
     monkeypatch.setenv("MLFLOW_TRACKING_URI", server.uri)
     mlflow.set_experiment(experiment)
-    with naga.run(name="stage") as run, naga.mlflow_lock(tmp_path / "out") as mlflow_run:
-        for step in range(20):
-            run.log({"loss": 1 / (step + 1)}, step=step)
+    with naga.run(name="stage") as run:
+        with naga.mlflow_lock(tmp_path / "out") as mlflow_run:
+            for step in range(20):
+                run.log({"loss": 1 / (step + 1)}, step=step)
+        run.log({"late": 1.0})  # after the block: only the export sends it
+    client = MlflowClient(server.uri)
+    assert len(client.get_metric_history(mlflow_run.info.run_id, "loss")) == 20
     done = export(naga_cli, server.uri, experiment, run.id)
     assert done.returncode == 0, done.stderr
-    (only,) = runs_by_naga_id(MlflowClient(server.uri), experiment)[run.id]
+    assert "updated: 1 points" in done.stdout.decode()
+    (only,) = runs_by_naga_id(client, experiment)[run.id]
     assert only.info.run_id == mlflow_run.info.run_id
-    assert only.data.metrics == {"loss": 1 / 20}
+    assert only.data.metrics == {"loss": 1 / 20, "late": 1.0}
+    assert len(client.get_metric_history(only.info.run_id, "loss")) == 20
 
 
 def test_server_down_mid_export_then_resumed(server: MlflowServer, naga_cli: Naga) -> None:
@@ -327,9 +337,7 @@ def test_bad_input_is_one_line(
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # SQLAlchemy 2.1, inside MLflow
-def test_plain_sqlite_tracking_uri(
-    tmp_path: Path, naga_cli: Naga, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_plain_sqlite_tracking_uri(tmp_path: Path, naga_cli: Naga) -> None:
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     with naga.run(name="local", params={"lr": 0.5}) as run:
         run.log({"loss": 0.25}, step=3)
@@ -338,11 +346,6 @@ def test_plain_sqlite_tracking_uri(
     client = MlflowClient(uri)
     (exported,) = runs_by_naga_id(client, "local")[run.id]
     assert exported.data.params == {"lr": "0.5"} and exported.data.metrics == {"loss": 0.25}
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    mlflow.set_experiment("local")
-    with naga.mlflow_lock(tmp_path) as locked:
-        pass
-    assert client.get_run(locked.info.run_id).data.tags["naga.run_status"] == "active"
 
 
 def test_without_the_extra_one_line_names_it(tmp_path: Path) -> None:
@@ -394,3 +397,86 @@ def test_where_the_server_s_prefix_ends() -> None:
         value = 0.0
 
     assert missing_points(again, [Point(0, 1000), Point(1, 2000)]) == [2]
+
+
+# -- the README's workflow and docs/mlflow.md -------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def sh_blocks(text: str) -> list[str]:
+    return re.findall(r"```sh\n(.*?)\n```", text, flags=re.S)
+
+
+def venv_env(**extra: str) -> dict[str, str]:
+    """This interpreter's python and naga first on PATH; no MLflow settings from outside."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return {**env, **extra}
+
+
+@pytest.mark.timeout(400)
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # SQLAlchemy 2.1, inside MLflow
+def test_the_workflow_as_the_readme_runs_it(tmp_path: Path) -> None:
+    section = (ROOT / "README.md").read_text().split("## MLflow: ", 1)[1].split("\n## ", 1)[0]
+    (commands,) = [b for b in sh_blocks(section) if "examples/workflow" in b]
+    shutil.copytree(ROOT / "examples" / "workflow", tmp_path / "examples" / "workflow")
+    done = subprocess.run(
+        ["bash", "-ec", commands], cwd=tmp_path, env=venv_env(), capture_output=True, text=True,
+        timeout=380,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    work = tmp_path / "examples" / "workflow"
+    tree = done.stdout.splitlines()
+    assert tree[0].startswith(f"{work}/runs/finetune  completed")
+    assert tree[1].startswith(f"└── {work}/runs/pretrain  [init]  completed")
+
+    client = MlflowClient(f"sqlite:///{work}/mlflow.db")
+    runs = {r.data.tags["naga.logical_run_id"]: r for r in client.search_runs(["0"])}
+    stages = {name: str(work / "runs" / name) for name in ("fit", "pretrain", "finetune")}
+    assert sorted(runs) == sorted(stages.values())
+    naga_ids = {r.name: r.id for r in naga.runs()}  # NAGA_HOME: this test's store
+    assert len(naga_ids) == 1 and len(naga.runs()) == 3  # three runs named "train"
+    for name, path in stages.items():
+        run = runs[path]
+        assert run.info.status == "FINISHED" and run.data.tags["naga.run_status"] == "active"
+        assert run.data.params["save_dir"] == f"runs/{name}"
+        loss = client.get_metric_history(run.info.run_id, "loss")
+        assert [m.step for m in loss] == list(range(10))
+        assert naga.load(run.data.tags["naga.id"]).params["name"] == name
+    finetune = runs[stages["finetune"]]
+    assert finetune.data.params["init"] == "runs/pretrain"
+    lock_file = client.download_artifacts(finetune.info.run_id, "run.lock", str(tmp_path))
+    lock = yaml.safe_load(Path(lock_file).read_text())
+    assert lock["prevs"]["init"]["path"] == stages["pretrain"]
+    assert {k: v["status"] for k, v in lock["data"].items()} == {"data": "done", "model": "done"}
+    log_file = client.download_artifacts(finetune.info.run_id, "experiment.log", str(tmp_path))
+    assert "w=" in Path(log_file).read_text()
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_the_docs_examples_run(tmp_path: Path, naga_cli: Naga) -> None:
+    doc = (ROOT / "docs" / "mlflow.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", doc, flags=re.S)
+    assert len(blocks) == 2
+    done = subprocess.run(
+        [sys.executable, "-c", "\n".join(blocks)], cwd=tmp_path, env=venv_env(),
+        capture_output=True, text=True, timeout=200,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-3:] == [
+        "deprecated True",
+        "FAILED RuntimeError: out of memory 0.1",
+        "True 100 False",
+    ]
+    exports = [line.split("  #")[0] for line in sh_blocks(doc)[0].splitlines()[:2]]
+    for line in exports:
+        ran = subprocess.run(
+            line, shell=True, cwd=tmp_path, env=venv_env(), capture_output=True, text=True,
+            timeout=120,
+        )  # fmt: skip
+        assert ran.returncode == 0, ran.stderr
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    default = client.search_runs(["0"], "tags.`naga.id` LIKE '%'")
+    assert [r.info.run_name for r in default] == ["to-mlflow"]

@@ -9,8 +9,9 @@ for ``tags.naga.run_status = 'active'`` shows exactly one MLflow run per stage d
 
 The stage's ``run.lock`` and ``experiment.log`` go up as artifacts when the block ends, and the
 lock's config as params. Under a naga run the MLflow run gets the tag ``naga.id``, the key
-``naga export mlflow`` finds runs by: exporting that naga run later fills the same MLflow run
-with its metrics instead of making a second one.
+``naga export mlflow`` finds runs by, and the metrics the naga run logged (``naga.log``) when
+the block ends: exporting that naga run later adds to the same MLflow run what came after,
+never a second run.
 
 mlflow is imported only here and in ``mlflow_export``, through ``require_extra``, so naga
 without the extra starts as fast as ever and says what to install when the bridge is used.
@@ -122,6 +123,7 @@ class MlflowLock:
                 if (self.path / name).is_file():
                     client.log_artifact(run_id, str(self.path / name))
             self._log_lock_params(client)
+            self._send_naga_metrics(client)
             if exc is not None:
                 error = one_line(f"{type(exc).__name__}: {exc}")
                 client.set_tag(run_id, ERROR_TAG, error[:MAX_TAG_VALUE])
@@ -130,6 +132,17 @@ class MlflowLock:
         for previous in self.previous:
             client.set_tag(previous, RUN_STATUS, "deprecated")
             client.set_tag(previous, SUPERSEDED_BY, run_id)
+
+    def _send_naga_metrics(self, client: Any) -> None:
+        """What the naga run logged so far (``naga.log``), so the MLflow run has the metrics
+        too; a later ``naga export mlflow`` adds only what came after."""
+        naga_run = _current_naga_run()
+        if naga_run is None or naga_run.id != self.run.data.tags.get(NAGA_ID):
+            return
+        from .mlflow_export import send_metrics
+
+        naga_run.flush()
+        send_metrics(client, client.get_run(self.run.info.run_id), naga_run._dir)
 
     def _previous_active(self, client: Any) -> list[str]:
         """The stage's active MLflow runs in this experiment, other than the one just started."""

@@ -146,7 +146,7 @@ class Exporter:
         result = Exported(record.id, run.info.run_id, created)
         self._send_tags(run, record, result)
         self._send_params(run, record, result)
-        self._send_metrics(run, record, result, on_points)
+        result.points = send_metrics(self.client, run, record.dir, on_points)
         self._send_artifacts(run, record, result)
         self._set_status(run, record, result)
         return result
@@ -176,50 +176,6 @@ class Exporter:
                 )
         log_params(self.client, run.info.run_id, missing)
         result.params = len(missing)
-
-    # -- metrics ------------------------------------------------------------------------------
-
-    def _send_metrics(
-        self, run: Any, record: RunRecord, result: Exported, on_points: Callable[[int], None]
-    ) -> None:
-        from mlflow.entities import Metric
-
-        run_id = run.info.run_id
-        latest = _latest_points(run)
-        batch: list[Any] = []
-        for name, points, todo in self._unsent(run_id, record, latest):
-            steps, times, values = points.steps, points.times, points.values
-            for i in todo:
-                batch.append(Metric(name, values[i], _ms(times[i]), steps[i]))
-                if len(batch) == MAX_METRICS_PER_BATCH:
-                    self.client.log_batch(run_id, metrics=batch)
-                    result.points += len(batch)
-                    on_points(len(batch))
-                    batch = []
-        if batch:
-            self.client.log_batch(run_id, metrics=batch)
-            result.points += len(batch)
-            on_points(len(batch))
-
-    def _unsent(
-        self, run_id: str, record: RunRecord, latest: dict[str, Any] | None
-    ) -> Iterator[tuple[str, series.Points, Iterable[int]]]:
-        """Each metric's name in MLflow, its points, and the indices of those to send."""
-        for stream in STREAMS:
-            directory = os.path.join(record.dir, "metrics", stream)
-            for key in series.list_keys(directory):
-                points = series.read_points(os.path.join(directory, series.file_name(key)))
-                name = mlflow_name(key)
-                if latest is not None and name not in latest:
-                    yield name, points, range(len(points))
-                    continue
-                point = latest.get(name) if latest is not None else None
-                done = None if point is None else sent_prefix(points, point.step, point.timestamp)
-                if done is not None:
-                    yield name, points, range(done, len(points))
-                else:
-                    history = self.client.get_metric_history(run_id, name)
-                    yield name, points, missing_points(points, history)
 
     # -- artifacts and status -----------------------------------------------------------------
 
@@ -252,6 +208,54 @@ class Exporter:
         end = _ms_of_iso(record.meta.get("finished_at"))
         if run.info.status != status or run.info.end_time != end:
             self.client.set_terminated(run.info.run_id, status, end_time=end)
+
+
+def send_metrics(
+    client: Any, run: Any, run_dir: str, on_points: Callable[[int], None] = lambda n: None
+) -> int:
+    """Send the points of the naga run in ``run_dir`` that the MLflow ``run`` (as last read
+    from the server) lacks, in batches; returns how many were sent."""
+    from mlflow.entities import Metric
+
+    run_id = run.info.run_id
+    sent = 0
+    batch: list[Any] = []
+    for name, points, todo in _unsent(client, run, run_dir):
+        steps, times, values = points.steps, points.times, points.values
+        for i in todo:
+            batch.append(Metric(name, values[i], _ms(times[i]), steps[i]))
+            if len(batch) == MAX_METRICS_PER_BATCH:
+                client.log_batch(run_id, metrics=batch)
+                sent += len(batch)
+                on_points(len(batch))
+                batch = []
+    if batch:
+        client.log_batch(run_id, metrics=batch)
+        sent += len(batch)
+        on_points(len(batch))
+    return sent
+
+
+def _unsent(
+    client: Any, run: Any, run_dir: str
+) -> Iterator[tuple[str, series.Points, Iterable[int]]]:
+    """Each metric's name in MLflow, its points, and the indices of those to send."""
+    latest = _latest_points(run)
+    for stream in STREAMS:
+        directory = os.path.join(run_dir, "metrics", stream)
+        for key in series.list_keys(directory):
+            points = series.read_points(os.path.join(directory, series.file_name(key)))
+            name = mlflow_name(key)
+            if latest is not None and name not in latest:
+                yield name, points, range(len(points))
+                continue
+            point = latest.get(name) if latest is not None else None
+            done = None if point is None else sent_prefix(points, point.step, point.timestamp)
+            if done is not None:
+                yield name, points, range(done, len(points))
+            else:
+                history = client.get_metric_history(run.info.run_id, name)
+                yield name, points, missing_points(points, history)
 
 
 def run_tags(meta: dict[str, Any], parent_run_id: str | None) -> dict[str, str]:
