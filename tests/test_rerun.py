@@ -386,3 +386,24 @@ def test_branch_fast_forwards_through_committed_stages(naga: Naga, project: Path
     assert [s["snapshot"] for s in doc["stages"]] == [prepare, train]
     assert [s["commit"] for s in doc["stages"]] == [prepare, train]
     assert git(project, "rev-parse", "repro/ff") == train
+
+
+def test_branch_lists_a_stage_consumed_twice_once(naga: Naga, project: Path) -> None:
+    (project / ".gitignore").write_text("out/\n")
+    git(project, "add", ".gitignore")
+    git(project, "commit", "-qm", "ignore outputs")
+    out = project / "out"
+    # a diamond: c consumes b and a, b consumes a
+    for name, prevs in (("a", []), ("b", ["a"]), ("c", ["b", "a"])):
+        (project / "stage.py").write_text(STAGE.format(name=name))  # each stage's own code
+        args = [str(out / name), *(str(out / p) for p in prevs)]
+        done = naga("run", sys.executable, "stage.py", *args, cwd=project)
+        assert done.returncode == 0, done.stderr
+    made = naga("branch", str(out / "c"), "repro/diamond", "--json", cwd=project)
+    assert made.returncode == 0, made.stderr
+    stages = json.loads(made.stdout)["stages"]
+    assert [Path(s["stage"]).name for s in stages] == ["a", "b", "c"]
+    for stage in stages:  # each commit on the branch has exactly that stage's code
+        name = Path(stage["stage"]).name
+        shown = git(project, "show", f"{stage['commit']}:stage.py")
+        assert shown == STAGE.format(name=name).strip()
