@@ -167,6 +167,28 @@ def test_the_command_line_form_and_tags(tmp_path: Path, naga_cli: Naga) -> None:
     assert {r["status"] for r in runs.values()} == {"completed"}
 
 
+def test_a_job_that_changes_directory_records_into_the_apps_store(
+    git_repo: Path, naga_cli: Naga
+) -> None:
+    """hydra.job.chdir=True runs the task in its output dir; the run is still created from the
+    directory the app started in: the repository's store, with that directory as its cwd."""
+    save_doc_files(git_repo, *APP_FILES)
+    env = {k: v for k, v in os.environ.items() if k != "NAGA_HOME"}
+    done = subprocess.run(
+        [sys.executable, "app.py", "hydra.job.chdir=True"],
+        cwd=git_repo,
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    listed = naga_cli("ls", "--json", cwd=git_repo, env=env)
+    [run] = json.loads(listed.stdout)
+    assert (git_repo / ".naga" / "runs" / run["id"]).is_dir()
+    assert run["cwd"] == str(git_repo) and run["git"]["commit"]
+    assert Path(run["params"]["hydra.output_dir"]).parents[1] == git_repo / "outputs"
+
+
 def test_two_multiruns_into_one_sweep_dir_get_two_sweep_ids(tmp_path: Path, naga_cli: Naga) -> None:
     save_doc_files(tmp_path, *APP_FILES)
     args = ("app.py", "-m", "lr=0.1,0.2", "hydra.sweep.dir=sweeps/fixed")
