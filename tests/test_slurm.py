@@ -411,25 +411,23 @@ def test_after_makes_a_sweep_wait_for_another(
 def test_after_a_failed_stage_the_next_is_cancelled(
     slurm: Path, tmp_path: Path, store: Path
 ) -> None:
-    profile = str(_profile(tmp_path))
-    first_job = _submitted_job(
-        _launch(tmp_path, "--tasks", "[{lr: 0.1, fail: true}]", "--slurm_config", profile)
-    )
-    second_job = _submitted_job(
-        _launch(
-            tmp_path,
-            "--tasks",
-            "[0.2]",
-            "--task-to",
-            "lr",
-            "--slurm_config",
-            profile,
-            "--after",
-            first_job,
-        )
-    )
+    go, profile = tmp_path / "go", str(_profile(tmp_path))
+    first = f"[{{lr: 0.1, fail: true, wait: '{go}'}}]"
+    first_job = _submitted_job(_launch(tmp_path, "--tasks", first, "--slurm_config", profile))
+    second = ["--tasks", "[0.2]", "--task-to", "lr", "--slurm_config", profile]
+    second_job = _submitted_job(_launch(tmp_path, *second, "--after", first_job))
+    go.touch()
     _wait_for(lambda: _job_gone(second_job), f"job {second_job} to be cancelled")
     assert _attempts(tmp_path, "0.2") == []
+    assert _job_field(second_job, "JobState") == ["CANCELLED"]
+
+    # the failed stage is still known to Slurm: waiting on it again is refused up front
+    again = _launch(tmp_path, *second, "--after", first_job)
+    assert again.returncode == 2
+    assert again.stderr == (
+        f"train.py: error: --after {first_job}: Slurm job {first_job} ended FAILED, so a job"
+        " waiting on it would never start; run that stage again first\n"
+    )
 
 
 @pytest.mark.timeout(120)
@@ -450,6 +448,9 @@ def test_bad_requests_get_one_line(slurm: Path, tmp_path: Path) -> None:
     unknown = _launch(tmp_path, *tasks, "--slurm_config", profile, "--after", "sw-nope")
     assert unknown.returncode == 2 and unknown.stderr.count("\n") == 1, unknown.stderr
     assert "--after sw-nope: not a Slurm job id" in unknown.stderr
+    no_job = _launch(tmp_path, *tasks, "--slurm_config", profile, "--after", "999999")
+    assert no_job.returncode == 2 and no_job.stderr.count("\n") == 1, no_job.stderr
+    assert "--after 999999: Slurm has no job 999999 (a typo, or it ended" in no_job.stderr
     assert _out("squeue", "-h").strip() == ""
 
 

@@ -49,6 +49,7 @@ __all__ = ["SlurmError", "job_ids_of_sweep", "submit_sweep"]
 
 JOBS_DIRNAME = "slurm"
 _JOB_ID = re.compile(r"\d+(?:_\d+)?")
+_ENDED_BADLY = {"FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL"}
 
 
 class SlurmError(NagaError):
@@ -67,10 +68,13 @@ def submit_sweep(
     sweep = load_sweep(sweep_dir)
     profile = load_profile(slurm_config)
     workers = _worker_count(n_workers, profile, sweep)
-    dependency = _dependency(after, sweep.doc["store"])
+    waits = _waits(after, sweep.doc["store"])
+    dependency = "afterok:" + ":".join(dict.fromkeys(job for _, job in waits)) if waits else None
     parameters = _parameters(profile, sweep.id, dependency)
     if dry_run:
         return _dry_run_text(sweep, profile, workers, parameters)
+    for given, job in waits:
+        _check_can_wait_for(given, job)
     job_id = _submit(sweep, profile, workers, parameters)
     _record_submission(sweep, job_id, workers, profile, dependency)
     return job_id
@@ -99,15 +103,44 @@ def _worker_count(n_workers: int | None, profile: Profile, sweep: Sweep) -> int:
     return max(1, min(undone, at_once))
 
 
-def _dependency(after: Sequence[str], store: str) -> str | None:
-    job_ids: list[str] = []
+def _waits(after: Sequence[str], store: str) -> list[tuple[str, str]]:
+    """(what was given, Slurm job id) for each job to wait for."""
+    waits: list[tuple[str, str]] = []
     for item in after:
         item = item.strip()
         if _JOB_ID.fullmatch(item):
-            job_ids.append(item)
+            waits.append((item, item))
         else:
-            job_ids += _sweep_job_ids(item, store)
-    return "afterok:" + ":".join(dict.fromkeys(job_ids)) if job_ids else None
+            waits += [(item, job) for job in _sweep_job_ids(item, store)]
+    return waits
+
+
+def _check_can_wait_for(given: str, job: str) -> None:
+    """Slurm counts a dependency on a job it does not know as satisfied (it may have been
+    forgotten after ending), so a typo would start the sweep at once; and one on a job that
+    failed is never satisfied. Both are refused here."""
+    import subprocess
+
+    try:
+        found = subprocess.run(
+            ["scontrol", "-o", "show", "job", job], capture_output=True, text=True, timeout=60
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SlurmError(f"--after {given}: cannot ask Slurm about job {job}: {exc}") from None
+    if found.returncode != 0:
+        if "Invalid job id" in found.stderr:
+            raise UsageError(
+                f"--after {given}: Slurm has no job {job} (a typo, or it ended long enough ago"
+                " to be forgotten: if it succeeded, leave --after out)"
+            )
+        reason = _first_line(found.stderr.replace("slurm_load_jobs error:", "")) or "failed"
+        raise SlurmError(f"--after {given}: cannot ask Slurm about job {job}: {reason.strip()}")
+    ended = sorted(set(re.findall(r"\bJobState=(\S+)", found.stdout)) & _ENDED_BADLY)
+    if ended:
+        raise UsageError(
+            f"--after {given}: Slurm job {job} ended {ended[0]}, so a job waiting on it would"
+            " never start; run that stage again first"
+        )
 
 
 def _sweep_job_ids(selector: str, store: str) -> list[str]:
