@@ -178,8 +178,9 @@ def find(
             raise RunIsRunning(f"gc never removes running runs: {', '.join(live)}")
     garbage.runs = {r: tree_size(store.layout.run_dir(r)) for r in run_ids}
     listed = _run_dirs(store.layout.runs_dir)
-    for run_id in listed:
-        if run_id not in garbage.runs and _is_orphan(store, run_id, now):
+    indexed = {row[0] for row in store.index.conn.execute("SELECT id FROM runs")}
+    for run_id in listed:  # the index holds every valid record: only the others are read
+        if run_id not in indexed and _is_orphan(store, run_id, now):
             path = store.layout.run_dir(run_id)
             garbage.orphans[path] = tree_size(path)
     archived = set(_run_dirs(os.path.join(archive_root(store.layout), "runs")))
