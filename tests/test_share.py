@@ -374,3 +374,25 @@ def test_progress_on_a_terminal(naga: Naga, tmp_path: Path) -> None:
     assert seen.count(b"Transferred:") >= 2 and b"Pushed 1 run" in seen
     piped = naga("push", str(tmp_path / "piped"), "--all")
     assert b"Transferred:" not in piped.stdout + piped.stderr
+
+
+def test_refs_of_plain_naga_runs_pushed_from_anywhere(
+    naga: Naga, tmp_path: Path, git_repo: Path
+) -> None:
+    """``naga run`` in a tree with untracked files keeps a snapshot ref in that repository
+    (``git.root``): push finds it there, whatever directory push runs in."""
+    bare = tmp_path / "shared.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(bare))
+    git(git_repo, "remote", "add", "origin", str(bare))
+    (git_repo / "new_module.py").write_text("X = 1\n")  # untracked: only a snapshot keeps it
+    done = naga("run", "--name", "plain", "--", "cat", "new_module.py", cwd=git_repo)
+    assert done.returncode == 0, done.stderr
+    (run,) = listed(naga)
+    ref = f"refs/naga/snapshots/{run['id']}"
+    snapshot = git(git_repo, "rev-parse", ref)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    done = naga("push", str(tmp_path / "remote"), "--all", "--git-remote", "origin", cwd=outside)
+    assert done.returncode == 0, done.stderr
+    assert git(bare, "rev-parse", ref) == snapshot
+    assert git(bare, "show", f"{ref}:new_module.py") == "X = 1"

@@ -73,18 +73,27 @@ def snapshot_refs(root: str, run_ids: Iterable[str] | None = None) -> dict[str, 
 
 
 def recorded_repos(run_dir: str) -> list[str]:
-    """The repositories a run's ``run.lock`` (among its artifacts) recorded, as they are here."""
+    """The repositories a run recorded, as paths that exist here: the one ``naga run`` saw
+    (``git.root`` in meta.json) and those its ``run.lock`` (among its artifacts) names."""
+    import json
+
     from ..lock import lockfile
 
-    lock_path = os.path.join(run_dir, "artifacts", lockfile.LOCK_NAME)
-    if not os.path.isfile(lock_path):
-        return []
+    paths: list[object] = []
     try:
-        repos = lockfile.read(lock_path).get("repos") or {}
-    except Exception:  # an unreadable lock records no repository to push from
-        return []
-    paths = [entry.get("path") for entry in repos.values() if isinstance(entry, dict)]
-    return [p for p in paths if isinstance(p, str) and os.path.isdir(p)]
+        with open(os.path.join(run_dir, "meta.json"), "rb") as handle:
+            git = json.loads(handle.read()).get("git") or {}
+        paths.append(git.get("root") if isinstance(git, dict) else None)
+    except (OSError, ValueError, AttributeError):
+        pass
+    lock_path = os.path.join(run_dir, "artifacts", lockfile.LOCK_NAME)
+    if os.path.isfile(lock_path):
+        try:
+            repos = lockfile.read(lock_path).get("repos") or {}
+            paths += [entry.get("path") for entry in repos.values() if isinstance(entry, dict)]
+        except Exception:  # an unreadable lock records no repository to push from
+            pass
+    return [p for p in dict.fromkeys(paths) if isinstance(p, str) and os.path.isdir(p)]
 
 
 def refs_by_repo(run_dirs: dict[str, str], cwd: str) -> dict[str, dict[str, str]]:
