@@ -640,7 +640,7 @@ def test_docs_examples_run_as_written(
         outputs.append(done.stdout + done.stderr)
         _wait_for(lambda: not _out("squeue", "-h").strip(), "the queue to drain", timeout=120)
 
-    dry_run, submit, command_sweep, listing, after = outputs
+    dry_run, submit, listing, command_sweep, after = outputs
     assert "#SBATCH --array=0-1%2" in dry_run and "#SBATCH --partition=debug" in dry_run
     assert "submitted Slurm job" in submit and "submitted Slurm job" in command_sweep
     assert listing.count("completed") == 3 and listing.rstrip().endswith("debug")
@@ -683,6 +683,10 @@ def test_after_a_completed_sweep_needs_no_dependency(tmp_path: Path, store: Path
         f"train.py: error: --after {never}: that sweep has tasks not completed and was never"
         " submitted to Slurm, so no job would ever end it; submit it with --slurm_config first\n"
     )
+    fresh = ["--tasks", "[0.8]", "--task-to", "lr", "--slurm_config", profile, "--dry-run"]
+    itself = _launch(tmp_path, *fresh, "--after", "latest")  # latest: the one being launched
+    assert itself.returncode == 2
+    assert "--after latest: that is the sweep being submitted" in itself.stderr
 
 
 def test_without_slurm_or_submitit_one_line(tmp_path: Path, slurm: Path) -> None:

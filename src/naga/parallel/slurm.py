@@ -68,7 +68,7 @@ def submit_sweep(
     sweep = load_sweep(sweep_dir)
     profile = load_profile(slurm_config)
     workers = _worker_count(n_workers, profile, sweep)
-    waits = _waits(after, sweep.doc["store"])
+    waits = _waits(after, sweep)
     dependency = "afterok:" + ":".join(dict.fromkeys(job for _, job in waits)) if waits else None
     parameters = _parameters(profile, sweep.id, dependency)
     if dry_run:
@@ -103,15 +103,15 @@ def _worker_count(n_workers: int | None, profile: Profile, sweep: Sweep) -> int:
     return max(1, min(undone, at_once))
 
 
-def _waits(after: Sequence[str], store: str) -> list[tuple[str, str]]:
-    """(what was given, Slurm job id) for each job to wait for."""
+def _waits(after: Sequence[str], sweep: Sweep) -> list[tuple[str, str]]:
+    """(what was given, Slurm job id) for each job ``sweep`` is to wait for."""
     waits: list[tuple[str, str]] = []
     for item in after:
         item = item.strip()
         if _JOB_ID.fullmatch(item):
             waits.append((item, item))
         else:
-            waits += [(item, job) for job in _sweep_job_ids(item, store)]
+            waits += [(item, job) for job in _sweep_job_ids(item, sweep)]
     return waits
 
 
@@ -143,13 +143,18 @@ def _check_can_wait_for(given: str, job: str) -> None:
         )
 
 
-def _sweep_job_ids(selector: str, store: str) -> list[str]:
+def _sweep_job_ids(selector: str, waiting: Sweep) -> list[str]:
     """What waiting for a sweep means: nothing when all its tasks completed already; else its
     latest submission (an earlier one may have failed and been launched again since)."""
     try:
-        sweep = resolve_sweep(selector, store)
+        sweep = resolve_sweep(selector, waiting.doc["store"])
     except UsageError as exc:
         raise UsageError(f"--after {selector}: not a Slurm job id, and {exc}") from None
+    if sweep.id == waiting.id:
+        raise UsageError(
+            f"--after {selector}: that is the sweep being submitted ({sweep.id});"
+            " give the id of the sweep to wait for"
+        )
     if all(state == "completed" for state in sweep.pool.state().values()):
         return []
     found = job_ids_of_sweep(sweep)
