@@ -258,7 +258,8 @@ class _Recorder:
             except OSError:
                 pass
         if self.packages is not None:  # installed packages and lock files, listed meanwhile
-            self.meta.update(self.packages.collect())
+            wait = 2.0 if outcome.forwarded else 30.0  # Ctrl-C: the user wants naga gone
+            self.meta.update(self.packages.collect(wait))
         _finish_meta(self.meta, outcome, self.started + duration, duration)
         if os.path.isdir(os.path.join(self.layout.run_dir(self.run_id), "metrics")):
             from .store.sdkstate import merge_sdk_state
