@@ -243,7 +243,7 @@ def test_bad_inputs_are_one_line(naga: Naga, tmp_path: Path) -> None:
     target = str(tmp_path / "remote")
     cases = {
         ("push", target, "nosuchrun"): "no run matches 'nosuchrun'",
-        ("push", "nosuch:path", "--all"): "didn't find section in config file",
+        ("push", "nosuch:path", "--all"): "no rclone remote named 'nosuch'",
         ("pull", target, "--all"): "there are no runs at",
         ("push", "-x", "--all"): "",  # click: no such option
         ("push", target): "name the runs to push",
@@ -263,6 +263,7 @@ def test_bad_inputs_are_one_line(naga: Naga, tmp_path: Path) -> None:
     done = naga("push", "down:x", "--all", "--low-level-retries", "1", env=env)
     assert done.returncode == 2  # not an option of naga's
     done = naga("push", "down:x", "--all", env={**env, "RCLONE_LOW_LEVEL_RETRIES": "1"})
+    assert "cannot reach down:x: " in one_error_line(done)
     assert "connection refused" in one_error_line(done)
     no_rclone = tmp_path / "bin"
     no_rclone.mkdir()

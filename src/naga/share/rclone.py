@@ -23,6 +23,7 @@ DIR_NOT_FOUND = 3
 # Never copied: space held back by a live run, half-written files of an atomic replace.
 EXCLUDED = ("- /*/.reserve", "- .*.tmp")
 _LOG_PREFIX = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (?:[A-Z]+\s*: )?")
+_FS_FAILURE = re.compile(r'^Failed to create file system for ".*?": ')
 _CHECK_LINE = re.compile(r"^([=+*!-]) (.+)$")
 
 
@@ -87,8 +88,20 @@ class Rclone:
                 "rclone is not installed (not found on PATH); install it: apt-get install rclone"
             ) from None
         if done.returncode not in ok:
-            raise RemoteError(f"rclone {args[0]} on {self.remote} failed: {_message(done.stderr)}")
+            raise RemoteError(self._failure(args[0], _message(done.stderr)))
         return done
+
+    def _failure(self, command: str, message: str) -> str:
+        reason = _FS_FAILURE.sub("", message)
+        if "didn't find section in config file" in reason:
+            name = self.remote.partition(":")[0]
+            return (
+                f"no rclone remote named {name!r}: set it up with `rclone config`"
+                " (`rclone listremotes` lists them), or give a local path"
+            )
+        if reason != message:
+            return f"cannot reach {self.remote}: {reason}"
+        return f"rclone {command} on {self.remote} failed: {reason}"
 
     def list_dirs(self, path: str) -> list[str] | None:
         """The directory names under ``path``; None when ``path`` does not exist."""
@@ -140,7 +153,7 @@ class Rclone:
             except FileNotFoundError:
                 marks = []
         if done.returncode == 1 and all(mark == "=" for mark, _ in marks):
-            raise RemoteError(f"rclone check on {self.remote} failed: {_message(done.stderr)}")
+            raise RemoteError(self._failure("check", _message(done.stderr)))
         return [(mark, path.rstrip("\n")) for mark, path in marks]
 
 
