@@ -407,3 +407,17 @@ def test_branch_lists_a_stage_consumed_twice_once(naga: Naga, project: Path) -> 
         name = Path(stage["stage"]).name
         shown = git(project, "show", f"{stage['commit']}:stage.py")
         assert shown == STAGE.format(name=name).strip()
+
+
+def test_rerun_runs_in_the_recorded_subdirectory(naga: Naga, project: Path) -> None:
+    sub = project / "exp 1" / "ünï"
+    sub.mkdir(parents=True)
+    code = "import os\nprint('dir', os.path.basename(os.getcwd()))\nprint('up', os.listdir('..'))\n"
+    (sub / "here.py").write_text(code)
+    git(project, "add", ".")
+    git(project, "commit", "-qm", "a script in a subdirectory")
+    first = naga("run", sys.executable, "here.py", cwd=sub)
+    assert first.returncode == 0, first.stderr
+    again = naga("rerun", newest(naga), cwd=project)  # from elsewhere in the checkout
+    assert again.returncode == 0, again.stderr
+    assert output(again) == output(first) == {"dir": "ünï", "up": "['ünï']"}
