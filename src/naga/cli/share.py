@@ -19,6 +19,7 @@ from . import render
 from .fast import say
 from .selection import plural, select_ids, selection_options, statuses_of
 
+LISTED = 20  # runs listed one per line before a transfer (a dry run lists them all)
 REMOTE_HELP = "REMOTE is an rclone remote (name:path, see `rclone config`) or a local path."
 
 
@@ -53,11 +54,14 @@ def _show_plan(plan: transfer.Plan, verb: str, direction: str, dry_run: bool) ->
         head = f"Would {verb}" if dry_run else f"{verb.capitalize()}ing"
         click.echo(f"{head} {plural(len(moving), 'run')} ({render.size(plan.total_bytes)})"
                    f" {direction} {plan.remote}:")  # fmt: skip
-        for run_id in moving:
+        shown = moving if dry_run else moving[:LISTED]  # a dry run lists every run
+        for run_id in shown:
             finishing = run_id in plan.resume or run_id in plan.unfinished
             note = "  (completing an earlier copy)" if finishing else ""
             files = plural(plan.files.get(run_id, 0), "file")
             click.echo(f"  {run_id}  {files}  {render.size(plan.sizes.get(run_id, 0))}{note}")
+        if len(shown) < len(moving):
+            click.echo(f"  ... and {len(moving) - len(shown)} more")
     if plan.same:
         click.echo(f"{plural(len(plan.same), 'run')} already there, identical: not copied.")
 
@@ -144,7 +148,6 @@ def pull(
     if not ids:
         click.echo("No runs match; nothing to pull.")
         return
-    store.layout.ensure()
     local = transfer.local_run_dirs(store.layout, os.path.join(archive_root(store.layout), "runs"))
     plan = transfer.plan_pull(rclone, local, ids)
     _show_plan(plan, "pull", "from", dry_run)
@@ -153,6 +156,7 @@ def pull(
             found = gitrefs.remote_snapshot_ids(repo, str(git_remote)) & set(ids)
             click.echo(f"Would fetch {plural(len(found), 'snapshot ref')} from {git_remote}.")
         return
+    store.layout.ensure()  # only now: a dry run, like every reading command, creates no store
     if repo is not None:
         fetched = gitrefs.fetch_refs(repo, str(git_remote), ids)
         click.echo(f"Fetched {plural(len(fetched), 'snapshot ref')} from {git_remote}.")
