@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import NagaError, UsageError
+from ..errors import UsageError
 from .sweepdir import Sweep
 
 
@@ -85,26 +85,35 @@ def run_locally(
     if workers == 1:
         run_worker(sweep.dir, program=program)
     else:
-        from ..integrations import require_extra
-
-        joblib = require_extra("joblib", "parallel")
-        from concurrent.futures import BrokenExecutor
-
-        try:
-            joblib.Parallel(n_jobs=workers)(
-                joblib.delayed(run_worker)(sweep.dir) for _ in range(workers)
-            )
-        except BrokenExecutor as exc:  # a worker killed (SIGKILL, the OOM killer): joblib stops
-            print_outcome(sweep, metrics)
-            raise WorkerDied(
-                f"a worker process died ({_first_line(exc)}); launch the same sweep again to"
-                " run the tasks not done"
-            ) from None
+        _run_in_processes(sweep, workers, program)
     return print_outcome(sweep, metrics)
 
 
-class WorkerDied(NagaError):
-    """A local worker process was killed; the sweep's pool keeps what is not done."""
+def _run_in_processes(sweep: Sweep, workers: int, program: Any) -> None:
+    """This process is one of the workers and joblib's process pool (loky) runs the others:
+    one process start and one import of naga and the program fewer than N new processes.
+    A helper that dies (SIGKILL, the OOM killer) loses only its task in progress, which the
+    workers still running take over; the end says so in one line."""
+    from concurrent.futures import BrokenExecutor
+
+    from ..integrations import require_extra
+    from .worker import run_worker
+
+    require_extra("joblib", "parallel")
+    from joblib.externals.loky import get_reusable_executor  # type: ignore[import-untyped]
+
+    executor = get_reusable_executor(max_workers=workers - 1)
+    helpers = [executor.submit(run_worker, sweep.dir) for _ in range(workers - 1)]
+    try:
+        run_worker(sweep.dir, program=program)
+        for helper in helpers:
+            helper.result()
+    except BrokenExecutor as exc:
+        print(f"naga: warning: a worker process died ({_first_line(exc)})", file=sys.stderr)
+        run_worker(sweep.dir, program=program)  # what it left, if this worker was done first
+    except BaseException:
+        executor.shutdown(wait=False, kill_workers=True)
+        raise
 
 
 def _first_line(exc: BaseException) -> str:
