@@ -65,6 +65,7 @@ class StopSignal:
         import sys
 
         self.received = False
+        self.closed = False  # the worker is done: a late signal has nothing left to stop
         self._main = threading.get_ident()
         self._listener = subprocess.Popen([sys.executable, "-c", _LISTENER])
         signal.signal(signal.SIGUSR2, signal.SIG_IGN)
@@ -78,10 +79,13 @@ class StopSignal:
 
     def _on_sigint(self, _signum: int, _frame: Any) -> None:
         if self.received:
+            if self.closed:
+                return
             raise Preempted("Slurm asked the job to stop (SIGUSR2)")
         raise KeyboardInterrupt
 
     def close(self) -> None:
+        self.closed = True
         if self._listener.poll() is None:
             self._listener.kill()
             self._listener.wait()
@@ -103,6 +107,7 @@ class SweepWorker(submitit.helpers.Checkpointable):
         stop = StopSignal()
         try:
             ran = run_worker(self.sweep_dir)
+            stop.closed = True
         except (KeyboardInterrupt, Interrupted):
             if not stop.received or not callable(submitit_handler):
                 raise
