@@ -16,21 +16,28 @@ from .ls import filter_options
 from .selection import filters_given, plural, select_ids, statuses_of
 
 
-def _older(store: Store, ids: list[str], older_than: str | None) -> list[str]:
-    if older_than is None or not ids:
-        return ids
-    cutoff = parse_since(older_than)
-    started = dict(
-        store.index.conn.execute(
-            f"SELECT id, started_at FROM runs WHERE id IN ({','.join('?' * len(ids))})",  # noqa: S608
-            ids,
-        ).fetchall()
-    )
+def _cutoff(older_than: str) -> str:
+    try:
+        return parse_since(older_than)
+    except UsageError:
+        raise UsageError(
+            f"cannot read --older-than '{older_than}': use a span like 30d, 12h, 90m, 1w or a"
+            " date like 2026-11-01"
+        ) from None
+
+
+def _older(store: Store, ids: list[str], cutoff: str) -> list[str]:
+    """The runs of ``ids`` started before ``cutoff`` (ISO, UTC)."""
+    started: dict[str, str] = {}
+    for start in range(0, len(ids), 500):
+        batch = ids[start : start + 500]
+        sql = f"SELECT id, started_at FROM runs WHERE id IN ({','.join('?' * len(batch))})"  # noqa: S608
+        started.update(store.index.conn.execute(sql, batch).fetchall())
     return [r for r in ids if started.get(r, "") < cutoff]
 
 
-def _report(garbage: collector.Garbage, dry_run: bool) -> None:
-    head = "Would remove" if dry_run else "Removing"
+def _report(garbage: collector.Garbage, tentative: bool) -> None:
+    head = "Would remove" if tentative else "Removing"
     if garbage.runs:
         shown = ", ".join(list(garbage.runs)[:10]) + (" ..." if len(garbage.runs) > 10 else "")
         size = render.size(sum(garbage.runs.values()))
@@ -45,7 +52,8 @@ def _report(garbage: collector.Garbage, dry_run: bool) -> None:
     for root, run_ids in garbage.refs.items():
         click.echo(f"{head} {plural(len(run_ids), 'snapshot ref')} of deleted runs in {root}:"
                    f" {', '.join(run_ids[:10])}")  # fmt: skip
-    click.echo(f"{'Would free' if dry_run else 'Freeing'} {render.size(garbage.total_bytes)}.")
+    if tentative:
+        click.echo(f"Would free {render.size(garbage.total_bytes)}.")
 
 
 @click.command("gc")
@@ -64,16 +72,18 @@ def gc(older_than: str | None, dry_run: bool, yes: bool, keep_refs: bool, **filt
     if not store.exists():
         click.echo("No store here; nothing to collect.")
         return
+    cutoff = None if older_than is None else _cutoff(older_than)
     ids: list[str] = []
-    if filters_given(filters) or older_than:
+    if filters_given(filters) or cutoff:
         _named, ids = select_ids(store, (), filters, every=True, verb="remove")
         statuses = statuses_of(store, ids)
-        ids = [r for r in _older(store, ids, older_than) if statuses.get(r) != "running"]
+        ids = [r for r in ids if statuses.get(r) != "running"]
+        ids = ids if cutoff is None else _older(store, ids, cutoff)
     garbage = collector.find(store, ids, refs=not keep_refs)
     if garbage.empty:
         click.echo("Nothing to remove.")
     else:
-        _report(garbage, dry_run)
+        _report(garbage, dry_run or not yes)  # before a confirmation: what *would* go
     if dry_run:
         return
     if not garbage.empty and not yes:
@@ -82,4 +92,5 @@ def gc(older_than: str | None, dry_run: bool, yes: bool, keep_refs: bool, **filt
                              " with --dry-run)")  # fmt: skip
         click.confirm("Go ahead?", abort=True)
     before, after = collector.collect(store, garbage)
-    click.echo(f"Done. Index compacted: {render.size(before)} -> {render.size(after)}.")
+    freed = render.size(garbage.total_bytes)
+    click.echo(f"Freed {freed}; index compacted: {render.size(before)} -> {render.size(after)}.")
