@@ -210,3 +210,42 @@ def test_archive_refuses_a_running_run(naga: Naga, tmp_path: Path) -> None:
     finally:
         os.killpg(live.pid, signal.SIGTERM)
         live.wait(timeout=30)
+
+
+def _on_a_terminal(tmp_path: Path, args: list[str], answer: bytes) -> bytes:
+    """Run naga on a real pseudo-terminal, typing ``answer`` at its prompt."""
+    import pty
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        naga_cmd(*args), cwd=tmp_path, stdin=follower, stdout=follower, stderr=follower
+    )
+    os.close(follower)
+    seen = b""
+    while b"Go ahead?" not in seen:
+        chunk = os.read(leader, 4096)
+        assert chunk, seen
+        seen += chunk
+    os.write(leader, answer)
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # naga exited: the terminal's other end is closed
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    proc.wait(timeout=60)
+    return seen
+
+
+def test_gc_asks_on_a_terminal(naga: Naga, tmp_path: Path) -> None:
+    record(naga, "kept", "true")
+    record(naga, "bad", "false")
+    seen = _on_a_terminal(tmp_path, ["gc", "--status", "failed"], b"n\n")
+    assert b"Would remove 1 run" in seen and b"Aborted" in seen
+    assert len(runs_json(naga)) == 2
+    seen = _on_a_terminal(tmp_path, ["gc", "--status", "failed"], b"y\n")
+    assert b"Freed " in seen
+    assert [r["name"] for r in runs_json(naga)] == ["kept"]
