@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Naga, runs_json
+from conftest import HOSTILE, Naga, runs_json
 
 from naga.capture.slurm import describe, job_info
 from naga.parallel.profiles import ProfileError, load_profile, parse_time_minutes
@@ -320,19 +320,26 @@ def test_failing_task_is_reported_with_its_logs(
 
 @pytest.mark.timeout(120)
 def test_failing_command_point_keeps_its_output(
-    slurm: Path, tmp_path: Path, store: Path, naga: Naga
+    slurm: Path, tmp_path: Path, naga: Naga, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """In a project and a store whose paths have spaces, quotes and unicode in them."""
+    project = tmp_path / HOSTILE
+    project.mkdir()
+    store = project / "the store"
+    monkeypatch.setenv("NAGA_HOME", str(store))
     script = "echo point {x}; echo oops >&2; exit {x}"
-    done = naga("sweep", "--slurm", str(_profile(tmp_path)), "x=0,3", "--", "sh", "-c", script)
+    profile = str(_profile(project))
+    done = naga("sweep", "--slurm", profile, "x=0,3", "--", "sh", "-c", script, cwd=project)
     assert done.returncode == 0, done.stderr
     job = re.findall(r"submitted Slurm job (\d+)", done.stderr.decode())[0]
     _wait_for(lambda: _job_gone(job), f"job {job} to end", timeout=120)
 
     by_x = {r["params"]["x"]: r for r in runs_json(naga, "--tag", f"sweep:{_sweep(store)['id']}")}
-    assert by_x[0]["status"] == "completed"
+    assert by_x[0]["status"] == "completed" and by_x[0]["cwd"] == str(project)
     failed = json.loads(naga("show", "--json", by_x[3]["id"]).stdout)
     assert failed["status"] == "failed" and failed["exit_code"] == 3
     assert naga("logs", failed["id"]).stdout == b"point 3\noops\n"  # the run's output.log
+    assert failed["slurm"]["log_err"].startswith(str(store))
     assert "SweepTasksFailed" in Path(failed["slurm"]["log_err"]).read_text()
 
 
