@@ -15,6 +15,8 @@ directory; ``NAGA_HOME`` overrides) laid out as::
       touched/<hour>/<id> replaced on every change to run <id>: tells indexes what to re-read;
                           one directory per UTC hour, so an index rescans only the hours that moved
       index/<host>.sqlite the query index, one per host, rebuilt from runs/ at any time
+      archive/            runs moved aside by ``naga archive``: a store of its own (store.archive)
+      tmp/                ``naga pull``'s staging: a run enters runs/ by one rename, whole
 
 Only the host named in an index file writes it, so a store on a shared cluster filesystem never
 has one SQLite file written from several machines.
