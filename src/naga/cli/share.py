@@ -17,7 +17,7 @@ from ..store import Store
 from ..store.archive import archive_root
 from . import render
 from .fast import say
-from .selection import plural, select_ids, selection_options, statuses_of
+from .selection import filters_given, plural, select_ids, selection_options, statuses_of
 
 LISTED = 20  # runs listed one per line before a transfer (a dry run lists them all)
 REMOTE_HELP = "REMOTE is an rclone remote (name:path, see `rclone config`) or a local path."
@@ -132,7 +132,8 @@ def pull(
             raise GitError("--git-remote fetches snapshot refs into a git repository: run naga"
                            " pull inside one")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="naga-pull-") as scratch:
-        records = transfer.fetch_records(rclone, scratch)
+        exact = None if every or filters_given(filters) else runs  # ids alone: only theirs
+        records = transfer.fetch_records(rclone, scratch, exact)
         unfinished = [r for r in runs if r in records.unfinished]
         if unfinished:
             raise RemoteError(f"run(s) {', '.join(unfinished)} on {remote} have no meta.json"

@@ -204,17 +204,23 @@ class RemoteRecords:
     running: list[str]  # runs whose record says running, with no crash verdict
 
 
-def fetch_records(rclone: Rclone, scratch: str) -> RemoteRecords:
-    """Copy every run's small record files from the remote into ``scratch``."""
+def fetch_records(
+    rclone: Rclone, scratch: str, wanted: Sequence[str] | None = None
+) -> RemoteRecords:
+    """Copy the runs' small record files from the remote into ``scratch``: every run's, or
+    only those of ``wanted`` when they are all full ids of runs there."""
     remote_runs = runs_path(rclone.remote)
     listed = rclone.list_dirs(remote_runs)
     if listed is None:
         raise RemoteError(f"there are no runs at {rclone.remote} ({remote_runs} does not exist)")
     dirs = [d for d in listed if RUN_ID.fullmatch(d)]
+    if wanted and set(wanted) <= set(dirs):
+        dirs = list(dict.fromkeys(wanted))
     records = os.path.join(scratch, "runs")
     os.makedirs(records, exist_ok=True)
     if dirs:
-        rclone.copy(remote_runs, records, RECORD_RULES, quiet=True)
+        rules = RECORD_RULES if len(dirs) == len(listed) else _record_rules(dirs)
+        rclone.copy(remote_runs, records, rules, quiet=True)
     ids, unfinished, running = [], [], []
     for run_id in dirs:
         meta = os.path.join(records, run_id, META)
@@ -227,6 +233,11 @@ def fetch_records(rclone: Rclone, scratch: str) -> RemoteRecords:
         ):
             running.append(run_id)
     return RemoteRecords(scratch, ids, unfinished, running)
+
+
+def _record_rules(run_ids: Sequence[str]) -> list[str]:
+    names = [rule.split("/", 2)[2] for rule in RECORD_RULES if rule.startswith("+")]
+    return [*(f"+ /{r}/{name}" for r in run_ids for name in names), "- **"]
 
 
 def _says_running(meta_path: str) -> bool:
