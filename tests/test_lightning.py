@@ -233,8 +233,11 @@ def test_a_loop_a_failure_odd_hyperparameters_and_pytorch_lightning(
 
 
 SLOW = """
+import sys
 import time
 from pathlib import Path
+
+import naga
 
 from lightning import Trainer
 from regressor import Regressor, loader
@@ -250,27 +253,37 @@ class Slow(Regressor):
         return super().training_step(batch, batch_idx)
 
 
-trainer = Trainer(logger=NagaLogger(run_name="slow"), max_steps=100000, log_every_n_steps=1,
-                  enable_progress_bar=False, enable_checkpointing=False)
-trainer.fit(Slow(), loader(0))
+def train():
+    trainer = Trainer(logger=NagaLogger(run_name="slow"), max_steps=100000, log_every_n_steps=1,
+                      enable_progress_bar=False, enable_checkpointing=False)
+    trainer.fit(Slow(), loader(0))
+
+
+if sys.argv[1:] == ["inside"]:  # the logger's run is not its own, and still ends cancelled
+    with naga.run(name="slow"):
+        train()
+else:
+    train()
 """
 
 
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize(
-    ("signum", "error", "exit_code"),
+    ("signum", "where", "error", "exit_code"),
     [
-        (signal.SIGTERM, "terminated by SIGTERM", 128 + signal.SIGTERM),  # as Slurm stops a job
-        (signal.SIGINT, "interrupted (KeyboardInterrupt)", 1),  # Lightning exits 1 on Ctrl-C
+        # as Slurm stops a job, into a run of the logger's own
+        (signal.SIGTERM, "alone", "terminated by SIGTERM", 128 + signal.SIGTERM),
+        # Ctrl-C inside `with naga.run()`: Lightning exits 1, which would read as a failure
+        (signal.SIGINT, "inside", "interrupted (KeyboardInterrupt)", 1),
     ],
 )
 def test_training_stopped_by_a_signal_is_cancelled(
-    tmp_path: Path, naga_cli: Naga, signum: int, error: str, exit_code: int
+    tmp_path: Path, naga_cli: Naga, signum: int, where: str, error: str, exit_code: int
 ) -> None:
     save_doc_files(tmp_path, "regressor.py")
     (tmp_path / "slow.py").write_text(SLOW)
     proc = subprocess.Popen(
-        [sys.executable, "slow.py"],
+        [sys.executable, "slow.py", where],
         cwd=tmp_path,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,

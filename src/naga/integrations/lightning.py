@@ -3,7 +3,8 @@
 ``Trainer(logger=NagaLogger())`` records the hyperparameters as params, every logged metric
 with its step, and the checkpoints ModelCheckpoint saves. Which run:
 
-* the run already open in the program (``with naga.run():``), which the logger never ends;
+* the run already open in the program (``with naga.run():``), which the logger ends only when
+  training is interrupted (Lightning hides Ctrl-C and SIGTERM from the block);
 * else a run the logger starts on first use: under ``naga run`` that is the wrapper's run (the
   SDK attaches to it), otherwise a new run.
 
@@ -167,7 +168,11 @@ class NagaLogger(Logger):
     def finalize(self, status: str) -> None:
         """Lightning's ``success`` (and ``finished``, before a Slurm requeue) writes everything
         logged; ``failed`` ends a run the logger started, as the exception being handled says:
-        failed with its traceback, or cancelled for Ctrl-C and SIGTERM."""
+        failed with its traceback, or cancelled for Ctrl-C and SIGTERM.
+
+        An interrupt also ends a run the logger did not start: Lightning turns Ctrl-C into
+        ``sys.exit(1)`` and SIGTERM into a ``SystemExit`` without a code, so the ``with
+        naga.run()`` around it would see a failure or a success instead."""
         run = self._run
         if run is None or run.status != "running":
             return
@@ -176,10 +181,11 @@ class NagaLogger(Logger):
             if self._owns_run:
                 _idle.add(self)
             return
-        if not self._owns_run:
+        exc_info = sys.exc_info()
+        if self._owns_run or _is_interrupt(exc_info[1]):
+            _end_with_exception(run, *exc_info)
+        else:
             run.flush()  # its owner (`with naga.run()`) sees the exception and ends it
-            return
-        _end_with_exception(run, *sys.exc_info())
 
 
 def _rank_zero() -> bool:
@@ -195,6 +201,14 @@ def _end_with_exception(run: Run, exc_type: Any, exc: BaseException | None, tb: 
         run.cancel("terminated by SIGTERM")
         return
     run.__exit__(exc_type, exc, tb)  # failed with the traceback; cancelled on Ctrl-C
+
+
+def _is_interrupt(exc: BaseException | None) -> bool:
+    from ..sdk.termination import Terminated
+
+    return isinstance(exc, (KeyboardInterrupt, Terminated)) or (
+        exc is not None and _is_sigterm(exc)
+    )
 
 
 def _is_sigterm(exc: BaseException) -> bool:
