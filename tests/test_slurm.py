@@ -486,50 +486,6 @@ def test_missing_profile_file_through_the_program(tmp_path: Path) -> None:
     assert done.stderr == "train.py: error: slurm profile nope.yaml: no such file\n"
 
 
-# -- docs/slurm.md, run as written --------------------------------------------------------------
-
-
-@pytest.mark.timeout(300)
-def test_docs_examples_run_as_written(
-    slurm: Path, tmp_path: Path, naga: Naga, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    text = (REPO / "docs" / "slurm.md").read_text()
-    (program,) = re.findall(r"```python\n(.*?)```", text, flags=re.S)
-    (profiles,) = re.findall(r"```yaml\n(.*?)```", text, flags=re.S)
-    blocks = re.findall(r"```sh\n(.*?)```", text, flags=re.S)
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "train.py").write_text(program)
-    (project / "slurm.yaml").write_text(profiles)
-    assert load_profile(f"{project / 'slurm.yaml'}:gpu").parameters["gpus_per_node"] == 1
-    monkeypatch.delenv("NAGA_HOME")  # the store is the project's .naga/, as for a user
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    outputs = []
-    for block in blocks:
-        done = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", block],
-            cwd=project,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert done.returncode == 0, f"{block}\n{done.stderr}"
-        outputs.append(done.stdout + done.stderr)
-        _wait_for(lambda: not _out("squeue", "-h").strip(), "the queue to drain", timeout=120)
-
-    dry_run, submit, listing, command_sweep, after = outputs
-    assert "#SBATCH --array=0-1%2" in dry_run and "#SBATCH --partition=debug" in dry_run
-    assert "submitted Slurm job" in submit and "submitted Slurm job" in command_sweep
-    assert listing.count("completed") == 3 and listing.rstrip().endswith("debug")
-    assert "submitted Slurm job" in after
-    runs = json.loads(naga("ls", "--all", "--json", cwd=project).stdout)
-    assert len(runs) == 3 + 2 + 2 and {r["status"] for r in runs} == {"completed"}
-    seeds = [r for r in runs if "seed" in r["params"]]
-    assert {naga("logs", r["id"], cwd=project).stdout for r in seeds} == {b"seed 1\n", b"seed 2\n"}
-    assert (project / "prepared.txt").read_text() == "42\n"
-
-
 def test_after_a_completed_sweep_needs_no_dependency(tmp_path: Path, store: Path) -> None:
     local = _launch(tmp_path, "--tasks", "[0.5]", "--task-to", "lr")  # run here, completed
     assert local.returncode == 0, local.stderr
@@ -610,3 +566,47 @@ def test_without_slurm_or_submitit_one_line(tmp_path: Path, slurm: Path) -> None
         down.stderr.endswith("): Unable to contact slurm controller (connect failure)\n")
         and down.stderr.count("\n") == 1
     ), down.stderr
+
+
+# -- docs/slurm.md, run as written --------------------------------------------------------------
+
+
+@pytest.mark.timeout(300)
+def test_docs_examples_run_as_written(
+    slurm: Path, tmp_path: Path, naga: Naga, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = (REPO / "docs" / "slurm.md").read_text()
+    (program,) = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    (profiles,) = re.findall(r"```yaml\n(.*?)```", text, flags=re.S)
+    blocks = re.findall(r"```sh\n(.*?)```", text, flags=re.S)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "train.py").write_text(program)
+    (project / "slurm.yaml").write_text(profiles)
+    assert load_profile(f"{project / 'slurm.yaml'}:gpu").parameters["gpus_per_node"] == 1
+    monkeypatch.delenv("NAGA_HOME")  # the store is the project's .naga/, as for a user
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    outputs = []
+    for block in blocks:
+        done = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", block],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, f"{block}\n{done.stderr}"
+        outputs.append(done.stdout + done.stderr)
+        _wait_for(lambda: not _out("squeue", "-h").strip(), "the queue to drain", timeout=120)
+
+    dry_run, submit, listing, command_sweep, after = outputs
+    assert "#SBATCH --array=0-1%2" in dry_run and "#SBATCH --partition=debug" in dry_run
+    assert "submitted Slurm job" in submit and "submitted Slurm job" in command_sweep
+    assert listing.count("completed") == 3 and listing.rstrip().endswith("debug")
+    assert "submitted Slurm job" in after
+    runs = json.loads(naga("ls", "--all", "--json", cwd=project).stdout)
+    assert len(runs) == 3 + 2 + 2 and {r["status"] for r in runs} == {"completed"}
+    seeds = [r for r in runs if "seed" in r["params"]]
+    assert {naga("logs", r["id"], cwd=project).stdout for r in seeds} == {b"seed 1\n", b"seed 2\n"}
+    assert (project / "prepared.txt").read_text() == "42\n"
