@@ -449,6 +449,9 @@ def test_bad_requests_get_one_line(slurm: Path, tmp_path: Path) -> None:
     no_memory = _launch(tmp_path, *tasks, "--slurm_config", str(_profile(tmp_path, "mem: 64T\n")))
     assert no_memory.returncode != 0 and no_memory.stderr.count("\n") == 1, no_memory.stderr
     assert "Requested node configuration is not available" in no_memory.stderr
+    no_gpu = _launch(tmp_path, *tasks, "--slurm_config", str(_profile(tmp_path, "gpus: 1\n")))
+    assert no_gpu.returncode == 1 and no_gpu.stderr.count("\n") == 1, no_gpu.stderr
+    assert no_gpu.stderr.endswith("): Invalid generic resource (gres) specification\n")
 
     profile = str(_profile(tmp_path))
     unknown = _launch(tmp_path, *tasks, "--slurm_config", profile, "--after", "sw-nope")
