@@ -3,6 +3,7 @@ user runs them, in subprocesses, alone and under ``naga run``; runs read back wi
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -15,7 +16,10 @@ import pytest
 from conftest import Naga, only_run, runs_json
 from integration_docs import save_doc_files, without
 
-pytest.importorskip("hydra", reason="needs the hydra extra: pip install 'naga[hydra]'")
+# found, not imported: the tests run it in subprocesses; scripts/test installs the extra
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("hydra") is None, reason="needs pip install 'naga[hydra]'"
+)
 
 APP_FILES = ("app.py", "conf/config.yaml")
 SWEEP_LINE = re.compile(r"\[HYDRA\] naga: sweep (hydra-\S+): naga ls --tag sweep:(\S+)\n")

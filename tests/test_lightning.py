@@ -7,6 +7,7 @@ user runs it (alone, under ``naga run``, inside ``naga.run()``), read back throu
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import signal
 import subprocess
@@ -21,7 +22,10 @@ from integration_docs import save_doc_files, without
 
 import naga
 
-pytest.importorskip("lightning", reason="needs the lightning extra: pip install 'naga[lightning]'")
+# found, not imported: the tests run it in subprocesses; scripts/test installs the extra
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("lightning") is None, reason="needs pip install 'naga[lightning]'"
+)
 
 SCRIPT_TIMEOUT = 120
 
