@@ -66,9 +66,11 @@ def _free_port_pair() -> int:
     raise RuntimeError("no two free consecutive ports")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A single-node Slurm cluster for the session; yields its slurm.conf."""
+    """A single-node Slurm cluster, started once for these tests and stopped after them (not at
+    the end of the whole session: SLURM_CONF must not leak into other modules' runs); yields
+    its slurm.conf."""
     path = f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin"  # where Debian puts the daemons
     daemons = ("slurmctld", "slurmd", "munged", "sbatch")
     missing = [c for c in daemons if shutil.which(c, path=path) is None]
