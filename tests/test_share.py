@@ -397,3 +397,23 @@ def test_refs_of_plain_naga_runs_pushed_from_anywhere(
     assert done.returncode == 0, done.stderr
     assert git(bare, "rev-parse", ref) == snapshot
     assert git(bare, "show", f"{ref}:new_module.py") == "X = 1"
+
+
+def test_rules_name_runs_in_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs go into rclone filter rules a chunk of ids at a time (one rule per run would make
+    rclone's matching quadratic); every chunk selects its runs, and only them."""
+    from naga.errors import RemoteError
+    from naga.share import rclone
+
+    runs = tmp_path / "remote" / "runs"
+    for run_id in ("a1", "b2", "c3", "d4", "e5"):
+        (runs / run_id).mkdir(parents=True)
+        (runs / run_id / "meta.json").write_text("{}")
+        (runs / run_id / ".meta.json.1.tmp").write_text("{")
+    monkeypatch.setattr(rclone, "IDS_PER_RULE", 2)
+    rules = rclone.run_rules(["a1", "c3", "d4", "e5"])
+    assert sum(rule.startswith("+ /{") for rule in rules) == 2
+    found = rclone.Rclone(str(tmp_path / "remote")).list_files(str(runs), rules)
+    assert sorted(f.path for f in found) == [f"{r}/meta.json" for r in ("a1", "c3", "d4", "e5")]
+    with pytest.raises(RemoteError):
+        rclone.run_rules(["ok", "{a,b}"])

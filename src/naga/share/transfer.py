@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -27,9 +26,8 @@ from dataclasses import dataclass, field
 from ..errors import RemoteError
 from ..store.files import touch_marker
 from ..store.layout import StoreLayout, current_bucket
-from .rclone import Rclone, run_rules, runs_path, sub_path
+from .rclone import RUN_ID, Rclone, run_rules, runs_path, sub_path
 
-RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 META = "meta.json"
 # What pull needs to list and filter the remote's runs without their output and metrics.
 RECORD_RULES = ("+ /*/meta.json", "+ /*/crashed.json", "+ /*/metrics/*/state.json", "- **")
@@ -237,7 +235,8 @@ def fetch_records(
 
 def _record_rules(run_ids: Sequence[str]) -> list[str]:
     names = [rule.split("/", 2)[2] for rule in RECORD_RULES if rule.startswith("+")]
-    return [*(f"+ /{r}/{name}" for r in run_ids for name in names), "- **"]
+    picks = [rule for name in names for rule in run_rules(run_ids, files=name) if rule[0] == "+"]
+    return [*picks, "- **"]
 
 
 def _says_running(meta_path: str) -> bool:
