@@ -64,9 +64,13 @@ def test_gc_dry_run_then_for_real(naga: Naga, tmp_path: Path, store: Path, git_r
     age(orphan, 2 * DAY)
     young_orphan = store / "runs" / "yyyyyyyy"  # maybe a run being created: left alone
     young_orphan.mkdir()
-    temp = store / "runs" / kept / ".meta.json.123.abcd.tmp"
+    temp = store / "runs" / kept / ".meta.json.123.abcd0123.tmp"
     temp.write_bytes(b"{")
     age(temp, 2 * 3600)
+    users_file = store / "runs" / kept / "artifacts" / ".cache.tmp"  # an artifact: kept
+    users_file.parent.mkdir()
+    users_file.write_bytes(b"mine")
+    age(users_file, 2 * 3600)
     staging = store / "tmp" / "pull-abc"
     (staging / "r1").mkdir(parents=True)
     age(staging, 2 * 3600)
@@ -103,7 +107,7 @@ def test_gc_dry_run_then_for_real(naga: Naga, tmp_path: Path, store: Path, git_r
     assert "index compacted" in done.stdout.decode() and "Freed " in done.stdout.decode()
     assert [r["id"] for r in runs_json(naga)] == [kept]
     assert not any(p.exists() for p in (orphan, temp, staging, old_marker))
-    assert young_orphan.exists() and fresh_marker.exists()
+    assert young_orphan.exists() and fresh_marker.exists() and users_file.exists()
     refs = git(git_repo, "for-each-ref", "--format=%(refname:short)", "refs/naga/")
     assert set(refs.splitlines()) == {f"naga/snapshots/{kept}", "naga/snapshots/lock-abc123"}
     assert free_pages(store) == 0

@@ -5,8 +5,8 @@ Garbage is, in a store:
 * runs chosen by a filter (never a running one: it is still writing);
 * orphan run directories: no valid ``meta.json`` and nothing in them touched for
   ``ORPHAN_AGE_S`` (younger, a run may be being created);
-* leftover temporary files: ``.*.tmp`` of an atomic write cut short, ``tmp/`` staging of a pull
-  cut short, once older than ``TEMP_AGE_S``;
+* leftover temporary files, once older than ``TEMP_AGE_S``: ``.<name>.<pid>.<hex>.tmp`` of an
+  atomic write cut short, ``tmp/`` staging of a pull cut short;
 * change markers (``touched/<hour>/<id>``) of runs that are gone, once older than the marker TTL:
   every index synced since has seen them, and an index idle for longer compares every record
   instead of reading markers, so none can miss the removal;
@@ -35,6 +35,9 @@ from .index import MARKER_TTL_S
 
 ORPHAN_AGE_S = 24 * 3600
 TEMP_AGE_S = 3600
+# What files.write_atomic names its temporary file: .<name>.<pid>.<8 hex>.tmp; anything else,
+# a user's artifact above all, is never taken for one.
+_ATOMIC_TEMP = re.compile(r"\..+\.\d+\.[0-9a-f]{8}\.tmp")
 _NAGA_ID = re.compile(f"[{ID_ALPHABET}]{{{ID_LENGTH}}}")
 
 
@@ -107,7 +110,7 @@ def _temp_files(store: Store, now: float) -> dict[str, int]:
     for top in (store.layout.runs_dir, store.layout.touched_dir):
         for root, _dirs, names in os.walk(top):
             for name in names:
-                if name.startswith(".") and name.endswith(".tmp"):
+                if _ATOMIC_TEMP.fullmatch(name):
                     path = os.path.join(root, name)
                     with contextlib.suppress(OSError):
                         info = os.lstat(path)
