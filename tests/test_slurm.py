@@ -256,6 +256,32 @@ def test_requeued_job_resumes_only_unfinished_tasks(
 
 
 @pytest.mark.timeout(180)
+def test_cancelled_sweep_launched_again_runs_only_what_is_left(
+    slurm: Path, tmp_path: Path, store: Path, naga: Naga
+) -> None:
+    go = tmp_path / "go"
+    tasks = f"[{{lr: 0.1}}, {{lr: 0.2, wait: '{go}'}}, {{lr: 0.3}}]"
+    launch = ["--tasks", tasks, "--n_jobs", "1", "--slurm_config", str(_profile(tmp_path))]
+    first_job = _submitted_job(_launch(tmp_path, *launch))
+    _wait_for(lambda: _attempts(tmp_path, "0.2"), "task 1 to start")
+    subprocess.run(["scancel", first_job], check=True)
+    _wait_for(lambda: _job_gone(first_job), f"job {first_job} cancelled")
+
+    go.touch()
+    again = _launch(tmp_path, *launch[:-4], "--slurm_config", str(_profile(tmp_path)))
+    second_job = _submitted_job(again)  # the same sweep, reopened: 2 tasks left
+    _wait_for(lambda: _job_gone(second_job), f"job {second_job} to end", timeout=120)
+
+    assert [_attempts(tmp_path, lr) for lr in ("0.1", "0.2", "0.3")] == [["0"], ["0", "0"], ["0"]]
+    sweep = _sweep(store)
+    jobs = sweep["slurm"]["jobs"]
+    assert [(j["job_id"], j["array_size"]) for j in jobs] == [(first_job, 1), (second_job, 2)]
+    runs = _runs_by_lr(naga, f"sweep:{sweep['id']}")
+    assert [r["status"] for r in runs["0.2"]][-1] == "completed"
+    assert runs["0.2"][-1]["slurm"]["array_job_id"] == second_job
+
+
+@pytest.mark.timeout(180)
 @pytest.mark.parametrize("kind", ["clicfg", "command"])
 def test_preempted_job_checkpoints_and_requeues_itself(
     slurm: Path, tmp_path: Path, store: Path, naga: Naga, kind: str
