@@ -409,11 +409,13 @@ def test_rules_name_runs_in_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     for run_id in ("a1", "b2", "c3", "d4", "e5"):
         (runs / run_id).mkdir(parents=True)
         (runs / run_id / "meta.json").write_text("{}")
-        (runs / run_id / ".meta.json.1.tmp").write_text("{")
+        (runs / run_id / ".meta.json.1.abcd0123.tmp").write_text("{")  # a write cut short
+    (runs / "a1" / ".cache.tmp").write_text("an artifact's own file: it goes")
     monkeypatch.setattr(rclone, "IDS_PER_RULE", 2)
     rules = rclone.run_rules(["a1", "c3", "d4", "e5"])
     assert sum(rule.startswith("+ /{") for rule in rules) == 2
     found = rclone.Rclone(str(tmp_path / "remote")).list_files(str(runs), rules)
-    assert sorted(f.path for f in found) == [f"{r}/meta.json" for r in ("a1", "c3", "d4", "e5")]
+    expected = ["a1/.cache.tmp", *(f"{r}/meta.json" for r in ("a1", "c3", "d4", "e5"))]
+    assert sorted(f.path for f in found) == expected
     with pytest.raises(RemoteError):
         rclone.run_rules(["ok", "{a,b}"])

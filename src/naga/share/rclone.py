@@ -21,7 +21,8 @@ from ..errors import RemoteError
 # rclone's exit code for "directory not found": nothing was ever pushed there.
 DIR_NOT_FOUND = 3
 # Never copied: space held back by a live run, half-written files of an atomic replace.
-EXCLUDED = ("- /*/.reserve", "- .*.tmp")
+# (write_atomic's temporary names: .<name>.<pid>.<8 hex>.tmp; an artifact ending in .tmp goes.)
+EXCLUDED = ("- /*/.reserve", r"- .{{.+\.\d+\.[0-9a-f]{8}}}.tmp")
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 IDS_PER_RULE = 2000  # run ids in one filter rule (a line of rclone's under its 64 KB limit)
 _LOG_PREFIX = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (?:[A-Z]+\s*: )?")

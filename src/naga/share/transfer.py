@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from ..errors import RemoteError
 from ..store.files import touch_marker
+from ..store.gc import ATOMIC_TEMP
 from ..store.layout import StoreLayout, current_bucket
 from .rclone import RUN_ID, Rclone, run_rules, runs_path, sub_path
 
@@ -127,9 +128,7 @@ def _local_sizes(run_dir: str, only: Sequence[str] | None = None) -> tuple[int, 
         return total, count
     for root, _dirs, names in os.walk(run_dir):
         for name in names:
-            if (name == ".reserve" and root == run_dir) or (
-                name.startswith(".") and name.endswith(".tmp")
-            ):
+            if (name == ".reserve" and root == run_dir) or ATOMIC_TEMP.fullmatch(name):
                 continue
             try:
                 total, count = total + os.lstat(os.path.join(root, name)).st_size, count + 1

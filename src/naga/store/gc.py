@@ -37,7 +37,7 @@ ORPHAN_AGE_S = 24 * 3600
 TEMP_AGE_S = 3600
 # What files.write_atomic names its temporary file: .<name>.<pid>.<8 hex>.tmp; anything else,
 # a user's artifact above all, is never taken for one.
-_ATOMIC_TEMP = re.compile(r"\..+\.\d+\.[0-9a-f]{8}\.tmp")
+ATOMIC_TEMP = re.compile(r"\..+\.\d+\.[0-9a-f]{8}\.tmp")
 _NAGA_ID = re.compile(f"[{ID_ALPHABET}]{{{ID_LENGTH}}}")
 
 
@@ -110,7 +110,7 @@ def _temp_files(store: Store, now: float) -> dict[str, int]:
     for top in (store.layout.runs_dir, store.layout.touched_dir):
         for root, _dirs, names in os.walk(top):
             for name in names:
-                if _ATOMIC_TEMP.fullmatch(name):
+                if ATOMIC_TEMP.fullmatch(name):
                     path = os.path.join(root, name)
                     with contextlib.suppress(OSError):
                         info = os.lstat(path)
