@@ -119,16 +119,19 @@ import sys
 
 import pytorch_lightning
 import torch
-from lightning import Trainer
+from pathlib import Path
+
+from lightning import Callback, Trainer
 from regressor import Regressor, loader
 
 import naga
 from naga.integrations.lightning import NagaLogger
 
 
-def trainer(logger, steps=4, trainer_class=Trainer):
+def trainer(logger, steps=4, trainer_class=Trainer, callbacks=()):
     return trainer_class(logger=logger, max_steps=steps, log_every_n_steps=1,
-                         enable_progress_bar=False, enable_checkpointing=False)
+                         enable_progress_bar=False, enable_checkpointing=False,
+                         callbacks=list(callbacks))
 
 
 # A loop over configs in one program: one run per training.
@@ -172,10 +175,15 @@ class Optim:
     betas: tuple = (0.9, 0.99)
 
 
+class Notes(Callback):
+    def on_train_start(self, trainer, pl_module):
+        Path(trainer.log_dir, "notes.txt").write_text("written to trainer.log_dir")
+
+
 config = OmegaConf.create({"width": 3, "double": "${width}x2"})
 logger = NagaLogger(run_name="shapes")
 model = Shapes({"optim": Optim(), "scale": torch.tensor(2.5)}, config)
-trainer(logger, steps=1).fit(model, loader(0))
+trainer(logger, steps=1, callbacks=[Notes()]).fit(model, loader(0))
 
 
 # pytorch_lightning, the older package name, drives the same logger.
@@ -231,6 +239,8 @@ def test_a_loop_a_failure_odd_hyperparameters_and_pytorch_lightning(
     assert params["nested.scale"] == 2.5
     assert params["config.double"] == "3x2"  # OmegaConf resolved
     assert params["arch"] == "torch.nn.modules.linear.Linear"
+    shapes = show(naga_cli, "shapes", tmp_path)
+    assert "notes.txt" in {a["name"] for a in shapes["artifacts"]}  # trainer.log_dir: the run's
 
     old = runs["old-package"]
     assert old["status"] == "completed" and old["metric_stats"]["old/loss"]["count"] == 3

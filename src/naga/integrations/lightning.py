@@ -129,7 +129,9 @@ class NagaLogger(Logger):
         """The run's artifact directory."""
         if not _rank_zero():
             return None
-        return os.path.join(str(self.experiment.dir), "artifacts")
+        directory = os.path.join(str(self.experiment.dir), "artifacts")
+        os.makedirs(directory, exist_ok=True)  # callbacks write into trainer.log_dir as it is
+        return directory
 
     @property
     def log_dir(self) -> str | None:
