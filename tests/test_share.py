@@ -152,6 +152,12 @@ def test_push_pull_round_trip(naga: Naga, tmp_path: Path, remote: tuple[str, Pat
     again = naga("pull", target, "--all", env=env)
     assert "2 runs already there, identical" in again.stdout.decode(), again.stderr
 
+    lost = tmp_path / "second" / "runs" / first / "output.log"  # a file lost here: pull restores
+    lost.unlink()
+    again = naga("pull", target, first, env=env)
+    assert "(completing an earlier copy)" in again.stdout.decode(), again.stderr
+    assert lost.read_bytes() == "one\nü\n".encode()
+
 
 @pytest.mark.timeout(240)
 def test_conflict_lists_runs_and_moves_nothing(
