@@ -542,3 +542,18 @@ def test_a_worker_given_no_sweep_says_so_in_one_line(tmp_path: Path) -> None:
         done.stderr
         == f"naga: error: {tmp_path / 'nope'} is not a sweep directory (it has no sweep.json)\n"
     )
+
+
+def test_an_edited_config_file_makes_a_new_sweep(project: Path) -> None:
+    (project / "exp.yaml").write_text("model: {depth: 3}\n")
+    args = ["--config", "exp.yaml", "--tasks", "lrs", "--task-to", "model.lr"]
+    first = script(project, *args)
+    assert first.returncode == 0, first.stderr
+    same = script(project, *args)
+    assert sweep_id(same.stderr) == sweep_id(first.stderr)
+    (project / "exp.yaml").write_text("model: {depth: 4}\n")  # a different base config
+    edited = script(project, *args)
+    assert edited.returncode == 0, edited.stderr
+    assert sweep_id(edited.stderr) != sweep_id(first.stderr)
+    assert "completed before" not in edited.stderr
+    assert len(executions(project)) == 6

@@ -14,8 +14,9 @@ value of ``--task-to`` itself.
 ``runs/${model.lr}`` differs per task); when two tasks would share one, every task gets
 ``<save_dir>/task-<i>``. ``${naga.now}`` is the sweep's creation time for all tasks.
 
-Resume: the same program, base command line and tasks make the same sweep; launching it again
-runs only the tasks not completed (failed ones run again), unless ``--new-sweep``.
+Resume: the same program, command line, base config (as it resolves now: an edited ``--config``
+file is another sweep) and tasks make the same sweep; launching it again runs only the tasks
+not completed (failed ones run again), unless ``--new-sweep``.
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ def prepare_sweep(main: Any, invocation: Any) -> tuple[Sweep, bool]:
         "kind": "clicfg",
         "program": {k: program[k] for k in ("module", "script", "attr", "argv")},
         "cwd": os.getcwd(),
+        "config": base,  # the base config itself: an edited --config file or default counts
         "items": items,
         "task_to": options.task_to,
     }
@@ -146,9 +148,10 @@ def _resolve(main: Any, argv: list[str], extra: list[Any], now: float) -> dict[s
 
 def _base_config(main: Any, argv: list[str]) -> dict[str, Any]:
     """The config without any task: resolved, or (when a value is left for the tasks to give,
-    ``???`` in the defaults) merged but unresolved, which is enough to find keys in it."""
+    ``???`` in the defaults) merged but unresolved, which is enough to find keys in it. The
+    same every time for the same inputs (``${naga.now}`` is pinned), as the sweep's key."""
     try:
-        return _resolve(main, argv, [], time.time())
+        return _resolve(main, argv, [], 0.0)
     except ConfigError as first:
         from omegaconf import OmegaConf
 
