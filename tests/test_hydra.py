@@ -7,8 +7,10 @@ import importlib.util
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -212,6 +214,57 @@ def test_a_hydra_zen_app(tmp_path: Path, naga_cli: Naga) -> None:
         assert run["status"] == "completed"
         assert run["params"]["epochs"] == 3 and run["params"]["_target_"] == "__main__.train"
         assert run["metric_stats"]["loss"]["count"] == 3
+
+
+SLOW_APP = """
+import time
+from pathlib import Path
+
+import hydra
+
+import naga
+
+
+@hydra.main(config_path="conf", config_name="config", version_base="1.3")
+def main(cfg):
+    naga.log({"loss": cfg.lr}, step=0)
+    Path("started").touch()
+    time.sleep(60)
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_a_job_stopped_by_sigterm_is_cancelled(tmp_path: Path, naga_cli: Naga) -> None:
+    """Slurm's SIGTERM in the middle of a sweep: the job in progress ends cancelled, with what
+    it logged, and the process exits 128+15 as it would without naga."""
+    save_doc_files(tmp_path, *APP_FILES)
+    (tmp_path / "slow_app.py").write_text(SLOW_APP)
+    proc = subprocess.Popen(
+        [sys.executable, "slow_app.py", "-m", "lr=0.1,0.2"],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "started").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, "the job never started"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        output = proc.communicate(timeout=60)[0].decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, output
+    [run] = runs_json(naga_cli)  # the second job never started
+    assert (run["name"], run["status"]) == ("slow_app-0", "cancelled")
+    assert full(naga_cli, run)["error"] == "terminated by SIGTERM"
+    assert run["metrics"] == {"loss": 0.1}
+    assert run["tags"] == [f"sweep:{sweep_id(output)}"]
 
 
 def test_naga_disabled_records_nothing(tmp_path: Path, naga_cli: Naga) -> None:
