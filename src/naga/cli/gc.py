@@ -58,7 +58,11 @@ def _report(garbage: collector.Garbage, tentative: bool) -> None:
 
 @click.command("gc")
 @filter_options
-@click.option("--older-than", metavar="AGE", help="Only runs started before: 30d, 12h, 2026-11-01.")
+@click.option(
+    "--older-than",
+    metavar="AGE",
+    help="Only runs started more than AGE ago (30d, 12h) or before a date (2026-11-01).",
+)
 @click.option("--dry-run", is_flag=True, help="Show what would go and the space it frees.")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--keep-refs", is_flag=True, help="Leave git snapshot refs alone.")
