@@ -13,17 +13,40 @@ EXAMPLE = "naga sweep lr=0.1,0.01 batch=32,64 -- python train.py --lr {lr} --bat
 
 
 @click.command("sweep", context_settings={"allow_interspersed_args": False})
-@click.option("--random", "n_random", type=click.IntRange(min=1), help="Draw N random points.")
-@click.option("--seed", type=int, help="Seed of the random draw (default: a fresh one, recorded).")
 @click.option(
-    "--n-jobs", type=click.IntRange(min=1), help="Points run at once here (or Slurm workers)."
+    "--random", "n_random", type=click.IntRange(min=1), metavar="N", help="Draw N random points."
 )
-@click.option("--slurm", help="Submit to Slurm with this resource profile: FILE or FILE:NAME.")
-@click.option("--after", multiple=True, help="On Slurm: start after this job or sweep succeeded.")
+@click.option(
+    "--seed",
+    type=int,
+    metavar="S",
+    help="Seed of the random draw (default: a fresh one, recorded).",
+)
+@click.option(
+    "--n-jobs",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Points run at once here (or Slurm workers).",
+)
+@click.option(
+    "--slurm",
+    metavar="FILE[:NAME]",
+    help="Submit to Slurm with this resource profile: FILE or FILE:NAME.",
+)
+@click.option(
+    "--after",
+    multiple=True,
+    metavar="JOB|SWEEP",
+    help="On Slurm: start after this job or sweep succeeded.",
+)
 @click.option("--dry-run", is_flag=True, help="Print the points (or the Slurm job); run nothing.")
-@click.option("--metric", "metrics", multiple=True, help="A metric to show in the summary.")
+@click.option(
+    "--metric", "metrics", multiple=True, metavar="NAME", help="A metric to show in the summary."
+)
 @click.option("--new", is_flag=True, help="A new sweep, even if this one ran before.")
-@click.argument("args", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.argument(
+    "args", nargs=-1, required=True, type=click.UNPROCESSED, metavar="NAME=VALUES... -- COMMAND..."
+)
 def sweep(
     n_random: int | None,
     seed: int | None,
