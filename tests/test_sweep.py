@@ -276,3 +276,16 @@ def test_latest_is_the_newest_sweep_even_within_one_second(store: Path) -> None:
     assert later.id[:16] == earlier.id[:16]  # the same second: the ids' suffixes are random
     assert resolve_sweep("latest").id == later.id
     assert resolve_sweep(earlier.id).id == earlier.id
+
+
+def test_ls_sweep_finds_runs_of_other_sweeps_by_their_tag(project: Path, naga: Naga) -> None:
+    # a Hydra multirun recorded through naga's callback tags its jobs the same way
+    for _ in range(2):
+        done = naga(
+            "run", "--tag", "sweep:hydra-20261122-1015-ab12", "--", sys.executable, "-c", ""
+        )
+        assert done.returncode == 0
+    assert len(runs_json(naga, "--sweep", "hydra-20261122-1015-ab12")) == 2
+    unknown = naga("ls", "--sweep", "hydra-nope")
+    assert unknown.returncode == 2
+    assert unknown.stderr.decode().startswith("naga: error: no sweep 'hydra-nope'")

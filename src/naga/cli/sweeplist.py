@@ -1,10 +1,15 @@
 """``naga ls --sweep ID``: the runs of one sweep, with its swept values as columns.
 
-Without click: both the fast path in ``naga.cli`` and the click command call it."""
+A sweep of naga's own (``naga sweep``, ``--tasks``) is found by its id, a unique prefix or
+``latest``; any other sweep whose runs share the tag ``sweep:<id>`` (a Hydra multirun recorded
+through naga's callback) by its full id. Without click: both the fast path in ``naga.cli`` and
+the click command call it."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from ..errors import UsageError
 
 
 def with_sweep(params: dict[str, Any]) -> dict[str, Any]:
@@ -16,9 +21,21 @@ def with_sweep(params: dict[str, Any]) -> dict[str, Any]:
     from ..parallel.report import task_values
     from ..parallel.sweepdir import resolve_sweep
 
-    sweep = resolve_sweep(selector)
+    try:
+        sweep = resolve_sweep(selector)
+    except UsageError as exc:
+        if not _tagged(f"sweep:{selector}"):
+            raise UsageError(f"{exc}; no run is tagged sweep:{selector} either") from None
+        return {**params, "tags": (*params["tags"], f"sweep:{selector}"), "show_all": True}
     keys: list[str] = []
     for task in sweep.tasks:
         keys += [k for k in task_values(sweep, task) if k not in keys]
     columns = params.get("columns") or ",".join(f"param.{key}" for key in keys)
     return {**params, "tags": (*params["tags"], sweep.tag), "show_all": True, "columns": columns}
+
+
+def _tagged(tag: str) -> bool:
+    from ..store import RunFilter, Store
+
+    store = Store.open()
+    return store.exists() and store.count(RunFilter(tags=(tag,), limit=None)) > 0
