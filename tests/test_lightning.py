@@ -114,6 +114,7 @@ def test_doc_example_inside_a_run_of_ones_own(tmp_path: Path, naga_cli: Naga) ->
 
 
 SCENARIOS = """
+import gc
 import os
 import sys
 
@@ -135,11 +136,16 @@ def trainer(logger, steps=4, trainer_class=Trainer, callbacks=()):
 
 
 # A loop over configs in one program: one run per training.
-versions = []
-for lr in (0.01, 0.02):
+def train(lr):
     logger = NagaLogger(run_name=f"loop-{lr}")
     trainer(logger).fit(Regressor(lr=lr), loader(0))
-    versions.append(logger.version)
+    return logger.version
+
+
+versions = []
+for lr in (0.01, 0.02):
+    versions.append(train(lr))
+    gc.collect()  # the logger is gone; its run is still to be completed by the next one
 print("loop", *[naga.load(version).status for version in versions])
 
 

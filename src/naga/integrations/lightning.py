@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import weakref
 from argparse import Namespace
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -59,8 +58,9 @@ else:
 NAME = "lightning"  # Lightning's experiment name: the directory checkpoints go into
 CHECKPOINTS_ARTIFACT = "lightning/checkpoints.json"
 
-# Loggers that started a run of their own which is still open after a successful stage.
-_idle: weakref.WeakSet[NagaLogger] = weakref.WeakSet()
+# Runs that loggers started, still open after a successful stage (for a trainer.test()), until
+# another logger starts a run. The runs, not the loggers: a logger may be gone by then.
+_idle: list[Run] = []
 
 
 class NagaLogger(Logger):
@@ -89,26 +89,24 @@ class NagaLogger(Logger):
 
     def _busy(self) -> Run:
         """The run, about to be logged to: no longer idle after a finished stage."""
-        _idle.discard(self)
         run: Run = self.experiment
+        if run in _idle:
+            _idle.remove(run)
         return run
 
     def _open_run(self) -> Run:
         from ..sdk.api import active_run, run
 
-        for other in list(_idle):  # an earlier training in this program is over: complete it
-            other._complete_idle_run()
+        while _idle:  # an earlier training in this program is over: complete its run
+            earlier = _idle.pop()
+            if earlier.status == "running":
+                earlier.complete()
         outer = active_run()
         if outer is not None:
             return outer
         self._owns_run = True
         started: Run = run(self._run_name, tags=self._tags).start()  # a no-op with NAGA_DISABLED
         return started
-
-    def _complete_idle_run(self) -> None:
-        _idle.discard(self)
-        if self._run is not None and self._owns_run and self._run.status == "running":
-            self._run.complete()
 
     # -- what Lightning reads ----------------------------------------------------------------
 
@@ -180,8 +178,8 @@ class NagaLogger(Logger):
             return
         if status != "failed":
             run.flush()
-            if self._owns_run:
-                _idle.add(self)
+            if self._owns_run and run not in _idle:
+                _idle.append(run)
             return
         exc_info = sys.exc_info()
         if self._owns_run or _is_interrupt(exc_info[1]):
