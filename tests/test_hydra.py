@@ -129,6 +129,7 @@ def test_jobs_in_the_launchers_own_processes(tmp_path: Path, naga_cli: Naga) -> 
     assert {job["pid"] for job in jobs}.isdisjoint({wrapper["pid"]})  # other processes
     assert {job["status"] for job in jobs} == {"completed"}
     assert sorted(job["params"]["lr"] for job in jobs) == [0.1, 0.5]
+    assert wrapper["status"] == "completed"  # the workers' attachments end as quietly as they go
 
 
 DRIVER = """
