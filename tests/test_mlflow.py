@@ -226,9 +226,14 @@ def test_export_is_incremental_for_a_run_still_running(
         live.log({"loss": 1 / (step + 1)}, step=step)
     for step in range(5, 8):
         live.log({"replay": float(step)}, step=step)
+    live.log_params({"lr": 0.2})  # MLflow's params cannot change: kept, with a warning
     live.complete()
     second = export(naga_cli, server.uri, experiment, live.id[:4])
     assert second.returncode == 0, second.stderr
+    assert second.stderr.decode().splitlines()[0] == (
+        f"naga: warning: run {live.id}: param lr is '0.2' in naga but '0.1' in MLflow, where"
+        " params never change: kept MLflow's"
+    )
     assert f"{live.id}  {run.info.run_id}  updated: 303 points" in second.stdout.decode()
     finished = client.get_run(run.info.run_id)
     assert finished.info.status == "FINISHED"
@@ -299,6 +304,39 @@ def test_server_down_mid_export_then_resumed(server: MlflowServer, naga_cli: Nag
         assert sorted(steps) == list(range(4000))
 
 
+def test_progress_bar_on_a_terminal_only(
+    server: MlflowServer, experiment: str, naga_cli: Naga
+) -> None:
+    """stderr a terminal (a real pty): a progress bar of runs and points; a pipe: none."""
+    import pty
+
+    with naga.run(name="shown", sys_interval=0) as run:
+        for step in range(3000):
+            run.log({"loss": float(step)}, step=step)
+    master, slave = pty.openpty()
+    command = [*naga_cmd("export", "mlflow", run.id), "--tracking-uri", server.uri]
+    with subprocess.Popen(
+        [*command, "--experiment", experiment], stdout=subprocess.PIPE, stderr=slave
+    ) as proc:
+        os.close(slave)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the other end closed
+                break
+            if not chunk:
+                break
+            seen += chunk
+        out, _ = proc.communicate(timeout=60)
+    os.close(master)
+    assert proc.returncode == 0
+    assert b"points sent" in seen and b"1/1" in seen
+    assert b"points sent" not in out  # stdout keeps its one line per run
+    piped = export(naga_cli, server.uri, experiment, run.id)
+    assert b"points sent" not in piped.stderr and b"up to date" in piped.stdout
+
+
 def points_on(server: MlflowServer) -> int:
     if not server.db.exists():
         return 0
@@ -341,11 +379,17 @@ def test_plain_sqlite_tracking_uri(tmp_path: Path, naga_cli: Naga) -> None:
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     with naga.run(name="local", params={"lr": 0.5}) as run:
         run.log({"loss": 0.25}, step=3)
-    done = naga_cli("export", "mlflow", run.id, "--tracking-uri", uri, "--experiment", "local")
+        with naga.run(name="child") as child:
+            child.log({"x": 1.0})
+    done = naga_cli(
+        "export", "mlflow", child.id, run.id, "--tracking-uri", uri, "--experiment", "local"
+    )
     assert done.returncode == 0, done.stderr
     client = MlflowClient(uri)
-    (exported,) = runs_by_naga_id(client, "local")[run.id]
+    runs = runs_by_naga_id(client, "local")
+    (exported,), (exported_child,) = runs[run.id], runs[child.id]
     assert exported.data.params == {"lr": "0.5"} and exported.data.metrics == {"loss": 0.25}
+    assert exported_child.data.tags["mlflow.parentRunId"] == exported.info.run_id
 
 
 def test_without_the_extra_one_line_names_it(tmp_path: Path) -> None:

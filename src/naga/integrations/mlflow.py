@@ -109,10 +109,10 @@ class MlflowLock:
         try:
             with mlflow_errors(mlflow.get_tracking_uri()):
                 self._finish(mlflow, exc, status)
-        except MlflowError as error:
+        except NagaError as error:  # MLflow's, or a run.lock made unreadable in the block
             if exc is None:
                 raise
-            # the block's own exception is the news; MLflow's trouble is one line beside it
+            # the block's own exception is the news; this trouble is one line beside it
             log.warning("naga.mlflow_lock: %s", error)
 
     def _finish(self, mlflow: ModuleType, exc: BaseException | None, status: str) -> None:

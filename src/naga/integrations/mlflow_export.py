@@ -50,6 +50,7 @@ from .mlflow import (
 )
 
 MAX_TAGS_PER_BATCH = 100
+FILES_TAG = "naga.files"
 STATUSES = {
     "running": "RUNNING",
     "completed": "FINISHED",
@@ -180,14 +181,22 @@ class Exporter:
     # -- artifacts and status -----------------------------------------------------------------
 
     def _send_artifacts(self, run: Any, record: RunRecord, result: Exported) -> None:
+        """Files the server lacks, or has at another size. The tag ``naga.files`` (a digest of
+        the names and sizes sent) spares listing the server's files when nothing changed."""
         run_id = run.info.run_id
-        local = local_files(record.dir)
+        local = {
+            name: (path, os.path.getsize(path)) for name, path in local_files(record.dir).items()
+        }
+        digest = files_digest({name: size for name, (_, size) in local.items()})
+        if run.data.tags.get(FILES_TAG) == digest:
+            return
         remote = self._remote_files(run_id) if local else {}
-        for name, path in sorted(local.items()):
-            if name in remote and (remote[name] or 0) == os.path.getsize(path):
+        for name, (path, size) in sorted(local.items()):
+            if name in remote and (remote[name] or 0) == size:
                 continue  # (MLflow gives no size for an empty file)
             self.client.log_artifact(run_id, path, posixpath.dirname(name) or None)
             result.artifacts += 1
+        self.client.set_tag(run_id, FILES_TAG, digest)
 
     def _remote_files(self, run_id: str, path: str | None = None) -> dict[str, int | None]:
         files: dict[str, int | None] = {}
@@ -330,6 +339,13 @@ def _as_stored(value: float) -> float | str:
     if math.isinf(value):
         return math.copysign(sys.float_info.max, value)
     return value
+
+
+def files_digest(sizes: dict[str, int]) -> str:
+    import hashlib
+
+    listing = "".join(f"{name}\0{size}\n" for name, size in sorted(sizes.items()))
+    return hashlib.sha256(listing.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def local_files(run_dir: str) -> dict[str, str]:
