@@ -24,7 +24,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 APP_FILES = ("app.py", "conf/config.yaml")
-SWEEP_LINE = re.compile(r"\[HYDRA\] naga: sweep (hydra-\S+): naga ls --tag sweep:(\S+)\n")
+SWEEP_LINE = re.compile(r"\[HYDRA\] naga: sweep (hydra-\S+): naga ls --sweep (\S+)\n")
 
 
 def python(cwd: Path, *args: str, returncode: int = 0) -> str:
@@ -60,7 +60,7 @@ def test_a_multirun_records_each_job_with_its_config_dir_status_and_sweep(
     save_doc_files(tmp_path, *APP_FILES)
     out = python(tmp_path, "app.py", "--multirun", "lr=0.1,0.5", "depth=1,4", returncode=1)
     sweep = sweep_id(out)
-    runs = {r["name"]: full(naga_cli, r) for r in runs_json(naga_cli, "--tag", f"sweep:{sweep}")}
+    runs = {r["name"]: full(naga_cli, r) for r in runs_json(naga_cli, "--sweep", sweep)}
     assert sorted(runs) == ["app-0", "app-1", "app-2", "app-3"]
     assert len(runs_json(naga_cli)) == 4  # nothing else recorded
     sweep_dir = Path(runs["app-0"]["params"]["hydra.sweep.dir"])

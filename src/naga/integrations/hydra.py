@@ -15,7 +15,7 @@ Each job's run gets the job's resolved config as params, plus ``hydra.output_dir
 and its status: completed, or failed with the job's exception and traceback. The run is open
 while the job runs, so ``naga.log(...)`` in the task function logs into it.
 
-The jobs of one multirun share the tag ``sweep:<id>`` (``naga ls --tag sweep:ID``). The id is
+The jobs of one multirun share the tag ``sweep:<id>`` (``naga ls --sweep ID``). The id is
 made once, when the multirun starts (``hydra-<time>-<hash of the sweep dir>``: sortable, and
 unique even when a sweep dir is reused), and travels to the jobs inside the callback, which Hydra's
 launchers hand to every job, in this process or in others (joblib, submitit).
@@ -70,8 +70,7 @@ class NagaCallback(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = os.path.abspath(str(config.hydra.sweep.dir))
         self.sweep_id = new_sweep_id(sweep_dir)
-        tag = SWEEP_TAG.format(self.sweep_id)
-        _log.info("naga: sweep %s: naga ls --tag %s", self.sweep_id, tag)
+        _log.info("naga: sweep %s: naga ls --sweep %s", self.sweep_id, self.sweep_id)
         if os.environ.get("NAGA_RUN_ID") and _open_run() is None:
             self._sweep_run = _start_run(config, name=None, tags=[])  # attaches: the parent
             self._sweep_run.log_params({"hydra": {"sweep": _sweep(self.sweep_id, sweep_dir)}})
