@@ -385,6 +385,9 @@ def test_plain_sqlite_tracking_uri(tmp_path: Path, naga_cli: Naga) -> None:
         "export", "mlflow", child.id, run.id, "--tracking-uri", uri, "--experiment", "local"
     )
     assert done.returncode == 0, done.stderr
+    assert done.stderr.decode().splitlines() == [  # none of MLflow's INFO lines
+        "2 runs in MLflow experiment 'local': 2 new, 0 updated, 0 already up to date"
+    ]
     client = MlflowClient(uri)
     runs = runs_by_naga_id(client, "local")
     (exported,), (exported_child,) = runs[run.id], runs[child.id]

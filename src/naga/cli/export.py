@@ -57,6 +57,9 @@ def mlflow(
     from ..integrations.mlflow import load_mlflow
 
     load_mlflow()  # a missing extra is named before anything else is looked at
+    import logging
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # its INFO lines would mix with ours
     records = select_records(runs, every, filters)
     if not records:
         click.echo("No runs match; nothing exported.")
