@@ -155,6 +155,7 @@ def test_export_sends_real_runs_once(
     with naga.run(name="sdk", params={"seed": 7, "opt": {"name": "adam"}}) as sdk:
         for step in range(10):
             sdk.log({"odd key!": step * 0.5, "nan": math.nan}, step=step * 10)
+        sdk.log_text("kept", "notes/a file with 'quotes' ü.txt")
     ids = {r.name: r.id for r in naga.runs()}
 
     first = export(naga_cli, server.uri, experiment, "--all")
@@ -189,6 +190,8 @@ def test_export_sends_real_runs_once(
     odd = client.get_metric_history(sdk_run.info.run_id, "odd key_")  # "!" is not MLflow's
     assert [(m.step, m.value) for m in odd] == [(s * 10, s * 0.5) for s in range(10)]
     assert all(math.isnan(m.value) for m in client.get_metric_history(sdk_run.info.run_id, "nan"))
+    (note,) = client.list_artifacts(sdk_run.info.run_id, "notes")
+    assert note.path == "notes/a file with 'quotes' ü.txt" and note.file_size == 4
 
     again = export(naga_cli, server.uri, experiment, "--all")
     assert again.returncode == 0, again.stderr
