@@ -65,8 +65,9 @@ def mlflow_lock(path: str | os.PathLike[str], runlock_file: str = "run.lock") ->
 
     The run is MLflow's active run inside the block (``mlflow.log_metric`` goes to it); at the
     end ``path/run.lock`` (``runlock_file``) and ``path/experiment.log`` are logged as
-    artifacts, an escaping exception marks the run FAILED (KILLED for Ctrl-C) with the error in
-    the tag ``naga.error`` and propagates. The tracking server and experiment are MLflow's own
+    artifacts, the lock's config as params and, under a naga run, what it logged with
+    ``naga.log``; an escaping exception marks the run FAILED (KILLED for Ctrl-C) with the error
+    in the tag ``naga.error`` and propagates. The tracking server and experiment are MLflow's own
     settings (``MLFLOW_TRACKING_URI``, ``mlflow.set_experiment``).
     """
     return MlflowLock(path, runlock_file)
