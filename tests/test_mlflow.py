@@ -128,6 +128,31 @@ def test_mlflow_lock_without_a_lock_or_log_and_on_ctrl_c(
     assert MlflowClient(server.uri).list_artifacts(run.info.run_id) == []
 
 
+def test_mlflow_lock_a_lock_broken_in_the_block(
+    server: MlflowServer,
+    experiment: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The block's own exception wins over a run.lock it broke (one warning line); with no
+    exception, the broken lock is the error. The MLflow run is ended either way."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server.uri)
+    mlflow.set_experiment(experiment)
+    client = MlflowClient(server.uri)
+    with pytest.raises(ValueError, match="bad step"), naga.mlflow_lock(tmp_path) as run:
+        (tmp_path / "run.lock").write_text("{not yaml")
+        raise ValueError("bad step")
+    assert "not a valid run.lock" in caplog.text
+    assert client.get_run(run.info.run_id).info.status == "FAILED"
+    naga.runlock({"save_dir": str(tmp_path), "lr": 0.1})
+    broken = pytest.raises(naga.LockError, match=r"not a valid run\.lock")
+    with broken, naga.mlflow_lock(tmp_path) as second:
+        (tmp_path / "run.lock").write_text("{not yaml")
+    assert client.get_run(second.info.run_id).info.status == "FINISHED"
+    assert mlflow.active_run() is None
+
+
 # -- naga export mlflow -----------------------------------------------------------------------
 
 TRAIN = """
