@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from ..errors import UsageError
-from .ls import filter_options
+from .selection import selection_options
 
 
 @click.group("export")
@@ -20,9 +20,7 @@ def export() -> None:
 
 
 @export.command("mlflow")
-@click.argument("runs", nargs=-1)
-@click.option("--all", "every", is_flag=True, help="Every run in the store.")
-@filter_options
+@selection_options
 @click.option(
     "--tracking-uri",
     envvar="MLFLOW_TRACKING_URI",
@@ -90,26 +88,10 @@ def select_records(runs: tuple[str, ...], every: bool, filters: dict[str, Any]) 
     before its children, so a child can point to its parent's MLflow run)."""
     from ..sdk.records import RunRecord
     from ..store import Store, with_elapsed
-    from .listing import make_filter
+    from .selection import select_ids
 
-    filtered = any(filters.values())
-    if not runs and not filtered and not every:
-        raise UsageError(
-            "name the runs to export (ids, prefixes or names), a filter such as --status"
-            " completed, or --all"
-        )
     store = Store.open()
-    ids = list(dict.fromkeys(store.resolve(r) for r in runs))
-    if filtered or (every and not runs):
-        flt = make_filter(
-            tuple(filters["statuses"]),
-            filters["name_glob"],
-            tuple(filters["tags"]),
-            filters["since"],
-            None,
-            tuple(filters["where"]),
-        )
-        ids += [r["id"] for r in store.table_rows(flt) if r["id"] not in set(ids)]
+    _, ids = select_ids(store, runs, filters, every=every, verb="export")
     records = [RunRecord(with_elapsed(store.get(run_id)), store) for run_id in ids]
     return sorted(records, key=lambda r: str(r.meta.get("started_at") or ""))
 
