@@ -402,6 +402,20 @@ def test_bad_input_is_one_line(
     assert "pw" not in lines[0]
 
 
+def test_a_deleted_experiment_is_one_line(
+    server: MlflowServer, experiment: str, naga_cli: Naga
+) -> None:
+    assert naga_cli("run", "true").returncode == 0
+    client = MlflowClient(server.uri)
+    client.delete_experiment(client.create_experiment(experiment))
+    done = export(naga_cli, server.uri, experiment, "--all")
+    assert done.returncode == 1
+    assert done.stderr.decode() == (
+        f"naga: error: the MLflow experiment {experiment!r} is deleted: restore it in MLflow or"
+        " export to another one with --experiment NAME\n"
+    )
+
+
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # SQLAlchemy 2.1, inside MLflow
 def test_plain_sqlite_tracking_uri(tmp_path: Path, naga_cli: Naga) -> None:
     uri = f"sqlite:///{tmp_path}/mlflow.db"
