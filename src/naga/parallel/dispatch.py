@@ -96,11 +96,9 @@ def _run_in_processes(sweep: Sweep, workers: int, program: Any) -> None:
     workers still running take over; the end says so in one line."""
     from concurrent.futures import BrokenExecutor
 
-    from ..integrations import require_extra
-    from .worker import run_worker
-
-    require_extra("joblib", "parallel")
     from joblib.externals.loky import get_reusable_executor  # type: ignore[import-untyped]
+
+    from .worker import run_worker
 
     executor = get_reusable_executor(max_workers=workers - 1)
     helpers = [executor.submit(run_worker, sweep.dir) for _ in range(workers - 1)]
