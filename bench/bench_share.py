@@ -139,6 +139,7 @@ def main() -> None:
     parser.add_argument("--artifact-kb", type=int, default=100)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--naga", default=str(venv_bin(NAGA_VENV, "naga")))
+    parser.add_argument("--targets", default="local,webdav", help="local, webdav or both")
     args = parser.parse_args()
     if shutil.which("rclone") is None:
         print("skip bench_share: rclone not installed (apt-get install rclone)")
@@ -150,11 +151,15 @@ def main() -> None:
         store = scratch / "store"
         make_store(store, args.naga, args.runs, args.artifact_kb)
         size = sum(f.stat().st_size for f in (store / "runs").rglob("*") if f.is_file())
-        rows = measure("local dir", args.naga, store, scratch,
-                       lambda i: str(scratch / f"remote-{i}"), args.reps)  # fmt: skip
-        with webdav(scratch) as remote:
-            rows += measure("webdav", args.naga, store, scratch,
-                            lambda i: join(remote, f"team-{i}"), args.reps)  # fmt: skip
+        targets = args.targets.split(",")
+        rows = []
+        if "local" in targets:
+            rows += measure("local dir", args.naga, store, scratch,
+                            lambda i: str(scratch / f"remote-{i}"), args.reps)  # fmt: skip
+        if "webdav" in targets:
+            with webdav(scratch) as remote:
+                rows += measure("webdav", args.naga, store, scratch,
+                                lambda i: join(remote, f"team-{i}"), args.reps)  # fmt: skip
     print_rows(
         f"naga push/pull vs rclone copy: {args.runs} runs, {size / 1e6:.0f} MB,"
         f" median of {args.reps} (seconds)",

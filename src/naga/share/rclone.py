@@ -144,12 +144,13 @@ class Rclone:
         self, source: str, dest: str, rules: Sequence[str], *, download: bool = False
     ) -> list[tuple[str, str]]:
         """(mark, path) for every file ``rules`` select: ``=`` same, ``+`` only in ``source``,
-        ``-`` only in ``dest``, ``*`` different, ``!`` unreadable. Contents are compared by hash
-        where both sides have one, else by size; ``download`` compares the bytes themselves."""
+        ``-`` only in ``dest``, ``*`` different, ``!`` unreadable. Files are compared by size
+        (a listing of each side, whatever their size), or with ``download`` byte for byte."""
         with _rules_file(rules) as filters, tempfile.TemporaryDirectory() as scratch:
             report = os.path.join(scratch, "combined")
             args = ["check", "--filter-from", filters, "--combined", report, source, dest]
-            done = self._run([*args, *(["--download"] if download else [])], ok=(0, 1))
+            how = ["--download"] if download else ["--size-only"]
+            done = self._run([*args, *how], ok=(0, 1))
             try:
                 with open(report, encoding="utf-8", errors="replace") as lines:
                     marks = [m.groups() for m in map(_CHECK_LINE.match, lines) if m]

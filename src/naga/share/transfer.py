@@ -1,17 +1,19 @@
 """Plan and carry out ``naga push`` and ``naga pull``: whole run directories, never overwritten.
 
-A run is the same on both sides when every file matches (``rclone check``: by hash where both
-sides have one, else by size) and ``meta.json`` matches byte for byte (small, and where a rename
-or a new tag shows). Runs already there and the same are skipped. A run with files that differ,
-or with files only on the receiving side, is a conflict: the plan lists every such run and
-nothing moves. A run with files only on the sending side is an interrupted earlier copy and is
-completed (copies never replace a file: ``--ignore-existing``).
+A run is the same on both sides when every file has the same size on both (``rclone check
+--size-only``: a listing of each side, so checking gigabytes of artifacts reads none of them)
+and ``meta.json`` matches byte for byte (small, and where a rename, a new tag or any other edit
+of a finished run shows; its other files are written once). Runs already there and the same
+are skipped. A run with files that differ, or with files only on the receiving side, is a
+conflict: the plan lists every such run and nothing moves. A run with files only on the
+sending side is an interrupted earlier copy and is completed (copies never replace a file:
+``--ignore-existing``).
 
 Push copies ``meta.json`` last, so a run on the remote without one is an unfinished push: pull
 leaves it alone, and the next push copies it again, replacing what a cut-short copy left. Pull
 copies into a staging directory and renames each finished run into ``runs/`` (readers never
-see half a run), then touches its marker so every index takes it in.
-Runs still running are never moved: their files are still being written.
+see half a run), then touches its marker so every index takes it in. Runs still running are
+never moved: their files are still being written.
 """
 
 from __future__ import annotations
