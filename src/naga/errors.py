@@ -19,7 +19,7 @@ carries.
     ├── LockError             a missing, malformed or unusable ``run.lock`` or previous stage
     ├── GitError              git missing, a path outside any repository, a failed git command
     ├── DataError             data to hash is missing, unreadable or not a file or directory
-    └── RemoteError           rclone missing, a remote that cannot be reached, a run that differs there
+    └── RemoteError           rclone missing, a remote out of reach, a run that differs there
 """
 
 from __future__ import annotations
