@@ -201,7 +201,10 @@ import sys, time, naga
              repos=None)
 def main(cfg):
     print("started", flush=True)
-    time.sleep(cfg.sleep)
+    # Steps of 0.1 s, as a training loop: CPython runs a signal's handler only once a blocking
+    # call returns, and a signal landing between the print and one long sleep would wait it out.
+    for _ in range(int(cfg.sleep * 10)):
+        time.sleep(0.1)
     if cfg.fail:
         raise RuntimeError("boom")
     print(open("runs/" + cfg.name + "/run.lock").read().count("status: pending"))
@@ -386,7 +389,10 @@ import time, naga
 @naga.clicfg({"save_dir": "out", "sleep": 30.0}, repos=None)
 def main(cfg):
     print("started", flush=True)
-    time.sleep(cfg.sleep)
+    # Steps of 0.1 s, as a training loop: CPython runs a signal's handler only once a blocking
+    # call returns, and a signal landing between the print and one long sleep would wait it out.
+    for _ in range(int(cfg.sleep * 10)):
+        time.sleep(0.1)
 
 main()
 """

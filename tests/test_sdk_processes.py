@@ -177,6 +177,9 @@ def test_sigkill_keeps_what_was_logged_a_second_before(naga_cli: Naga, tmp_path:
                 i += 1
                 if i % 5000 == 0:
                     print(i, time.time(), flush=True)
+                    # a real step computes, releasing the GIL now and then; a loop that never
+                    # does can outpace the writer thread on a loaded machine
+                    time.sleep(0)
         """,
     )
     proc = subprocess.Popen(
