@@ -123,6 +123,28 @@ def test_code_diff_includes_commits_and_patches(naga: Naga, project: Path) -> No
     assert "code_diff" not in broken
 
 
+def test_a_rerun_kept_in_its_worktree_is_diffed_as_the_same_repository(
+    naga: Naga, project: Path
+) -> None:
+    """A rerun that wrote files keeps its worktree, and records it as its repository; the
+    worktree shares the checkout's history, so the code is still compared."""
+    writer = "open('out.txt', 'w').write('x')\n"
+    (project / "write.py").write_text(writer)
+    git(project, "add", "write.py")
+    git(project, "commit", "-qm", "writer")
+    naga("run", "--name", "first", sys.executable, "write.py", cwd=project)
+    rerun = naga("rerun", "first", "--name", "again", cwd=project)
+    assert rerun.returncode == 0, rerun.stderr
+    assert b"kept" in rerun.stderr  # the worktree holds out.txt
+    (project / "write.py").write_text(writer + "# edited\n")
+    naga("run", "--name", "edited", sys.executable, "write.py", cwd=project)
+
+    section = diff(naga, "again", "edited", cwd=project)["sections"]["git"]
+
+    assert "code" not in section.get("problems", {})
+    assert "+# edited" in section["code_diff"]
+
+
 def build_wheel(directory: Path, version: str) -> Path:
     """A pure-Python wheel of ``demo-pkg``, laid out as the wheel spec (PEP 427) says."""
     wheel = directory / f"demo_pkg-{version}-py3-none-any.whl"

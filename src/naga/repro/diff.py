@@ -60,6 +60,22 @@ def _git_state(meta: dict[str, Any], code: repro_code.Code | None) -> dict[str, 
     }
 
 
+def _share_repository(a: repro_code.Code, b: repro_code.Code) -> None:
+    """Read both runs' code from one repository when one holds both commits: a rerun's
+    worktree, a clone or a moved checkout are other paths to the same history."""
+    from ..snapshot import commit_exists
+
+    if a.repo == b.repo:
+        return
+    for holder, other in ((a, b), (b, a)):
+        try:
+            if commit_exists(holder.repo, other.commit):
+                other.repo = holder.repo
+                return
+        except NagaError:
+            continue
+
+
 def git_section(
     runs: tuple[tuple[dict[str, Any], str], tuple[dict[str, Any], str]], color: bool = False
 ) -> dict[str, Any] | None:
@@ -74,6 +90,8 @@ def git_section(
     states = [_git_state(meta, c) for (meta, _), c in zip(runs, codes, strict=True)]
     section: dict[str, Any] = {"a": states[0], "b": states[1]}
     code_a, code_b = codes
+    if code_a is not None and code_b is not None:
+        _share_repository(code_a, code_b)
     if code_a is not None and code_b is not None and code_a.repo == code_b.repo:
         try:
             tree_a, tree_b = code_a.tree(), code_b.tree()
