@@ -255,6 +255,18 @@ def test_name_and_id_prefix_never_guess(naga: Naga) -> None:
     assert len(runs_json(naga)) == 2
 
 
+def test_a_run_named_like_its_own_id_prefix_is_one_run(naga: Naga, store: Path) -> None:
+    from naga.store.edit import rename
+    from naga.store.layout import StoreLayout
+
+    naga("run", "true")
+    run_id = runs_json(naga)[0]["id"]
+    rename(StoreLayout(str(store)), run_id, run_id[:2])  # named "w0", id "w0xx...": one answer
+    done = naga("show", "--json", run_id[:2])
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["id"] == run_id
+
+
 def test_reading_commands_create_nothing(naga: Naga, tmp_path: Path, store: Path) -> None:
     assert naga("ls").stdout.decode().startswith("No runs yet")
     assert naga("show").returncode == 1

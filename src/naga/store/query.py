@@ -117,10 +117,12 @@ def resolve(conn: sqlite3.Connection, selector: str) -> str:
         )
     ]
     # A run named "71d" and a run whose id starts with "71d" are two answers: say so, never
-    # guess (`naga rm 71d` must not remove the other one).
-    if len(by_prefix) + len(by_name) == 1:
-        return str((by_prefix + by_name)[0])
-    candidates = by_prefix + [f"{i} (named {selector})" for i in by_name]
+    # guess (`naga rm 71d` must not remove the other one). A run named "w" whose own id starts
+    # with "w" is one answer.
+    found = list(dict.fromkeys(by_prefix + by_name))
+    if len(found) == 1:
+        return str(found[0])
+    candidates = by_prefix + [f"{i} (named {selector})" for i in by_name if i not in by_prefix]
     if candidates:
         raise AmbiguousRun(selector, candidates)
     raise RunNotFound(_not_found_message(conn, selector))
