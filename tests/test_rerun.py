@@ -120,18 +120,26 @@ def test_rerun_here_runs_the_current_checkout(naga: Naga, project: Path) -> None
 
 
 def test_rerun_set_replaces_arguments(naga: Naga, project: Path) -> None:
-    args = ["--lr", "0.1", "--epochs=3", "seed=1", "--flag"]
+    args = ["--lr", "0.1", "--epochs=3", "seed=1", "--flag", "--shift", "-0.5", "--debug", "--x"]
     assert naga("run", sys.executable, "train.py", *args, cwd=project).returncode == 0
     original = newest(naga)
     changed = naga(
-        "rerun", original, "--set", "lr=0.5", "--set", "epochs=9", "--set", "seed=2", cwd=project
-    )
+        "rerun", original, "--set", "lr=0.5", "--set", "epochs=9", "--set", "seed=2",
+        "--set", "shift=0.25", cwd=project,
+    )  # fmt: skip
     assert changed.returncode == 0, changed.stderr
-    assert output(changed)["args"] == "--lr 0.5 --epochs=9 seed=2 --flag"
-    assert show(naga, newest(naga))["rerun"]["set"] == ["lr=0.5", "epochs=9", "seed=2"]
+    assert output(changed)["args"] == "--lr 0.5 --epochs=9 seed=2 --flag --shift 0.25 --debug --x"
+    assert show(naga, newest(naga))["rerun"]["set"] == [
+        "lr=0.5",
+        "epochs=9",
+        "seed=2",
+        "shift=0.25",
+    ]
     for bad, message in (
         ("momentum=0.9", b"has no --momentum or momentum= argument"),
         ("lr", b"--set takes KEY=VALUE"),
+        ("debug=0", b"--debug takes no value in the recorded command"),  # never eats --x
+        ("x=1", b"--x takes no value in the recorded command"),
     ):
         done = naga("rerun", original, "--set", bad, cwd=project)
         assert done.returncode == 2

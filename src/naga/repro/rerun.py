@@ -63,7 +63,12 @@ def _replace(argv: list[str], setting: Setting) -> bool:
     i = 1  # argv[0] is the program
     while i < len(argv):
         arg = argv[i]
-        if arg == option and i + 1 < len(argv):
+        if arg == option:
+            if i + 1 == len(argv) or _is_option(argv[i + 1]):
+                raise UsageError(
+                    f"--set {setting.key}={setting.value}: {option} takes no value in the"
+                    " recorded command (a flag); a rerun cannot set it"
+                )
             argv[i + 1], found = setting.value, True
             i += 1
         elif arg.startswith(option + "="):
@@ -73,6 +78,17 @@ def _replace(argv: list[str], setting: Setting) -> bool:
             argv[i], found = f"{prefix}={setting.value}", True
         i += 1
     return found
+
+
+def _is_option(arg: str) -> bool:
+    """``--lr`` or ``-v``, not a value such as ``-0.5``."""
+    if not arg.startswith("-") or arg == "-":
+        return False
+    try:
+        float(arg)
+    except ValueError:
+        return True
+    return False
 
 
 def _recorded_name(name: str) -> bool:
