@@ -92,7 +92,9 @@ def test_gc_dry_run_then_for_real(naga: Naga, tmp_path: Path, store: Path, git_r
     assert str(young_orphan) not in out
     assert "Would remove 2 leftover temporary files" in out
     assert "Would remove 1 change marker" in out
-    assert f"Would remove 3 snapshot refs of deleted runs in {git_repo}" in out
+    # This store is not the repository's own (.naga at its root): of the refs of runs it lacks,
+    # only those of the runs removed now go; rrrrrrrr may be another store's run.
+    assert f"Would remove 2 snapshot refs of deleted runs in {git_repo}" in out
     assert "Would free " in out
     assert all(p.exists() for p in (orphan, temp, staging, old_marker, fresh_marker))
     assert len(runs_json(naga)) == 3
@@ -109,12 +111,35 @@ def test_gc_dry_run_then_for_real(naga: Naga, tmp_path: Path, store: Path, git_r
     assert not any(p.exists() for p in (orphan, temp, staging, old_marker))
     assert young_orphan.exists() and fresh_marker.exists() and users_file.exists()
     refs = git(git_repo, "for-each-ref", "--format=%(refname:short)", "refs/naga/")
-    assert set(refs.splitlines()) == {f"naga/snapshots/{kept}", "naga/snapshots/lock-abc123"}
+    assert set(refs.splitlines()) == {
+        f"naga/snapshots/{kept}",
+        "naga/snapshots/rrrrrrrr",
+        "naga/snapshots/lock-abc123",
+    }
     assert free_pages(store) == 0
 
     again = naga("gc", "--yes", cwd=git_repo)
     assert again.returncode == 0
     assert "Nothing to remove." in again.stdout.decode()
+
+
+def test_gc_in_the_repository_s_own_store_sweeps_refs_of_runs_it_lacks(
+    naga: Naga, git_repo: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "NAGA_HOME"}  # the store: <repo>/.naga
+    done = naga("run", "--name", "kept", "true", cwd=git_repo, env=env)
+    assert done.returncode == 0, done.stderr
+    head = git(git_repo, "rev-parse", "HEAD")
+    git(git_repo, "update-ref", "refs/naga/snapshots/rrrrrrrr", head)  # a run deleted by hand
+    swept = naga("gc", "--yes", cwd=git_repo, env=env)
+    assert swept.returncode == 0, swept.stderr
+    assert "rrrrrrrr" in swept.stdout.decode()
+    assert git(git_repo, "for-each-ref", "refs/naga/snapshots/rrrrrrrr") == ""
+    elsewhere = {**env, "NAGA_HOME": str(git_repo.parent / "other-store")}
+    git(git_repo, "update-ref", "refs/naga/snapshots/ssssssss", head)
+    kept = naga("gc", "--yes", cwd=git_repo, env=elsewhere)  # another store: not its refs
+    assert kept.returncode == 0, kept.stderr
+    assert git(git_repo, "rev-parse", "refs/naga/snapshots/ssssssss") == head
 
 
 def test_gc_older_than_and_never_running(naga: Naga, tmp_path: Path, store: Path) -> None:

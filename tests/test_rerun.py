@@ -358,6 +358,20 @@ def test_untracked_code_is_kept_in_a_snapshot(naga: Naga, project: Path) -> None
     assert output(again) == {"helper": "42"}
     assert b"1 untracked file(s) that naga did not keep (data.bin)" in again.stderr
     assert checkout_state(project) == before
+    # The rerun keeps its code alive on its own: gc of the original run and of git's objects
+    # leave it rerunnable.
+    rerun_id = newest(naga)
+    assert (
+        git(project, "rev-parse", f"refs/naga/snapshots/{rerun_id}") == original["git"]["snapshot"]
+    )
+    assert naga("rm", original["id"], cwd=project).returncode == 0
+    assert naga("gc", "--yes", cwd=project).returncode == 0  # the original's ref goes
+    assert git(project, "for-each-ref", f"refs/naga/snapshots/{original['id']}") == ""
+    git(project, "reflog", "expire", "--expire=now", "--all")
+    git(project, "gc", "-q", "--prune=now")
+    third = naga("rerun", rerun_id, cwd=project)
+    assert third.returncode == 0, third.stderr
+    assert output(third) == {"helper": "42"}
 
 
 def test_untracked_snapshot_can_be_turned_off(naga: Naga, project: Path) -> None:

@@ -91,7 +91,7 @@ def _at_recorded_code(
         todo.env["NAGA_HOME"] = store.layout.root
     parent = os.path.join(store.layout.root, "worktrees")
     with repro_code.worktree(code, parent, keep=keep) as tree:
-        status = _execute(todo, tree.cwd, extra, options)
+        status = _execute(todo, tree.cwd, extra, options, pin=code)
     if tree.kept:
         why = "kept (--keep)" if keep else f"kept: the run wrote {_files(tree.written)} there"
         remove = f"git worktree remove --force {tree.path}"
@@ -118,10 +118,35 @@ def _here_cwd(meta: dict[str, Any]) -> str:
     )
 
 
-def _execute(todo: Plan, cwd: str, extra: dict[str, Any], options: dict[str, Any]) -> int:
+def _pin(code: repro_code.Code, run_id: str) -> None:
+    """Keep the commit the rerun ran alive under its own ``refs/naga/snapshots/<id>``: the
+    original run's ref may be collected (``naga gc``) while the rerun stays. A ref the rerun's
+    own capture writes (a dirty worktree) wins; this one is made only when none exists."""
+    import subprocess
+
+    ref = f"{repro_code.SNAPSHOT_REFS}{run_id}"
+    subprocess.run(
+        ["git", "-C", code.repo, "update-ref", "--create-reflog", ref, code.commit, ""],
+        capture_output=True,
+        check=False,
+    )
+
+
+def _execute(
+    todo: Plan,
+    cwd: str,
+    extra: dict[str, Any],
+    options: dict[str, Any],
+    pin: repro_code.Code | None = None,
+) -> int:
     """The rerun as a naga run in ``cwd`` with the plan's environment; its exit code."""
     from ..launch import RunRequest, run_command
     from .run_fast import end_line, start_line
+
+    def on_start(meta: dict[str, Any]) -> None:
+        if pin is not None:
+            _pin(pin, meta["id"])
+        start_line(meta)
 
     saved_cwd, saved_env = os.getcwd(), dict(os.environ)
     ended: list[dict[str, Any]] = []
@@ -132,7 +157,7 @@ def _execute(todo: Plan, cwd: str, extra: dict[str, Any], options: dict[str, Any
         os.environ.update(todo.env)
         request = RunRequest(argv=todo.argv, extra=extra, **options)
         try:
-            code = run_command(request, on_start=start_line, on_end=ended.append)
+            code = run_command(request, on_start=on_start, on_end=ended.append)
         except (NagaError, OSError) as exc:
             code = report(exc)
     finally:

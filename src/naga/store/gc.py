@@ -160,11 +160,19 @@ def _dead_refs(
     for root, ids in sorted(repos.items()):
         refs = snapshot_refs(root)
         gone = {r for r in refs if _NAGA_ID.fullmatch(r) and r not in present}
-        if root != here:
-            gone &= ids  # another repository: only the refs of the runs removed now
+        if root != here or not _own_store(store, root):
+            # another repository, or a store that is not this repository's own (NAGA_HOME
+            # elsewhere): its other refs may be another store's runs; only those removed now
+            gone &= ids
         if gone:
             dead[root] = sorted(gone)
     return dead
+
+
+def _own_store(store: Store, root: str) -> bool:
+    """Whether ``store`` is the repository's default store, ``<root>/.naga``."""
+    own = os.path.join(root, ".naga")
+    return os.path.realpath(store.layout.root) == os.path.realpath(own)
 
 
 def find(
