@@ -30,7 +30,23 @@ def test_profile_times(text: str, minutes: int) -> None:
     assert parse_time_minutes(text) == minutes
 
 
-@pytest.mark.parametrize("text", ["", "0", "0:00:00", "-5", "1 hour", "1h30", "1:2:3:4", "soon"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "0",
+        "0:00:00",
+        "-5",
+        "1 hour",
+        "1h30",
+        "1:2:3:4",
+        "soon",
+        "25:99",
+        "1:60:00",
+        "1-25",
+        "999d",
+    ],
+)
 def test_profile_bad_times(text: str) -> None:
     with pytest.raises(ValueError):
         parse_time_minutes(text)
@@ -109,6 +125,9 @@ def test_named_profiles(tmp_path: Path) -> None:
         ("profiles: {a: {time: 1}}\nextra: 1\n", "", "unknown top-level key 'extra'"),
         ("profiles: {a: {tim: 1}}\n", "", "slurm profile {path}:a: unknown field 'tim'"),
         ("partition: debug\n", "", "no 'time': give each worker's time limit (e.g. time: 1:00:00)"),
+        ("time: 1\n", "", "'time' (1 min) must be longer than 'signal_delay' (90 s)"),
+        ("time: 10\nsignal_delay: 900\n", "", "'time' (10 min) must be longer than"),
+        ("sbatch: {dependency: x}\n", "", "naga sets --dependency itself (use --after"),
     ],
 )
 def test_profile_errors_are_one_line_naming_file_and_field(

@@ -80,19 +80,32 @@ def parse_time_minutes(text: str) -> int:
         if not clock:
             raise ValueError(text)
         total = _clock_minutes(*clock.groups())
-    if total <= 0:
+    if total <= 0 or total > _MAX_MINUTES:
         raise ValueError(text)
     return total
 
 
+_DEFAULT_SIGNAL_DELAY_S = 90  # submitit's default: USR2 this long before the time limit
+_MAX_MINUTES = 366 * 1440  # beyond a year is a typo, not a job
+
+
 def _clock_minutes(days: str | None, a: str, b: str | None, c: str | None) -> int:
     if days is not None:  # D-HH[:MM[:SS]]
-        seconds = int(days) * 86400 + int(a) * 3600 + int(b or 0) * 60 + int(c or 0)
+        _below(a, 24)
+        seconds = int(days) * 86400 + int(a) * 3600 + _below(b, 60) * 60 + _below(c, 60)
     elif c is not None:  # HH:MM:SS
-        seconds = int(a) * 3600 + int(b or 0) * 60 + int(c)
+        seconds = int(a) * 3600 + _below(b, 60) * 60 + _below(c, 60)
     else:  # MM[:SS]
-        seconds = int(a) * 60 + int(b or 0)
+        seconds = int(a) * 60 + _below(b, 60)
     return math.ceil(seconds / 60)
+
+
+def _below(part: str | None, limit: int) -> int:
+    """A clock field (``25:99`` is no time): its value, or ValueError when out of range."""
+    value = int(part or 0)
+    if value >= limit:
+        raise ValueError(part)
+    return value
 
 
 def parse_memory_mb(text: str) -> int:
@@ -245,9 +258,21 @@ def _build_profile(name: str, source: str, body: dict[str, Any]) -> Profile:
         raise ProfileError(
             f"slurm profile {source}: no 'time': give each worker's time limit (e.g. time: 1:00:00)"
         )
+    _check_signal_room(source, parameters)
     workers = parameters.pop("workers", None)
     max_requeues = parameters.pop("max_requeues", 3)
     return Profile(name, source, parameters, workers, max_requeues)
+
+
+def _check_signal_room(source: str, parameters: dict[str, Any]) -> None:
+    """The stop signal comes ``signal_delay`` seconds before the time limit: a limit no longer
+    than that would checkpoint and requeue every worker before it does any work."""
+    delay = parameters.get("signal_delay_s", _DEFAULT_SIGNAL_DELAY_S)
+    if parameters["time"] * 60 <= delay:
+        raise ProfileError(
+            f"slurm profile {source}: 'time' ({parameters['time']} min) must be longer than"
+            f" 'signal_delay' ({delay} s), when workers are told to stop and requeue"
+        )
 
 
 def _suggest(key: str) -> str:
@@ -294,7 +319,7 @@ def _parse_options(source: str, key: str, raw: Any) -> dict[str, str | bool]:
         if flag.replace("_", "-") in _RESERVED_OPTIONS:
             raise ProfileError(
                 f"slurm profile {source}: '{key}.{option}': naga sets --{flag} itself"
-                " (use --after for dependencies)"
+                + (" (use --after for dependencies)" if flag == "dependency" else "")
             )
         if flag.replace("-", "_") in _FIELDS:
             raise ProfileError(
