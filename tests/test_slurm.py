@@ -546,7 +546,8 @@ def test_after_a_completed_sweep_needs_no_dependency(tmp_path: Path, store: Path
     assert unsubmitted.returncode == 2
     assert unsubmitted.stderr == (
         f"train.py: error: --after {never}: that sweep has tasks not completed and was never"
-        " submitted to Slurm, so no job would ever end it; submit it with --slurm_config first\n"
+        " submitted to Slurm, so no job would ever end it; submit it first (--slurm_config, or"
+        " naga sweep --slurm)\n"
     )
     fresh = ["--tasks", "[0.8]", "--task-to", "lr", "--slurm_config", profile, "--dry-run"]
     itself = _launch(tmp_path, *fresh, "--after", "latest")  # latest: the one being launched

@@ -161,7 +161,8 @@ def _sweep_job_ids(selector: str, waiting: Sweep) -> list[str]:
     if not found:
         raise UsageError(
             f"--after {sweep.id}: that sweep has tasks not completed and was never submitted"
-            " to Slurm, so no job would ever end it; submit it first (--slurm_config, or naga sweep --slurm)"
+            " to Slurm, so no job would ever end it; submit it first (--slurm_config, or"
+            " naga sweep --slurm)"
         )
     return found[-1:]
 
