@@ -425,3 +425,42 @@ def test_rules_name_runs_in_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert sorted(f.path for f in found) == expected
     with pytest.raises(RemoteError):
         rclone.run_rules(["ok", "{a,b}"])
+
+
+@pytest.mark.timeout(240)
+def test_a_file_changed_in_place_with_the_same_size_is_a_conflict(
+    naga: Naga, tmp_path: Path, remote: tuple[str, Path]
+) -> None:
+    """A rewritten checkpoint or an edited log keeps its size: contents are compared (a hash
+    both sides support, else the small files read byte for byte), not sizes."""
+    target, files = remote
+    run = record(naga, "ckpt", "echo", "epoch-1")
+    assert naga("push", target, run).returncode == 0
+    rclone_write(target, f"runs/{run}/output.log", b"epoch-2\n")  # same size, other bytes
+
+    done = naga("push", target, run)
+    assert done.returncode == 1
+    assert f"{run}: output.log differs" in one_error_line(done)
+    assert (files / "runs" / run / "output.log").read_bytes() == b"epoch-2\n"
+    done = naga("pull", target, run)
+    assert done.returncode == 1
+    assert f"{run}: output.log differs" in one_error_line(done)
+    assert (tmp_path / "store" / "runs" / run / "output.log").read_bytes() == b"epoch-1\n"
+
+
+@pytest.mark.timeout(240)
+def test_without_a_common_hash_large_files_are_only_said_the_same_size(
+    naga: Naga, webdav: tuple[str, Path]
+) -> None:
+    """WebDAV shares no hash with a local store: files over 1 MiB are compared by size alone,
+    and the run is said to have files of the same size, never to be identical."""
+    target, _files = webdav
+    big = record(naga, "big", "head", "-c", "1100000", "/dev/zero")
+    small = record(naga, "small", "echo", "small")
+    assert naga("push", target, "--all").returncode == 0
+    again = naga("push", target, "--all")
+    assert again.returncode == 0, again.stderr
+    out = again.stdout.decode()
+    assert "1 run already there, identical: not copied." in out
+    assert "1 run already there with files of the same size" in out
+    assert "compared by size only" in out and big not in out and small not in out

@@ -62,8 +62,14 @@ def _show_plan(plan: transfer.Plan, verb: str, direction: str, dry_run: bool) ->
             click.echo(f"  {run_id}  {files}  {render.size(plan.sizes.get(run_id, 0))}{note}")
         if len(shown) < len(moving):
             click.echo(f"  ... and {len(moving) - len(shown)} more")
-    if plan.same:
-        click.echo(f"{plural(len(plan.same), 'run')} already there, identical: not copied.")
+    identical = len(plan.same) - len(plan.same_size)
+    if identical:
+        click.echo(f"{plural(identical, 'run')} already there, identical: not copied.")
+    if plan.same_size:  # no hash in common with the remote: large files compared by size
+        click.echo(f"{plural(len(plan.same_size), 'run')} already there with files of the same"
+                   f" size (no hash in common with {plan.remote}: files over"
+                   f" {render.size(transfer.DOWNLOAD_LIMIT)} compared by size only): not"
+                   " copied.")  # fmt: skip
 
 
 def _progress() -> bool:

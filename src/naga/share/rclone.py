@@ -28,6 +28,9 @@ IDS_PER_RULE = 2000  # run ids in one filter rule (a line of rclone's under its 
 _LOG_PREFIX = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (?:[A-Z]+\s*: )?")
 _FS_FAILURE = re.compile(r'^Failed to create file system for ".*?": ')
 _CHECK_LINE = re.compile(r"^([=+*!-]) (.+)$")
+# What rclone check logs when the two sides share no hash type (WebDAV, most FTP): it then
+# compares sizes only.
+_NO_COMMON_HASH = b"No common hash found"
 
 
 def runs_path(remote: str) -> str:
@@ -141,15 +144,26 @@ class Rclone:
             self._run(args, show_progress=not quiet)
 
     def check(
-        self, source: str, dest: str, rules: Sequence[str], *, download: bool = False
-    ) -> list[tuple[str, str]]:
+        self,
+        source: str,
+        dest: str,
+        rules: Sequence[str],
+        *,
+        download: bool = False,
+        max_size: int | None = None,
+    ) -> Checked:
         """(mark, path) for every file ``rules`` select: ``=`` same, ``+`` only in ``source``,
         ``-`` only in ``dest``, ``*`` different, ``!`` unreadable. Files are compared by size
-        (a listing of each side, whatever their size), or with ``download`` byte for byte."""
+        and by a hash both sides support (local: any; SFTP: md5sum; S3: its ETag), or with
+        ``download`` byte for byte (only files up to ``max_size`` bytes, when given).
+        ``Checked.hashed`` says whether the hash comparison happened: without a common hash,
+        rclone compares sizes alone."""
         with _rules_file(rules) as filters, tempfile.TemporaryDirectory() as scratch:
             report = os.path.join(scratch, "combined")
             args = ["check", "--filter-from", filters, "--combined", report, source, dest]
-            how = ["--download"] if download else ["--size-only"]
+            how = ["--download"] if download else []
+            if max_size is not None:
+                how += ["--max-size", f"{max_size}B"]
             done = self._run([*args, *how], ok=(0, 1))
             try:
                 with open(report, encoding="utf-8", errors="replace") as lines:
@@ -158,7 +172,26 @@ class Rclone:
                 marks = []
         if done.returncode == 1 and all(mark == "=" for mark, _ in marks):
             raise RemoteError(self._failure("check", _message(done.stderr)))
-        return [(mark, path.rstrip("\n")) for mark, path in marks]
+        hashed = download or _NO_COMMON_HASH not in done.stderr
+        return Checked([(mark, path.rstrip("\n")) for mark, path in marks], hashed)
+
+    def stat(self, path: str) -> bool | None:
+        """True for a directory at ``path``, False for a file, None when nothing is there."""
+        import json
+
+        done = self._run(["lsjson", "--stat", path], ok=(0, DIR_NOT_FOUND))
+        if done.returncode == DIR_NOT_FOUND:
+            return None
+        return bool(json.loads(done.stdout or b"{}").get("IsDir", True))
+
+    def mkdir(self, path: str) -> None:
+        self._run(["mkdir", path])
+
+
+@dataclass(frozen=True)
+class Checked:
+    marks: list[tuple[str, str]]
+    hashed: bool  # contents compared (hash or download), not only sizes
 
 
 @contextlib.contextmanager

@@ -1,13 +1,14 @@
 """Plan and carry out ``naga push`` and ``naga pull``: whole run directories, never overwritten.
 
-A run is the same on both sides when every file has the same size on both (``rclone check
---size-only``: a listing of each side, so checking gigabytes of artifacts reads none of them)
-and ``meta.json`` matches byte for byte (small, and where a rename, a new tag or any other edit
-of a finished run shows; its other files are written once). Runs already there and the same
-are skipped. A run with files that differ, or with files only on the receiving side, is a
-conflict: the plan lists every such run and nothing moves. A run with files only on the
-sending side is an interrupted earlier copy and is completed (copies never replace a file:
-``--ignore-existing``).
+A run is the same on both sides when every file has the same content on both: ``rclone check``
+compares sizes and a hash both sides support (local paths: any; SFTP: md5sum; S3: its ETag, read
+from the listing). When the two sides share no hash (WebDAV, most FTP servers), files up to
+``DOWNLOAD_LIMIT`` are read and compared byte for byte (``--download``: ``meta.json``, logs,
+metrics) and larger ones by size alone; such runs are reported as having "the same size", never
+as identical. Runs already there and the same are skipped. A run with files that differ, or
+with files only on the receiving side, is a conflict: the plan lists every such run and nothing
+moves. A run with files only on the sending side is an interrupted earlier copy and is
+completed (copies never replace a file: ``--ignore-existing``).
 
 Push copies ``meta.json`` last, so a run on the remote without one is an unfinished push: pull
 leaves it alone, and the next push copies it again, replacing what a cut-short copy left. Pull
@@ -33,6 +34,9 @@ from .rclone import RUN_ID, Rclone, run_rules, runs_path, sub_path
 
 META = "meta.json"
 # What pull needs to list and filter the remote's runs without their output and metrics.
+# Without a hash both sides support, files up to this size are compared byte for byte (read
+# from the remote), larger ones by size alone.
+DOWNLOAD_LIMIT = 1 << 20
 RECORD_RULES = ("+ /*/meta.json", "+ /*/crashed.json", "+ /*/metrics/*/state.json", "- **")
 
 
@@ -46,6 +50,9 @@ class Plan:
     unfinished: list[str] = field(default_factory=list)
     resume: list[str] = field(default_factory=list)  # partly there: the missing files copied
     same: list[str] = field(default_factory=list)  # already there, identical: skipped
+    # Of ``same``: runs with files compared by size alone (no hash in common, over
+    # DOWNLOAD_LIMIT): "same size", never called identical.
+    same_size: list[str] = field(default_factory=list)
     sizes: dict[str, int] = field(default_factory=dict)
     files: dict[str, int] = field(default_factory=dict)
 
@@ -69,13 +76,15 @@ def _conflict_error(conflicts: dict[str, str], remote: str) -> RemoteError:
 
 def _compare(
     rclone: Rclone, local_runs: str, remote_runs: str, run_ids: Sequence[str], *, pushing: bool
-) -> tuple[dict[str, list[str]], dict[str, str]]:
+) -> Comparison:
     """For runs on both sides: the files the receiving side lacks, per run, and conflicts."""
-    missing: dict[str, list[str]] = {run_id: [] for run_id in run_ids}
-    conflicts: dict[str, list[str]] = {}
+    found = Comparison({run_id: [] for run_id in run_ids})
+    missing, conflicts = found.missing, found.conflicts
     lacking, extra = ("+", "-") if pushing else ("-", "+")  # rclone: + only in source
     there = "on the remote" if pushing else "here"
-    for mark, path in rclone.check(local_runs, remote_runs, run_rules(run_ids)):
+    rules = run_rules(run_ids)
+    checked = rclone.check(local_runs, remote_runs, rules)
+    for mark, path in checked.marks:
         run_id, _, name = path.partition("/")
         if run_id not in missing:
             continue
@@ -85,27 +94,43 @@ def _compare(
             conflicts.setdefault(run_id, []).append(f"{name} only {there}")
         elif mark in "*!":
             conflicts.setdefault(run_id, []).append(f"{name} differs")
-    metas = rclone.check(
-        local_runs, remote_runs, run_rules(run_ids, files=META), download=True
-    )  # sizes alone would miss a renamed run
-    for mark, path in metas:
-        run_id = path.partition("/")[0]
-        if (
-            mark in "*!"
-            and run_id in missing
-            and f"{META} differs" not in conflicts.get(run_id, [])
-        ):
-            conflicts.setdefault(run_id, []).append(f"{META} differs")
+    if not checked.hashed:  # no hash in common: read the small files, sizes for the rest
+        sized = {path for mark, path in checked.marks if mark == "="}
+        read = rclone.check(local_runs, remote_runs, rules, download=True, max_size=DOWNLOAD_LIMIT)
+        for mark, path in read.marks:
+            sized.discard(path)
+            run_id, _, name = path.partition("/")
+            if (
+                mark in "*!"
+                and run_id in missing
+                and f"{name} differs" not in conflicts.get(run_id, [])
+            ):
+                conflicts.setdefault(run_id, []).append(f"{name} differs")
+        found.size_only = {path.partition("/")[0] for path in sized}
     if pushing:  # no meta.json on the remote: a push cut short, whatever its files hold
         for run_id in [r for r in missing if META in missing[r]]:
             conflicts.pop(run_id, None)
-    return missing, {
-        k: ", ".join(v[:3]) + (" ..." if len(v) > 3 else "") for k, v in conflicts.items()
-    }
+    return found
+
+
+@dataclass
+class Comparison:
+    missing: dict[str, list[str]]  # run id -> files the receiving side lacks
+    conflicts: dict[str, list[str]] = field(default_factory=dict)  # run id -> what differs
+    size_only: set[str] = field(default_factory=set)  # runs with files compared by size alone
+
+    def conflict_lines(self) -> dict[str, str]:
+        return {
+            k: ", ".join(v[:3]) + (" ..." if len(v) > 3 else "") for k, v in self.conflicts.items()
+        }
 
 
 def _classify(
-    plan: Plan, run_ids: Iterable[str], overlap: set[str], missing: dict[str, list[str]]
+    plan: Plan,
+    run_ids: Iterable[str],
+    overlap: set[str],
+    missing: dict[str, list[str]],
+    size_only: set[str],
 ) -> None:
     for run_id in run_ids:
         if run_id not in overlap:
@@ -116,6 +141,8 @@ def _classify(
             plan.resume.append(run_id)
         else:
             plan.same.append(run_id)
+            if run_id in size_only:
+                plan.same_size.append(run_id)
 
 
 def _local_sizes(run_dir: str, only: Sequence[str] | None = None) -> tuple[int, int]:
@@ -148,13 +175,14 @@ def plan_push(rclone: Rclone, layout: StoreLayout, run_ids: Sequence[str]) -> Pl
     remote_runs = runs_path(rclone.remote)
     on_remote = set(rclone.list_dirs(remote_runs) or [])
     overlap = [r for r in run_ids if r in on_remote]
-    missing: dict[str, list[str]] = {}
+    found = Comparison({})
     if overlap:
-        missing, conflicts = _compare(rclone, layout.runs_dir, remote_runs, overlap, pushing=True)
-        if conflicts:
-            raise _conflict_error(conflicts, rclone.remote)
+        found = _compare(rclone, layout.runs_dir, remote_runs, overlap, pushing=True)
+        if found.conflicts:
+            raise _conflict_error(found.conflict_lines(), rclone.remote)
+    missing = found.missing
     plan = Plan(rclone.remote)
-    _classify(plan, run_ids, set(overlap), missing)
+    _classify(plan, run_ids, set(overlap), missing, found.size_only)
     for run_id in plan.moving:
         only = missing.get(run_id) if run_id in plan.resume else None
         plan.sizes[run_id], plan.files[run_id] = _local_sizes(layout.run_dir(run_id), only)
@@ -258,15 +286,17 @@ def plan_pull(rclone: Rclone, local_dirs: dict[str, str], run_ids: Sequence[str]
     overlap = [r for r in run_ids if r in local_dirs]
     missing: dict[str, list[str]] = {}
     conflicts: dict[str, str] = {}
+    size_only: set[str] = set()
     for runs_dir in sorted(set(local_dirs[r] for r in overlap)):
         group = [r for r in overlap if local_dirs[r] == runs_dir]
-        found, differ = _compare(rclone, runs_dir, remote_runs, group, pushing=False)
-        missing.update(found)
-        conflicts.update(differ)
+        found = _compare(rclone, runs_dir, remote_runs, group, pushing=False)
+        missing.update(found.missing)
+        conflicts.update(found.conflict_lines())
+        size_only |= found.size_only
     if conflicts:
         raise _conflict_error(conflicts, rclone.remote)
     plan = Plan(rclone.remote)
-    _classify(plan, run_ids, set(overlap), missing)
+    _classify(plan, run_ids, set(overlap), missing, size_only)
     if plan.moving:
         wanted = {r: set(missing[r]) if r in plan.resume else None for r in plan.moving}
         for entry in rclone.list_files(remote_runs, run_rules(plan.moving)):
