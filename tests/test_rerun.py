@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -443,3 +444,53 @@ def test_rerun_runs_in_the_recorded_subdirectory(naga: Naga, project: Path) -> N
     again = naga("rerun", newest(naga), cwd=project)  # from elsewhere in the checkout
     assert again.returncode == 0, again.stderr
     assert output(again) == output(first) == {"dir": "ünï", "up": "['ünï']"}
+
+
+@pytest.mark.skipif(
+    shutil.which("rclone") is None, reason="needs rclone (scripts/test installs it)"
+)
+@pytest.mark.timeout(240)
+def test_rerun_reads_the_code_from_the_current_clone(naga: Naga, tmp_path: Path) -> None:
+    """Two clones of one bare remote on one machine: Bob pulls Alice's run and its snapshot ref
+    into his clone; his rerun reads the code there, not from Alice's checkout (whose ref is
+    gone by then: she cleaned up)."""
+    bare = tmp_path / "team.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(bare))
+    alice, bob = tmp_path / "alice", tmp_path / "bob"
+    git(tmp_path, "clone", "-q", str(bare), str(alice))
+    (alice / "train.py").write_text("import helper\nprint('helper', helper.VALUE)\n")
+    git(alice, "add", "train.py")
+    git(alice, "commit", "-qm", "train")
+    git(alice, "push", "-q", "origin", "main")
+    (alice / "helper.py").write_text("VALUE = 42\n")  # untracked: only the snapshot holds it
+    assert naga("run", sys.executable, "train.py", cwd=alice).returncode == 0
+    run_id = newest(naga)
+    assert show(naga, run_id)["git"]["snapshot"]
+    rclone_conf = tmp_path / "rclone.conf"
+    rclone_conf.write_text("")
+    env = {**os.environ, "RCLONE_CONFIG": str(rclone_conf)}
+    runs = str(tmp_path / "runs-remote")
+    pushed = naga("push", runs, run_id, "--git-remote", "origin", cwd=alice, env=env)
+    assert pushed.returncode == 0, pushed.stderr
+
+    git(tmp_path, "clone", "-q", str(bare), str(bob))
+    bob_env = {**env, "NAGA_HOME": str(tmp_path / "bob-store")}
+    pulled = naga("pull", runs, run_id, "--git-remote", "origin", cwd=bob, env=bob_env)
+    assert pulled.returncode == 0, pulled.stderr
+    git(alice, "update-ref", "-d", f"refs/naga/snapshots/{run_id}")  # Alice's naga gc
+    before = checkout_state_of(bob)
+
+    again = naga("rerun", run_id, cwd=bob, env=bob_env)
+
+    assert again.returncode == 0, again.stderr
+    assert output(again) == {"helper": "42"}
+    assert checkout_state_of(bob) == before
+    assert git(alice, "worktree", "list", "--porcelain").count("worktree ") == 1
+
+
+def checkout_state_of(repo: Path) -> dict[str, str]:
+    return {
+        "status": git(repo, "status", "--porcelain=v2", "--branch", "-uall"),
+        "head": git(repo, "rev-parse", "HEAD"),
+        "worktrees": git(repo, "worktree", "list", "--porcelain"),
+    }

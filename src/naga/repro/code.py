@@ -10,8 +10,9 @@ A run's code is, best first:
    files) when the tree was dirty. Untracked files are not in the patch: they are listed in
    the record, and a rerun warns that they were not restored.
 
-The repository is the one the run recorded when it still exists, else the one holding the
-current directory (a teammate's clone, runs pulled from elsewhere).
+The repository is the one holding the current directory when it has the run's snapshot or
+commit (a teammate's clone that pulled the runs and their snapshot refs), else the one the run
+recorded; a snapshot in either beats a commit in the other.
 """
 
 from __future__ import annotations
@@ -83,13 +84,12 @@ def code_of(meta: dict[str, Any], run_dir: str) -> Code:
             f"run {run_id} was not recorded inside a git repository, so naga has no copy of"
             f" its code; {hint}"
         )
-    repo = _repository(git.get("root"), run_id, hint)
+    commit = git.get("commit")
+    repo, snapshot = _repository(meta, run_dir, hint)
     rel_cwd = relative_cwd(meta)
-    snapshot = snapshot_of(meta, run_dir, repo)
     if snapshot:
         skipped = list(git.get("snapshot_skipped") or [])  # too large to snapshot
         return Code(run_id, repo, snapshot, snapshot=True, rel_cwd=rel_cwd, untracked=skipped)
-    commit = git.get("commit")
     if not commit:
         raise CodeNotRestorable(
             f"run {run_id} started before the repository's first commit, so no commit holds"
@@ -112,18 +112,36 @@ def code_of(meta: dict[str, Any], run_dir: str) -> Code:
     return Code(run_id, repo, commit, patch, rel_cwd=rel_cwd, untracked=untracked)
 
 
-def _repository(recorded: str | None, run_id: str, hint: str) -> str:
-    if recorded:
-        top = gitops.toplevel(recorded)
-        if top is not None:
-            return top
+def _repository(meta: dict[str, Any], run_dir: str, hint: str) -> tuple[str, str | None]:
+    """The repository to read the run's code from, and the run's snapshot there (if any).
+
+    The one holding the current directory comes first, then the one the run recorded: a
+    teammate's clone that pulled the runs and their snapshot refs has the code, while the
+    recorded path (if it exists on this machine at all) may be someone else's checkout whose
+    history moved on. A snapshot beats a commit (it holds the untracked files too), so the
+    first repository with the snapshot wins, then the first with the commit; with neither,
+    the recorded repository (else the current one) is used and the caller says what is gone.
+    """
+    git = meta.get("git") or {}
+    recorded = git.get("root")
     here = gitops.toplevel(os.getcwd())
-    if here is None:
+    there = gitops.toplevel(recorded) if recorded else None
+    candidates = list(dict.fromkeys(r for r in (here, there) if r is not None))
+    if not candidates:
         raise CodeNotRestorable(
-            f"the repository of run {run_id} ({recorded}) is gone and the current directory"
-            f" is not inside a git repository holding its commits; cd into a clone, or {hint}"
+            f"the repository of run {meta['id']} ({recorded}) is gone and the current"
+            f" directory is not inside a git repository holding its commits; cd into a clone,"
+            f" or {hint}"
         )
-    return here
+    for repo in candidates:
+        snapshot = snapshot_of(meta, run_dir, repo)
+        if snapshot:
+            return repo, snapshot
+    commit = git.get("commit")
+    for repo in candidates:
+        if commit and gitops.commit_exists(repo, commit):
+            return repo, None
+    return there or candidates[0], None
 
 
 def snapshot_of(meta: dict[str, Any], run_dir: str, repo: str) -> str | None:
