@@ -20,6 +20,7 @@ import yaml
 from conftest import Naga, runs_json
 
 SCRIPT = '''
+import ctypes
 import os
 import time
 from pathlib import Path
@@ -50,6 +51,8 @@ def train(cfg):
             time.sleep(0.02)
     if Path(f"fail-{x}").exists():
         raise ValueError(f"diverged at {x}")
+    if Path(f"segv-{x}").exists():
+        ctypes.string_at(0)  # a crash that kills the process, as a bad extension does
     naga.log({"loss": x * 10})
     print("trained", x, "into", cfg.save_dir)
 
@@ -205,7 +208,10 @@ def test_a_sigkilled_sweep_resumes_with_only_the_undone_tasks(project: Path, nag
     again = script(project, "--tasks", "lrs", "--task-to", "model.lr")
     assert again.returncode == 0, again.stderr
     assert "3 tasks, 1 completed before" in again.stderr
-    assert executions(project) == ["0.1", "0.2", "0.2", "0.3"]  # task 0 never ran again
+    # task 0 never ran again; task 1, whose worker died, runs last, in a helper process
+    ran = executions(project)
+    assert ran == ["0.1", "0.2", "0.3", "0.2"]
+    assert int((project / "started-0.2").read_text()) not in (launcher.pid, os.getpid())
     statuses = sorted((r["params"]["sweep.task"], r["status"]) for r in runs_json(naga))
     assert statuses == [(0, "completed"), (1, "completed"), (1, "crashed"), (2, "completed")]
 
@@ -415,7 +421,7 @@ def test_a_joblib_worker_killed_mid_task_loses_nothing(project: Path, naga: Naga
     out, err = launcher.communicate(timeout=120)
     # the launcher's worker took over the killed task and finished the sweep
     assert launcher.returncode == 0, err
-    assert "naga: warning: a worker process died (exit codes SIGKILL(-9))" in err
+    assert "naga: warning: a worker process died (signal 9, SIGKILL) running task" in err
     assert "Traceback" not in err
     ran = executions(project)
     assert sorted(set(ran)) == sorted(str(x) for x in items)
@@ -557,3 +563,52 @@ def test_an_edited_config_file_makes_a_new_sweep(project: Path) -> None:
     assert sweep_id(edited.stderr) != sweep_id(first.stderr)
     assert "completed before" not in edited.stderr
     assert len(executions(project)) == 6
+
+
+def test_a_task_that_segfaults_fails_and_the_others_still_run(project: Path, naga: Naga) -> None:
+    (project / "segv-0.2").write_text("")
+    args = ["--tasks", "lrs", "--task-to", "model.lr"]
+    first = script(project, *args)
+    assert first.returncode == -signal.SIGSEGV  # the first crash takes its process down
+    assert executions(project) == ["0.1", "0.2"]
+    again = script(project, *args)
+    # the task that crashed goes to a helper process: the launcher runs the rest, and the
+    # task fails after its second crash instead of killing every launch
+    assert again.returncode == 1, again.stderr
+    assert executions(project) == ["0.1", "0.2", "0.3", "0.2"]
+    assert "a worker process died (signal 11, SIGSEGV) running task 1" in again.stderr
+    assert "task 1 failed (run " in again.stderr
+    assert "the worker running it died (signal 11, SIGSEGV); not run again" in again.stderr
+    assert "✗ failed" in again.stdout and again.stdout.count("✓ completed") == 2
+    # a new launch gives it one more chance, in a helper process, as for any failed task
+    third = script(project, *args)
+    assert third.returncode == 1, third.stderr
+    assert executions(project)[4:] == ["0.2"]
+    assert "the worker running it died (signal 11, SIGSEGV); not run again" in third.stderr
+    statuses = sorted(r["status"] for r in runs_json(naga) if r["params"]["model.lr"] == 0.2)
+    assert statuses == ["crashed"] * 3
+
+
+def test_with_n_jobs_a_crashing_task_never_takes_the_launcher_down(project: Path) -> None:
+    (project / "wait-0.1").write_text("")
+    (project / "segv-0.2").write_text("")
+    launcher = subprocess.Popen(
+        [sys.executable, "train.py", "--tasks", "lrs", "--task-to", "model.lr", "--n_jobs", "2"],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for(project / "started-0.1", launcher)
+    assert int((project / "started-0.1").read_text()) == launcher.pid
+    deadline = time.monotonic() + 60
+    while executions(project).count("0.2") < 1:  # the helper took task 1 and died
+        assert launcher.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    (project / "go").write_text("")
+    out, err = launcher.communicate(timeout=90)
+    assert launcher.returncode == 1, err
+    assert sorted(executions(project)) == ["0.1", "0.2", "0.2", "0.3"]
+    assert err.count("a worker process died (signal 11, SIGSEGV) running task 1") == 2
+    assert "the worker running it died (signal 11, SIGSEGV); not run again" in err
+    assert out.count("✓ completed") == 2 and "✗ failed" in out

@@ -3,11 +3,16 @@ this process or in joblib worker processes. Shared by ``--tasks`` and ``naga swe
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from ..errors import UsageError
+from ..sdk.termination import Terminated
 from .sweepdir import Sweep
 
 
@@ -64,7 +69,6 @@ def run_locally(
 ) -> int:
     """Run the sweep's free tasks here: in this process, or in ``n_jobs`` joblib processes."""
     from .report import print_outcome
-    from .worker import run_worker
 
     pending = sum(state != "completed" for state in sweep.pool.state().values())
     done = len(sweep.tasks) - pending
@@ -82,41 +86,150 @@ def run_locally(
         f" {workers} worker{'s' if workers > 1 else ''}",
         file=sys.stderr,
     )
-    if workers == 1:
-        run_worker(sweep.dir, program=program)
-    else:
-        _run_in_processes(sweep, workers, program)
+    try:
+        run_workers(sweep, workers, program)
+    except (KeyboardInterrupt, _Stop, Terminated) as exc:
+        signum = _signal_of(exc)
+        print(
+            f"naga: sweep {sweep.id} interrupted by {signal.Signals(signum).name}; launch it"
+            " again to run the tasks not done",
+            file=sys.stderr,
+        )
+        return 128 + signum
     return print_outcome(sweep, metrics)
 
 
-def _run_in_processes(sweep: Sweep, workers: int, program: Any) -> None:
-    """This process is one of the workers and joblib's process pool (loky) runs the others:
-    one process start and one import of naga and the program fewer than N new processes.
-    A helper that dies (SIGKILL, the OOM killer) loses only its task in progress, which the
-    workers still running take over; the end says so in one line."""
-    from concurrent.futures import BrokenExecutor
+STOP_GRACE_S = 5.0  # how long helpers have to end their runs cancelled before being killed
 
-    from joblib.externals.loky import get_reusable_executor  # type: ignore[import-untyped]
 
+def run_workers(sweep: Sweep, workers: int, program: Any = None) -> None:
+    """This process is one of the workers and ``workers - 1`` helper processes
+    (``python -m naga.parallel.worker``) are the others. A task whose worker died before is
+    left to a helper (one is started for it when there is none), so a task that crashes its
+    process never takes the launcher down with it; a helper that dies is replaced while tasks
+    are free, and the pool fails a task after its ``MAX_CRASHES``-th crash. Ctrl-C and SIGTERM
+    are passed on to the helpers, which end their runs cancelled."""
     from .worker import run_worker
 
-    executor = get_reusable_executor(max_workers=workers - 1)
-    helpers = [executor.submit(run_worker, sweep.dir) for _ in range(workers - 1)]
+    can_spawn = _can_spawn(sweep)
+    helpers: list[subprocess.Popen[bytes]] = []
     try:
-        run_worker(sweep.dir, program=program)
-        for helper in helpers:
-            helper.result()
-    except BrokenExecutor as exc:
-        print(f"naga: warning: a worker process died ({_first_line(exc)})", file=sys.stderr)
-        run_worker(sweep.dir, program=program)  # what it left, if this worker was done first
-    except BaseException:
-        executor.shutdown(wait=False, kill_workers=True)
+        helpers = [_spawn(sweep) for _ in range(workers - 1)] if can_spawn else []
+        run_worker(sweep.dir, program=program, avoid_crashed=can_spawn)
+        with _signals_raised():
+            gave_up = _supervise(sweep, helpers, max(1, workers - 1), can_spawn)
+        if not can_spawn or gave_up:  # no helper can run what is left: run it here
+            run_worker(sweep.dir, program=program)
+    except BaseException as exc:
+        _stop(helpers, _signal_of(exc))
         raise
 
 
-def _first_line(exc: BaseException) -> str:
-    import re
+def _can_spawn(sweep: Sweep) -> bool:
+    if sweep.doc["kind"] == "command":
+        return True
+    from ..errors import NagaError
+    from .program import check_loadable
 
-    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    found = re.search(r"exit codes? of the workers?( are|:)? \{?([^}]*)\}?", str(exc))
-    return f"exit codes {found.group(2).strip()}" if found else text
+    try:
+        check_loadable(sweep.doc["program"])
+    except NagaError:
+        return False
+    return True
+
+
+def _spawn(sweep: Sweep) -> subprocess.Popen[bytes]:
+    # a session of its own: a terminal's Ctrl-C reaches the launcher, which passes it on once
+    return subprocess.Popen(
+        [sys.executable, "-m", "naga.parallel.worker", sweep.dir],
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def _supervise(
+    sweep: Sweep, helpers: list[subprocess.Popen[bytes]], n_helpers: int, can_spawn: bool
+) -> bool:
+    """Wait for the helpers, replacing those that die while tasks are free (the list is
+    updated in place, for ``_stop``). True when it gave up replacing them: a helper failed
+    by itself (it cannot load the program...), and says why on stderr."""
+    spawns_left = n_helpers + 2 * len(sweep.tasks) + 2
+    gave_up = not can_spawn
+    while True:
+        alive = []
+        for helper in helpers:
+            code = helper.poll()
+            if code is None:
+                alive.append(helper)
+            elif code < 0:
+                _report_death(sweep, helper.pid, -code)
+            elif code != 0:
+                gave_up = True  # it failed by itself (its error is printed): no replacement
+        helpers[:] = alive
+        free = sum(state == "pending" for state in sweep.pool.state().values())
+        if free and not gave_up and len(helpers) < n_helpers and spawns_left > 0:
+            for _ in range(min(free, n_helpers - len(helpers), spawns_left)):
+                helpers.append(_spawn(sweep))
+                spawns_left -= 1
+        elif not helpers:
+            return gave_up
+        time.sleep(0.1)
+
+
+def _report_death(sweep: Sweep, pid: int, signum: int) -> None:
+    tasks = sweep.pool.note_death(pid, signum)
+    try:
+        name = f", {signal.Signals(signum).name}"
+    except ValueError:
+        name = ""
+    running = f" running task {', '.join(map(str, tasks))}" if tasks else ""
+    print(
+        f"naga: warning: a worker process died (signal {signum}{name}){running}",
+        file=sys.stderr,
+    )
+
+
+class _Stop(BaseException):
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextmanager
+def _signals_raised() -> Iterator[None]:
+    """SIGTERM and SIGINT while only waiting for helpers: stop them, then end like them."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise _Stop(signum)
+
+    saved = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, old in saved.items():
+            signal.signal(sig, old)
+
+
+def _signal_of(exc: BaseException) -> int:
+    if isinstance(exc, (_Stop, Terminated)):
+        return exc.signum if isinstance(exc, _Stop) else int(signal.Signals[exc.signal_name])
+    if isinstance(exc, KeyboardInterrupt):
+        return signal.SIGINT
+    code = getattr(exc, "exit_code", None) or getattr(exc, "code", None)
+    if isinstance(code, int) and 128 < code < 128 + 65:
+        return code - 128
+    return signal.SIGTERM
+
+
+def _stop(helpers: list[subprocess.Popen[bytes]], signum: int) -> None:
+    """Pass the signal on, give the helpers STOP_GRACE_S to end their runs, then kill."""
+    for helper in helpers:
+        if helper.poll() is None:
+            helper.send_signal(signum)
+    deadline = time.monotonic() + STOP_GRACE_S
+    for helper in helpers:
+        try:
+            helper.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            helper.kill()
+            helper.wait()

@@ -38,14 +38,18 @@ class Interrupted(NagaError):
 
 
 TaskRunner = Callable[[Sweep, dict[str, Any]], dict[str, Any]]
+_current: Claim | None = None  # the claim of the task this process runs now
 _WRAPPER_ENV = ("NAGA_RUN_ID", "NAGA_RUN_DIR")
 
 
-def run_worker(sweep_dir: str | os.PathLike[str], *, program: Any = None) -> int:
+def run_worker(
+    sweep_dir: str | os.PathLike[str], *, program: Any = None, avoid_crashed: bool = False
+) -> int:
     """Run free tasks of the sweep in ``sweep_dir`` until none is left; returns how many ran.
 
     ``program``: the ``clicfg`` main itself, when the caller has it (the launcher's own
-    process), instead of loading it from ``sweep.json``.
+    process), instead of loading it from ``sweep.json``. ``avoid_crashed``: leave the tasks
+    whose worker died before to other processes (the launcher has helpers for them).
     """
     sweep = load_sweep(sweep_dir)
     with _in_sweep_context(sweep):
@@ -53,10 +57,15 @@ def run_worker(sweep_dir: str | os.PathLike[str], *, program: Any = None) -> int
         pool = sweep.pool
         count = 0
         while True:
-            claim = pool.claim_next()
+            claim = pool.claim_next(avoid_crashed=avoid_crashed)
             if claim is None:
                 return count
-            outcome = _run_claimed(runner, sweep, claim)
+            global _current
+            _current = claim
+            try:
+                outcome = _run_claimed(runner, sweep, claim)
+            finally:
+                _current = None
             pool.finish(claim, outcome)
             count += 1
 
@@ -196,6 +205,8 @@ def announce(sweep: Sweep, task: dict[str, Any], run_id: str | None) -> None:
     """One line on stderr as a task starts: which one, with which values, in which run."""
     from .report import task_label
 
+    if _current is not None and _current.task == task["index"]:
+        _current.pool.note_run(_current, run_id)
     where = f"{task['index'] + 1}/{len(sweep.tasks)}"
     print(
         f"naga ▶ {task_name(sweep, task['index'])} ({where}) {task_label(sweep, task)}"
