@@ -289,3 +289,23 @@ def test_ls_sweep_finds_runs_of_other_sweeps_by_their_tag(project: Path, naga: N
     unknown = naga("ls", "--sweep", "hydra-nope")
     assert unknown.returncode == 2
     assert unknown.stderr.decode().startswith("naga: error: no sweep 'hydra-nope'")
+
+
+def test_sigterm_with_n_jobs_ends_the_helpers_runs_cancelled(project: Path, naga: Naga) -> None:
+    (project / "slow.py").write_text(
+        "import sys, time, pathlib\n"
+        "pathlib.Path('started-' + sys.argv[1]).write_text('')\n"
+        "while not pathlib.Path('go').exists():\n"
+        "    time.sleep(0.05)\n"
+    )
+    args = naga_cmd("sweep", "--n-jobs", "2", "x=0,1,2", "--", sys.executable, "slow.py", "{x}")
+    sweep = subprocess.Popen(args, cwd=project, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while len(list(project.glob("started-*"))) < 2:
+        assert sweep.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    os.kill(sweep.pid, signal.SIGTERM)
+    _, err = sweep.communicate(timeout=60)
+    assert sweep.returncode == 128 + signal.SIGTERM, err
+    assert "Traceback" not in err
+    assert sorted(r["status"] for r in runs_json(naga)) == ["cancelled", "cancelled"]

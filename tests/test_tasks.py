@@ -612,3 +612,35 @@ def test_with_n_jobs_a_crashing_task_never_takes_the_launcher_down(project: Path
     assert err.count("a worker process died (signal 11, SIGSEGV) running task 1") == 2
     assert "the worker running it died (signal 11, SIGSEGV); not run again" in err
     assert out.count("✓ completed") == 2 and "✗ failed" in out
+
+
+def test_sigterm_with_n_jobs_ends_every_task_in_progress_cancelled(
+    project: Path, naga: Naga
+) -> None:
+    (project / "wait-all").write_text("")
+    launcher = subprocess.Popen(
+        [sys.executable, "train.py", "--tasks", "lrs", "--task-to", "model.lr", "--n_jobs", "2"],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while len(list(project.glob("started-*"))) < 2:  # a task in each process
+        assert launcher.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    launcher.send_signal(signal.SIGTERM)
+    _, err = launcher.communicate(timeout=60)
+    assert launcher.returncode == 128 + signal.SIGTERM, err
+    assert "Traceback" not in err
+    assert (
+        err.strip()
+        .splitlines()[-1]
+        .endswith("interrupted by SIGTERM; launch it again to run the tasks not done")
+    )
+    runs = runs_json(naga)
+    assert sorted(r["status"] for r in runs) == ["cancelled", "cancelled"]  # none crashed
+    (project / "go").write_text("")
+    again = script(project, "--tasks", "lrs", "--task-to", "model.lr", "--n_jobs", "2")
+    assert again.returncode == 0, again.stderr
+    assert sorted(executions(project)) == ["0.1", "0.1", "0.2", "0.2", "0.3"]
