@@ -153,6 +153,56 @@ def test_mlflow_lock_a_lock_broken_in_the_block(
     assert mlflow.active_run() is None
 
 
+def test_mlflow_lock_failing_as_it_begins_still_supersedes(
+    server: MlflowServer, experiment: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run.lock that cannot be read at enter: the attempt ends FAILED with its error and the
+    stage's previous run is superseded, so the stage keeps exactly one active run."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server.uri)
+    mlflow.set_experiment(experiment)
+    client = MlflowClient(server.uri)
+    with naga.mlflow_lock(tmp_path) as first:
+        pass
+    (tmp_path / "run.lock").write_text("config: {lr: 0.1}\n")  # not a naga lock
+    with pytest.raises(naga.LockError), naga.mlflow_lock(tmp_path):
+        raise AssertionError("the block never runs")
+    found = client.get_experiment_by_name(experiment)
+    assert found is not None
+    second = [
+        r for r in client.search_runs([found.experiment_id]) if r.info.run_id != first.info.run_id
+    ]
+    (failed,) = second
+    assert failed.info.status == "FAILED"
+    assert "LockError" in failed.data.tags["naga.error"]
+    old = client.get_run(first.info.run_id).data.tags
+    assert old["naga.run_status"] == "deprecated"
+    assert old["naga.superseded_by_run_id"] == failed.info.run_id
+    assert mlflow.active_run() is None
+
+
+def test_mlflow_lock_gives_up_quickly_on_a_server_that_is_down(tmp_path: Path) -> None:
+    """MLflow alone retries for about 4 minutes; the lock says so in seconds, and leaves the
+    process's own retry settings as they were."""
+    code = (
+        "import os, naga\n"
+        "try:\n"
+        "    naga.mlflow_lock('stage').__enter__()\n"
+        "except naga.NagaError as e:\n"
+        "    print('error', e)\n"
+        "print('retries', os.environ.get('MLFLOW_HTTP_REQUEST_MAX_RETRIES'))\n"
+    )
+    env = {**os.environ, "MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}
+    env.pop("MLFLOW_HTTP_REQUEST_MAX_RETRIES", None)
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+        timeout=90,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    first, second = done.stdout.splitlines()
+    assert first.startswith("error ") and "127.0.0.1:9" in first
+    assert second == "retries None"
+
+
 # -- naga export mlflow -----------------------------------------------------------------------
 
 TRAIN = """

@@ -88,16 +88,32 @@ class MlflowLock:
         tags = {LOGICAL_ID: self.logical_id, RUN_STATUS: "active"}
         if naga_run is not None:
             tags[NAGA_ID] = str(naga_run.id)
-        with mlflow_errors(mlflow.get_tracking_uri()):
+        with quick_http(), mlflow_errors(mlflow.get_tracking_uri()):
             self.run = mlflow.start_run(nested=mlflow.active_run() is not None, tags=tags)
+            client = mlflow.MlflowClient()
             try:
-                client = mlflow.MlflowClient()
                 self.previous = self._previous_active(client)
                 self._log_lock_params(client)
-            except BaseException:
-                mlflow.end_run("FAILED")
+            except BaseException as exc:
+                self._abandon(mlflow, client, exc)
                 raise
         return self.run
+
+    def _abandon(self, mlflow: ModuleType, client: Any, exc: BaseException) -> None:
+        """An attempt that failed as it began still ends as one: FAILED with its error, and
+        the stage's previous run superseded, so the stage keeps exactly one active run."""
+        run_id = self.run.info.run_id
+        try:
+            client.set_tag(
+                run_id, ERROR_TAG, one_line(f"{type(exc).__name__}: {exc}")[:MAX_TAG_VALUE]
+            )
+            for previous in self.previous:
+                client.set_tag(previous, RUN_STATUS, "deprecated")
+                client.set_tag(previous, SUPERSEDED_BY, run_id)
+        except Exception as error:  # the server may be what failed: the first error is the news
+            log.warning("naga.mlflow_lock: %s", one_line(str(error)))
+        finally:
+            _end_run(mlflow, client, run_id, "FAILED")
 
     def __exit__(
         self,
@@ -108,7 +124,7 @@ class MlflowLock:
         mlflow = load_mlflow()
         status = _mlflow_status(exc)
         try:
-            with mlflow_errors(mlflow.get_tracking_uri()):
+            with quick_http(), mlflow_errors(mlflow.get_tracking_uri()):
                 self._finish(mlflow, exc, status)
         except NagaError as error:  # MLflow's, or a run.lock made unreadable in the block
             if exc is None:
@@ -176,6 +192,28 @@ class MlflowLock:
         }
         log_params(client, self.run.info.run_id, params)
         self._logged_params.update(params)
+
+
+# MLflow retries a request for about 4 minutes by default: naga's own calls give up after a few
+# seconds with one line instead. The user's MLFLOW_HTTP_* settings win.
+HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "60",
+}
+
+
+@contextmanager
+def quick_http() -> Iterator[None]:
+    """naga's short retry policy for the calls inside, and the process's own after them
+    (the training's own MLflow calls keep theirs)."""
+    added = [name for name in HTTP_DEFAULTS if name not in os.environ]
+    os.environ.update({name: HTTP_DEFAULTS[name] for name in added})
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
 
 
 def _current_naga_run() -> Any:

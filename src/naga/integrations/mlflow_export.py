@@ -35,6 +35,7 @@ from typing import Any
 from ..sdk import series
 from ..sdk.records import RunRecord
 from ..store.timefmt import parse_iso
+from .mlflow import HTTP_DEFAULTS as _LOCK_HTTP_DEFAULTS
 from .mlflow import (
     MAX_METRICS_PER_BATCH,
     MAX_TAG_VALUE,
@@ -63,10 +64,9 @@ STREAMS = ("main", "sys")  # the run's own metrics; other processes' streams sta
 
 # MLflow's own retry policy waits about 4 minutes for a server that is down; an export tells
 # the user in seconds (a rerun resumes). The user's own settings, when given, win.
+# The export is naga's own process: its short retries (see mlflow.HTTP_DEFAULTS) for all of it.
 HTTP_DEFAULTS = {
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
-    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "60",
+    **_LOCK_HTTP_DEFAULTS,
     "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",  # stdout is naga's: a line per run
 }
 
