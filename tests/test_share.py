@@ -464,3 +464,35 @@ def test_without_a_common_hash_large_files_are_only_said_the_same_size(
     assert "1 run already there, identical: not copied." in out
     assert "1 run already there with files of the same size" in out
     assert "compared by size only" in out and big not in out and small not in out
+
+
+def test_unknown_remote_run_and_unusable_remote_say_so_before_anything(
+    naga: Naga, tmp_path: Path
+) -> None:
+    record(naga, "one", "true")
+    record(naga, "two", "true")
+    target = tmp_path / "remote dir"
+    assert naga("push", str(target), "--all").returncode == 0
+    done = naga("pull", str(target), "nosuchrun", env=other_store(tmp_path))
+    line = one_error_line(done)
+    assert f"no run matches 'nosuchrun' on {target}" in line
+    assert f"`NAGA_HOME='{target}' naga ls` lists the runs there" in line
+    path = f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}"
+    listing = subprocess.run(  # the hint works as given
+        ["bash", "-c", line.split("`")[1]],
+        capture_output=True,
+        check=True,
+        env={**os.environ, "PATH": path},
+    )
+    assert b"one" in listing.stdout and b"two" in listing.stdout
+
+    a_file = tmp_path / "a file"
+    a_file.write_text("not a directory\n")
+    done = naga("push", str(a_file), "--all")
+    assert done.returncode == 1
+    assert f"{a_file} is a file, not a directory" in one_error_line(done)
+    assert done.stdout == b""  # nothing announced
+    assert a_file.read_text() == "not a directory\n"
+    done = naga("push", f"{a_file}/sub", "--all")
+    assert done.returncode == 1 and done.stdout == b"", done.stdout
+    assert "not a directory" in one_error_line(done)

@@ -4,15 +4,16 @@
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 import tempfile
 from typing import Any
 
 import click
 
-from ..errors import GitError, RemoteError, RunIsRunning
+from ..errors import GitError, RemoteError, RunIsRunning, RunNotFound
 from ..share import gitrefs, transfer
-from ..share.rclone import Rclone
+from ..share.rclone import Rclone, runs_path
 from ..store import Store
 from ..store.archive import archive_root
 from . import render
@@ -72,6 +73,17 @@ def _show_plan(plan: transfer.Plan, verb: str, direction: str, dry_run: bool) ->
                    " copied.")  # fmt: skip
 
 
+def _on_remote(message: str, remote: str) -> str:
+    """A "no run matches" message about the remote's runs, saying how to list those."""
+    found, _, hint = message.partition("; ")
+    if hint.startswith("did you mean"):
+        return f"{found} on {remote}; {hint}"
+    local = ":" not in remote.split("/", 1)[0]  # rclone: NAME:path is a remote, else a path
+    quoted = shlex.quote(remote if local else runs_path(remote))
+    how = f"NAGA_HOME={quoted} naga ls" if local else f"rclone lsd {quoted}"
+    return f"{found} on {remote}; `{how}` lists the runs there"
+
+
 def _progress() -> bool:
     return sys.stdout.isatty() and sys.stderr.isatty()
 
@@ -103,6 +115,8 @@ def push(
     refs = {}
     if git_remote:
         refs = gitrefs.refs_by_repo({r: store.layout.run_dir(r) for r in ids}, os.getcwd())
+    if not dry_run:
+        transfer.prepare(rclone, plan)  # the remote can be written: only then "Pushing"
     _show_plan(plan, "push", "to", dry_run)
     for root, found in refs.items():
         head = "Would push" if dry_run else "Pushing"
@@ -147,6 +161,8 @@ def pull(
         remote_store = Store(scratch)
         try:
             named, ids = select_ids(remote_store, runs, filters, every=every, verb="pull")
+        except RunNotFound as missing:  # the names were the remote's, so is the listing
+            raise RunNotFound(_on_remote(str(missing), remote)) from None
         finally:
             remote_store.close()
     running = [r for r in ids if r in records.running]

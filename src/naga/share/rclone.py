@@ -185,7 +185,7 @@ class Rclone:
         return bool(json.loads(done.stdout or b"{}").get("IsDir", True))
 
     def mkdir(self, path: str) -> None:
-        self._run(["mkdir", path])
+        self._run(["mkdir", "--retries", "1", path])
 
 
 @dataclass(frozen=True)

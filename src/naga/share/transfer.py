@@ -55,6 +55,7 @@ class Plan:
     same_size: list[str] = field(default_factory=list)
     sizes: dict[str, int] = field(default_factory=dict)
     files: dict[str, int] = field(default_factory=dict)
+    fresh: bool = False  # no REMOTE/runs yet (push: made by ``prepare``)
 
     @property
     def moving(self) -> list[str]:
@@ -173,7 +174,10 @@ def plan_push(rclone: Rclone, layout: StoreLayout, run_ids: Sequence[str]) -> Pl
     """What pushing ``run_ids`` (finished runs of this store) would copy; RemoteError on
     conflicts."""
     remote_runs = runs_path(rclone.remote)
-    on_remote = set(rclone.list_dirs(remote_runs) or [])
+    listed = rclone.list_dirs(remote_runs)
+    if listed is None:  # nothing pushed there yet: the place must be one a push can fill
+        _check_target(rclone)
+    on_remote = set(listed or [])
     overlap = [r for r in run_ids if r in on_remote]
     found = Comparison({})
     if overlap:
@@ -181,12 +185,28 @@ def plan_push(rclone: Rclone, layout: StoreLayout, run_ids: Sequence[str]) -> Pl
         if found.conflicts:
             raise _conflict_error(found.conflict_lines(), rclone.remote)
     missing = found.missing
-    plan = Plan(rclone.remote)
+    plan = Plan(rclone.remote, fresh=listed is None)
     _classify(plan, run_ids, set(overlap), missing, found.size_only)
     for run_id in plan.moving:
         only = missing.get(run_id) if run_id in plan.resume else None
         plan.sizes[run_id], plan.files[run_id] = _local_sizes(layout.run_dir(run_id), only)
     return plan
+
+
+def _check_target(rclone: Rclone) -> None:
+    """A remote that is a file (or has one where ``runs`` goes) can hold no runs."""
+    for path in (rclone.remote, runs_path(rclone.remote)):
+        if rclone.stat(path) is False:
+            raise RemoteError(
+                f"{path} is a file, not a directory: push to a directory or an rclone remote"
+            )
+
+
+def prepare(rclone: Rclone, plan: Plan) -> None:
+    """Make ``REMOTE/runs`` on a first push, before anything is announced: a remote that
+    cannot be written (read-only, no permission) fails here, in one line."""
+    if plan.fresh and plan.moving:
+        rclone.mkdir(runs_path(rclone.remote))
 
 
 def push(rclone: Rclone, layout: StoreLayout, plan: Plan) -> None:
