@@ -644,3 +644,28 @@ def test_sigterm_with_n_jobs_ends_every_task_in_progress_cancelled(
     again = script(project, "--tasks", "lrs", "--task-to", "model.lr", "--n_jobs", "2")
     assert again.returncode == 0, again.stderr
     assert sorted(executions(project)) == ["0.1", "0.1", "0.2", "0.2", "0.3"]
+
+
+def test_each_task_records_its_own_command_which_reruns_it_alone(project: Path, naga: Naga) -> None:
+    args = ["--tasks", "lrs", "--task-to", "model.lr", "--n_jobs", "2", "model.depth=5"]
+    done = script(project, *args)
+    assert done.returncode == 0, done.stderr
+    commands = {}
+    for listed in runs_json(naga):  # in the launcher's process and in the helper's
+        shown = json.loads(naga("show", listed["id"], "--json").stdout)
+        lr, task = listed["params"]["model.lr"], listed["params"]["sweep.task"]
+        assert shown["argv"] == [
+            sys.executable,
+            "train.py",
+            "model.depth=5",
+            f"model.lr={lr}",
+            f"save_dir=runs/fixed/task-{task}",
+        ]
+        assert shown["command"].endswith(
+            f"train.py model.depth=5 model.lr={lr} save_dir=runs/fixed/task-{task}"
+        )
+        assert lock(project / f"runs/fixed/task-{task}")["command"] == shown["argv"]
+        commands[lr] = listed["id"]
+    rerun = naga("rerun", commands[0.2], "--here", timeout=90)
+    assert rerun.returncode == 0, rerun.stderr
+    assert sorted(executions(project)) == ["0.1", "0.2", "0.2", "0.3"]

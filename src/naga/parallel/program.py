@@ -38,7 +38,16 @@ def describe_program(main: Any, argv: list[str]) -> dict[str, Any]:
         "path": os.path.abspath(sys.path[0] or os.getcwd()),
         "prog": os.path.basename(sys.argv[0]) or main.fn.__name__,
         "argv": list(argv),
+        "launcher": _launcher_prefix(),
     }
+
+
+def _launcher_prefix() -> list[str]:
+    """How this process was started, without the program's own arguments: ``python train.py``
+    or ``python -m pkg.train``; a task's recorded command is this plus its arguments."""
+    orig = list(getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv])
+    n_args = len(sys.argv) - 1
+    return orig[: len(orig) - n_args] if 0 < n_args <= len(orig) else orig
 
 
 def check_loadable(description: dict[str, Any]) -> None:

@@ -171,10 +171,16 @@ def run_clicfg_task(main: Any, sweep: Sweep, task: dict[str, Any]) -> dict[str, 
     invocation.now = sweep.doc["created_ts"]
     params = {"sweep": {"id": sweep.id, "task": task["index"]}}
     run = Run(name=task_name(sweep, task["index"]), tags=[sweep.tag], params=params)
-    run.__enter__()
+    command, n_args = (
+        task_command(sweep, task),
+        len(task["overrides"]) + len(sweep.doc["program"]["argv"]),
+    )
+    with _as_command(command, n_args):
+        run.__enter__()
     announce(sweep, task, run.id)
     try:
-        main._prepare(invocation).execute(main.fn)
+        with _as_command(command, n_args):
+            main._prepare(invocation).execute(main.fn)
     except (Terminated, KeyboardInterrupt) as exc:  # the run ends cancelled, the worker stops
         run.__exit__(type(exc), exc, exc.__traceback__)
         raise
@@ -182,6 +188,43 @@ def run_clicfg_task(main: Any, sweep: Sweep, task: dict[str, Any]) -> dict[str, 
         return _failed(run, exc)
     run.__exit__(None, None, None)
     return {"status": run.status, "run_id": run.id, "error": None}
+
+
+def task_command(sweep: Sweep, task: dict[str, Any]) -> list[str]:
+    """The command line that runs this one task alone: the program, the sweep's base
+    arguments and the task's overrides, without the sweep's options (``naga rerun`` runs it)."""
+    program = sweep.doc["program"]
+    prefix = program.get("launcher") or [sys.executable, program.get("script") or ""]
+    overrides = [_override_text(k, v, add) for k, v, add in task["overrides"]]
+    return [*prefix, *program["argv"], *overrides]
+
+
+def _override_text(key: str, value: Any, add: bool) -> str:
+    """``key=value`` that the command line reads back as this very value."""
+    import json
+
+    from ..config.overrides import parse_value
+
+    text = value if isinstance(value, str) else json.dumps(value)
+    if isinstance(value, str) and parse_value(text) != value:
+        text = json.dumps(value)
+    return f"{'+' if add else ''}{key}={text}"
+
+
+@contextmanager
+def _as_command(argv: list[str], n_args: int) -> Iterator[None]:
+    """The task's own command line as this process's, while its run records it (record and
+    run.lock read ``sys.orig_argv``) and its program runs (which may read ``sys.argv``, whose
+    last ``n_args`` are the program's arguments)."""
+    saved = sys.argv, getattr(sys, "orig_argv", None)
+    sys.orig_argv = list(argv)
+    sys.argv = [saved[0][0] if saved[0] else "", *argv[len(argv) - n_args :]]
+    try:
+        yield
+    finally:
+        sys.argv = saved[0]
+        if saved[1] is not None:
+            sys.orig_argv = saved[1]
 
 
 def _failed(run: Any, exc: BaseException) -> dict[str, Any]:
