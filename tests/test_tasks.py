@@ -669,3 +669,23 @@ def test_each_task_records_its_own_command_which_reruns_it_alone(project: Path, 
     rerun = naga("rerun", commands[0.2], "--here", timeout=90)
     assert rerun.returncode == 0, rerun.stderr
     assert sorted(executions(project)) == ["0.1", "0.2", "0.2", "0.3"]
+
+
+def test_a_main_defined_under_the_main_guard_is_refused_before_launching(tmp_path: Path) -> None:
+    (tmp_path / "guarded.py").write_text(
+        "import naga\n\n"
+        "if __name__ == '__main__':\n"
+        "    @naga.clicfg({'x': 0})\n"
+        "    def main(cfg):\n"
+        "        print('x', cfg.x)\n\n"
+        "    main()\n"
+    )
+    base = [sys.executable, "guarded.py", "--tasks", "[1, 2]", "--task-to", "x"]
+    for extra in (["--n_jobs", "2"], ["--slurm_config", "slurm.yaml", "--dry-run"]):
+        done = subprocess.run(
+            [*base, *extra], cwd=tmp_path, capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.count("\n") == 1, done.stderr
+        assert "main 'main' defined at the top level of guarded.py" in done.stderr
+        assert "x 1" not in done.stdout  # nothing ran

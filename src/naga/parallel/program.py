@@ -59,6 +59,64 @@ def check_loadable(description: dict[str, Any]) -> None:
         )
     if description["module"] is None and not os.path.isfile(description["script"] or ""):
         raise UsageError("cannot find the program's script file to run its tasks elsewhere")
+    source = description["script"] or _module_file(description["module"])
+    if source and _bound_at_import(source, description["attr"]) is False:
+        raise UsageError(
+            f"tasks in other processes need the clicfg main {description['attr']!r} defined"
+            f" at the top level of {os.path.basename(source)}, not under"
+            ' `if __name__ == "__main__":` (which other processes do not run)'
+        )
+
+
+def _module_file(name: str | None) -> str | None:
+    if not name:
+        return None
+    module = sys.modules.get(name)
+    found = getattr(module, "__file__", None)
+    if found is None:
+        main = sys.modules.get("__main__")
+        spec = getattr(main, "__spec__", None)
+        if spec is not None and spec.name == name:
+            found = getattr(main, "__file__", None)
+    return found if isinstance(found, str) else None
+
+
+def _bound_at_import(path: str, attr: str) -> bool | None:
+    """Whether importing the file binds ``attr`` (a def, class, assignment or import at the
+    top level, also inside if/try/with blocks, except ``if __name__ == "__main__":``); None
+    when the file cannot be read or parsed (then nothing is refused on a guess)."""
+    import ast
+
+    try:
+        with open(path, "rb") as f:
+            tree = ast.parse(f.read(), path)
+    except (OSError, SyntaxError, ValueError):
+        return None
+    return attr in _top_level_names(tree.body)
+
+
+def _top_level_names(body: list[Any]) -> set[str]:
+    import ast
+
+    names: set[str] = set()
+    for node in body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                names |= {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, ast.If):
+            if not any(isinstance(n, ast.Name) and n.id == "__name__" for n in ast.walk(node.test)):
+                names |= _top_level_names(node.body) | _top_level_names(node.orelse)
+        elif isinstance(node, (ast.Try, ast.With)):
+            for part in ("body", "orelse", "finalbody", "handlers"):
+                for child in getattr(node, part, []):
+                    inner = child.body if isinstance(child, ast.ExceptHandler) else [child]
+                    names |= _top_level_names(inner)
+    return names
 
 
 def load_program(description: dict[str, Any]) -> Any:
