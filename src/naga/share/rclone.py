@@ -31,6 +31,9 @@ _CHECK_LINE = re.compile(r"^([=+*!-]) (.+)$")
 # What rclone check logs when the two sides share no hash type (WebDAV, most FTP): it then
 # compares sizes only.
 _NO_COMMON_HASH = b"No common hash found"
+# ... and when some file had no hash on one side (an S3 object uploaded in parts by another
+# tool): rclone then counts it as matching on its size.
+_HASH_MISSING = b"hashes could not be checked"
 
 
 def runs_path(remote: str) -> str:
@@ -172,7 +175,8 @@ class Rclone:
                 marks = []
         if done.returncode == 1 and all(mark == "=" for mark, _ in marks):
             raise RemoteError(self._failure("check", _message(done.stderr)))
-        hashed = download or _NO_COMMON_HASH not in done.stderr
+        unhashed = _NO_COMMON_HASH in done.stderr or _HASH_MISSING in done.stderr
+        hashed = download or not unhashed
         return Checked([(mark, path.rstrip("\n")) for mark, path in marks], hashed)
 
     def stat(self, path: str) -> bool | None:
