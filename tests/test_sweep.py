@@ -309,3 +309,34 @@ def test_sigterm_with_n_jobs_ends_the_helpers_runs_cancelled(project: Path, naga
     assert sweep.returncode == 128 + signal.SIGTERM, err
     assert "Traceback" not in err
     assert sorted(r["status"] for r in runs_json(naga)) == ["cancelled", "cancelled"]
+
+
+def sweep_dirs() -> list[str]:
+    root = Path(os.environ["NAGA_HOME"]) / "sweeps"
+    return sorted(p.name for p in root.glob("sw-*")) if root.exists() else []
+
+
+def test_a_dry_run_or_a_refused_launch_leaves_no_sweep(project: Path, naga: Naga) -> None:
+    dry = naga("sweep", "--dry-run", "lr=0.1", "batch=8,9", *COMMAND)
+    assert dry.returncode == 0, dry.stderr
+    (project / "bad.yaml").write_text("cpus: [unclosed\n")
+    refused = naga("sweep", "--slurm", "bad.yaml", "lr=0.1", "batch=8,9", *COMMAND)
+    assert refused.returncode != 0 and "naga: error:" in text(refused)[1]
+    assert sweep_dirs() == []
+    latest = naga("ls", "--sweep", "latest")
+    assert latest.returncode == 2 and "there is no sweep yet" in text(latest)[1]
+
+
+def test_a_dry_run_of_a_sweep_with_failed_points_moves_nothing(project: Path, naga: Naga) -> None:
+    done = naga("sweep", "lr=0.01", "batch=32,64", *COMMAND)
+    assert done.returncode == 1  # (0.01, 64) exits 3
+    pool = Path(os.environ["NAGA_HOME"]) / "sweeps" / sweep_of(text(done)[1]) / "pool"
+    before = sorted(p.name for p in pool.iterdir())
+    dry = naga("sweep", "--dry-run", "lr=0.01", "batch=32,64", *COMMAND)
+    assert dry.returncode == 0, dry.stderr
+    assert "2 tasks, 1 to run" in text(dry)[0]
+    assert sorted(p.name for p in pool.iterdir()) == before
+    assert sweep_dirs() == [pool.parent.name]
+    again = naga("sweep", "lr=0.01", "batch=32,64", *COMMAND)  # a real launch reruns it
+    assert again.returncode == 1
+    assert points_run(project) == ["0.01 32", "0.01 64", "0.01 64"]

@@ -39,8 +39,7 @@ def prepare_command_sweep(
     key = sweep_key(definition)
     if not new:
         found = find_by_key(key)
-        if found is not None:
-            found.pool.reopen_failed()
+        if found is not None:  # dispatch() reopens its failed tasks (unless a dry run)
             return found, True
     drawn_seed = seed if seed is not None else secrets.randbits(32)
     tasks = [

@@ -27,15 +27,31 @@ def dispatch(
     program: Any = None,
     metrics: Sequence[str] = (),
 ) -> int:
-    """The exit code: 0 when every task completed (or was submitted or printed), else 1."""
+    """The exit code: 0 when every task completed (or was submitted or printed), else 1.
+
+    A dry run changes nothing, and a launch refused (a bad Slurm profile...) leaves no sweep:
+    a sweep made for it is removed again, and a reopened one's failed tasks stay failed."""
+    from .sweepdir import discard_sweep
+
+    if reopened and not dry_run:
+        sweep.pool.reopen_failed()  # launched again: its failed tasks run again
     if slurm:
-        return submit(sweep, slurm, n_workers=n_jobs, after=after, dry_run=dry_run)
-    if dry_run:
+        try:
+            code = submit(sweep, slurm, n_workers=n_jobs, after=after, dry_run=dry_run)
+        except BaseException:
+            if not reopened:
+                discard_sweep(sweep)
+            raise
+    elif dry_run:
         from .report import describe_tasks
 
         print(describe_tasks(sweep))
-        return 0
-    return run_locally(sweep, n_jobs or 1, program=program, reopened=reopened, metrics=metrics)
+        code = 0
+    else:
+        return run_locally(sweep, n_jobs or 1, program=program, reopened=reopened, metrics=metrics)
+    if dry_run and not reopened:
+        discard_sweep(sweep)
+    return code
 
 
 def submit(

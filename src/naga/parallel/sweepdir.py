@@ -129,6 +129,39 @@ def create_sweep(
     return sweep, False
 
 
+def discard_sweep(sweep: Sweep) -> None:
+    """Remove a sweep nothing ran in (a dry run's, a refused launch's) and its key."""
+    import shutil
+
+    root = os.path.dirname(sweep.dir)
+    key_path = os.path.join(root, "keys", str(sweep.doc.get("key")))
+    shutil.rmtree(sweep.dir, ignore_errors=True)
+    try:
+        with open(key_path, "rb") as f:
+            if json.loads(f.read()).get("id") != sweep.id:
+                return
+    except (OSError, ValueError, AttributeError):
+        return
+    # the key names the sweep made before this one again (--new-sweep), if there is one
+    earlier = [s for s in _all_sweeps(root) if s.doc.get("key") == sweep.doc.get("key")]
+    if earlier:
+        newest = max(earlier, key=lambda s: float(s.doc.get("created_ts") or 0))
+        write_json(key_path, {"id": newest.id})
+    else:
+        os.unlink(key_path)
+
+
+def _all_sweeps(root: str) -> list[Sweep]:
+    found = []
+    for name in sorted(os.listdir(root)):
+        if name.startswith("sw-"):
+            try:
+                found.append(load_sweep(os.path.join(root, name)))
+            except UsageError:
+                continue
+    return found
+
+
 def find_by_key(key: str, store_root: str | None = None) -> Sweep | None:
     try:
         with open(os.path.join(sweeps_root(store_root), "keys", key), "rb") as f:

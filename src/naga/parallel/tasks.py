@@ -94,8 +94,7 @@ def prepare_sweep(main: Any, invocation: Any) -> tuple[Sweep, bool]:
         from .sweepdir import find_by_key
 
         found = find_by_key(key)
-        if found is not None:
-            found.pool.reopen_failed()
+        if found is not None:  # dispatch() reopens its failed tasks (unless a dry run)
             return found, True
     now = time.time()
     tasks = build_tasks(main, argv, items, options.task_to, now)
