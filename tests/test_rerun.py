@@ -494,3 +494,25 @@ def checkout_state_of(repo: Path) -> dict[str, str]:
         "head": git(repo, "rev-parse", "HEAD"),
         "worktrees": git(repo, "worktree", "list", "--porcelain"),
     }
+
+
+def test_rerun_from_an_unrelated_repository_reads_the_recorded_one(
+    naga: Naga, project: Path, tmp_path: Path
+) -> None:
+    """The current repository comes first only when it holds the run's code: from another
+    project's checkout, the recorded repository is used."""
+    first = naga("run", sys.executable, "train.py", "--lr", "0.1", cwd=project)
+    assert first.returncode == 0, first.stderr
+    run_id = newest(naga)
+    elsewhere = tmp_path / "other-project"
+    elsewhere.mkdir()
+    git(elsewhere, "init", "-q", "-b", "main")
+    (elsewhere / "train.py").write_text("print('code', 'not this one')\n")
+    git(elsewhere, "add", "train.py")
+    git(elsewhere, "commit", "-qm", "unrelated")
+
+    again = naga("rerun", run_id, cwd=elsewhere)
+
+    assert again.returncode == 0, again.stderr
+    assert output(again)["code"] == output(first)["code"]
+    assert git(elsewhere, "worktree", "list", "--porcelain").count("worktree ") == 1
