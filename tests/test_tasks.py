@@ -264,12 +264,17 @@ def test_a_script_without_a_main_guard_runs_in_workers(tmp_path: Path) -> None:
     assert len({p.read_text() for p in done_files}) == 2  # the script loaded in a worker too
 
 
-def test_two_workers_on_one_pool_run_each_task_once(project: Path) -> None:
-    (project / "tasks.yaml").write_text(yaml.safe_dump([float(i) for i in range(8)]))
-    dry = script(project, "--tasks", "tasks.yaml", "--task-to", "model.lr", "--dry-run")
-    assert dry.returncode == 0, dry.stderr
-    sweep = dry.stdout.split()[1].rstrip(":")
-    sweep_dir = Path(os.environ["NAGA_HOME"]) / "sweeps" / sweep
+def test_two_workers_on_one_pool_run_each_task_once(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from naga.parallel.commands import prepare_command_sweep
+
+    monkeypatch.chdir(project)  # a sweep made, not launched: workers started by hand run it
+    append = "open('executions.txt', 'a').write(__import__('sys').argv[1] + '\\n')"
+    sweep, _ = prepare_command_sweep(
+        ["x=" + ",".join(str(float(i)) for i in range(8))], [sys.executable, "-c", append, "{x}"]
+    )
+    sweep_dir = Path(sweep.dir)
     workers = [
         subprocess.Popen(
             [sys.executable, "-m", "naga.parallel.worker", str(sweep_dir)],
