@@ -174,7 +174,7 @@ def test_dry_run_prints_the_commands_and_runs_nothing(project: Path, naga: Naga)
         (["lr=", *COMMAND], "'lr=' has no values"),
         (["lr=0.1,,0.2", *COMMAND], "has an empty value"),
         (["1lr=3", *COMMAND], "'1lr' in '1lr=3' is not a parameter name"),
-        (["lr=log(1e-4,1e-1)", *COMMAND], "is a range for random search: add --random N"),
+        (["lr=log(1e-4,1e-1)", "batch=1", *COMMAND], "is a range for random search: add"),
         (["--random", "2", "lr=exp(1,2)", *COMMAND], "unknown range exp(...)"),
         (["--random", "2", "lr=log(1e-4)", *COMMAND], "log(...) takes two bounds"),
         (["--random", "2", "lr=log(0,1)", *COMMAND], "log(LOW,HIGH) needs LOW > 0"),
@@ -187,6 +187,10 @@ def test_dry_run_prints_the_commands_and_runs_nothing(project: Path, naga: Naga)
         (["lr=0.1", "batch=1", "python", "x.py"], "naga sweep needs parameters, then -- and"),
         (["lr=0.1", "--n-jobs", "2", *COMMAND], "naga sweep's options go before the parameters"),
         (["--after", "12", "lr=0.1", "batch=1", *COMMAND], "--after chains Slurm jobs"),
+        (["lr=0.1", "batch=1", *COMMAND, "{epochs}"], "{epochs} in the command is not a swept"),
+        (["lr=[0.1,0.2", "batch=1", *COMMAND], "unclosed bracket (missing ])"),
+        (["lr=0.1]", "batch=1", *COMMAND], "unbalanced ']'"),
+        (["lr='0.1", "batch=1", *COMMAND], "unclosed '"),
     ],
 )
 def test_bad_grammar_is_one_line_and_exit_2(
@@ -340,3 +344,13 @@ def test_a_dry_run_of_a_sweep_with_failed_points_moves_nothing(project: Path, na
     again = naga("sweep", "lr=0.01", "batch=32,64", *COMMAND)  # a real launch reruns it
     assert again.returncode == 1
     assert points_run(project) == ["0.01 32", "0.01 64", "0.01 64"]
+
+
+def test_commas_inside_brackets_or_quotes_do_not_split_values(project: Path, naga: Naga) -> None:
+    assert parse_params(["arch=[1,2],[3]"])[0].values == ["[1,2]", "[3]"]
+    assert parse_params(["f=log(1,2),(3,4)"])[0].values == ["log(1,2)", "(3,4)"]
+    assert parse_params(["tag='a,b',c", 'n="x"'])[0].values == ["a,b", "c"]
+    dry = naga("sweep", "--dry-run", "arch=[1,2],[3]", "--", "echo", "{arch}")
+    assert dry.returncode == 0, dry.stderr
+    out = text(dry)[0]
+    assert "2 tasks" in out and "echo [1,2]" in out and "echo [3]" in out

@@ -2,7 +2,9 @@
 
 ::
 
-    NAME=V1,V2,...       values (a grid axis; sampled uniformly with --random)
+    NAME=V1,V2,...       values (a grid axis; sampled uniformly with --random); commas inside
+                         brackets or quotes do not split: arch=[1,2],[3] or tag='a,b'
+                         (quotes are removed, brackets stay)
     NAME=log(LOW,HIGH)   a float, log-uniform in [LOW, HIGH] (LOW > 0): learning rates
     NAME=range(LOW,HIGH) a float, uniform in [LOW, HIGH)
     NAME=int(LOW,HIGH)   an integer, uniform in [LOW, HIGH], both included
@@ -66,12 +68,46 @@ def parse_param(text: str) -> Param:
     if not spec.strip():
         raise UsageError(f"{text!r} has no values: write {name}=V1,V2 or {name}=log(LOW,HIGH)")
     function = _FUNCTION.match(spec.strip())
-    if function:
+    if function and len(split_values(spec, text)) == 1:
         return _parse_range(name, text, function.group(1), function.group(2))
-    values = [v.strip() for v in spec.split(",")]
+    values = [_unquoted(v.strip()) for v in split_values(spec, text)]
     if any(not v for v in values):
         raise UsageError(f"{text!r} has an empty value: separate values with single commas")
     return Param(name, text, values)
+
+
+_CLOSING = {"[": "]", "(": ")", "{": "}"}
+
+
+def split_values(spec: str, text: str) -> list[str]:
+    """``spec`` split at its top-level commas: none inside brackets or quotes, so
+    ``[1,2],[3]`` is two values and ``'a,b'`` one."""
+    values, current, expected, quote = [], "", [], ""
+    for char in spec:
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in _CLOSING:
+            expected.append(_CLOSING[char])
+        elif char in _CLOSING.values():
+            if not expected or expected.pop() != char:
+                raise UsageError(f"{text!r}: unbalanced {char!r}")
+        elif char == "," and not expected:
+            values.append(current)
+            current = ""
+            continue
+        current += char
+    if quote or expected:
+        raise UsageError(f"{text!r}: unclosed {quote or 'bracket (missing ' + expected[-1] + ')'}")
+    return [*values, current]
+
+
+def _unquoted(value: str) -> str:
+    """A value in matching quotes is their content (``'a,b'`` is ``a,b``)."""
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    return value
 
 
 def _parse_range(name: str, text: str, function: str, inside: str) -> Param:
@@ -165,6 +201,13 @@ def check_command(command: Sequence[str], params: Sequence[Param]) -> None:
             " --lr {lr}"
         )
     used = {m.group(1) for arg in command for m in PLACEHOLDER.finditer(arg)}
+    names = {param.name for param in params}
+    unknown = sorted(used - names)
+    if unknown:
+        raise UsageError(
+            f"{{{unknown[0]}}} in the command is not a swept parameter (swept: "
+            f"{', '.join(sorted(names))}); sweep it ({unknown[0]}=V1,V2) or write the value"
+        )
     for param in params:
         if param.name not in used:
             raise UsageError(
