@@ -354,3 +354,20 @@ def test_commas_inside_brackets_or_quotes_do_not_split_values(project: Path, nag
     assert dry.returncode == 0, dry.stderr
     out = text(dry)[0]
     assert "2 tasks" in out and "echo [1,2]" in out and "echo [3]" in out
+
+
+def test_random_over_listed_values_draws_distinct_points_at_most_the_grid(
+    project: Path, naga: Naga
+) -> None:
+    params = parse_params(["a=1,2,3", "b=x,y"])
+    drawn = points(params, 4, seed=5)
+    assert len(drawn) == 4 and len({tuple(p.items()) for p in drawn}) == 4
+    everything = points(params, 50, seed=5)
+    assert sorted(tuple(p.values()) for p in everything) == sorted(
+        tuple(p.values()) for p in points(params, None, seed=0)
+    )
+    dry = naga("sweep", "--dry-run", "--random", "5", "lr=1,2", "--", "echo", "{lr}")
+    assert dry.returncode == 0, dry.stderr
+    out, err = text(dry)
+    assert "2 tasks, 2 to run" in out
+    assert "naga: note: --random 5, but the grid has only 2 distinct points" in err

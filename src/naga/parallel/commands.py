@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -42,13 +43,20 @@ def prepare_command_sweep(
         if found is not None:  # dispatch() reopens its failed tasks (unless a dry run)
             return found, True
     drawn_seed = seed if seed is not None else secrets.randbits(32)
+    chosen = points(params, n_random, drawn_seed)
+    if n_random is not None and len(chosen) < n_random:
+        print(
+            f"naga: note: --random {n_random}, but the grid has only {len(chosen)} distinct"
+            f" points: running each once",
+            file=sys.stderr,
+        )
     tasks = [
         {
             "index": index,
             "params": {name: typed(text) for name, text in point.items()},
             "argv": fill_command(command, point),
         }
-        for index, point in enumerate(points(params, n_random, drawn_seed))
+        for index, point in enumerate(chosen)
     ]
     program = {"command": list(command), "params": list(specs)}
     extra = {"random": n_random, "seed": drawn_seed}

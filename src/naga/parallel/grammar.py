@@ -11,7 +11,8 @@
 
 Without ``--random N`` the points are the grid: every combination of the value lists, the last
 parameter varying fastest (ranges have no grid: they need ``--random``). With ``--random N``,
-N points, each parameter drawn independently (``--seed`` makes the draw repeatable).
+N points, each parameter drawn independently (``--seed`` makes the draw repeatable); when every
+parameter is a list of values, N distinct points of the grid (all of it when N is larger).
 
 A point keeps each value twice: the text that goes into the command (``1e-4`` stays ``1e-4``;
 a drawn float is written with 6 significant digits) and the value recorded as the run's param
@@ -172,7 +173,20 @@ def points(params: Sequence[Param], n_random: int | None, seed: int) -> list[dic
     if not 1 <= n_random <= MAX_POINTS:
         raise UsageError(f"--random takes 1 to {MAX_POINTS} points, not {n_random}")
     rng = random.Random(seed)
+    if all(p.kind == "list" for p in params):  # a finite grid: distinct points, at most all
+        sizes = [len(p.values) for p in params]
+        drawn = rng.sample(range(math.prod(sizes)), min(n_random, math.prod(sizes)))
+        return [_grid_point(params, sizes, index) for index in drawn]
     return [{p.name: p.draw(rng) for p in params} for _ in range(n_random)]
+
+
+def _grid_point(params: Sequence[Param], sizes: list[int], index: int) -> dict[str, str]:
+    """The grid's ``index``-th point (the last parameter varying fastest)."""
+    point: dict[str, str] = {}
+    for param, size in zip(reversed(params), reversed(sizes), strict=True):
+        index, at = divmod(index, size)
+        point[param.name] = param.values[at]
+    return {p.name: point[p.name] for p in params}
 
 
 def typed(text: str) -> Any:
