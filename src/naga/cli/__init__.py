@@ -12,6 +12,10 @@ from __future__ import annotations
 import os
 import sys
 
+TYPE_CHECKING = False  # typing costs start-up time; checkers know this idiom
+if TYPE_CHECKING:
+    import click
+
 
 def _ls(params: dict[str, object]) -> int:
     import sqlite3
@@ -166,6 +170,26 @@ def _exit_quietly_on_broken_pipe() -> None:
     sys.exit(141)
 
 
+def _click_main(cli: click.Group) -> int:
+    """Run the click app; a usage error is one line, as every other error is."""
+    import click
+
+    try:
+        code = cli.main(prog_name="naga", standalone_mode=False)
+    except click.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx is not None else "naga"
+        message = " ".join(exc.format_message().split())
+        print(f"naga: error: {message.rstrip('.')}; see `{where} --help`", file=sys.stderr)
+        return exc.exit_code
+    except click.ClickException as exc:
+        print(f"naga: error: {' '.join(exc.format_message().split())}", file=sys.stderr)
+        return exc.exit_code
+    except click.Abort:
+        print("Aborted!", file=sys.stderr)  # the user said no: not an error
+        return 1
+    return code if isinstance(code, int) else 0
+
+
 def main() -> None:
     args = sys.argv[1:]
     fast_run = _fast_run_args(args[1:]) if args[:1] == ["run"] else None
@@ -184,7 +208,7 @@ def main() -> None:
             sys.exit(hash_paths(**fast_hash))  # type: ignore[arg-type]
         from .app import cli
 
-        cli(prog_name="naga")
+        sys.exit(_click_main(cli))
     except BrokenPipeError:
         _exit_quietly_on_broken_pipe()
     except KeyboardInterrupt:
