@@ -10,6 +10,7 @@ import time
 from contextlib import closing
 from pathlib import Path
 
+import pytest
 from conftest import Naga, naga_cmd, only_run, runs_json
 
 from naga.store.layout import current_bucket
@@ -332,3 +333,23 @@ def test_index_back_after_weeks_reads_only_what_moved(naga: Naga, store: Path) -
             db.execute("SELECT value FROM state WHERE key = 'last_rebuild'").fetchone()
             == rebuilt_at
         )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["ls", "--bogus"],
+        ["ls", "--limit", "0"],
+        ["bogus"],
+        ["rerun"],
+        ["diff", "a"],
+        ["export", "mlflow", "--bogus"],
+        ["sweep", "--random", "0", "x=1", "--", "echo"],
+        ["run", "--sys-interval", "abc", "true"],
+    ],
+)
+def test_usage_errors_are_one_line(naga: Naga, args: list[str]) -> None:
+    done = naga(*args)
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.decode().splitlines()
+    assert line.startswith("naga: error: ") and line.endswith("--help`")
