@@ -218,7 +218,8 @@ def _as_command(argv: list[str], n_args: int) -> Iterator[None]:
     last ``n_args`` are the program's arguments)."""
     saved = sys.argv, getattr(sys, "orig_argv", None)
     sys.orig_argv = list(argv)
-    sys.argv = [saved[0][0] if saved[0] else "", *argv[len(argv) - n_args :]]
+    script = next((a for a in argv[: len(argv) - n_args] if a.endswith(".py")), None)
+    sys.argv = [script or (saved[0][0] if saved[0] else ""), *argv[len(argv) - n_args :]]
     try:
         yield
     finally:
