@@ -118,3 +118,48 @@ def test_a_released_task_is_free_and_failed_tasks_reopen(pool: Pool) -> None:
     last = pool.claim_next()
     assert last is not None and (last.task, last.attempt) == (0, 2)
     last.close()
+
+
+def test_a_task_that_killed_its_workers_twice_is_failed_and_once_more_on_relaunch(
+    tmp_path: Path,
+) -> None:
+    pool = Pool(str(tmp_path), 3)
+    assert claim_in_subprocess(tmp_path) == (0, 0)  # its worker dies
+    # the launcher's own process (avoid_crashed) leaves the crashed task to a helper
+    own = pool.claim_next(avoid_crashed=True)
+    assert own is not None and own.task == 1
+    pool.finish(own, {"status": "completed"})
+    assert claim_in_subprocess(tmp_path) == (0, 1)  # a helper takes it over and dies too
+    assert pool.note_death(12345, 9) == []  # no claim of that process
+    helper = pool.claim_next()
+    assert helper is not None and helper.task == 2  # task 0 is failed, not run a third time
+    pool.finish(helper, {"status": "completed"})
+    outcome = pool.outcome(0)
+    assert outcome is not None and outcome["status"] == "failed"
+    assert outcome["error"] == "the worker running it died; not run again in this launch"
+    assert pool.state() == {0: "failed", 1: "completed", 2: "completed"}
+    # a new launch gives it one attempt more, which a helper must run
+    assert pool.reopen_failed() == [0]
+    assert pool.claim_next(avoid_crashed=True) is None
+    assert claim_in_subprocess(tmp_path) == (0, 2)
+    assert pool.claim_next() is None
+    assert pool.state()[0] == "failed"
+
+
+def test_the_signal_that_killed_a_worker_is_named_in_the_outcome(tmp_path: Path) -> None:
+    pool = Pool(str(tmp_path), 1)
+    script = CLAIM_AND_DIE.replace("os._exit(0)", "import time; time.sleep(60)")
+    for attempt in (0, 1):
+        worker = subprocess.Popen(
+            [sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, text=True
+        )
+        assert worker.stdout is not None
+        assert worker.stdout.readline().split() == ["0", str(attempt)]
+        worker.kill()  # SIGKILL, as the OOM killer sends
+        worker.wait()
+        worker.stdout.close()
+        assert pool.note_death(worker.pid, 9) == [0]
+    assert pool.claim_next() is None
+    outcome = pool.outcome(0)
+    assert outcome is not None
+    assert outcome["error"].startswith("the worker running it died (signal 9, SIGKILL)")
