@@ -694,3 +694,16 @@ def test_a_main_defined_under_the_main_guard_is_refused_before_launching(tmp_pat
         assert done.stderr.count("\n") == 1, done.stderr
         assert "main 'main' defined at the top level of guarded.py" in done.stderr
         assert "x 1" not in done.stdout  # nothing ran
+
+
+def test_a_refused_slurm_launch_leaves_no_sweep_and_no_snapshot_ref(git_repo: Path) -> None:
+    (git_repo / "train.py").write_text(SCRIPT)
+    (git_repo / "bad.yaml").write_text("cpus_per_task: [unclosed\n")
+    done = script(git_repo, "--tasks", "lrs", "--task-to", "model.lr", "--slurm_config", "bad.yaml")
+    assert done.returncode != 0 and "error:" in done.stderr, done.stderr
+    assert not list((Path(os.environ["NAGA_HOME"]) / "sweeps").glob("sw-*"))
+    refs = subprocess.run(
+        ["git", "for-each-ref", "refs/naga/"], cwd=git_repo, capture_output=True, text=True
+    )
+    assert refs.returncode == 0 and refs.stdout == ""
+    assert executions(git_repo) == []

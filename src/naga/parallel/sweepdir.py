@@ -135,6 +135,7 @@ def discard_sweep(sweep: Sweep) -> None:
 
     root = os.path.dirname(sweep.dir)
     key_path = os.path.join(root, "keys", str(sweep.doc.get("key")))
+    _drop_snapshot_refs(sweep)
     shutil.rmtree(sweep.dir, ignore_errors=True)
     try:
         with open(key_path, "rb") as f:
@@ -149,6 +150,23 @@ def discard_sweep(sweep: Sweep) -> None:
         write_json(key_path, {"id": newest.id})
     else:
         os.unlink(key_path)
+
+
+def _drop_snapshot_refs(sweep: Sweep) -> None:
+    """The git refs that kept the launch's snapshot (no task will record it)."""
+    import subprocess
+
+    try:
+        with open(os.path.join(sweep.dir, "snapshot.json"), "rb") as f:
+            states = json.loads(f.read())
+    except (OSError, ValueError):
+        return
+    for state in states.values() if isinstance(states, dict) else ():
+        ref, path = state.get("ref"), state.get("path")
+        if isinstance(ref, str) and ref.endswith("/" + sweep.id) and isinstance(path, str):
+            subprocess.run(
+                ["git", "update-ref", "-d", ref], cwd=path, capture_output=True, check=False
+            )
 
 
 def _all_sweeps(root: str) -> list[Sweep]:
