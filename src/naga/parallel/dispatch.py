@@ -125,20 +125,71 @@ def run_workers(sweep: Sweep, workers: int, program: Any = None) -> None:
     process never takes the launcher down with it; a helper that dies is replaced while tasks
     are free, and the pool fails a task after its ``MAX_CRASHES``-th crash. Ctrl-C and SIGTERM
     are passed on to the helpers, which end their runs cancelled."""
+    import threading
+
     from .worker import run_worker
 
     can_spawn = _can_spawn(sweep)
-    helpers: list[subprocess.Popen[bytes]] = []
+    helpers = _Helpers(sweep, can_spawn)
+    stop_tending = threading.Event()
+    tending = threading.Thread(target=helpers.tend_until, args=(stop_tending, workers - 1))
     try:
-        helpers = [_spawn(sweep) for _ in range(workers - 1)] if can_spawn else []
+        if can_spawn:
+            helpers.spawn(workers - 1)
+        tending.start()  # a helper that dies is replaced while this process runs tasks too
         run_worker(sweep.dir, program=program, avoid_crashed=can_spawn)
+        stop_tending.set()
+        tending.join()
         with _signals_raised():
-            gave_up = _supervise(sweep, helpers, max(1, workers - 1), can_spawn)
-        if not can_spawn or gave_up:  # no helper can run what is left: run it here
+            while not helpers.tend(max(1, workers - 1)):
+                time.sleep(0.1)
+        if helpers.gave_up:  # no helper can run what is left: run it here
             run_worker(sweep.dir, program=program)
     except BaseException as exc:
-        _stop(helpers, _signal_of(exc))
+        stop_tending.set()
+        if tending.is_alive():
+            tending.join()
+        _stop(helpers.procs, _signal_of(exc))
         raise
+
+
+class _Helpers:
+    """The helper processes of one launch, reaped and replaced by ``tend``."""
+
+    def __init__(self, sweep: Sweep, can_spawn: bool) -> None:
+        self.sweep = sweep
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.gave_up = not can_spawn  # set when a helper failed by itself (cannot load...)
+        self.spawns_left = 2 * len(sweep.tasks) + 2  # replacements, beyond the first ones
+
+    def spawn(self, count: int) -> None:
+        for _ in range(count):
+            self.procs.append(_spawn(self.sweep))
+
+    def tend(self, target: int) -> bool:
+        """Reap the helpers that ended, and keep ``target`` at work while tasks are free.
+        True when none is left and none is needed."""
+        alive = []
+        for helper in self.procs:
+            code = helper.poll()
+            if code is None:
+                alive.append(helper)
+            elif code < 0:
+                _report_death(self.sweep, helper.pid, -code)
+            elif code != 0:
+                self.gave_up = True  # its error is printed: a replacement would fail alike
+        self.procs[:] = alive
+        if self.gave_up or len(alive) >= target or self.spawns_left <= 0:
+            return not alive
+        free = sum(state == "pending" for state in self.sweep.pool.state().values())
+        count = min(free, target - len(alive), self.spawns_left)
+        self.spawns_left -= count
+        self.spawn(count)
+        return not self.procs
+
+    def tend_until(self, stop: Any, target: int) -> None:
+        while not stop.wait(0.2):
+            self.tend(target)
 
 
 def _can_spawn(sweep: Sweep) -> bool:
@@ -161,35 +212,6 @@ def _spawn(sweep: Sweep) -> subprocess.Popen[bytes]:
         stdin=subprocess.DEVNULL,
         start_new_session=True,
     )
-
-
-def _supervise(
-    sweep: Sweep, helpers: list[subprocess.Popen[bytes]], n_helpers: int, can_spawn: bool
-) -> bool:
-    """Wait for the helpers, replacing those that die while tasks are free (the list is
-    updated in place, for ``_stop``). True when it gave up replacing them: a helper failed
-    by itself (it cannot load the program...), and says why on stderr."""
-    spawns_left = n_helpers + 2 * len(sweep.tasks) + 2
-    gave_up = not can_spawn
-    while True:
-        alive = []
-        for helper in helpers:
-            code = helper.poll()
-            if code is None:
-                alive.append(helper)
-            elif code < 0:
-                _report_death(sweep, helper.pid, -code)
-            elif code != 0:
-                gave_up = True  # it failed by itself (its error is printed): no replacement
-        helpers[:] = alive
-        free = sum(state == "pending" for state in sweep.pool.state().values())
-        if free and not gave_up and len(helpers) < n_helpers and spawns_left > 0:
-            for _ in range(min(free, n_helpers - len(helpers), spawns_left)):
-                helpers.append(_spawn(sweep))
-                spawns_left -= 1
-        elif not helpers:
-            return gave_up
-        time.sleep(0.1)
 
 
 def _report_death(sweep: Sweep, pid: int, signum: int) -> None:
