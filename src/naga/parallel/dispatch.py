@@ -1,5 +1,5 @@
 """Where a prepared sweep's tasks go: printed (dry run), submitted to Slurm, or run here, in
-this process or in joblib worker processes. Shared by ``--tasks`` and ``naga sweep``."""
+this process or in helper worker processes. Shared by ``--tasks`` and ``naga sweep``."""
 
 from __future__ import annotations
 
@@ -83,7 +83,7 @@ def run_locally(
     reopened: bool = False,
     metrics: Sequence[str] = (),
 ) -> int:
-    """Run the sweep's free tasks here: in this process, or in ``n_jobs`` joblib processes."""
+    """Run the sweep's free tasks here: in this process, or in it and ``n_jobs - 1`` helpers."""
     from .report import print_outcome
 
     pending = sum(state != "completed" for state in sweep.pool.state().values())

@@ -7,7 +7,7 @@
     --task-to KEY            where each item goes in the config (an item that is a mapping
                              sets keys under KEY; without --task-to, items must be mappings
                              of dotted keys)
-    --n_jobs N               N local worker processes (joblib); with --slurm_config, N Slurm
+    --n_jobs N               N local worker processes; with --slurm_config, N Slurm
                              workers
     --slurm_config FILE      run the tasks as a Slurm job array (submitit)
     --after JOB|SWEEP        on Slurm: start once that job or sweep succeeded (afterok)

@@ -1,6 +1,6 @@
 """Finding a ``clicfg`` program again in another process, without pickling it.
 
-A worker (a joblib process, a Slurm job on another node) needs the very ``main`` the launcher
+A worker (a helper process, a Slurm job on another node) needs the very ``main`` the launcher
 ran. ``sweep.json`` records where it lives: a module name (the program is a module, or was run
 with ``python -m pkg.train``) or a script file (``python train.py``), plus the global name the
 decorated main is bound to. The worker imports the module, or loads the script under another

@@ -1,6 +1,6 @@
 """``run_worker(sweep_dir)``: take tasks from a sweep's pool and run each as a naga run.
 
-This is what every backend calls: the launcher itself (one worker), joblib's processes
+This is what every backend calls: the launcher itself (one worker), its helper processes
 (``--n_jobs``), Slurm array jobs (``naga.parallel.slurm``), or by hand::
 
     python -m naga.parallel.worker <store>/sweeps/<sweep_id>
