@@ -19,7 +19,7 @@ options:
 tasks (one naga run per item; see docs/sweeps.md):
   --tasks KEY|FILE     the items: a list in the config, a YAML/JSON file, or '[1, 2]'
   --task-to KEY        where each item goes in the config (a mapping item sets keys)
-  --n_jobs N           run them in N local processes (joblib)
+  --n_jobs N           run them in N local processes
   --slurm_config FILE  submit them to Slurm (--after JOB|SWEEP, a dependency)
   --dry-run            print the tasks (or the Slurm job) and run nothing
   --new-sweep          start afresh instead of resuming the same sweep"""
