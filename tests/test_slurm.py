@@ -397,7 +397,7 @@ def test_dry_run_prints_the_sbatch_script_and_submits_nothing(
     ):
         assert line in done.stdout, done.stdout
     assert "dry run: nothing submitted" in done.stdout
-    assert "slurm" not in _sweep(store)
+    assert not list(store.glob("sweeps/sw-*"))  # a dry run makes no sweep
 
     plain = str(_profile(tmp_path, "cpus_per_task: 2\n"))
     command = naga("sweep", "--slurm", plain, "--dry-run", "x=1,2", "--", "echo", "{x}").stdout
@@ -530,7 +530,19 @@ def test_after_a_completed_sweep_needs_no_dependency(tmp_path: Path, store: Path
     with_job = _launch(tmp_path, *tasks, "--after", "812")
     assert "#SBATCH --dependency=afterok:812" in with_job.stdout
     assert "#SBATCH --kill-on-invalid-dep=yes" in with_job.stdout
-    (never,) = [p.name for p in store.glob("sweeps/sw-*") if p.name != done_sweep]
+    made = subprocess.run(  # a sweep made but never launched (dry runs make none)
+        [
+            sys.executable,
+            "-c",
+            "from naga.parallel.commands import prepare_command_sweep as p;"
+            " print(p(['x=1'], ['echo', '{x}'])[0].id)",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    never = made.stdout.strip()
     unsubmitted = _launch(
         tmp_path,
         "--tasks",
