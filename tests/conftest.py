@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -154,3 +155,28 @@ def git_repo(tmp_path: Path) -> Path:
     git(repo, "add", "train.py")
     git(repo, "commit", "-q", "-m", "first")
     return repo
+
+
+@contextmanager
+def live_run(naga: Naga, cwd: Path, name: str = "live") -> Iterator[str]:
+    """A ``naga run`` still running (a 60 s sleep) once it is listed; its id. Stopped at exit."""
+    import signal
+    import time
+
+    live = subprocess.Popen(
+        naga_cmd("run", "--name", name, "--", "sleep", "60"),
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not (found := [r["id"] for r in runs_json(naga) if r["name"] == name]):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        yield str(found[0])
+    finally:
+        os.killpg(live.pid, signal.SIGTERM)
+        live.wait(timeout=30)

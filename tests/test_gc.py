@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from conftest import Naga, git, naga_cmd, runs_json
+from conftest import Naga, git, live_run, naga_cmd, runs_json
 
 DAY = 24 * 3600
 
@@ -150,19 +149,7 @@ def test_gc_older_than_and_never_running(naga: Naga, tmp_path: Path, store: Path
     meta["started_at"] = "2020-01-01T00:00:00.000000Z"
     meta_path.write_text(json.dumps(meta))
     assert naga("reindex").returncode == 0
-    live = subprocess.Popen(
-        naga_cmd("run", "--name", "live", "--", "sleep", "60"),
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while not [r for r in runs_json(naga) if r["name"] == "live"]:
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+    with live_run(naga, tmp_path):
         done = naga("gc", "--status", "running", "--yes")
         assert done.returncode == 2
         assert "never removes running runs" in one_error_line(done)
@@ -176,9 +163,6 @@ def test_gc_older_than_and_never_running(naga: Naga, tmp_path: Path, store: Path
         bad = naga("gc", "--older-than", "soon")
         assert bad.returncode == 2
         assert "cannot read --older-than 'soon'" in one_error_line(bad)
-    finally:
-        os.killpg(live.pid, signal.SIGTERM)
-        live.wait(timeout=30)
 
 
 def test_archive_and_unarchive(naga: Naga, store: Path) -> None:
@@ -219,26 +203,11 @@ def test_archive_and_unarchive(naga: Naga, store: Path) -> None:
 
 
 def test_archive_refuses_a_running_run(naga: Naga, tmp_path: Path) -> None:
-    live = subprocess.Popen(
-        naga_cmd("run", "--name", "live", "--", "sleep", "60"),
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while not runs_json(naga):
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+    with live_run(naga, tmp_path):
         done = naga("archive", "live")
         assert done.returncode == 1
         assert "still running" in one_error_line(done)
         assert [r["name"] for r in runs_json(naga)] == ["live"]
-    finally:
-        os.killpg(live.pid, signal.SIGTERM)
-        live.wait(timeout=30)
 
 
 def _on_a_terminal(tmp_path: Path, args: list[str], answer: bytes) -> bytes:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import HOSTILE, Naga, git, naga_cmd, runs_json
+from conftest import HOSTILE, Naga, git, live_run, naga_cmd, runs_json
 
 pytestmark = pytest.mark.skipif(
     shutil.which("rclone") is None, reason="needs rclone (scripts/test installs it)"
@@ -216,20 +215,7 @@ def test_conflict_lists_runs_and_moves_nothing(
 
 def test_running_run_is_never_pushed(naga: Naga, tmp_path: Path) -> None:
     done_id = record(naga, "done", "true")
-    live = subprocess.Popen(
-        naga_cmd("run", "--name", "live", "--", "sleep", "60"),
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while not [r for r in runs_json(naga) if r["name"] == "live"]:
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
-        (running,) = [r["id"] for r in runs_json(naga) if r["name"] == "live"]
+    with live_run(naga, tmp_path) as running:
         target = tmp_path / "remote"
         done = naga("push", str(target), "live")
         assert done.returncode == 1
@@ -239,9 +225,6 @@ def test_running_run_is_never_pushed(naga: Naga, tmp_path: Path) -> None:
         assert done.returncode == 0, done.stderr
         assert f"not pushing 1 run still running: {running}" in done.stderr.decode()
         assert sorted(p.name for p in (target / "runs").iterdir()) == [done_id]
-    finally:
-        os.killpg(live.pid, signal.SIGTERM)
-        live.wait(timeout=30)
 
 
 def test_bad_inputs_are_one_line(naga: Naga, tmp_path: Path) -> None:
