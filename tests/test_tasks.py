@@ -1,7 +1,7 @@
 """``clicfg`` programs run as parallel tasks: ``--tasks``, ``--task-to``, ``--n_jobs``, resume.
 
 Every test runs a real script (``python train.py ...``) in a subprocess, as a user would; the
-joblib path starts real worker processes, and resume is tested after a real SIGKILL.
+--n_jobs path starts real worker processes, and resume is tested after a real SIGKILL.
 """
 
 from __future__ import annotations
@@ -234,7 +234,7 @@ def test_n_jobs_runs_the_tasks_of_a_plain_script_in_two_processes(project: Path)
     assert sorted(float(line.split()[0]) for line in lines) == pytest.approx(
         [0.1 * i for i in range(1, 7)]
     )
-    # the launcher is one worker, a joblib process the other, running tasks at the same time
+    # the launcher is one worker, a helper process the other, running tasks at the same time
     pids = {int(line.split()[1]) for line in lines}
     assert len(pids) == 2 and launcher.pid in pids
     assert out.count("completed") == 6
@@ -402,11 +402,8 @@ def test_a_main_not_at_module_level_cannot_go_to_other_processes(tmp_path: Path)
     assert "need the clicfg main at the top level of its module" in parallel.stderr
 
 
-def test_a_joblib_worker_killed_mid_task_loses_nothing(project: Path, naga: Naga) -> None:
-    items = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
-    (project / "tasks.yaml").write_text(yaml.safe_dump(items))
-    (project / "wait-all").write_text("")
-    args = ["--tasks", "tasks.yaml", "--task-to", "model.lr", "--n_jobs", "2"]
+def _launch_until_both_run(project: Path, args: list[str]) -> subprocess.Popen[str]:
+    """``train.py ARGS`` started, once a task runs in each of its two processes."""
     launcher = subprocess.Popen(
         [sys.executable, "train.py", *args],
         cwd=project,
@@ -418,6 +415,15 @@ def test_a_joblib_worker_killed_mid_task_loses_nothing(project: Path, naga: Naga
     while len(list(project.glob("started-*"))) < 2:  # a task in each process
         assert launcher.poll() is None and time.monotonic() < deadline
         time.sleep(0.05)
+    return launcher
+
+
+def test_a_helper_worker_killed_mid_task_loses_nothing(project: Path, naga: Naga) -> None:
+    items = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
+    (project / "tasks.yaml").write_text(yaml.safe_dump(items))
+    (project / "wait-all").write_text("")
+    args = ["--tasks", "tasks.yaml", "--task-to", "model.lr", "--n_jobs", "2"]
+    launcher = _launch_until_both_run(project, args)
     started = {p.name.split("-", 1)[1]: int(p.read_text()) for p in project.glob("started-*")}
     killed, helper_pid = next((x, pid) for x, pid in started.items() if pid != launcher.pid)
     os.kill(helper_pid, signal.SIGKILL)
@@ -625,17 +631,9 @@ def test_sigterm_with_n_jobs_ends_every_task_in_progress_cancelled(
     project: Path, naga: Naga
 ) -> None:
     (project / "wait-all").write_text("")
-    launcher = subprocess.Popen(
-        [sys.executable, "train.py", "--tasks", "lrs", "--task-to", "model.lr", "--n_jobs", "2"],
-        cwd=project,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    launcher = _launch_until_both_run(
+        project, ["--tasks", "lrs", "--task-to", "model.lr", "--n_jobs", "2"]
     )
-    deadline = time.monotonic() + 60
-    while len(list(project.glob("started-*"))) < 2:  # a task in each process
-        assert launcher.poll() is None and time.monotonic() < deadline
-        time.sleep(0.05)
     launcher.send_signal(signal.SIGTERM)
     _, err = launcher.communicate(timeout=60)
     assert launcher.returncode == 128 + signal.SIGTERM, err
