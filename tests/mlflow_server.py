@@ -27,8 +27,11 @@ def free_port() -> int:
 
 
 class MlflowServer:
-    def __init__(self, root: Path, port: int | None = None, python: str = sys.executable) -> None:
+    def __init__(
+        self, root: Path, port: int | None = None, python: str = sys.executable, workers: int = 1
+    ) -> None:
         self.root = root
+        self.workers = workers
         self.port = port or free_port()
         self.python = python
         self.uri = f"http://127.0.0.1:{self.port}"
@@ -41,7 +44,7 @@ class MlflowServer:
             self.python, "-m", "mlflow", "server",
             "--backend-store-uri", f"sqlite:///{self.db}",
             "--artifacts-destination", str(self.root / "artifacts"),
-            "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1",
+            "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(self.workers),
         ]  # fmt: skip
         # no background job runner: it starts a dozen processes the tracking API never uses
         env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
@@ -87,8 +90,10 @@ class MlflowServer:
 
 
 @contextmanager
-def mlflow_server(root: Path, python: str = sys.executable) -> Iterator[MlflowServer]:
-    server = MlflowServer(root, python=python)
+def mlflow_server(
+    root: Path, python: str = sys.executable, workers: int = 1
+) -> Iterator[MlflowServer]:
+    server = MlflowServer(root, python=python, workers=workers)
     server.start()
     try:
         yield server

@@ -4,6 +4,7 @@ work is in ``naga.integrations.mlflow_export``)."""
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -33,11 +34,19 @@ def export() -> None:
     help="The MLflow experiment, created if missing; default: $MLFLOW_EXPERIMENT_NAME, else"
     " Default.",
 )
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    help="Runs sent at once; default: 4 to a server (mlflow server's default number of"
+    " workers), 1 to a database.",
+)
 def mlflow(
     runs: tuple[str, ...],
     every: bool,
     tracking_uri: str | None,
     experiment: str | None,
+    jobs: int | None,
     **filters: Any,
 ) -> None:
     """Send RUNS (ids, prefixes or names; or --all, or ls's filters) to MLflow: params,
@@ -58,6 +67,8 @@ def mlflow(
     import logging
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # its INFO lines would mix with ours
+    # its database layer logs a traceback before raising what naga reports in one line
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     records = select_records(runs, every, filters)
     if not records:
         click.echo("No runs match; nothing exported.")
@@ -67,14 +78,21 @@ def mlflow(
     exporter = Exporter(tracking_uri, experiment)
     new = updated = 0
     with progress(len(records)) as advance:
-        for record in records:
-            result = exporter.export(record, on_points=lambda n: advance(0, n))
-            advance(1, 0)
-            new += result.created
-            updated += result.changed and not result.created
-            for warning in result.warnings:
-                click.echo(f"naga: warning: run {record.id}: {warning}", err=True)
-            click.echo(f"{record.id}  {result.mlflow_id}  {describe(result)}")
+        sent = exporter.export_many(
+            records, jobs or exporter.default_jobs, on_points=lambda n: advance(0, n)
+        )
+        try:
+            for record, result in sent:
+                advance(1, 0)
+                new += result.created
+                updated += result.changed and not result.created
+                for warning in result.warnings:
+                    click.echo(f"naga: warning: run {record.id}: {warning}", err=True)
+                click.echo(f"{record.id}  {result.mlflow_id}  {describe(result)}")
+        except KeyboardInterrupt:
+            sent.close()  # the runs in flight stop at their next chunk
+            click.echo("naga: export interrupted; run it again to resume", err=True)
+            raise
     click.echo(
         f"{len(records)} run{'s' if len(records) != 1 else ''} in MLflow experiment"
         f" {exporter.experiment_name!r}: {new} new, {updated} updated,"
@@ -126,10 +144,12 @@ def progress(total: int) -> Iterator[Any]:
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("export", total=total, points=0)
         sent = 0
+        lock = threading.Lock()  # runs are sent from several threads
 
         def advance(runs: int, points: int) -> None:
             nonlocal sent
-            sent += points
-            bar.update(task, advance=runs, points=sent)
+            with lock:
+                sent += points
+                bar.update(task, advance=runs, points=sent)
 
         yield advance

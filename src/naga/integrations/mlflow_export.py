@@ -28,16 +28,15 @@ import math
 import os
 import posixpath
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..sdk import series
 from ..sdk.records import RunRecord
 from ..store.timefmt import parse_iso
 from .mlflow import HTTP_DEFAULTS as _LOCK_HTTP_DEFAULTS
 from .mlflow import (
-    MAX_METRICS_PER_BATCH,
     MAX_TAG_VALUE,
     NAGA_ID,
     RUN_STATUS,
@@ -49,6 +48,11 @@ from .mlflow import (
     mlflow_params,
     search_all,
 )
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+from .mlflow_transport import MetricSink, Point, RestSink, metric_sink
 
 MAX_TAGS_PER_BATCH = 100
 FILES_TAG = "naga.files"
@@ -103,6 +107,14 @@ class Exporter:
             self.client = mlflow.MlflowClient(tracking_uri=tracking_uri)
             self.experiment_id = self._experiment_id(self.experiment_name)
             self.known = self._known_runs()
+            self.sink = metric_sink(self.client)
+        self.created: set[str] = set()  # naga ids whose MLflow run this export created
+
+    @property
+    def default_jobs(self) -> int:
+        """Runs sent at once: a server answers several requests at a time (``mlflow server``
+        has 4 workers by default); a database file takes one writer."""
+        return 4 if isinstance(self.sink, RestSink) else 1
 
     def errors(self) -> Any:
         return mlflow_errors(self.tracking_uri)
@@ -133,9 +145,28 @@ class Exporter:
         )
         return {r.data.tags[NAGA_ID]: r for r in runs}
 
-    def _export(self, record: RunRecord, on_points: Callable[[int], None]) -> Exported:
+    def export_many(
+        self,
+        records: list[RunRecord],
+        jobs: int = 1,
+        on_points: Callable[[int], None] = lambda n: None,
+    ) -> Generator[tuple[RunRecord, Exported], None, None]:
+        """Export ``records``, ``jobs`` runs at a time, yielding each result in the order of
+        ``records``. The MLflow runs missing are created first, in that order, so a child
+        always finds its parent's. The first error (or Ctrl-C) stops every run at its next
+        chunk, which keeps each series a prefix on the server, and is raised."""
+        with self.errors():
+            for record in records:
+                self._mlflow_run(record)
+        if jobs <= 1 or len(records) <= 1:
+            for record in records:
+                yield record, self.export(record, on_points)
+            return
+        yield from _in_threads(self.export, records, jobs, on_points)
+
+    def _mlflow_run(self, record: RunRecord) -> Any:
+        """The MLflow run of ``record``, created (and remembered as new) when missing."""
         run = self.known.get(record.id)
-        created = run is None
         if run is None:
             run = self.client.create_run(
                 self.experiment_id,
@@ -144,10 +175,16 @@ class Exporter:
                 run_name=record.name or record.id,
             )
             self.known[record.id] = run
+            self.created.add(record.id)
+        return run
+
+    def _export(self, record: RunRecord, on_points: Callable[[int], None]) -> Exported:
+        run = self._mlflow_run(record)
+        created = record.id in self.created
         result = Exported(record.id, run.info.run_id, created)
         self._send_tags(run, record, result)
         self._send_params(run, record, result)
-        result.points = send_metrics(self.client, run, record.dir, on_points)
+        result.points = send_metrics(self.client, run, record.dir, on_points, self.sink)
         self._send_artifacts(run, record, result)
         self._set_status(run, record, result)
         return result
@@ -219,29 +256,89 @@ class Exporter:
             self.client.set_terminated(run.info.run_id, status, end_time=end)
 
 
+class _Stopped(Exception):
+    """Another run's export failed, or Ctrl-C: this one stops at its next chunk."""
+
+
+def _in_threads(
+    export: Callable[[RunRecord, Callable[[int], None]], Exported],
+    records: list[RunRecord],
+    jobs: int,
+    on_points: Callable[[int], None],
+) -> Iterator[tuple[RunRecord, Exported]]:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    stop = threading.Event()
+
+    def counted(points: int) -> None:
+        on_points(points)
+        if stop.is_set():
+            raise _Stopped
+
+    def one(record: RunRecord) -> Exported:
+        if stop.is_set():
+            raise _Stopped
+        try:
+            return export(record, counted)
+        except _Stopped:
+            raise
+        except BaseException:
+            stop.set()
+            raise
+
+    pool = ThreadPoolExecutor(jobs, thread_name_prefix="naga-export")
+    futures = [pool.submit(one, record) for record in records]
+    try:
+        for record, future in zip(records, futures, strict=True):
+            try:
+                result = future.result()
+            except _Stopped:
+                raise _first_error(futures) from None
+            yield record, result
+    finally:
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _first_error(futures: list[Future[Exported]]) -> BaseException:
+    """The error that stopped the others (they all end within a chunk)."""
+    from concurrent.futures import wait
+
+    wait([f for f in futures if not f.cancelled()])
+    for future in futures:
+        error: BaseException | None = None if future.cancelled() else future.exception()
+        if error is not None and not isinstance(error, _Stopped):
+            return error
+    return KeyboardInterrupt()
+
+
 def send_metrics(
-    client: Any, run: Any, run_dir: str, on_points: Callable[[int], None] = lambda n: None
+    client: Any,
+    run: Any,
+    run_dir: str,
+    on_points: Callable[[int], None] = lambda n: None,
+    sink: MetricSink | None = None,
 ) -> int:
     """Send the points of the naga run in ``run_dir`` that the MLflow ``run`` (as last read
-    from the server) lacks, in batches; returns how many were sent."""
-    from mlflow.entities import Metric
-
+    from the server) lacks, in order and in chunks; returns how many were sent."""
+    sink = sink or metric_sink(client)
     run_id = run.info.run_id
     sent = 0
-    batch: list[Any] = []
+    chunk: list[Point] = []
     for name, points, todo in _unsent(client, run, run_dir):
         steps, times, values = points.steps, points.times, points.values
         for i in todo:
-            batch.append(Metric(name, values[i], _ms(times[i]), steps[i]))
-            if len(batch) == MAX_METRICS_PER_BATCH:
-                client.log_batch(run_id, metrics=batch)
-                sent += len(batch)
-                on_points(len(batch))
-                batch = []
-    if batch:
-        client.log_batch(run_id, metrics=batch)
-        sent += len(batch)
-        on_points(len(batch))
+            chunk.append((name, values[i], _ms(times[i]), steps[i]))
+            if len(chunk) == sink.chunk:
+                sink.send(run_id, chunk)
+                sent += len(chunk)
+                on_points(len(chunk))
+                chunk = []
+    if chunk:
+        sink.send(run_id, chunk)
+        sent += len(chunk)
+        on_points(len(chunk))
     return sent
 
 
