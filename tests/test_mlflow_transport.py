@@ -18,6 +18,7 @@ from conftest import Naga, naga_cmd
 from mlflow import MlflowClient
 from mlflow.entities import Metric
 from mlflow_server import MlflowServer, mlflow_server
+from postgres_server import postgres_server
 
 import naga
 from naga.integrations.mlflow_export import Exporter
@@ -31,6 +32,13 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
     with mlflow_server(tmp_path_factory.mktemp("mlflow-server"), workers=2) as started:
         yield started
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[str]:
+    """A real PostgreSQL server's URI, as a tracking store (MLflow creates its tables)."""
+    with postgres_server() as uri:
+        yield uri
 
 
 def record_awkward_run() -> Any:
@@ -68,13 +76,16 @@ def export_with(exporter: Exporter, record: Any) -> dict[str, Any]:
     return exported_state(exporter, record.id)
 
 
-def test_each_store_gets_its_fastest_path(server: MlflowServer, tmp_path: Path) -> None:
+def test_each_store_gets_its_fastest_path(
+    server: MlflowServer, postgres: str, tmp_path: Path
+) -> None:
     assert isinstance(Exporter(server.uri).sink, RestSink)
     assert isinstance(Exporter(f"sqlite:///{tmp_path}/m.db").sink, SqlSink)
+    assert isinstance(Exporter(postgres).sink, SqlSink)
 
 
-def test_server_and_database_hold_what_log_batch_leaves(
-    server: MlflowServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_server_and_databases_hold_what_log_batch_leaves(
+    server: MlflowServer, postgres: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(SqlSink, "chunk", 700)  # the latest values carried across chunks
     record = record_awkward_run()
@@ -87,10 +98,13 @@ def test_server_and_database_hold_what_log_batch_leaves(
     assert len(expected["histories"]["replay"]) == 8  # MLflow keeps one of identical points
 
     rest = Exporter(server.uri, experiment=f"rest-{time.time_ns()}")
-    sql = Exporter(f"sqlite:///{tmp_path}/bulk.db")
-    assert isinstance(rest.sink, RestSink) and isinstance(sql.sink, SqlSink)
+    sqlite = Exporter(f"sqlite:///{tmp_path}/bulk.db")
+    postgresql = Exporter(postgres, experiment=f"bulk-{time.time_ns()}")
+    assert isinstance(rest.sink, RestSink)
+    assert isinstance(sqlite.sink, SqlSink) and isinstance(postgresql.sink, SqlSink)
     assert export_with(rest, record) == expected
-    assert export_with(sql, record) == expected
+    assert export_with(sqlite, record) == expected
+    assert export_with(postgresql, record) == expected
 
 
 def test_an_export_that_adds_to_a_run_keeps_the_latest_values_right(tmp_path: Path) -> None:
@@ -112,9 +126,14 @@ def test_an_export_that_adds_to_a_run_keeps_the_latest_values_right(tmp_path: Pa
     assert len(state["histories"]["a"]) == 51 and len(state["histories"]["b"]) == 51
 
 
-def test_a_point_the_database_already_holds_is_kept_once(tmp_path: Path) -> None:
-    client = MlflowClient(f"sqlite:///{tmp_path}/m.db")
-    run_id = client.create_run(client.create_experiment("x")).info.run_id
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_a_point_the_database_already_holds_is_kept_once(
+    database: str, postgres: str, tmp_path: Path
+) -> None:
+    """The bulk insert fails whole on it (a transaction PostgreSQL then refuses to go on
+    with); the chunk goes again through log_batch, which skips it."""
+    client = MlflowClient(postgres if database == "postgresql" else f"sqlite:///{tmp_path}/m.db")
+    run_id = client.create_run(client.create_experiment(f"x-{time.time_ns()}")).info.run_id
     client.log_batch(run_id, metrics=[Metric("m", 1.0, 1000, 1)])
     sink = SqlSink(client._tracking_client.store, ClientSink(client))
     sink.send(run_id, [("m", 1.0, 1000, 1), ("m", 2.0, 2000, 2), ("m", 2.0, 2000, 2)])

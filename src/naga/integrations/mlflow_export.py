@@ -6,16 +6,18 @@ naga runs it already has (one paged search of the experiment, which also brings 
 tags, params and the latest point of each metric), then sends each run only what is missing.
 
 Where the state lives: on the server, with the data. naga sends a series' points in the order
-they were logged, in ``log_batch`` calls that each succeed or fail whole, and stops at the first
-failure, so the server always holds a prefix of each series. Its latest point (greatest step,
-then time) marks where that prefix ends, when that point is unambiguous: it occurs once in the
-series and every point after it is later. Otherwise (steps that go back, or two points with the
-same step and millisecond) the server's whole history of that metric is read and only the
-points missing from it are sent (MLflow's database keeps one of identical points). Nothing is
-kept locally, so a server that was reset, or an MLflow run deleted there, simply gets
-everything again, and an export cut short (server down, Ctrl-C) resumes where it stopped.
+they were logged, in chunks that each succeed or fail whole (``mlflow_transport``), and stops
+at the first failure, so the server always holds a prefix of each series. Its latest point
+(greatest step, then time) marks where that prefix ends, when that point is unambiguous: it
+occurs once in the series and every point after it is later. Otherwise (steps that go back, or
+two points with the same step and millisecond) the server's whole history of that metric is
+read and only the points missing from it are sent (MLflow's database keeps one of identical
+points). Nothing is kept locally, so a server that was reset, or an MLflow run deleted there,
+simply gets everything again, and an export cut short (server down, Ctrl-C) resumes where it
+stopped.
 
-Points go in batches of 1000, params and tags of 100 (MLflow's limits). The status comes last:
+Several runs may go at once (``export_many``), each in its own thread: a server answers many
+requests at a time. Params and tags go 100 a call (MLflow's limit). The status comes last:
 a run whose export was interrupted reads RUNNING until an export completes it, and so does a
 naga run still running (the next export adds what it logged since). Artifacts (the run's
 ``artifacts/`` at the root; ``output.log``, ``git.patch`` and ``meta.json`` under ``naga/``)
@@ -219,7 +221,8 @@ class Exporter:
 
     def _send_artifacts(self, run: Any, record: RunRecord, result: Exported) -> None:
         """Files the server lacks, or has at another size. The tag ``naga.files`` (a digest of
-        the names and sizes sent) spares listing the server's files when nothing changed."""
+        the names and sizes sent) spares listing the server's files when nothing changed, and a
+        run created by this export has none to list."""
         run_id = run.info.run_id
         local = {
             name: (path, os.path.getsize(path)) for name, path in local_files(record.dir).items()
@@ -227,7 +230,7 @@ class Exporter:
         digest = files_digest({name: size for name, (_, size) in local.items()})
         if run.data.tags.get(FILES_TAG) == digest:
             return
-        remote = self._remote_files(run_id) if local else {}
+        remote = self._remote_files(run_id) if local and not result.created else {}
         for name, (path, size) in sorted(local.items()):
             if name in remote and (remote[name] or 0) == size:
                 continue  # (MLflow gives no size for an empty file)
