@@ -534,3 +534,41 @@ def test_lineage_of_an_unreadable_lock_is_an_error(tmp_path: Path, naga_cli: Any
     done = naga_cli("lineage", str(tmp_path / "bad"))
     assert done.returncode == 1 and done.stderr.count(b"\n") == 1
     assert b"is not a valid run.lock" in done.stderr
+
+
+SAVES_INSIDE_ITS_REPO = """
+import naga
+
+@naga.clicfg({"save_dir": "runs/exp"})
+def main(cfg):
+    print("ran")
+
+main()
+"""
+
+
+def test_a_run_s_own_outputs_stay_out_of_its_snapshot(tmp_path: Path) -> None:
+    """save_dir inside the repository, not ignored: what it holds (an old checkpoint, the
+    log clicfg starts there) is output, not code; other untracked files are kept."""
+    repo = make_repo(tmp_path / "project", {"README": "project\n"})
+    (repo / "helper.py").write_text("X = 1\n")
+    (repo / "runs" / "exp").mkdir(parents=True)
+    (repo / "runs" / "exp" / "old.ckpt").write_text("weights\n")
+    (repo / "runs" / "notes.txt").write_text("kept\n")
+    done = run_py(SAVES_INSIDE_ITS_REPO, repo)
+    assert done.returncode == 0, done.stderr
+    snapshot = read_lock(repo / "runs" / "exp" / "run.lock")["repos"]["main"]["snapshot"]
+    files = set(git(repo, "ls-tree", "-r", "--name-only", snapshot).split("\n"))
+    assert {"README", "helper.py", "prog.py", "runs/notes.txt"} <= files
+    assert not [f for f in files if f.startswith("runs/exp/")], files
+
+    out = repo / "runs" / "by-hand"  # naga.runlock: its save_dir the same way
+    out.mkdir()
+    (out / "model.pt").write_text("weights\n")
+    path = naga.runlock({"save_dir": str(out)}, repos={"main": repo})
+    files = set(
+        git(
+            repo, "ls-tree", "-r", "--name-only", read_lock(path)["repos"]["main"]["snapshot"]
+        ).split("\n")
+    )
+    assert "helper.py" in files and not [f for f in files if f.startswith("runs/by-hand/")]

@@ -89,11 +89,12 @@ def commit_cwd(
     """Snapshot the working tree of the repository containing ``path``; returns the commit sha.
 
     Untracked files are those git does not ignore (``.gitignore``, ``.git/info/exclude``); of
-    them, the snapshot takes those matching a pattern of ``include`` (default: all; ``[]``: none)
-    and none of ``exclude``. Patterns are shell globs on the path from the repository root, where
-    ``*`` also crosses ``/`` (``*.py`` is every Python file, ``data`` or ``data/`` everything
-    under ``data``). Tracked files are always taken as they are on disk. Untracked nested
-    repositories are left out: snapshot them as repositories of their own.
+    them, the snapshot takes those matching a pattern of ``include`` (default: all; ``[]``:
+    none) and none of ``exclude``. Patterns are shell globs on the path from the repository
+    root, where ``*`` also crosses ``/`` (``*.py`` is every Python file, ``data`` or ``data/``
+    everything under ``data``); an absolute path in ``exclude`` leaves out what is under it.
+    Tracked files are always taken as they are on disk. Untracked nested repositories are left
+    out: snapshot them as repositories of their own.
 
     When that tree is HEAD's, no commit is made and HEAD is returned, so ``snapshot == commit``
     means the run used committed code. With ``run_id``, ``refs/naga/snapshots/<run_id>`` points
@@ -202,7 +203,7 @@ def _commit(
         _seed_index(repo.index, env["GIT_INDEX_FILE"])
         # A split index would make git write shared index files into the real .git.
         _git(repo.root, ["-c", "core.splitIndex=false", "add", "--update"], env)
-        chosen = _choose(_untracked(repo.root, env), include, exclude)
+        chosen = _choose(_untracked(repo.root, env), include, _in_repo(exclude, repo.root))
         if chosen:
             paths = b"".join(os.fsencode(p) + b"\0" for p in chosen)
             _git(repo.root, ["update-index", "--add", "-z", "--stdin"], env, stdin=paths)
@@ -237,6 +238,19 @@ def _choose(paths: list[str], include: list[str] | None, exclude: list[str]) -> 
     return [
         p for p in paths if (include is None or _matches(p, include)) and not _matches(p, exclude)
     ]
+
+
+def _in_repo(patterns: list[str], root: str) -> list[str]:
+    """Absolute paths as paths from ``root``, dropped when outside it (or ``root`` itself);
+    other patterns as they are."""
+    relative = []
+    for pattern in patterns:
+        if os.path.isabs(pattern):
+            pattern = os.path.relpath(os.path.realpath(pattern), root)
+            if pattern == "." or pattern.startswith(".."):
+                continue
+        relative.append(pattern.replace(os.sep, "/"))
+    return relative
 
 
 def _matches(path: str, patterns: list[str]) -> bool:

@@ -322,7 +322,8 @@ class Session:
         repos = self.options.get("snapshot")  # a sweep's tasks share the one taken at launch
         if repos is None:
             run_id = self.naga_run.id if self.naga_run else None
-            repos = snapshot_repos(self._repos(), run_id=run_id)
+            outputs = [save_dir] if save_dir is not None else []
+            repos = snapshot_repos(self._repos(), run_id=run_id, outputs=outputs)
         doc = build(
             container,
             status="running",

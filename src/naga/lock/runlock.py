@@ -48,7 +48,11 @@ def runlock(
     doc = build(
         resolved,
         status=recorder.status,
-        repos=snapshot_repos(repos or {}, run_id=run.id if run else None),
+        repos=snapshot_repos(
+            repos or {},
+            run_id=run.id if run else None,
+            outputs=[Path(path).parent] if runlock_path is None else [],  # the save_dir
+        ),
         data={
             **_recorded_data(recorder),
             **{k: done_entry(os.fspath(v)) for k, v in (data or {}).items()},
@@ -148,10 +152,13 @@ def attach(run: Any, doc: dict[str, Any]) -> None:
     lockfile.write(run.artifact_path(lockfile.LOCK_NAME), doc)
 
 
-def snapshot_repos(repos: Mapping[str, PathArg], run_id: str | None) -> dict[str, Any]:
+def snapshot_repos(
+    repos: Mapping[str, PathArg], run_id: str | None, outputs: Sequence[PathArg] = ()
+) -> dict[str, Any]:
     """Each repository's state and snapshot commit, kept alive by a ref named after the naga
     run (``refs/naga/snapshots/<run-id>``), or after this lock when no run records it, so
-    ``git gc`` never drops the code a lock points to."""
+    ``git gc`` never drops the code a lock points to. The run's own ``outputs`` (its save_dir:
+    logs, checkpoints) are not code, and stay out of the snapshot even when git sees them."""
     if not repos:
         return {}
     from ..snapshot import SNAPSHOT_REFS
@@ -159,7 +166,10 @@ def snapshot_repos(repos: Mapping[str, PathArg], run_id: str | None) -> dict[str
     from ..store.files import new_id
 
     ref_id = run_id or f"lock-{new_id()}"
-    states = take({name: os.fspath(p) for name, p in repos.items()}, run_id=ref_id)
+    excluded = [os.path.abspath(os.fspath(p)) for p in outputs] or None
+    states = take(
+        {name: os.fspath(p) for name, p in repos.items()}, run_id=ref_id, exclude=excluded
+    )
     for state in states.values():
         state["ref"] = SNAPSHOT_REFS + ref_id
     return states
