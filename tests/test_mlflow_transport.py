@@ -28,6 +28,12 @@ from naga.integrations.mlflow_transport import ClientSink, RestSink, SqlSink
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
+@pytest.fixture(autouse=True)
+def in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """MLflow puts a database store's artifacts under ./mlruns: here, not in the checkout."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
     with mlflow_server(tmp_path_factory.mktemp("mlflow-server"), workers=2) as started:
