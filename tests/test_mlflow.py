@@ -436,6 +436,7 @@ def points_on(server: MlflowServer) -> int:
         (["--all", "--tracking-uri", "foo://u:pw@host"], 1, "naga: error: MLflow at foo://u:***@"),
         (["--all", "--tracking-uri", "file:///nowhere"], 1, "naga: error: MLflow at file:///"),
         (["--all", "--tracking-uri", "http://127.0.0.1:9"], 1, "naga: error: cannot reach"),
+        (["--all", "--tracking-uri", "postgresql://u:pw@127.0.0.1:9/x"], 1, "naga: error: cannot"),
         (["--status", "bogus", "--tracking-uri", "URI"], 2, "naga: error: "),
     ],
 )

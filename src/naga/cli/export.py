@@ -69,6 +69,7 @@ def mlflow(
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # its INFO lines would mix with ours
     # its database layer logs a traceback before raising what naga reports in one line
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
+    _give_up_quickly_on_a_database()
     records = select_records(runs, every, filters)
     if not records:
         click.echo("No runs match; nothing exported.")
@@ -99,6 +100,15 @@ def mlflow(
         f" {len(records) - new - updated} already up to date",
         err=True,
     )
+
+
+def _give_up_quickly_on_a_database() -> None:
+    """MLflow tries to open a database store 10 times over about 100 s, silently here; as
+    for a server (two retries), the export says so in a second: it resumes when run again."""
+    import mlflow.store.db.utils as db_utils
+
+    if isinstance(getattr(db_utils, "MAX_RETRY_COUNT", None), int):
+        db_utils.MAX_RETRY_COUNT = 3  # 0.1 s, then 0.3 s
 
 
 def select_records(runs: tuple[str, ...], every: bool, filters: dict[str, Any]) -> list[Any]:

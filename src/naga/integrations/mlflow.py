@@ -303,10 +303,14 @@ def mlflow_errors(tracking_uri: str) -> Iterator[None]:
     """MLflow's exceptions as one ``MlflowError`` line that names the server (credentials
     masked) and what to do."""
     mlflow = load_mlflow()
+    from sqlalchemy.exc import SQLAlchemyError  # MLflow's own dependency, for database stores
+
     try:
         yield
     except mlflow.exceptions.MlflowException as exc:
         raise MlflowError(describe(str(exc.message), tracking_uri)) from None
+    except SQLAlchemyError as exc:  # a database store out of reach as MLflow opens it
+        raise MlflowError(describe(str(exc), tracking_uri)) from None
     except OSError as exc:  # an artifact store on a local path: permissions, a full disk
         raise MlflowError(f"MLflow at {_shown(tracking_uri)}: {exc}") from None
 

@@ -11,7 +11,7 @@ million points that conversion alone costs tens of seconds. So:
   transaction, and the run's latest value of each metric is updated in the same transaction,
   as MLflow's ``log_batch`` does it. The ORM path of ``log_batch`` spends ~0.1 ms a point;
   a bulk insert, a few microseconds;
-- anything else (``file:``, Databricks, a plugin store): ``MlflowClient.log_batch``.
+- anything else (``file:``, a plugin store without either): ``MlflowClient.log_batch``.
 
 Each ``send`` is all-or-nothing (one request, or one transaction), and the sender sends a
 series in order, so the store always holds a prefix of each series (see ``mlflow_export``).
