@@ -27,12 +27,12 @@ from .record import new_record
 from .sdk.sysmetrics import SystemSampler, sys_interval
 from .store import liveness
 from .store.files import create_run_dir, hold_space, remove_quietly, save_meta, touch_marker
-from .store.layout import StoreLayout, locate_store
+from .store.layout import StoreLayout
 from .store.timefmt import iso_from_ts
 
 TYPE_CHECKING = False  # typing itself costs naga run start-up time; checkers know this idiom
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
     from typing import Any
 
 RUN_ID_ENV = "NAGA_RUN_ID"
@@ -40,14 +40,25 @@ RUN_DIR_ENV = "NAGA_RUN_DIR"
 
 
 class RunRequest:
-    """What to run and how to label it. The command runs in the current directory."""
+    """What to run, where, and how to label it.
+
+    ``cwd``, ``env`` and ``store_root`` are explicit: the command runs in ``cwd`` with exactly
+    ``env`` (plus naga's ``NAGA_RUN_*``) and is recorded into ``store_root``, whatever this
+    process's own directory and environment are. The front end passes its own (``naga run``:
+    ``os.getcwd()``, ``os.environ``, ``locate_store``); a rerun or a sweep passes another's,
+    without changing the process. naga's own settings (heartbeat, sampling interval) are read
+    from naga's process, not from ``env``: they configure the recorder, not the command.
+    """
 
     def __init__(
         self,
         argv: list[str],
+        *,
+        cwd: str,
+        env: Mapping[str, str],
+        store_root: str,
         name: str | None = None,
         tags: list[str] | None = None,
-        store_root: str | None = None,
         sys_interval: float | None = None,
         extra: dict[str, Any] | None = None,
     ) -> None:
@@ -55,7 +66,8 @@ class RunRequest:
         self.extra = dict(extra or {})  # fields added to the record (a rerun's ``rerun_of``)
         self.name = name
         self.tags = list(tags or [])
-        self.cwd = os.getcwd()
+        self.cwd = cwd
+        self.env = env
         self.store_root = store_root
         self.sys_interval = sys_interval
 
@@ -68,6 +80,7 @@ def _base_meta(request: RunRequest, run_id: str, started: float) -> dict[str, An
         argv=request.argv,
         cwd=request.cwd,
         started=started,
+        env=request.env,
     )
     meta["output"] = {"file": "output.log", "bytes": 0, "terminal": os.isatty(1) or os.isatty(2)}
     meta.update(request.extra)
@@ -77,6 +90,8 @@ def _base_meta(request: RunRequest, run_id: str, started: float) -> dict[str, An
 def _check_request(request: RunRequest) -> None:
     if not request.argv:
         raise UsageError("no command given; usage: naga run [OPTIONS] [--] COMMAND [ARGS]...")
+    if not os.path.isdir(request.cwd):
+        raise UsageError(f"cannot run in {request.cwd}: no such directory")
     if request.name is not None and not request.name.strip():
         raise UsageError("--name must not be empty")
     for tag in request.tags:
@@ -165,7 +180,7 @@ class _Recorder:
 
     def __init__(self, request: RunRequest) -> None:
         self.request = request
-        self.layout = StoreLayout(request.store_root or locate_store(request.cwd))
+        self.layout = StoreLayout(request.store_root)
         self.started = time.time()
         self.t0 = time.monotonic()
         self.run_id = create_run_dir(self.layout)
@@ -227,7 +242,7 @@ class _Recorder:
 
     def execute(self) -> Outcome:
         run_dir = self.layout.run_dir(self.run_id)
-        env = {**os.environ, RUN_ID_ENV: self.run_id, RUN_DIR_ENV: run_dir}
+        env = {**self.request.env, RUN_ID_ENV: self.run_id, RUN_DIR_ENV: run_dir}
         self.child_env = env
         self.facts = environment.Facts(self.request.argv, env)
         interval = float(self.meta["owner"]["heartbeat_s"])
@@ -236,7 +251,13 @@ class _Recorder:
         log_fd = os.open(self.layout.output(self.run_id), flags, 0o644)
         self.t0 = time.monotonic()
         try:
-            return run_process(self.request.argv, env=env, log_fd=log_fd, on_spawn=self._started)
+            return run_process(
+                self.request.argv,
+                env=env,
+                log_fd=log_fd,
+                cwd=self.request.cwd,
+                on_spawn=self._started,
+            )
         finally:
             os.close(log_fd)
 

@@ -10,11 +10,13 @@ import os
 from ._lean import shell_join
 from ._version import __version__
 from .capture import environment, slurm
+from .redact import mask_argv
 from .store import liveness
 from .store.timefmt import iso_from_ts
 
 TYPE_CHECKING = False  # typing itself costs naga run start-up time; checkers know this idiom
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
 
@@ -26,8 +28,12 @@ def new_record(
     argv: list[str],
     cwd: str,
     started: float,
+    env: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """A run record as written when the run starts: ``running``, owned by this process."""
+    """A run record as written when the run starts: ``running``, owned by this process.
+    ``env``: the command's environment (None: this process's). Secrets in ``argv`` and ``env``
+    are masked here, the one place every record starts (``naga.redact``)."""
+    argv = mask_argv(argv)
     return {
         "schema": 1,
         "id": run_id,
@@ -48,8 +54,8 @@ def new_record(
         "pid": os.getpid(),
         "git": None,
         "python": None,
-        "env": environment.selected_env(),
-        "slurm": slurm.job_info(),  # None outside a Slurm job
+        "env": environment.selected_env(None if env is None else dict(env)),
+        "slurm": slurm.job_info(env),  # None outside a Slurm job
         "gpus": [],
         "resources": {},
         "params": {},

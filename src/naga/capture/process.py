@@ -159,8 +159,10 @@ class _Runner:
         argv: list[str],
         env: dict[str, str],
         log_fd: int,
+        cwd: str | None = None,
     ) -> None:
-        self.argv, self.env, self.log_fd = argv, env, log_fd
+        self.argv, self.env, self.log_fd, self.cwd = argv, env, log_fd, cwd
+        self.popen: Any = None  # when started elsewhere than here (see _start)
         self.outcome = Outcome(exit_code=0)
         self.streams: dict[int, _Stream] = {}
         self.master: int | None = None
@@ -196,14 +198,7 @@ class _Runner:
                 self.streams[read_end] = _Stream(read_end, target, is_pipe=True)
                 actions.append((os.POSIX_SPAWN_DUP2, write_end, target))
         try:
-            self.pid = os.posix_spawnp(
-                self.argv[0],
-                self.argv,
-                self.env,
-                file_actions=actions,
-                setpgroup=0,
-                setsigdef=RESET_SIGNALS,
-            )
+            self.pid = self._start(actions)
         except OSError as exc:
             for fd in self.streams:
                 os.close(fd)
@@ -220,6 +215,37 @@ class _Runner:
                 pass
         if self.outcome.forwarded is not None:  # arrived while the command was being started
             os.killpg(self.pid, self.outcome.forwarded)
+
+    def _start(self, actions: list[tuple[int, int, int]]) -> int:
+        """``posix_spawnp`` when the command starts as naga was started (the ``naga run`` hot
+        path). Another directory, or another PATH to find it on, takes ``subprocess``: posix_spawn
+        has no chdir, and ``posix_spawnp`` searches naga's own PATH, not the command's."""
+        here = self.cwd is None or self.cwd == os.getcwd()
+        if here and self.env.get("PATH") == os.environ.get("PATH"):
+            return os.posix_spawnp(
+                self.argv[0],
+                self.argv,
+                self.env,
+                file_actions=actions,
+                setpgroup=0,
+                setsigdef=RESET_SIGNALS,
+            )
+        import subprocess
+
+        out = {target: fd for _, fd, target in actions}
+        group: dict[str, Any] = {"process_group": 0}  # its own group, as setpgroup=0
+        if sys.version_info < (3, 11):
+            group = {"preexec_fn": os.setpgrp}
+        self.popen = subprocess.Popen(  # restore_signals: SIGPIPE, SIGXFSZ, as RESET_SIGNALS
+            self.argv,
+            cwd=self.cwd,
+            env=self.env,
+            stdout=out[1],
+            stderr=out[2],
+            close_fds=False,  # the command inherits what it would inherit from posix_spawn
+            **group,
+        )
+        return int(self.popen.pid)
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -275,6 +301,8 @@ class _Runner:
             self._on_stopped(os.WSTOPSIG(status))
             return None
         self.usage = usage
+        if self.popen is not None:
+            self.popen.returncode = status  # reaped here: subprocess must never wait for it
         return status
 
     def _on_stopped(self, signum: int) -> None:
@@ -404,10 +432,12 @@ def run_process(
     *,
     env: dict[str, str],
     log_fd: int,
+    cwd: str | None = None,
     on_spawn: Callable[[int], None] = lambda pid: None,
 ) -> Outcome:
-    """Run ``argv`` in the current directory to completion; StartFailed if it cannot start."""
-    runner = _Runner(argv, env, log_fd)
+    """Run ``argv`` in ``cwd`` (None: the current directory) with exactly ``env``, to
+    completion; StartFailed if it cannot start."""
+    runner = _Runner(argv, env, log_fd, cwd)
     runner.install_signals()
     try:
         runner.spawn()

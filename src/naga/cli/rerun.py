@@ -8,11 +8,13 @@ from typing import Any
 
 import click
 
+from .._lean import shell_join
 from ..errors import NagaError, UsageError
 from ..repro import code as repro_code
 from ..repro.rerun import Plan, Setting, plan
 from ..store import Store
 from .fast import report, say
+from .run_fast import inert
 
 
 @click.command("rerun")
@@ -27,6 +29,12 @@ from .fast import report, say
 )
 @click.option("--keep", is_flag=True, help="Keep the temporary worktree afterwards.")
 @click.option("--name", help="A name for the new run.")
+@click.option(
+    "--yes",
+    "-y",
+    is_flag=True,
+    help="Run a command recorded by another user or host without asking (read it first).",
+)
 @click.option("--tag", "tags", multiple=True, help="A tag for the new run (repeatable).")
 def rerun(
     run: str,
@@ -35,6 +43,7 @@ def rerun(
     keep: bool,
     name: str | None,
     tags: tuple[str, ...],
+    yes: bool,
 ) -> None:
     """Run RUN's command again as a new run: same arguments, environment and config, at the
     code it ran (checked out into a temporary git worktree; your checkout is not touched).
@@ -43,15 +52,21 @@ def rerun(
     naga rerun 3kx9a2bq
     naga rerun 3kx9a2bq --set lr=0.01 --set epochs=3
     naga rerun baseline --here
+
+    A run recorded by another user or on another host (pulled, a shared store) is shown and
+    asked about first (--yes: without asking). Secret values masked in the record
+    (--password, --api-key ...) are asked for, or given with --set password=VALUE.
     """
     store = Store.open()
     meta = store.get(run)
     run_dir = store.layout.run_dir(meta["id"])
     has_config = repro_code.recorded_config(run_dir) is not None
-    todo = plan(meta, [Setting.parse(s) for s in settings], has_config)
+    todo = plan(meta, [Setting.parse(s) for s in settings], has_config, os.environ)
+    _confirm(todo, yes)
+    _fill_masked(todo)
     extra: dict[str, Any] = {
         "rerun_of": meta["id"],
-        "rerun": {"here": here, "set": [f"{s.key}={s.value}" for s in todo.settings]},
+        "rerun": {"here": here, "set": todo.recorded_settings()},
     }
     options = {"name": name, "tags": list(tags), "store_root": store.layout.root}
     for secret in todo.secrets:
@@ -139,7 +154,8 @@ def _execute(
     options: dict[str, Any],
     pin: repro_code.Code | None = None,
 ) -> int:
-    """The rerun as a naga run in ``cwd`` with the plan's environment; its exit code."""
+    """The rerun as a naga run in ``cwd`` with the plan's environment, given to the command
+    (this process keeps its own directory and environment); its exit code."""
     from ..launch import RunRequest, run_command
     from .run_fast import end_line, start_line
 
@@ -148,22 +164,57 @@ def _execute(
             _pin(pin, meta["id"])
         start_line(meta)
 
-    saved_cwd, saved_env = os.getcwd(), dict(os.environ)
     ended: list[dict[str, Any]] = []
     try:
         os.makedirs(cwd, exist_ok=True)
-        os.chdir(cwd)
-        os.environ.clear()
-        os.environ.update(todo.env)
-        request = RunRequest(argv=todo.argv, extra=extra, **options)
-        try:
-            code = run_command(request, on_start=on_start, on_end=ended.append)
-        except (NagaError, OSError) as exc:
-            code = report(exc)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved_env)
-        os.chdir(saved_cwd)
+        request = RunRequest(todo.argv, cwd=cwd, env=todo.env, extra=extra, **options)
+        code = run_command(request, on_start=on_start, on_end=ended.append)
+    except (NagaError, OSError) as exc:
+        code = report(exc)
     for meta in ended:
         end_line(meta)
     return code
+
+
+def _on_terminal() -> bool:
+    return sys.stdin.isatty() and sys.stderr.isatty()
+
+
+def _confirm(todo: Plan, yes: bool) -> None:
+    """A command recorded by someone else runs only when the user has seen it and said so."""
+    if todo.origin is None or yes:
+        return
+    who = inert(todo.origin)
+    if not _on_terminal():
+        raise UsageError(
+            f"run {todo.run_id} was recorded by {who}, not by you here: read its command"
+            f" (naga show {todo.run_id}) and rerun with --yes to run it"
+        )
+    say(f"naga: run {todo.run_id} was recorded by {who}, not by you here. Its command:")
+    say(f"  {inert(shell_join(todo.argv))}")
+    if not click.confirm("Run it?", default=False, err=True):
+        raise UsageError(f"not rerunning {todo.run_id}: you said no")
+
+
+def _fill_masked(todo: Plan) -> None:
+    """Values naga masked in the record: typed on a terminal (not echoed), else an error
+    saying how to give them with --set. A rerun never runs ``***``."""
+    for slot in list(todo.masked or []):
+        if not _on_terminal():
+            break
+        label = f"--{slot.key}" if slot.key else f"argument {slot.index} ({inert(slot.shown)})"
+        todo.fill(
+            slot,
+            click.prompt(
+                f"naga: {label} was masked in the record; value", hide_input=True, err=True
+            ),
+        )
+    if todo.masked:
+        keyed = [f"--set {s.key}=VALUE" for s in todo.masked if s.key]
+        bare = [s for s in todo.masked if not s.key]
+        how = f"give {' '.join(keyed)}" if keyed else ""
+        if bare:
+            how += (" and " if how else "") + (
+                f"type argument {bare[0].index} ({inert(bare[0].shown)}) on a terminal"
+            )
+        raise UsageError(f"run {todo.run_id} was recorded with secret values masked (***); {how}")

@@ -9,6 +9,7 @@ import os
 
 from ..errors import NagaError
 from ..launch import RunRequest, run_command
+from ..store.layout import locate_store
 from .fast import report, say
 from .fmt import STATUS_LOOK, UNKNOWN_LOOK, duration
 
@@ -23,9 +24,29 @@ def _paint(text: str, code: int) -> str:
     return f"\033[{code}m{text}\033[0m"
 
 
+def inert(text: str) -> str:
+    """``text`` with control and format characters shown as escapes (``\\x1b``, ``\\u202e``),
+    so a record's text cannot drive the terminal. A stand-in until the shared presentation
+    module offers one; ``isprintable`` keeps the common case to one C call."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else _escape(c) for c in text)
+
+
+def _escape(c: str) -> str:
+    code = ord(c)
+    return (
+        f"\\x{code:02x}"
+        if code < 0x100
+        else f"\\u{code:04x}"
+        if code < 0x10000
+        else f"\\U{code:08x}"
+    )
+
+
 def start_line(meta: dict[str, Any]) -> None:
     label = f"{meta['id']} ({meta['name']})" if meta.get("name") else meta["id"]
-    say(_paint(f"naga ▶ run {label}", 36) + f"  {meta['command']}")
+    say(_paint(f"naga ▶ run {inert(label)}", 36) + f"  {inert(meta['command'])}")
 
 
 def end_line(meta: dict[str, Any]) -> None:
@@ -53,9 +74,18 @@ def run_fast(
 ) -> int:
     """``naga run`` without click: the exit code to exit with, errors reported in one line,
     before the end line, so the summary stays last."""
-    request = RunRequest(argv=command, name=name, tags=tags, sys_interval=sys_interval)
     ended: list[dict[str, Any]] = []
     try:
+        cwd = os.getcwd()  # the front end's defaults: this process's directory, env and store
+        request = RunRequest(
+            command,
+            cwd=cwd,
+            env=os.environ,
+            store_root=locate_store(cwd),
+            name=name,
+            tags=tags,
+            sys_interval=sys_interval,
+        )
         if require_clean:  # refused before anything is recorded
             from ..capture.clean import require_clean as check_clean
 

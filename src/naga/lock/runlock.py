@@ -17,7 +17,7 @@ from typing import Any, Union
 from .._version import __version__
 from ..config.resolvers import Recorder, current_recorder
 from ..errors import ConfigError
-from ..redact import redact_text
+from ..redact import mask_argv, redact_text
 from ..store.timefmt import iso_from_ts
 from . import lockfile
 
@@ -119,7 +119,7 @@ def build(
         "run_id": run_id,
         "owner": _owner(),
         "save_dir": _abs(config.get("save_dir")),
-        "command": _plain(list(getattr(sys, "orig_argv", sys.argv))),
+        "command": _plain(mask_argv(list(getattr(sys, "orig_argv", sys.argv)))),
         "cwd": os.getcwd(),
         "environment": environment_summary(),
         "config": _plain(config),

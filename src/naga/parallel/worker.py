@@ -102,13 +102,20 @@ def _signal_exit(name: str | None) -> int:
 
 @contextmanager
 def _in_sweep_context(sweep: Sweep) -> Iterator[None]:
-    """The sweep's working directory and store; tasks are runs of their own even when this
-    process runs under ``naga run`` (whose run is the launcher's, not a task's)."""
+    """The sweep's working directory and store for its tasks. A command task is given them
+    explicitly (``command_env``, ``run_command_task``): the process is left as it is. A clicfg
+    task runs the program's function in this very process, and that code reads relative paths,
+    ``os.environ`` and ``NAGA_HOME`` itself: only there is the process moved, for the worker's
+    life. Tasks are runs of their own even when this process runs under ``naga run`` (whose run
+    is the launcher's, not a task's)."""
     if not os.path.isdir(sweep.doc["cwd"]):
         raise NagaError(
             f"sweep {sweep.id} runs in {sweep.doc['cwd']}, which does not exist on this machine"
             " (workers need the same paths as the launcher: a shared filesystem)"
         )
+    if sweep.doc["kind"] == "command":
+        yield
+        return
     saved = {key: os.environ.pop(key) for key in _WRAPPER_ENV if key in os.environ}
     home = os.environ.get("NAGA_HOME")
     cwd = os.getcwd()
@@ -123,6 +130,14 @@ def _in_sweep_context(sweep: Sweep) -> Iterator[None]:
             os.environ.pop("NAGA_HOME", None)
         else:
             os.environ["NAGA_HOME"] = home
+
+
+def command_env(sweep: Sweep) -> dict[str, str]:
+    """A command task's environment: this worker's, recording into the sweep's store, without
+    the variables of a ``naga run`` the worker itself may run under."""
+    env = {k: v for k, v in os.environ.items() if k not in _WRAPPER_ENV}
+    env["NAGA_HOME"] = sweep.doc["store"]
+    return env
 
 
 def _runner(sweep: Sweep, program: Any) -> TaskRunner:
@@ -265,10 +280,12 @@ def run_command_task(sweep: Sweep, task: dict[str, Any]) -> dict[str, Any]:
 
     ended: list[dict[str, Any]] = []
     request = RunRequest(
-        argv=list(task["argv"]),
+        list(task["argv"]),
+        cwd=sweep.doc["cwd"],
+        env=command_env(sweep),
+        store_root=sweep.doc["store"],
         name=task_name(sweep, task["index"]),
         tags=[sweep.tag],
-        store_root=sweep.doc["store"],
     )
     params = {**task["params"], "sweep": {"id": sweep.id, "task": task["index"]}}
 

@@ -12,7 +12,13 @@ virtual environments ...) get their recorded values back, and such variables the
 have are unset; the rest of the current environment stays. Secrets were never recorded (masked),
 so they keep their current value. naga's own plumbing (``NAGA_HOME``, ``NAGA_RUN_*``) is never
 restored. When the command's interpreter was recorded and still exists, its directory goes
-first on ``PATH``, so ``python`` is the same interpreter even from a shell without the venv.
+first on ``PATH``, so ``python`` is the same interpreter even from a shell without the venv,
+but only for a run recorded here, by this user: a record from elsewhere (pulled, a shared store)
+is untrusted input and must not choose the binary that runs, so it gets the local ``PATH``.
+
+Trust: a run recorded by another user or on another host (``origin``) is shown and confirmed
+before it runs (the front end asks). Argument values masked in the record (``naga.redact``) are
+``Plan.masked``: the front end fills them from ``--set`` or asks, never runs ``***``.
 """
 
 from __future__ import annotations
@@ -24,7 +30,8 @@ from typing import Any
 
 from ..capture import environment
 from ..errors import UsageError
-from ..redact import MASK, is_secret_name
+from ..redact import MASK, MaskedSlot, is_secret_name, mask_argv, masked_slots
+from ..store import liveness
 
 NOT_RESTORED = ("NAGA_HOME", "NAGA_RUN_ID", "NAGA_RUN_DIR")
 
@@ -97,9 +104,13 @@ def _recorded_name(name: str) -> bool:
 
 
 def rerun_env(
-    recorded: Mapping[str, str], current: Mapping[str, str]
+    recorded: Mapping[str, Any], current: Mapping[str, str], trusted: bool = True
 ) -> tuple[dict[str, str], list[str]]:
-    """(the environment for the rerun, the names of recorded secrets left as they are now)."""
+    """(the environment for the rerun, the names of recorded secrets left as they are now).
+
+    ``trusted=False`` (a record from elsewhere): recorded values that name files (``/`` in
+    them: ``PYTHONPATH``, ``LD_LIBRARY_PATH``, ``VIRTUAL_ENV`` ...) are not restored either,
+    so the record cannot choose code that runs; the current values stay."""
     env = {
         k: v
         for k, v in current.items()
@@ -107,11 +118,13 @@ def rerun_env(
     }
     secrets = []
     for name, value in recorded.items():
-        if name in NOT_RESTORED:
+        if name in NOT_RESTORED or not isinstance(value, str) or not isinstance(name, str):
             continue
         if MASK in value:  # a masked secret, or a URL whose credentials were masked
             secrets.append(name)
             continue
+        if not trusted and "/" in value:
+            continue  # the current value (kept above), or none
         env[name] = value
     return env, sorted(secrets)
 
@@ -131,6 +144,15 @@ def interpreter_path(
     return os.pathsep.join([directory, *(p for p in env.get("PATH", "").split(os.pathsep) if p)])
 
 
+def origin(meta: dict[str, Any]) -> str | None:
+    """``user@host`` of a run recorded by another user or on another host; None for one
+    recorded here by this user. A record that does not say counts as another's."""
+    user, host = meta.get("user"), meta.get("host")
+    if user == environment.user_name() and host == liveness.hostname() and user and host:
+        return None
+    return f"{user if isinstance(user, str) else '?'}@{host if isinstance(host, str) else '?'}"
+
+
 @dataclass
 class Plan:
     """The rerun of one run: what to run, with which environment, and what was changed."""
@@ -140,9 +162,26 @@ class Plan:
     env: dict[str, str]
     secrets: list[str]
     settings: list[Setting]
+    origin: str | None = None  # ``user@host`` when recorded elsewhere: confirm before running
+    masked: list[MaskedSlot] | None = None  # values the record masked, still to be given
+
+    def fill(self, slot: MaskedSlot, value: str) -> None:
+        """Put a masked value back (typed by the user) into the command to run."""
+        self.argv[slot.index] = slot.filled(value)
+        self.masked = [s for s in self.masked or [] if s is not slot]
+
+    def recorded_settings(self) -> list[str]:
+        """The ``--set`` values as the new run may record them: secrets masked."""
+        return mask_argv(["", *(f"{s.key}={s.value}" for s in self.settings)])[1:]
 
 
-def plan(meta: dict[str, Any], settings: Sequence[Setting], has_config: bool) -> Plan:
+def plan(
+    meta: dict[str, Any],
+    settings: Sequence[Setting],
+    has_config: bool,
+    current: Mapping[str, str],
+) -> Plan:
+    """The rerun of ``meta`` from an environment ``current`` (the front end's own)."""
     argv = meta.get("argv")
     if meta.get("parent_id"):
         raise UsageError(
@@ -151,9 +190,14 @@ def plan(meta: dict[str, Any], settings: Sequence[Setting], has_config: bool) ->
         )
     if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
         raise UsageError(f"run {meta['id']} recorded no command to run again")
-    env, secrets = rerun_env(meta.get("env") or {}, os.environ)
-    path = interpreter_path(argv, meta.get("python"), env)
-    if path is not None:
-        env["PATH"] = path
+    recorded_env = meta.get("env") if isinstance(meta.get("env"), dict) else {}
+    elsewhere = origin(meta)
+    env, secrets = rerun_env(recorded_env or {}, current, trusted=elsewhere is None)
+    if elsewhere is None:  # a record from elsewhere never picks the interpreter
+        path = interpreter_path(argv, meta.get("python"), env)
+        if path is not None:
+            env["PATH"] = path
     changed = apply_settings(argv, settings, has_config)
-    return Plan(meta["id"], changed, env, secrets, list(settings))
+    todo = Plan(meta["id"], changed, env, secrets, list(settings), elsewhere)
+    todo.masked = masked_slots(changed)
+    return todo
