@@ -71,10 +71,10 @@ def rerun(
     options = {"name": name, "tags": list(tags), "store_root": store.layout.root}
     for secret in todo.secrets:
         now = "its current value is used" if secret in todo.env else "it is not set now"
-        say(f"naga: note: {secret} was masked in run {meta['id']}: {now}")
+        say(f"naga: note: {inert(secret)} was masked in run {meta['id']}: {now}")
     if here:
         cwd = _here_cwd(meta)
-        say(f"naga: rerun of {meta['id']} in the current checkout ({cwd})")
+        say(f"naga: rerun of {meta['id']} in the current checkout ({inert(cwd)})")
         sys.exit(_execute(todo, cwd, extra, options))
     sys.exit(_at_recorded_code(store, meta, todo, extra, options, keep))
 
@@ -91,7 +91,7 @@ def _at_recorded_code(
     code = repro_code.code_of(meta, store.layout.run_dir(meta["id"]))
     extra["rerun"]["code"] = code.as_dict()
     if code.untracked:
-        shown = ", ".join(code.untracked[:5]) + (" ..." if len(code.untracked) > 5 else "")
+        shown = inert(", ".join(code.untracked[:5])) + (" ..." if len(code.untracked) > 5 else "")
         say(
             f"naga: warning: run {meta['id']} had {len(code.untracked)} untracked file(s) that"
             f" naga did not keep ({shown}); they are not restored"
@@ -210,7 +210,7 @@ def _fill_masked(todo: Plan) -> None:
             ),
         )
     if todo.masked:
-        keyed = [f"--set {s.key}=VALUE" for s in todo.masked if s.key]
+        keyed = [f"--set {inert(s.key)}=VALUE" for s in todo.masked if s.key]
         bare = [s for s in todo.masked if not s.key]
         how = f"give {' '.join(keyed)}" if keyed else ""
         if bare:
