@@ -375,3 +375,15 @@ def test_run_command_finds_the_program_on_the_requests_path(tmp_path: Path) -> N
     )
     assert run_command(request) == 0
     assert (tmp_path / "tool-ran").read_text() == "ok\n"
+
+
+@given(st.text())
+def test_inert_text_holds_no_control_or_format_character(text: str) -> None:
+    import unicodedata
+
+    from naga.cli.run_fast import inert
+
+    shown = inert(text)
+    assert all(unicodedata.category(c) not in ("Cc", "Cf") for c in shown)
+    if text.isprintable():
+        assert shown == text
