@@ -170,9 +170,9 @@ class NagaLogger(Logger):
         logged; ``failed`` ends a run the logger started, as the exception being handled says:
         failed with its traceback, or cancelled for Ctrl-C and SIGTERM.
 
-        An interrupt also ends a run the logger did not start: Lightning turns Ctrl-C into
-        ``sys.exit(1)`` and SIGTERM into a ``SystemExit`` without a code, so the ``with
-        naga.run()`` around it would see a failure or a success instead."""
+        An interrupt also ends a run the logger did not start, now, with everything logged:
+        Lightning turns Ctrl-C into ``sys.exit(1)`` and SIGTERM into a ``SystemExit`` without
+        a code. The ending comes from naga.ending, which knows the signal behind either."""
         run = self._run
         if run is None or run.status != "running":
             return
@@ -181,39 +181,23 @@ class NagaLogger(Logger):
             if self._owns_run and run not in _idle:
                 _idle.append(run)
             return
-        exc_info = sys.exc_info()
-        if self._owns_run or _is_interrupt(exc_info[1]):
-            _end_with_exception(run, *exc_info)
+        from ..ending import decide
+
+        exc = sys.exc_info()[1]
+        ending = decide(exc) if exc is not None else None
+        if ending is None:
+            if self._owns_run:
+                run.fail("training failed")
+            else:
+                run.flush()
+        elif self._owns_run or ending.interrupted:
+            run.end(ending)  # the one decision: a signal decides, whatever Lightning raised
         else:
             run.flush()  # its owner (`with naga.run()`) sees the exception and ends it
 
 
 def _rank_zero() -> bool:
     return getattr(rank_zero_only, "rank", 0) == 0
-
-
-def _end_with_exception(run: Run, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-    """End ``run`` as a ``with naga.run()`` block would end on this exception."""
-    if exc is None:
-        run.fail("training failed")
-        return
-    if _is_sigterm(exc):
-        run.cancel("terminated by SIGTERM")
-        return
-    run.__exit__(exc_type, exc, tb)  # failed with the traceback; cancelled on Ctrl-C
-
-
-def _is_interrupt(exc: BaseException | None) -> bool:
-    from ..sdk.termination import Terminated
-
-    return isinstance(exc, (KeyboardInterrupt, Terminated)) or (
-        exc is not None and _is_sigterm(exc)
-    )
-
-
-def _is_sigterm(exc: BaseException) -> bool:
-    """Lightning turns SIGTERM into its own SIGTERMException (a SystemExit without a code)."""
-    return type(exc).__name__ == "SIGTERMException"
 
 
 def _checkpoint_entry(callback: Any) -> dict[str, Any]:
