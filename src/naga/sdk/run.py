@@ -32,6 +32,7 @@ from ..ending import WITNESS, Ending, decide, exit_for
 from ..errors import NagaError, NoActiveRun
 from ..store.files import touch_marker
 from ..store.layout import StoreLayout, locate_store
+from ..store.sdkstate import attempt_stream
 from ..store.timefmt import iso_from_ts
 from . import artifacts
 from .owned import OwnRecord
@@ -97,6 +98,7 @@ class Run:
         tags: list[str] | tuple[str, ...] | None = None,
         *,
         sys_interval: float | None = None,
+        resume: str | None = None,
     ) -> None:
         if name is not None and (not isinstance(name, str) or not name.strip()):
             raise NagaError("a run's name must be a non-empty string")
@@ -109,6 +111,7 @@ class Run:
             "params": dict(params or {}),
             "tags": tags,
             "sys_interval": sys_interval,
+            "resume": resume,
         }
         self.id: str | None = None
         self._dir: str | None = None
@@ -197,7 +200,7 @@ class Run:
             raise NagaError("a run can be entered only once; call naga.run() for a new one")
         parent = _open_run()
         wrapper_id = os.environ.get(RUN_ID_ENV)
-        if parent is None and wrapper_id:
+        if parent is None and wrapper_id and not self._spec["resume"]:
             self._attach(wrapper_id, os.environ.get(RUN_DIR_ENV, ""))
         else:
             self._create(parent)
@@ -224,8 +227,18 @@ class Run:
 
         interval = sys_interval(self._spec["sys_interval"])  # a bad value stops here, first
         layout = StoreLayout(locate_store(os.getcwd()))
-        self._own = OwnRecord(layout, self._spec, parent.id if parent else None)
+        resume = self._spec["resume"]
+        if resume is None and parent is None and os.environ.get("SLURM_JOB_ID"):
+            from . import requeue
+
+            resume = requeue.earlier_attempt(layout, self._spec["name"])
+        self._own = OwnRecord(layout, self._spec, parent.id if parent else None, resume)
+        if parent is None and os.environ.get("SLURM_JOB_ID"):
+            from . import requeue
+
+            requeue.note_opened(layout, self._spec["name"], self._own.run_id)
         self.id, self._dir, self._mode = self._own.run_id, self._own.run_dir, "own"
+        self._stream_name = attempt_stream("main", self._own.attempt)
         self._layout = layout
         _claimed[self.id] = "main"
         self._open_stream()
