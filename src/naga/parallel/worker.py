@@ -68,6 +68,7 @@ def run_worker(
                 _current = None
             pool.finish(claim, outcome)
             count += 1
+            _stop_if_signalled(sweep)
 
 
 def _run_claimed(runner: TaskRunner, sweep: Sweep, claim: Claim) -> dict[str, Any]:
@@ -88,6 +89,18 @@ def _run_claimed(runner: TaskRunner, sweep: Sweep, claim: Claim) -> dict[str, An
         raise stopped
     outcome.setdefault("duration_s", round(time.time() - started, 3))
     return outcome
+
+
+def _stop_if_signalled(sweep: Sweep) -> None:
+    """A stop signal reached this worker while its last task ran, which ended all the same
+    (it finished its last step): the job is being stopped, so no new task is claimed."""
+    from ..ending import WITNESS
+
+    name = WITNESS.received()
+    if name is not None:
+        stopped = Interrupted(f"sweep {sweep.id}: this worker was stopped by {name}")
+        stopped.exit_code = _signal_exit(name)
+        raise stopped
 
 
 def _signal_exit(name: str | None) -> int:
@@ -163,8 +176,8 @@ def run_clicfg_task(main: Any, sweep: Sweep, task: dict[str, Any]) -> dict[str, 
     """One task of a ``clicfg`` program: its config is the base command line's plus the task's
     overrides, resolved at the sweep's creation time (``${naga.now}`` is the same for all)."""
     from ..config.overrides import Override, parse_argv
+    from ..ending import decide
     from ..sdk.run import Run
-    from ..sdk.termination import Terminated
 
     invocation = parse_argv(sweep.doc["program"]["argv"], is_flag=main._is_bool)
     invocation.overrides += [Override(k, v, add, f"{k}={v!r}") for k, v, add in task["overrides"]]
@@ -181,10 +194,10 @@ def run_clicfg_task(main: Any, sweep: Sweep, task: dict[str, Any]) -> dict[str, 
     try:
         with _as_command(command, n_args):
             main._prepare(invocation).execute(main.fn)
-    except (Terminated, KeyboardInterrupt) as exc:  # the run ends cancelled, the worker stops
-        run.__exit__(type(exc), exc, exc.__traceback__)
-        raise
-    except (Exception, SystemExit) as exc:
+    except BaseException as exc:
+        if decide(exc).interrupted:  # a stop signal, whatever it became: cancelled, worker stops
+            run.__exit__(type(exc), exc, exc.__traceback__)
+            raise
         return _failed(run, exc)
     run.__exit__(None, None, None)
     return {"status": run.status, "run_id": run.id, "error": None}
