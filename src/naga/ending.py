@@ -198,9 +198,12 @@ class SignalWitness:
         self._add(signum)
 
     def received(self) -> str | None:
-        """The first stop signal seen since the first open run began, if any."""
+        """The stop signal that decides, if any came since the first open run began: the
+        first of SIGINT, SIGTERM, SIGHUP, SIGQUIT; else the first SIGUSR1/SIGUSR2 (Slurm's
+        warnings ahead of a time limit, after which it sends SIGTERM anyway)."""
         self._drain()
-        return self.seen[0] if self.seen else None
+        stops = [name for name in self.seen if name not in ("SIGUSR1", "SIGUSR2")] or self.seen
+        return stops[0] if stops else None
 
     def forget_in_child(self) -> None:
         """A forked child must not report its own signals (a DataLoader worker terminated at

@@ -183,13 +183,18 @@ def run_clicfg_task(main: Any, sweep: Sweep, task: dict[str, Any]) -> dict[str, 
     invocation.overrides += [Override(k, v, add, f"{k}={v!r}") for k, v, add in task["overrides"]]
     invocation.now = sweep.doc["created_ts"]
     params = {"sweep": {"id": sweep.id, "task": task["index"]}}
-    run = Run(name=task_name(sweep, task["index"]), tags=[sweep.tag], params=params)
+    spec: dict[str, Any] = {"name": task_name(sweep, task["index"]), "tags": [sweep.tag]}
+    run = Run(**spec, params=params, resume=_earlier_run(task))
     command, n_args = (
         task_command(sweep, task),
         len(task["overrides"]) + len(sweep.doc["program"]["argv"]),
     )
     with _as_command(command, n_args):
-        run.__enter__()
+        try:
+            run.__enter__()
+        except NagaError:  # the earlier attempt's run cannot be continued: a run of its own
+            run = Run(**spec, params=params)
+            run.__enter__()
     announce(sweep, task, run.id)
     try:
         with _as_command(command, n_args):
@@ -201,6 +206,24 @@ def run_clicfg_task(main: Any, sweep: Sweep, task: dict[str, Any]) -> dict[str, 
         return _failed(run, exc)
     run.__exit__(None, None, None)
     return {"status": run.status, "run_id": run.id, "error": None}
+
+
+def _earlier_run(task: dict[str, Any]) -> str | None:
+    """The run of an earlier attempt at this task (preempted, its worker killed), to continue
+    as a new attempt; None for a first attempt, or when that run cannot be continued."""
+    if _current is None or _current.task != task["index"]:
+        return None
+    run_id = _current.pool.earlier_run(_current)
+    if run_id is None:
+        return None
+    from ..store.files import load_meta
+    from ..store.layout import StoreLayout, locate_store
+
+    try:
+        meta = load_meta(StoreLayout(locate_store()), run_id)
+    except NagaError:
+        return None
+    return run_id if meta.get("source") == "sdk" and meta.get("status") != "completed" else None
 
 
 def task_command(sweep: Sweep, task: dict[str, Any]) -> list[str]:
