@@ -293,8 +293,9 @@ else:
     [
         # as Slurm stops a job, into a run of the logger's own
         (signal.SIGTERM, "alone", "terminated by SIGTERM", 128 + signal.SIGTERM),
-        # Ctrl-C inside `with naga.run()`: Lightning exits 1, which would read as a failure
-        (signal.SIGINT, "inside", "interrupted (KeyboardInterrupt)", 1),
+        # Ctrl-C inside `with naga.run()`: Lightning's sys.exit(1) would read as a failure;
+        # the signal decides, and the process exits 130 as it would without Lightning
+        (signal.SIGINT, "inside", "interrupted by SIGINT", 130),
     ],
 )
 def test_training_stopped_by_a_signal_is_cancelled(
@@ -358,3 +359,54 @@ def test_importing_naga_imports_no_integration_library() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+RESUMABLE = """
+import os
+import sys
+
+from lightning import Trainer
+from lightning.pytorch.callbacks import ModelCheckpoint
+from regressor import Regressor, loader
+
+from naga.integrations.lightning import NagaLogger
+
+
+class Preempted(Regressor):
+    def training_step(self, batch, batch_idx):
+        if sys.argv[1] == "first" and self.global_step == 6:
+            raise SystemExit(3)  # the job is gone half-way (its checkpoint of step 4 stays)
+        return super().training_step(batch, batch_idx)
+
+
+every_2 = ModelCheckpoint(dirpath="ckpt", every_n_train_steps=2, save_top_k=-1)
+trainer = Trainer(logger=NagaLogger(run_name="resumable", resume=sys.argv[1] != "fresh"),
+                  max_steps=12, log_every_n_steps=1, enable_progress_bar=False,
+                  callbacks=[every_2])
+trainer.fit(Preempted(), loader(0), ckpt_path=sys.argv[2] if len(sys.argv) > 2 else None)
+print("run", trainer.logger.version)
+"""
+
+
+@pytest.mark.timeout(240)
+def test_fit_from_a_checkpoint_continues_the_run_that_wrote_it(
+    tmp_path: Path, naga_cli: Naga
+) -> None:
+    save_doc_files(tmp_path, "regressor.py")
+    (tmp_path / "resumable.py").write_text(RESUMABLE)
+    python("resumable.py", tmp_path, "first", check=False)
+    [first] = runs_json(naga_cli)
+    assert first["status"] == "failed"
+    checkpoint = str(tmp_path / "ckpt" / "epoch=0-step=4.ckpt")
+    out = python("resumable.py", tmp_path, "again", checkpoint)
+    assert f"run {first['id']}" in out
+    run = show(naga_cli, first["id"], tmp_path)
+    assert run["status"] == "completed"
+    assert [a["status"] for a in run["attempts"]] == ["failed", "completed"]
+    steps, _ = naga.load(first["id"]).metrics("train/loss")
+    assert steps.tolist() == list(range(12))  # one value per step: 4 and 5 from the second attempt
+    assert len(naga.load(first["id"]).metrics("train/loss", superseded=True)) == 6 + 8
+
+    out = python("resumable.py", tmp_path, "fresh", checkpoint)  # opted out: a run of its own
+    assert f"run {first['id']}" not in out
+    assert len(runs_json(naga_cli)) == 2

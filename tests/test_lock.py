@@ -315,6 +315,26 @@ def test_verify_detects_drift(tmp_path: Path, naga_cli: Any) -> None:
     assert text.returncode == 1 and b"3 problem(s) found" in text.stdout
 
 
+def test_verify_checks_the_whole_lineage_unless_shallow(tmp_path: Path, naga_cli: Any) -> None:
+    data = tmp_path / "raw.csv"
+    data.write_text("a,b\n1,2\n")
+    naga.runlock({"save_dir": str(tmp_path / "prep")}, data={"raw": data})
+    naga.runlock({"save_dir": str(tmp_path / "train")}, prevs=[tmp_path / "prep"])
+    assert naga_cli("lock", "verify", str(tmp_path / "train")).returncode == 0
+
+    data.write_text("a,b\n1,3\n")  # the data two stages up drifted
+    deep = naga_cli("lock", "verify", str(tmp_path / "train"), "--json")
+    assert deep.returncode == 1, deep.stdout
+    report = json.loads(deep.stdout)
+    assert [Path(s["lock"]).parent.name for s in report["stages"]] == ["train", "prep"]
+    [upstream] = [s for s in report["stages"] if not s["ok"]]
+    assert [c["kind"] for c in upstream["checks"] if not c["ok"]] == ["data"]
+    text = naga_cli("lock", "verify", str(tmp_path / "train")).stdout.decode()
+    assert "(upstream)" in text and "1 problem(s) found" in text
+    shallow = naga_cli("lock", "verify", "--shallow", str(tmp_path / "train"))
+    assert shallow.returncode == 0, shallow.stdout
+
+
 def test_lineage_prints_the_dag(tmp_path: Path, naga_cli: Any) -> None:
     def stage(name: str, *prevs: str) -> Path:
         return naga.runlock({"save_dir": str(tmp_path / name)}, prevs=[tmp_path / p for p in prevs])

@@ -10,7 +10,7 @@ import click
 
 from .. import jsonsafe
 from ..errors import NagaError
-from ..sdk import series
+from ..sdk import history, series
 from ..store import Store
 from ..store.sdkstate import read_state, stream_names
 from . import render
@@ -30,7 +30,8 @@ def _selected(
         raise NagaError(
             f"run {run_id} has no stream {stream!r} (it has: {', '.join(known) or 'none'})"
         )
-    available = [(s, k) for s in streams for k in series.list_keys(_stream_dir(store, run_id, s))]
+    metrics_dir = os.path.join(store.layout.run_dir(run_id), "metrics")
+    available = [(s, k) for s in streams for k in history.list_keys(metrics_dir, s)]
     if not keys:
         return available
     chosen = []
@@ -63,7 +64,7 @@ def metrics(
         _print_summary(store, run_id, chosen)
         return
     points = {
-        key: series.read_points(os.path.join(_stream_dir(store, run_id, s), series.file_name(key)))
+        key: history.read_points(os.path.join(store.layout.run_dir(run_id), "metrics"), s, key)
         for s, key in chosen
     }
     if as_json:

@@ -8,7 +8,7 @@ import re
 import click
 
 from ..errors import NagaError
-from ..sdk import series
+from ..sdk import history
 from ..store import Store
 
 
@@ -47,10 +47,8 @@ def plot(runs: tuple[str, ...], metric: str, x_axis: str, output: str | None) ->
         run_id = store.resolve(selector)
         meta = store.get(run_id)
         stream = "sys" if metric.startswith("sys/") else "main"
-        path = os.path.join(
-            store.layout.run_dir(run_id), "metrics", stream, series.file_name(metric)
-        )
-        points = series.read_points(path)
+        metrics_dir = os.path.join(store.layout.run_dir(run_id), "metrics")
+        points = history.read_points(metrics_dir, stream, metric)
         if not len(points):
             raise NagaError(
                 f"run {run_id} has no metric {metric!r}; `naga metrics {run_id}` lists them"

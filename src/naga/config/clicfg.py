@@ -229,7 +229,12 @@ class Session:
         try:
             self._prepare()
         except BaseException as exc:
-            status, error = ("failed", str(exc)) if isinstance(exc, NagaError) else _ending(exc)
+            from ..ending import decide
+
+            ending = decide(exc)
+            status, error = ending.status, ending.reason
+            if isinstance(exc, NagaError):
+                status, error = "failed", str(exc)
             try:
                 self._finish(status, error)
             finally:
@@ -258,31 +263,40 @@ class Session:
             self._write_first_lock(container, save_dir)
 
     def execute(self, fn: Callable[[Any], R]) -> R:
+        """Run main with the config. Its ending (naga.ending: the stop signal first, then the
+        exception) goes into run.lock and the naga run, and decides the exit code: Lightning's
+        sys.exit(1) after Ctrl-C leaves as 130, its code-less SIGTERMException as 143."""
+        from ..ending import decide, exit_for
         from ..sdk.termination import GUARD
 
         token = recording(self.recorder)
-        status, error = "completed", None
-        ended: tuple[Any, Any, Any] = (None, None, None)
+        failure: BaseException | None = None
         GUARD.hold()  # SIGTERM/SIGHUP (Slurm's preemption) end main as cancelled, lock written
         try:
             return fn(self.cfg)
         except BaseException as exc:
-            status, error = _ending(exc)
-            ended = (type(exc), exc, exc.__traceback__)
+            failure = exc
             raise
         finally:
             stop_recording(token)
+            ending = decide(failure)
             try:
-                self._finish(status, error)
+                self._finish(ending.status, ending.reason)
             except NagaError as exc:
-                if ended[1] is None:
+                if failure is None:
                     raise  # main succeeded: the lock's failure is the news
                 # main's own exception is the one to see; the lock's problem is one line
                 print(f"naga: warning: {exc}", file=sys.stderr)
             finally:
-                if self.own_run is not None:
-                    self.own_run.__exit__(*ended)
-                GUARD.release()
+                try:
+                    if self.own_run is not None:
+                        tb = failure.__traceback__ if failure is not None else None
+                        self.own_run.__exit__(type(failure) if failure else None, failure, tb)
+                finally:
+                    GUARD.release()
+            replaced = exit_for(failure, ending) if failure is not None else None
+            if replaced is not None:
+                raise replaced
 
     def _save_dir(self, container: dict[str, Any]) -> Path | None:
         value = container.get("save_dir")
@@ -414,17 +428,6 @@ def _resolve_plain(merged: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         set_value(merged, key, value)
     OmegaConf.set_struct(cfg, True)
     return cfg, merged
-
-
-def _ending(exc: BaseException) -> tuple[str, str | None]:
-    from ..sdk.termination import Terminated
-
-    if isinstance(exc, Terminated) or not isinstance(exc, (Exception, SystemExit)):
-        return "cancelled", f"{type(exc).__name__}"
-    if isinstance(exc, SystemExit):
-        return ("completed", None) if exc.code in (0, None) else ("failed", f"exit {exc.code}")
-    message = f"{type(exc).__name__}: {exc}".strip().splitlines()
-    return "failed", message[0]
 
 
 def _inside(path: Path, run: Any) -> bool:

@@ -36,6 +36,7 @@ from .plain import plain, plain_params
 
 if TYPE_CHECKING:
     from lightning.fabric.loggers.logger import rank_zero_experiment
+    from lightning.pytorch import Callback, Trainer
     from lightning.pytorch.loggers import Logger
     from lightning.pytorch.utilities import rank_zero_only
 
@@ -52,6 +53,7 @@ else:
                 " pip install 'naga[lightning]'"
             ) from None
     Logger = _pl.loggers.Logger
+    Callback, Trainer = _pl.Callback, _pl.Trainer
     rank_zero_experiment = _pl.loggers.logger.rank_zero_experiment
     rank_zero_only = _pl.utilities.rank_zero_only
 
@@ -69,10 +71,13 @@ class NagaLogger(Logger):
     ``run_name`` and ``tags`` apply to a run the logger starts itself.
     """
 
-    def __init__(self, run_name: str | None = None, tags: list[str] | None = None) -> None:
+    def __init__(
+        self, run_name: str | None = None, tags: list[str] | None = None, *, resume: bool = True
+    ) -> None:
         super().__init__()
         self._run_name = run_name
         self._tags = list(tags or [])
+        self._resume = resume  # fit(ckpt_path=...) continues the run that wrote the checkpoint
         self._run: Run | None = None
         self._owns_run = False
         self._checkpoints: dict[str, dict[str, Any]] = {}  # one entry per ModelCheckpoint
@@ -95,7 +100,7 @@ class NagaLogger(Logger):
         return run
 
     def _open_run(self) -> Run:
-        from ..sdk.api import active_run, run
+        from ..sdk.api import active_run
 
         while _idle:  # an earlier training in this program is over: complete its run
             earlier = _idle.pop()
@@ -105,7 +110,11 @@ class NagaLogger(Logger):
         if outer is not None:
             return outer
         self._owns_run = True
-        started: Run = run(self._run_name, tags=self._tags).start()  # a no-op with NAGA_DISABLED
+        trainer, ckpt_path = _calling_trainer()
+        resume = _run_of_checkpoint(ckpt_path) if self._resume else None
+        started: Run = _start(self._run_name, self._tags, resume)  # a no-op with NAGA_DISABLED
+        if trainer is not None and started.id:
+            _tag_checkpoints(trainer, started.id)
         return started
 
     # -- what Lightning reads ----------------------------------------------------------------
@@ -170,9 +179,9 @@ class NagaLogger(Logger):
         logged; ``failed`` ends a run the logger started, as the exception being handled says:
         failed with its traceback, or cancelled for Ctrl-C and SIGTERM.
 
-        An interrupt also ends a run the logger did not start: Lightning turns Ctrl-C into
-        ``sys.exit(1)`` and SIGTERM into a ``SystemExit`` without a code, so the ``with
-        naga.run()`` around it would see a failure or a success instead."""
+        An interrupt also ends a run the logger did not start, now, with everything logged:
+        Lightning turns Ctrl-C into ``sys.exit(1)`` and SIGTERM into a ``SystemExit`` without
+        a code. The ending comes from naga.ending, which knows the signal behind either."""
         run = self._run
         if run is None or run.status != "running":
             return
@@ -181,39 +190,105 @@ class NagaLogger(Logger):
             if self._owns_run and run not in _idle:
                 _idle.append(run)
             return
-        exc_info = sys.exc_info()
-        if self._owns_run or _is_interrupt(exc_info[1]):
-            _end_with_exception(run, *exc_info)
+        from ..ending import decide
+
+        exc = sys.exc_info()[1]
+        ending = decide(exc) if exc is not None else None
+        if ending is None:
+            if self._owns_run:
+                run.fail("training failed")
+            else:
+                run.flush()
+        elif self._owns_run or ending.interrupted:
+            run.end(ending)  # the one decision: a signal decides, whatever Lightning raised
         else:
             run.flush()  # its owner (`with naga.run()`) sees the exception and ends it
 
 
+def _start(name: str | None, tags: list[str], resume: str | None) -> Run:
+    """A run of the logger's own: a new attempt of ``resume`` when that run is in this store,
+    else a new run."""
+    from ..errors import NagaError
+    from ..sdk.api import run
+
+    if resume is not None and not os.environ.get("NAGA_RUN_ID"):  # naga run's run is the run
+        try:
+            resumed: Run = run(name, tags=tags, resume=resume).start()
+            return resumed
+        except NagaError as exc:  # not in this store, or still running elsewhere
+            import logging
+
+            logging.getLogger("naga").warning(
+                "naga: the checkpoint's run %s cannot be continued (%s); recording a new run",
+                resume,
+                exc,
+            )
+    started: Run = run(name, tags=tags).start()
+    return started
+
+
+def _calling_trainer() -> tuple[Any, Any]:
+    """The Trainer whose fit/validate/test asks for the logger's run, and the checkpoint it is
+    about to resume from: Lightning gives a logger no handle on either (the trainer's own
+    ``ckpt_path`` is set only once the checkpoint is loaded, after the logger's first use), so
+    both are found among the callers' locals (None when not found)."""
+    trainer, ckpt_path = None, None
+    frame: Any = sys._getframe(1)
+    for _ in range(40):
+        frame = frame.f_back
+        if frame is None:
+            break
+        local = frame.f_locals
+        if ckpt_path is None and isinstance(local.get("ckpt_path"), (str, os.PathLike)):
+            ckpt_path = local["ckpt_path"]
+        for name in ("trainer", "self"):
+            if trainer is None and isinstance(local.get(name), Trainer):
+                trainer = local[name]
+        if trainer is not None and ckpt_path is not None:
+            break
+    return trainer, ckpt_path
+
+
+CHECKPOINT_KEY = "naga"  # {"run_id": ...} in every checkpoint saved while the logger records
+
+
+def _run_of_checkpoint(path: Any) -> str | None:
+    """The naga run that wrote the checkpoint ``fit(ckpt_path=...)`` resumes from, if any."""
+    if not path or not os.path.isfile(path):
+        return None
+    try:
+        import torch
+
+        checkpoint = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
+    except Exception:  # not a checkpoint torch reads without unpickling code: no run to find
+        return None
+    found = checkpoint.get(CHECKPOINT_KEY) if isinstance(checkpoint, dict) else None
+    run_id = found.get("run_id") if isinstance(found, dict) else None
+    return run_id if isinstance(run_id, str) and run_id.isalnum() else None
+
+
+def _tag_checkpoints(trainer: Any, run_id: str) -> None:
+    """Every checkpoint this trainer saves from now on names the run (a later fit(ckpt_path)
+    in a new process continues it)."""
+    if any(isinstance(c, _CheckpointTag) for c in trainer.callbacks):
+        for callback in trainer.callbacks:
+            if isinstance(callback, _CheckpointTag):
+                callback.run_id = run_id
+        return
+    trainer.callbacks.append(_CheckpointTag(run_id))
+
+
+class _CheckpointTag(Callback):
+    def __init__(self, run_id: str) -> None:
+        super().__init__()
+        self.run_id = run_id
+
+    def on_save_checkpoint(self, trainer: Any, pl_module: Any, checkpoint: dict[str, Any]) -> None:
+        checkpoint[CHECKPOINT_KEY] = {"run_id": self.run_id}
+
+
 def _rank_zero() -> bool:
     return getattr(rank_zero_only, "rank", 0) == 0
-
-
-def _end_with_exception(run: Run, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-    """End ``run`` as a ``with naga.run()`` block would end on this exception."""
-    if exc is None:
-        run.fail("training failed")
-        return
-    if _is_sigterm(exc):
-        run.cancel("terminated by SIGTERM")
-        return
-    run.__exit__(exc_type, exc, tb)  # failed with the traceback; cancelled on Ctrl-C
-
-
-def _is_interrupt(exc: BaseException | None) -> bool:
-    from ..sdk.termination import Terminated
-
-    return isinstance(exc, (KeyboardInterrupt, Terminated)) or (
-        exc is not None and _is_sigterm(exc)
-    )
-
-
-def _is_sigterm(exc: BaseException) -> bool:
-    """Lightning turns SIGTERM into its own SIGTERMException (a SystemExit without a code)."""
-    return type(exc).__name__ == "SIGTERMException"
 
 
 def _checkpoint_entry(callback: Any) -> dict[str, Any]:

@@ -222,10 +222,15 @@ def _current_naga_run() -> Any:
     return current_run_if_any()
 
 
+MLFLOW_STATUS = {"completed": "FINISHED", "failed": "FAILED", "cancelled": "KILLED"}
+
+
 def _mlflow_status(exc: BaseException | None) -> str:
-    if exc is None:
-        return "FINISHED"
-    return "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+    """The block's ending as naga.ending decides it (a stop signal is KILLED, whatever
+    Lightning turned it into), in MLflow's words."""
+    from ..ending import decide
+
+    return MLFLOW_STATUS.get(decide(exc).status, "FAILED")
 
 
 def _end_run(mlflow: ModuleType, client: Any, run_id: str, status: str) -> None:

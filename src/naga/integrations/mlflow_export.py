@@ -34,7 +34,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..sdk import series
+from ..sdk import history, series
 from ..sdk.records import RunRecord
 from ..store.timefmt import parse_iso
 from .mlflow import HTTP_DEFAULTS as _LOCK_HTTP_DEFAULTS
@@ -351,9 +351,9 @@ def _unsent(
     """Each metric's name in MLflow, its points, and the indices of those to send."""
     latest = _latest_points(run)
     for stream in STREAMS:
-        directory = os.path.join(run_dir, "metrics", stream)
-        for key in series.list_keys(directory):
-            points = series.read_points(os.path.join(directory, series.file_name(key)))
+        metrics_dir = os.path.join(run_dir, "metrics")
+        for key in history.list_keys(metrics_dir, stream):
+            points = history.read_points(metrics_dir, stream, key)
             name = mlflow_name(key)
             if latest is not None and name not in latest:
                 yield name, points, range(len(points))
@@ -363,8 +363,8 @@ def _unsent(
             if done is not None:
                 yield name, points, range(done, len(points))
             else:
-                history = client.get_metric_history(run.info.run_id, name)
-                yield name, points, missing_points(points, history)
+                server_history = client.get_metric_history(run.info.run_id, name)
+                yield name, points, missing_points(points, server_history)
 
 
 def run_tags(meta: dict[str, Any], parent_run_id: str | None) -> dict[str, str]:

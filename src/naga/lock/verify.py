@@ -71,11 +71,44 @@ def _stage_lock_of(copy: Path, run_id: str) -> Path:
 
 
 def verify(lock_path: Path) -> list[Check]:
+    """The checks of one stage's lock: its repositories, data and the previous stages' locks."""
     doc = lockfile.read(lock_path)
     checks = [_check_repo(name, entry) for name, entry in (doc.get("repos") or {}).items()]
     checks += [_check_data(name, entry) for name, entry in (doc.get("data") or {}).items()]
     checks += [_check_stage(name, entry) for name, entry in (doc.get("prevs") or {}).items()]
     return checks
+
+
+def verify_lineage(lock_path: Path) -> list[tuple[Path, list[Check]]]:
+    """The checks of a stage and of every stage upstream of it, nearest first: data that
+    drifted two stages up makes this stage's result stale too. Each stage is checked once (a
+    diamond), a cycle is cut; an upstream stage that did not complete is a problem."""
+    found: list[tuple[Path, list[Check]]] = []
+    seen: set[str] = set()
+    queue = [lock_path]
+    while queue:
+        lock = queue.pop(0)
+        key = str(lock.absolute())
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            checks = verify(lock)
+            doc = lockfile.read(lock)
+        except LockError as exc:
+            found.append((lock, [Check("stage", str(lock.parent), False, str(exc))]))
+            continue
+        if found:  # upstream: it must have completed to be consumed
+            status = lockfile.effective_status(doc)
+            if status != "completed":
+                checks.insert(
+                    0, Check("stage", str(lock.parent), False, f"its run is {status or '?'}")
+                )
+        found.append((lock, checks))
+        for prev in (doc.get("prevs") or {}).values():
+            if isinstance(prev, dict) and prev.get("path"):
+                queue.append(Path(prev["path"]) / lockfile.LOCK_NAME)
+    return found
 
 
 def _check_repo(name: str, entry: Any) -> Check:

@@ -263,6 +263,15 @@ class Pool:
             data = json.dumps({"run_id": run_id}).encode()
             _write_atomically(self.path(f"run.{claim.task}.{claim.attempt}"), data)
 
+    def earlier_run(self, claim: Claim) -> str | None:
+        """The run an earlier attempt of the claim's task opened: the new attempt continues
+        it (one task, one run, however often it is preempted or its worker dies)."""
+        for attempt in range(claim.attempt - 1, -1, -1):
+            run_id = self._read(f"run.{claim.task}.{attempt}").get("run_id")
+            if isinstance(run_id, str) and run_id.isalnum():
+                return run_id
+        return None
+
     def note_death(self, pid: int, signum: int) -> list[int]:
         """The worker process ``pid`` of this host died by ``signum``: record it on the
         attempts it held that did not end; returns their tasks."""

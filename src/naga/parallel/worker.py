@@ -68,6 +68,7 @@ def run_worker(
                 _current = None
             pool.finish(claim, outcome)
             count += 1
+            _stop_if_signalled(sweep)
 
 
 def _run_claimed(runner: TaskRunner, sweep: Sweep, claim: Claim) -> dict[str, Any]:
@@ -88,6 +89,18 @@ def _run_claimed(runner: TaskRunner, sweep: Sweep, claim: Claim) -> dict[str, An
         raise stopped
     outcome.setdefault("duration_s", round(time.time() - started, 3))
     return outcome
+
+
+def _stop_if_signalled(sweep: Sweep) -> None:
+    """A stop signal reached this worker while its last task ran, which ended all the same
+    (it finished its last step): the job is being stopped, so no new task is claimed."""
+    from ..ending import WITNESS
+
+    name = WITNESS.received()
+    if name is not None:
+        stopped = Interrupted(f"sweep {sweep.id}: this worker was stopped by {name}")
+        stopped.exit_code = _signal_exit(name)
+        raise stopped
 
 
 def _signal_exit(name: str | None) -> int:
@@ -178,31 +191,54 @@ def run_clicfg_task(main: Any, sweep: Sweep, task: dict[str, Any]) -> dict[str, 
     """One task of a ``clicfg`` program: its config is the base command line's plus the task's
     overrides, resolved at the sweep's creation time (``${naga.now}`` is the same for all)."""
     from ..config.overrides import Override, parse_argv
+    from ..ending import decide
     from ..sdk.run import Run
-    from ..sdk.termination import Terminated
 
     invocation = parse_argv(sweep.doc["program"]["argv"], is_flag=main._is_bool)
     invocation.overrides += [Override(k, v, add, f"{k}={v!r}") for k, v, add in task["overrides"]]
     invocation.now = sweep.doc["created_ts"]
     params = {"sweep": {"id": sweep.id, "task": task["index"]}}
-    run = Run(name=task_name(sweep, task["index"]), tags=[sweep.tag], params=params)
+    spec: dict[str, Any] = {"name": task_name(sweep, task["index"]), "tags": [sweep.tag]}
+    run = Run(**spec, params=params, resume=_earlier_run(task))
     command, n_args = (
         task_command(sweep, task),
         len(task["overrides"]) + len(sweep.doc["program"]["argv"]),
     )
     with _as_command(command, n_args):
-        run.__enter__()
+        try:
+            run.__enter__()
+        except NagaError:  # the earlier attempt's run cannot be continued: a run of its own
+            run = Run(**spec, params=params)
+            run.__enter__()
     announce(sweep, task, run.id)
     try:
         with _as_command(command, n_args):
             main._prepare(invocation).execute(main.fn)
-    except (Terminated, KeyboardInterrupt) as exc:  # the run ends cancelled, the worker stops
-        run.__exit__(type(exc), exc, exc.__traceback__)
-        raise
-    except (Exception, SystemExit) as exc:
+    except BaseException as exc:
+        if decide(exc).interrupted:  # a stop signal, whatever it became: cancelled, worker stops
+            run.__exit__(type(exc), exc, exc.__traceback__)
+            raise
         return _failed(run, exc)
     run.__exit__(None, None, None)
     return {"status": run.status, "run_id": run.id, "error": None}
+
+
+def _earlier_run(task: dict[str, Any]) -> str | None:
+    """The run of an earlier attempt at this task (preempted, its worker killed), to continue
+    as a new attempt; None for a first attempt, or when that run cannot be continued."""
+    if _current is None or _current.task != task["index"]:
+        return None
+    run_id = _current.pool.earlier_run(_current)
+    if run_id is None:
+        return None
+    from ..store.files import load_meta
+    from ..store.layout import StoreLayout, locate_store
+
+    try:
+        meta = load_meta(StoreLayout(locate_store()), run_id)
+    except NagaError:
+        return None
+    return run_id if meta.get("source") == "sdk" and meta.get("status") != "completed" else None
 
 
 def task_command(sweep: Sweep, task: dict[str, Any]) -> list[str]:

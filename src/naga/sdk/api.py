@@ -94,16 +94,19 @@ def run(
     tags: list[str] | tuple[str, ...] | None = None,
     *,
     sys_interval: float | None = None,
+    resume: str | None = None,
 ) -> Any:
     """A run: ``with naga.run(name=..., params=..., tags=...) as run:``, or ``@naga.run``.
 
     Under ``naga run`` it attaches to that run; inside another ``naga.run()`` it is a child run.
+    ``resume=ID`` continues run ID as a new attempt (a preempted task picked up again): its
+    record lists the attempts, and the steps it logs again supersede the earlier ones.
     """
     if callable(name):  # @naga.run without parentheses
         return run()(name)
     if disabled():
         return DisabledRun(name, params, tags)
-    return Run(name, params, tags, sys_interval=sys_interval)
+    return Run(name, params, tags, sys_interval=sys_interval, resume=resume)
 
 
 def _run() -> Any:

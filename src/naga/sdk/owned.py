@@ -19,22 +19,36 @@ from ..errors import NagaError
 from ..record import new_record
 from ..store.files import create_run_dir, hold_space, remove_quietly, save_meta
 from ..store.layout import StoreLayout
+from ..store.sdkstate import attempt_stream
 from ..store.timefmt import iso_from_ts
 from .stream import Stream
 
 
 class OwnRecord:
-    """meta.json, heartbeat, git and the system sampler of a run created by naga.run()."""
+    """meta.json, heartbeat, git and the system sampler of a run created by naga.run(), or
+    of a new attempt of one (``resume``: a preempted sweep task, a requeued Slurm job)."""
 
-    def __init__(self, layout: StoreLayout, spec: dict[str, Any], parent_id: str | None) -> None:
+    def __init__(
+        self,
+        layout: StoreLayout,
+        spec: dict[str, Any],
+        parent_id: str | None,
+        resume: str | None = None,
+    ) -> None:
         from ..capture.git import GitProbe
 
         self.layout = layout
         self.started = time.time()
         self.t0 = time.monotonic()
-        self.run_id = create_run_dir(layout)
+        if resume is None:
+            self.run_id = create_run_dir(layout)
+            self.meta = _sdk_meta(self.run_id, spec, parent_id, self.started)
+            self.attempt = 1
+        else:
+            self.run_id = resume
+            self.meta = _next_attempt(layout, resume, self.started)
+            self.attempt = len(self.meta["attempts"])
         self.run_dir = layout.run_dir(self.run_id)
-        self.meta = _sdk_meta(self.run_id, spec, parent_id, self.started)
         self.heartbeat_path = layout.heartbeat(self.run_id)
         os.close(os.open(self.heartbeat_path, os.O_WRONLY | os.O_CREAT, 0o644))
         hold_space(layout.reserve(self.run_id))
@@ -58,7 +72,8 @@ class OwnRecord:
 
         seconds = sys_interval(interval)
         if seconds > 0:
-            directory = os.path.join(self.run_dir, "metrics", "sys")
+            stream = attempt_stream("sys", self.attempt)
+            directory = os.path.join(self.run_dir, "metrics", stream)
             self.sampler = SystemSampler(
                 os.getpid(),
                 seconds,
@@ -77,14 +92,22 @@ class OwnRecord:
                 warnings.append(f"system metrics: {exc}")
         self.git_job.wait(30)
         duration = time.monotonic() - self.t0
+        finished_at = iso_from_ts(self.started + duration)
+        attempts = self.meta.get("attempts")
+        if attempts:  # this attempt's own ending; the run's is the latest attempt's
+            attempts[-1].update(
+                status=status, error=error, finished_at=finished_at, duration_s=round(duration, 3)
+            )
+            duration += sum(a.get("duration_s") or 0 for a in attempts[:-1])
         self.meta.update(
             status=status,
             error=error,
             exit_code=None,
-            finished_at=iso_from_ts(self.started + duration),
+            finished_at=finished_at,
             duration_s=round(duration, 3),
             resources=_own_resources(),
         )
+        self.meta.pop("traceback", None)  # an earlier attempt's is in its own output
         if trace:
             self.meta["traceback"] = trace
         if metrics_error:
@@ -113,6 +136,61 @@ def _sdk_meta(
         source="sdk",
         parent_id=parent_id,
     )
+    return meta
+
+
+def _attempt_entry(meta: dict[str, Any]) -> dict[str, Any]:
+    """What ``attempts`` keeps of one attempt: when, where, under which Slurm job, its end."""
+    keys = ("started_at", "finished_at", "duration_s", "host", "pid", "slurm", "status", "error")
+    return {key: meta.get(key) for key in keys}
+
+
+def _next_attempt(layout: StoreLayout, run_id: str, started: float) -> dict[str, Any]:
+    """The record of ``run_id`` reopened for one more attempt: running again, owned by this
+    process, its earlier attempts listed in ``attempts``."""
+    from ..capture import slurm
+    from ..store import liveness
+    from ..store.files import load_meta
+
+    meta = load_meta(layout, run_id)
+    if meta.get("source") != "sdk":
+        raise NagaError(
+            f"run {run_id} was recorded by `naga run`, not from Python: a new attempt of it"
+            " must be started the same way"
+        )
+    found = meta.get("owner")
+    owner: dict[str, Any] = found if isinstance(found, dict) else {}
+    if meta.get("status") == "running" and liveness.owner_is_alive(
+        owner, layout.heartbeat(run_id), layout.clock(liveness.hostname())
+    ):
+        raise NagaError(f"run {run_id} is still running: an attempt of it cannot start now")
+    attempts = meta.get("attempts") or [_attempt_entry(meta)]
+    attempt = _attempt_entry(meta)  # the fields to refresh, then this attempt's values
+    attempt.update(
+        started_at=iso_from_ts(started),
+        finished_at=None,
+        duration_s=None,
+        host=liveness.hostname(),
+        pid=os.getpid(),
+        slurm=slurm.job_info(),
+        status="running",
+        error=None,
+    )
+    meta.update(
+        attempts=[*attempts, {"attempt": len(attempts) + 1, **attempt}],
+        status="running",
+        error=None,
+        exit_code=None,
+        finished_at=None,
+        duration_s=None,
+        host=attempt["host"],
+        pid=attempt["pid"],
+        slurm=attempt["slurm"],
+        owner=liveness.identity(),
+    )
+    for index, entry in enumerate(meta["attempts"], start=1):
+        entry.setdefault("attempt", index)
+    remove_quietly(layout.verdict(run_id))  # alive again: a crash verdict no longer holds
     return meta
 
 

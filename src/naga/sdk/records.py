@@ -11,7 +11,7 @@ from ..errors import NagaError
 from ..store import RunFilter, Store, with_elapsed
 from ..store.query import check_statuses
 from ..store.sdkstate import stream_names
-from . import artifacts, series
+from . import artifacts, history, series
 
 
 def _numpy() -> Any:
@@ -26,9 +26,14 @@ class Series:
     """One metric of one run: ``step``, ``value`` and ``time`` (s since the epoch) as numpy
     arrays, in the order they were logged."""
 
-    def __init__(self, run_id: str, key: str, path: str) -> None:
+    def __init__(self, run_id: str, key: str, path: str | series.Points) -> None:
         np = _numpy()
         self.run_id, self.key = run_id, key
+        if isinstance(path, series.Points):  # a history over several attempts, merged
+            self.step = np.frombuffer(path.steps, np.int64)
+            self.time = np.frombuffer(path.times, np.float64)
+            self.value = np.frombuffer(path.values, np.float64)
+            return
         data, chunks = series.read_chunks(path)
         if len(chunks) > 4:  # a run still logging slowly: gather with array, then view
             points = series.gather(data, chunks)
@@ -98,20 +103,27 @@ class RunRecord:
         names = [stream] if stream else ["main", "sys"]
         keys: set[str] = set()
         for name in names:
-            keys.update(series.list_keys(os.path.join(self.dir, "metrics", name)))
+            keys.update(history.list_keys(os.path.join(self.dir, "metrics"), name))
         return sorted(keys)
 
-    def metrics(self, key: str, stream: str | None = None) -> Series:
+    def metrics(self, key: str, stream: str | None = None, *, superseded: bool = False) -> Series:
         """The series of metric ``key`` (stream: ``main`` by default, ``sys`` for ``sys/*``;
-        ``rank1``, ``pid123`` for what other processes logged)."""
+        ``rank1``, ``pid123`` for what other processes logged). A run with several attempts
+        (a preempted sweep task, a requeued Slurm job) has one value per step, the latest
+        attempt's; ``superseded=True`` keeps what earlier attempts logged too."""
         name = stream or ("sys" if key.startswith("sys/") else "main")
         if name not in self.streams() and stream is not None:
             raise NagaError(f"run {self.id} has no stream {stream!r}; it has {self.streams()}")
-        path = os.path.join(self.dir, "metrics", name, series.file_name(series.check_key(key)))
-        if not os.path.exists(path):
+        metrics_dir = os.path.join(self.dir, "metrics")
+        files = history.series_files(metrics_dir, name, series.check_key(key))
+        if not files:
             known = ", ".join(self.metric_keys(stream)) or "none"
             raise NagaError(f"run {self.id} has no metric {key!r} (its metrics: {known})")
-        return Series(self.id, key, path)
+        if len(files) == 1:
+            return Series(self.id, key, files[0])
+        return Series(
+            self.id, key, history.read_points(metrics_dir, name, key, superseded=superseded)
+        )
 
     def artifacts(self) -> list[tuple[str, int]]:
         return artifacts.list_artifacts(self.dir)

@@ -28,14 +28,16 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from ..ending import WITNESS, Ending, decide, exit_for
 from ..errors import NagaError, NoActiveRun
 from ..store.files import touch_marker
 from ..store.layout import StoreLayout, locate_store
+from ..store.sdkstate import attempt_stream
 from ..store.timefmt import iso_from_ts
 from . import artifacts
 from .owned import OwnRecord
 from .stream import Stream
-from .termination import GUARD, Terminated, held_signals
+from .termination import GUARD, held_signals
 from .values import FAST_TYPES, as_dict, check_step, convert, flatten
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -96,6 +98,7 @@ class Run:
         tags: list[str] | tuple[str, ...] | None = None,
         *,
         sys_interval: float | None = None,
+        resume: str | None = None,
     ) -> None:
         if name is not None and (not isinstance(name, str) or not name.strip()):
             raise NagaError("a run's name must be a non-empty string")
@@ -108,6 +111,7 @@ class Run:
             "params": dict(params or {}),
             "tags": tags,
             "sys_interval": sys_interval,
+            "resume": resume,
         }
         self.id: str | None = None
         self._dir: str | None = None
@@ -164,22 +168,13 @@ class Run:
             if self._stream is not None:
                 self._stream.close()
             return False
-        if self._ended:
-            return False
-        if exc is None:
-            self._finish("completed")
-        elif isinstance(exc, KeyboardInterrupt):
-            self._finish("cancelled", "interrupted (KeyboardInterrupt)")
-        elif isinstance(exc, Terminated):
-            self._finish("cancelled", f"terminated by {exc.signal_name}")
-        elif isinstance(exc, SystemExit) and exc.code in (None, 0):
-            self._finish("completed")
-        else:
-            import traceback
-
-            text = "".join(traceback.format_exception(exc_type, exc, tb))
-            message = f"{exc_type.__name__}: {exc}".strip().splitlines()
-            self._finish("failed", message[0] if message else exc_type.__name__, text)
+        ending = decide(exc)
+        if not self._ended:  # NagaLogger may have ended it already, with the same decision
+            self._finish(ending.status, ending.reason, ending.traceback)
+        if exc is not None:
+            replaced = exit_for(exc, ending)
+            if replaced is not None:  # Lightning's sys.exit(1) after Ctrl-C exits 130
+                raise replaced
         return False
 
     def start(self) -> Run:
@@ -205,7 +200,7 @@ class Run:
             raise NagaError("a run can be entered only once; call naga.run() for a new one")
         parent = _open_run()
         wrapper_id = os.environ.get(RUN_ID_ENV)
-        if parent is None and wrapper_id:
+        if parent is None and wrapper_id and not self._spec["resume"]:
             self._attach(wrapper_id, os.environ.get(RUN_DIR_ENV, ""))
         else:
             self._create(parent)
@@ -232,8 +227,18 @@ class Run:
 
         interval = sys_interval(self._spec["sys_interval"])  # a bad value stops here, first
         layout = StoreLayout(locate_store(os.getcwd()))
-        self._own = OwnRecord(layout, self._spec, parent.id if parent else None)
+        resume = self._spec["resume"]
+        if resume is None and parent is None and os.environ.get("SLURM_JOB_ID"):
+            from . import requeue
+
+            resume = requeue.earlier_attempt(layout, self._spec["name"])
+        self._own = OwnRecord(layout, self._spec, parent.id if parent else None, resume)
+        if parent is None and os.environ.get("SLURM_JOB_ID"):
+            from . import requeue
+
+            requeue.note_opened(layout, self._spec["name"], self._own.run_id)
         self.id, self._dir, self._mode = self._own.run_id, self._own.run_dir, "own"
+        self._stream_name = attempt_stream("main", self._own.attempt)
         self._layout = layout
         _claimed[self.id] = "main"
         self._open_stream()
@@ -377,6 +382,11 @@ class Run:
     def complete(self) -> None:
         self._finish("completed")
 
+    def end(self, ending: Ending) -> None:
+        """End the run as :func:`naga.ending.decide` decided (integrations that see the
+        exception before the ``with`` block does: Lightning's loggers)."""
+        self._finish(ending.status, ending.reason, ending.traceback)
+
     def fail(self, message: str = "failed") -> None:
         self._finish("failed", str(message))
 
@@ -400,21 +410,14 @@ class Run:
 
 
 def _how_the_program_ended() -> tuple[str, str | None, str | None]:
-    """(status, error, traceback) for an interpreter exiting with runs still open: killed by a
-    signal naga turned into Terminated, an uncaught exception (the default excepthook leaves it
-    in sys.last_value before atexit runs), or a normal end."""
-    if GUARD.received is not None:
-        return "cancelled", f"terminated by {GUARD.received}", None
+    """(status, error, traceback) for an interpreter exiting with runs still open: the
+    uncaught exception (the default excepthook leaves it in sys.last_value before atexit
+    runs) or a normal end, read through the one decision of endings (a stop signal decides)."""
     exc = getattr(sys, "last_value", None)
-    if isinstance(exc, KeyboardInterrupt):
-        return "cancelled", "interrupted (KeyboardInterrupt)", None
-    if isinstance(exc, BaseException):
-        import traceback
-
-        trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        message = f"{type(exc).__name__}: {exc}".strip().splitlines()
-        return "failed", message[0], trace
-    return "completed", None, None
+    if not isinstance(exc, BaseException) and (GUARD.received or WITNESS.received()):
+        exc = SystemExit()  # a signal ended the program but left no exception behind
+    ending = decide(exc if isinstance(exc, BaseException) else None)
+    return ending.status, ending.reason, ending.traceback
 
 
 def _ended(call: Any) -> None:

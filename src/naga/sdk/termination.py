@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..ending import WITNESS
+
 
 class Terminated(SystemExit):
     """SIGTERM or SIGHUP while a run is open (Slurm's preemption and time limit send SIGTERM):
@@ -37,6 +39,7 @@ class TermGuard:
         self.depth += 1
         if self.depth > 1:
             return
+        WITNESS.arm()
         import signal
         import threading
 
@@ -49,6 +52,8 @@ class TermGuard:
                 self.installed.append(signum)
 
     def release(self) -> None:
+        if self.depth == 1:
+            WITNESS.disarm()
         self.depth = max(0, self.depth - 1)
         if self.depth or not self.installed:
             return
@@ -64,6 +69,7 @@ class TermGuard:
     def forget_in_child(self) -> None:
         """A forked child (a DataLoader worker) did not ask for these handlers: give it the
         defaults back, so `terminate()` kills it as it would without naga."""
+        WITNESS.forget_in_child()
         if self.installed:
             import signal
 
@@ -75,6 +81,7 @@ class TermGuard:
 
 def _raise_terminated(signum: int, _frame: Any) -> None:
     error = Terminated(signum)
+    WITNESS.note(signum)
     GUARD.received = error.signal_name
     raise error
 

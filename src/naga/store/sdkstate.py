@@ -30,22 +30,54 @@ def read_state(path: str) -> dict[str, Any]:
     return state if isinstance(state, dict) else {}
 
 
+ATTEMPT_MARK = "~"  # attempt N > 1 of a run logs into metrics/<stream>~N (naga.sdk.history)
+
+
+def attempt_stream(stream: str, attempt: int) -> str:
+    """The directory name of ``stream`` for ``attempt`` (1: the stream's own name)."""
+    return stream if attempt <= 1 else f"{stream}{ATTEMPT_MARK}{attempt}"
+
+
+def split_stream(name: str) -> tuple[str, int]:
+    """(``main``, 3) for ``main~3``; (``main``, 1) for ``main``."""
+    base, mark, number = name.rpartition(ATTEMPT_MARK)
+    if mark and base and number.isdigit() and int(number) > 1:
+        return base, int(number)
+    return name, 1
+
+
 def stream_names(layout: StoreLayout, run_id: str) -> list[str]:
+    """The run's streams as users know them: the attempts of a stream folded into it."""
     try:
-        return sorted(os.listdir(os.path.join(layout.run_dir(run_id), "metrics")))
+        names = os.listdir(os.path.join(layout.run_dir(run_id), "metrics"))
     except (FileNotFoundError, NotADirectoryError):
         return []
+    return sorted({split_stream(name)[0] for name in names})
+
+
+def _attempt_dirs(names: list[str], stream: str) -> list[str]:
+    found = sorted((split_stream(n)[1], n) for n in names if split_stream(n)[0] == stream)
+    return [name for _, name in found]
 
 
 def merge_sdk_state(layout: StoreLayout, meta: dict[str, Any]) -> None:
     metrics_dir = os.path.join(layout.run_dir(meta["id"]), "metrics")
     if not os.path.isdir(metrics_dir):
         return  # a plain `naga run`: nothing logged from inside
-    states = [read_state(os.path.join(metrics_dir, s, "state.json")) for s in MERGED_STREAMS]
-    main = states[0]
-    params = main.get("params")
-    if isinstance(params, dict):
-        meta["params"] = {**(meta.get("params") or {}), **params}
+    names = os.listdir(metrics_dir)
+    # every attempt of main, then of sys, in order: a later attempt's summary wins
+    mains = [
+        read_state(os.path.join(metrics_dir, d, "state.json")) for d in _attempt_dirs(names, "main")
+    ]
+    syss = [
+        read_state(os.path.join(metrics_dir, d, "state.json")) for d in _attempt_dirs(names, "sys")
+    ]
+    states = mains + syss
+    main = mains[-1] if mains else {}
+    for state in mains:
+        params = state.get("params")
+        if isinstance(params, dict):
+            meta["params"] = {**(meta.get("params") or {}), **params}
     stats: dict[str, Any] = {}
     for state in states:
         found = state.get("metrics")
@@ -64,7 +96,7 @@ def _endings(metrics_dir: str, main: dict[str, Any]) -> list[dict[str, Any]]:
     naga.fail() fails the run too."""
     found = [main.get("ending")]
     for name in sorted(os.listdir(metrics_dir)):
-        if name not in MERGED_STREAMS:
+        if split_stream(name)[0] not in MERGED_STREAMS:
             found.append(read_state(os.path.join(metrics_dir, name, "state.json")).get("ending"))
     return [e for e in found if isinstance(e, dict)]
 

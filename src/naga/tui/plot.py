@@ -20,7 +20,7 @@ from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 from textual_plotext import PlotextPlot
 
-from ..sdk import series
+from ..sdk import history
 from ..store.layout import StoreLayout
 from .details import read_run
 
@@ -40,14 +40,13 @@ def metric_keys(layout: StoreLayout, run_ids: list[str]) -> list[str]:
     keys: set[str] = set()
     for run_id in run_ids:
         for stream in ("main", "sys"):
-            keys.update(series.list_keys(os.path.join(layout.run_dir(run_id), "metrics", stream)))
+            keys.update(history.list_keys(os.path.join(layout.run_dir(run_id), "metrics"), stream))
     return sorted(keys, key=lambda k: (k.startswith("sys/"), k))
 
 
 def read_curve(layout: StoreLayout, run_id: str, key: str, x_axis: str) -> Curve | None:
     stream = "sys" if key.startswith("sys/") else "main"
-    path = os.path.join(layout.run_dir(run_id), "metrics", stream, series.file_name(key))
-    points = series.read_points(path)
+    points = history.read_points(os.path.join(layout.run_dir(run_id), "metrics"), stream, key)
     if not len(points):
         return None
     stride = max(1, len(points) // MAX_POINTS)
