@@ -15,7 +15,6 @@ the user's own program raised carries it, so a front end can show its traceback 
 
 from __future__ import annotations
 
-import logging
 from typing import Literal, NamedTuple, Protocol
 
 Kind = Literal["info", "note", "warning", "error", "start"]
@@ -27,13 +26,8 @@ _PREFIXES: dict[str, str] = {
     "error": "naga: error: ",
     "start": "naga ▶ ",  # a task starts: the line a sweep's user follows
 }
-_LEVELS = {
-    "info": logging.INFO,
-    "note": logging.INFO,
-    "warning": logging.WARNING,
-    "error": logging.ERROR,
-    "start": logging.INFO,
-}
+# logging's levels, by number: a clicfg program's start imports this module, not logging
+_LEVELS = {"info": 20, "note": 20, "warning": 30, "error": 40, "start": 20}
 
 
 class Notice(NamedTuple):
@@ -53,6 +47,8 @@ class Reporter(Protocol):
 
 def log_notice(notice: Notice) -> None:
     """The default reporter: the ``naga`` logger, at the notice's level."""
+    import logging
+
     logger = logging.getLogger("naga")
     exc_info = notice.exc if notice.exc is not None else None
     logger.log(_LEVELS[notice.kind], "%s", notice.text, exc_info=exc_info)

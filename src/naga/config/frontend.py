@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -35,6 +34,8 @@ R = TypeVar("R")
 def stderr_reporter(notice: Notice) -> None:
     """A notice as its one line on stderr; the user's own exception as Python shows it."""
     if notice.exc is not None:
+        import traceback
+
         traceback.print_exception(notice.exc)
     else:
         print(format_notice(notice), file=sys.stderr, flush=True)
