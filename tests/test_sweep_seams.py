@@ -224,3 +224,32 @@ def test_a_task_s_arguments_give_back_its_very_values(value: Any) -> None:
 
     args = main.task_args([("v", value, False)])
     assert [o.value for o in main.parse(args).overrides] == [value]
+
+
+def _description(tmp_path: Path, **extra: Any) -> dict[str, Any]:
+    script = tmp_path / "prog.py"
+    script.write_text(
+        "import naga\n\n@naga.clicfg({'x': 1})\ndef main(cfg):\n    return cfg.x * 10\n\nmain()\n"
+    )
+    return {"attr": "main", "module": None, "script": str(script), "path": str(tmp_path), **extra}
+
+
+def test_a_sweep_made_before_loaders_were_recorded_loads_its_clicfg_main(tmp_path: Path) -> None:
+    """``sweep.json`` without ``loader`` (an older naga's) still finds the program; the bare
+    ``main()`` at the script's top level does nothing while it loads."""
+    from naga.parallel.program import load_program
+
+    program = load_program(_description(tmp_path))
+    assert isinstance(program, TaskProgram)
+    assert program.run_task([], [("x", 4, False)], now=0.0) == 40
+
+
+@pytest.mark.parametrize("loader", ["os:system", "naga.errors", "subprocess:run"])
+def test_a_loader_outside_naga_is_refused(tmp_path: Path, loader: str) -> None:
+    """A sweep directory can come from elsewhere (a shared store): its ``loader`` names only
+    naga's own functions."""
+    from naga.errors import UsageError
+    from naga.parallel.program import load_program
+
+    with pytest.raises(UsageError, match="unknown program loader"):
+        load_program(_description(tmp_path, loader=loader))
