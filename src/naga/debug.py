@@ -6,14 +6,17 @@ would hold the job, so it stays off unless ``NAGA_DEBUG`` is set (to anything bu
 is decorated, so a launcher can set it for one run. The exception is raised again after the
 session, so tracebacks and exit codes stay as they would be; ``KeyboardInterrupt`` and
 ``SystemExit`` pass straight through. ``ipdb`` is used when installed, else ``pdb``.
+
+Before the debugger opens, a warning on the ``naga`` logger says why it did (with no logging
+set up, Python shows a warning on stderr by itself): the library never prints.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import os
-import sys
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar, overload
@@ -72,11 +75,11 @@ def _post_mortem(exc: Exception) -> None:
         setattr(exc, _SEEN, True)
     except (AttributeError, TypeError):  # an exception type with __slots__
         pass
-    print(
-        f"naga: {ENV} is set: post-mortem debugger on {type(exc).__name__}: {exc}"
-        " (c or q to let the exception go on)",
-        file=sys.stderr,
-        flush=True,
+    logging.getLogger("naga").warning(
+        "%s is set: post-mortem debugger on %s: %s (c or q to let the exception go on)",
+        ENV,
+        type(exc).__name__,
+        exc,
     )
     _debugger()(exc.__traceback__)
 

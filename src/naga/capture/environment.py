@@ -136,7 +136,7 @@ class Facts:
         if executable:
             self.python = {"executable": executable, "version": self._cheap_version(executable)}
             if self.python["version"] is None:
-                code = "import sys; print(sys.version.split()[0])"
+                code = "import sys; sys.stdout.write(sys.version.split()[0])"
                 self._version_helper = spawn.start([executable, "-I", "-S", "-c", code])
         smi = spawn.which("nvidia-smi", env.get("PATH"))
         if smi:

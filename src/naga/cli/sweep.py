@@ -70,6 +70,7 @@ def sweep(
     Launched again, the same sweep runs only the points not completed; naga ls --sweep ID
     lists its runs.
     """
+    from ..config.frontend import show_dispatched, stderr_reporter
     from ..parallel.commands import prepare_command_sweep
     from ..parallel.dispatch import dispatch
 
@@ -78,18 +79,24 @@ def sweep(
         raise UsageError("--after chains Slurm jobs: it needs --slurm FILE")
     backend = {"name": "slurm" if slurm else "local", "n_jobs": n_jobs}
     found, reopened = prepare_command_sweep(
-        specs, command, n_random=n_random, seed=seed, new=new, backend=backend
+        specs,
+        command,
+        n_random=n_random,
+        seed=seed,
+        new=new,
+        backend=backend,
+        report=stderr_reporter,
     )
-    code = dispatch(
+    dispatched = dispatch(
         found,
         reopened=reopened,
         n_jobs=n_jobs,
         slurm=slurm,
         after=after,
         dry_run=dry_run,
-        metrics=metrics,
+        report=stderr_reporter,
     )
-    sys.exit(code)
+    sys.exit(show_dispatched(found, dispatched, metrics))
 
 
 def _split(args: list[str]) -> tuple[list[str], list[str]]:

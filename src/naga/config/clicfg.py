@@ -8,24 +8,30 @@ recorded as the params of the naga run in progress (``naga run``, ``naga.run()``
 ``run.lock`` is written with ``status: running``. When ``main`` ends, the lock gets its final
 status and is attached to the run.
 
-From the command line a config error is one line on stderr and exit 2; from Python it raises
-``naga.ConfigError``.
+From the command line a config error is one line on stderr and exit 2 (the terminal side is
+:mod:`naga.config.frontend`, the only part of ``config/`` that prints or exits); from Python it
+raises ``naga.ConfigError``. Sweeps (``--tasks``) use the public methods ``parse``, ``resolve``,
+``run_task``, ``task_args`` and ``recorded_repos``: ``ConfiguredMain`` is the
+``naga.parallel.program.TaskProgram`` a worker runs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import inspect
 import os
+import re
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from ..errors import ConfigError, LockError, NagaError
-from .overrides import Invocation, Override, kwargs_overrides, parse_argv
+from ..notices import Notice, Reporter, log_notice
+from .overrides import Invocation, Override, kwargs_overrides, parse_argv, parse_value
 from .resolvers import Recorder, recording, register, stop_recording
 
 R = TypeVar("R")
@@ -96,48 +102,113 @@ class ConfiguredMain(Generic[R]):
             return None
         return self.cli()
 
+    @classmethod
+    @contextlib.contextmanager
+    def loading(cls) -> Iterator[None]:
+        """While a worker imports the program: a bare ``main()`` at its top level does
+        nothing (the worker runs the tasks)."""
+        cls._loading = True
+        try:
+            yield
+        finally:
+            cls._loading = False
+
     def cli(self, argv: Sequence[str] | None = None) -> R | None:
         """Run from a command line (``sys.argv[1:]`` by default); a config error exits 2."""
-        prog = os.path.basename(sys.argv[0]) or self.fn.__name__
-        try:
-            invocation = parse_argv(sys.argv[1:] if argv is None else argv, is_flag=self._is_bool)
-            if invocation.help:
-                from .help import render
+        from .frontend import run_command_line
 
-                declared = self._plain() is None  # a dataclass or hydra-zen config
-                print(render(prog, self.fn.__doc__, self.defaults(), declared=declared))
-                raise SystemExit(0)
-            if invocation.print_config:
-                from omegaconf import OmegaConf
-
-                cfg, _ = self._resolve(invocation, Recorder(validate=False))
-                print(OmegaConf.to_yaml(cfg), end="")
-                raise SystemExit(0)
-            if invocation.parallel is not None:  # --tasks: one run per task (naga.parallel)
-                from ..parallel.tasks import launch_tasks
-
-                raise SystemExit(launch_tasks(self, invocation, prog))
-            session = self._prepare(invocation)
-        except NagaError as exc:
-            print(f"{prog}: error: {exc}", file=sys.stderr)
-            raise SystemExit(ConfigError.exit_code) from None
-        try:
-            return session.execute(self.fn)
-        except NagaError as exc:  # naga's own problem (or main's misuse of naga): one line
-            print(f"{prog}: error: {exc}", file=sys.stderr)
-            raise SystemExit(exc.exit_code) from None
+        return run_command_line(self, sys.argv[1:] if argv is None else argv)
 
     def call(self, **overrides: Any) -> R:
         """Run with keyword overrides; a config error raises ``naga.ConfigError``."""
-        session = self._prepare(Invocation(overrides=kwargs_overrides(overrides)))
+        session = self.prepare(Invocation(overrides=kwargs_overrides(overrides)))
         return session.execute(self.fn)
 
     def compose(self, *argv: str, **overrides: Any) -> Any:
         """The resolved config for these command-line arguments and keyword overrides, without
         running ``main`` or writing anything."""
-        invocation = parse_argv(argv, is_flag=self._is_bool)
+        invocation = self.parse(argv)
         invocation.overrides += kwargs_overrides(overrides)
-        return self._resolve(invocation, Recorder(validate=True))[0]
+        return self.resolve_invocation(invocation)[0]
+
+    # -- the surface sweeps and front ends use ----------------------------------------------
+
+    def parse(self, argv: Sequence[str]) -> Invocation:
+        """A command line of this program, split into files, overrides and naga's options."""
+        return parse_argv(argv, is_flag=self.is_flag)
+
+    def resolve(
+        self, argv: Sequence[str], overrides: Sequence[Override] = (), *, now: float | None = None
+    ) -> dict[str, Any]:
+        """The config that ``argv`` plus ``overrides`` give, resolved and checked, as plain
+        data; ``now`` pins ``${naga.now}``. Runs nothing and writes nothing."""
+        invocation = self.parse(argv)
+        invocation.overrides += overrides
+        invocation.now = now
+        return self.resolve_invocation(invocation)[1]
+
+    def resolve_invocation(
+        self, invocation: Invocation, *, validate: bool = True
+    ) -> tuple[Any, dict[str, Any]]:
+        """The config and its plain data; ``validate=False`` accepts any data path in
+        ``${naga.track:...}`` (``--print-config`` shows the config, it does not run)."""
+        recorder = Recorder(validate=validate)
+        if invocation.now is not None:
+            recorder.now = invocation.now
+        return self._resolve(invocation, recorder)
+
+    def prepare(
+        self,
+        invocation: Invocation,
+        *,
+        report: Reporter = log_notice,
+        snapshot: Mapping[str, Any] | None = None,
+    ) -> Session:
+        """Everything before ``main`` runs (directories, logging, run params, ``run.lock``):
+        the session whose ``execute(main.fn)`` runs it. ``snapshot``: the repositories' states
+        to record, taken once for a sweep's tasks."""
+        recorder = Recorder(status="running")
+        if invocation.now is not None:
+            recorder.now = invocation.now
+        cfg, container = self._resolve(invocation, recorder)
+        session = Session(cfg, container, recorder, self.options, report=report)
+        session.snapshot = snapshot
+        session.prepare()
+        return session
+
+    def run_task(
+        self,
+        argv: Sequence[str],
+        overrides: Sequence[tuple[str, Any, bool]],
+        *,
+        now: float,
+        snapshot: Mapping[str, Any] | None = None,
+        report: Reporter = log_notice,
+    ) -> R:
+        """One task of a sweep (``naga.parallel.program.TaskProgram``): the base command line
+        plus the task's overrides, ``${naga.now}`` pinned to the sweep's creation time."""
+        invocation = self.parse(argv)
+        invocation.overrides += [Override(k, v, add, f"{k}={v!r}") for k, v, add in overrides]
+        invocation.now = now
+        return self.prepare(invocation, report=report, snapshot=snapshot).execute(self.fn)
+
+    def task_args(self, overrides: Sequence[tuple[str, Any, bool]]) -> list[str]:
+        """``key=value`` arguments that this program's command line reads back as exactly
+        these overrides (a task run alone, ``naga rerun``)."""
+        return [_override_text(key, value, add) for key, value, add in overrides]
+
+    def recorded_repos(self) -> Mapping[str, Any] | None:
+        """The git repositories each call records in ``run.lock`` (None: it writes none)."""
+        if not self.options.get("lock", True):
+            return None
+        return _recorded_repos(self.options.get("repos", AUTO))
+
+    def help_text(self, prog: str) -> str:
+        """``--help``: the program's docstring and its config's keys."""
+        from .help import render
+
+        declared = self._plain() is None  # a dataclass or hydra-zen config
+        return render(prog, self.fn.__doc__, self.defaults(), declared=declared)
 
     def defaults(self) -> Any:
         """The defaults as a typed, struct-mode OmegaConf config."""
@@ -157,7 +228,8 @@ class ConfiguredMain(Generic[R]):
             self._plain_defaults = PlainDefaults(mapping) if mapping is not None else None
         return self._plain_defaults
 
-    def _is_bool(self, key: str) -> bool:
+    def is_flag(self, key: str) -> bool:
+        """Whether ``--key`` alone means ``key=true`` (a boolean in the defaults)."""
         from omegaconf import OmegaConf
         from omegaconf.nodes import BooleanNode
 
@@ -197,26 +269,25 @@ class ConfiguredMain(Generic[R]):
         finally:
             stop_recording(token)
 
-    def _prepare(self, invocation: Invocation) -> Session:
-        recorder = Recorder(status="running")
-        if invocation.now is not None:
-            recorder.now = invocation.now
-        cfg, container = self._resolve(invocation, recorder)
-        session = Session(cfg, container, recorder, self.options)
-        session.prepare()
-        return session
-
 
 class Session:
     """One call of a ``clicfg`` main: its directories, logging, run params and lock."""
 
     def __init__(
-        self, cfg: Any, container: dict[str, Any], recorder: Recorder, options: Mapping[str, Any]
+        self,
+        cfg: Any,
+        container: dict[str, Any],
+        recorder: Recorder,
+        options: Mapping[str, Any],
+        *,
+        report: Reporter = log_notice,
     ) -> None:
         self.cfg = cfg
         self.container = container
         self.recorder = recorder
         self.options = options
+        self.report = report
+        self.snapshot: Mapping[str, Any] | None = None  # a sweep's tasks share the launch's
         self.lock_path: Path | None = None
         self.hashers: list[Any] = []
         self.written: Any = None  # (lock document, file signature) as this session wrote it
@@ -286,7 +357,7 @@ class Session:
                 if failure is None:
                     raise  # main succeeded: the lock's failure is the news
                 # main's own exception is the one to see; the lock's problem is one line
-                print(f"naga: warning: {exc}", file=sys.stderr)
+                self.report(Notice("warning", str(exc)))
             finally:
                 try:
                     if self.own_run is not None:
@@ -333,11 +404,14 @@ class Session:
         background = self.options["hash_in_background"]
         make_entry = pending.pending_entry if background else pending.done_entry
         self.recorder.entries = {key: make_entry(p) for key, p in self.recorder.data.items()}
-        repos = self.options.get("snapshot")  # a sweep's tasks share the one taken at launch
+        # a sweep's tasks record the snapshot taken once at launch
+        repos = dict(self.snapshot) if self.snapshot is not None else None
         if repos is None:
             run_id = self.naga_run.id if self.naga_run else None
             outputs = [save_dir] if save_dir is not None else []
-            repos = snapshot_repos(self._repos(), run_id=run_id, outputs=outputs)
+            repos = snapshot_repos(
+                _recorded_repos(self.options["repos"]), run_id=run_id, outputs=outputs
+            )
         doc = build(
             container,
             status="running",
@@ -351,12 +425,6 @@ class Session:
         if background:
             for key, entry in self.recorder.entries.items():
                 self.hashers.append(pending.start(str(self.lock_path), key, entry))
-
-    def _repos(self) -> Mapping[str, Any]:
-        repos = self.options["repos"]
-        if repos != AUTO:
-            return repos or {}
-        return {"main": "."} if _in_git_repo(Path.cwd()) else {}
 
     def _finish(self, status: str, error: str | None) -> None:
         if self.lock_path is None:
@@ -404,8 +472,55 @@ class Session:
         return doc
 
 
+def _recorded_repos(repos: Any) -> Mapping[str, Any]:
+    """The repositories a ``repos=`` option names: ``AUTO`` is the one holding the working
+    directory, if any."""
+    if repos != AUTO:
+        return repos or {}
+    return {"main": "."} if _in_git_repo(Path.cwd()) else {}
+
+
 def _in_git_repo(path: Path) -> bool:
     return any((folder / ".git").exists() for folder in (path, *path.parents))
+
+
+def _override_text(key: str, value: Any, add: bool) -> str:
+    """``key=value`` that the command line reads back as this very value."""
+    text = value if isinstance(value, str) else _flow(value)
+    if isinstance(value, str) and not _reads_back(text, value):
+        text = _flow(value)
+    return f"{'+' if add else ''}{key}={text}"
+
+
+# what YAML refuses to read raw or reads as a line break, even in a quoted string: escaped
+_NOT_PRINTABLE = re.compile(
+    "[^\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
+)
+
+
+def _flow(value: Any) -> str:
+    """``value`` in YAML's flow style, which a command-line value is read as: JSON, except
+    infinities and NaN, and characters JSON leaves raw that YAML refuses."""
+    import json
+    import math
+
+    if isinstance(value, float) and not math.isfinite(value):
+        return ".nan" if math.isnan(value) else (".inf" if value > 0 else "-.inf")
+    if isinstance(value, str):
+        quoted = json.dumps(value, ensure_ascii=False)  # an astral character stays whole
+        return _NOT_PRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", quoted)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_flow(item) for item in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{_flow(str(k))}: {_flow(v)}" for k, v in value.items()) + "}"
+    return json.dumps(value)
+
+
+def _reads_back(text: str, value: Any) -> bool:
+    try:
+        return bool(parse_value(text) == value)
+    except ConfigError:  # "[abc" is no YAML at all
+        return False
 
 
 def _resolve_plain(merged: dict[str, Any]) -> tuple[Any, dict[str, Any]]:

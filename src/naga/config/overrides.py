@@ -20,7 +20,7 @@ from ..errors import ConfigError
 _KEY = re.compile(r"^[^\W\d][\w\-]*(\.[\w\-]+)*$")
 
 
-# Options that turn a call into parallel tasks (parsed in naga.parallel.options)
+# Options that turn a call into parallel tasks (parsed in naga.config.taskopts)
 PARALLEL_OPTIONS = frozenset(
     {
         "--tasks",
@@ -55,7 +55,7 @@ class Invocation:
         self.print_config = False
         self.help = False
         self.now: float | None = None  # ${naga.now} pinned (a sweep's tasks share its time)
-        self.parallel: Any = None  # --tasks and friends: naga.parallel.options.TaskOptions
+        self.parallel: Any = None  # --tasks and friends: naga.config.taskopts.TaskOptions
 
 
 def parse_value(text: str) -> Any:
@@ -122,7 +122,7 @@ def parse_argv(argv: Sequence[str], *, is_flag: Any = None) -> Invocation:
         elif arg == "--print-config":
             found.print_config = True
         elif arg.partition("=")[0] in PARALLEL_OPTIONS:
-            from ..parallel.options import take_option
+            from .taskopts import take_option
 
             i = take_option(found, arg, args, i)
         elif arg in ("-c", "--config") or arg.startswith("--config="):

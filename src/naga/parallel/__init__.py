@@ -19,8 +19,18 @@ The package is shared by two backends, so its layout is a contract:
   dry_run) -> str`` hands a sweep directory to Slurm (submitit array jobs whose tasks call
   ``run_worker``).
 
-Front ends: ``--tasks`` on a ``clicfg`` program (:mod:`naga.parallel.tasks`) and ``naga sweep``
-for any command (:mod:`naga.parallel.commands`, grammar in :mod:`naga.parallel.grammar`), both
-dispatched by :mod:`naga.parallel.dispatch`. Nothing here is imported on ``naga run``'s or
-``import naga``'s start-up path.
+- Every file of a sweep is named by :mod:`naga.parallel.sweepdir` (``SweepLayout``,
+  ``SweepFiles``); how a task ended, by :func:`naga.parallel.endings.task_ending`.
+
+Programs: a sweep of a Python program runs it as a :class:`naga.parallel.program.TaskProgram`
+(run one task; the arguments that give a task's overrides). ``clicfg``'s ``ConfiguredMain`` is
+one; its ``--tasks`` front end lives on the config side (:mod:`naga.config.sweeps`), which
+imports this package and never the other way round. ``naga sweep`` runs any command
+(:mod:`naga.parallel.commands`, grammar in :mod:`naga.parallel.grammar`); both are dispatched by
+:mod:`naga.parallel.dispatch`.
+
+Nothing here prints or exits: progress goes to a :class:`naga.notices.Reporter` the caller
+passes (by default the ``naga`` logger), results are returned, errors raised; the front ends
+(``naga.cli``, :mod:`naga.config.frontend`) render them. Nothing here is imported on ``naga
+run``'s or ``import naga``'s start-up path.
 """

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 import secrets
-import sys
 from collections.abc import Sequence
 from typing import Any
 
+from ..notices import Notice, Reporter, log_notice
 from .grammar import check_command, fill_command, parse_params, points, typed
 from .sweepdir import Sweep, create_sweep, find_by_key, sweep_key
 
@@ -25,6 +25,7 @@ def prepare_command_sweep(
     seed: int | None = None,
     new: bool = False,
     backend: dict[str, Any] | None = None,
+    report: Reporter = log_notice,
 ) -> tuple[Sweep, bool]:
     """The sweep of ``command`` over ``specs``: reopened when launched before, else new."""
     params = parse_params(specs)
@@ -45,10 +46,12 @@ def prepare_command_sweep(
     drawn_seed = seed if seed is not None else secrets.randbits(32)
     chosen = points(params, n_random, drawn_seed)
     if n_random is not None and len(chosen) < n_random:
-        print(
-            f"naga: note: --random {n_random}, but the grid has only {len(chosen)} distinct"
-            f" points: running each once",
-            file=sys.stderr,
+        report(
+            Notice(
+                "note",
+                f"--random {n_random}, but the grid has only {len(chosen)} distinct points:"
+                " running each once",
+            )
         )
     tasks = [
         {

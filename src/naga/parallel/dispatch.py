@@ -1,5 +1,9 @@
-"""Where a prepared sweep's tasks go: printed (dry run), submitted to Slurm, or run here, in
-this process or in helper worker processes. Shared by ``--tasks`` and ``naga sweep``."""
+"""Where a prepared sweep's tasks go: described (dry run), submitted to Slurm, or run here, in
+this process or in helper worker processes. Shared by ``--tasks`` and ``naga sweep``.
+
+Nothing here writes to the terminal: progress goes to the caller's reporter, and what the user
+is shown at the end (a dry run's text, the summary of the tasks run here) is returned, as a
+:class:`Dispatched`, for the front end to render."""
 
 from __future__ import annotations
 
@@ -9,11 +13,23 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import UsageError
+from ..notices import Notice, Reporter, log_notice
 from ..sdk.termination import Terminated
+from .program import TaskProgram
 from .sweepdir import Sweep
+
+
+class Dispatched(NamedTuple):
+    """How a launch went: its exit code, the text a dry run shows (stdout), and whether tasks
+    ran here (then the summary of the pool's outcomes decides the exit code: 0 when every
+    task completed, else 1)."""
+
+    exit_code: int
+    text: str | None = None
+    ran_here: bool = False
 
 
 def dispatch(
@@ -24,10 +40,10 @@ def dispatch(
     slurm: str | None,
     after: Sequence[str] = (),
     dry_run: bool = False,
-    program: Any = None,
-    metrics: Sequence[str] = (),
-) -> int:
-    """The exit code: 0 when every task completed (or was submitted or printed), else 1.
+    program: TaskProgram | None = None,
+    report: Reporter = log_notice,
+) -> Dispatched:
+    """Run, submit or describe the sweep's tasks.
 
     A dry run changes nothing, and a launch refused (a bad Slurm profile...) leaves no sweep:
     a sweep made for it is removed again, and a reopened one's failed tasks stay failed."""
@@ -37,7 +53,9 @@ def dispatch(
         sweep.pool.reopen_failed()  # launched again: its failed tasks run again
     if slurm:
         try:
-            code = submit(sweep, slurm, n_workers=n_jobs, after=after, dry_run=dry_run)
+            result = submit(
+                sweep, slurm, n_workers=n_jobs, after=after, dry_run=dry_run, report=report
+            )
         except BaseException:
             if not reopened:
                 discard_sweep(sweep)
@@ -45,80 +63,98 @@ def dispatch(
     elif dry_run:
         from .report import describe_tasks
 
-        print(describe_tasks(sweep))
-        code = 0
+        result = Dispatched(0, text=describe_tasks(sweep))
     else:
-        return run_locally(sweep, n_jobs or 1, program=program, reopened=reopened, metrics=metrics)
+        return run_locally(sweep, n_jobs or 1, program=program, reopened=reopened, report=report)
     if dry_run and not reopened:
         discard_sweep(sweep)
-    return code
+    return result
 
 
 def submit(
-    sweep: Sweep, slurm: str, *, n_workers: int | None, after: Sequence[str], dry_run: bool
-) -> int:
+    sweep: Sweep,
+    slurm: str,
+    *,
+    n_workers: int | None,
+    after: Sequence[str],
+    dry_run: bool,
+    report: Reporter = log_notice,
+) -> Dispatched:
     try:
         from .slurm import submit_sweep
     except ModuleNotFoundError as exc:
         if exc.name != "naga.parallel.slurm":
             raise
         raise UsageError("Slurm submission is not available in this version of naga") from None
-    result = submit_sweep(sweep.dir, slurm, n_workers=n_workers, after=after, dry_run=dry_run)
+    result = submit_sweep(
+        sweep.dir, slurm, n_workers=n_workers, after=after, dry_run=dry_run, report=report
+    )
     if dry_run:
-        print(result)
-    else:
-        print(
-            f"naga: sweep {sweep.id}: submitted Slurm job {result}; follow it with"
+        return Dispatched(0, text=result)
+    report(
+        Notice(
+            "info",
+            f"sweep {sweep.id}: submitted Slurm job {result}; follow it with"
             f" `naga ls --sweep {sweep.id}`",
-            file=sys.stderr,
         )
-    return 0
+    )
+    return Dispatched(0)
 
 
 def run_locally(
     sweep: Sweep,
     n_jobs: int,
     *,
-    program: Any = None,
+    program: TaskProgram | None = None,
     reopened: bool = False,
-    metrics: Sequence[str] = (),
-) -> int:
+    report: Reporter = log_notice,
+) -> Dispatched:
     """Run the sweep's free tasks here: in this process, or in it and ``n_jobs - 1`` helpers."""
-    from .report import print_outcome
-
     pending = sum(state != "completed" for state in sweep.pool.state().values())
     done = len(sweep.tasks) - pending
     if pending == 0:
-        print(
-            f"naga: sweep {sweep.id}: all {done} tasks completed before; nothing to run"
-            " (a new sweep: --new-sweep, or naga sweep --new)",
-            file=sys.stderr,
+        report(
+            Notice(
+                "info",
+                f"sweep {sweep.id}: all {done} tasks completed before; nothing to run"
+                " (a new sweep: --new-sweep, or naga sweep --new)",
+            )
         )
-        return print_outcome(sweep, metrics)
+        return Dispatched(0, ran_here=True)
     resumed = f", {done} completed before" if reopened and done else ""
     workers = max(1, min(n_jobs, pending))
-    print(
-        f"naga: sweep {sweep.id}: {len(sweep.tasks)} tasks{resumed},"
-        f" {workers} worker{'s' if workers > 1 else ''}",
-        file=sys.stderr,
+    report(
+        Notice(
+            "info",
+            f"sweep {sweep.id}: {len(sweep.tasks)} tasks{resumed},"
+            f" {workers} worker{'s' if workers > 1 else ''}",
+        )
     )
     try:
-        run_workers(sweep, workers, program)
+        run_workers(sweep, workers, program, report=report)
     except (KeyboardInterrupt, _Stop, Terminated) as exc:
         signum = _signal_of(exc)
-        print(
-            f"naga: sweep {sweep.id} interrupted by {signal.Signals(signum).name}; launch it"
-            " again to run the tasks not done",
-            file=sys.stderr,
+        report(
+            Notice(
+                "info",
+                f"sweep {sweep.id} interrupted by {signal.Signals(signum).name}; launch it"
+                " again to run the tasks not done",
+            )
         )
-        return 128 + signum
-    return print_outcome(sweep, metrics)
+        return Dispatched(128 + signum)
+    return Dispatched(0, ran_here=True)
 
 
 STOP_GRACE_S = 5.0  # how long helpers have to end their runs cancelled before being killed
 
 
-def run_workers(sweep: Sweep, workers: int, program: Any = None) -> None:
+def run_workers(
+    sweep: Sweep,
+    workers: int,
+    program: TaskProgram | None = None,
+    *,
+    report: Reporter = log_notice,
+) -> None:
     """This process is one of the workers and ``workers - 1`` helper processes
     (``python -m naga.parallel.worker``) are the others. A task whose worker died before is
     left to a helper (one is started for it when there is none), so a task that crashes its
@@ -130,21 +166,21 @@ def run_workers(sweep: Sweep, workers: int, program: Any = None) -> None:
     from .worker import run_worker
 
     can_spawn = _can_spawn(sweep)
-    helpers = _Helpers(sweep, can_spawn)
+    helpers = _Helpers(sweep, can_spawn, report)
     stop_tending = threading.Event()
     tending = threading.Thread(target=helpers.tend_until, args=(stop_tending, workers - 1))
     try:
         if can_spawn:
             helpers.spawn(workers - 1)
         tending.start()  # a helper that dies is replaced while this process runs tasks too
-        run_worker(sweep.dir, program=program, avoid_crashed=can_spawn)
+        run_worker(sweep.dir, program=program, avoid_crashed=can_spawn, report=report)
         stop_tending.set()
         tending.join()
         with _signals_raised():
             while not helpers.tend(max(1, workers - 1)):
                 time.sleep(0.1)
         if helpers.gave_up:  # no helper can run what is left: run it here
-            run_worker(sweep.dir, program=program)
+            run_worker(sweep.dir, program=program, report=report)
     except BaseException as exc:
         stop_tending.set()
         if tending.is_alive():
@@ -156,8 +192,9 @@ def run_workers(sweep: Sweep, workers: int, program: Any = None) -> None:
 class _Helpers:
     """The helper processes of one launch, reaped and replaced by ``tend``."""
 
-    def __init__(self, sweep: Sweep, can_spawn: bool) -> None:
+    def __init__(self, sweep: Sweep, can_spawn: bool, report: Reporter) -> None:
         self.sweep = sweep
+        self.report = report
         self.procs: list[subprocess.Popen[bytes]] = []
         self.gave_up = not can_spawn  # set when a helper failed by itself (cannot load...)
         self.spawns_left = 2 * len(sweep.tasks) + 2  # replacements, beyond the first ones
@@ -175,7 +212,7 @@ class _Helpers:
             if code is None:
                 alive.append(helper)
             elif code < 0:
-                _report_death(self.sweep, helper.pid, -code)
+                _report_death(self.sweep, helper.pid, -code, self.report)
             elif code != 0:
                 self.gave_up = True  # its error is printed: a replacement would fail alike
         self.procs[:] = alive
@@ -214,17 +251,14 @@ def _spawn(sweep: Sweep) -> subprocess.Popen[bytes]:
     )
 
 
-def _report_death(sweep: Sweep, pid: int, signum: int) -> None:
+def _report_death(sweep: Sweep, pid: int, signum: int, report: Reporter) -> None:
     tasks = sweep.pool.note_death(pid, signum)
     try:
         name = f", {signal.Signals(signum).name}"
     except ValueError:
         name = ""
     running = f" running task {', '.join(map(str, tasks))}" if tasks else ""
-    print(
-        f"naga: warning: a worker process died (signal {signum}{name}){running}",
-        file=sys.stderr,
-    )
+    report(Notice("warning", f"a worker process died (signal {signum}{name}){running}"))
 
 
 class _Stop(BaseException):

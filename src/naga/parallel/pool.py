@@ -37,10 +37,9 @@ from typing import Any
 
 from ..errors import StoreError, describe_os_error
 from ..store import liveness
+from .sweepdir import SweepFiles
 
-POOL_DIRNAME = "pool"
 MAX_CRASHES = 2  # attempts of one task whose worker died, per launch
-TERMINAL = ("completed", "failed")  # a task that ended otherwise (cancelled) is run again
 _SLURM_KEYS = ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_RESTART_COUNT")
 
 
@@ -67,9 +66,10 @@ class Pool:
     """The pool of the sweep in ``sweep_dir`` with ``n_tasks`` tasks numbered from 0."""
 
     def __init__(self, sweep_dir: str, n_tasks: int) -> None:
-        self.dir = os.path.join(os.fspath(sweep_dir), POOL_DIRNAME)
+        files = SweepFiles(sweep_dir)
+        self.dir = files.pool
         self.n_tasks = n_tasks
-        self.clock = os.path.join(os.fspath(sweep_dir), "clock")
+        self.clock = files.clock
 
     def path(self, name: str) -> str:
         return os.path.join(self.dir, name)

@@ -6,6 +6,13 @@ with ``python -m pkg.train``) or a script file (``python train.py``), plus the g
 decorated main is bound to. The worker imports the module, or loads the script under another
 module name so its ``if __name__ == "__main__":`` block does not run; a bare ``main()`` call at
 a script's top level does nothing while naga loads it. Nothing executable is ever stored.
+
+The worker knows a program only as a :class:`TaskProgram`: run one task, and say the
+command-line arguments that give a task's overrides. What implements it (``clicfg``'s
+``ConfiguredMain``) lives on the config side, which depends on this package and never the other
+way round: ``sweep.json`` names the function that loads the program (``loader``, a
+``module:function`` of naga's own), as submitit's executors share one small interface whatever
+runs behind them.
 """
 
 from __future__ import annotations
@@ -14,18 +21,51 @@ import importlib
 import importlib.util
 import os
 import sys
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 from ..errors import UsageError
+from ..notices import Reporter, log_notice
 
 SCRIPT_MODULE = "__naga_program__"
+DEFAULT_LOADER = "naga.config.sweeps:load_program"  # sweeps made before loaders were recorded
+
+TaskOverride = tuple[str, Any, bool]  # (dotted key, value, whether the key may be new: +key)
 
 
-def describe_program(main: Any, argv: list[str]) -> dict[str, Any]:
-    """Where ``main`` (a ``ConfiguredMain``) lives and the base command line of its tasks."""
-    module = sys.modules.get(main.fn.__module__)
-    attr = next((name for name, value in vars(module or {}).items() if value is main), None)
-    name = main.fn.__module__
+@runtime_checkable
+class TaskProgram(Protocol):
+    """A program a sweep runs once per task, in the worker's own process, inside the run the
+    worker opened for the task."""
+
+    def run_task(
+        self,
+        argv: Sequence[str],
+        overrides: Sequence[TaskOverride],
+        *,
+        now: float,
+        snapshot: Mapping[str, Any] | None = None,
+        report: Reporter = log_notice,
+    ) -> object:
+        """Run once with the sweep's base arguments ``argv`` plus the task's ``overrides``,
+        ``${naga.now}`` pinned to ``now``; ``snapshot``: the repositories' states taken once
+        at launch, to record instead of taking one per task; ``report`` hears what the
+        program's own machinery has to say. Raises what the program raises."""
+        ...
+
+    def task_args(self, overrides: Sequence[TaskOverride]) -> list[str]:
+        """Command-line arguments that give these overrides (the task run alone)."""
+        ...
+
+
+def describe_program(
+    program: object, fn: Callable[..., Any], argv: list[str], *, loader: str = DEFAULT_LOADER
+) -> dict[str, Any]:
+    """Where ``program`` (bound to a global name of ``fn``'s module) lives, the function that
+    loads it again, and the base command line of its tasks."""
+    module = sys.modules.get(fn.__module__)
+    attr = next((name for name, value in vars(module or {}).items() if value is program), None)
+    name: str | None = fn.__module__
     script = None
     if name == "__main__":
         spec = getattr(module, "__spec__", None)
@@ -36,9 +76,10 @@ def describe_program(main: Any, argv: list[str]) -> dict[str, Any]:
         "module": name,
         "script": script,
         "path": os.path.abspath(sys.path[0] or os.getcwd()),
-        "prog": os.path.basename(sys.argv[0]) or main.fn.__name__,
+        "prog": os.path.basename(sys.argv[0]) or fn.__name__,
         "argv": list(argv),
         "launcher": _launcher_prefix(),
+        "loader": loader,
     }
 
 
@@ -119,23 +160,27 @@ def _top_level_names(body: list[Any]) -> set[str]:
     return names
 
 
-def load_program(description: dict[str, Any]) -> Any:
-    """The ``ConfiguredMain`` that ``description`` names, imported in this process."""
-    from ..config.clicfg import ConfiguredMain
-
+def load_program(description: dict[str, Any]) -> TaskProgram:
+    """The program ``description`` names, loaded in this process by its recorded loader."""
     check_loadable(description)
+    loader = str(description.get("loader") or DEFAULT_LOADER)
+    module_name, _, function = loader.partition(":")
+    if not module_name.startswith("naga.") or not function:
+        raise UsageError(f"sweep.json names an unknown program loader {loader!r}")
+    load = getattr(importlib.import_module(module_name), function)
+    program = load(description)
+    if not isinstance(program, TaskProgram):
+        raise UsageError(f"{loader} did not give a program that runs tasks")
+    return program
+
+
+def import_program(description: dict[str, Any]) -> Any:
+    """The global ``description["attr"]`` of the program's module or script, imported here
+    (the script under another name: its ``__main__`` block does not run)."""
     if description["path"] not in sys.path:
         sys.path.insert(0, description["path"])
-    ConfiguredMain._loading = True
-    try:
-        module = _import(description)
-    finally:
-        ConfiguredMain._loading = False
-    main = getattr(module, description["attr"], None)
-    if not isinstance(main, ConfiguredMain):
-        where = description["module"] or description["script"]
-        raise UsageError(f"{where} no longer defines the clicfg main {description['attr']!r}")
-    return main
+    module = _import(description)
+    return getattr(module, description["attr"], None)
 
 
 def _import(description: dict[str, Any]) -> Any:

@@ -41,13 +41,13 @@ from typing import Any
 
 from ..errors import NagaError, StoreError, UsageError, describe_os_error
 from ..integrations import require_extra
-from .pool import TERMINAL
+from ..notices import Reporter, log_notice
+from .endings import is_terminal
 from .profiles import Profile, load_profile
-from .sweepdir import SWEEP_FILE, Sweep, load_sweep, resolve_sweep
+from .sweepdir import Sweep, load_sweep, resolve_sweep
 
 __all__ = ["SlurmError", "job_ids_of_sweep", "submit_sweep"]
 
-JOBS_DIRNAME = "slurm"
 _JOB_ID = re.compile(r"\d+(?:_\d+)?")
 _ENDED_BADLY = {"FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL"}
 
@@ -63,8 +63,11 @@ def submit_sweep(
     n_workers: int | None,
     after: Sequence[str],
     dry_run: bool,
+    report: Reporter = log_notice,
 ) -> str:
-    """Submit the sweep's workers as a Slurm job array; the job id, or the dry-run text."""
+    """Submit the sweep's workers as a Slurm job array; the job id, or the dry-run text.
+    ``report`` receives the workers' notices on the nodes (pickled with them: a function of a
+    module, which the nodes import again)."""
     sweep = load_sweep(sweep_dir)
     profile = load_profile(slurm_config)
     workers = _worker_count(n_workers, profile, sweep)
@@ -75,7 +78,7 @@ def submit_sweep(
         return _dry_run_text(sweep, profile, workers, parameters)
     for given, job in waits:
         _check_can_wait_for(given, job)
-    job_id = _submit(sweep, profile, workers, parameters)
+    job_id = _submit(sweep, profile, workers, parameters, report)
     _record_submission(sweep, job_id, workers, profile, dependency)
     return job_id
 
@@ -98,7 +101,7 @@ def _worker_count(n_workers: int | None, profile: Profile, sweep: Sweep) -> int:
         return profile.workers
     # workers pull tasks until none is left: more workers than may run at once would only
     # start, find the pool empty and exit
-    undone = sum(state not in TERMINAL for state in sweep.pool.state().values())
+    undone = sum(not is_terminal(state) for state in sweep.pool.state().values())
     at_once = int(profile.parameters.get("array_parallelism", undone))
     return max(1, min(undone, at_once))
 
@@ -181,7 +184,7 @@ def _parameters(profile: Profile, sweep_id: str, dependency: str | None) -> dict
 
 
 def _folder(sweep: Sweep) -> Path:
-    return Path(sweep.dir) / JOBS_DIRNAME
+    return Path(sweep.files.slurm)
 
 
 def _dry_run_text(sweep: Sweep, profile: Profile, workers: int, parameters: dict[str, Any]) -> str:
@@ -205,7 +208,9 @@ def _dry_run_text(sweep: Sweep, profile: Profile, workers: int, parameters: dict
     return "\n".join(header) + "\n" + str(script)
 
 
-def _submit(sweep: Sweep, profile: Profile, workers: int, parameters: dict[str, Any]) -> str:
+def _submit(
+    sweep: Sweep, profile: Profile, workers: int, parameters: dict[str, Any], report: Reporter
+) -> str:
     submitit = require_extra("submitit", "slurm")
     from .slurm_job import SweepWorker
 
@@ -225,7 +230,7 @@ def _submit(sweep: Sweep, profile: Profile, workers: int, parameters: dict[str, 
     try:
         # submitit echoes sbatch's stderr when it fails; the error below says it in one line
         with contextlib.redirect_stderr(io.StringIO()):
-            jobs = executor.submit_array([SweepWorker(sweep.dir) for _ in range(workers)])
+            jobs = executor.submit_array([SweepWorker(sweep.dir, report) for _ in range(workers)])
     except (submitit.core.utils.FailedJobError, OSError) as exc:
         raise SlurmError(
             f"sbatch refused the job ({profile.source}): {_sbatch_error(exc)}"
@@ -252,7 +257,7 @@ def _record_submission(
 ) -> None:
     """Append the submission to ``sweep.json`` (read again: another launch may have added
     one meanwhile), written atomically."""
-    path = os.path.join(sweep.dir, SWEEP_FILE)
+    path = sweep.files.definition
     document = load_sweep(sweep.dir).doc
     slurm = document.setdefault("slurm", {})
     slurm.setdefault("jobs", []).append(

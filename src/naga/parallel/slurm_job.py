@@ -30,6 +30,7 @@ import submitit
 
 from ..capture.slurm import LOG_ENVS
 from ..errors import NagaError
+from ..notices import Reporter, log_notice
 
 
 class SweepTasksFailed(NagaError):
@@ -94,8 +95,9 @@ class StopSignal:
 class SweepWorker(submitit.helpers.Checkpointable):
     """Run the sweep in ``sweep_dir`` until its pool is empty; requeued as is."""
 
-    def __init__(self, sweep_dir: str) -> None:
+    def __init__(self, sweep_dir: str, report: Reporter = log_notice) -> None:
         self.sweep_dir = sweep_dir
+        self.report = report
 
     def __call__(self) -> int:
         from .worker import Interrupted, run_worker
@@ -106,7 +108,7 @@ class SweepWorker(submitit.helpers.Checkpointable):
         submitit_handler = signal.getsignal(signal.SIGUSR2)
         stop = StopSignal()
         try:
-            ran = run_worker(self.sweep_dir)
+            ran = run_worker(self.sweep_dir, report=getattr(self, "report", log_notice))
             stop.closed = True
         except (KeyboardInterrupt, Interrupted):
             if not stop.received or not callable(submitit_handler):

@@ -15,6 +15,18 @@ program, ``{"index", "params", "argv"}`` for a command. ``program`` says how to 
 Launching the same sweep again (the same ``key``: program, base arguments, tasks) reopens the
 existing directory instead of making a new one, which is what makes a sweep resumable: its pool
 knows which tasks are done. ``sweeps/keys/<key>`` names the sweep a key belongs to.
+
+Every file of a sweep is named here (:class:`SweepLayout` for the store's sweeps,
+:class:`SweepFiles` for one sweep's directory), so no other module joins a sweep path by hand::
+
+    <store>/sweeps/
+      keys/<key>            {"id": ...}: the sweep this definition made last
+      <sweep_id>/
+        sweep.json          the definition (above)
+        pool/               the task pool (naga.parallel.pool)
+        clock               touched to read the shared filesystem's clock (naga.store.liveness)
+        snapshot.json       the git snapshot taken once at launch, recorded by every task
+        slurm/              submitit's files: the sbatch script, the pickled worker, the logs
 """
 
 from __future__ import annotations
@@ -25,20 +37,49 @@ import os
 import secrets
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError, UsageError, describe_os_error
 from ..store.layout import StoreLayout, locate_store
 from ..store.timefmt import iso_from_ts
-from .pool import Pool
+
+if TYPE_CHECKING:
+    from .pool import Pool
 
 SWEEPS_DIRNAME = "sweeps"
 SWEEP_FILE = "sweep.json"
 KINDS = ("clicfg", "command")
 
 
+class SweepFiles:
+    """The files of one sweep, in its directory ``dir``."""
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.dir = os.fspath(directory)
+        self.definition = os.path.join(self.dir, SWEEP_FILE)
+        self.pool = os.path.join(self.dir, "pool")
+        self.clock = os.path.join(self.dir, "clock")
+        self.snapshot = os.path.join(self.dir, "snapshot.json")
+        self.slurm = os.path.join(self.dir, "slurm")
+
+
+class SweepLayout:
+    """The sweeps of the store in ``store_root`` (else the store found from here)."""
+
+    def __init__(self, store_root: str | None = None) -> None:
+        self.store = os.path.abspath(store_root or locate_store())
+        self.root = os.path.join(self.store, SWEEPS_DIRNAME)
+        self.keys = os.path.join(self.root, "keys")
+
+    def key(self, key: str) -> str:
+        return os.path.join(self.keys, key)
+
+    def sweep(self, sweep_id: str) -> SweepFiles:
+        return SweepFiles(os.path.join(self.root, sweep_id))
+
+
 def sweeps_root(store_root: str | None = None) -> str:
-    return os.path.join(store_root or locate_store(), SWEEPS_DIRNAME)
+    return SweepLayout(store_root).root
 
 
 def sweep_key(definition: Any) -> str:
@@ -58,6 +99,7 @@ class Sweep:
     def __init__(self, directory: str, doc: dict[str, Any]) -> None:
         self.dir = directory
         self.doc = doc
+        self.files = SweepFiles(directory)
 
     @property
     def id(self) -> str:
@@ -74,7 +116,21 @@ class Sweep:
 
     @property
     def pool(self) -> Pool:
+        from .pool import Pool
+
         return Pool(self.dir, len(self.tasks))
+
+    def snapshot(self) -> dict[str, Any] | None:
+        """The repositories' states snapshotted at launch (None: none was taken)."""
+        try:
+            with open(self.files.snapshot, "rb") as f:
+                states = json.loads(f.read())
+        except (OSError, ValueError):
+            return None
+        return states if isinstance(states, dict) else None
+
+    def write_snapshot(self, states: Mapping[str, Any]) -> None:
+        write_json(self.files.snapshot, dict(states))
 
 
 def create_sweep(
@@ -94,8 +150,8 @@ def create_sweep(
     makes a new sweep (and makes the key point to it)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
-    store = os.path.abspath(store_root or locate_store())
-    root = os.path.join(store, SWEEPS_DIRNAME)
+    layout = SweepLayout(store_root)
+    store = layout.store
     if not new:
         found = find_by_key(key, store)
         if found is not None:
@@ -117,13 +173,13 @@ def create_sweep(
     }
     try:
         StoreLayout(store).ensure()
-        directory = os.path.join(root, doc["id"])
-        os.makedirs(directory)
-        write_json(os.path.join(directory, SWEEP_FILE), doc)
-        sweep = Sweep(directory, doc)
+        files = layout.sweep(doc["id"])
+        os.makedirs(files.dir)
+        write_json(files.definition, doc)
+        sweep = Sweep(files.dir, doc)
         sweep.pool.ensure()
-        os.makedirs(os.path.join(root, "keys"), exist_ok=True)
-        write_json(os.path.join(root, "keys", key), {"id": doc["id"]})
+        os.makedirs(layout.keys, exist_ok=True)
+        write_json(layout.key(key), {"id": doc["id"]})
     except OSError as exc:
         raise StoreError(f"cannot create the sweep: {describe_os_error(exc)}") from None
     return sweep, False
@@ -133,8 +189,8 @@ def discard_sweep(sweep: Sweep) -> None:
     """Remove a sweep nothing ran in (a dry run's, a refused launch's) and its key."""
     import shutil
 
-    root = os.path.dirname(sweep.dir)
-    key_path = os.path.join(root, "keys", str(sweep.doc.get("key")))
+    layout = SweepLayout(os.path.dirname(os.path.dirname(sweep.dir)))
+    key_path = layout.key(str(sweep.doc.get("key")))
     _drop_snapshot_refs(sweep)
     shutil.rmtree(sweep.dir, ignore_errors=True)
     try:
@@ -144,7 +200,7 @@ def discard_sweep(sweep: Sweep) -> None:
     except (OSError, ValueError, AttributeError):
         return
     # the key names the sweep made before this one again (--new-sweep), if there is one
-    earlier = [s for s in _all_sweeps(root) if s.doc.get("key") == sweep.doc.get("key")]
+    earlier = [s for s in _all_sweeps(layout) if s.doc.get("key") == sweep.doc.get("key")]
     if earlier:
         newest = max(earlier, key=lambda s: float(s.doc.get("created_ts") or 0))
         write_json(key_path, {"id": newest.id})
@@ -157,7 +213,7 @@ def _drop_snapshot_refs(sweep: Sweep) -> None:
     import subprocess
 
     try:
-        with open(os.path.join(sweep.dir, "snapshot.json"), "rb") as f:
+        with open(sweep.files.snapshot, "rb") as f:
             states = json.loads(f.read())
     except (OSError, ValueError):
         return
@@ -169,29 +225,30 @@ def _drop_snapshot_refs(sweep: Sweep) -> None:
             )
 
 
-def _all_sweeps(root: str) -> list[Sweep]:
+def _all_sweeps(layout: SweepLayout) -> list[Sweep]:
     found = []
-    for name in sorted(os.listdir(root)):
+    for name in sorted(os.listdir(layout.root)):
         if name.startswith("sw-"):
             try:
-                found.append(load_sweep(os.path.join(root, name)))
+                found.append(load_sweep(layout.sweep(name).dir))
             except UsageError:
                 continue
     return found
 
 
 def find_by_key(key: str, store_root: str | None = None) -> Sweep | None:
+    layout = SweepLayout(store_root)
     try:
-        with open(os.path.join(sweeps_root(store_root), "keys", key), "rb") as f:
+        with open(layout.key(key), "rb") as f:
             sweep_id = json.loads(f.read())["id"]
-        return load_sweep(os.path.join(sweeps_root(store_root), sweep_id))
+        return load_sweep(layout.sweep(sweep_id).dir)
     except (OSError, ValueError, KeyError, TypeError, UsageError):
         return None
 
 
 def load_sweep(sweep_dir: str | os.PathLike[str]) -> Sweep:
     directory = os.path.abspath(os.fspath(sweep_dir))
-    path = os.path.join(directory, SWEEP_FILE)
+    path = SweepFiles(directory).definition
     try:
         with open(path, "rb") as f:
             doc = json.loads(f.read())
@@ -206,7 +263,8 @@ def load_sweep(sweep_dir: str | os.PathLike[str]) -> Sweep:
 
 def resolve_sweep(selector: str, store_root: str | None = None) -> Sweep:
     """A sweep by its id, any unique prefix of it, or ``latest`` (the newest)."""
-    root = sweeps_root(store_root)
+    layout = SweepLayout(store_root)
+    root = layout.root
     try:
         names = sorted(n for n in os.listdir(root) if n.startswith("sw-"))  # ids sort by time
     except FileNotFoundError:
@@ -215,13 +273,13 @@ def resolve_sweep(selector: str, store_root: str | None = None) -> Sweep:
         if not names:
             raise UsageError(f"there is no sweep yet in {root}")
         stamp = names[-1][: len("sw-yymmdd-HHMMSS")]  # ids made in the same second: by time
-        same = [load_sweep(os.path.join(root, n)) for n in names if n.startswith(stamp)]
+        same = [load_sweep(layout.sweep(n).dir) for n in names if n.startswith(stamp)]
         return max(same, key=lambda sweep: float(sweep.doc.get("created_ts") or 0))
     if selector in names:
-        return load_sweep(os.path.join(root, selector))
+        return load_sweep(layout.sweep(selector).dir)
     matches = [n for n in names if n.startswith(selector)]
     if len(matches) == 1:
-        return load_sweep(os.path.join(root, matches[0]))
+        return load_sweep(layout.sweep(matches[0]).dir)
     if not matches:
         recent = ", ".join(names[-3:]) or "none yet"
         raise UsageError(f"no sweep {selector!r} in {root} (the latest: {recent})")

@@ -14,6 +14,10 @@ into the sweep's store, wherever they were started.
 
 A ``clicfg`` program is found again from ``sweep.json``: imported as a module
 (``python -m pkg.train``) or loaded from its script file (``python train.py``), never unpickled.
+The worker knows it only as a :class:`naga.parallel.program.TaskProgram`. How a task ended is
+:func:`naga.parallel.endings.task_ending`'s to say. What the worker has to tell (a task starts,
+a task failed) goes to the caller's reporter; the terminal side of ``python -m
+naga.parallel.worker`` is ``naga.cli.worker``.
 """
 
 from __future__ import annotations
@@ -21,13 +25,15 @@ from __future__ import annotations
 import os
 import sys
 import time
-import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 from ..errors import NagaError
+from ..notices import Notice, Reporter, log_notice
+from .endings import Ending, is_terminal, task_ending
 from .pool import Claim
+from .program import TaskProgram
 from .sweepdir import Sweep, load_sweep
 
 
@@ -43,17 +49,22 @@ _WRAPPER_ENV = ("NAGA_RUN_ID", "NAGA_RUN_DIR")
 
 
 def run_worker(
-    sweep_dir: str | os.PathLike[str], *, program: Any = None, avoid_crashed: bool = False
+    sweep_dir: str | os.PathLike[str],
+    *,
+    program: TaskProgram | None = None,
+    avoid_crashed: bool = False,
+    report: Reporter = log_notice,
 ) -> int:
     """Run free tasks of the sweep in ``sweep_dir`` until none is left; returns how many ran.
 
-    ``program``: the ``clicfg`` main itself, when the caller has it (the launcher's own
-    process), instead of loading it from ``sweep.json``. ``avoid_crashed``: leave the tasks
-    whose worker died before to other processes (the launcher has helpers for them).
+    ``program``: the program itself, when the caller has it (the launcher's own process),
+    instead of loading it from ``sweep.json``. ``avoid_crashed``: leave the tasks whose worker
+    died before to other processes (the launcher has helpers for them). ``report`` hears each
+    task start and each failure.
     """
     sweep = load_sweep(sweep_dir)
     with _in_sweep_context(sweep):
-        runner = _runner(sweep, program)
+        runner = _runner(sweep, program, report)
         pool = sweep.pool
         count = 0
         while True:
@@ -78,7 +89,7 @@ def _run_claimed(runner: TaskRunner, sweep: Sweep, claim: Claim) -> dict[str, An
     except BaseException:
         claim.release()  # interrupted: the task is the next worker's, from the start
         raise
-    if outcome.get("status") not in ("completed", "failed"):
+    if not is_terminal(outcome.get("status")):
         claim.release()  # cancelled (SIGTERM, Ctrl-C): this worker is being stopped
         by = f" by {outcome['signal']}" if outcome.get("signal") else ""
         stopped = Interrupted(
@@ -153,72 +164,67 @@ def command_env(sweep: Sweep) -> dict[str, str]:
     return env
 
 
-def _runner(sweep: Sweep, program: Any) -> TaskRunner:
+def _runner(sweep: Sweep, program: TaskProgram | None, report: Reporter) -> TaskRunner:
     if sweep.doc["kind"] == "command":
-        return run_command_task
+        return lambda sweep, task: run_command_task(sweep, task, report=report)
     from .program import load_program
 
-    main = program if program is not None else load_program(sweep.doc["program"])
-    main = _with_snapshot(main, sweep)
-    return lambda sweep, task: run_clicfg_task(main, sweep, task)
-
-
-def _with_snapshot(main: Any, sweep: Sweep) -> Any:
-    """The program, recording in each task's run.lock the snapshot taken at launch (one git
-    snapshot per launch, not one per task; the code a worker runs is what it imported)."""
-    import copy
-    import json
-
-    from .tasks import SNAPSHOT_FILE
-
-    try:
-        with open(os.path.join(sweep.dir, SNAPSHOT_FILE), "rb") as f:
-            states = json.loads(f.read())
-    except (OSError, ValueError):
-        return main  # none taken (dry run, no lock): each task snapshots as usual
-    if not isinstance(states, dict):
-        return main
-    task_main = copy.copy(main)
-    task_main.options = {**main.options, "snapshot": states}
-    return task_main
+    found = program if program is not None else load_program(sweep.doc["program"])
+    # each task's run.lock records the snapshot taken at launch (one git snapshot per launch,
+    # not one per task; the code a worker runs is what it imported); none taken (a dry run, no
+    # lock): each task snapshots as usual
+    snapshot = sweep.snapshot()
+    return lambda sweep, task: run_program_task(
+        found, sweep, task, snapshot=snapshot, report=report
+    )
 
 
 def task_name(sweep: Sweep, index: int) -> str:
     return f"{sweep.id}:{index}"
 
 
-def run_clicfg_task(main: Any, sweep: Sweep, task: dict[str, Any]) -> dict[str, Any]:
-    """One task of a ``clicfg`` program: its config is the base command line's plus the task's
-    overrides, resolved at the sweep's creation time (``${naga.now}`` is the same for all)."""
-    from ..config.overrides import Override, parse_argv
-    from ..ending import decide
+def run_program_task(
+    program: TaskProgram,
+    sweep: Sweep,
+    task: dict[str, Any],
+    *,
+    snapshot: Mapping[str, Any] | None = None,
+    report: Reporter = log_notice,
+) -> dict[str, Any]:
+    """One task of a program's sweep, in a run of its own: the base command line plus the
+    task's overrides, resolved at the sweep's creation time (``${naga.now}`` is the same for
+    all). A task that was interrupted ends its run cancelled and raises again (the worker
+    stops); any other ending is the task's outcome."""
     from ..sdk.run import Run
 
-    invocation = parse_argv(sweep.doc["program"]["argv"], is_flag=main._is_bool)
-    invocation.overrides += [Override(k, v, add, f"{k}={v!r}") for k, v, add in task["overrides"]]
-    invocation.now = sweep.doc["created_ts"]
+    base = sweep.doc["program"]["argv"]
     params = {"sweep": {"id": sweep.id, "task": task["index"]}}
     spec: dict[str, Any] = {"name": task_name(sweep, task["index"]), "tags": [sweep.tag]}
     run = Run(**spec, params=params, resume=_earlier_run(task))
-    command, n_args = (
-        task_command(sweep, task),
-        len(task["overrides"]) + len(sweep.doc["program"]["argv"]),
-    )
+    command = task_command(sweep, program.task_args(task["overrides"]))
+    n_args = len(task["overrides"]) + len(base)
     with _as_command(command, n_args):
         try:
             run.__enter__()
         except NagaError:  # the earlier attempt's run cannot be continued: a run of its own
             run = Run(**spec, params=params)
             run.__enter__()
-    announce(sweep, task, run.id)
+    announce(sweep, task, run.id, report)
     try:
         with _as_command(command, n_args):
-            main._prepare(invocation).execute(main.fn)
+            program.run_task(
+                base,
+                task["overrides"],
+                now=sweep.doc["created_ts"],
+                snapshot=snapshot,
+                report=report,
+            )
     except BaseException as exc:
-        if decide(exc).interrupted:  # a stop signal, whatever it became: cancelled, worker stops
+        ending = task_ending(exc)
+        if not is_terminal(ending.status):  # the run ends cancelled, the worker stops
             run.__exit__(type(exc), exc, exc.__traceback__)
             raise
-        return _failed(run, exc)
+        return _ended(run, exc, ending, report)
     run.__exit__(None, None, None)
     return {"status": run.status, "run_id": run.id, "error": None}
 
@@ -241,25 +247,12 @@ def _earlier_run(task: dict[str, Any]) -> str | None:
     return run_id if meta.get("source") == "sdk" and meta.get("status") != "completed" else None
 
 
-def task_command(sweep: Sweep, task: dict[str, Any]) -> list[str]:
+def task_command(sweep: Sweep, task_args: list[str]) -> list[str]:
     """The command line that runs this one task alone: the program, the sweep's base
-    arguments and the task's overrides, without the sweep's options (``naga rerun`` runs it)."""
+    arguments and the task's own (``naga rerun`` runs it), without the sweep's options."""
     program = sweep.doc["program"]
     prefix = program.get("launcher") or [sys.executable, program.get("script") or ""]
-    overrides = [_override_text(k, v, add) for k, v, add in task["overrides"]]
-    return [*prefix, *program["argv"], *overrides]
-
-
-def _override_text(key: str, value: Any, add: bool) -> str:
-    """``key=value`` that the command line reads back as this very value."""
-    import json
-
-    from ..config.overrides import parse_value
-
-    text = value if isinstance(value, str) else json.dumps(value)
-    if isinstance(value, str) and parse_value(text) != value:
-        text = json.dumps(value)
-    return f"{'+' if add else ''}{key}={text}"
+    return [*prefix, *program["argv"], *task_args]
 
 
 @contextmanager
@@ -279,38 +272,37 @@ def _as_command(argv: list[str], n_args: int) -> Iterator[None]:
             sys.orig_argv = saved[1]
 
 
-def _failed(run: Any, exc: BaseException) -> dict[str, Any]:
-    """A task that raised: its run ends failed with the exception (a SystemExit(0) is a
-    success), and the worker goes on."""
-    if isinstance(exc, SystemExit) and exc.code in (0, None):
+def _ended(run: Any, exc: BaseException, ending: Ending, report: Reporter) -> dict[str, Any]:
+    """A task that raised and ended (completed: a SystemExit(0); else failed): its run ends
+    with the exception, the reporter hears why, and the worker goes on."""
+    if ending.status == "completed":
         run.__exit__(None, None, None)
         return {"status": "completed", "run_id": run.id, "error": None}
     run.__exit__(type(exc), exc, exc.__traceback__)
     if isinstance(exc, NagaError):
         message = str(exc)
-        print(f"naga: error: {message}", file=sys.stderr)
+        report(Notice("error", message))
     else:
         message = f"{type(exc).__name__}: {exc}"
         if not isinstance(exc, SystemExit):  # as the program alone would show it
-            traceback.print_exception(exc)
-    return {"status": "failed", "run_id": run.id, "error": message.strip().splitlines()[0]}
+            report(Notice("error", message, exc=exc))
+    return {"status": ending.status, "run_id": run.id, "error": message.strip().splitlines()[0]}
 
 
-def announce(sweep: Sweep, task: dict[str, Any], run_id: str | None) -> None:
-    """One line on stderr as a task starts: which one, with which values, in which run."""
+def announce(sweep: Sweep, task: dict[str, Any], run_id: str | None, report: Reporter) -> None:
+    """A task starts: which one, with which values, in which run."""
     from .report import task_label
 
     if _current is not None and _current.task == task["index"]:
         _current.pool.note_run(_current, run_id)
     where = f"{task['index'] + 1}/{len(sweep.tasks)}"
-    print(
-        f"naga ▶ {task_name(sweep, task['index'])} ({where}) {task_label(sweep, task)}"
-        f" · run {run_id}",
-        file=sys.stderr,
-    )
+    text = f"{task_name(sweep, task['index'])} ({where}) {task_label(sweep, task)} · run {run_id}"
+    report(Notice("start", text))
 
 
-def run_command_task(sweep: Sweep, task: dict[str, Any]) -> dict[str, Any]:
+def run_command_task(
+    sweep: Sweep, task: dict[str, Any], *, report: Reporter = log_notice
+) -> dict[str, Any]:
     """One point of a command sweep, recorded as ``naga run`` records any command."""
     from ..launch import RunRequest, run_command
 
@@ -328,7 +320,7 @@ def run_command_task(sweep: Sweep, task: dict[str, Any]) -> dict[str, Any]:
     def on_start(meta: dict[str, Any]) -> None:
         # the record being written: the point's values are its params from the start
         meta["params"] = _flat(params)
-        announce(sweep, task, meta["id"])
+        announce(sweep, task, meta["id"], report)
 
     try:
         run_command(request, on_start=on_start, on_end=ended.append)
@@ -355,21 +347,7 @@ def _flat(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1 or args[0].startswith("-"):
-        print("usage: python -m naga.parallel.worker SWEEP_DIR", file=sys.stderr)
-        return 2
-    try:
-        count = run_worker(args[0])
-    except NagaError as exc:
-        print(f"naga: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        return 130
-    print(f"naga: worker ran {count} task(s)", file=sys.stderr)
-    return 0
+if __name__ == "__main__":  # python -m naga.parallel.worker SWEEP_DIR: a front end, in naga.cli
+    from naga.cli.worker import main
 
-
-if __name__ == "__main__":
     sys.exit(main())

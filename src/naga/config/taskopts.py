@@ -16,7 +16,7 @@
 
 ``--n-jobs``, ``--task_to`` and ``--slurm-config`` are accepted too. These names are naga's in a
 ``clicfg`` program's command line: a config key of the same name is set as ``n_jobs=4``. Their
-values are checked here; whether they make sense together, by ``naga.parallel.tasks``.
+values are checked here; whether they make sense together, by ``naga.config.sweeps``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""``python train.py --tasks ... [--task-to KEY] [--n_jobs N | --slurm_config FILE]``.
+"""``python train.py --tasks ... [--task-to KEY] [--n_jobs N | --slurm_config FILE]``: the
+config side of a ``clicfg`` program's sweep. It turns the call into a sweep of
+``naga.parallel`` (which knows the program only as a ``TaskProgram``) and loads the program
+again in a worker (:func:`load_program`, named in ``sweep.json``); what the user sees of it is
+:mod:`naga.config.frontend`'s.
 
 A ``clicfg`` program's call becomes a sweep: one naga run per task, each with the base command
 line's config plus the task's item injected, and its own ``save_dir``. Everything is checked
@@ -22,54 +26,78 @@ not completed (failed ones run again), unless ``--new-sweep``.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError, NagaError
-from .options import TaskOptions
-from .sweepdir import Sweep, create_sweep, sweep_key
+from ..errors import ConfigError, UsageError
+from ..notices import Reporter, log_notice
+from ..parallel.sweepdir import Sweep, create_sweep, sweep_key
+from .overrides import Invocation, Override
+from .taskopts import TaskOptions
+
+if TYPE_CHECKING:
+    from ..parallel.dispatch import Dispatched
+    from .clicfg import ConfiguredMain
+
+    Main = ConfiguredMain[Any]
 
 _FILE_SUFFIXES = (".yaml", ".yml", ".json")
-SNAPSHOT_FILE = "snapshot.json"
+LOADER = "naga.config.sweeps:load_program"
 
 
-def launch_tasks(main: Any, invocation: Any, prog: str) -> int:
-    """Run (or submit, or print) the tasks of ``invocation``; returns the exit code."""
-    try:
-        sweep, reopened = prepare_sweep(main, invocation)
-        if not invocation.parallel.dry_run:
-            take_snapshot(main, sweep)
-        return _launch(main, sweep, reopened, invocation.parallel, prog)
-    except NagaError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted; launch it again to run the tasks not done", file=sys.stderr)
-        return 130
+def launch_tasks(
+    main: Main, invocation: Invocation, *, report: Reporter = log_notice
+) -> tuple[Sweep, Dispatched]:
+    """Run (or submit, or print) the tasks of ``invocation``: the sweep and how it went."""
+    sweep, reopened = prepare_sweep(main, invocation)
+    options: TaskOptions = invocation.parallel
+    if not options.dry_run:
+        take_snapshot(main, sweep)
+    from ..parallel.dispatch import dispatch
+
+    dispatched = dispatch(
+        sweep,
+        reopened=reopened,
+        n_jobs=options.n_jobs,
+        slurm=options.slurm_config,
+        after=options.after,
+        dry_run=options.dry_run,
+        program=main,
+        report=report,
+    )
+    return sweep, dispatched
 
 
-def take_snapshot(main: Any, sweep: Sweep) -> None:
+def take_snapshot(main: Main, sweep: Sweep) -> None:
     """Snapshot the program's repositories once for all the tasks of this launch (their
     run.lock records it; ``refs/naga/snapshots/<sweep_id>`` keeps it), into snapshot.json."""
-    if not main.options.get("lock", True):
+    repos = main.recorded_repos()
+    if repos is None:
         return
-    from ..config.clicfg import AUTO, _in_git_repo
     from ..lock.runlock import snapshot_repos
-    from .sweepdir import write_json
 
-    repos = main.options.get("repos", AUTO)  # as clicfg's Session picks them
-    if repos == AUTO:
-        repos = {"main": "."} if _in_git_repo(Path.cwd()) else {}
-    states = snapshot_repos(repos, run_id=sweep.id) if repos else {}
-    write_json(os.path.join(sweep.dir, SNAPSHOT_FILE), states)
+    sweep.write_snapshot(snapshot_repos(repos, run_id=sweep.id) if repos else {})
 
 
-def prepare_sweep(main: Any, invocation: Any) -> tuple[Sweep, bool]:
+def load_program(description: dict[str, Any]) -> Main:
+    """The clicfg main ``description`` names, imported in this process (a worker); a bare
+    ``main()`` at the program's top level does nothing meanwhile."""
+    from ..parallel.program import import_program
+    from .clicfg import ConfiguredMain
+
+    with ConfiguredMain.loading():
+        main = import_program(description)
+    if not isinstance(main, ConfiguredMain):
+        where = description["module"] or description["script"]
+        raise UsageError(f"{where} no longer defines the clicfg main {description['attr']!r}")
+    return main
+
+
+def prepare_sweep(main: Main, invocation: Invocation) -> tuple[Sweep, bool]:
     """Check everything, then create the sweep (or reopen the same one launched before)."""
-    from .program import check_loadable, describe_program
+    from ..parallel.program import check_loadable, describe_program
 
     options: TaskOptions = invocation.parallel
     argv = _base_argv(invocation)
@@ -78,7 +106,7 @@ def prepare_sweep(main: Any, invocation: Any) -> tuple[Sweep, bool]:
     items = load_items(options.tasks or "", base)
     if options.task_to is not None:
         _check_key(options.task_to, base)
-    program = describe_program(main, argv)
+    program = describe_program(main, main.fn, argv, loader=LOADER)
     if options.slurm_config or (options.n_jobs or 1) > 1:
         check_loadable(program)
     definition = {
@@ -91,7 +119,7 @@ def prepare_sweep(main: Any, invocation: Any) -> tuple[Sweep, bool]:
     }
     key = sweep_key(definition)
     if not options.new_sweep:  # the same sweep again: its tasks were checked when it was made
-        from .sweepdir import find_by_key
+        from ..parallel.sweepdir import find_by_key
 
         found = find_by_key(key)
         if found is not None:  # dispatch() reopens its failed tasks (unless a dry run)
@@ -125,7 +153,7 @@ def _own_key_hint(option: str, config: Callable[[], dict[str, Any]]) -> str:
     return f"; to set the config key {key}, write {key}=VALUE" if found else ""
 
 
-def _base_argv(invocation: Any) -> list[str]:
+def _base_argv(invocation: Invocation) -> list[str]:
     """The command line without the task options, as a worker parses it again."""
     argv: list[str] = []
     for name in invocation.files:
@@ -133,19 +161,11 @@ def _base_argv(invocation: Any) -> list[str]:
     return argv + [override.text for override in invocation.overrides]
 
 
-def _resolve(main: Any, argv: list[str], extra: list[Any], now: float) -> dict[str, Any]:
-    from ..config.overrides import parse_argv
-    from ..config.resolvers import Recorder
-
-    invocation = parse_argv(argv, is_flag=main._is_bool)
-    invocation.overrides += extra
-    recorder = Recorder(validate=True)
-    recorder.now = now
-    container: dict[str, Any] = main._resolve(invocation, recorder)[1]
-    return container
+def _resolve(main: Main, argv: list[str], extra: list[Override], now: float) -> dict[str, Any]:
+    return main.resolve(argv, extra, now=now)
 
 
-def _base_config(main: Any, argv: list[str]) -> dict[str, Any]:
+def _base_config(main: Main, argv: list[str]) -> dict[str, Any]:
     """The config without any task: resolved, or (when a value is left for the tasks to give,
     ``???`` in the defaults) merged but unresolved, which is enough to find keys in it. The
     same every time for the same inputs (``${naga.now}`` is pinned), as the sweep's key."""
@@ -154,11 +174,10 @@ def _base_config(main: Any, argv: list[str]) -> dict[str, Any]:
     except ConfigError as first:
         from omegaconf import OmegaConf
 
-        from ..config.merge import apply
-        from ..config.overrides import Override, parse_argv
-        from ..config.sources import load_mapping
+        from .merge import apply
+        from .sources import load_mapping
 
-        invocation = parse_argv(argv, is_flag=main._is_bool)
+        invocation = main.parse(argv)
         cfg = main.defaults().copy()
         try:
             for name in invocation.files:
@@ -175,14 +194,14 @@ def _base_config(main: Any, argv: list[str]) -> dict[str, Any]:
 def load_items(spec: str, base: Mapping[str, Any]) -> list[Any]:
     """The task items ``--tasks spec`` names: an inline list, a file, or a config key."""
     if spec.lstrip().startswith("["):
-        from ..config.overrides import parse_value
+        from .overrides import parse_value
 
         items, where = parse_value(spec), f"--tasks {spec}"
     elif spec.endswith(_FILE_SUFFIXES):
         items, where = _read_tasks_file(Path(spec).expanduser()), f"--tasks {spec}"
     else:
         _check_key(spec, base, option="--tasks")
-        from ..config.plain import lookup
+        from .plain import lookup
 
         items, where = lookup(base, spec), f"--tasks {spec}"
     if not isinstance(items, list):
@@ -211,7 +230,7 @@ def _read_tasks_file(path: Path) -> Any:
 
 
 def _check_key(key: str, base: Mapping[str, Any], option: str = "--task-to") -> None:
-    from ..config.plain import all_keys, lookup
+    from .plain import all_keys, lookup
 
     missing = object()
     if lookup(base, key, missing) is missing:
@@ -257,11 +276,9 @@ def _leaves(item: Mapping[Any, Any], prefix: str = "") -> list[tuple[str, Any]]:
 
 
 def build_tasks(
-    main: Any, argv: list[str], items: list[Any], task_to: str | None, now: float
+    main: Main, argv: list[str], items: list[Any], task_to: str | None, now: float
 ) -> list[dict[str, Any]]:
     """Every task's overrides and save_dir, each task's config resolved (and so checked)."""
-    from ..config.overrides import Override
-
     tasks: list[dict[str, Any]] = []
     save_dirs: list[Any] = []
     for index, item in enumerate(items):
@@ -287,17 +304,3 @@ def build_tasks(
 def _short(item: Any, width: int = 60) -> str:
     text = repr(item)
     return text if len(text) <= width else text[: width - 3] + "..."
-
-
-def _launch(main: Any, sweep: Sweep, reopened: bool, options: TaskOptions, prog: str) -> int:
-    from .dispatch import dispatch
-
-    return dispatch(
-        sweep,
-        reopened=reopened,
-        n_jobs=options.n_jobs,
-        slurm=options.slurm_config,
-        after=options.after,
-        dry_run=options.dry_run,
-        program=main,
-    )

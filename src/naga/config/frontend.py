@@ -1,0 +1,95 @@
+"""The terminal side of a ``clicfg`` program: the only code under ``config/`` and
+``parallel/`` that prints or exits.
+
+A decorated ``main()`` called bare is the front end of the user's program: it reads the
+program's command line, prints ``--help`` or ``--print-config``, launches ``--tasks``, and on a
+bad flag or config prints ``<prog>: error: ...`` and exits with the error's code (2 for a config
+error), as a command-line tool does. Everything it calls (``ConfiguredMain``,
+:mod:`naga.config.sweeps`, ``naga.parallel``) raises ``NagaError`` and reports through a
+:class:`naga.notices.Reporter`; this module passes :func:`stderr_reporter`, which writes what
+the user has always seen on stderr, and renders what a sweep returns.
+
+``naga sweep`` and ``python -m naga.parallel.worker`` (front ends in ``naga.cli``) use the same
+renderers, so a sweep looks the same whichever way it was launched.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ..errors import ConfigError, NagaError
+from ..notices import Notice, format_notice
+
+if TYPE_CHECKING:
+    from ..parallel.dispatch import Dispatched
+    from ..parallel.sweepdir import Sweep
+    from .clicfg import ConfiguredMain
+
+R = TypeVar("R")
+
+
+def stderr_reporter(notice: Notice) -> None:
+    """A notice as its one line on stderr; the user's own exception as Python shows it."""
+    if notice.exc is not None:
+        import traceback
+
+        traceback.print_exception(notice.exc)
+    else:
+        print(format_notice(notice), file=sys.stderr, flush=True)
+
+
+def show_dispatched(sweep: Sweep, dispatched: Dispatched, metrics: Sequence[str] = ()) -> int:
+    """What a launched sweep shows (a dry run's text, or the summary of the tasks that ran
+    here); returns the exit code."""
+    if dispatched.text is not None:
+        print(dispatched.text)
+    if dispatched.ran_here:
+        from ..parallel.report import print_outcome
+
+        return print_outcome(sweep, metrics)
+    return dispatched.exit_code
+
+
+def run_command_line(main: ConfiguredMain[R], argv: Sequence[str]) -> R | None:
+    """Run ``main`` as its command line asks; a bad flag or config exits with its code."""
+    prog = os.path.basename(sys.argv[0]) or main.fn.__name__
+    try:
+        invocation = main.parse(argv)
+        if invocation.help:
+            print(main.help_text(prog))
+            raise SystemExit(0)
+        if invocation.print_config:
+            from omegaconf import OmegaConf
+
+            cfg, _ = main.resolve_invocation(invocation, validate=False)
+            print(OmegaConf.to_yaml(cfg), end="")
+            raise SystemExit(0)
+        if invocation.parallel is not None:  # --tasks: one run per task (naga.parallel)
+            raise SystemExit(_launch_tasks(main, invocation, prog))
+        session = main.prepare(invocation, report=stderr_reporter)
+    except NagaError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        raise SystemExit(ConfigError.exit_code) from None
+    try:
+        return session.execute(main.fn)
+    except NagaError as exc:  # naga's own problem (or main's misuse of naga): one line
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        raise SystemExit(exc.exit_code) from None
+
+
+def _launch_tasks(main: ConfiguredMain[Any], invocation: Any, prog: str) -> int:
+    """``--tasks``: run (or submit, or print) the tasks; returns the exit code."""
+    from .sweeps import launch_tasks
+
+    try:
+        sweep, dispatched = launch_tasks(main, invocation, report=stderr_reporter)
+        return show_dispatched(sweep, dispatched)
+    except NagaError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; launch it again to run the tasks not done", file=sys.stderr)
+        return 130
