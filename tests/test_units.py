@@ -7,6 +7,7 @@ import math
 import shlex
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
@@ -121,11 +122,72 @@ def test_tail_offset(tmp_path: object) -> None:
     assert tail_offset(str(path), 1) == 0
 
 
-def test_public_api() -> None:
-    assert {"run", "log", "log_params", "load", "runs", "NoActiveRun"} <= set(naga.__all__)
+PUBLIC_API = [  # the whole public API, as users import it: a change here is a change for them
+    "BadArtifactName",
+    "ConfigError",
+    "DataHash",
+    "LockError",
+    "NagaError",
+    "NoActiveRun",
+    "Run",
+    "RunRecord",
+    "Series",
+    "Stage",
+    "__version__",
+    "active_run",
+    "artifact_path",
+    "cancel",
+    "clicfg",
+    "complete",
+    "fail",
+    "flush",
+    "get_param",
+    "get_params",
+    "hash_data",
+    "load",
+    "load_stage_from_path",
+    "log",
+    "log_artifact",
+    "log_figure",
+    "log_params",
+    "log_text",
+    "mlflow_lock",
+    "run",
+    "runlock",
+    "runs",
+    "setup_logging",
+    "snapshot",
+    "unsafe_debug",
+]
+
+
+def test_public_api_is_exactly_what_is_exported() -> None:
+    assert sorted(naga.__all__) == PUBLIC_API
     for name in naga.__all__:
-        assert hasattr(naga, name)
+        assert getattr(naga, name) is not None
     assert naga.__version__.count(".") == 2
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        _ = naga.nope  # type: ignore[attr-defined]
+
+
+def test_type_checkers_see_every_lazy_name() -> None:
+    """naga/__init__.py imports its lazy names under TYPE_CHECKING for type checkers, and maps
+    them to modules for __getattr__: both lists must be the same names from the same modules."""
+    import ast
+
+    tree = ast.parse(Path(naga.__file__).read_text())
+    block = next(
+        n for n in tree.body if isinstance(n, ast.If) and "TYPE_CHECKING" in ast.dump(n.test)
+    )
+    imported = {
+        (f"naga.{node.module}" if node.module else f"naga.{alias.name}", alias.name)
+        for node in block.body
+        if isinstance(node, ast.ImportFrom) and node.module != "typing"
+        for alias in node.names
+    }
+    lazy = {(module, name) for module, names in naga._LAZY.items() for name in names}
+    submodules = {(f"naga.{name}", name) for name in naga._SUBMODULES}
+    assert imported == lazy | submodules
 
 
 def test_time_is_utc() -> None:
