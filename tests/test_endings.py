@@ -191,7 +191,7 @@ def test_every_layer_tells_the_same_ending(tmp_path: Path, naga_cli: Naga, how: 
 
 
 def pool_state(store: Path) -> dict[str, Any]:
-    [sweep] = (store / "sweeps").iterdir()
+    [sweep] = (store / "sweeps").glob("sw-*")
     pool = sweep / "pool"
     done = pool / "done.0"
     if done.exists():

@@ -227,6 +227,13 @@ def test_array_of_tasks_completes_with_slurm_info(
     assert re.search(rf"Slurm\s+job {job}_{task} \(id \d+\) on {NODE}, partition debug", shown)
     assert f"worker stdout: {runs['0.2'][0]['slurm']['log_out']}" in shown
 
+    again = _launch(
+        tmp_path, "--tasks", "[0.1, 0.2, 0.3]", "--task-to", "lr", "--slurm_config", str(profile)
+    )
+    assert again.returncode == 0, again.stderr
+    assert "nothing to run, no Slurm job submitted" in again.stderr
+    assert len(_sweep(store)["slurm"]["jobs"]) == 1  # no job that would find nothing to do
+
 
 @pytest.mark.timeout(180)
 def test_requeued_job_resumes_only_unfinished_tasks(
@@ -248,11 +255,13 @@ def test_requeued_job_resumes_only_unfinished_tasks(
     assert _attempts(tmp_path, "0.2") == ["0", "1"]  # in progress: run again
     assert _attempts(tmp_path, "0.3") == ["1"]
     runs = _runs_by_lr(naga, f"sweep:{_sweep(store)['id']}")
-    first, second = runs["0.2"]
+    [task] = runs["0.2"]  # one task, one run: the requeued job continued it
+    first, second = task["attempts"]
     assert first["status"] in ("crashed", "cancelled") and first["slurm"]["restart_count"] == 0
     assert second["status"] == "completed" and second["slurm"]["restart_count"] == 1
+    assert task["status"] == "completed"
     assert [r["status"] for r in runs["0.1"] + runs["0.3"]] == ["completed", "completed"]
-    assert "requeued 1x" in naga("show", second["id"]).stdout.decode()
+    assert "requeued 1x" in naga("show", task["id"]).stdout.decode()
 
 
 @pytest.mark.timeout(180)
@@ -277,8 +286,10 @@ def test_cancelled_sweep_launched_again_runs_only_what_is_left(
     jobs = sweep["slurm"]["jobs"]
     assert [(j["job_id"], j["array_size"]) for j in jobs] == [(first_job, 1), (second_job, 2)]
     runs = _runs_by_lr(naga, f"sweep:{sweep['id']}")
-    assert [r["status"] for r in runs["0.2"]][-1] == "completed"
-    assert runs["0.2"][-1]["slurm"]["array_job_id"] == second_job
+    [task] = runs["0.2"]  # the relaunch continued the cancelled task's run
+    assert task["status"] == "completed"
+    assert [a["status"] for a in task["attempts"]] == ["cancelled", "completed"]
+    assert task["slurm"]["array_job_id"] == second_job
 
 
 @pytest.mark.timeout(180)
@@ -315,7 +326,12 @@ def test_preempted_job_checkpoints_and_requeues_itself(
     assert _attempts(tmp_path, "0.2") == ["0", "1"]
     assert _attempts(tmp_path, "0.3") == ["1"]
     runs = _runs_by_lr(naga, f"sweep:{_sweep(store)['id']}")
-    first, second = runs["0.2"]
+    if kind == "clicfg":  # the requeued task continued its run: its attempts
+        [task] = runs["0.2"]
+        first, second = task["attempts"]
+        assert task["status"] == "completed" and task["slurm"]["restart_count"] == 1
+    else:  # a command under naga run: a run per attempt
+        first, second = runs["0.2"]
     assert first["status"] == "cancelled"  # interrupted, not failed: the task ran again
     assert second["status"] == "completed" and second["slurm"]["restart_count"] == 1
     log = Path(second["slurm"]["log_err"]).read_text()

@@ -70,13 +70,15 @@ def decide(exc: BaseException | None, received: str | None = _WITNESSED) -> Endi
     saw; None for none."""
     if exc is None:
         return Ending(COMPLETED, 0)
+    named = _signal_behind(exc)
+    if named is not None and getattr(exc, "signal_name", None) == named:
+        return _by_signal(named)  # an exception that names its signal (Slurm's USR2, relayed)
     if received == _WITNESSED:
         received = WITNESS.received()
     if received is not None:
         return _by_signal(received)
     if isinstance(exc, KeyboardInterrupt):  # raised by hand, or the witness was displaced
         return _by_signal("SIGINT")._replace(reason="interrupted (KeyboardInterrupt)")
-    named = _signal_behind(exc)
     if named is not None:
         return _by_signal(named)
     if isinstance(exc, SystemExit):

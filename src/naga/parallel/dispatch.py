@@ -86,6 +86,15 @@ def submit(
         if exc.name != "naga.parallel.slurm":
             raise
         raise UsageError("Slurm submission is not available in this version of naga") from None
+    if not dry_run and all(state == "completed" for state in sweep.pool.state().values()):
+        report(
+            Notice(
+                "info",
+                f"sweep {sweep.id}: all {len(sweep.tasks)} tasks completed before; nothing to run,"
+                " no Slurm job submitted (a new sweep: --new-sweep, or naga sweep --new)",
+            )
+        )
+        return Dispatched(0)
     result = submit_sweep(
         sweep.dir, slurm, n_workers=n_workers, after=after, dry_run=dry_run, report=report
     )

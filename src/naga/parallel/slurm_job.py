@@ -39,7 +39,10 @@ class SweepTasksFailed(NagaError):
 
 class Preempted(KeyboardInterrupt):
     """Slurm asked the job to stop (time limit near, preemption): interrupts the task at hand,
-    which the SDK and the worker treat as an interruption (Ctrl-C), not a failure."""
+    which the SDK and the worker treat as an interruption (Ctrl-C), not a failure. The run
+    records the signal Slurm sent (it reaches the main thread relayed as SIGINT)."""
+
+    signal_name = "SIGUSR2"
 
 
 # Waits for USR2 in a process of its own: exit status 0 means the signal came.
@@ -107,6 +110,12 @@ class SweepWorker(submitit.helpers.Checkpointable):
         os.environ[LOG_ENVS[0]], os.environ[LOG_ENVS[1]] = str(paths.stdout), str(paths.stderr)
         submitit_handler = signal.getsignal(signal.SIGUSR2)
         stop = StopSignal()
+        # scancel, a preemption or the time limit: Slurm's SIGTERM, then SIGKILL. submitit
+        # bypasses SIGTERM; the worker ends the task at hand cancelled and stops instead of
+        # being killed mid-task with its run left to be judged crashed.
+        from ..sdk.termination import raise_terminated
+
+        bypass = signal.signal(signal.SIGTERM, raise_terminated)
         try:
             ran = run_worker(self.sweep_dir, report=getattr(self, "report", log_notice))
             stop.closed = True
@@ -116,6 +125,7 @@ class SweepWorker(submitit.helpers.Checkpointable):
             submitit_handler(signal.SIGUSR2, None)  # checkpoint, requeue, exit
             raise
         finally:
+            signal.signal(signal.SIGTERM, bypass)
             stop.close()
         _raise_if_failed(self.sweep_dir)
         return ran

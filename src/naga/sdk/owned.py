@@ -164,7 +164,12 @@ def _next_attempt(layout: StoreLayout, run_id: str, started: float) -> dict[str,
         owner, layout.heartbeat(run_id), layout.clock(liveness.hostname())
     ):
         raise NagaError(f"run {run_id} is still running: an attempt of it cannot start now")
+    if meta.get("status") == "running":  # its process died before it could say how it ended
+        meta["status"] = "crashed"
+        meta["error"] = meta.get("error") or "the process recording it died"
     attempts = meta.get("attempts") or [_attempt_entry(meta)]
+    if attempts[-1].get("status") == "running":
+        attempts[-1].update(status=meta["status"], error=meta.get("error"))
     attempt = _attempt_entry(meta)  # the fields to refresh, then this attempt's values
     attempt.update(
         started_at=iso_from_ts(started),

@@ -48,7 +48,7 @@ class TermGuard:
         for name in self.SIGNALS:
             signum = getattr(signal, name)
             if signal.getsignal(signum) is signal.SIG_DFL:
-                signal.signal(signum, _raise_terminated)
+                signal.signal(signum, raise_terminated)
                 self.installed.append(signum)
 
     def release(self) -> None:
@@ -62,7 +62,7 @@ class TermGuard:
 
         if threading.current_thread() is threading.main_thread():
             for signum in self.installed:
-                if signal.getsignal(signum) is _raise_terminated:
+                if signal.getsignal(signum) is raise_terminated:
                     signal.signal(signum, signal.SIG_DFL)
             self.installed.clear()
 
@@ -74,12 +74,13 @@ class TermGuard:
             import signal
 
             for signum in self.installed:
-                if signal.getsignal(signum) is _raise_terminated:
+                if signal.getsignal(signum) is raise_terminated:
                     signal.signal(signum, signal.SIG_DFL)
         self.depth, self.installed = 0, []
 
 
-def _raise_terminated(signum: int, _frame: Any) -> None:
+def raise_terminated(signum: int, _frame: Any) -> None:
+    """A signal handler: the signal as :class:`Terminated`, noted by the witness of endings."""
     error = Terminated(signum)
     WITNESS.note(signum)
     GUARD.received = error.signal_name
