@@ -9,6 +9,7 @@ release it at once with ``scontrol update StartTime=now``.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -670,3 +671,108 @@ def test_docs_examples_run_as_written(
     seeds = [r for r in runs if "seed" in r["params"]]
     assert {naga("logs", r["id"], cwd=project).stdout for r in seeds} == {b"seed 1\n", b"seed 2\n"}
     assert (project / "prepared.txt").read_text() == "42\n"
+
+
+LIGHTNING = """\
+import os, pathlib, time
+import torch
+from lightning import LightningModule, Trainer
+from torch.utils.data import DataLoader, TensorDataset
+import naga
+from naga.integrations.lightning import NagaLogger
+
+
+class Model(LightningModule):
+    def __init__(self, lr, go):
+        super().__init__()
+        self.lr, self.go = lr, go
+        self.layer = torch.nn.Linear(4, 1)
+
+    def training_step(self, batch, batch_idx):
+        if self.global_step == 3:
+            pathlib.Path(self.go).with_suffix(".training").touch()
+        if not os.path.exists(self.go):
+            time.sleep(0.25)  # mid-epoch, slowly, until the test has stopped the job
+        x, y = batch
+        loss = torch.nn.functional.mse_loss(self.layer(x), y)
+        self.log("train/loss", loss)
+        return loss
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=self.lr)
+
+
+@naga.clicfg({"lr": 0.1, "go": "???", "save_dir": "out/${lr}"})
+def main(cfg):
+    x = torch.randn(256, 4, generator=torch.Generator().manual_seed(0))
+    data = DataLoader(TensorDataset(x, x.sum(1, keepdim=True)), batch_size=4)  # 64 steps
+    trainer = Trainer(logger=NagaLogger(), max_epochs=1, log_every_n_steps=1,
+                      enable_progress_bar=False, enable_checkpointing=False)
+    trainer.fit(Model(cfg.lr, cfg.go), data)
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+@pytest.mark.timeout(420)
+@pytest.mark.skipif(importlib.util.find_spec("lightning") is None, reason="needs lightning")
+@pytest.mark.parametrize("stop", ["scancel", "requeue", "usr2"])
+def test_a_lightning_task_stopped_on_slurm_is_one_run_that_ends_true(
+    slurm: Path, tmp_path: Path, store: Path, naga: Naga, stop: str
+) -> None:
+    """Lightning's own SLURM handling inside the job (SLURMEnvironment, auto-requeue on): a
+    task stopped mid-epoch is cancelled, never completed, its task goes back to the pool, and
+    the attempt that runs it again continues the same run to its end."""
+    (tmp_path / "train.py").write_text(LIGHTNING)
+    go = tmp_path / "go"
+    profile = str(_profile(tmp_path, "mem: 1500M\n"))
+    launch = [sys.executable, "train.py", f"go={go}", "--tasks", "[0.1]", "--task-to", "lr"]
+    done = subprocess.run(
+        [*launch, "--slurm_config", profile],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    job = _submitted_job(done)
+    _wait_for(lambda: go.with_suffix(".training").exists(), "training to start", timeout=180)
+    if stop == "scancel":
+        subprocess.run(["scancel", job], check=True)
+        _wait_for(lambda: _job_gone(job), f"job {job} cancelled")
+    elif stop == "requeue":
+        subprocess.run(["scontrol", "requeue", job], check=True)
+    else:  # the preemption / time-limit warning, which submitit turns into a requeue
+        subprocess.run(["scancel", "--signal=USR2", job], check=True)
+
+    def first_attempt_ended() -> Any:
+        [run] = runs_json(naga, "--all")
+        return run if run["status"] != "running" else None
+
+    stopped = _wait_for(first_attempt_ended, "the first attempt to end", timeout=120)
+    assert stopped["status"] in ("cancelled", "crashed"), stopped  # never completed
+    sweep = _sweep(store)
+    assert not (Path(sweep["dir"]) / "pool" / "done.0").exists()  # the task is not done
+    go.touch()
+    if stop == "scancel":  # launched again by hand
+        again = subprocess.run(
+            [*launch, "--slurm_config", profile],
+            cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        job = _submitted_job(again)
+    else:  # requeued: Slurm holds it back two minutes, the test releases it now
+        _release_requeued(job)
+    _wait_for(lambda: _job_gone(job), f"job {job} to end", timeout=240)
+
+    [run] = runs_json(naga, "--all")  # one task, one run
+    full = json.loads(naga("show", "--json", run["id"]).stdout)
+    assert full["status"] == "completed", full
+    first, second = full["attempts"]
+    expected = {"scancel": "cancelled", "requeue": "cancelled", "usr2": "cancelled"}[stop]
+    assert first["status"] in (expected, "crashed") and second["status"] == "completed"
+    if stop == "usr2":
+        assert first["status"] == "cancelled" and first["error"] == "terminated by SIGUSR2"
+    if stop == "scancel":
+        assert first["status"] == "cancelled" and first["error"] == "terminated by SIGTERM"
+    import naga as sdk
+
+    steps = sdk.load(run["id"]).metrics("train/loss").step.tolist()
+    assert steps == list(range(64))  # one value per step: the second attempt started over
+    assert (Path(sweep["dir"]) / "pool" / "done.0").exists()

@@ -153,12 +153,13 @@ class SignalWitness:
         self.write_fd = -1
         self.previous_fd = -1
         self.seen: list[str] = []
+        self.relays: set[int] = set()  # signals that only carry another one (relayed)
 
     def arm(self) -> None:
         self.depth += 1
         if self.depth > 1:
             return
-        self.seen = []
+        self.seen, self.relays = [], set()
         import threading
 
         if threading.current_thread() is not threading.main_thread():
@@ -199,6 +200,13 @@ class SignalWitness:
         """A handler naga installed saw ``signum`` (for when the descriptor is not ours)."""
         self._add(signum)
 
+    def relayed(self, real: int, via: int) -> None:
+        """``real`` reached another process and is relayed to this one as ``via`` (Slurm's
+        USR2, heard by a listener, interrupts the worker as SIGINT): the record says ``real``."""
+        self._drain()
+        self._add(real)
+        self.relays.add(via)
+
     def received(self) -> str | None:
         """The stop signal that decides, if any came since the first open run began: the
         first of SIGINT, SIGTERM, SIGHUP, SIGQUIT; else the first SIGUSR1/SIGUSR2 (Slurm's
@@ -216,7 +224,7 @@ class SignalWitness:
             if threading.current_thread() is threading.main_thread():
                 signal.set_wakeup_fd(-1)  # the parent's pipe, inherited
             self._close()
-        self.depth, self.seen = 0, []
+        self.depth, self.seen, self.relays = 0, [], set()
 
     def _drain(self) -> None:
         if self.read_fd == -1 or os.getpid() != self.pid:
@@ -232,7 +240,7 @@ class SignalWitness:
                 self._add(signum)
 
     def _add(self, signum: int) -> None:
-        if signum in STOP_SIGNALS:
+        if signum in STOP_SIGNALS and signum not in self.relays:
             name = signal.Signals(signum).name
             if name not in self.seen:
                 self.seen.append(name)

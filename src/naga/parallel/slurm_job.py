@@ -78,7 +78,10 @@ class StopSignal:
 
     def _wait(self) -> None:
         if self._listener.wait() == 0:
+            from ..ending import WITNESS
+
             self.received = True
+            WITNESS.relayed(signal.SIGUSR2, via=signal.SIGINT)  # the run records SIGUSR2
             signal.pthread_kill(self._main, signal.SIGINT)
 
     def _on_sigint(self, _signum: int, _frame: Any) -> None:
@@ -103,7 +106,7 @@ class SweepWorker(submitit.helpers.Checkpointable):
         self.report = report
 
     def __call__(self) -> int:
-        from .worker import Interrupted, run_worker
+        from .worker import run_worker
 
         # runs started by this worker record where its logs are (naga show: the Slurm lines)
         paths = submitit.JobEnvironment().paths
@@ -119,7 +122,9 @@ class SweepWorker(submitit.helpers.Checkpointable):
         try:
             ran = run_worker(self.sweep_dir, report=getattr(self, "report", log_notice))
             stop.closed = True
-        except (KeyboardInterrupt, Interrupted):
+        except BaseException:
+            # whatever the interruption became on its way out (Lightning turns it into
+            # sys.exit(1)): Slurm asked the job to stop, so it is checkpointed and requeued
             if not stop.received or not callable(submitit_handler):
                 raise
             submitit_handler(signal.SIGUSR2, None)  # checkpoint, requeue, exit
