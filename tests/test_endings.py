@@ -79,6 +79,9 @@ class Model(LightningModule):
             os.kill(os.getpid(), signal.SIGTERM)
         if how == "slurm-usr1":
             os.kill(os.getpid(), signal.SIGUSR1)
+        if how == "wait":  # for a person at the terminal to press Ctrl-C
+            print("training at step 3", flush=True)
+            time.sleep(120)
 
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=0.01)
@@ -215,6 +218,27 @@ def test_a_sweep_task_keeps_the_same_ending(
     assert run["status"] == row["naga"], output
     assert pool_state(store)["state"] == row["pool"], output
     assert mlflow_status(tmp_path / "mlflow.db") == row["MLflow"]
+
+
+@pytest.mark.timeout(300)
+def test_ctrl_c_at_a_real_terminal(
+    tmp_path: Path, naga_cli: Naga, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C typed at a terminal, under ``naga run``: the program runs on naga's pty, Lightning
+    shuts down gracefully and exits 1, and every record says cancelled, exit 130."""
+    from test_terminal_and_signals import Terminal
+
+    (tmp_path / "train.py").write_text(PROGRAM)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    term = Terminal(["run", sys.executable, "train.py", "how=wait"], tmp_path)
+    term.read_until(b"training at step 3", timeout=180)
+    term.type(b"\x03")
+    assert term.finish(timeout=120) == 130, term.seen[-3000:]
+    [run] = runs_json(naga_cli)
+    assert (run["status"], run["exit_code"]) == ("cancelled", 130)
+    lock = (tmp_path / "runs" / "wait" / "run.lock").read_text()
+    assert re.search(r"^status: cancelled$", lock, re.M), lock
+    assert mlflow_status(tmp_path / "mlflow.db") == "KILLED"
 
 
 def test_the_docs_table_has_every_ending() -> None:
