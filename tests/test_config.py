@@ -314,6 +314,9 @@ def test_hydra_zen_configs(tmp_path: Path) -> None:
     assert done.stdout == "{'width': 32, 'act': 'relu'} 3\n"
     done = run_cli(script, "model.width=wide")
     assert done.returncode == 2 and "model.width expects an int, not 'wide'" in done.stderr
+    # make_config(seed=0) declares `seed: Any = 0`: the default's type holds all the same
+    done = run_cli(script, "seed=abc")
+    assert done.returncode == 2 and "seed expects an int, not 'abc'" in done.stderr, done.stderr
 
 
 def test_bad_defaults_are_a_clear_error(tmp_path: Path) -> None:
@@ -479,3 +482,24 @@ def test_help_of_dict_defaults_shows_the_types_of_their_values(tmp_path: Path) -
     out = run_cli(script, "--help").stdout
     assert "    lr: float = 0.01\n" in out and "  epochs: int = 3\n" in out
     assert "| None" not in out
+
+
+def test_a_keyword_that_names_a_nested_key_suggests_it() -> None:
+    main = naga.clicfg({"model": {"lr": 0.01, "depth": 2}, "seed": 0}, lock=False)(
+        lambda cfg: cfg.model.lr
+    )
+    with pytest.raises(naga.ConfigError, match=r"unknown config key lr; did you mean model\.lr\?"):
+        main(lr=0.1)
+    assert main(**{"model.lr": 0.1}) == 0.1
+
+
+def test_the_run_name_can_name_config_values(tmp_path: Path, naga_cli: Any) -> None:
+    main = naga.clicfg(
+        {"name": "mnist", "model": {"depth": 4}}, lock=False, run="train-${name}-d${model.depth}"
+    )(lambda cfg: cfg.name)
+    main(name="cifar")
+    [run] = json.loads(naga_cli("ls", "--json").stdout)
+    assert run["name"] == "train-cifar-d4"
+    bad = naga.clicfg({"name": "x"}, lock=False, run="train-${nope}")(lambda cfg: cfg)
+    with pytest.raises(naga.ConfigError, match=r"the config has no key nope"):
+        bad.call()

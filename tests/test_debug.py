@@ -124,3 +124,38 @@ def test_coroutines_stay_coroutines(monkeypatch: pytest.MonkeyPatch) -> None:
     assert asyncio.run(wrapped(1)) == 2
     with pytest.raises(ValueError, match="negative"):
         asyncio.run(wrapped(-1))
+
+
+def test_a_clicfg_program_debugs_without_a_decorator(tmp_path: Path) -> None:
+    script = tmp_path / "train.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import naga
+
+            @naga.clicfg({"lr": 0.25, "save_dir": None}, lock=False)
+            def main(cfg):
+                scaled = cfg.lr * 1000
+                raise ValueError(f"diverged at {scaled}")
+
+            main()
+            """
+        )
+    )
+    env = {**os.environ, "NAGA_DEBUG": "1"}
+    done = subprocess.run(
+        [sys.executable, str(script), "lr=0.5"],
+        input="p scaled\nq\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert done.stdout.count("(Pdb)") == 2, done.stdout
+    assert "500.0" in done.stdout
+    assert done.stderr.rstrip().endswith("ValueError: diverged at 500.0")
+    env.pop("NAGA_DEBUG")
+    plain = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert "(Pdb)" not in plain.stdout and plain.returncode == 1

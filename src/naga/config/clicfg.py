@@ -57,7 +57,8 @@ def clicfg(
     repositories recorded in ``run.lock`` (by default the one holding the working directory,
     if any). ``lock=False`` writes no ``run.lock``; ``logging=False`` leaves logging alone;
     ``hash_in_background=False`` hashes ``${naga.track:...}`` data before ``main`` starts.
-    ``run=True`` (or a run name) records each call as a naga run, once its config is valid,
+    ``run=True`` (or a run name, which may name config values: ``run="train-${model.name}"``)
+    records each call as a naga run, once its config is valid,
     unless a run is already active (``naga run``, ``naga.run()``), which is then used.
     """
 
@@ -326,7 +327,8 @@ class Session:
         if self.naga_run is None and self.options["run"]:
             from ..sdk.run import Run
 
-            name = self.options["run"] if isinstance(self.options["run"], str) else None
+            option = self.options["run"]
+            name = run_name(option, container) if isinstance(option, str) else None
             self.naga_run = self.own_run = Run(name=name).__enter__()
         if self.naga_run is not None:
             self.naga_run.log_params(container)
@@ -337,6 +339,7 @@ class Session:
         """Run main with the config. Its ending (naga.ending: the stop signal first, then the
         exception) goes into run.lock and the naga run, and decides the exit code: Lightning's
         sys.exit(1) after Ctrl-C leaves as 130, its code-less SIGTERMException as 143."""
+        from ..debug import unsafe_debug
         from ..ending import decide, exit_for
         from ..sdk.termination import GUARD
 
@@ -344,7 +347,7 @@ class Session:
         failure: BaseException | None = None
         GUARD.hold()  # SIGTERM/SIGHUP (Slurm's preemption) end main as cancelled, lock written
         try:
-            return fn(self.cfg)
+            return unsafe_debug(fn)(self.cfg)  # NAGA_DEBUG=1: a post-mortem where main raised
         except BaseException as exc:
             failure = exc
             raise
@@ -543,6 +546,27 @@ def _resolve_plain(merged: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         set_value(merged, key, value)
     OmegaConf.set_struct(cfg, True)
     return cfg, merged
+
+
+def run_name(template: str, config: dict[str, Any]) -> str:
+    """``run="train-${model.name}"``: the run's name with the config's values put in, so a
+    program's runs are not all called ``train``. A key the config lacks is a ConfigError."""
+    import re
+
+    def value(match: re.Match[str]) -> str:
+        node: Any = config
+        for part in match.group(1).strip().split("."):
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            else:
+                raise ConfigError(
+                    f'run="{template}": the config has no key {match.group(1).strip()}'
+                )
+        return str(node)
+
+    return re.sub(r"\$\{([^}]*)\}", value, template)
 
 
 def _inside(path: Path, run: Any) -> bool:

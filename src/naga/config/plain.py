@@ -232,8 +232,12 @@ def set_value(tree: dict[str, Any], key: str, value: Any) -> None:
 def unknown_key_message(keys: Iterable[str], item: Override, here: str | None = None) -> str:
     import difflib  # only for a message
 
-    close = difflib.get_close_matches(item.key, list(keys), n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]}?" if close else ""
+    keys = list(keys)
+    # lr given where only model.lr exists: the same leaf under a group is the likeliest meant
+    leaf = item.key.rsplit(".", 1)[-1]
+    same_leaf = [k for k in keys if k != item.key and k.rsplit(".", 1)[-1] == leaf]
+    close = same_leaf or difflib.get_close_matches(item.key, keys, n=1, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(close[:3])}?" if close else ""
     origin = f" ({item.text})" if item.text and item.text.split("=")[0] != item.key else ""
     add = f" (+{item.key}=... adds a new key)" if not close else ""
     return f"unknown config key {here or item.key}{origin}{hint}{add}"

@@ -82,7 +82,26 @@ def _structured(defaults: Any) -> DictConfig:
     except Exception as exc:  # an unsupported field type, say
         raise ConfigError(f"cannot use {defaults!r} as a config: {_reason(exc)}") from None
     assert isinstance(cfg, DictConfig)
+    _type_untyped_fields(cfg)
     return cfg
+
+
+def _type_untyped_fields(cfg: DictConfig) -> None:
+    """Give a field typed ``Any`` the type of its default: hydra-zen's ``make_config(seed=0)``
+    declares ``seed: Any = 0``, which would take ``seed=abc`` silently. A field whose default
+    is None, an interpolation or ``???`` stays open, as do lists and other values."""
+    for key in list(cfg.keys()):
+        node = cfg._get_node(key)
+        if isinstance(node, DictConfig):
+            if not node._is_none() and not node._is_missing():
+                _type_untyped_fields(node)
+            continue
+        if not isinstance(node, AnyNode) or node._is_interpolation() or node._is_missing():
+            continue
+        value = node._value()
+        node_type = _NODE_TYPES.get(type(value))
+        if node_type is not None:
+            cfg[key] = node_type(value)
 
 
 def _typed_config(mapping: Any) -> DictConfig:
