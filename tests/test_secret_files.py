@@ -198,3 +198,16 @@ def test_record_holds_the_list_as_json(naga: Naga, git_repo: Path) -> None:
     assert naga("run", "true", cwd=git_repo).returncode == 0
     shown = json.loads(naga("show", only_run(naga)["id"], "--json", cwd=git_repo).stdout)
     assert shown["git"]["snapshot_secrets"] == ["id_ed25519"]
+
+
+def test_a_rerun_says_the_secrets_are_not_restored(naga: Naga, git_repo: Path) -> None:
+    (git_repo / ".env").write_text("TOKEN=x\n")
+    (git_repo / "helper.py").write_text("VALUE = 42\n")
+    script = "import os, helper; print(helper.VALUE, os.path.exists('.env'))"
+    assert naga("run", "--", "python", "-c", script, cwd=git_repo).returncode == 0
+    again = naga("rerun", only_run(naga)["id"], cwd=git_repo)
+    assert again.returncode == 0, again.stderr
+    assert b"1 untracked file(s) that naga did not keep (.env); they are not restored" in (
+        again.stderr
+    )
+    assert b"42 False" in again.stdout

@@ -2,9 +2,9 @@
 
 A snapshot is an ordinary commit whose tree is the working tree as it is now: tracked files as
 they are on disk (staged or not; deleted ones gone) plus the untracked files chosen by
-``include`` minus ``exclude``, never a secret nor an earlier run's outputs (``naga.secretfiles``:
-the secrets left out are named in a logging warning). Its parent is HEAD, so ``git diff HEAD <snapshot>`` shows what the
-run had that the branch did not.
+``include`` minus ``exclude``, never a secret nor an earlier run's outputs (``naga.secretfiles``;
+the secrets left out are named in a logging warning). Its parent is HEAD, so ``git diff HEAD
+<snapshot>`` shows what the run had that the branch did not.
 
 It is built in a temporary index (``GIT_INDEX_FILE``) seeded from a copy of the real one, so git
 re-reads only the files whose stat data changed, then written with ``git write-tree`` and ``git

@@ -7,8 +7,8 @@ is code no commit holds. One ``git status`` through ``posix_spawn``: this is on 
 
 from __future__ import annotations
 
-from .. import git
 from ..errors import GitError, UsageError
+from ..git import executable, start
 from ..store.layout import find_repo_root
 
 SHOWN = 3
@@ -16,9 +16,9 @@ SHOWN = 3
 
 def dirty_paths(cwd: str) -> list[str]:
     """The paths ``git status`` lists for the repository holding ``cwd`` (empty: clean)."""
-    if git.executable() is None:
+    if executable() is None:
         raise GitError("--require-clean needs git, which is not installed (not found on PATH)")
-    helper = git.start(cwd, ["status", "--porcelain", "-z"])
+    helper = start(cwd, ["status", "--porcelain", "-z"])
     raw = helper.result() if helper is not None else None
     if raw is None:
         raise GitError(f"--require-clean: git status failed in {cwd}")

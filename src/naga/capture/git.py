@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 
-from .. import git as gitcmd
-from ..git import DIFF
+# Names, not `from .. import git`: that would go through naga's lazy __getattr__ (importlib).
+from ..git import DIFF, executable, start
+from ..git import env as git_env
 from ..redact import strip_url_credentials
 from ..store.layout import find_repo_root
 
@@ -70,14 +71,17 @@ class GitProbe:
     def __init__(self, cwd: str, patch_path: str) -> None:
         self.root = find_repo_root(cwd)
         self.cwd = cwd
+        self.env = git_env()  # once for the three gits
         self.patch_path = patch_path
         self.status: Helper | None = None
         self.remotes: Helper | None = None
         self.diff: Helper | None = None
-        if self.root is None or gitcmd.executable() is None:
+        if self.root is None or executable() is None:
             return
-        self.status = gitcmd.start(cwd, ["status", "--porcelain=v2", "--branch", "-z", "-uall"])
-        self.remotes = gitcmd.start(cwd, ["config", "--get-regexp", r"^remote\..*\.url$"])
+        status = ["status", "--porcelain=v2", "--branch", "-z", "-uall"]
+        self.status = start(cwd, status, environ=self.env)
+        remotes = ["config", "--get-regexp", r"^remote\..*\.url$"]
+        self.remotes = start(cwd, remotes, environ=self.env)
         self.diff = self._start_diff([*DIFF, "HEAD"])
 
     def _start_diff(self, args: list[str]) -> Helper | None:
@@ -86,7 +90,7 @@ class GitProbe:
         except OSError:
             return None
         try:
-            return gitcmd.start(self.cwd, args, stdout_fd=fd)
+            return start(self.cwd, args, stdout_fd=fd, environ=self.env)
         finally:
             os.close(fd)
 

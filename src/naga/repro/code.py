@@ -89,7 +89,8 @@ def code_of(meta: dict[str, Any], run_dir: str) -> Code:
     repo, snapshot = _repository(meta, run_dir, hint)
     rel_cwd = relative_cwd(meta)
     if snapshot:
-        skipped = list(git.get("snapshot_skipped") or [])  # too large to snapshot
+        # Too large to snapshot, or secrets: the rerun says they are not restored.
+        skipped = [*(git.get("snapshot_skipped") or []), *(git.get("snapshot_secrets") or [])]
         return Code(run_id, repo, snapshot, snapshot=True, rel_cwd=rel_cwd, untracked=skipped)
     if not commit:
         raise CodeNotRestorable(
