@@ -112,6 +112,11 @@ def test_a_later_plain_run_does_not_snapshot_an_earlier_run_s_save_dir(
     (save_dir / "experiment.log").write_text("2026-01-01 00:00:00,000 INFO train: epoch 1\n")
     (save_dir / "model.ckpt").write_bytes(b"\0" * 100)
     (git_repo / "experiment.log").write_text("the project's own log at the root stays code\n")
+    hidden = git_repo / "runs" / "hidden"  # its run.lock ignored: the directory is still outputs
+    hidden.mkdir()
+    (hidden / "run.lock").write_text("version: 1\n")
+    (hidden / "notes.txt").write_text("n\n")
+    (git_repo / ".git" / "info" / "exclude").write_text("*.lock\n")
     (git_repo / "util.py").write_text("u = 1\n")
     assert naga("run", "true", cwd=git_repo).returncode == 0
     run = only_run(naga)
@@ -183,13 +188,21 @@ paths = st.lists(
 
 
 @given(paths)
-def test_withhold_only_ever_removes_given_paths_and_never_the_root(listed: list[str]) -> None:
+def test_withhold_only_ever_removes_given_paths(listed: list[str]) -> None:
     secrets, outputs = withhold("/nonexistent-naga-root", listed)
     assert set(secrets) <= set(listed) and set(outputs) <= set(listed)
     assert not set(secrets) & set(outputs)
-    assert all(d and d.endswith("/") for d in output_dirs(listed))
-    top = [p for p in listed if "/" not in p and p not in (".env",)]
-    assert not set(top) & (set(secrets) | set(outputs))
+    assert output_dirs("/nonexistent-naga-root", listed) == []
+    assert set(secrets) == {p for p in listed if p.rpartition("/")[2] == ".env"}
+
+
+def test_output_dirs_are_found_on_disk_even_when_their_marker_is_ignored(tmp_path: Path) -> None:
+    for marker in ("runs/a/run.lock", "runs/b/deep/experiment.log", "run.lock"):
+        (tmp_path / marker).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / marker).write_text("x\n")
+    listed = ["runs/a/ckpt/model.pt", "runs/b/deep/metrics.csv", "runs/c/x.py", "main.py"]
+    assert output_dirs(str(tmp_path), listed) == ["runs/a/", "runs/b/deep/"]
+    assert withhold(str(tmp_path), listed) == ([], listed[:2])
 
 
 def test_record_holds_the_list_as_json(naga: Naga, git_repo: Path) -> None:

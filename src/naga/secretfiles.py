@@ -12,8 +12,8 @@ snapshot passes its untracked files through ``withhold`` first:
   comments), matched as the snapshot's ``exclude`` patterns are, plus on the file name alone for
   a pattern without ``/`` (as in ``.gitignore``);
 * **earlier runs' outputs**: everything under a directory (other than the repository root) that
-  holds a ``run.lock`` or an ``experiment.log``, the files naga writes into a ``save_dir``; such
-  a directory is data and logs, not code.
+  holds a ``run.lock`` or an ``experiment.log`` (even one ``.gitignore`` hides), the files naga
+  writes into a ``save_dir``; such a directory is data and logs, not code.
 
 The secrets are returned so the caller can say, once, which it left out and record them
 (``git.snapshot_secrets`` in a run's record). Only names are read, and the first bytes of each
@@ -66,7 +66,7 @@ def withhold(root: str, paths: list[str]) -> tuple[list[str], list[str]]:
 
     ``paths`` are untracked files as paths from the repository ``root`` (``/``-separated)."""
     project = project_patterns(root)
-    outputs = output_dirs(paths)
+    outputs = output_dirs(root, paths)
     secrets, under_outputs = [], []
     for path in paths:
         if any(path.startswith(d) for d in outputs):
@@ -102,15 +102,19 @@ def project_patterns(root: str) -> list[str]:
     return [p.removeprefix("./").removeprefix("/") for p in patterns if p and p[0] != "#"]
 
 
-def output_dirs(paths: list[str]) -> list[str]:
-    """Directories (with a trailing ``/``) holding a naga output marker among ``paths``; never
-    the repository root."""
-    found = set()
+def output_dirs(root: str, paths: list[str]) -> list[str]:
+    """Directories (with a trailing ``/``) above ``paths`` that hold a naga output marker on
+    disk (listed by git or ignored by it); never the repository root. One ``stat`` per marker
+    and directory, whatever the number of files."""
+    seen: dict[str, bool] = {}
     for path in paths:
-        directory, _, name = path.rpartition("/")
-        if directory and name in OUTPUT_MARKERS:
-            found.add(directory + "/")
-    return sorted(found)
+        directory = path.rpartition("/")[0]
+        while directory and directory not in seen:
+            seen[directory] = any(
+                os.path.isfile(os.path.join(root, directory, m)) for m in OUTPUT_MARKERS
+            )
+            directory = directory.rpartition("/")[0]
+    return sorted(d + "/" for d, marked in seen.items() if marked)
 
 
 def _project_match(path: str, name: str, patterns: Sequence[str]) -> bool:
