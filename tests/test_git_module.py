@@ -153,6 +153,8 @@ def test_snapshot_refs_listed_and_deleted_in_one_go(git_repo: Path) -> None:
     assert gitcmd.snapshot_refs(str(git_repo), ["a1", "c3", "zz"]) == {"a1": head, "c3": head}
     gitcmd.delete_snapshot_refs(str(git_repo), ["a1", "b2"])
     assert gitcmd.snapshot_refs(str(git_repo)) == {"c3": head}
+    assert gitcmd.delete_ref(str(git_repo), gitcmd.SNAPSHOT_REFS + "c3")
+    assert gitcmd.snapshot_refs(str(git_repo)) == {}
 
 
 def test_recorded_repos_survives_a_hostile_record(git_repo: Path, tmp_path: Path) -> None:
