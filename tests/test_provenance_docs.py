@@ -14,7 +14,7 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "provenance-snapshots.md
 
 def test_python_blocks_run_in_a_dirty_repository(git_repo: Path) -> None:
     blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
-    assert len(blocks) == 4
+    assert len(blocks) == 5
     mylib = git_repo.parent / "mylib"
     mylib.mkdir()
     git(mylib, "init", "-q")
@@ -34,4 +34,7 @@ def test_python_blocks_run_in_a_dirty_repository(git_repo: Path) -> None:
     assert "DEBUG    train: now at debug level" in done.stdout
     assert git(git_repo, "show", "refs/naga/snapshots/demo-1:train.py") == "print('edited')"
     assert git(mylib, "rev-parse", "refs/naga/snapshots/demo-2") == git(mylib, "rev-parse", "HEAD")
-    assert git(git_repo, "status", "--porcelain") == "M train.py"
+    assert "as secrets: .env, private/plan.md" in done.stderr
+    assert git(git_repo, "show", "refs/naga/snapshots/demo-3:train.py") == "print('edited')"
+    status = {ln.strip() for ln in git(git_repo, "status", "--porcelain").splitlines()}
+    assert status == {"M train.py", "?? .env", "?? .nagaignore", "?? private/", "?? old-run/"}

@@ -2,8 +2,9 @@
 
 A snapshot is an ordinary commit whose tree is the working tree as it is now: tracked files as
 they are on disk (staged or not; deleted ones gone) plus the untracked files chosen by
-``include`` minus ``exclude``. Its parent is HEAD, so ``git diff HEAD <snapshot>`` shows what the
-run had that the branch did not.
+``include`` minus ``exclude``, never a secret nor an earlier run's outputs (``naga.secretfiles``;
+the secrets left out are named in a logging warning). Its parent is HEAD, so ``git diff HEAD
+<snapshot>`` shows what the run had that the branch did not.
 
 It is built in a temporary index (``GIT_INDEX_FILE``) seeded from a copy of the real one, so git
 re-reads only the files whose stat data changed, then written with ``git write-tree`` and ``git
@@ -18,34 +19,24 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .capture.git import _env as _quiet_env
+from . import git
 from .capture.git import parse_remotes, parse_status
 from .errors import GitError, UsageError
+from .git import SNAPSHOT_REFS
 
-SNAPSHOT_REFS = "refs/naga/snapshots/"
-# Variables a git hook or `git rebase -x` may have set for another repository: the snapshot must be
-# of the repository that contains ``path``, whoever calls naga.
-_REPO_ENV = (
-    "GIT_DIR",
-    "GIT_WORK_TREE",
-    "GIT_INDEX_FILE",
-    "GIT_PREFIX",
-    "GIT_COMMON_DIR",
-    "GIT_OBJECT_DIRECTORY",
-    "GIT_IMPLICIT_WORK_TREE",
-)
-# Used only when git has no identity for the user (no user.email, auto-detection off or failing).
-_FALLBACK_IDENTITY = {
-    "GIT_AUTHOR_NAME": "naga",
-    "GIT_AUTHOR_EMAIL": "naga@localhost",
-    "GIT_COMMITTER_NAME": "naga",
-    "GIT_COMMITTER_EMAIL": "naga@localhost",
-}
+__all__ = [
+    "SNAPSHOT_REFS",
+    "commit_cwd",
+    "commit_exists",
+    "get_git_commit",
+    "repo_state",
+    "snapshot_repos",
+]
+
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _SHA = re.compile(r"[0-9a-fA-F]{4,64}")
 
@@ -94,14 +85,17 @@ def commit_cwd(
     root, where ``*`` also crosses ``/`` (``*.py`` is every Python file, ``data`` or ``data/``
     everything under ``data``); an absolute path in ``exclude`` leaves out what is under it.
     Tracked files are always taken as they are on disk. Untracked nested repositories are left
-    out: snapshot them as repositories of their own.
+    out: snapshot them as repositories of their own. So are secrets (``.env``, ``id_rsa``, a
+    private key, what ``.nagaignore`` lists; named in a logging warning) and everything under
+    an earlier run's output directory (see ``naga.secretfiles``).
 
     When that tree is HEAD's, no commit is made and HEAD is returned, so ``snapshot == commit``
     means the run used committed code. With ``run_id``, ``refs/naga/snapshots/<run_id>`` points
     at the result (with a reflog, so an earlier snapshot under the same id survives ``gc`` too).
     """
     ref = _snapshot_ref(run_id)
-    return _commit(_locate(path), _patterns(include), _patterns(exclude) or [], ref, message)
+    made = _commit(_locate(path), _patterns(include), _patterns(exclude) or [], ref, message)
+    return made.sha
 
 
 def snapshot_repos(
@@ -111,7 +105,8 @@ def snapshot_repos(
     exclude: Patterns = None,
 ) -> dict[str, dict[str, Any]]:
     """``repo_state`` plus ``snapshot`` (``commit_cwd``'s sha) for each named repository, e.g.
-    ``{"main": ".", "lib": "../mylib"}``; the same patterns apply to every repository."""
+    ``{"main": ".", "lib": "../mylib"}``; the same patterns apply to every repository. An entry
+    also lists ``secrets_left_out`` when secret files were left out of its snapshot."""
     if not isinstance(repos, Mapping):
         raise UsageError(
             f"repos must map names to repository paths, e.g. {{'main': '.'}}, not {repos!r}"
@@ -123,7 +118,10 @@ def snapshot_repos(
         try:
             repo = _locate(path)
             state = _state(repo)
-            state["snapshot"] = _commit(repo, wanted, unwanted, ref, None)
+            made = _commit(repo, wanted, unwanted, ref, None)
+            state["snapshot"] = made.sha
+            if made.secrets:
+                state["secrets_left_out"] = made.secrets
         except GitError as e:
             raise GitError(f"repo '{name}': {e}") from e
         states[name] = state
@@ -135,20 +133,18 @@ def commit_exists(path: PathArg, sha: str) -> bool:
     repo = _locate(path)
     if not isinstance(sha, str) or not _SHA.fullmatch(sha):
         return False
-    done = _run(repo.root, ["cat-file", "-e", f"{sha}^{{commit}}"], _git_env())
-    return done.returncode == 0
+    return git.commit_exists(repo.root, sha)
 
 
 def _locate(path: PathArg) -> _Repo:
     """One ``rev-parse`` for root, index and HEAD; a second only before the first commit."""
     directory = _directory(path)
-    env = _git_env()
     where = ["rev-parse", "--show-toplevel", "--git-path", "index"]
-    done = _run(directory, [*where, "HEAD", "HEAD^{tree}", "--"], env)
+    done = git.run(directory, [*where, "HEAD", "HEAD^{tree}", "--"])
     if done.returncode == 0:
         root, index, head, tree = _lines(done.stdout)[:4]
         return _Repo(root, os.path.join(directory, index), head, tree)
-    done = _run(directory, where, env)
+    done = git.run(directory, where)
     if done.returncode != 0:
         raise GitError(_not_a_repo(directory, done.stderr))
     root, index = _lines(done.stdout)[:2]
@@ -165,7 +161,7 @@ def _directory(path: PathArg) -> str:
 
 
 def _not_a_repo(directory: str, stderr: bytes) -> str:
-    reason = _first_line(stderr)
+    reason = git.first_error(stderr)
     if "work tree" in reason:
         return f"{directory} is a bare repository or a .git directory; pass its working tree"
     if "not a git repository" in reason:
@@ -174,14 +170,13 @@ def _not_a_repo(directory: str, stderr: bytes) -> str:
 
 
 def _state(repo: _Repo) -> dict[str, Any]:
-    env = _git_env()
     # Side by side: both are read-only, and status dominates on a large tree.
-    remotes = _start(repo.root, ["config", "--get-regexp", r"^remote\..*\.url$"], env)
+    remotes = git.start(repo.root, ["config", "--get-regexp", r"^remote\..*\.url$"])
     try:
-        status = _git(repo.root, ["status", "--porcelain=v2", "--branch", "-z", "-uno"], env)
+        status = git.output(repo.root, ["status", "--porcelain=v2", "--branch", "-z", "-uno"])
     finally:
-        listed = remotes.communicate()[0]
-    urls = parse_remotes(listed if remotes.returncode == 0 else None)
+        listed = remotes.result() if remotes is not None else None
+    urls = parse_remotes(listed)
     parsed = parse_status(status)
     remote = urls.get("origin") or next((urls[k] for k in sorted(urls)), None)
     return {
@@ -193,26 +188,50 @@ def _state(repo: _Repo) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class _Made:
+    sha: str
+    secrets: list[str]  # untracked files left out as secrets
+
+
 def _commit(
     repo: _Repo, include: list[str] | None, exclude: list[str], ref: str | None, message: str | None
-) -> str:
+) -> _Made:
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="naga-snapshot-") as scratch:
-        env = {**_git_env(), "GIT_INDEX_FILE": os.path.join(scratch, "index")}
-        _seed_index(repo.index, env["GIT_INDEX_FILE"])
+        scratch_env = {"GIT_INDEX_FILE": os.path.join(scratch, "index")}
+        _seed_index(repo.index, scratch_env["GIT_INDEX_FILE"])
         # A split index would make git write shared index files into the real .git.
-        _git(repo.root, ["-c", "core.splitIndex=false", "add", "--update"], env)
-        chosen = _choose(_untracked(repo.root, env), include, _in_repo(exclude, repo.root))
+        add = ["-c", "core.splitIndex=false", "add", "--update"]
+        git.output(repo.root, add, extra_env=scratch_env)
+        chosen = _choose(_untracked(repo.root), include, _in_repo(exclude, repo.root))
+        chosen, secrets = _withhold(repo.root, chosen)
         if chosen:
             paths = b"".join(os.fsencode(p) + b"\0" for p in chosen)
-            _git(repo.root, ["update-index", "--add", "-z", "--stdin"], env, stdin=paths)
-        tree = _git(repo.root, ["write-tree"], env).decode().strip()
+            update = ["update-index", "--add", "-z", "--stdin"]
+            git.output(repo.root, update, stdin=paths, extra_env=scratch_env)
+        tree = git.output(repo.root, ["write-tree"], extra_env=scratch_env).decode().strip()
     sha = repo.head if tree == repo.head_tree and repo.head else _commit_tree(repo, tree, message)
     if ref is not None:
         update = ["update-ref", "--create-reflog", "-m", "naga snapshot", ref, sha]
-        _git(repo.root, update, _git_env())
-    return sha
+        git.output(repo.root, update)
+    return _Made(sha, secrets)
+
+
+def _withhold(root: str, chosen: list[str]) -> tuple[list[str], list[str]]:
+    """(the files to take, the secrets left out): no secret and no earlier run's outputs."""
+    from .secretfiles import withhold
+
+    secrets, outputs = withhold(root, chosen)
+    if secrets:
+        import logging
+
+        logging.getLogger(__name__).warning(
+            "naga: left out of the snapshot of %s as secrets: %s", root, ", ".join(secrets)
+        )
+    dropped = set(secrets) | set(outputs)
+    return [p for p in chosen if p not in dropped], secrets
 
 
 def _seed_index(real: str, scratch: str) -> None:
@@ -228,8 +247,8 @@ def _seed_index(real: str, scratch: str) -> None:
         raise GitError(f"cannot read the git index {real}: {e.strerror}") from e
 
 
-def _untracked(root: str, env: dict[str, str]) -> list[str]:
-    listing = _git(root, ["ls-files", "-z", "--others", "--exclude-standard"], env)
+def _untracked(root: str) -> list[str]:
+    listing = git.output(root, ["ls-files", "-z", "--others", "--exclude-standard"])
     # An entry ending in "/" is a nested repository, which git cannot take file by file.
     return [p for p in (os.fsdecode(e) for e in listing.split(b"\0")) if p and not p.endswith("/")]
 
@@ -280,60 +299,10 @@ def _snapshot_ref(run_id: str | None) -> str | None:
 
 
 def _commit_tree(repo: _Repo, tree: str, message: str | None) -> str:
-    args = ["commit-tree", "--no-gpg-sign", "-m", message or "naga snapshot", tree]
-    if repo.head:
-        args += ["-p", repo.head]
-    env = _git_env()
-    done = _run(repo.root, args, env)
-    if done.returncode != 0 and b"ident" in done.stderr.lower():
-        # No identity configured (common on cluster accounts): a snapshot must not fail for it.
-        done = _run(repo.root, args, {**env, **_FALLBACK_IDENTITY})
-    return _checked(done, args, repo.root).decode().strip()
-
-
-def _git_env() -> dict[str, str]:
-    env = _quiet_env()
-    for name in _REPO_ENV:
-        env.pop(name, None)
-    return env
-
-
-def _run(
-    cwd: str, args: list[str], env: dict[str, str], stdin: bytes | None = None
-) -> subprocess.CompletedProcess[bytes]:
-    try:
-        return subprocess.run(
-            ["git", *args], cwd=cwd, env=env, input=stdin, capture_output=True, check=False
-        )
-    except FileNotFoundError as e:
-        raise GitError("git is not installed (not found on PATH); install git") from e
-
-
-def _start(cwd: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    try:
-        return subprocess.Popen(
-            ["git", *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
-        )
-    except FileNotFoundError as e:
-        raise GitError("git is not installed (not found on PATH); install git") from e
-
-
-def _git(cwd: str, args: list[str], env: dict[str, str], stdin: bytes | None = None) -> bytes:
-    return _checked(_run(cwd, args, env, stdin), args, cwd)
-
-
-def _checked(done: subprocess.CompletedProcess[bytes], args: list[str], cwd: str) -> bytes:
-    if done.returncode != 0:
-        command = next(a for a in args if not a.startswith("-") and "=" not in a)
-        raise GitError(f"git {command} failed in {cwd}: {_first_line(done.stderr)}")
-    return done.stdout
+    return git.commit_tree(
+        repo.root, tree, [repo.head] if repo.head else [], message or "naga snapshot"
+    )
 
 
 def _lines(out: bytes) -> list[str]:
     return [os.fsdecode(line) for line in out.splitlines()]
-
-
-def _first_line(stderr: bytes) -> str:
-    lines = [ln.strip() for ln in stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
-    errors = [ln for ln in lines if ln.startswith(("fatal:", "error:"))]
-    return (errors or lines or ["no message"])[0]

@@ -7,22 +7,18 @@ is code no commit holds. One ``git status`` through ``posix_spawn``: this is on 
 
 from __future__ import annotations
 
-import os
-
 from ..errors import GitError, UsageError
+from ..git import executable, start
 from ..store.layout import find_repo_root
-from . import spawn
 
 SHOWN = 3
 
 
 def dirty_paths(cwd: str) -> list[str]:
     """The paths ``git status`` lists for the repository holding ``cwd`` (empty: clean)."""
-    git = spawn.which("git")
-    if git is None:
+    if executable() is None:
         raise GitError("--require-clean needs git, which is not installed (not found on PATH)")
-    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}
-    helper = spawn.start([git, "-C", cwd, "status", "--porcelain", "-z"], env)
+    helper = start(cwd, ["status", "--porcelain", "-z"])
     raw = helper.result() if helper is not None else None
     if raw is None:
         raise GitError(f"--require-clean: git status failed in {cwd}")

@@ -1,39 +1,31 @@
 """The git state of the directory a run starts in, read through the real ``git``.
 
 Two git processes run side by side (status and remotes), then one more for the patch when the
-tree is dirty: a few milliseconds in a small repository. ``GIT_OPTIONAL_LOCKS=0`` keeps ``git
-status`` from taking the index lock, so recording a run never disturbs the user's own git commands.
+tree is dirty: a few milliseconds in a small repository. They start through ``naga.git``, whose
+environment policy (``GIT_OPTIONAL_LOCKS=0``, no ``GIT_DIR`` inherited from a hook) keeps
+``git status`` from taking the index lock and points it at the repository holding the run's
+directory, so recording a run never disturbs the user's own git commands.
 """
 
 from __future__ import annotations
 
 import os
 
+# Names, not `from .. import git`: that would go through naga's lazy __getattr__ (importlib).
+from ..git import DIFF, executable, start
+from ..git import env as git_env
 from ..redact import strip_url_credentials
 from ..store.layout import find_repo_root
-from . import spawn
 
 TYPE_CHECKING = False  # typing itself costs naga run start-up time; checkers know this idiom
 if TYPE_CHECKING:
     from typing import Any
 
+    from .spawn import Helper
+
+__all__ = ["DIFF", "MAX_UNTRACKED", "GitProbe", "parse_remotes", "parse_status"]
+
 MAX_UNTRACKED = 1000
-# A patch `git apply` takes back, whatever the user's diff settings (external tools, textconv,
-# colours, prefixes, relative paths) would make of their own `git diff`.
-DIFF = [
-    "diff",
-    "--binary",
-    "--no-ext-diff",
-    "--no-textconv",
-    "--no-color",
-    "--no-relative",
-    "--src-prefix=a/",
-    "--dst-prefix=b/",
-]
-
-
-def _env() -> dict[str, str]:
-    return {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"}
 
 
 def parse_status(raw: bytes) -> dict[str, Any]:
@@ -78,26 +70,27 @@ class GitProbe:
 
     def __init__(self, cwd: str, patch_path: str) -> None:
         self.root = find_repo_root(cwd)
-        self.env = _env()
-        git = spawn.which("git")  # once, rather than a PATH search per process
-        self.git = [git or "git", "-C", cwd]
+        self.cwd = cwd
+        self.env = git_env()  # once for the three gits
         self.patch_path = patch_path
-        self.status = self.remotes = self.diff = None
-        if self.root is None or git is None:
+        self.status: Helper | None = None
+        self.remotes: Helper | None = None
+        self.diff: Helper | None = None
+        if self.root is None or executable() is None:
             return
-        status = [*self.git, "status", "--porcelain=v2", "--branch", "-z", "-uall"]
-        self.status = spawn.start(status, self.env)
-        remotes = [*self.git, "config", "--get-regexp", r"^remote\..*\.url$"]
-        self.remotes = spawn.start(remotes, self.env)
+        status = ["status", "--porcelain=v2", "--branch", "-z", "-uall"]
+        self.status = start(cwd, status, environ=self.env)
+        remotes = ["config", "--get-regexp", r"^remote\..*\.url$"]
+        self.remotes = start(cwd, remotes, environ=self.env)
         self.diff = self._start_diff([*DIFF, "HEAD"])
 
-    def _start_diff(self, args: list[str]) -> spawn.Helper | None:
+    def _start_diff(self, args: list[str]) -> Helper | None:
         try:
             fd = os.open(self.patch_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         except OSError:
             return None
         try:
-            return spawn.start([*self.git, *args], self.env, stdout_fd=fd)
+            return start(self.cwd, args, stdout_fd=fd, environ=self.env)
         finally:
             os.close(fd)
 

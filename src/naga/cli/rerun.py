@@ -120,9 +120,9 @@ def _files(names: list[str]) -> str:
 
 def _here_cwd(meta: dict[str, Any]) -> str:
     """The run's directory in the current checkout (or as recorded, outside a repository)."""
-    from ..repro import gitops
+    from .. import git
 
-    root = gitops.toplevel(os.getcwd())
+    root = git.toplevel(os.getcwd())
     if root is not None and meta.get("git"):
         return os.path.join(root, repro_code.relative_cwd(meta))
     if os.path.isdir(meta.get("cwd") or ""):
@@ -137,14 +137,10 @@ def _pin(code: repro_code.Code, run_id: str) -> None:
     """Keep the commit the rerun ran alive under its own ``refs/naga/snapshots/<id>``: the
     original run's ref may be collected (``naga gc``) while the rerun stays. A ref the rerun's
     own capture writes (a dirty worktree) wins; this one is made only when none exists."""
-    import subprocess
+    from .. import git
 
-    ref = f"{repro_code.SNAPSHOT_REFS}{run_id}"
-    subprocess.run(
-        ["git", "-C", code.repo, "update-ref", "--create-reflog", ref, code.commit, ""],
-        capture_output=True,
-        check=False,
-    )
+    ref = f"{git.SNAPSHOT_REFS}{run_id}"
+    git.update_ref(code.repo, ref, code.commit, "naga rerun", create_only=True)
 
 
 def _execute(

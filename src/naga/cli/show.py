@@ -30,6 +30,9 @@ def _git_lines(git: dict[str, Any] | None, patch: str) -> list[str]:
         shown = ", ".join(git.get("untracked", [])[:5])
         more = git["untracked_count"] - min(5, len(git.get("untracked", [])))
         lines.append(_field("", f"untracked: {shown}" + (f" (+{more} more)" if more else "")))
+    secrets = git.get("snapshot_secrets")
+    if isinstance(secrets, list) and secrets:
+        lines.append(_field("", "not in the snapshot (secrets): " + ", ".join(map(str, secrets))))
     if git.get("patch"):
         lines.append(_field("", f"patch: {patch}"))
     return lines

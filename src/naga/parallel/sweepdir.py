@@ -210,7 +210,7 @@ def discard_sweep(sweep: Sweep) -> None:
 
 def _drop_snapshot_refs(sweep: Sweep) -> None:
     """The git refs that kept the launch's snapshot (no task will record it)."""
-    import subprocess
+    from .. import git
 
     try:
         with open(sweep.files.snapshot, "rb") as f:
@@ -220,9 +220,7 @@ def _drop_snapshot_refs(sweep: Sweep) -> None:
     for state in states.values() if isinstance(states, dict) else ():
         ref, path = state.get("ref"), state.get("path")
         if isinstance(ref, str) and ref.endswith("/" + sweep.id) and isinstance(path, str):
-            subprocess.run(
-                ["git", "update-ref", "-d", ref], cwd=path, capture_output=True, check=False
-            )
+            git.delete_ref(path, ref)
 
 
 def _all_sweeps(layout: SweepLayout) -> list[Sweep]:

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import git as gitcmd
 from ..errors import LockError, NagaError, RunNotFound, UsageError
 from . import code as repro_code
-from . import gitops
 
 
 class NoSnapshot(NagaError):
@@ -55,7 +55,7 @@ def _lock_snapshot(lock: dict[str, Any], repo: str) -> str | None:
     found = repro_code.lock_snapshot(lock, repo)
     run_id = lock.get("run_id")
     if found is None and run_id:
-        return gitops.resolve_ref(repo, repro_code.SNAPSHOT_REFS + str(run_id))
+        return gitcmd.resolve_ref(repo, gitcmd.SNAPSHOT_REFS + str(run_id))
     return found
 
 
@@ -95,7 +95,7 @@ def stage_of_run(meta: dict[str, Any], run_dir: str, repo: str) -> Stage:
         return Stage(meta["id"], meta["id"], code.commit)
     message = f"naga: run {meta['id']} (commit {code.commit[:12]} + git.patch)"
     date = meta.get("started_at")
-    commit = gitops.commit_tree(repo, code.tree(), [code.commit], message, date)
+    commit = gitcmd.commit_tree(repo, code.tree(), [code.commit], message, date)
     return Stage(meta["id"], meta["id"], commit)
 
 
@@ -123,11 +123,11 @@ def resolve_stages(target: str, repo: str) -> list[Stage]:
 
 def check_name(repo: str, name: str) -> str:
     """The full ref for a new branch ``name``; UsageError when invalid or taken."""
-    done = gitops.run(repo, ["check-ref-format", "--branch", name])
+    done = gitcmd.run(repo, ["check-ref-format", "--branch", name])
     if done.returncode != 0 or name.startswith("-"):
         raise UsageError(f"{name!r} is not a valid git branch name")
     ref = f"refs/heads/{name}"
-    if gitops.resolve_ref(repo, ref):
+    if gitcmd.resolve_ref(repo, ref):
         raise UsageError(
             f"branch {name} already exists in {repo}; choose another name (or delete it: git"
             f" branch -D {name})"
@@ -136,7 +136,7 @@ def check_name(repo: str, name: str) -> str:
 
 
 def _is_ancestor(repo: str, old: str, new: str) -> bool:
-    return gitops.run(repo, ["merge-base", "--is-ancestor", old, new]).returncode == 0
+    return gitcmd.run(repo, ["merge-base", "--is-ancestor", old, new]).returncode == 0
 
 
 def chain(repo: str, stages: list[Stage]) -> tuple[str, list[dict[str, Any]]]:
@@ -149,11 +149,11 @@ def chain(repo: str, stages: list[Stage]) -> tuple[str, list[dict[str, Any]]]:
         elif _is_ancestor(repo, stage.commit, tip) and _same_tree(repo, stage.commit, tip):
             pass  # already there, same code
         else:
-            tree = gitops.git(repo, ["rev-parse", f"{stage.commit}^{{tree}}"])
+            tree = gitcmd.text(repo, ["rev-parse", f"{stage.commit}^{{tree}}"])
             run = f" (run {stage.run_id})" if stage.run_id else ""
             message = f"naga: stage {stage.label}{run}\n\nsnapshot {stage.commit}"
-            date = gitops.git(repo, ["show", "-s", "--format=%cI", stage.commit])
-            tip = gitops.commit_tree(repo, tree, [tip, stage.commit], message, date)
+            date = gitcmd.text(repo, ["show", "-s", "--format=%cI", stage.commit])
+            tip = gitcmd.commit_tree(repo, tree, [tip, stage.commit], message, date)
         placed.append(
             {"stage": stage.label, "run_id": stage.run_id, "snapshot": stage.commit, "commit": tip}
         )
@@ -162,20 +162,20 @@ def chain(repo: str, stages: list[Stage]) -> tuple[str, list[dict[str, Any]]]:
 
 
 def _same_tree(repo: str, a: str, b: str) -> bool:
-    trees = gitops.git(repo, ["rev-parse", f"{a}^{{tree}}", f"{b}^{{tree}}"]).split()
+    trees = gitcmd.text(repo, ["rev-parse", f"{a}^{{tree}}", f"{b}^{{tree}}"]).split()
     return trees[0] == trees[1]
 
 
 def make_branch(target: str, name: str, repo_path: str | None = None) -> dict[str, Any]:
     """Create branch ``name``; returns ``{"branch", "repo", "tip", "stages"}``."""
     start = repo_path or os.getcwd()
-    repo = gitops.toplevel(start)
+    repo = gitcmd.toplevel(start)
     if repo is None:
         raise UsageError(f"{start} is not inside a git repository; cd into the project")
     ref = check_name(repo, name)
     stages = resolve_stages(target, repo)
     tip, placed = chain(repo, stages)
-    done = gitops.run(repo, ["update-ref", "-m", f"naga branch {target}", ref, tip, ""])
+    done = gitcmd.run(repo, ["update-ref", "-m", f"naga branch {target}", ref, tip, ""])
     if done.returncode != 0:  # created meanwhile by someone else
-        raise UsageError(f"cannot create branch {name}: {gitops.first_error(done.stderr)}")
+        raise UsageError(f"cannot create branch {name}: {gitcmd.first_error(done.stderr)}")
     return {"branch": name, "repo": repo, "tip": tip, "stages": placed}

@@ -25,10 +25,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import git as gitcmd
 from ..errors import NagaError
+from ..git import SNAPSHOT_REFS
 from . import gitops
 
-SNAPSHOT_REFS = "refs/naga/snapshots/"
 HINT = "`naga rerun {id} --here` runs it in the current checkout instead"
 
 
@@ -88,14 +89,15 @@ def code_of(meta: dict[str, Any], run_dir: str) -> Code:
     repo, snapshot = _repository(meta, run_dir, hint)
     rel_cwd = relative_cwd(meta)
     if snapshot:
-        skipped = list(git.get("snapshot_skipped") or [])  # too large to snapshot
+        # Too large to snapshot, or secrets: the rerun says they are not restored.
+        skipped = [*(git.get("snapshot_skipped") or []), *(git.get("snapshot_secrets") or [])]
         return Code(run_id, repo, snapshot, snapshot=True, rel_cwd=rel_cwd, untracked=skipped)
     if not commit:
         raise CodeNotRestorable(
             f"run {run_id} started before the repository's first commit, so no commit holds"
             f" its code; {hint}"
         )
-    if not gitops.commit_exists(repo, commit):
+    if not gitcmd.commit_exists(repo, commit):
         raise CodeNotRestorable(
             f"commit {commit[:12]} of run {run_id} is gone from {repo} (rewritten or"
             f" garbage-collected) and no snapshot ref kept the run's code; {hint}"
@@ -124,8 +126,8 @@ def _repository(meta: dict[str, Any], run_dir: str, hint: str) -> tuple[str, str
     """
     git = meta.get("git") or {}
     recorded = git.get("root")
-    here = gitops.toplevel(os.getcwd())
-    there = gitops.toplevel(recorded) if recorded else None
+    here = gitcmd.toplevel(os.getcwd())
+    there = gitcmd.toplevel(recorded) if recorded else None
     candidates = list(dict.fromkeys(r for r in (here, there) if r is not None))
     if not candidates:
         raise CodeNotRestorable(
@@ -139,14 +141,14 @@ def _repository(meta: dict[str, Any], run_dir: str, hint: str) -> tuple[str, str
             return repo, snapshot
     commit = git.get("commit")
     for repo in candidates:
-        if commit and gitops.commit_exists(repo, commit):
+        if commit and gitcmd.commit_exists(repo, commit):
             return repo, None
     return there or candidates[0], None
 
 
 def snapshot_of(meta: dict[str, Any], run_dir: str, repo: str) -> str | None:
     """The run's snapshot commit in ``repo``: its ref, else the one its run.lock names."""
-    found = gitops.resolve_ref(repo, SNAPSHOT_REFS + meta["id"])
+    found = gitcmd.resolve_ref(repo, SNAPSHOT_REFS + meta["id"])
     return found or lock_snapshot(_run_lock(run_dir), repo)
 
 
@@ -160,7 +162,7 @@ def lock_snapshot(lock: dict[str, Any], repo: str) -> str | None:
             same = os.path.realpath(str(entry.get("path") or "")) == root
             candidates.append((not same, str(entry["snapshot"])))
     for _, sha in sorted(candidates):
-        if gitops.commit_exists(repo, sha):
+        if gitcmd.commit_exists(repo, sha):
             return sha
     return None
 
@@ -199,7 +201,7 @@ def worktree(code: Code, parent: str, keep: bool = False) -> Iterator[Worktree]:
     path = tempfile.mkdtemp(prefix=f"rerun-{code.run_id}-", dir=parent)
     add = ["-c", "core.hooksPath=/dev/null", "worktree", "add", "--detach", "--quiet"]
     try:
-        gitops.git(code.repo, [*add, path, code.commit])
+        gitcmd.text(code.repo, [*add, path, code.commit])
     except BaseException:  # refused, or Ctrl-C while checking out: leave nothing behind
         _remove(code.repo, path)
         raise
@@ -221,18 +223,18 @@ def worktree(code: Code, parent: str, keep: bool = False) -> Iterator[Worktree]:
 
 def _apply(path: str, code: Code) -> None:
     assert code.patch is not None
-    done = gitops.run(path, ["apply", "--binary", "--whitespace=nowarn", code.patch])
+    done = gitcmd.run(path, ["apply", "--binary", "--whitespace=nowarn", code.patch])
     if done.returncode != 0:
         raise CodeNotRestorable(
             f"the git.patch of run {code.run_id} does not apply to commit {code.commit[:12]}:"
-            f" {gitops.first_error(done.stderr)}; {HINT.format(id=code.run_id)}"
+            f" {gitcmd.first_error(done.stderr)}; {HINT.format(id=code.run_id)}"
         )
 
 
 def _extra_files(path: str) -> set[tuple[str, int, int]]:
     """(name, size, mtime) of the changed, untracked and ignored files of a worktree, Python's
     byte-code excepted: compared before and after the command, it tells what the command wrote."""
-    listing = gitops.run(path, ["status", "--porcelain", "-z", "-uall", "--ignored"])
+    listing = gitcmd.run(path, ["status", "--porcelain", "-z", "-uall", "--ignored"])
     entries = set()
     for entry in listing.stdout.split(b"\0"):
         name = os.fsdecode(entry[3:])
@@ -247,7 +249,7 @@ def _extra_files(path: str) -> set[tuple[str, int, int]]:
 
 
 def _remove(repo: str, path: str) -> None:
-    done = gitops.run(repo, ["worktree", "remove", "--force", "--force", path])
+    done = gitcmd.run(repo, ["worktree", "remove", "--force", "--force", path])
     if done.returncode != 0:
         shutil.rmtree(path, ignore_errors=True)
-        gitops.run(repo, ["worktree", "prune"])
+        gitcmd.run(repo, ["worktree", "prune"])

@@ -143,9 +143,10 @@ def _dead_refs(
     store: Store, present: set[str], removed: Sequence[str], cwd: str
 ) -> dict[str, list[str]]:
     """Snapshot refs of runs this store no longer has, per repository."""
-    from ..share.gitrefs import recorded_repos, repo_root, snapshot_refs
+    from ..git import executable, recorded_repos, snapshot_refs
+    from ..git import toplevel as repo_root
 
-    if shutil.which("git") is None:  # no git, no refs: the rest of gc still works
+    if executable() is None:  # no git, no refs: the rest of gc still works
         return {}
     repos: dict[str, set[str]] = {}
     for run_id in removed:
@@ -215,10 +216,10 @@ def find(
 def collect(store: Store, garbage: Garbage) -> tuple[int, int]:
     """Remove what ``find`` listed (refs first: they name runs about to go); VACUUM the index.
     Returns the index's size before and after."""
-    from ..share.gitrefs import delete_refs
+    from ..git import delete_snapshot_refs
 
     for root, run_ids in garbage.refs.items():
-        delete_refs(root, run_ids)
+        delete_snapshot_refs(root, run_ids)
     if garbage.runs:
         store.remove(list(garbage.runs))
     for path in garbage.orphans:
