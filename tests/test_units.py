@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shlex
 import signal
 import time
@@ -210,3 +211,31 @@ def test_crash_verdict_yields_to_the_owners_final_record(tmp_path: object) -> No
     assert load_meta(layout, run_id)["status"] == "crashed"  # a reader found the owner dead
     save_meta(layout, {**meta, "status": "completed", "exit_code": 0})  # the owner was alive
     assert load_meta(layout, run_id)["status"] == "completed"
+
+
+def test_the_error_tree_drawn_in_errors_py_is_the_code() -> None:
+    """errors.py draws its hierarchy in its docstring: the drawing and the classes agree."""
+    import naga.errors as errors
+
+    drawn: dict[str, str] = {}
+    parents = ["NagaError"]
+    for line in (errors.__doc__ or "").splitlines():
+        found = re.match(r"^ {4}((?:[│ ] {3})*)[├└]── (\w+)", line)
+        if not found:
+            continue
+        depth = len(found.group(1)) // 4
+        parents[depth + 1 :] = [found.group(2)]
+        drawn[found.group(2)] = parents[depth]
+    classes = {
+        name: cls
+        for name, cls in vars(errors).items()
+        if isinstance(cls, type)
+        and issubclass(cls, errors.NagaError)
+        and cls is not errors.NagaError
+    }
+    assert set(drawn) == set(classes)
+    for name, parent in drawn.items():
+        naga_bases = [
+            b.__name__ for b in classes[name].__bases__ if issubclass(b, errors.NagaError)
+        ]
+        assert naga_bases == [parent], name

@@ -6,6 +6,8 @@ carries.
 
     NagaError                 exit 1
     ├── UsageError            exit 2: a malformed flag value, filter or expression
+    │   └── ConfigError       exit 2: a bad config key, value, file or override (``clicfg``)
+    │       └── ProfileError  a Slurm profile that is missing, malformed or impossible
     ├── CommandNotFound       exit 127: ``naga run`` was given a program that does not exist
     ├── CommandNotExecutable  exit 126: the program exists but cannot be executed
     ├── RunNotFound           no run matches an id, prefix or name
@@ -15,11 +17,17 @@ carries.
     │   └── CorruptMeta       a run's meta.json exists but is not a valid record
     ├── NoActiveRun           an SDK call outside any run (``naga.log`` with no ``naga.run()``)
     ├── BadArtifactName       an artifact name escaping the run directory (also a ValueError)
-    ├── ConfigError           exit 2: a bad config key, value, file or override (``clicfg``)
     ├── LockError             a missing, malformed or unusable ``run.lock`` or previous stage
     ├── GitError              git missing, a path outside any repository, a failed git command
+    ├── CodeNotRestorable     a run's code cannot be restored (``naga rerun``, ``naga diff``)
+    ├── NoSnapshot            a stage whose code is not in this repository (``naga branch``)
     ├── DataError             data to hash is missing, unreadable or not a file or directory
-    └── RemoteError           rclone missing, a remote out of reach, a run that differs there
+    ├── RemoteError           rclone missing, a remote out of reach, a run that differs there
+    ├── MissingExtra          an optional dependency is not installed (names the pip extra)
+    ├── SlurmError            Slurm refused or could not be reached
+    ├── SweepTasksFailed      tasks of a sweep failed (their runs hold the details)
+    └── Interrupted           exit 130 (128 + N): a sweep task was stopped by a signal; it
+                              stays in the pool for the next worker
 """
 
 from __future__ import annotations
@@ -103,3 +111,33 @@ class DataError(NagaError):
 class RemoteError(NagaError):
     """``naga push``/``pull``: rclone missing, a remote that cannot be read or written, runs that
     differ between the store and the remote, or snapshot refs git refuses to move."""
+
+
+class ProfileError(ConfigError):
+    """A Slurm profile file that is missing, malformed, or asks for something impossible."""
+
+
+class CodeNotRestorable(NagaError):
+    """A run whose code cannot be restored: no repository, no commit, commit gone."""
+
+
+class NoSnapshot(NagaError):
+    """A stage whose code is not in this repository."""
+
+
+class MissingExtra(NagaError):
+    """An optional dependency is not installed."""
+
+
+class SlurmError(NagaError):
+    """Slurm refused or could not be reached (sbatch error, no Slurm on this machine)."""
+
+
+class SweepTasksFailed(NagaError):
+    """Tasks of the sweep failed (their runs hold the details)."""
+
+
+class Interrupted(NagaError):
+    """A task was cancelled (its worker is being stopped); it stays free for the next worker."""
+
+    exit_code = 130

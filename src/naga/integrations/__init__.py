@@ -9,11 +9,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from ..errors import NagaError
-
-
-class MissingExtra(NagaError):
-    """An optional dependency is not installed."""
+from ..errors import MissingExtra
 
 
 def require_extra(module: str, extra: str) -> ModuleType:
@@ -27,3 +23,6 @@ def require_extra(module: str, extra: str) -> ModuleType:
             f"this needs {module.split('.')[0]}, which is not installed: "
             f"pip install 'naga[{extra}]'"
         ) from None
+
+
+__all__ = ["MissingExtra", "require_extra"]

@@ -35,13 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ProfileError
 
 __all__ = ["Profile", "ProfileError", "load_profile", "parse_memory_mb", "parse_time_minutes"]
-
-
-class ProfileError(ConfigError):
-    """A Slurm profile file that is missing, malformed, or asks for something impossible."""
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import NagaError, StoreError, UsageError, describe_os_error
+from ..errors import SlurmError, StoreError, UsageError, describe_os_error
 from ..integrations import require_extra
 from ..notices import Reporter, log_notice
 from .endings import is_terminal
@@ -50,10 +50,6 @@ __all__ = ["SlurmError", "job_ids_of_sweep", "submit_sweep"]
 
 _JOB_ID = re.compile(r"\d+(?:_\d+)?")
 _ENDED_BADLY = {"FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL"}
-
-
-class SlurmError(NagaError):
-    """Slurm refused or could not be reached (sbatch error, no Slurm on this machine)."""
 
 
 def submit_sweep(

@@ -29,12 +29,8 @@ from typing import Any
 import submitit
 
 from ..capture.slurm import LOG_ENVS
-from ..errors import NagaError
+from ..errors import SweepTasksFailed
 from ..notices import Reporter, log_notice
-
-
-class SweepTasksFailed(NagaError):
-    """Tasks of the sweep failed (their runs hold the details)."""
 
 
 class Preempted(KeyboardInterrupt):

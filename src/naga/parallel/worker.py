@@ -29,19 +29,12 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from ..errors import NagaError
+from ..errors import Interrupted, NagaError
 from ..notices import Notice, Reporter, log_notice
 from .endings import Ending, is_terminal, task_ending
 from .pool import Claim
 from .program import TaskProgram
 from .sweepdir import Sweep, load_sweep
-
-
-class Interrupted(NagaError):
-    """A task was cancelled (its worker is being stopped); it stays free for the next worker."""
-
-    exit_code = 130
-
 
 TaskRunner = Callable[[Sweep, dict[str, Any]], dict[str, Any]]
 _current: Claim | None = None  # the claim of the task this process runs now

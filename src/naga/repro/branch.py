@@ -27,12 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import git as gitcmd
-from ..errors import LockError, NagaError, RunNotFound, UsageError
+from ..errors import CodeNotRestorable, LockError, NoSnapshot, RunNotFound, UsageError
 from . import code as repro_code
-
-
-class NoSnapshot(NagaError):
-    """A stage whose code is not in this repository."""
 
 
 @dataclass
@@ -86,7 +82,7 @@ def stage_of_run(meta: dict[str, Any], run_dir: str, repo: str) -> Stage:
     """A run recorded by plain ``naga run``: its snapshot, else commit + git.patch as a commit."""
     try:
         code = repro_code.code_of(meta, run_dir)
-    except repro_code.CodeNotRestorable as exc:
+    except CodeNotRestorable as exc:
         reason = str(exc).split("; ")[0]
         raise NoSnapshot(f"{reason}: it cannot go on a branch") from None
     if os.path.realpath(code.repo) != os.path.realpath(repo):

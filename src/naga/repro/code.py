@@ -26,15 +26,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import git as gitcmd
-from ..errors import NagaError
+from ..errors import CodeNotRestorable
 from ..git import SNAPSHOT_REFS
 from . import gitops
 
 HINT = "`naga rerun {id} --here` runs it in the current checkout instead"
-
-
-class CodeNotRestorable(NagaError):
-    """A run whose code cannot be restored: no repository, no commit, commit gone."""
 
 
 @dataclass
