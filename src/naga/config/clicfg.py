@@ -30,9 +30,10 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from ..errors import ConfigError, LockError, NagaError
+from ..lock.recorder import Recorder, recording, stop_recording
 from ..notices import Notice, Reporter, log_notice
 from .overrides import Invocation, Override, kwargs_overrides, parse_argv, parse_value
-from .resolvers import Recorder, recording, register, stop_recording
+from .resolvers import register
 
 R = TypeVar("R")
 AUTO = "auto"

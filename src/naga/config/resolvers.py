@@ -7,50 +7,21 @@
 - ``${naga.stage:runs/prep}``: checks that a previous stage finished (its ``run.lock`` exists and
   says ``completed``), records it as a previous stage, and returns the path.
 
-What they record goes to the current ``Recorder``: ``clicfg`` opens one per call and writes it
-into ``run.lock``; outside ``clicfg``, ``naga.runlock(cfg)`` picks up the process-wide one.
+What they record goes to the current ``Recorder`` (``naga.lock.recorder``: it is run.lock's, so
+the lock never imports the config layer): ``clicfg`` opens one per call and writes it into
+``run.lock``; outside ``clicfg``, ``naga.runlock(cfg)`` picks up the process-wide one.
 """
 
 from __future__ import annotations
 
-import contextvars
 import os
 import time
 from typing import Any
 
 from ..errors import ConfigError
+from ..lock.recorder import current_recorder
 
 DEFAULT_TIME_FORMAT = "%Y%m%d-%H%M%S"
-
-
-class Recorder:
-    """Data paths and previous stages named by the resolvers of one config."""
-
-    def __init__(self, *, validate: bool = True, status: str = "completed") -> None:
-        self.now = time.time()
-        self.data: dict[str, str] = {}  # config key -> absolute path
-        self.stages: dict[str, str] = {}  # config key -> absolute stage dir
-        self.validate = validate  # --print-config resolves without checking or hashing
-        self.status = status  # what runlock() writes: clicfg says "running" until main returns
-        self.entries: dict[str, dict[str, Any]] = {}  # data entries already in the lock
-
-
-_process_recorder = Recorder()
-_recorder: contextvars.ContextVar[Recorder | None] = contextvars.ContextVar(
-    "naga_config_recorder", default=None
-)
-
-
-def current_recorder() -> Recorder:
-    return _recorder.get() or _process_recorder
-
-
-def recording(recorder: Recorder) -> contextvars.Token[Recorder | None]:
-    return _recorder.set(recorder)
-
-
-def stop_recording(token: contextvars.Token[Recorder | None]) -> None:
-    _recorder.reset(token)
 
 
 def register() -> None:

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any, Union
 
 from .._version import __version__
-from ..config.resolvers import Recorder, current_recorder
 from ..errors import ConfigError
 from ..redact import mask_argv, redact_text
 from ..store.timefmt import iso_from_ts
 from . import lockfile
+from .recorder import Recorder, current_recorder
 
 PathArg = Union[str, "os.PathLike[str]"]  # an alias evaluated at run time
 LockPath = Union[PathArg, Callable[[Any], PathArg]]  # noqa: UP007
