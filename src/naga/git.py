@@ -283,10 +283,9 @@ def delete_snapshot_refs(root: str, run_ids: Iterable[str]) -> None:
 def recorded_repos(run_dir: str) -> list[str]:
     """The repositories a run recorded, as paths that exist here: the one ``naga run`` saw
     (``git.root`` in meta.json) and those its ``run.lock`` (among its artifacts) names. These
-    are where its snapshot refs live."""
+    are where its snapshot refs live. The lock is read as the YAML it is, tolerantly (an
+    unreadable one names no repository), so this module needs nothing above it."""
     import json
-
-    from .lock import lockfile
 
     paths: list[object] = []
     try:
@@ -295,10 +294,14 @@ def recorded_repos(run_dir: str) -> list[str]:
         paths.append(git.get("root") if isinstance(git, dict) else None)
     except (OSError, ValueError, AttributeError, RecursionError):
         pass
-    lock_path = os.path.join(run_dir, "artifacts", lockfile.LOCK_NAME)
+    lock_path = os.path.join(run_dir, "artifacts", "run.lock")
     if os.path.isfile(lock_path):
         try:
-            repos = lockfile.read(lock_path).get("repos") or {}
+            import yaml
+
+            with open(lock_path, "rb") as handle:
+                doc = yaml.load(handle.read(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+            repos = doc.get("repos") or {}
             paths += [entry.get("path") for entry in repos.values() if isinstance(entry, dict)]
         except Exception:  # an unreadable lock records no repository to push from
             pass
