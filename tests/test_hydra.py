@@ -287,7 +287,7 @@ def test_missing_extra_is_one_line_naming_it() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert done.stderr.splitlines()[-1] == (
-        "naga.integrations.MissingExtra: this needs hydra, which is not installed:"
+        "naga.errors.MissingExtra: this needs hydra, which is not installed:"
         " pip install 'naga[hydra]'"
     )
     assert "During handling" not in done.stderr

@@ -338,7 +338,7 @@ def test_missing_extra_is_one_line_naming_it() -> None:
     done = blocked_import("naga.integrations.lightning", "lightning", "pytorch_lightning")
     assert done.returncode == 1
     assert done.stderr.splitlines()[-1] == (
-        "naga.integrations.MissingExtra: NagaLogger needs PyTorch Lightning, which is not"
+        "naga.errors.MissingExtra: NagaLogger needs PyTorch Lightning, which is not"
         " installed: pip install 'naga[lightning]'"
     )
     assert "During handling" not in done.stderr

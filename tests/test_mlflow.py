@@ -497,7 +497,7 @@ def test_without_the_extra_one_line_names_it(tmp_path: Path) -> None:
     )  # fmt: skip
     assert lock.returncode == 1
     assert lock.stderr.splitlines()[-1] == (
-        "naga.integrations.MissingExtra: this needs mlflow, which is not installed:"
+        "naga.errors.MissingExtra: this needs mlflow, which is not installed:"
         " pip install 'naga[mlflow]'"
     )
     cli = block + "from naga.cli import main\nsys.argv = ['naga', *sys.argv[1:]]\nmain()"
