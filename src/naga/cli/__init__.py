@@ -130,7 +130,7 @@ def _fast_ls_args(args: list[str]) -> dict[str, object] | None:
             i += 1
             value = args[i]
         if kind == "int":
-            if not value.isdigit() or int(value) < 1:
+            if not (value.isascii() and value.isdigit()) or int(value) < 1:
                 return None
             params[name] = int(value)
         elif kind == "many":

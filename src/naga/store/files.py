@@ -102,11 +102,11 @@ def load_meta(layout: StoreLayout, run_id: str) -> dict[str, Any]:
         raise RunNotFound(f"run {run_id} has no record at {path}") from exc
     except OSError as exc:
         raise _store_error("read", path, exc) from exc
-    import json  # reading is off naga run's start-up path
+    from ..jsonsafe import UnsafeJSON, loads_record  # reading is off naga run's start-up path
 
     try:
-        meta = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        meta = loads_record(raw)
+    except UnsafeJSON as exc:
         raise CorruptMeta(f"{path} is corrupt ({exc})") from exc
     problem = _shape_problem(meta, run_id)
     if problem:
@@ -133,6 +133,10 @@ _SHAPE: dict[str, tuple[type, ...]] = {
     "duration_s": (int, float, type(None)),
     "exit_code": (int, type(None)),
 }
+# Bounds the index (SQLite's 64-bit integers) and every renderer can hold: an exit code is a
+# small integer anywhere naga records one; a duration beyond about three centuries is not one.
+INT64 = 2**63
+MAX_DURATION_S = 1e10
 
 
 def _shape_problem(meta: object, run_id: str) -> str | None:
@@ -145,17 +149,30 @@ def _shape_problem(meta: object, run_id: str) -> str | None:
             return f"{key!r} is {type(meta.get(key)).__name__}"
     if not all(isinstance(t, str) for t in meta["tags"]):
         return "'tags' must hold strings"
+    return _range_problem(meta)
+
+
+def _range_problem(meta: dict[str, Any]) -> str | None:
+    """Numbers of the right type but of absurd size (an int beyond 64 bits, 1e308 seconds)."""
+    code = meta["exit_code"]
+    if isinstance(code, bool) or (code is not None and not -INT64 <= code < INT64):
+        return "'exit_code' is out of range"
+    duration = meta["duration_s"]
+    if isinstance(duration, bool) or (
+        duration is not None and not -MAX_DURATION_S < duration < MAX_DURATION_S
+    ):
+        return "'duration_s' is out of range"
     return None
 
 
 def _read_verdict(layout: StoreLayout, meta: dict[str, Any]) -> None:
     """A run still ``running`` in its record, whose owner a reader found dead, reads as crashed.
     The verdict lives beside meta.json, so the owner's own final record, if it ever comes, wins."""
-    import json
+    from ..jsonsafe import loads_record
 
     try:
         with open(layout.verdict(meta["id"]), "rb") as f:
-            verdict = json.loads(f.read())
+            verdict = loads_record(f.read())
     except (OSError, ValueError):
         return
     if isinstance(verdict, dict):

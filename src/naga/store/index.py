@@ -114,6 +114,7 @@ def _row(meta: dict[str, Any], meta_ns: int | None) -> tuple[Any, ...]:
 
 
 INT64 = 2**63
+MEMORY = ":memory:"
 
 
 def _number(value: Any) -> float | None:
@@ -172,9 +173,13 @@ def _use_wal(conn: sqlite3.Connection, timeout: float = 30.0) -> None:
 
 
 class Index:
-    def __init__(self, layout: StoreLayout) -> None:
+    """The index of one store. ``path`` puts it outside the store (a store naga cannot write:
+    a read-only mount, a full disk); such an index never writes into the store either."""
+
+    def __init__(self, layout: StoreLayout, *, path: str | None = None) -> None:
         self.layout = layout
-        self.path = layout.index_file(liveness.hostname())
+        self.readonly = path is not None
+        self.path = path or layout.index_file(liveness.hostname())
         self.warnings: list[str] = []
         self.conn = self._open()
 
@@ -192,7 +197,8 @@ class Index:
         return conn
 
     def _open(self) -> sqlite3.Connection:
-        self.layout.ensure()
+        if not self.readonly:
+            self.layout.ensure()
         try:
             return self._connect()
         except sqlite3.DatabaseError as exc:
@@ -209,6 +215,9 @@ class Index:
     @contextlib.contextmanager
     def _exclusive(self) -> Iterator[None]:
         """One rebuild at a time on this host (flock; where the filesystem has none, go on)."""
+        if self.path == MEMORY:
+            yield
+            return
         fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
             with contextlib.suppress(OSError):
@@ -337,7 +346,8 @@ class Index:
         try:
             names = os.listdir(self.layout.touched_dir)
         except FileNotFoundError:
-            self.layout.ensure()
+            if not self.readonly:
+                self.layout.ensure()
             return buckets
         for name in names:
             if not name.startswith("."):
@@ -374,7 +384,8 @@ class Index:
         cutoff = (now - MARKER_TTL_S) * 1e9
         for bucket, mtime_ns in buckets.items():
             if 0 <= mtime_ns < cutoff:
-                shutil.rmtree(self.layout.bucket(bucket), ignore_errors=True)
+                if not self.readonly:
+                    shutil.rmtree(self.layout.bucket(bucket), ignore_errors=True)
                 conn.execute("DELETE FROM buckets WHERE name = ?", (bucket,))
                 conn.execute("DELETE FROM markers WHERE bucket = ?", (bucket,))
 
@@ -415,12 +426,17 @@ class Index:
                 "decided_by": liveness.hostname(),
             }
             try:
+                if self.readonly:  # another naga, one that can write there, records it
+                    raise StoreError("the store is read-only here")
                 write_atomic(self.layout.verdict(run_id), json_bytes(verdict))
                 touch_marker(self.layout, run_id)  # other hosts' indexes learn it too
                 with contextlib.suppress(OSError):
                     os.unlink(self.layout.reserve(run_id))  # its owner will not need it now
             except StoreError as exc:  # a full or read-only disk: this index still knows
-                self.warnings.append(f"run {run_id} crashed, but its record cannot say so: {exc}")
+                if not self.readonly:
+                    self.warnings.append(
+                        f"run {run_id} crashed, but its record cannot say so: {exc}"
+                    )
             apply_verdict(meta, verdict)
         self.upsert(conn, meta, _mtime_ns(self.layout.meta(run_id)))
 
@@ -444,9 +460,9 @@ class Index:
         # Markers first: a change made while the runs are read is picked up by the next sync.
         buckets = self._bucket_mtimes()
         markers = [(b, r, ns) for b in buckets for r, ns in self._scan_bucket(b).items()]
-        self.layout.ensure()
-        with os.scandir(self.layout.runs_dir) as entries:
-            run_ids = [e.name for e in entries if not e.name.startswith(".") and e.is_dir()]
+        if not self.readonly:
+            self.layout.ensure()
+        run_ids = self._run_dirs()
         with self.transaction() as conn:
             if full:
                 for table in ("runs", "skipped", *PER_RUN_TABLES):
@@ -466,6 +482,14 @@ class Index:
             self._set_state(conn, "last_sync", repr(now))
             if full:
                 self._set_state(conn, "last_rebuild", repr(now))
+
+    def _run_dirs(self) -> list[str]:
+        """Every run directory's name (a symlink to one, too: ``load_meta`` judges it)."""
+        try:
+            with os.scandir(self.layout.runs_dir) as entries:
+                return [e.name for e in entries if not e.name.startswith(".") and e.is_dir()]
+        except FileNotFoundError:
+            return []
 
     def _changed(self, conn: sqlite3.Connection, run_ids: list[str]) -> list[str]:
         """Runs to re-read; drops from the index the runs whose directories are gone."""

@@ -1,0 +1,237 @@
+"""Run records are untrusted input (issue 16): absurd records, a full disk, a read-only store,
+strict JSON and symlinks out of a run, through the real command line on real mounts."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Naga, TinyDisk, runs_json
+
+
+def _strict(raw: bytes) -> Any:
+    """Parse as a strict parser (jq, JSON.parse) would: bare NaN/Infinity rejected."""
+
+    def reject(name: str) -> None:
+        raise AssertionError(f"bare {name} in stored JSON")
+
+    return json.loads(raw, parse_constant=reject)
+
+
+def recorded(naga: Naga, *args: str, cwd: Path | None = None) -> str:
+    done = naga("run", *args, cwd=cwd)
+    assert done.returncode == 0, done.stderr
+    return str(runs_json(naga)[0]["id"])
+
+
+def plant(store: Path, run_id: str, meta: dict[str, Any] | str) -> Path:
+    """A run directory holding ``meta`` as its meta.json (text as it is)."""
+    run_dir = store / "runs" / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    text = meta if isinstance(meta, str) else json.dumps(meta)
+    (run_dir / "meta.json").write_text(text)
+    return run_dir
+
+
+def base_meta(store: Path, run_id: str) -> dict[str, Any]:
+    meta: dict[str, Any] = json.loads((store / "runs" / run_id / "meta.json").read_bytes())
+    return meta
+
+
+ABSURD = {
+    "bigexit0": {"exit_code": 2**64},
+    "negexit0": {"exit_code": -(2**70)},
+    "bigdur00": {"duration_s": 2**70},
+    "hugedur0": {"duration_s": 1e308},
+}
+
+
+def test_an_absurd_record_is_skipped_with_one_warning_naming_it(
+    naga: Naga, store: Path, tmp_path: Path
+) -> None:
+    good = recorded(naga, "true")
+    meta = base_meta(store, good)
+    for run_id, change in ABSURD.items():
+        plant(store, run_id, {**meta, "id": run_id, **change})
+    deep = '{"id":"deepnest0","x":' + "[" * 100_000 + "]" * 100_000 + "}"
+    plant(store, "deepnest0", deep)
+    shallow_enough_for_json = '{"id":"deep9000","x":' + "[" * 900 + "]" * 900 + "}"
+    plant(store, "deep9000", {**meta, "id": "deep9000"})
+    (store / "runs" / "deep9000" / "meta.json").write_text(
+        shallow_enough_for_json[:-1] + "," + json.dumps({**meta, "id": "deep9000"})[1:]
+    )
+    plant(store, "digits00", '{"id":"digits00","exit_code":' + "9" * 5000 + "}")
+    bad = [*ABSURD, "deepnest0", "deep9000", "digits00"]
+    for args in (["reindex"], ["ls"], ["ls", "--all", "--json"]):
+        done = naga(*args)
+        assert done.returncode == 0, done.stderr
+        assert b"Traceback" not in done.stderr
+        for run_id in bad:
+            assert done.stderr.count(f"run {run_id} is not listed".encode()) == 1, done.stderr
+    listed = json.loads(naga("ls", "--json").stdout)
+    assert [r["id"] for r in listed] == [good]
+    for run_id in bad:
+        done = naga("show", run_id)
+        assert done.returncode == 1
+        assert done.stderr.startswith(b"naga: error: ") and done.stderr.count(b"\n") == 1
+    assert naga("rm", "-y", *bad).returncode == 0
+    assert sorted(os.listdir(store / "runs")) == [good]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["show", "\udcff\udcfe"],
+        ["logs", "\udcff"],
+        ["rm", "\udcff"],
+        ["ls", "--limit", "99999999999999999999999"],
+        ["ls", "-n", "²"],
+    ],
+)
+def test_hostile_arguments_get_one_line(naga: Naga, args: list[str]) -> None:
+    recorded(naga, "true")
+    done = naga(*[os.fsencode(a).decode("utf-8", "surrogateescape") for a in args])
+    assert b"Traceback" not in done.stderr, done.stderr
+    if args[0] == "ls" and args[2].isascii():  # more than there are: all of them
+        assert done.returncode == 0, done.stderr
+        return
+    assert done.returncode != 0
+    assert done.stderr.startswith(b"naga: error: ") and done.stderr.count(b"\n") == 1
+
+
+def _fill(disk: Path) -> None:
+    with open(disk / "filler", "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+
+
+def test_a_full_disk_still_lists_shows_and_removes(
+    naga: Naga, tiny_disk: TinyDisk, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    disk = tiny_disk("1m")
+    monkeypatch.setenv("NAGA_HOME", str(disk / ".naga"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    ids = [recorded(naga, "echo", f"run {i}") for i in range(3)]
+    _fill(disk)
+    done = naga("ls", "--all", "--json")
+    assert done.returncode == 0, done.stderr
+    assert sorted(r["id"] for r in _strict(done.stdout)) == sorted(ids)
+    assert done.stderr.count(b"cannot be written") == 1, done.stderr
+    for args in (["ls"], ["show", ids[0]], ["gc", "--dry-run"], ["reindex"]):
+        done = naga(*args)
+        assert done.returncode == 0, (args, done.stderr)
+    assert b"run 1" in naga("logs", ids[1]).stdout
+    assert naga("rm", ids[0]).returncode == 0
+    assert not (disk / ".naga" / "runs" / ids[0]).exists()
+    assert naga("gc", "--status", "completed", "-y").returncode == 0
+    assert os.listdir(disk / ".naga" / "runs") == []
+
+
+@pytest.fixture
+def read_only(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
+    """(a directory, the same directory through a real read-only bind mount)."""
+    source, mounted = tmp_path / "source", tmp_path / "read-only"
+    source.mkdir()
+    mounted.mkdir()
+    done = subprocess.run(["mount", "--bind", str(source), str(mounted)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip("needs root for a read-only bind mount")
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(mounted)], check=True)
+        yield source, mounted
+    finally:
+        subprocess.run(["umount", str(mounted)], check=False)
+
+
+def _tree(root: Path) -> dict[str, tuple[int, int]]:
+    return {
+        str(p.relative_to(root)): (p.lstat().st_size, p.lstat().st_mtime_ns)
+        for p in root.rglob("*")
+    }
+
+
+def test_a_read_only_store_is_read_without_writing(
+    naga: Naga, read_only: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, mounted = read_only
+    monkeypatch.setenv("NAGA_HOME", str(source / ".naga"))
+    run_id = recorded(naga, "echo", "hello")
+    monkeypatch.setenv("NAGA_HOME", str(mounted / ".naga"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    (source / ".naga" / "index").rename(source / ".naga" / "old-index")  # none there to read
+    before = _tree(source)
+    for args in (["ls"], ["ls", "--json"], ["show", run_id], ["logs", run_id], ["reindex"]):
+        done = naga(*args)
+        assert done.returncode == 0, (args, done.stderr)
+        assert done.stderr == b"", done.stderr  # a read-only store is simply read: no noise
+    assert b"hello" in naga("logs", run_id).stdout
+    done = naga("rm", run_id)
+    assert done.returncode == 1 and b"Read-only file system" in done.stderr
+    assert done.stderr.count(b"\n") == 1
+    assert _tree(source) == before
+    assert list((tmp_path / "cache" / "naga").glob("index-*.sqlite"))
+
+
+NAN_SCRIPT = """
+import naga
+with naga.run(name="nan", params={"lr": float("inf")}) as run:
+    run.log({"loss": float("nan"), "gain": float("-inf")}, step=1)
+"""
+
+
+def test_a_nan_metric_is_stored_as_strict_json(naga: Naga, store: Path, tmp_path: Path) -> None:
+    script = tmp_path / "nan.py"
+    script.write_text(NAN_SCRIPT)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    (run_dir,) = (store / "runs").iterdir()
+    stored = [run_dir / "meta.json", *run_dir.glob("metrics/*/state.json")]
+    assert len(stored) >= 2
+    for path in stored:
+        _strict(path.read_bytes())
+    shown = _strict(naga("show", "--json", run_dir.name).stdout)
+    assert shown["metrics"] == {"loss": "NaN", "gain": "-Infinity"}
+    read = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import naga; r = naga.load({run_dir.name!r});"
+            " print(repr(r.summary['loss']['last']), repr(r.summary['gain']['min']))",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert read.stdout.split() == ["nan", "-inf"], read.stderr
+
+
+def test_show_never_lists_artifacts_outside_the_run(
+    naga: Naga, store: Path, tmp_path: Path
+) -> None:
+    secret = tmp_path / "outside"
+    secret.mkdir()
+    (secret / "id_rsa").write_text("key")
+    run_id = recorded(naga, "true")
+    run_dir = store / "runs" / run_id
+    (run_dir / "artifacts").symlink_to(secret)
+    done = naga("show", "--json", run_id)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout).get("artifacts", []) == []
+    (run_dir / "artifacts").unlink()
+    (run_dir / "artifacts").mkdir()
+    (run_dir / "artifacts" / "model.pt").write_text("weights")
+    (run_dir / "artifacts" / "key").symlink_to(secret / "id_rsa")
+    (run_dir / "artifacts" / "dir").symlink_to(secret)
+    names = [a["name"] for a in json.loads(naga("show", "--json", run_id).stdout)["artifacts"]]
+    assert names == ["model.pt"]
+    assert b"id_rsa" not in naga("show", run_id).stdout
