@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -235,3 +236,35 @@ def test_show_never_lists_artifacts_outside_the_run(
     names = [a["name"] for a in json.loads(naga("show", "--json", run_id).stdout)["artifacts"]]
     assert names == ["model.pt"]
     assert b"id_rsa" not in naga("show", run_id).stdout
+
+
+def test_rm_of_a_symlinked_run_removes_the_link_never_its_target(
+    naga: Naga, store: Path, tmp_path: Path
+) -> None:
+    run_id = recorded(naga, "true")
+    target = tmp_path / "elsewhere"
+    (store / "runs" / run_id).rename(target)
+    (store / "runs" / run_id).symlink_to(target)
+    done = naga("rm", run_id)
+    assert done.returncode == 0, done.stderr
+    assert not os.path.lexists(store / "runs" / run_id)
+    assert (target / "meta.json").is_file()
+
+
+@pytest.mark.skipif(shutil.which("rclone") is None, reason="pull needs rclone")
+def test_pull_says_which_remote_runs_it_skipped(
+    naga: Naga, store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RCLONE_CONFIG", str(tmp_path / "rclone.conf"))
+    good = recorded(naga, "true")
+    meta = base_meta(store, good)
+    plant(store, "bigexit0", {**meta, "id": "bigexit0", "exit_code": 2**64})
+    plant(store, "deepnest0", '{"id":"deepnest0","x":' + "[" * 100_000 + "]" * 100_000 + "}")
+    (store / "runs" / "bad name").mkdir()
+    monkeypatch.setenv("NAGA_HOME", str(tmp_path / "mine"))
+    done = naga("pull", str(store), "--all")
+    assert done.returncode == 0, done.stderr
+    assert b"Pulled 1 run" in done.stdout
+    for name in (b"bigexit0", b"deepnest0", b"bad name"):
+        assert done.stderr.count(b"skipped " + name) == 1, done.stderr
+    assert os.listdir(tmp_path / "mine" / "runs") == [good]

@@ -154,6 +154,8 @@ def pull(
     with tempfile.TemporaryDirectory(prefix="naga-pull-") as scratch:
         exact = None if every or filters_given(filters) else runs  # ids alone: only theirs
         records = transfer.fetch_records(rclone, scratch, exact)
+        for name, why in records.skipped.items():
+            say(f"naga: warning: skipped {name} on {remote}: {why}")
         unfinished = [r for r in runs if r in records.unfinished]
         if unfinished:
             raise RemoteError(f"run(s) {', '.join(unfinished)} on {remote} have no meta.json"

@@ -189,10 +189,16 @@ def apply_verdict(meta: dict[str, Any], verdict: dict[str, Any]) -> None:
 
 
 def remove_run_dir(layout: StoreLayout, run_id: str) -> None:
+    """Remove a run's directory; a run directory that is a symbolic link (planted, or pulled
+    from a careless store) loses the link alone, never what it points to."""
     import shutil
 
+    path = layout.run_dir(run_id)
     try:
-        shutil.rmtree(layout.run_dir(run_id))
+        if os.path.islink(path):
+            os.unlink(path)
+        else:
+            shutil.rmtree(path)
     except FileNotFoundError:
         pass
     except OSError as exc:
