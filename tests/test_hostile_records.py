@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -268,3 +270,56 @@ def test_pull_says_which_remote_runs_it_skipped(
     for name in (b"bigexit0", b"deepnest0", b"bad name"):
         assert done.stderr.count(b"skipped " + name) == 1, done.stderr
     assert os.listdir(tmp_path / "mine" / "runs") == [good]
+
+
+def _killed_at_start(store: Path, tmp_path: Path) -> Path | None:
+    """A ``naga run`` SIGKILLed as soon as its run directory appears; the directory, if the
+    kill came before its first record."""
+    runs = store / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    before = set(os.listdir(runs))
+    child = subprocess.Popen(
+        [sys.executable, "-m", "naga", "run", "sleep", "30"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not (new := set(os.listdir(runs)) - before) and time.monotonic() < deadline:
+            pass
+    finally:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+    (run_id,) = new
+    return None if (runs / run_id / "meta.json").exists() else runs / run_id
+
+
+def test_a_start_cut_short_by_sigkill_is_reported_and_collected_at_once(
+    naga: Naga, store: Path, tmp_path: Path
+) -> None:
+    for _ in range(30):
+        leftover = _killed_at_start(store, tmp_path)
+        if leftover is not None:
+            break
+    else:
+        pytest.skip("the kill never landed before the first record in 30 tries")
+    if not any(".tmp" in name for name in os.listdir(leftover)):  # no owner to ask: its age
+        old = time.time() - 600
+        for path in [*leftover.iterdir(), leftover]:
+            os.utime(path, (old, old), follow_symlinks=False)
+    done = naga("reindex")
+    assert f"run {leftover.name} is not listed: its start was cut short".encode() in done.stderr
+    done = naga("gc", "-y")
+    assert done.returncode == 0, done.stderr
+    assert not leftover.exists()
+
+
+def test_export_to_an_unsupported_tracking_uri_is_one_naga_line(naga: Naga) -> None:
+    pytest.importorskip("mlflow")
+    recorded(naga, "true")
+    done = naga("export", "mlflow", "--tracking-uri", "bogus://x", "--all")
+    assert done.returncode == 1
+    assert done.stderr.startswith(b"naga: error: MLflow cannot use the tracking URI bogus://x")
+    assert done.stderr.count(b"\n") == 1 and b"model registry" not in done.stderr

@@ -106,11 +106,15 @@ class Store:
         ]
 
     def runs_json(self, flt: RunFilter) -> Iterator[str]:
-        """The same records as JSON text, parsed only where a running run needs its elapsed time."""
+        """The same records as JSON text, parsed only where a running run needs its elapsed time.
+        The query runs here, so a failing index fails before the caller prints anything."""
         if not self.exists():
-            return
-        for status, doc in self._select("status, doc", flt):
-            yield jsonsafe.dumps(with_elapsed(json.loads(doc))) if status == "running" else doc
+            return iter(())
+        rows = self._select("status, doc", flt)
+        return (
+            jsonsafe.dumps(with_elapsed(json.loads(doc))) if status == "running" else doc
+            for status, doc in rows
+        )
 
     def values(self, run_ids: list[str], columns: list[str]) -> dict[tuple[str, str], Any]:
         """(run id, column) -> value for ``param.KEY`` / ``metric.KEY`` / bare KEY columns (a

@@ -224,6 +224,21 @@ def hold_space(path: str) -> None:
         os.close(fd)
 
 
+def begin_record(layout: StoreLayout, meta: dict[str, Any], heartbeat: str) -> str | None:
+    """Write a starting run's first record (heartbeat, reserve, ``meta.json``). A store that
+    cannot take it (a full disk) must not stop the command (recording never does): the
+    problem is returned, for the front end to say before the command starts, and the record
+    is tried again when the run ends, when there may be room."""
+    try:
+        os.close(os.open(heartbeat, os.O_WRONLY | os.O_CREAT, 0o644))
+        hold_space(layout.reserve(meta["id"]))
+        save_meta(layout, meta)
+    except (StoreError, OSError) as exc:
+        reason = exc if isinstance(exc, StoreError) else _store_error("write", heartbeat, exc)
+        return f"this run is NOT being recorded: {reason}; the command runs anyway"
+    return None
+
+
 def remove_quietly(path: str) -> None:
     try:
         os.unlink(path)

@@ -33,6 +33,7 @@ from ..text import printable
 from . import liveness
 from .files import apply_verdict, load_meta, touch_marker, write_atomic
 from .layout import StoreLayout
+from .leftovers import aborted_start
 from .schema import is_corrupt, migrate
 from .timefmt import iso_from_ts, parse_iso, utc_now_iso
 
@@ -114,6 +115,10 @@ def _row(meta: dict[str, Any], meta_ns: int | None) -> tuple[Any, ...]:
 
 
 INT64 = 2**63
+ABORTED = (
+    "its start was cut short (naga run killed, or the disk full, before its record was"
+    " written); `naga gc` removes it"
+)
 MEMORY = ":memory:"
 
 
@@ -522,6 +527,8 @@ class Index:
                 metrics.extend(_metric_rows(found[0]))
             elif isinstance(found, str):
                 skipped.append((run_id, found))
+            elif aborted_start(self.layout, run_id, time.time()):
+                skipped.append((run_id, ABORTED))
         conn.executemany(INSERT_RUN, rows)
         conn.executemany(INSERT_PARAM, params)
         conn.executemany(INSERT_METRIC, metrics)
