@@ -178,8 +178,9 @@ def _invoke(runner: CliRunner, args: list[str]) -> None:
 
 
 @pytest.mark.skipif(shutil.which("rclone") is None, reason="pull needs rclone")
+@pytest.mark.timeout(900)  # the whole hunt: NAGA_FUZZ_EXAMPLES may ask for hundreds
 @settings(
-    max_examples=40,
+    max_examples=int(os.environ.get("NAGA_FUZZ_EXAMPLES", "40")),  # more: a longer hunt
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

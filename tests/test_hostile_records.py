@@ -263,11 +263,13 @@ def test_pull_says_which_remote_runs_it_skipped(
     plant(store, "bigexit0", {**meta, "id": "bigexit0", "exit_code": 2**64})
     plant(store, "deepnest0", '{"id":"deepnest0","x":' + "[" * 100_000 + "]" * 100_000 + "}")
     (store / "runs" / "bad name").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (store / "runs" / "linked00").symlink_to(tmp_path / "elsewhere")
     monkeypatch.setenv("NAGA_HOME", str(tmp_path / "mine"))
     done = naga("pull", str(store), "--all")
     assert done.returncode == 0, done.stderr
     assert b"Pulled 1 run" in done.stdout
-    for name in (b"bigexit0", b"deepnest0", b"bad name"):
+    for name in (b"bigexit0", b"deepnest0", b"bad name", b"linked00"):
         assert done.stderr.count(b"skipped " + name) == 1, done.stderr
     assert os.listdir(tmp_path / "mine" / "runs") == [good]
 

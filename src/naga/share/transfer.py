@@ -264,6 +264,7 @@ def fetch_records(
         raise RemoteError(f"there are no runs at {rclone.remote} ({remote_runs} does not exist)")
     dirs = [d for d in listed if RUN_ID.fullmatch(d)]
     skipped = {d: "not a run id" for d in listed if not RUN_ID.fullmatch(d)}
+    skipped.update(_local_links(remote_runs))
     if wanted and set(wanted) <= set(dirs):
         dirs = list(dict.fromkeys(wanted))
     records = os.path.join(scratch, "runs")
@@ -287,6 +288,19 @@ def fetch_records(
         ):
             running.append(run_id)
     return RemoteRecords(scratch, ids, unfinished, running, skipped)
+
+
+def _local_links(remote_runs: str) -> dict[str, str]:
+    """Symbolic links among a local-path remote's runs: rclone skips them (it never follows a
+    link), and pull says so."""
+    found: dict[str, str] = {}
+    if "\n" in remote_runs or not os.path.isdir(remote_runs):
+        return found
+    with contextlib.suppress(OSError), os.scandir(remote_runs) as entries:
+        for entry in entries:
+            if entry.is_symlink():
+                found[entry.name] = "a symbolic link (never followed)"
+    return found
 
 
 def _record_problem(scratch: str, run_id: str) -> str | None:

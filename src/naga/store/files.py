@@ -133,6 +133,40 @@ _SHAPE: dict[str, tuple[type, ...]] = {
     "duration_s": (int, float, type(None)),
     "exit_code": (int, type(None)),
 }
+# Fields a reader may use when present, with the types they must have (a pulled record with
+# ``params: [...]`` would break every renderer): absent and null are fine.
+_OPTIONAL: dict[str, tuple[type, ...]] = {
+    "params": (dict,),
+    "metrics": (dict,),
+    "metric_stats": (dict,),
+    "env": (dict,),
+    "resources": (dict,),
+    "python": (dict,),
+    "slurm": (dict,),
+    "owner": (dict,),
+    "packages": (dict,),
+    "lockfiles": (dict,),
+    "argv": (list,),
+    "gpus": (list,),
+    "error": (str,),
+    "traceback": (str,),
+    "signal": (str,),
+    "interrupted_by": (str,),
+    "cwd": (str,),
+    "host": (str,),
+    "user": (str,),
+    "parent_id": (str,),
+    "source": (str,),
+    "pid": (int,),
+    "child_pid": (int,),
+}
+# Written by every naga as text or a list: null there is no record naga made.
+_NEVER_NULL = frozenset(("cwd", "host", "argv", "env"))
+# Inside the nested objects: key -> types, checked when the object is there.
+_NESTED: dict[str, dict[str, tuple[type, ...]]] = {
+    "git": {"commit": (str,), "branch": (str,), "dirty": (bool, int), "remotes": (dict, list)},
+    "output": {"file": (str,), "bytes": (int,), "terminal": (bool,), "error": (str,)},
+}
 # Bounds the index (SQLite's 64-bit integers) and every renderer can hold: an exit code is a
 # small integer anywhere naga records one; a duration beyond about three centuries is not one.
 INT64 = 2**63
@@ -149,7 +183,30 @@ def _shape_problem(meta: object, run_id: str) -> str | None:
             return f"{key!r} is {type(meta.get(key)).__name__}"
     if not all(isinstance(t, str) for t in meta["tags"]):
         return "'tags' must hold strings"
-    return _range_problem(meta)
+    for key, types in _OPTIONAL.items():
+        if key not in meta or (meta[key] is None and key not in _NEVER_NULL):
+            continue
+        if not isinstance(meta[key], types):
+            return f"{key!r} is {type(meta[key]).__name__}"
+    if isinstance(meta.get("argv"), list) and not all(isinstance(a, str) for a in meta["argv"]):
+        return "'argv' must hold strings"
+    stats = meta.get("metric_stats") or {}
+    if not all(isinstance(v, dict) for v in stats.values()):
+        return "'metric_stats' must hold objects"
+    return _nested_problem(meta) or _range_problem(meta)
+
+
+def _nested_problem(meta: dict[str, Any]) -> str | None:
+    for field, shape in _NESTED.items():
+        found = meta.get(field) or {}
+        for key, types in shape.items():
+            value = found.get(key)
+            if value is not None and not isinstance(value, types):
+                return f"'{field}.{key}' is {type(value).__name__}"
+    for key in ("pid", "child_pid"):
+        if isinstance(meta.get(key), int) and not 0 <= meta[key] < INT64:
+            return f"{key!r} is out of range"
+    return None
 
 
 def _range_problem(meta: dict[str, Any]) -> str | None:
