@@ -9,11 +9,13 @@ examples take minutes); ``pull`` goes through the real rclone from a local-path 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import struct
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from naga.cli import safe_streams
 from naga.cli.app import cli
 from naga.sdk.series import MAGIC, file_name
 
@@ -78,6 +81,14 @@ def meta_text(kind: str, detail: Any) -> str:
     """The text of meta.json (drawn as a short recipe: Hypothesis prints failing examples)."""
     if kind == "fields":
         return json.dumps({**BASE, **detail}, allow_nan=True)
+    if kind == "text":  # every text field the index keeps, as hostile text
+        fields = ("name", "status", "started_at", "finished_at", "parent_id", "command", "host")
+        return json.dumps(
+            {**BASE, **dict.fromkeys(fields, detail), "tags": [detail], "params": {detail: 1},
+             "git": {"commit": detail, "branch": detail, "dirty": True}}
+        )  # fmt: skip
+    if kind == "drop":
+        return json.dumps({k: v for k, v in BASE.items() if k not in detail or k == "id"})
     if kind == "deep":
         return '{"id":"' + RUN_ID + '","x":' + "[" * detail + "]" * detail + "}"
     if kind == "digits":
@@ -87,6 +98,8 @@ def meta_text(kind: str, detail: Any) -> str:
 
 meta_texts = st.one_of(
     st.tuples(st.just("fields"), st.dictionaries(st.sampled_from(FIELDS), values, max_size=6)),
+    st.tuples(st.just("text"), st.one_of(surrogate_text, text)),
+    st.tuples(st.just("drop"), st.sets(st.sampled_from(sorted(BASE)), min_size=1)),
     st.tuples(st.just("deep"), st.sampled_from([100_000, 5_000, 900, 65])),
     st.tuples(st.just("digits"), st.sampled_from([5000, 19, 400])),
     st.tuples(st.just("bytes"), st.binary(max_size=60)),
@@ -165,6 +178,16 @@ COMMANDS: list[list[str]] = [
 ]
 
 
+class NagaRunner(CliRunner):
+    """CliRunner with the streams ``naga.cli.main`` sets up (``safe_streams``)."""
+
+    @contextlib.contextmanager
+    def isolation(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        with super().isolation(*args, **kwargs) as streams:
+            safe_streams()
+            yield streams
+
+
 def _invoke(runner: CliRunner, args: list[str]) -> None:
     result = runner.invoke(cli, args, catch_exceptions=True)
     if result.exception is not None and not isinstance(result.exception, SystemExit):
@@ -197,7 +220,7 @@ def test_no_record_crashes_a_command_or_touches_what_is_outside_the_store(
     _good_run(remote / "runs")
     _write_run(remote / "runs", outside / "secret", record)
     before = _snapshot(top, (remote, local, top / "cache"))
-    runner = CliRunner()
+    runner = NagaRunner()
     monkeypatch.setenv("NAGA_HOME", str(remote))
     for args in COMMANDS:
         _invoke(runner, args)

@@ -53,6 +53,12 @@ ABSURD = {
     "bigdur00": {"duration_s": 2**70},
     "hugedur0": {"duration_s": 1e308},
 }
+# Not UTF-8 (kept as surrogates, as an undecodable argument is): listed, shown as U+FFFD.
+UNDECODABLE = {
+    "surtag00": {"tags": ["\udcff"], "status": "\udcfe"},
+    "surkey00": {"params": {"\udcff": 1}, "git": {"commit": "\udcff", "dirty": True}},
+    "surpar00": {"parent_id": "\udcff", "started_at": "\udcfe", "finished_at": "\udcfd"},
+}
 
 
 def test_an_absurd_record_is_skipped_with_one_warning_naming_it(
@@ -70,6 +76,8 @@ def test_an_absurd_record_is_skipped_with_one_warning_naming_it(
         shallow_enough_for_json[:-1] + "," + json.dumps({**meta, "id": "deep9000"})[1:]
     )
     plant(store, "digits00", '{"id":"digits00","exit_code":' + "9" * 5000 + "}")
+    for run_id, change in UNDECODABLE.items():
+        plant(store, run_id, {**meta, "id": run_id, **change})
     bad = [*ABSURD, "deepnest0", "deep9000", "digits00"]
     for args in (["reindex"], ["ls"], ["ls", "--all", "--json"]):
         done = naga(*args)
@@ -78,13 +86,14 @@ def test_an_absurd_record_is_skipped_with_one_warning_naming_it(
         for run_id in bad:
             assert done.stderr.count(f"run {run_id} is not listed".encode()) == 1, done.stderr
     listed = json.loads(naga("ls", "--json").stdout)
-    assert [r["id"] for r in listed] == [good]
+    assert sorted(r["id"] for r in listed) == sorted([good, *UNDECODABLE])
+    assert naga("ls").stdout.count("\ufffd".encode()) >= 2
     for run_id in bad:
         done = naga("show", run_id)
         assert done.returncode == 1
         assert done.stderr.startswith(b"naga: error: ") and done.stderr.count(b"\n") == 1
     assert naga("rm", "-y", *bad).returncode == 0
-    assert sorted(os.listdir(store / "runs")) == [good]
+    assert sorted(os.listdir(store / "runs")) == sorted([good, *UNDECODABLE])
 
 
 @pytest.mark.parametrize(
@@ -95,13 +104,16 @@ def test_an_absurd_record_is_skipped_with_one_warning_naming_it(
         ["rm", "\udcff"],
         ["ls", "--limit", "99999999999999999999999"],
         ["ls", "-n", "²"],
+        ["ls", "--tag", "\udcff"],
+        ["ls", "--where", "\udcff=1"],
+        ["ls", "--columns", "\udcff"],
     ],
 )
 def test_hostile_arguments_get_one_line(naga: Naga, args: list[str]) -> None:
     recorded(naga, "true")
     done = naga(*[os.fsencode(a).decode("utf-8", "surrogateescape") for a in args])
     assert b"Traceback" not in done.stderr, done.stderr
-    if args[0] == "ls" and args[2].isascii():  # more than there are: all of them
+    if args[0] == "ls" and args[2] != "²":  # more than there are (all), or a filter
         assert done.returncode == 0, done.stderr
         return
     assert done.returncode != 0
@@ -325,3 +337,16 @@ def test_export_to_an_unsupported_tracking_uri_is_one_naga_line(naga: Naga) -> N
     assert done.returncode == 1
     assert done.stderr.startswith(b"naga: error: MLflow cannot use the tracking URI bogus://x")
     assert done.stderr.count(b"\n") == 1 and b"model registry" not in done.stderr
+
+
+def test_logs_never_follows_an_output_log_link(naga: Naga, store: Path, tmp_path: Path) -> None:
+    run_id = recorded(naga, "echo", "mine")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("the reader's secret\n")
+    log = store / "runs" / run_id / "output.log"
+    log.unlink()
+    log.symlink_to(secret)
+    for args in (["logs", run_id], ["logs", "--tail", "1", run_id]):
+        done = naga(*args)
+        assert done.returncode == 1 and b"secret" not in done.stdout
+        assert done.stderr.startswith(b"naga: error: ") and b"symbolic link" in done.stderr

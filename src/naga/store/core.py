@@ -128,6 +128,7 @@ class Store:
             for column in columns:
                 head, dot, rest = column.partition(".")
                 scope, key = (head, rest) if dot and head in ("param", "metric") else ("", column)
+                key = printable(key)  # as the index holds keys
                 if scope in ("", "metric"):
                     sql = f"SELECT run_id, last FROM metrics WHERE key = ? AND run_id IN ({marks})"  # noqa: S608
                     for run_id, value in self.index.conn.execute(sql, [key, *batch]):

@@ -211,10 +211,10 @@ def _nested_problem(meta: dict[str, Any]) -> str | None:
 
 def _range_problem(meta: dict[str, Any]) -> str | None:
     """Numbers of the right type but of absurd size (an int beyond 64 bits, 1e308 seconds)."""
-    code = meta["exit_code"]
+    code = meta.get("exit_code")
     if isinstance(code, bool) or (code is not None and not -INT64 <= code < INT64):
         return "'exit_code' is out of range"
-    duration = meta["duration_s"]
+    duration = meta.get("duration_s")
     if isinstance(duration, bool) or (
         duration is not None and not -MAX_DURATION_S < duration < MAX_DURATION_S
     ):

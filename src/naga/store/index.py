@@ -98,19 +98,19 @@ def _row(meta: dict[str, Any], meta_ns: int | None) -> tuple[Any, ...]:
     return (
         meta["id"],
         None if meta.get("name") is None else printable(meta["name"]),
-        meta.get("status", "running"),
-        meta.get("started_at") or "",
-        meta.get("finished_at"),
+        printable(meta.get("status", "running")),
+        printable(meta.get("started_at") or ""),
+        _text(meta.get("finished_at")),
         meta.get("duration_s"),
         meta.get("exit_code"),
         printable(meta.get("command") or ""),
         printable(str(meta.get("host"))),
-        git.get("commit"),
+        _text(git.get("commit")),
         None if not git else int(bool(git.get("dirty"))),
         json.dumps(meta.get("owner")),
         meta_ns,
         _dumps(summary_doc(meta)),
-        meta.get("parent_id") if isinstance(meta.get("parent_id"), str) else None,
+        _text(meta.get("parent_id")),
     )
 
 
@@ -120,6 +120,18 @@ ABORTED = (
     " written); `naga gc` removes it"
 )
 MEMORY = ":memory:"
+
+
+def _text(value: Any) -> str | None:
+    """A string column's value: text that SQLite can hold (bytes that were not UTF-8, kept in
+    records as surrogates, shown as U+FFFD), or NULL for anything else."""
+    return printable(value) if isinstance(value, str) else None
+
+
+def _usable(name: str) -> bool:
+    """A directory entry that can be a run id, an hour or a marker: not hidden, and text (a
+    name of undecodable bytes in a shared store names no run naga made)."""
+    return not name.startswith(".") and printable(name) == name
 
 
 def _number(value: Any) -> float | None:
@@ -139,7 +151,7 @@ def _param_rows(meta: dict[str, Any]) -> list[tuple[Any, ...]]:
     params = meta.get("params")
     if not isinstance(params, dict):
         return []
-    return [(meta["id"], str(k), _dumps(v), _number(v)) for k, v in params.items()]
+    return [(meta["id"], printable(str(k)), _dumps(v), _number(v)) for k, v in params.items()]
 
 
 def _metric_rows(meta: dict[str, Any]) -> list[tuple[Any, ...]]:
@@ -149,7 +161,7 @@ def _metric_rows(meta: dict[str, Any]) -> list[tuple[Any, ...]]:
     return [
         (
             meta["id"],
-            str(key),
+            printable(str(key)),
             _number(s.get("last")),
             _number(s.get("min")),
             _number(s.get("max")),
@@ -272,7 +284,7 @@ class Index:
         conn.execute(INSERT_RUN, _row(meta, meta_ns))
         for table in PER_RUN_TABLES:
             conn.execute(f"DELETE FROM {table} WHERE run_id = ?", (meta["id"],))  # noqa: S608
-        tags = {str(t) for t in meta.get("tags") or []}
+        tags = {printable(str(t)) for t in meta.get("tags") or []}
         conn.executemany(
             "INSERT INTO tags (run_id, tag) VALUES (?, ?)", [(meta["id"], t) for t in tags]
         )
@@ -305,7 +317,7 @@ class Index:
         self.forget(conn, run_id)
         if isinstance(found, str):
             sql = "INSERT OR REPLACE INTO skipped (run_id, reason) VALUES (?, ?)"
-            conn.execute(sql, (run_id, found))
+            conn.execute(sql, (run_id, printable(found)))
 
     # -- syncing -----------------------------------------------------------------------------
 
@@ -355,7 +367,7 @@ class Index:
                 self.layout.ensure()
             return buckets
         for name in names:
-            if not name.startswith("."):
+            if _usable(name):
                 with contextlib.suppress(FileNotFoundError, NotADirectoryError):
                     buckets[name] = os.stat(self.layout.bucket(name)).st_mtime_ns
         return buckets
@@ -367,7 +379,7 @@ class Index:
             os.scandir(self.layout.bucket(bucket)) as entries,
         ):
             for entry in entries:
-                if not entry.name.startswith("."):
+                if _usable(entry.name):
                     with contextlib.suppress(FileNotFoundError):
                         markers[entry.name] = entry.stat().st_mtime_ns
         return markers
@@ -492,7 +504,7 @@ class Index:
         """Every run directory's name (a symlink to one, too: ``load_meta`` judges it)."""
         try:
             with os.scandir(self.layout.runs_dir) as entries:
-                return [e.name for e in entries if not e.name.startswith(".") and e.is_dir()]
+                return [e.name for e in entries if _usable(e.name) and e.is_dir()]
         except FileNotFoundError:
             return []
 
@@ -522,11 +534,11 @@ class Index:
             found = self._read(run_id)
             if isinstance(found, tuple):
                 rows.append(_row(*found))
-                tags.extend((run_id, str(t)) for t in set(found[0].get("tags") or []))
+                tags.extend((run_id, t) for t in {printable(str(t)) for t in found[0]["tags"]})
                 params.extend(_param_rows(found[0]))
                 metrics.extend(_metric_rows(found[0]))
             elif isinstance(found, str):
-                skipped.append((run_id, found))
+                skipped.append((run_id, printable(found)))
             elif aborted_start(self.layout, run_id, time.time()):
                 skipped.append((run_id, ABORTED))
         conn.executemany(INSERT_RUN, rows)
