@@ -195,6 +195,11 @@ def test_a_read_only_store_is_read_without_writing(
     assert done.stderr.count(b"\n") == 1
     assert _tree(source) == before
     assert list((tmp_path / "cache" / "naga").glob("index-*.sqlite"))
+    (tmp_path / "no-cache").write_text("a file: no cache directory can be made under it")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "no-cache"))
+    done = naga("ls", "--json")  # then an index in memory
+    assert done.returncode == 0 and [r["id"] for r in json.loads(done.stdout)] == [run_id]
+    assert _tree(source) == before
 
 
 NAN_SCRIPT = """
@@ -310,6 +315,13 @@ def _killed_at_start(store: Path, tmp_path: Path) -> Path | None:
     return None if (runs / run_id / "meta.json").exists() else runs / run_id
 
 
+def _names_an_owner(temp: Path) -> bool:
+    try:
+        return bool(json.loads(temp.read_bytes()).get("owner"))
+    except ValueError:
+        return False
+
+
 def test_a_start_cut_short_by_sigkill_is_reported_and_collected_at_once(
     naga: Naga, store: Path, tmp_path: Path
 ) -> None:
@@ -319,8 +331,8 @@ def test_a_start_cut_short_by_sigkill_is_reported_and_collected_at_once(
             break
     else:
         pytest.skip("the kill never landed before the first record in 30 tries")
-    if not any(".tmp" in name for name in os.listdir(leftover)):  # no owner to ask: its age
-        old = time.time() - 600
+    if not any(_names_an_owner(path) for path in leftover.glob(".meta.json.*.tmp")):
+        old = time.time() - 600  # no owner to ask whether it is alive: its age tells
         for path in [*leftover.iterdir(), leftover]:
             os.utime(path, (old, old), follow_symlinks=False)
     done = naga("reindex")

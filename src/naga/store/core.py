@@ -63,8 +63,10 @@ class Store:
         reason = exc.__cause__ if isinstance(exc, StoreError) and exc.__cause__ else exc
         if os.access(self.layout.root, os.W_OK):  # not read-only: full, or broken; say so
             self._fallback_note = f"the index in {self.layout.root} cannot be written ({reason})"
-        for path in (cache_index_path(self.layout.root), MEMORY):
+        last: Exception = exc
+        for in_memory in (False, True):
             try:
+                path = MEMORY if in_memory else cache_index_path(self.layout.root)
                 return _synced(Index(self.layout, path=path))
             except (StoreError, sqlite3.OperationalError, OSError) as again:
                 last = again

@@ -35,8 +35,8 @@ def aborted_start(layout: StoreLayout, run_id: str, now: float) -> bool:
     except OSError:
         return False
     temps = [n for n in names if _TEMP_META.fullmatch(n)]
-    if not names or any(n not in _BEFORE_RECORD and n not in temps for n in names):
-        return False  # empty (being made) or holding what naga run never writes first
+    if any(n not in _BEFORE_RECORD and n not in temps for n in names):
+        return False  # holding what naga run never writes first: maybe a user's files
     owners = [_owner(os.path.join(run_dir, t)) for t in temps]
     if any(owners):
         heartbeat = layout.heartbeat(run_id)
