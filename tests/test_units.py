@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import naga
+from naga import jsonsafe
 from naga._lean import json_bytes, shell_join, signal_name
 from naga.capture.git import parse_remotes, parse_status
 from naga.cli.fmt import duration
@@ -38,8 +39,11 @@ def test_json_bytes_matches_json_dumps(obj: object) -> None:
 
 
 def test_json_bytes_special_floats_and_surrogates() -> None:
-    assert json.loads(json_bytes([math.inf, -math.inf])) == [math.inf, -math.inf]
-    assert math.isnan(json.loads(json_bytes(math.nan)))
+    # Strict JSON: non-finite floats are stored as strings, read back as floats by naga.
+    strict = json_bytes([math.inf, -math.inf, math.nan])
+    assert json.loads(strict, parse_constant=pytest.fail) == ["Infinity", "-Infinity", "NaN"]
+    assert [jsonsafe.number(v) for v in json.loads(strict)][:2] == [math.inf, -math.inf]
+    assert math.isnan(jsonsafe.number(json.loads(json_bytes(math.nan))))
     undecodable = b"caf\xe9".decode("utf-8", "surrogateescape")
     raw = json_bytes({"arg": undecodable, "name": "名"})
     assert raw.isascii()  # falls back to escapes: always a valid UTF-8 file

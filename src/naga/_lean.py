@@ -82,10 +82,12 @@ def _encode(obj: object, out: list[str], quote: object) -> None:
 
 
 def _float(value: float) -> str:
+    """Strict JSON: a NaN or an infinity is written as a string ("NaN", "Infinity"), which
+    ``jsonsafe.number`` reads back as the float (bare NaN is rejected by jq and JSON.parse)."""
     if value != value:
-        return "NaN"
+        return '"NaN"'
     if value in (float("inf"), float("-inf")):
-        return "Infinity" if value > 0 else "-Infinity"
+        return '"Infinity"' if value > 0 else '"-Infinity"'
     return float.__repr__(value)
 
 

@@ -26,7 +26,7 @@ from .errors import CommandNotExecutable, CommandNotFound, StoreError, UsageErro
 from .record import new_record
 from .sdk.sysmetrics import SystemSampler, sys_interval
 from .store import liveness
-from .store.files import create_run_dir, hold_space, remove_quietly, save_meta, touch_marker
+from .store.files import begin_record, create_run_dir, remove_quietly, save_meta, touch_marker
 from .store.layout import StoreLayout
 from .store.timefmt import iso_from_ts
 
@@ -197,10 +197,11 @@ class _Recorder:
         self.child_env: dict[str, str] = {}
 
     def begin(self) -> None:
-        """Write the record as running: if that is impossible, the command does not start."""
-        os.close(os.open(self.heartbeat_path, os.O_WRONLY | os.O_CREAT, 0o644))
-        hold_space(self.layout.reserve(self.run_id))
-        save_meta(self.layout, self.meta)
+        """Write the record as running; if the store cannot take it, the command runs anyway
+        and ``meta["unrecorded"]`` says why (``store.files.begin_record``)."""
+        problem = begin_record(self.layout, self.meta, self.heartbeat_path)
+        if problem:
+            self.meta["unrecorded"] = problem
 
     def _record_git(self) -> None:
         git = self.probe.result()

@@ -130,7 +130,7 @@ def _fast_ls_args(args: list[str]) -> dict[str, object] | None:
             i += 1
             value = args[i]
         if kind == "int":
-            if not value.isdigit() or int(value) < 1:
+            if not (value.isascii() and value.isdigit()) or int(value) < 1:
                 return None
             params[name] = int(value)
         elif kind == "many":
@@ -190,7 +190,19 @@ def _click_main(cli: click.Group) -> int:
     return code if isinstance(code, int) else 0
 
 
+def safe_streams() -> None:
+    """Text naga prints can hold bytes that were not UTF-8 (an undecodable name or argument of
+    a run, kept as surrogates so the record is exact): on a strict UTF-8 terminal printing one
+    would be a traceback. Such characters print as "?" instead; raw bytes (``naga logs``) and
+    JSON (escaped) are not affected."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and getattr(stream, "errors", "") == "strict":
+            reconfigure(errors="replace")
+
+
 def main() -> None:
+    safe_streams()
     args = sys.argv[1:]
     fast_run = _fast_run_args(args[1:]) if args[:1] == ["run"] else None
     fast_ls = _fast_ls_args(args[1:]) if args[:1] == ["ls"] else None

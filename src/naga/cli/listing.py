@@ -108,9 +108,9 @@ def list_runs(
 
         store = archive_store(store)
     if as_json:
-        first = True
+        first, docs = True, store.runs_json(flt)  # an index that fails does before the "["
         sys.stdout.write("[")
-        for doc in store.runs_json(flt):
+        for doc in docs:
             sys.stdout.write(("\n" if first else ",\n") + doc)
             first = False
         sys.stdout.write("]\n" if first else "\n]\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import time
@@ -17,11 +18,23 @@ BLOCK = 1 << 16
 FOLLOW_POLL_S = 0.2
 
 
+def _open_log(path: str) -> BinaryIO:
+    """The log, never through a symbolic link: a run from elsewhere could point its
+    output.log at any file of the reader's."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise NagaError(f"{path} is a symbolic link; naga does not follow it") from None
+        raise
+    return os.fdopen(fd, "rb")
+
+
 def tail_offset(path: str, lines: int) -> int:
     """Byte offset where the last ``lines`` lines of ``path`` start, reading from the end."""
-    if not os.path.exists(path):  # nothing written yet
+    if not os.path.lexists(path):  # nothing written yet
         return 0
-    with open(path, "rb") as f:
+    with _open_log(path) as f:
         end = f.seek(0, os.SEEK_END)
         if lines == 0:
             return end
@@ -44,9 +57,9 @@ def tail_offset(path: str, lines: int) -> int:
 
 
 def copy_from(path: str, offset: int, out: BinaryIO) -> int:
-    if not os.path.exists(path):
+    if not os.path.lexists(path):
         return offset
-    with open(path, "rb") as f:
+    with _open_log(path) as f:
         f.seek(offset)
         while chunk := f.read(BLOCK):
             out.write(chunk)

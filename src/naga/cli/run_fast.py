@@ -47,6 +47,8 @@ def _escape(c: str) -> str:
 def start_line(meta: dict[str, Any]) -> None:
     label = f"{meta['id']} ({meta['name']})" if meta.get("name") else meta["id"]
     say(_paint(f"naga ▶ run {inert(label)}", 36) + f"  {inert(meta['command'])}")
+    if meta.get("unrecorded"):  # a full disk as the run began: say it before the command runs
+        say(_paint(f"naga: warning: {meta['unrecorded']}", 31))
 
 
 def end_line(meta: dict[str, Any]) -> None:

@@ -131,6 +131,8 @@ def pull(
         git_remote=git_remote,
         cwd=os.getcwd(),
     )
+    for name, why in todo.skipped.items():
+        say(f"naga: warning: skipped {name} on {remote}: {why}")
     _warn_running(todo.left_running, "pull", f" on {remote}")
     if todo.plan is None:
         click.echo("No runs match; nothing to pull.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -99,15 +100,21 @@ def writable_path(run_dir: str, name: str) -> Path:
 
 
 def list_artifacts(run_dir: str) -> list[tuple[str, int]]:
-    """(name, size in bytes) of every file under the run's artifacts, sorted by name."""
+    """(name, size in bytes) of every regular file under the run's artifacts, sorted by name.
+
+    A pulled run is untrusted: symbolic links (an ``artifacts`` link to ``/``, a file linking to
+    ``~/.ssh``) are never followed, so nothing outside the run directory is listed."""
     root = artifacts_root(run_dir)
+    if os.path.islink(root) or os.path.islink(run_dir):
+        return []
     found = []
     for directory, _, files in os.walk(root):
         for file in files:
             path = os.path.join(directory, file)
             try:
-                size = os.lstat(path).st_size
+                info = os.lstat(path)
             except OSError:
                 continue
-            found.append((os.path.relpath(path, root), size))
+            if stat.S_ISREG(info.st_mode):
+                found.append((os.path.relpath(path, root), info.st_size))
     return sorted(found)

@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
+from .. import jsonsafe
 from ..errors import NagaError
 from ..store import RunFilter, Store, with_elapsed
 from ..store.query import check_statuses
@@ -71,12 +72,27 @@ class Series:
         )
 
 
+def _revived(meta: dict[str, Any]) -> dict[str, Any]:
+    """Metric values as floats: records are strict JSON, where a NaN loss reads "NaN"."""
+    metrics, stats = meta.get("metrics"), meta.get("metric_stats")
+    if isinstance(metrics, dict):
+        meta["metrics"] = {k: jsonsafe.number(v) for k, v in metrics.items()}
+    if isinstance(stats, dict):
+        meta["metric_stats"] = {
+            k: {f: jsonsafe.number(x) if f in ("last", "min", "max") else x for f, x in s.items()}
+            if isinstance(s, dict)
+            else s
+            for k, s in stats.items()
+        }
+    return meta
+
+
 class RunRecord:
     """A run as recorded: ``id``, ``name``, ``status``, ``params``, ``summary`` (last, min,
     max, count, step per metric); ``meta`` is the whole record; ``run["key"]`` reads it too."""
 
     def __init__(self, meta: dict[str, Any], store: Store) -> None:
-        self.meta = meta
+        self.meta = _revived(meta)
         self._store = store
 
     def __getitem__(self, key: str) -> Any:

@@ -249,6 +249,8 @@ class RemoteRecords:
     ids: list[str]  # runs with a complete record (meta.json) on the remote
     unfinished: list[str]  # run directories without meta.json: a push under way or cut short
     running: list[str]  # runs whose record says running, with no crash verdict
+    # What is not pulled and why: names that are no run id, records naga cannot read.
+    skipped: dict[str, str] = field(default_factory=dict)
 
 
 def fetch_records(
@@ -261,6 +263,8 @@ def fetch_records(
     if listed is None:
         raise RemoteError(f"there are no runs at {rclone.remote} ({remote_runs} does not exist)")
     dirs = [d for d in listed if RUN_ID.fullmatch(d)]
+    skipped = {d: "not a run id" for d in listed if not RUN_ID.fullmatch(d)}
+    skipped.update(_local_links(remote_runs))
     if wanted and set(wanted) <= set(dirs):
         dirs = list(dict.fromkeys(wanted))
     records = os.path.join(scratch, "runs")
@@ -274,12 +278,41 @@ def fetch_records(
         if not os.path.isfile(meta):
             unfinished.append(run_id)
             continue
+        problem = _record_problem(scratch, run_id)
+        if problem:
+            skipped[run_id] = problem
+            continue
         ids.append(run_id)
         if _says_running(meta) and not os.path.exists(
             os.path.join(records, run_id, "crashed.json")
         ):
             running.append(run_id)
-    return RemoteRecords(scratch, ids, unfinished, running)
+    return RemoteRecords(scratch, ids, unfinished, running, skipped)
+
+
+def _local_links(remote_runs: str) -> dict[str, str]:
+    """Symbolic links among a local-path remote's runs: rclone skips them (it never follows a
+    link), and pull says so."""
+    found: dict[str, str] = {}
+    if "\n" in remote_runs or not os.path.isdir(remote_runs):
+        return found
+    with contextlib.suppress(OSError), os.scandir(remote_runs) as entries:
+        for entry in entries:
+            if entry.is_symlink():
+                found[entry.name] = "a symbolic link (never followed)"
+    return found
+
+
+def _record_problem(scratch: str, run_id: str) -> str | None:
+    """Why the record copied into ``scratch`` is no run naga can take in, if it is not."""
+    from ..errors import StoreError
+    from ..store.files import load_meta
+
+    try:
+        load_meta(StoreLayout(scratch), run_id)
+    except StoreError as exc:
+        return str(exc).replace(os.path.join(scratch, "runs", ""), "")
+    return None
 
 
 def _record_rules(run_ids: Sequence[str]) -> list[str]:
@@ -289,11 +322,11 @@ def _record_rules(run_ids: Sequence[str]) -> list[str]:
 
 
 def _says_running(meta_path: str) -> bool:
-    import json
+    from ..jsonsafe import loads_record
 
     try:
         with open(meta_path, "rb") as handle:
-            doc = json.loads(handle.read())
+            doc = loads_record(handle.read())
     except (OSError, ValueError):
         return False
     return isinstance(doc, dict) and doc.get("status") == "running"

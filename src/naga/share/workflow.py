@@ -52,6 +52,7 @@ class Pull:
     git_remote: str | None = None
     repo: str | None = None  # the repository snapshot refs are fetched into
     left_running: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # remote entries left out, and why
 
 
 @dataclass
@@ -154,10 +155,12 @@ def plan_pull(
     )
     ids = [r for r in ids if r not in left]
     if not ids:
-        return Pull(store, rclone, None, git_remote=git_remote, left_running=left)
+        return Pull(
+            store, rclone, None, git_remote=git_remote, left_running=left, skipped=records.skipped
+        )
     local = transfer.local_run_dirs(store.layout, os.path.join(archive_root(store.layout), "runs"))
     plan = transfer.plan_pull(rclone, local, ids)
-    return Pull(store, rclone, plan, ids, local, git_remote, repo, left)
+    return Pull(store, rclone, plan, ids, local, git_remote, repo, left, records.skipped)
 
 
 def remote_refs(todo: Pull) -> set[str]:

@@ -11,18 +11,30 @@ from typing import Any
 
 from .. import jsonsafe
 from ..errors import RunIsRunning, RunNotFound, StoreError
+from ..text import printable
 from .files import load_meta, remove_run_dir
-from .index import Index
+from .index import MEMORY, Index
 from .layout import StoreLayout, locate_store
 from .query import RunFilter, resolve
 from .schema import is_corrupt
 from .timefmt import parse_iso
+
+MAX_LIMIT = 2**62
+
+
+def _check_selector(selector: str) -> None:
+    """A selector naga can look up: ids and names are text (``naga show $'\\xff'`` is not)."""
+    try:
+        selector.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RunNotFound(f"no run matches '{printable(selector)}'") from None
 
 
 class Store:
     def __init__(self, root: str) -> None:
         self.layout = StoreLayout(root)
         self._index: Index | None = None
+        self._fallback_note: str | None = None
 
     @classmethod
     def open(cls, cwd: str | None = None) -> Store:
@@ -36,15 +48,29 @@ class Store:
     def index(self) -> Index:
         """The index, synced with the run directories on first use."""
         if self._index is None:
-            self._index = Index(self.layout)
             try:
-                self._index.sync()
-            except sqlite3.DatabaseError as exc:  # damage that opening the file did not show
-                if not is_corrupt(exc):
-                    raise StoreError(f"cannot use the index {self._index.path}: {exc}") from exc
-                self._index.reset()
-                self._index.sync()
+                self._index = _synced(Index(self.layout))
+            except (StoreError, sqlite3.OperationalError, OSError) as exc:
+                self._index = self._index_elsewhere(exc)
         return self._index
+
+    def _index_elsewhere(self, exc: Exception) -> Index:
+        """The store cannot hold its index (a read-only mount, a full disk): keep one in the
+        user's cache directory, else in memory, read from the run directories without writing
+        a byte into the store. A full disk is said once; a read-only store is simply read."""
+        from .fallback import cache_index_path
+
+        reason = exc.__cause__ if isinstance(exc, StoreError) and exc.__cause__ else exc
+        if os.access(self.layout.root, os.W_OK):  # not read-only: full, or broken; say so
+            self._fallback_note = f"the index in {self.layout.root} cannot be written ({reason})"
+        last: Exception = exc
+        for in_memory in (False, True):
+            try:
+                path = MEMORY if in_memory else cache_index_path(self.layout.root)
+                return _synced(Index(self.layout, path=path))
+            except (StoreError, sqlite3.OperationalError, OSError) as again:
+                last = again
+        raise StoreError(f"cannot read the runs in {self.layout.root}: {last}") from last
 
     def close(self) -> None:
         if self._index is not None:
@@ -58,7 +84,7 @@ class Store:
         sql = f"SELECT {columns} FROM runs{where} ORDER BY started_at DESC, id"  # noqa: S608
         if flt.limit is not None:
             sql += " LIMIT ?"
-            params.append(flt.limit)
+            params.append(min(flt.limit, MAX_LIMIT))  # more than SQLite counts: all of them
         return self.index.conn.execute(sql, params)
 
     def runs(self, flt: RunFilter | None = None) -> list[dict[str, Any]]:
@@ -82,11 +108,15 @@ class Store:
         ]
 
     def runs_json(self, flt: RunFilter) -> Iterator[str]:
-        """The same records as JSON text, parsed only where a running run needs its elapsed time."""
+        """The same records as JSON text, parsed only where a running run needs its elapsed time.
+        The query runs here, so a failing index fails before the caller prints anything."""
         if not self.exists():
-            return
-        for status, doc in self._select("status, doc", flt):
-            yield jsonsafe.dumps(with_elapsed(json.loads(doc))) if status == "running" else doc
+            return iter(())
+        rows = self._select("status, doc", flt)
+        return (
+            jsonsafe.dumps(with_elapsed(json.loads(doc))) if status == "running" else doc
+            for status, doc in rows
+        )
 
     def values(self, run_ids: list[str], columns: list[str]) -> dict[tuple[str, str], Any]:
         """(run id, column) -> value for ``param.KEY`` / ``metric.KEY`` / bare KEY columns (a
@@ -100,6 +130,7 @@ class Store:
             for column in columns:
                 head, dot, rest = column.partition(".")
                 scope, key = (head, rest) if dot and head in ("param", "metric") else ("", column)
+                key = printable(key)  # as the index holds keys
                 if scope in ("", "metric"):
                     sql = f"SELECT run_id, last FROM metrics WHERE key = ? AND run_id IN ({marks})"  # noqa: S608
                     for run_id, value in self.index.conn.execute(sql, [key, *batch]):
@@ -123,6 +154,7 @@ class Store:
         return int(self.index.conn.execute(sql, params).fetchone()[0])
 
     def resolve(self, selector: str) -> str:
+        _check_selector(selector)
         if not self.exists():
             raise RunNotFound(f"no run matches '{selector}': there are no runs yet")
         if (
@@ -170,7 +202,9 @@ class Store:
         skipped = [
             f"run {run_id} is not listed: {reason}" for run_id, reason in self.index.skipped()
         ]
-        return self.index.warnings + skipped
+        note = self._fallback_note
+        notes = [f"{note}; read the run directories instead"] if note else []
+        return notes + self.index.warnings + skipped
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -191,8 +225,29 @@ class Store:
 
     def reindex(self) -> int:
         if self._index is None:
-            self._index = Index(self.layout)
+            try:
+                self._index = Index(self.layout)
+                return self._index.rebuild()
+            except (StoreError, sqlite3.OperationalError, OSError) as exc:
+                self.close()
+                self._index = self._index_elsewhere(exc)  # rebuilt from the directories
         return self._index.rebuild()
+
+
+def _synced(index: Index) -> Index:
+    """``index`` brought up to date (rebuilt if found corrupt); closed if that fails."""
+    try:
+        try:
+            index.sync()
+        except sqlite3.DatabaseError as exc:  # damage that opening the file did not show
+            if not is_corrupt(exc):
+                raise StoreError(f"cannot use the index {index.path}: {exc}") from exc
+            index.reset()
+            index.sync()
+    except BaseException:
+        index.close()
+        raise
+    return index
 
 
 def with_elapsed(doc: dict[str, Any], now: float | None = None) -> dict[str, Any]:

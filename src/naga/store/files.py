@@ -102,11 +102,11 @@ def load_meta(layout: StoreLayout, run_id: str) -> dict[str, Any]:
         raise RunNotFound(f"run {run_id} has no record at {path}") from exc
     except OSError as exc:
         raise _store_error("read", path, exc) from exc
-    import json  # reading is off naga run's start-up path
+    from ..jsonsafe import UnsafeJSON, loads_record  # reading is off naga run's start-up path
 
     try:
-        meta = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        meta = loads_record(raw)
+    except UnsafeJSON as exc:
         raise CorruptMeta(f"{path} is corrupt ({exc})") from exc
     problem = _shape_problem(meta, run_id)
     if problem:
@@ -133,6 +133,44 @@ _SHAPE: dict[str, tuple[type, ...]] = {
     "duration_s": (int, float, type(None)),
     "exit_code": (int, type(None)),
 }
+# Fields a reader may use when present, with the types they must have (a pulled record with
+# ``params: [...]`` would break every renderer): absent and null are fine.
+_OPTIONAL: dict[str, tuple[type, ...]] = {
+    "params": (dict,),
+    "metrics": (dict,),
+    "metric_stats": (dict,),
+    "env": (dict,),
+    "resources": (dict,),
+    "python": (dict,),
+    "slurm": (dict,),
+    "owner": (dict,),
+    "packages": (dict,),
+    "lockfiles": (dict,),
+    "argv": (list,),
+    "gpus": (list,),
+    "error": (str,),
+    "traceback": (str,),
+    "signal": (str,),
+    "interrupted_by": (str,),
+    "cwd": (str,),
+    "host": (str,),
+    "user": (str,),
+    "parent_id": (str,),
+    "source": (str,),
+    "pid": (int,),
+    "child_pid": (int,),
+}
+# Written by every naga as text or a list: null there is no record naga made.
+_NEVER_NULL = frozenset(("cwd", "host", "argv", "env"))
+# Inside the nested objects: key -> types, checked when the object is there.
+_NESTED: dict[str, dict[str, tuple[type, ...]]] = {
+    "git": {"commit": (str,), "branch": (str,), "dirty": (bool, int), "remotes": (dict, list)},
+    "output": {"file": (str,), "bytes": (int,), "terminal": (bool,), "error": (str,)},
+}
+# Bounds the index (SQLite's 64-bit integers) and every renderer can hold: an exit code is a
+# small integer anywhere naga records one; a duration beyond about three centuries is not one.
+INT64 = 2**63
+MAX_DURATION_S = 1e10
 
 
 def _shape_problem(meta: object, run_id: str) -> str | None:
@@ -145,17 +183,53 @@ def _shape_problem(meta: object, run_id: str) -> str | None:
             return f"{key!r} is {type(meta.get(key)).__name__}"
     if not all(isinstance(t, str) for t in meta["tags"]):
         return "'tags' must hold strings"
+    for key, types in _OPTIONAL.items():
+        if key not in meta or (meta[key] is None and key not in _NEVER_NULL):
+            continue
+        if not isinstance(meta[key], types):
+            return f"{key!r} is {type(meta[key]).__name__}"
+    if isinstance(meta.get("argv"), list) and not all(isinstance(a, str) for a in meta["argv"]):
+        return "'argv' must hold strings"
+    stats = meta.get("metric_stats") or {}
+    if not all(isinstance(v, dict) for v in stats.values()):
+        return "'metric_stats' must hold objects"
+    return _nested_problem(meta) or _range_problem(meta)
+
+
+def _nested_problem(meta: dict[str, Any]) -> str | None:
+    for field, shape in _NESTED.items():
+        found = meta.get(field) or {}
+        for key, types in shape.items():
+            value = found.get(key)
+            if value is not None and not isinstance(value, types):
+                return f"'{field}.{key}' is {type(value).__name__}"
+    for key in ("pid", "child_pid"):
+        if isinstance(meta.get(key), int) and not 0 <= meta[key] < INT64:
+            return f"{key!r} is out of range"
+    return None
+
+
+def _range_problem(meta: dict[str, Any]) -> str | None:
+    """Numbers of the right type but of absurd size (an int beyond 64 bits, 1e308 seconds)."""
+    code = meta.get("exit_code")
+    if isinstance(code, bool) or (code is not None and not -INT64 <= code < INT64):
+        return "'exit_code' is out of range"
+    duration = meta.get("duration_s")
+    if isinstance(duration, bool) or (
+        duration is not None and not -MAX_DURATION_S < duration < MAX_DURATION_S
+    ):
+        return "'duration_s' is out of range"
     return None
 
 
 def _read_verdict(layout: StoreLayout, meta: dict[str, Any]) -> None:
     """A run still ``running`` in its record, whose owner a reader found dead, reads as crashed.
     The verdict lives beside meta.json, so the owner's own final record, if it ever comes, wins."""
-    import json
+    from ..jsonsafe import loads_record
 
     try:
         with open(layout.verdict(meta["id"]), "rb") as f:
-            verdict = json.loads(f.read())
+            verdict = loads_record(f.read())
     except (OSError, ValueError):
         return
     if isinstance(verdict, dict):
@@ -172,10 +246,16 @@ def apply_verdict(meta: dict[str, Any], verdict: dict[str, Any]) -> None:
 
 
 def remove_run_dir(layout: StoreLayout, run_id: str) -> None:
+    """Remove a run's directory; a run directory that is a symbolic link (planted, or pulled
+    from a careless store) loses the link alone, never what it points to."""
     import shutil
 
+    path = layout.run_dir(run_id)
     try:
-        shutil.rmtree(layout.run_dir(run_id))
+        if os.path.islink(path):
+            os.unlink(path)
+        else:
+            shutil.rmtree(path)
     except FileNotFoundError:
         pass
     except OSError as exc:
@@ -199,6 +279,21 @@ def hold_space(path: str) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def begin_record(layout: StoreLayout, meta: dict[str, Any], heartbeat: str) -> str | None:
+    """Write a starting run's first record (heartbeat, reserve, ``meta.json``). A store that
+    cannot take it (a full disk) must not stop the command (recording never does): the
+    problem is returned, for the front end to say before the command starts, and the record
+    is tried again when the run ends, when there may be room."""
+    try:
+        os.close(os.open(heartbeat, os.O_WRONLY | os.O_CREAT, 0o644))
+        hold_space(layout.reserve(meta["id"]))
+        save_meta(layout, meta)
+    except (StoreError, OSError) as exc:
+        reason = exc if isinstance(exc, StoreError) else _store_error("write", heartbeat, exc)
+        return f"this run is NOT being recorded: {reason}; the command runs anyway"
+    return None
 
 
 def remove_quietly(path: str) -> None:

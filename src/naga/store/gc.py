@@ -32,6 +32,7 @@ from .archive import archive_root
 from .core import Store
 from .files import ID_ALPHABET, ID_LENGTH, load_meta
 from .index import MARKER_TTL_S
+from .leftovers import aborted_start
 
 ORPHAN_AGE_S = 24 * 3600
 TEMP_AGE_S = 3600
@@ -91,6 +92,8 @@ def _is_orphan(store: Store, run_id: str, now: float) -> bool:
         return False
     except NagaError:
         pass
+    if aborted_start(store.layout, run_id, now):  # its writer is gone: no need to wait a day
+        return True
     try:
         return now - _newest_mtime(store.layout.run_dir(run_id)) > ORPHAN_AGE_S
     except OSError:

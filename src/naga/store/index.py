@@ -33,6 +33,7 @@ from ..text import printable
 from . import liveness
 from .files import apply_verdict, load_meta, touch_marker, write_atomic
 from .layout import StoreLayout
+from .leftovers import aborted_start
 from .schema import is_corrupt, migrate
 from .timefmt import iso_from_ts, parse_iso, utc_now_iso
 
@@ -97,23 +98,40 @@ def _row(meta: dict[str, Any], meta_ns: int | None) -> tuple[Any, ...]:
     return (
         meta["id"],
         None if meta.get("name") is None else printable(meta["name"]),
-        meta.get("status", "running"),
-        meta.get("started_at") or "",
-        meta.get("finished_at"),
+        printable(meta.get("status", "running")),
+        printable(meta.get("started_at") or ""),
+        _text(meta.get("finished_at")),
         meta.get("duration_s"),
         meta.get("exit_code"),
         printable(meta.get("command") or ""),
         printable(str(meta.get("host"))),
-        git.get("commit"),
+        _text(git.get("commit")),
         None if not git else int(bool(git.get("dirty"))),
         json.dumps(meta.get("owner")),
         meta_ns,
         _dumps(summary_doc(meta)),
-        meta.get("parent_id") if isinstance(meta.get("parent_id"), str) else None,
+        _text(meta.get("parent_id")),
     )
 
 
 INT64 = 2**63
+ABORTED = (
+    "its start was cut short (naga run killed, or the disk full, before its record was"
+    " written); `naga gc` removes it"
+)
+MEMORY = ":memory:"
+
+
+def _text(value: Any) -> str | None:
+    """A string column's value: text that SQLite can hold (bytes that were not UTF-8, kept in
+    records as surrogates, shown as U+FFFD), or NULL for anything else."""
+    return printable(value) if isinstance(value, str) else None
+
+
+def _usable(name: str) -> bool:
+    """A directory entry that can be a run id, an hour or a marker: not hidden, and text (a
+    name of undecodable bytes in a shared store names no run naga made)."""
+    return not name.startswith(".") and printable(name) == name
 
 
 def _number(value: Any) -> float | None:
@@ -133,7 +151,7 @@ def _param_rows(meta: dict[str, Any]) -> list[tuple[Any, ...]]:
     params = meta.get("params")
     if not isinstance(params, dict):
         return []
-    return [(meta["id"], str(k), _dumps(v), _number(v)) for k, v in params.items()]
+    return [(meta["id"], printable(str(k)), _dumps(v), _number(v)) for k, v in params.items()]
 
 
 def _metric_rows(meta: dict[str, Any]) -> list[tuple[Any, ...]]:
@@ -143,7 +161,7 @@ def _metric_rows(meta: dict[str, Any]) -> list[tuple[Any, ...]]:
     return [
         (
             meta["id"],
-            str(key),
+            printable(str(key)),
             _number(s.get("last")),
             _number(s.get("min")),
             _number(s.get("max")),
@@ -172,9 +190,13 @@ def _use_wal(conn: sqlite3.Connection, timeout: float = 30.0) -> None:
 
 
 class Index:
-    def __init__(self, layout: StoreLayout) -> None:
+    """The index of one store. ``path`` puts it outside the store (a store naga cannot write:
+    a read-only mount, a full disk); such an index never writes into the store either."""
+
+    def __init__(self, layout: StoreLayout, *, path: str | None = None) -> None:
         self.layout = layout
-        self.path = layout.index_file(liveness.hostname())
+        self.readonly = path is not None
+        self.path = path or layout.index_file(liveness.hostname())
         self.warnings: list[str] = []
         self.conn = self._open()
 
@@ -192,7 +214,8 @@ class Index:
         return conn
 
     def _open(self) -> sqlite3.Connection:
-        self.layout.ensure()
+        if not self.readonly:
+            self.layout.ensure()
         try:
             return self._connect()
         except sqlite3.DatabaseError as exc:
@@ -209,6 +232,9 @@ class Index:
     @contextlib.contextmanager
     def _exclusive(self) -> Iterator[None]:
         """One rebuild at a time on this host (flock; where the filesystem has none, go on)."""
+        if self.path == MEMORY:
+            yield
+            return
         fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
             with contextlib.suppress(OSError):
@@ -258,7 +284,7 @@ class Index:
         conn.execute(INSERT_RUN, _row(meta, meta_ns))
         for table in PER_RUN_TABLES:
             conn.execute(f"DELETE FROM {table} WHERE run_id = ?", (meta["id"],))  # noqa: S608
-        tags = {str(t) for t in meta.get("tags") or []}
+        tags = {printable(str(t)) for t in meta.get("tags") or []}
         conn.executemany(
             "INSERT INTO tags (run_id, tag) VALUES (?, ?)", [(meta["id"], t) for t in tags]
         )
@@ -291,7 +317,7 @@ class Index:
         self.forget(conn, run_id)
         if isinstance(found, str):
             sql = "INSERT OR REPLACE INTO skipped (run_id, reason) VALUES (?, ?)"
-            conn.execute(sql, (run_id, found))
+            conn.execute(sql, (run_id, printable(found)))
 
     # -- syncing -----------------------------------------------------------------------------
 
@@ -337,10 +363,11 @@ class Index:
         try:
             names = os.listdir(self.layout.touched_dir)
         except FileNotFoundError:
-            self.layout.ensure()
+            if not self.readonly:
+                self.layout.ensure()
             return buckets
         for name in names:
-            if not name.startswith("."):
+            if _usable(name):
                 with contextlib.suppress(FileNotFoundError, NotADirectoryError):
                     buckets[name] = os.stat(self.layout.bucket(name)).st_mtime_ns
         return buckets
@@ -352,7 +379,7 @@ class Index:
             os.scandir(self.layout.bucket(bucket)) as entries,
         ):
             for entry in entries:
-                if not entry.name.startswith("."):
+                if _usable(entry.name):
                     with contextlib.suppress(FileNotFoundError):
                         markers[entry.name] = entry.stat().st_mtime_ns
         return markers
@@ -374,7 +401,8 @@ class Index:
         cutoff = (now - MARKER_TTL_S) * 1e9
         for bucket, mtime_ns in buckets.items():
             if 0 <= mtime_ns < cutoff:
-                shutil.rmtree(self.layout.bucket(bucket), ignore_errors=True)
+                if not self.readonly:
+                    shutil.rmtree(self.layout.bucket(bucket), ignore_errors=True)
                 conn.execute("DELETE FROM buckets WHERE name = ?", (bucket,))
                 conn.execute("DELETE FROM markers WHERE bucket = ?", (bucket,))
 
@@ -415,12 +443,17 @@ class Index:
                 "decided_by": liveness.hostname(),
             }
             try:
+                if self.readonly:  # another naga, one that can write there, records it
+                    raise StoreError("the store is read-only here")
                 write_atomic(self.layout.verdict(run_id), json_bytes(verdict))
                 touch_marker(self.layout, run_id)  # other hosts' indexes learn it too
                 with contextlib.suppress(OSError):
                     os.unlink(self.layout.reserve(run_id))  # its owner will not need it now
             except StoreError as exc:  # a full or read-only disk: this index still knows
-                self.warnings.append(f"run {run_id} crashed, but its record cannot say so: {exc}")
+                if not self.readonly:
+                    self.warnings.append(
+                        f"run {run_id} crashed, but its record cannot say so: {exc}"
+                    )
             apply_verdict(meta, verdict)
         self.upsert(conn, meta, _mtime_ns(self.layout.meta(run_id)))
 
@@ -444,9 +477,9 @@ class Index:
         # Markers first: a change made while the runs are read is picked up by the next sync.
         buckets = self._bucket_mtimes()
         markers = [(b, r, ns) for b in buckets for r, ns in self._scan_bucket(b).items()]
-        self.layout.ensure()
-        with os.scandir(self.layout.runs_dir) as entries:
-            run_ids = [e.name for e in entries if not e.name.startswith(".") and e.is_dir()]
+        if not self.readonly:
+            self.layout.ensure()
+        run_ids = self._run_dirs()
         with self.transaction() as conn:
             if full:
                 for table in ("runs", "skipped", *PER_RUN_TABLES):
@@ -466,6 +499,14 @@ class Index:
             self._set_state(conn, "last_sync", repr(now))
             if full:
                 self._set_state(conn, "last_rebuild", repr(now))
+
+    def _run_dirs(self) -> list[str]:
+        """Every run directory's name (a symlink to one, too: ``load_meta`` judges it)."""
+        try:
+            with os.scandir(self.layout.runs_dir) as entries:
+                return [e.name for e in entries if _usable(e.name) and e.is_dir()]
+        except FileNotFoundError:
+            return []
 
     def _changed(self, conn: sqlite3.Connection, run_ids: list[str]) -> list[str]:
         """Runs to re-read; drops from the index the runs whose directories are gone."""
@@ -493,11 +534,13 @@ class Index:
             found = self._read(run_id)
             if isinstance(found, tuple):
                 rows.append(_row(*found))
-                tags.extend((run_id, str(t)) for t in set(found[0].get("tags") or []))
+                tags.extend((run_id, t) for t in {printable(str(t)) for t in found[0]["tags"]})
                 params.extend(_param_rows(found[0]))
                 metrics.extend(_metric_rows(found[0]))
             elif isinstance(found, str):
-                skipped.append((run_id, found))
+                skipped.append((run_id, printable(found)))
+            elif aborted_start(self.layout, run_id, time.time()):
+                skipped.append((run_id, ABORTED))
         conn.executemany(INSERT_RUN, rows)
         conn.executemany(INSERT_PARAM, params)
         conn.executemany(INSERT_METRIC, metrics)

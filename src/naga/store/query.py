@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 
 from ..errors import AmbiguousRun, RunNotFound, UsageError
+from ..text import printable
 from .conditions import Condition
 from .timefmt import iso_from_ts
 
@@ -49,6 +50,9 @@ class RunFilter:
         for word in self.words:
             clauses.append(_WORD)
             params.extend([_like_anywhere(word)] * 4)
+        # Values as the index holds text: bytes that were not UTF-8 (a tag given as $'\xff')
+        # as U+FFFD, which SQLite can bind.
+        params = [printable(p) if isinstance(p, str) else p for p in params]
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 

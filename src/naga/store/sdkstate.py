@@ -12,10 +12,10 @@ that message; a non-zero exit stays failed whatever the SDK said.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
+from ..jsonsafe import loads_record, number
 from .layout import StoreLayout
 
 MERGED_STREAMS = ("main", "sys")
@@ -24,7 +24,7 @@ MERGED_STREAMS = ("main", "sys")
 def read_state(path: str) -> dict[str, Any]:
     try:
         with open(path, "rb") as f:
-            state = json.loads(f.read())
+            state = loads_record(f.read())
     except (OSError, ValueError):
         return {}
     return state if isinstance(state, dict) else {}
@@ -82,13 +82,19 @@ def merge_sdk_state(layout: StoreLayout, meta: dict[str, Any]) -> None:
     for state in states:
         found = state.get("metrics")
         if isinstance(found, dict):
-            stats.update({k: v for k, v in found.items() if isinstance(v, dict)})
+            stats.update({str(k): _revived(v) for k, v in found.items() if isinstance(v, dict)})
     if stats:
         meta["metric_stats"] = stats
         meta["metrics"] = {k: v.get("last") for k, v in stats.items()}
     if meta.get("status") != "running":
         for ending in _endings(metrics_dir, main):
             _apply_ending(meta, ending)
+
+
+def _revived(summary: dict[str, Any]) -> dict[str, Any]:
+    """A metric's summary with its values as floats again (state.json is strict JSON: a NaN
+    loss is stored as the string "NaN")."""
+    return {k: number(v) if k in ("last", "min", "max") else v for k, v in summary.items()}
 
 
 def _endings(metrics_dir: str, main: dict[str, Any]) -> list[dict[str, Any]]:
