@@ -111,9 +111,9 @@ def test_a_record_without_user_or_host_counts_as_anothers(
     naga: Naga, project: Path, tmp_path: Path
 ) -> None:
     run_id = record(naga, project)
-    as_teammates(meta_path(tmp_path, run_id), user=None, host=None)
+    as_teammates(meta_path(tmp_path, run_id), user=None)
     refused = naga("rerun", run_id, "--here", cwd=project)
-    assert refused.returncode == 2 and "?@?" in one_error(refused)
+    assert refused.returncode == 2 and "?@elsewhere" in one_error(refused)
     assert ran(project) == []
     as_teammates(meta_path(tmp_path, run_id), user=None, host=["not", "a", "host"])
     invalid = naga("rerun", run_id, "--here", "--yes", cwd=project)  # not a record at all
