@@ -9,8 +9,9 @@ import os
 
 from ..errors import NagaError
 from ..launch import RunRequest, run_command
+from ..present.fmt import STATUS_LOOK, UNKNOWN_LOOK, duration
+from ..present.inert import inert
 from .fast import report, say
-from .fmt import STATUS_LOOK, UNKNOWN_LOOK, duration
 
 TYPE_CHECKING = False  # typing itself costs naga run start-up time; checkers know this idiom
 if TYPE_CHECKING:
@@ -24,8 +25,10 @@ def _paint(text: str, code: int) -> str:
 
 
 def start_line(meta: dict[str, Any]) -> None:
-    label = f"{meta['id']} ({meta['name']})" if meta.get("name") else meta["id"]
-    say(_paint(f"naga ▶ run {label}", 36) + f"  {meta['command']}")
+    """``naga ▶ run ID (NAME)  COMMAND``; the name and command inert (``--name $'\\e]0;x\a'``
+    would otherwise set the terminal's title)."""
+    label = f"{meta['id']} ({inert(meta['name'])})" if meta.get("name") else meta["id"]
+    say(_paint(f"naga ▶ run {label}", 36) + f"  {inert(meta['command'])}")
 
 
 def end_line(meta: dict[str, Any]) -> None:
@@ -39,9 +42,9 @@ def end_line(meta: dict[str, Any]) -> None:
     symbol, _, colour = STATUS_LOOK.get(status, UNKNOWN_LOOK)
     say(_paint(symbol, colour) + " " + _paint(summary, 2))
     if meta.get("output", {}).get("error"):
-        say(f"naga: warning: {meta['output']['error']}")
+        say(f"naga: warning: {inert(meta['output']['error'])}")
     if meta.get("record_error"):
-        say(f"naga: warning: the run's end could not be recorded: {meta['record_error']}")
+        say(f"naga: warning: the run's end could not be recorded: {inert(meta['record_error'])}")
 
 
 def run_fast(
