@@ -61,6 +61,10 @@ def inert_json(text: str) -> str:
     """JSON text with every character ``inert`` would escape written as a ``\\u`` escape:
     the same document (a parser reads the same strings), nothing a terminal acts on. Only
     string contents can hold such characters, so the rewrite never touches the structure."""
+    if text.isascii():  # a flag CPython keeps: no scan at all, but for DEL
+        return text.replace("\x7f", "\\u007f") if "\x7f" in text else text
+    if text.isprintable():  # compact JSON (the index's documents): a scan in C, 100x faster
+        return text  # than the regular expression, which ls --all --json cannot afford
     if _JSON_UNSAFE.search(text) is None:
         return text
     return text.translate(_JSON)
