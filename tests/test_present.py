@@ -272,3 +272,59 @@ def test_osc_sequences_in_a_pulled_record_stay_text(naga: Naga, store: Path, seq
     missing = naga("show", f"x{sequence}yz")
     assert missing.returncode == 1
     assert inert(f"x{sequence}y") in assert_inert(missing.stderr)
+
+
+# -- the ls table's fast path -------------------------------------------------------------------
+
+
+def reference_listing(runs: list[dict[str, Any]], now: float, width: int) -> str:
+    """The listing as the generic table lays it out, one cell at a time (what `ls` did
+    before its columns were built in bulk)."""
+    from naga.cli.listing import HEADERS, NAME_WIDTH, nest_children
+    from naga.present import fmt
+    from naga.present.terminal import status_cell, table
+
+    ordered, depths = nest_children(runs)
+    rows = [
+        [
+            (("└ " if depth else "") + run["id"], "yellow"),
+            (fmt.truncate(inert(run["name"] or "-"), NAME_WIDTH), None),
+            status_cell(run["status"]),
+            (fmt.started(run["started_at"], now), None),
+            (fmt.duration(run["duration_s"]), None),
+            (fmt.short_commit(run["git_commit"], run["git_dirty"]), None),
+            (inert(run["command"] or ""), None),
+        ]
+        for run, depth in zip(ordered, depths or [0] * len(ordered), strict=True)
+    ]
+    return table(HEADERS, rows, width)
+
+
+listed_run = st.fixed_dictionaries(
+    {
+        "name": st.none() | hostile | st.text(max_size=30),
+        "status": st.sampled_from(["completed", "failed", "running", "weird\x1b"]),
+        "started_at": st.none()
+        | st.datetimes().map(lambda d: d.isoformat() + "Z")
+        | st.sampled_from(["bad", "2026-01-01T00:00:00+05:30"]),
+        "duration_s": st.none() | st.floats() | st.integers(-(10**12), 10**12),
+        "git_commit": st.none() | st.text(max_size=12),
+        "git_dirty": st.none() | st.sampled_from([0, 1]),
+        "command": st.none() | hostile | st.text(max_size=150),
+    }
+)
+
+
+@given(st.lists(listed_run, max_size=12), st.integers(20, 200), st.data())
+def test_ls_table_is_the_generic_table_built_in_bulk(
+    runs: list[dict[str, Any]], width: int, data: st.DataObject
+) -> None:
+    from naga.cli.listing import HEADERS, _columns, _table, nest_children
+
+    for i, run in enumerate(runs):
+        run["id"] = f"run{i:05d}"
+        parents = [None, *(r["id"] for r in runs[:i])]
+        run["parent_id"] = data.draw(st.sampled_from(parents))
+    now = 1.8e9
+    fast = _table(list(HEADERS), _columns(*nest_children(runs), now, [], {}), width, False)
+    assert fast == reference_listing(runs, now, width)

@@ -59,8 +59,9 @@ def started(iso: str | None, now: float | None = None) -> str:
 
 class Started:
     """``started`` for many runs at once (``naga ls --all``: 100k of them): the current time
-    read once, ISO times parsed without a regular expression, local dates formatted by hand
-    (``%b`` is English in Python's default C locale for times, so the names below match)."""
+    read once, ISO times parsed in C, and local dates formatted once per hour of runs (a zone
+    whose offset is whole hours, as nearly all are, shifts whole hours: the minute is the UTC
+    minute). ``%b`` is English in Python's default C locale for times; the names match it."""
 
     MONTHS = (
         "",
@@ -77,33 +78,60 @@ class Started:
         "Nov",
         "Dec",
     )
+    MINUTES = tuple(f"{m:02d}" for m in range(60))
 
     def __init__(self, now: float) -> None:
-        from datetime import datetime, timezone
+        from datetime import datetime
 
         self.now = now
         self.parse = datetime.fromisoformat
         self.epoch = datetime(1970, 1, 1)
-        self.utc = timezone.utc
+        self.hours: dict[tuple[int, bool], str | None] = {}
 
     def __call__(self, iso: str | None) -> str:
         ts = self.timestamp(iso)
         if ts is None:
             return "-"
         ago = self.now - ts
+        if ago < 86400:
+            return self.recent(ago)
+        old = ago >= 300 * 86400
+        key = (int(ts // 3600), old)
+        prefix = self.hours.get(key, "")
+        if prefix == "":
+            prefix = self.hours[key] = self.hour_prefix(key[0] * 3600, old)
+        if prefix is None:  # a zone that is not whole hours off UTC at that time
+            return self.local(ts, old)
+        return prefix if old else prefix + self.MINUTES[int(ts // 60) % 60]
+
+    @staticmethod
+    def recent(ago: float) -> str:
         if ago < 10:
             return "just now"
         if ago < 3600:
             return f"{int(ago // 60)}m ago" if ago >= 60 else f"{int(ago)}s ago"
-        if ago < 86400:
-            return f"{int(ago // 3600)}h ago"
+        return f"{int(ago // 3600)}h ago"
+
+    def hour_prefix(self, hour_ts: float, old: bool) -> str | None:
+        """What every start within this UTC hour shares: the date (old runs) or the date and
+        local hour, up to the minutes; None where the zone's offset is not whole hours."""
+        try:
+            t = time.localtime(hour_ts)
+        except (OverflowError, OSError, ValueError):
+            return "-"
+        if t.tm_gmtoff is None or t.tm_gmtoff % 3600:
+            return None
+        full = self.local(hour_ts, old)
+        return full if old else full[:-2]
+
+    def local(self, ts: float, old: bool) -> str:
         try:
             t = time.localtime(ts)
         except (OverflowError, OSError, ValueError):  # a year naga cannot show
             return "-"
-        if ago < 300 * 86400:
-            return f"{self.MONTHS[t.tm_mon]} {t.tm_mday:02d} {t.tm_hour:02d}:{t.tm_min:02d}"
-        return f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}"
+        if old:
+            return f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}"
+        return f"{self.MONTHS[t.tm_mon]} {t.tm_mday:02d} {t.tm_hour:02d}:{t.tm_min:02d}"
 
     def timestamp(self, iso: str | None) -> float | None:
         """As ``store.timefmt.parse_iso``: 'Z' or an offset, naive times taken as UTC."""
