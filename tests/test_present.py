@@ -277,14 +277,33 @@ def test_osc_sequences_in_a_pulled_record_stay_text(naga: Naga, store: Path, seq
 # -- the ls table's fast path -------------------------------------------------------------------
 
 
+def reference_nest(runs: list[dict[str, Any]]) -> list[tuple[dict[str, Any], int]]:
+    """Children under their parent, oldest first, as `ls` nested them before (recursively)."""
+    listed = {r["id"] for r in runs}
+    children: dict[str, list[dict[str, Any]]] = {}
+    for run in runs:
+        if run["parent_id"] in listed:
+            children.setdefault(run["parent_id"], []).append(run)
+    out: list[tuple[dict[str, Any], int]] = []
+
+    def add(run: dict[str, Any], depth: int) -> None:
+        out.append((run, depth))
+        for child in reversed(children.get(run["id"], [])):
+            add(child, depth + 1)
+
+    for run in runs:
+        if run["parent_id"] not in listed:
+            add(run, 0)
+    return out
+
+
 def reference_listing(runs: list[dict[str, Any]], now: float, width: int) -> str:
     """The listing as the generic table lays it out, one cell at a time (what `ls` did
     before its columns were built in bulk)."""
-    from naga.cli.listing import HEADERS, NAME_WIDTH, nest_children
+    from naga.cli.listing import HEADERS, NAME_WIDTH
     from naga.present import fmt
     from naga.present.terminal import status_cell, table
 
-    ordered, depths = nest_children(runs)
     rows = [
         [
             (("└ " if depth else "") + run["id"], "yellow"),
@@ -295,7 +314,7 @@ def reference_listing(runs: list[dict[str, Any]], now: float, width: int) -> str
             (fmt.short_commit(run["git_commit"], run["git_dirty"]), None),
             (inert(run["command"] or ""), None),
         ]
-        for run, depth in zip(ordered, depths or [0] * len(ordered), strict=True)
+        for run, depth in reference_nest(runs)
     ]
     return table(HEADERS, rows, width)
 
@@ -319,12 +338,14 @@ listed_run = st.fixed_dictionaries(
 def test_ls_table_is_the_generic_table_built_in_bulk(
     runs: list[dict[str, Any]], width: int, data: st.DataObject
 ) -> None:
-    from naga.cli.listing import HEADERS, _columns, _table, nest_children
+    from naga.cli.listing import HEADERS, _columns, _table
 
     for i, run in enumerate(runs):
         run["id"] = f"run{i:05d}"
         parents = [None, *(r["id"] for r in runs[:i])]
         run["parent_id"] = data.draw(st.sampled_from(parents))
     now = 1.8e9
-    fast = _table(list(HEADERS), _columns(*nest_children(runs), now, [], {}), width, False)
+    names = "id name status started_at duration_s git_commit git_dirty command parent_id"
+    found = [tuple(run[key] for run in runs) for key in names.split()]
+    fast = _table(list(HEADERS), _columns(found, now, [], {}), width, False)
     assert fast == reference_listing(runs, now, width)

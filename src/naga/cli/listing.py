@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import sys
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from ..present import fmt
@@ -26,49 +27,52 @@ def print_warnings(store: Store) -> None:
         say(f"naga: warning: {inert(warning)}")
 
 
-def nest_children(runs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[int]]:
-    """The runs with children right under their parent (oldest first) when the parent is
-    listed too, and each one's depth (empty: all at the top, as most listings are). Walked
-    without recursion: a pulled chain of a million parents is a long list, not a crash."""
-    listed = {r["id"] for r in runs}
-    children: dict[str, list[dict[str, Any]]] = {}
-    for run in runs:
-        if run["parent_id"] in listed:
-            children.setdefault(run["parent_id"], []).append(run)
+def nest_children(ids: Sequence[str], parents: Sequence[str | None]) -> tuple[list[int], list[int]]:
+    """The order to list runs in, children right under their parent (oldest first) when the
+    parent is listed too, and each one's depth: two empty lists when no run has its parent
+    listed, as in most listings. Walked without recursion: a pulled chain of a million
+    parents is a long list, not a crash."""
+    listed = set(ids)
+    children: dict[str, list[int]] = {}
+    for i, parent in enumerate(parents):
+        if parent in listed:
+            children.setdefault(parent, []).append(i)
     if not children:
-        return runs, []
-    out: list[dict[str, Any]] = []
+        return [], []
+    order: list[int] = []
     depths: list[int] = []
-    stack = [(run, 0) for run in reversed(runs) if run["parent_id"] not in listed]
+    stack = [(i, 0) for i in reversed(range(len(ids))) if parents[i] not in listed]
     while stack:
-        run, depth = stack.pop()
-        out.append(run)
+        i, depth = stack.pop()
+        order.append(i)
         depths.append(depth)
-        stack += [(child, depth + 1) for child in children.pop(run["id"], [])]
-    return out, depths
+        stack += [(child, depth + 1) for child in children.pop(ids[i], [])]
+    return order, depths
 
 
 def _columns(
-    runs: list[dict[str, Any]],
-    depths: list[int],
-    now: float,
-    extra: list[str],
-    values: dict[tuple[str, str], Any],
+    found: list[tuple[Any, ...]], now: float, extra: list[str], values: dict[tuple[str, str], Any]
 ) -> list[list[str]]:
-    """The table's columns as plain text, each built in one comprehension or ``map`` (the
-    hot path of `ls --all`: 100k rows): a name or command that is printable and fits is
-    used as it is; starts within one hour share their date (``present.fmt.Started``)."""
-    ids = [r["id"] for r in runs]
+    """The table's columns as plain text from the index's (``Store.table_columns``), each
+    built in one comprehension or ``map`` (the hot path of `ls --all`: 100k rows): a name or
+    command that is printable and fits is used as it is; starts within one hour share their
+    date (``present.fmt.Started``)."""
+    order, depths = nest_children(found[0], found[-1])
+    if order:
+        found = [tuple(column[i] for i in order) for column in found]
+    ids, names, statuses, starts, seconds, commits, dirties, commands, _ = found
     more = [[fmt.value(values.get((i, c))) for i in ids] for c in extra]
-    if depths:
-        ids = ["└ " + i if d else i for i, d in zip(ids, depths, strict=True)]
-    names = [_name(r["name"]) for r in runs]
-    started = map(fmt.Started(now), [r["started_at"] for r in runs])
-    durations = map(_duration, [r["duration_s"] for r in runs])
-    commits = [_commit(r["git_commit"], r["git_dirty"]) for r in runs]
-    commands = [_command(r["command"]) for r in runs]
-    statuses = [r["status"] for r in runs]
-    return [ids, names, statuses, list(started), list(durations), commits, *more, commands]
+    shown_ids = ["└ " + i if d else i for i, d in zip(ids, depths, strict=True)] if depths else ids
+    return [
+        list(shown_ids),
+        [n if n and len(n) <= NAME_WIDTH and n.isprintable() else _name(n) for n in names],
+        list(statuses),
+        list(map(fmt.Started(now), starts)),
+        list(map(_duration, seconds)),
+        list(map(_commit, commits, dirties)),
+        *more,
+        [c if c and c.isprintable() else _command(c) for c in commands],
+    ]
 
 
 def _name(name: str | None) -> str:
@@ -174,9 +178,9 @@ def list_runs(
         sys.stdout.write("]\n" if first else "\n]\n")
         print_warnings(store)
         return
-    runs = store.table_rows(flt)
+    found = store.table_columns(flt)
     print_warnings(store)
-    if not runs:
+    if not found[0]:
         filtered = statuses or name_glob or tags or since or where
         print(
             "No runs match these filters."
@@ -187,11 +191,11 @@ def list_runs(
         )
         return
     width = shutil.get_terminal_size((120, 24)).columns
-    values = store.values([r["id"] for r in runs], extra)
+    values = store.values(list(found[0]), extra)
     headers = [*HEADERS[:-1], *[inert(c.upper()) for c in extra], HEADERS[-1]]
-    cells = _columns(*nest_children(runs), time.time(), extra, values)
+    cells = _columns(found, time.time(), extra, values)
     sys.stdout.write(_table(headers, cells, width, painting()) + "\n")
-    if not show_all and len(runs) == limit:
+    if not show_all and len(found[0]) == limit:
         total = store.count(flt)
         if total > limit:
             footer = f"showing {limit} of {total} runs; --all or --limit N for more"

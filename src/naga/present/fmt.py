@@ -79,6 +79,7 @@ class Started:
         "Dec",
     )
     MINUTES = tuple(f"{m:02d}" for m in range(60))
+    MINUTE_SET = frozenset(MINUTES)
 
     def __init__(self, now: float) -> None:
         from datetime import datetime
@@ -87,8 +88,16 @@ class Started:
         self.parse = datetime.fromisoformat
         self.epoch = datetime(1970, 1, 1)
         self.hours: dict[tuple[int, bool], str | None] = {}
+        self.by_text: dict[str, tuple[str, bool]] = {}
 
     def __call__(self, iso: str | None) -> str:
+        # naga's own times ('2025-03-01T10:00:00.123456Z') in an hour seen before: the hour's
+        # prefix and the minute as written, with no parsing at all.
+        if type(iso) is str and iso[-1:] == "Z" and iso[13:14] == ":":
+            seen = self.by_text.get(iso[:13])
+            if seen is not None and iso[14:16] in self.MINUTE_SET:
+                shared, all_old = seen
+                return shared if all_old else shared + iso[14:16]
         ts = self.timestamp(iso)
         if ts is None:
             return "-"
@@ -97,12 +106,22 @@ class Started:
             return self.recent(ago)
         old = ago >= 300 * 86400
         key = (int(ts // 3600), old)
-        prefix = self.hours.get(key, "")
+        prefix: str | None = self.hours.get(key, "")
         if prefix == "":
             prefix = self.hours[key] = self.hour_prefix(key[0] * 3600, old)
         if prefix is None:  # a zone that is not whole hours off UTC at that time
             return self.local(ts, old)
+        self.remember(iso, key[0] * 3600, prefix, old)
         return prefix if old else prefix + self.MINUTES[int(ts // 60) % 60]
+
+    def remember(self, iso: object, hour_ts: float, prefix: str, old: bool) -> None:
+        """Keep the prefix by the hour's text when every time in that hour reads the same way
+        (none of it within the last day, all of it on one side of the 300 days)."""
+        if type(iso) is not str or iso[-1:] != "Z" or iso[13:14] != ":":
+            return
+        first_ago, last_ago = self.now - hour_ts, self.now - hour_ts - 3600
+        if last_ago >= 86400 and (last_ago >= 300 * 86400) == (first_ago >= 300 * 86400):
+            self.by_text[iso[:13]] = (prefix, old)
 
     @staticmethod
     def recent(ago: float) -> str:
