@@ -16,8 +16,6 @@ are shown as U+FFFD.
 
 from __future__ import annotations
 
-import re
-
 from ..text import printable
 
 
@@ -54,7 +52,6 @@ def inert(text: object, *, multiline: bool = False) -> str:
 
 # In JSON text, C0 controls are always escaped by the encoder; the rest may appear raw.
 _JSON = {code: f"\\u{code:04x}" for code in _ONE_LINE if code >= 0x20}
-_JSON_UNSAFE = re.compile("[" + "".join(chr(c) for c in sorted(_JSON)) + "]")
 
 
 def inert_json(text: str) -> str:
@@ -65,6 +62,8 @@ def inert_json(text: str) -> str:
         return text.replace("\x7f", "\\u007f") if "\x7f" in text else text
     if text.isprintable():  # compact JSON (the index's documents): a scan in C, 100x faster
         return text  # than the regular expression, which ls --all --json cannot afford
-    if _JSON_UNSAFE.search(text) is None:
+    import re  # not at the top: `naga run` imports this module, and `re` costs it ~10 ms
+
+    if re.search("[" + "".join(map(chr, _JSON)) + "]", text) is None:  # re caches the pattern
         return text
     return text.translate(_JSON)
