@@ -63,9 +63,11 @@ def _columns(
         found = [tuple(column[i] for i in order) for column in found]
     ids, names, statuses, starts, seconds, commits, dirties, commands, _ = found
     more = [[fmt.value(values.get((i, c))) for i in ids] for c in extra]
-    shown_ids = ["└ " + i if d else i for i, d in zip(ids, depths, strict=True)] if depths else ids
+    shown_ids = [i if i.isprintable() else inert(i) for i in ids]  # a directory's name
+    if depths:
+        shown_ids = ["└ " + i if d else i for i, d in zip(shown_ids, depths, strict=True)]
     return [
-        list(shown_ids),
+        shown_ids,
         [n if n and len(n) <= NAME_WIDTH and n.isprintable() else _name(n) for n in names],
         list(statuses),
         list(map(fmt.Started(now), starts)),
