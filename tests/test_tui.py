@@ -662,3 +662,61 @@ async def test_names_that_are_not_utf8_or_are_wide(store: Path) -> None:
         assert isinstance(app.screen, CompareScreen)
         assert "caf\ufffd-\ufffd" in screen_text(app)
         app.export_screenshot()
+
+
+def _raw_controls(text: str) -> list[str]:
+    """What a terminal would act on: C0 (but newlines), DEL, C1, bidi controls."""
+    return sorted(
+        {
+            hex(ord(c))
+            for c in text
+            if (ord(c) < 0x20 and c != "\n")
+            or 0x7F <= ord(c) < 0xA0
+            or 0x202A <= ord(c) <= 0x202E
+            or 0x2066 <= ord(c) <= 0x2069
+        }
+    )
+
+
+@sync
+async def test_hostile_record_text_is_drawn_inert_and_never_as_markup(store: Path) -> None:
+    """A pulled record with OSC 52/8/0, a C1 CSI, a bidi override and Rich markup in its text
+    fields: every screen draws them as visible escapes and literal brackets."""
+    layout = StoreLayout(str(store))
+    layout.ensure()
+    osc52, osc8, osc0 = (
+        "\x1b]52;c;aGk=\x07",
+        "\x1b]8;;https://e.example/\x07l\x1b]8;;\x07",
+        "\x1b]0;t\x07",
+    )
+    saved_run(
+        layout,
+        "evil0001",
+        name=f"[bold red]n[/]{osc0}",
+        command=f"python {osc8}",
+        tags=[osc52],
+        error="boom \x9b31m\u202e",
+        params={f"k{osc0}": f"[link=https://e.example]v[/link]{osc52}"},
+        metrics={f"m{osc8}": 1.0},
+        metric_stats={f"m{osc8}": {"last": 1.0, "min": 1.0, "max": 1.0, "step": 0, "count": 1}},
+        git={"commit": "a4f2c1d9e8b7", "branch": f"main{osc0}", "dirty": False},
+        traceback=f"Traceback:\n  {osc52}\n",
+    )
+    saved_run(layout, "plain001", name="plain", started_at="2025-02-01T10:00:00Z")
+    async with NagaApp().run_test(size=(140, 40)) as pilot:
+        app = await loaded(pilot, 2)
+        main = screen_text(app)
+        assert not _raw_controls(main), main
+        assert "[bold red]n[/]\\x1b]0;t\\x07" in main  # markup shown, not applied
+        assert "\\x9b31m\\u202e" in main  # the summary pane: the error
+        await pilot.press("home", "d")
+        assert isinstance(app.screen, DetailsScreen)
+        details = screen_text(app)
+        assert not _raw_controls(details), details
+        assert "[link=https://e.example]v[/link]\\x1b]52;c;aGk=\\x07" in details
+        assert "main\\x1b]0;t\\x07@a4f2c1d9e8b7" in details and "m\\x1b]8;;https" in details
+        await pilot.press("escape", "space", "down", "space", "c")
+        assert isinstance(app.screen, CompareScreen)
+        compare = screen_text(app)
+        assert not _raw_controls(compare), compare
+        assert "[bold red]n[/]" in compare and "param.k\\x1b]0;t\\x07" in compare

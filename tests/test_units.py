@@ -16,9 +16,9 @@ import naga
 from naga import jsonsafe
 from naga._lean import json_bytes, shell_join, signal_name
 from naga.capture.git import parse_remotes, parse_status
-from naga.cli.fmt import duration
 from naga.cli.logs import tail_offset
 from naga.errors import UsageError
+from naga.present.fmt import duration
 from naga.redact import mask_env, strip_url_credentials
 from naga.store.query import parse_since
 from naga.store.timefmt import iso_from_ts, parse_iso

@@ -43,7 +43,9 @@ COMMANDS = {
 
 
 def fail(message: str, code: int) -> click.exceptions.Exit:
-    click.echo(f"naga: error: {message}", err=True)
+    from ..present.inert import inert  # messages quote record text (names, paths): inert
+
+    click.echo(f"naga: error: {inert(message, multiline=True)}", err=True)
     return click.exceptions.Exit(code)
 
 

@@ -58,12 +58,15 @@ def compare(runs: tuple[str, ...], only_diff: bool, with_sys: bool, as_json: boo
         }
         click.echo(jsonsafe.dumps(doc, indent=2))
         return
-    headers = ["", *[m["id"] + (f" {m['name']}" if m.get("name") else "") for m in metas]]
+    headers = [
+        "",
+        *[m["id"] + (f" {render.inert(m['name'])}" if m.get("name") else "") for m in metas],
+    ]
     table: list[list[render.Cell]] = []
     for label, values, differ in rows:
         colour = "yellow" if differ else None
         shown = [render.duration(v) if label == "duration_s" else render.value(v) for v in values]
-        table.append([(label, colour), *((v, colour) for v in shown)])
+        table.append([(render.inert(label), colour), *((v, colour) for v in shown)])
     click.echo(render.table(headers, table, 10_000))
     differing = sum(1 for r in rows if r[2])
     click.echo(render.style(f"{differing} of {len(rows)} rows differ", dim=True))

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from typing import Any
 
 import click
 
 from .. import jsonsafe
 from .._lean import shell_join
+from ..present.fmt import value as shown_value
+from ..present.inert import inert
 from ..repro.diff import describe_side, diff_runs
 from ..store import Store
-from ..text import printable
 from . import render
 
 TITLES = {
@@ -32,14 +31,14 @@ def _shown(found: dict[str, Any], side: str) -> str:
         return render.style("(absent)", dim=True)
     value = found[side]
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return printable(shell_join(value))
-    return printable(render.value(value))
+        return inert(shell_join(value))
+    return shown_value(value)
 
 
 def _keyed_lines(section: dict[str, dict[str, Any]]) -> list[str]:
     width = min(max((len(k) for k in section), default=0), 40)
     return [
-        f"  {key:<{width}}  {_old(_shown(found, 'a'))} -> {_new(_shown(found, 'b'))}"
+        f"  {inert(key):<{width}}  {_old(_shown(found, 'a'))} -> {_new(_shown(found, 'b'))}"
         for key, found in section.items()
     ]
 
@@ -63,11 +62,11 @@ def _command_lines(section: dict[str, Any]) -> list[str]:
 
 
 def _commit(state: dict[str, Any]) -> str:
-    text = (state.get("commit") or "(no commit)")[:12]
+    text = inert(state.get("commit") or "(no commit)")[:12]
     if state.get("branch"):
-        text += f" on {state['branch']}"
+        text += f" on {inert(state['branch'])}"
     if state.get("snapshot") and state["snapshot"] != state.get("commit"):
-        text += f", snapshot {state['snapshot'][:12]}"
+        text += f", snapshot {inert(state['snapshot'])[:12]}"
     elif state.get("dirty"):
         text += ", dirty (+ git.patch)"
     return text
@@ -76,12 +75,13 @@ def _commit(state: dict[str, Any]) -> str:
 def _git_lines(section: dict[str, Any], full: bool) -> list[str]:
     lines = [f"  a: {_old(_commit(section['a']))}", f"  b: {_new(_commit(section['b']))}"]
     for where, problem in (section.get("problems") or {}).items():
-        lines.append(f"  {render.style('!', fg='yellow')} {where}: {problem}")
+        lines.append(f"  {render.style('!', fg='yellow')} {inert(where)}: {inert(problem)}")
     if "code_diff" in section:
         files = section["files"]
-        lines.append(f"  code differs in {len(files)} file(s): {', '.join(files[:10])}")
+        shown = ", ".join(inert(f) for f in files[:10])
+        lines.append(f"  code differs in {len(files)} file(s): {shown}")
         if full:
-            lines += ["", section["code_diff"].rstrip("\n")]
+            lines += ["", *_code_lines(section["code_diff"])]
     elif not section.get("problems"):
         lines.append("  same code")
     return lines
@@ -90,10 +90,10 @@ def _git_lines(section: dict[str, Any], full: bool) -> list[str]:
 def _package_lines(section: dict[str, Any]) -> list[str]:
     if "missing" in section:
         return [f"  run {section['missing']} has no package listing"]
-    lines = [f"  + {name} {_new(v)}" for name, v in section.get("added", {}).items()]
-    lines += [f"  - {name} {_old(v)}" for name, v in section.get("removed", {}).items()]
+    lines = [f"  + {inert(n)} {_new(inert(v))}" for n, v in section.get("added", {}).items()]
+    lines += [f"  - {inert(n)} {_old(inert(v))}" for n, v in section.get("removed", {}).items()]
     lines += [
-        f"  ~ {name} {_old(v['a'])} -> {_new(v['b'])}"
+        f"  ~ {inert(name)} {_old(inert(v['a']))} -> {_new(inert(v['b']))}"
         for name, v in section.get("changed", {}).items()
     ]
     for key in ("python", "version"):
@@ -102,8 +102,24 @@ def _package_lines(section: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _code_lines(diff: str) -> list[str]:
+    """git's diff of the two snapshots, coloured here rather than by git: the code is a
+    record's content, shown inert, and only naga's own styles reach the terminal."""
+    return [_diff_line(inert(line.expandtabs())) for line in diff.rstrip("\n").split("\n")]
+
+
+def _diff_line(line: str) -> str:
+    if line.startswith(("+++", "---", "diff ", "index ")):
+        return render.style(line, bold=True)
+    if line.startswith("+"):
+        return _new(line)
+    if line.startswith("-"):
+        return _old(line)
+    return render.style(line, fg="cyan") if line.startswith("@@") else line
+
+
 def render_diff(doc: dict[str, Any], full: bool = True) -> str:
-    a, b = (describe_side(r) for r in doc["runs"])
+    a, b = (inert(describe_side(r)) for r in doc["runs"])
     head = f"a: {_old(a)}   b: {_new(b)}"
     if doc["identical"]:
         return head + (
@@ -139,10 +155,7 @@ def diff(run_a: str, run_b: str, as_json: bool, stat: bool) -> None:
     """
     store = Store.open()
     ma, mb = store.get(run_a), store.get(run_b)
-    color = not as_json and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-    doc = diff_runs(
-        ma, store.layout.run_dir(ma["id"]), mb, store.layout.run_dir(mb["id"]), color=color
-    )
+    doc = diff_runs(ma, store.layout.run_dir(ma["id"]), mb, store.layout.run_dir(mb["id"]))
     if as_json:
         click.echo(jsonsafe.dumps(doc, indent=2))
     else:

@@ -14,10 +14,12 @@ def say(line: str) -> None:
 
 def report(exc: Exception) -> int:
     """``naga: error: ...`` for what a user can act on; the exit code to exit with."""
+    from ..present.inert import inert  # messages quote record text (names, paths): inert
+
     if isinstance(exc, NagaError):
-        say(f"naga: error: {exc}")
+        say(f"naga: error: {inert(str(exc), multiline=True)}")
         return exc.exit_code
     if isinstance(exc, OSError):
-        say(f"naga: error: {describe_os_error(exc)}")
+        say(f"naga: error: {inert(describe_os_error(exc), multiline=True)}")
         return 1
     raise exc

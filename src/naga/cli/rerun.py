@@ -10,11 +10,11 @@ import click
 
 from .._lean import shell_join
 from ..errors import NagaError, UsageError
+from ..present.inert import inert
 from ..repro import code as repro_code
 from ..repro.rerun import Plan, Setting, plan
 from ..store import Store
 from .fast import report, say
-from .run_fast import inert
 
 
 @click.command("rerun")
@@ -96,7 +96,7 @@ def _at_recorded_code(
             f"naga: warning: run {meta['id']} had {len(code.untracked)} untracked file(s) that"
             f" naga did not keep ({shown}); they are not restored"
         )
-    say(f"naga: rerun of {meta['id']} at {code.describe()} in a temporary git worktree")
+    say(f"naga: rerun of {meta['id']} at {inert(code.describe())} in a temporary git worktree")
     if "NAGA_HOME" not in todo.env:
         # The worktree is another repository root: point the command's own naga calls at this
         # store. Plumbing, like NAGA_RUN_ID: not part of the environment the run records.

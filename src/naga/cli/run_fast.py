@@ -9,9 +9,10 @@ import os
 
 from ..errors import NagaError
 from ..launch import RunRequest, run_command
+from ..present.fmt import STATUS_LOOK, UNKNOWN_LOOK, duration
+from ..present.inert import inert
 from ..store.layout import locate_store
 from .fast import report, say
-from .fmt import STATUS_LOOK, UNKNOWN_LOOK, duration
 
 TYPE_CHECKING = False  # typing itself costs naga run start-up time; checkers know this idiom
 if TYPE_CHECKING:
@@ -24,31 +25,13 @@ def _paint(text: str, code: int) -> str:
     return f"\033[{code}m{text}\033[0m"
 
 
-def inert(text: str) -> str:
-    """``text`` with control and format characters shown as escapes (``\\x1b``, ``\\u202e``),
-    so a record's text cannot drive the terminal. A stand-in until the shared presentation
-    module offers one; ``isprintable`` keeps the common case to one C call."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() or c == " " else _escape(c) for c in text)
-
-
-def _escape(c: str) -> str:
-    code = ord(c)
-    return (
-        f"\\x{code:02x}"
-        if code < 0x100
-        else f"\\u{code:04x}"
-        if code < 0x10000
-        else f"\\U{code:08x}"
-    )
-
-
 def start_line(meta: dict[str, Any]) -> None:
-    label = f"{meta['id']} ({meta['name']})" if meta.get("name") else meta["id"]
-    say(_paint(f"naga ▶ run {inert(label)}", 36) + f"  {inert(meta['command'])}")
+    """``naga ▶ run ID (NAME)  COMMAND``; the name and command inert (``--name $'\\e]0;x\a'``
+    would otherwise set the terminal's title)."""
+    label = f"{meta['id']} ({inert(meta['name'])})" if meta.get("name") else meta["id"]
+    say(_paint(f"naga ▶ run {label}", 36) + f"  {inert(meta['command'])}")
     if meta.get("unrecorded"):  # a full disk as the run began: say it before the command runs
-        say(_paint(f"naga: warning: {meta['unrecorded']}", 31))
+        say(_paint(f"naga: warning: {inert(meta['unrecorded'])}", 31))
 
 
 def end_line(meta: dict[str, Any]) -> None:
@@ -62,9 +45,9 @@ def end_line(meta: dict[str, Any]) -> None:
     symbol, _, colour = STATUS_LOOK.get(status, UNKNOWN_LOOK)
     say(_paint(symbol, colour) + " " + _paint(summary, 2))
     if meta.get("output", {}).get("error"):
-        say(f"naga: warning: {meta['output']['error']}")
+        say(f"naga: warning: {inert(meta['output']['error'])}")
     if meta.get("record_error"):
-        say(f"naga: warning: the run's end could not be recorded: {meta['record_error']}")
+        say(f"naga: warning: the run's end could not be recorded: {inert(meta['record_error'])}")
 
 
 def run_fast(

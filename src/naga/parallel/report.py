@@ -9,8 +9,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ..cli import render
-from ..cli.fmt import duration
+from ..present import fmt
+from ..present.inert import inert
+from ..present.terminal import Cell, status_cell, table
 from .sweepdir import Sweep
 
 
@@ -22,7 +23,7 @@ def task_values(sweep: Sweep, task: dict[str, Any]) -> dict[str, Any]:
 
 
 def _label(values: dict[str, Any]) -> str:
-    return " ".join(f"{key}={render.value(value)}" for key, value in values.items())
+    return " ".join(f"{key}={fmt.value(value)}" for key, value in values.items())
 
 
 def task_label(sweep: Sweep, task: dict[str, Any]) -> str:
@@ -40,9 +41,9 @@ def describe_tasks(sweep: Sweep) -> str:
     for task in sweep.tasks:
         state = states[task["index"]]
         what = (
-            " ".join(task["argv"])
+            inert(" ".join(task["argv"]))
             if sweep.doc["kind"] == "command"
-            else f"save_dir={task.get('save_dir', '-')}"
+            else f"save_dir={inert(task.get('save_dir', '-'))}"
         )
         mark = "done" if state == "completed" else "run "
         lines.append(f"  [{task['index']}] {mark} {_label(task_values(sweep, task))}  {what}")
@@ -97,18 +98,18 @@ def summary_table(sweep: Sweep, metrics: Sequence[str] = ()) -> str:
     status_at = headers.index("STATUS")
     cells = []
     for row in rows:
-        line: list[render.Cell] = []
+        line: list[Cell] = []
         for i, value in enumerate(row):
             if i == status_at:
                 pending = value == "pending"
-                line.append(("○ pending", None) if pending else render.status_cell(str(value)))
+                line.append(("○ pending", None) if pending else status_cell(str(value)))
             elif headers[i] == "DURATION":
-                line.append((duration(value), None))
+                line.append((fmt.duration(value), None))
             else:
-                line.append((render.value(value), None))
+                line.append((fmt.value(value), None))
         cells.append(line)
     width = shutil.get_terminal_size((120, 24)).columns
-    return render.table(headers, cells, width)
+    return table(headers, cells, width)
 
 
 def counts(sweep: Sweep) -> dict[str, int]:
@@ -127,5 +128,5 @@ def print_outcome(sweep: Sweep, metrics: Sequence[str] = ()) -> int:
     for index, outcome in sorted(sweep.pool.outcomes().items()):
         if outcome.get("status") == "failed" and outcome.get("error"):
             run = f" (run {outcome['run_id']})" if outcome.get("run_id") else ""
-            print(f"naga: task {index} failed{run}: {outcome['error']}", file=sys.stderr)
+            print(f"naga: task {index} failed{run}: {inert(outcome['error'])}", file=sys.stderr)
     return 0 if found.get("completed", 0) == len(sweep.tasks) else 1

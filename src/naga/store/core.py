@@ -146,6 +146,24 @@ class Store:
         rows = self.index.conn.execute(sql, (run_id,)).fetchall()
         return [{"id": r[0], "name": r[1], "status": r[2]} for r in rows]
 
+    def table_columns(self, flt: RunFilter) -> list[tuple[Any, ...]]:
+        """``table_rows`` column by column (id, name, status, started_at, duration_s,
+        git_commit, git_dirty, command, parent_id), transposed in C: `ls --all` lays out
+        100,000 runs without making a dict for each (half its time)."""
+        names = (
+            "id, name, status, started_at, duration_s, git_commit, git_dirty, command, parent_id"
+        )
+        rows = list(self._select(names, flt)) if self.exists() else []
+        columns = list(zip(*rows, strict=True)) or [() for _ in names.split(", ")]
+        if "running" in columns[2]:  # their elapsed time, as with_elapsed gives it
+            seconds, now = list(columns[4]), time.time()
+            for i, (status, started) in enumerate(zip(columns[2], columns[3], strict=True)):
+                if status == "running":
+                    doc = {"status": status, "started_at": started, "duration_s": seconds[i]}
+                    seconds[i] = with_elapsed(doc, now)["duration_s"]
+            columns[4] = tuple(seconds)
+        return columns
+
     def count(self, flt: RunFilter | None = None) -> int:
         if not self.exists():
             return 0

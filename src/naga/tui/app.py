@@ -21,8 +21,9 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Input, Static
 
-from ..cli.listing import parse_columns
 from ..errors import NagaError
+from ..present.fmt import parse_columns
+from ..present.inert import inert
 from ..store import Store
 from ..store import edit as store_edit
 from ..store.layout import locate_store
@@ -220,13 +221,16 @@ class NagaApp(App[None]):
     # -- the lines around the table ----------------------------------------------------------
 
     def say(self, text: str, style: str = "green") -> None:
+        """A message on the status line (or a toast over another screen). Messages quote
+        record text (names, errors): inert, and never read as Rich markup."""
+        text = inert(text, multiline=True)
         self.message = (Text(text, style=style), time.time())
         self._show_status()
         if not isinstance(self.screen, RunsScreen):  # the status line is under this screen
             severity: SeverityLevel = (
                 "error" if style == "red" else "warning" if style == "yellow" else "information"
             )
-            self.notify(text, severity=severity, timeout=MESSAGE_S)
+            self.notify(text, severity=severity, timeout=MESSAGE_S, markup=False)
 
     def _show_status(self) -> None:
         line = Text("naga ", style="bold")
@@ -250,13 +254,13 @@ class NagaApp(App[None]):
 
     def _status_note(self) -> Text | None:
         if self.trouble:
-            return Text(self.trouble, style="red")
+            return Text(inert(self.trouble), style="red")
         if self.message:
             return self.message[0]
         if self.snapshot and self.snapshot.warnings:
             first = self.snapshot.warnings[0]
             more = len(self.snapshot.warnings) - 1
-            return Text(first + (f" (+{more} more)" if more else ""), style="yellow")
+            return Text(inert(first) + (f" (+{more} more)" if more else ""), style="yellow")
         return None
 
     def _show_summary(self) -> None:
@@ -473,7 +477,7 @@ class NagaApp(App[None]):
         if run_id is None:
             return
         meta = read_run(self.store.layout, run_id)
-        current = (meta.get("name") or "") if isinstance(meta, dict) else ""
+        current = inert(meta.get("name") or "") if isinstance(meta, dict) else ""
         prompt = PromptScreen(f"New name for run {run_id} (empty: no name):", current)
         self.push_screen(prompt, lambda name: self._edit(store_edit.rename, run_id, name))
 
@@ -496,7 +500,8 @@ class NagaApp(App[None]):
         if not tags:
             self.say(f"run {run_id} has no tags", "yellow")
             return
-        prompt = PromptScreen(f"Tag to remove from run {run_id} ({', '.join(tags)}):", tags[0])
+        shown = ", ".join(inert(t) for t in tags)
+        prompt = PromptScreen(f"Tag to remove from run {run_id} ({shown}):", inert(tags[0]))
         self.push_screen(prompt, lambda tag: self._edit(store_edit.remove_tag, run_id, tag))
 
     def _edit(self, change: Any, run_id: str, text: str | None) -> None:

@@ -15,10 +15,10 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from ..cli.render import duration, value
+from ..present.fmt import duration, value
+from ..present.inert import inert
 from ..store.layout import StoreLayout
 from .details import read_run
-from .query import clean
 
 Row = tuple[str, list[Any], bool]
 
@@ -69,18 +69,19 @@ class CompareScreen(Screen[None]):
         table.clear(columns=True)
         table.add_column("", key="label")
         for meta in self.metas:
-            table.add_column(meta["id"] + (f" {clean(meta['name'])}" if meta.get("name") else ""))
+            name = f" {inert(meta['name'])}" if meta.get("name") else ""
+            table.add_column(Text(inert(meta["id"]) + name))  # Text: no markup read from a name
         rows = comparison(self.metas, self.with_sys)
         for label, values, differ in rows:
             if self.only_diff and not differ:
                 continue
             look = "bold yellow" if differ else ""
-            shown = [duration(v) if label == "duration" else clean(value(v)) for v in values]
-            table.add_row(Text(clean(label), style=look), *(Text(v, style=look) for v in shown))
+            shown = [duration(v) if label == "duration" else value(v) for v in values]
+            table.add_row(Text(inert(label), style=look), *(Text(v, style=look) for v in shown))
         differing = sum(1 for r in rows if r[2])
         title = Text(f" {len(self.metas)} runs: {differing} of {len(rows)} rows differ", "bold")
         if self.unreadable:
-            title += Text("  not shown: " + "; ".join(self.unreadable), style="red")
+            title += Text("  not shown: " + inert("; ".join(self.unreadable)), style="red")
         self.query_one("#compare-title", Static).update(title)
 
     def action_toggle_diff(self) -> None:

@@ -11,6 +11,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
+from ..present.inert import inert
+
 HELP = """\
 [b]Runs table[/b]
   ↑ ↓ j k  PgUp PgDn  Home End    move
@@ -46,7 +48,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(Text(self.question), classes="question")
+            yield Static(Text(inert(self.question, multiline=True)), classes="question")
             with Horizontal(classes="buttons"):
                 yield Button("Yes (y)", variant="error", id="yes")
                 yield Button("No (n)", variant="primary", id="no")
@@ -72,7 +74,7 @@ class PromptScreen(ModalScreen["str | None"]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(Text(self.question), classes="question")
+            yield Static(Text(inert(self.question, multiline=True)), classes="question")
             yield Input(self.value, placeholder=self.placeholder)
 
     def on_mount(self) -> None:

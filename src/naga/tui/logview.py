@@ -24,7 +24,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Footer, Input, Static
 
-from ..cli.render import size
+from ..present.fmt import size
 from .logfile import LogWindow
 
 EDGE_LINES = 50  # this close to an edge of the window, read the next block

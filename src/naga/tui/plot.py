@@ -20,6 +20,7 @@ from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 from textual_plotext import PlotextPlot
 
+from ..present.inert import inert
 from ..sdk import history
 from ..store.layout import StoreLayout
 from .details import read_run
@@ -58,7 +59,7 @@ def read_curve(layout: StoreLayout, run_id: str, key: str, x_axis: str) -> Curve
         xs = [float(s) for s in points.steps[::stride]]
     meta = read_run(layout, run_id)
     name = meta.get("name") if isinstance(meta, dict) else None
-    return Curve(run_id + (f" {name}" if name else ""), xs, values)
+    return Curve(run_id + (f" {inert(name)}" if name else ""), xs, values)
 
 
 class PlotScreen(Screen[None]):
@@ -80,7 +81,8 @@ class PlotScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static(id="plot-title")
         with Horizontal():
-            yield OptionList(*[Option(k, id=k) for k in self.keys], id="plot-metrics")
+            options = [Option(Text(inert(k)), id=k) for k in self.keys]  # Text: no markup
+            yield OptionList(*options, id="plot-metrics")
             yield PlotextPlot(id="plot")
         yield Footer()
 
@@ -120,10 +122,10 @@ class PlotScreen(Screen[None]):
         found = [c for c in curves if c is not None]
         for curve in found:
             plt.plot(curve.xs, curve.ys, label=curve.label, marker="braille")
-        plt.title(self.metric)
+        plt.title(inert(self.metric))
         plt.xlabel("step" if self.x_axis == "step" else "seconds since the first point")
         missing = len(curves) - len(found)
         note = f"  ({missing} of the runs did not log it)" if missing else ""
         runs = f"{len(found)} run{'s' if len(found) != 1 else ''}"
-        title.update(Text(f" {self.metric}: {runs}, x = {self.x_axis}{note}", style="bold"))
+        title.update(Text(f" {inert(self.metric)}: {runs}, x = {self.x_axis}{note}", style="bold"))
         plot.refresh()

@@ -18,18 +18,17 @@ from __future__ import annotations
 import json
 import shlex
 import sqlite3
-import unicodedata
 from dataclasses import dataclass, replace
 from operator import itemgetter
 from typing import Any
 
-from ..cli.render import short_commit, value
 from ..errors import UsageError
+from ..present.fmt import short_commit, value
+from ..present.inert import inert
 from ..store import RunFilter, Store
 from ..store.conditions import Condition, parse_condition
 from ..store.query import STATUSES, parse_since
 from ..store.timefmt import parse_iso
-from ..text import one_line
 
 _OPERATORS = "=<>!"
 
@@ -260,38 +259,19 @@ def column_values(
 
 def _with_values(row: RunRow, columns: tuple[str, ...], found: dict[Any, Any]) -> RunRow:
     values = tuple(found.get((row.id, c)) for c in columns)
-    return replace(row, values=values, cells=tuple(clean(value(v)) for v in values))
-
-
-def clean(text: str) -> str:
-    """One line a terminal draws as it is: controls (C0 and C1: ``\\x9b`` starts an escape
-    sequence on some terminals), format characters (bidi overrides, zero-width) and line
-    separators are shown escaped."""
-    if text.isprintable():
-        return text
-    return "".join(_escaped(c) for c in one_line(text))
-
-
-def _escaped(char: str) -> str:
-    if unicodedata.category(char) not in _HIDDEN:
-        return char
-    code = ord(char)
-    return f"\\x{code:02x}" if code < 256 else f"\\u{code:04x}"
-
-
-_HIDDEN = {"Cc", "Cf", "Zl", "Zp"}
+    return replace(row, values=values, cells=tuple(inert(value(v)) for v in values))
 
 
 def _row(fields: Raw) -> RunRow:
     run_id, name, status, started_at, duration_s, commit, dirty, command, parent_id = fields
     return RunRow(
         id=run_id,
-        name=clean(name or "-"),
-        status=status or "?",
+        name=inert(name or "-"),
+        status=inert(status or "?"),
         started_at=started_at,
         duration_s=duration_s,
         git=short_commit(commit, dirty),
-        command=clean(command or ""),
+        command=inert(command or ""),
         parent_id=parent_id,
     )
 

@@ -24,8 +24,8 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from ..cli.fmt import STATUS_LOOK, UNKNOWN_LOOK
-from ..cli.render import duration, started
+from ..present.fmt import STATUS_LOOK, UNKNOWN_LOOK, duration, started
+from ..present.inert import inert
 from ..store.timefmt import parse_iso
 from .query import RunRow, sort_key
 
@@ -250,7 +250,7 @@ class RunTable(ScrollView, can_focus=True):
             return row.cells[column.at], None
         label = column.label
         if label == "ID":
-            return ("└ " if row.depth else "") + row.id, ID_STYLE
+            return ("└ " if row.depth else "") + inert(row.id), ID_STYLE
         if label == "NAME":
             return row.name, None
         if label == "STATUS":
