@@ -10,15 +10,22 @@
 - Signals: SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 sent to naga are forwarded to
   the child's process group, except those naga was started ignoring (``nohup``). SIGCHLD wakes
   the loop through ``signal.set_wakeup_fd``, so the end of the child is seen at once.
-- One thread: a ``poll`` loop, which also samples the process tree's memory now and then.
+- One ``poll`` loop reads the command and writes the log, and samples the process tree's memory
+  now and then. Copies to a terminal or a pipe go through a thread of their own (``_Echo``):
+  with the loop writing them itself, a terminal busy drawing the last chunk kept naga from
+  reading, the command's pty filled (4 KiB), and a chatty program ran at the terminal's pace
+  times two. The loop never sleeps: a read returns whatever has piled up since the last one,
+  so the slower naga's round, the bigger its chunks, and a lone line is shown at once.
 """
 
 from __future__ import annotations
 
+import _thread
 import errno
 import fcntl
 import os
 import select
+import stat
 import sys
 import termios
 import time
@@ -43,8 +50,8 @@ FORWARDED = (
 CANCELLING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 READ_SIZE = 1 << 18
 PIPE_SIZE = 1 << 20
-COALESCE_BYTES = 1 << 16
-COALESCE_S = 0.001
+# Output read but not yet shown; past this naga stops reading until the terminal catches up.
+ECHO_BACKLOG = 1 << 20
 # After the command exits, keep reading what its background children still write, but not forever.
 DRAIN_QUIET_S = 0.1
 DRAIN_MAX_S = 5.0
@@ -81,6 +88,99 @@ class _Stream:
     def __init__(self, fd: int, sink: int, is_pipe: bool) -> None:
         self.fd, self.sink, self.is_pipe = fd, sink, is_pipe
         self.echo = True
+        self.echoer: _Echo | None = None
+
+
+class _Echo:
+    """Copies chunks to one of naga's outputs (a terminal, a pipe) from a thread of its own.
+
+    The loop hands chunks over and carries on reading the command while the terminal takes
+    its time; the thread writes everything that piled up in one call. Backpressure stays: past
+    ``ECHO_BACKLOG`` unshown bytes the loop stops reading (``full``), and the thread wakes it
+    through ``wake_fd`` once there is room. Built on ``_thread``: ``threading`` would cost
+    every ``naga run`` its import.
+    """
+
+    def __init__(self, fd: int, wake_fd: int) -> None:
+        self.fd, self.wake_fd = fd, wake_fd
+        self.chunks: list[bytes] = []
+        self.backlog = 0
+        self.error: OSError | None = None
+        self.closing = False
+        self.signalled = False
+        self.waiter = False  # the loop waits for room: wake it when there is some
+        self.mutex = _thread.allocate_lock()
+        self.ready = _thread.allocate_lock()  # held while there is nothing to write
+        self.ready.acquire()
+        self.done = _thread.allocate_lock()  # held while the thread runs
+        self.done.acquire()
+        _thread.start_new_thread(self._run, ())
+
+    @property
+    def full(self) -> bool:
+        return self.backlog >= ECHO_BACKLOG and self.error is None
+
+    def put(self, chunk: bytes) -> None:
+        with self.mutex:
+            if self.error is not None:
+                return
+            self.chunks.append(chunk)
+            self.backlog += len(chunk)
+            if self.backlog >= ECHO_BACKLOG:
+                self.waiter = True
+            self._signal()
+
+    def _signal(self) -> None:
+        if not self.signalled:
+            self.signalled = True
+            self.ready.release()
+
+    def close(self) -> None:
+        """Write what is left, then stop the thread."""
+        with self.mutex:
+            self.closing = True
+            self._signal()
+        self.done.acquire()
+
+    def _run(self) -> None:
+        closing = False
+        try:
+            while True:
+                if not closing:  # closing, nothing is put any more: no need to wait for it
+                    self.ready.acquire()
+                with self.mutex:
+                    chunks, self.chunks, self.signalled = self.chunks, [], False
+                    closing = self.closing
+                if not chunks:
+                    if closing:
+                        return
+                    continue
+                data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                try:
+                    _write_all(self.fd, data)
+                except OSError as exc:  # the reader went away: the loop stops echoing
+                    with self.mutex:
+                        self.error, self.chunks, self.backlog = exc, [], 0
+                    self._wake()
+                    return
+                self._written(len(data))
+        finally:
+            self.done.release()
+
+    def _written(self, size: int) -> None:
+        with self.mutex:
+            self.backlog -= size
+            wake = self.waiter and self.backlog < ECHO_BACKLOG
+            if wake:
+                self.waiter = False
+        if wake:
+            self._wake()
+
+    def _wake(self) -> None:
+        try:
+            os.write(self.wake_fd, b"\0")
+        except OSError:  # full: the loop has wake-ups to read already
+            pass
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -135,6 +235,15 @@ def _set_foreground(tty: int, pgrp: int) -> None:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
+def _needs_thread(fd: int) -> bool:
+    """A terminal or a pipe may keep a write waiting; a file or /dev/null does not."""
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or os.isatty(fd)
+
+
 def _grow_pipe(fd: int) -> None:
     try:
         fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)
@@ -172,6 +281,8 @@ class _Runner:
         self.poller = select.poll()
         self.maybe_exited = True  # reap once at the start whatever happens
         self.blocked_s = 0.0  # time spent waiting for naga's own stdout/stderr to take output
+        self.echoers: list[_Echo] = []
+        self.paused: dict[int, float] = {}  # fd of a stream not read while its echo catches up
         self.wake_r = self.wake_w = -1
         self.old_wakeup = -1
         self.old_handlers: dict[int, Any] = {}
@@ -249,18 +360,51 @@ class _Runner:
             except OSError as exc:
                 self.outcome.log_error = f"output log stopped: {exc.strerror or exc}"
         if stream.echo:
-            before = time.monotonic()
-            try:
-                _write_all(stream.sink, chunk)
-            except OSError:  # the reader of our stdout went away: behave as the child would
-                stream.echo = False
-                if stream.is_pipe and stream.sink == 1:
-                    self._close(stream)
-            self.blocked_s += time.monotonic() - before  # a slow reader is not a chatty child
+            self._echo(stream, chunk)
         return len(chunk)
+
+    def _echo(self, stream: _Stream, chunk: bytes) -> None:
+        echoer = stream.echoer
+        try:
+            if echoer is None:
+                _write_all(stream.sink, chunk)
+            elif echoer.error is not None:
+                raise echoer.error
+            else:
+                echoer.put(chunk)
+                if echoer.full:
+                    self.poller.modify(stream.fd, 0)
+                    self.paused[stream.fd] = time.monotonic()
+        except OSError:  # the reader of our stdout went away: behave as the child would
+            stream.echo = False
+            if stream.is_pipe and stream.sink == 1:
+                self._close(stream)
+
+    def _resume(self, now: float) -> None:
+        """Read again the streams whose echo has caught up (or failed)."""
+        for fd, since in list(self.paused.items()):
+            stream = self.streams.get(fd)
+            if stream is None or stream.echoer is None or not stream.echoer.full:
+                del self.paused[fd]
+                self.blocked_s += now - since  # a slow reader is not a chatty child
+                if stream is not None:
+                    self.poller.modify(fd, select.POLLIN)
+
+    def _start_echoers(self) -> None:
+        for stream in self.streams.values():
+            if _needs_thread(stream.sink):
+                stream.echoer = _Echo(stream.sink, self.wake_w)
+                self.echoers.append(stream.echoer)
+
+    def _stop_echoers(self) -> None:
+        """Everything read is shown before naga says the run is over."""
+        echoers, self.echoers = self.echoers, []
+        for echoer in echoers:
+            echoer.close()
 
     def _close(self, stream: _Stream) -> None:
         self.streams.pop(stream.fd, None)
+        self.paused.pop(stream.fd, None)
         try:
             self.poller.unregister(stream.fd)
         except KeyError:  # closed before the loop registered it
@@ -323,6 +467,7 @@ class _Runner:
         for signum, handler in self.old_handlers.items():
             signal.signal(signum, handler)
         signal.set_wakeup_fd(self.old_wakeup)
+        self._stop_echoers()
         os.close(self.wake_r)
         os.close(self.wake_w)
         for stream in list(self.streams.values()):
@@ -336,6 +481,7 @@ class _Runner:
     def loop(self) -> None:
         for fd in self.streams:
             self.poller.register(fd, select.POLLIN)
+        self._start_echoers()
         self.poller.register(self.wake_r, select.POLLIN)
         status: int | None = None
         exited_at = 0.0
@@ -347,7 +493,6 @@ class _Runner:
         while True:
             wait = min(next_tick, next_winsize) - now if status is None else DRAIN_QUIET_S
             events = self.poller.poll(max(0.0, wait) * 1000)
-            got = 0
             for fd, _ in events:
                 if fd == self.wake_r:
                     try:
@@ -355,8 +500,10 @@ class _Runner:
                     except BlockingIOError:
                         pass
                 elif fd in self.streams:
-                    got += self._pump(self.streams[fd])
+                    self._pump(self.streams[fd])
             now = time.monotonic()
+            if self.paused:
+                self._resume(now)
             if status is None and (self.maybe_exited or now >= next_tick):
                 self.maybe_exited = False
                 status = self._reap()
@@ -364,7 +511,9 @@ class _Runner:
                     exited_at, self.blocked_s = now, 0.0
                     continue  # read what it wrote last before deciding it is over
             draining = now - exited_at - self.blocked_s
-            if status is not None and (not self.streams or not events or draining > DRAIN_MAX_S):
+            # Paused, the command's output waits for the terminal: that is no end of it.
+            ended = not self.streams or not events or draining > DRAIN_MAX_S
+            if status is not None and ended and not self.paused:
                 break
             if now >= next_tick:
                 self.peak_tree_rss = max(self.peak_tree_rss, tree_rss_bytes(self.pid))
@@ -372,11 +521,7 @@ class _Runner:
             if now >= next_winsize:
                 winsize = self._sync_winsize(winsize)
                 next_winsize = now + WINSIZE_POLL_S
-            if 0 < got < COALESCE_BYTES and status is None:
-                # A trickle: let the command write a little more before the next round, so a
-                # flood of small writes costs naga one round per millisecond, not one per write.
-                time.sleep(COALESCE_S)
-                now = time.monotonic()
+        self._stop_echoers()
         self._finish(status)
 
     def _sync_winsize(self, known: bytes | None) -> bytes | None:
