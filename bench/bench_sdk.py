@@ -499,21 +499,25 @@ RUNS_CASES = [  # label, command after the venv's python / naga
 ]
 
 
-def bench_runs(sizes: Sequence[int]) -> list[tuple[int, dict[str, float]]]:
+def bench_runs(sizes: Sequence[int], keep: Path | None) -> list[tuple[int, dict[str, float]]]:
+    """``keep``: fill the stores there once and leave them, to time another build on them."""
     from bench_ls import fill, reindex
 
     python, naga = TOOLS["naga"].python, venv_bin(NAGA_VENV, "naga")
     out = []
     for size in sizes:
         with project("naga", {"README": "runs()\n"}) as p:
-            print(f"  runs: writing {size:,} runs ...", flush=True)
-            fill(p.store, size)
-            reindex(naga, p.store)
+            store = p.store if keep is None else keep / str(size)
+            env = {**p.env(), "NAGA_HOME": str(store)}
+            if not (store / "runs").is_dir():
+                print(f"  runs: writing {size:,} runs ...", flush=True)
+                fill(store, size)
+            reindex(naga, store)
             medians = {}
             for label, code in RUNS_CASES:
                 cmd = [naga, "ls", "--all", "--json"] if code is None else [python, "-c", code]
-                run_once(cmd, p.env(), p.proj)  # warm-up: the index is synced, caches warm
-                samples = [run_once(cmd, p.env(), p.proj) for _ in range(RUNS_REPS)]
+                run_once(cmd, env, p.proj)  # warm-up: the index is synced, caches warm
+                samples = [run_once(cmd, env, p.proj) for _ in range(RUNS_REPS)]
                 medians[label] = sorted(samples)[len(samples) // 2]
         out.append((size, medians))
     return out
@@ -567,6 +571,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=",".join(map(str, RUNS_SIZES)),
         help="store sizes for `runs` (default 10000,100000)",
     )
+    parser.add_argument(
+        "--runs-store", type=Path, help="keep the `runs` stores in this directory (reused)"
+    )
     args = parser.parse_args(argv)
     workloads = [w for w in args.workloads.split(",") if w]
     tools = {t for t in args.tools.split(",") if t}
@@ -585,7 +592,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     read = bench_read(bench) if "read" in workloads else None
     keymix = bench_keymix(bench) if "keymix" in workloads else None
     sizes = [int(x) for x in args.runs_sizes.split(",") if x]
-    runs = bench_runs(sizes) if "runs" in workloads else None
+    runs = bench_runs(sizes, args.runs_store) if "runs" in workloads else None
 
     if single is not None:
         report_log(single, "single")

@@ -10,17 +10,14 @@
 - Signals: SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 sent to naga are forwarded to
   the child's process group, except those naga was started ignoring (``nohup``). SIGCHLD wakes
   the loop through ``signal.set_wakeup_fd``, so the end of the child is seen at once.
-- One ``poll`` loop reads the command and writes the log, and samples the process tree's memory
-  now and then. Copies to a terminal or a pipe go through a thread of their own (``_Echo``):
-  with the loop writing them itself, a terminal busy drawing the last chunk kept naga from
-  reading, the command's pty filled (4 KiB), and a chatty program ran at the terminal's pace
-  times two. The loop never sleeps: a read returns whatever has piled up since the last one,
-  so the slower naga's round, the bigger its chunks, and a lone line is shown at once.
+- One thread: a ``poll`` loop reads the command, writes the log, copies to naga's outputs
+  without waiting for them (``_Echo``), and samples the process tree's memory now and then.
+  It never sleeps: a read returns whatever has piled up since the last one, so the slower
+  naga's round, the bigger its chunks, and a lone line is shown at once.
 """
 
 from __future__ import annotations
 
-import _thread
 import errno
 import fcntl
 import os
@@ -92,95 +89,73 @@ class _Stream:
 
 
 class _Echo:
-    """Copies chunks to one of naga's outputs (a terminal, a pipe) from a thread of its own.
+    """Copies chunks to one of naga's outputs (a terminal, a pipe) without ever waiting for it.
 
-    The loop hands chunks over and carries on reading the command while the terminal takes
-    its time; the thread writes everything that piled up in one call. Backpressure stays: past
-    ``ECHO_BACKLOG`` unshown bytes the loop stops reading (``full``), and the thread wakes it
-    through ``wake_fd`` once there is room. Built on ``_thread``: ``threading`` would cost
-    every ``naga run`` its import.
+    Writes go through a description of the output opened anew and made non-blocking (the
+    shell's own stays as it was): what the terminal does not take at once waits here, is
+    written when ``poll`` says there is room, and while ``ECHO_BACKLOG`` bytes wait the loop
+    stops reading the command (backpressure, in constant memory). Blocking writes made naga
+    wait for a terminal busy drawing instead of reading: the command's pty (4 KiB) filled and a
+    chatty program ran at half the terminal's pace. A thread doing the writes cost two context
+    switches a chunk (it and the loop passing the GIL back and forth).
     """
 
-    def __init__(self, fd: int, wake_fd: int) -> None:
-        self.fd, self.wake_fd = fd, wake_fd
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
         self.chunks: list[bytes] = []
         self.backlog = 0
-        self.error: OSError | None = None
-        self.closing = False
-        self.signalled = False
-        self.waiter = False  # the loop waits for room: wake it when there is some
-        self.mutex = _thread.allocate_lock()
-        self.ready = _thread.allocate_lock()  # held while there is nothing to write
-        self.ready.acquire()
-        self.done = _thread.allocate_lock()  # held while the thread runs
-        self.done.acquire()
-        _thread.start_new_thread(self._run, ())
 
     @property
     def full(self) -> bool:
-        return self.backlog >= ECHO_BACKLOG and self.error is None
+        return self.backlog >= ECHO_BACKLOG
 
     def put(self, chunk: bytes) -> None:
-        with self.mutex:
-            if self.error is not None:
-                return
+        """Write what the output takes now, keep the rest; OSError when it went away."""
+        if self.chunks:
             self.chunks.append(chunk)
             self.backlog += len(chunk)
-            if self.backlog >= ECHO_BACKLOG:
-                self.waiter = True
-            self._signal()
+            return
+        try:
+            written = os.write(self.fd, chunk)
+        except BlockingIOError:
+            written = 0
+        if written < len(chunk):
+            self.chunks.append(chunk[written:])
+            self.backlog += len(chunk) - written
 
-    def _signal(self) -> None:
-        if not self.signalled:
-            self.signalled = True
-            self.ready.release()
+    def flush(self) -> None:
+        """Write what waits, as far as the output takes it (poll said it has room)."""
+        data = b"".join(self.chunks)
+        try:
+            written = os.write(self.fd, data)
+        except BlockingIOError:
+            written = 0
+        self.chunks = [data[written:]] if written < len(data) else []
+        self.backlog = len(data) - written
 
     def close(self) -> None:
-        """Write what is left, then stop the thread."""
-        with self.mutex:
-            self.closing = True
-            self._signal()
-        self.done.acquire()
-
-    def _run(self) -> None:
-        closing = False
+        """Write everything left, waiting for the output as long as it takes."""
         try:
-            while True:
-                if not closing:  # closing, nothing is put any more: no need to wait for it
-                    self.ready.acquire()
-                with self.mutex:
-                    chunks, self.chunks, self.signalled = self.chunks, [], False
-                    closing = self.closing
-                if not chunks:
-                    if closing:
-                        return
-                    continue
-                data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-                try:
-                    _write_all(self.fd, data)
-                except OSError as exc:  # the reader went away: the loop stops echoing
-                    with self.mutex:
-                        self.error, self.chunks, self.backlog = exc, [], 0
-                    self._wake()
-                    return
-                self._written(len(data))
+            if self.chunks:
+                _write_all(self.fd, b"".join(self.chunks))
         finally:
-            self.done.release()
+            self.chunks, self.backlog = [], 0
+            os.close(self.fd)
 
-    def _written(self, size: int) -> None:
-        with self.mutex:
-            self.backlog -= size
-            wake = self.waiter and self.backlog < ECHO_BACKLOG
-            if wake:
-                self.waiter = False
-        if wake:
-            self._wake()
 
-    def _wake(self) -> None:
-        try:
-            os.write(self.wake_fd, b"\0")
-        except OSError:  # full: the loop has wake-ups to read already
-            pass
+def _open_echo(fd: int) -> _Echo | None:
+    """An _Echo for naga's output ``fd`` when it is a terminal or a pipe, which may keep a write
+    waiting (a file or /dev/null never does); None where it cannot be opened anew."""
+    try:
+        if os.isatty(fd):
+            path = os.ttyname(fd)
+        elif stat.S_ISFIFO(os.fstat(fd).st_mode) and os.path.isdir("/proc/self/fd"):
+            path = f"/proc/self/fd/{fd}"
+        else:
+            return None
+        return _Echo(os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC))
+    except OSError:
+        return None
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -235,15 +210,6 @@ def _set_foreground(tty: int, pgrp: int) -> None:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
-def _needs_thread(fd: int) -> bool:
-    """A terminal or a pipe may keep a write waiting; a file or /dev/null does not."""
-    try:
-        mode = os.fstat(fd).st_mode
-    except OSError:
-        return False
-    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or os.isatty(fd)
-
-
 def _grow_pipe(fd: int) -> None:
     try:
         fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)
@@ -281,7 +247,7 @@ class _Runner:
         self.poller = select.poll()
         self.maybe_exited = True  # reap once at the start whatever happens
         self.blocked_s = 0.0  # time spent waiting for naga's own stdout/stderr to take output
-        self.echoers: list[_Echo] = []
+        self.echoers: dict[int, _Stream] = {}  # an _Echo's fd -> the stream it copies
         self.paused: dict[int, float] = {}  # fd of a stream not read while its echo catches up
         self.wake_r = self.wake_w = -1
         self.old_wakeup = -1
@@ -368,23 +334,47 @@ class _Runner:
         try:
             if echoer is None:
                 _write_all(stream.sink, chunk)
-            elif echoer.error is not None:
-                raise echoer.error
-            else:
-                echoer.put(chunk)
-                if echoer.full:
-                    self.poller.modify(stream.fd, 0)
-                    self.paused[stream.fd] = time.monotonic()
+                return
+            waiting = echoer.backlog
+            echoer.put(chunk)
         except OSError:  # the reader of our stdout went away: behave as the child would
-            stream.echo = False
-            if stream.is_pipe and stream.sink == 1:
-                self._close(stream)
+            self._echo_failed(stream)
+            return
+        if echoer.backlog and not waiting:
+            self.poller.register(echoer.fd, select.POLLOUT)
+        if echoer.full and stream.fd not in self.paused:
+            self.poller.modify(stream.fd, 0)
+            self.paused[stream.fd] = time.monotonic()
+
+    def _echo_failed(self, stream: _Stream) -> None:
+        stream.echo = False
+        echoer, stream.echoer = stream.echoer, None
+        if echoer is not None:
+            self.echoers.pop(echoer.fd, None)
+            if echoer.backlog:
+                self.poller.unregister(echoer.fd)
+            echoer.chunks, echoer.backlog = [], 0
+            echoer.close()
+        if stream.is_pipe and stream.sink == 1:
+            self._close(stream)
+
+    def _drain(self, stream: _Stream) -> None:
+        """The output has room: write what waits for it."""
+        echoer = stream.echoer
+        assert echoer is not None
+        try:
+            echoer.flush()
+        except OSError:
+            self._echo_failed(stream)
+            return
+        if not echoer.backlog:
+            self.poller.unregister(echoer.fd)
 
     def _resume(self, now: float) -> None:
         """Read again the streams whose echo has caught up (or failed)."""
         for fd, since in list(self.paused.items()):
             stream = self.streams.get(fd)
-            if stream is None or stream.echoer is None or not stream.echoer.full:
+            if stream is None or not stream.echoer or not stream.echoer.full:
                 del self.paused[fd]
                 self.blocked_s += now - since  # a slow reader is not a chatty child
                 if stream is not None:
@@ -392,15 +382,23 @@ class _Runner:
 
     def _start_echoers(self) -> None:
         for stream in self.streams.values():
-            if _needs_thread(stream.sink):
-                stream.echoer = _Echo(stream.sink, self.wake_w)
-                self.echoers.append(stream.echoer)
+            stream.echoer = _open_echo(stream.sink)
+            if stream.echoer is not None:
+                self.echoers[stream.echoer.fd] = stream
 
     def _stop_echoers(self) -> None:
         """Everything read is shown before naga says the run is over."""
-        echoers, self.echoers = self.echoers, []
-        for echoer in echoers:
-            echoer.close()
+        streams, self.echoers = list(self.echoers.values()), {}
+        for stream in streams:
+            echoer, stream.echoer = stream.echoer, None
+            if echoer is None:
+                continue
+            if echoer.backlog:
+                self.poller.unregister(echoer.fd)
+            try:
+                echoer.close()
+            except OSError:  # went away at the very end
+                stream.echo = False
 
     def _close(self, stream: _Stream) -> None:
         self.streams.pop(stream.fd, None)
@@ -501,6 +499,8 @@ class _Runner:
                         pass
                 elif fd in self.streams:
                     self._pump(self.streams[fd])
+                elif fd in self.echoers:
+                    self._drain(self.echoers[fd])
             now = time.monotonic()
             if self.paused:
                 self._resume(now)
