@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pty
 import select
+import shlex
 import subprocess
 import time
 from pathlib import Path
@@ -71,3 +72,20 @@ def test_a_terminal_that_stops_reading_holds_up_neither_command_nor_log(
     assert log.read_bytes() == body
     # The terminal gets the same bytes, in order (its own pty turns "\n" into "\r\n").
     assert body in shown.replace(b"\r\n", b"\n")
+
+
+def test_a_reader_that_goes_away_stops_the_command_as_without_naga(tmp_path: Path) -> None:
+    """`naga run -- cmd | head -1`: once head exits, cmd gets SIGPIPE, as it would alone."""
+    forever = "import itertools\nfor i in itertools.count():\n    print(i, flush=True)\n"
+    (tmp_path / "forever.py").write_text(forever)
+    naga = " ".join(shlex.quote(a) for a in naga_cmd("run", "--", "python", "forever.py"))
+    done = subprocess.run(
+        f"{naga} | head -1",
+        shell=True,
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.stdout == b"0\n"
+    assert done.returncode == 0
