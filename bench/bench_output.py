@@ -53,9 +53,10 @@ for i in range(total):
     write(f"{i:012d} {pad}\\n")
 """
 # Started by `script` or tmux, times the command it is given and samples that command's own
-# VmRSS (naga's, when it is `naga run ...`); writes "seconds peak_MiB exit_code" to argv[1].
+# VmRSS (naga's, when it is `naga run ...`); writes "seconds peak_MiB exit_code cpu_seconds"
+# to argv[1], the CPU being the command's whole tree (naga and gen.py, or gen.py alone).
 TIMED_PY = """\
-import subprocess, sys, time
+import resource, subprocess, sys, time
 
 def rss(pid):
     try:
@@ -74,8 +75,9 @@ while proc.poll() is None:
     peak = max(peak, rss(proc.pid))
     time.sleep(0.02)
 wall = time.perf_counter() - start
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
 with open(sys.argv[1], "w") as f:
-    f.write(f"{wall} {peak} {proc.returncode}")
+    f.write(f"{wall} {peak} {proc.returncode} {usage.ru_utime + usage.ru_stime}")
 """
 # One line every 20 ms, each carrying the time it was written.
 LATENCY_PY = """\
@@ -94,6 +96,7 @@ TARGET_TTY_THROUGHPUT = 0.8  # naga's throughput on a terminal / the same termin
 class Sample:
     wall_s: float
     max_rss_mb: float
+    cpu_s: float = 0.0  # terminal and tmux: CPU of the command's tree (naga + gen.py)
 
 
 def vm_rss_mb(pid: int) -> float | None:
@@ -258,11 +261,11 @@ def check_log(store: Path, expected: tuple[int, str]) -> None:
 
 
 def read_timed(result: Path) -> Sample:
-    wall, peak, code = result.read_text().split()
+    wall, peak, code, cpu = result.read_text().split()
     result.unlink()
     if code != "0":
         raise RuntimeError(f"the timed command exited {code}")
-    return Sample(float(wall), float(peak))
+    return Sample(float(wall), float(peak), float(cpu))
 
 
 def in_script(p: Project, cmd: Sequence[str | Path]) -> Sample:
@@ -333,16 +336,21 @@ def report_terminal(title: str, mb: float, rows: dict[str, list[Sample]]) -> Non
     for label, samples in rows.items():
         wall = statistics.median(s.wall_s for s in samples)
         rss = max(s.max_rss_mb for s in samples) if label == "naga run" else None
+        cpu = statistics.median(s.cpu_s for s in samples)
         table.append(
             [
                 label,
                 f"{wall:.2f}",
                 f"{mb / wall:.1f}",
                 f"{base / wall:.2f}x",
+                f"{cpu:.2f}",
                 "-" if rss is None else f"{rss:.1f}",
             ]
         )
-    print_rows(title, ["command", "median s", "MiB/s", "throughput vs without", "RSS MB"], table)
+    headers = ["command", "median s", "MiB/s", "throughput vs without", "CPU s", "RSS MB"]
+    print_rows(title, headers, table)
+    print("(CPU s: the command's whole tree, naga and gen.py; on a loaded machine the wall")
+    print(" times swing, the CPU naga adds does not)")
     wrapped = rows["naga run"]
     ratio = base / statistics.median(s.wall_s for s in wrapped)
     rss = max(s.max_rss_mb for s in wrapped)
