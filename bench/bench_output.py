@@ -1,16 +1,27 @@
-"""Output throughput: `python gen.py > file` vs `naga run -- python gen.py > file`.
+"""Output throughput, naga beside the same command without it, in the places users look.
 
-gen.py writes --mb MiB of 80-byte text lines through sys.stdout with default buffering.
-naga's stdout is a regular file, so naga runs in pipe mode (captures and tees the child).
-While naga runs, the driver samples naga's own VmRSS (not the child's) every 20 ms.
-Finally naga's captured $NAGA_HOME/runs/<id>/output.log must be byte-for-byte as large as
-the baseline file.
+pipe      `python gen.py > file` vs `naga run -- python gen.py > file`: gen.py writes --mb MiB
+          of 80-byte text lines through sys.stdout with default buffering; naga's stdout is a
+          regular file, so naga runs in pipe mode (captures and tees the child).
+terminal  the same on a terminal: `script -qec CMD /dev/null` gives both a pty, so gen.py's
+          stdout is line-buffered (one write per line, the chatty case) and naga runs in pty
+          mode. A C relay (`script` inside `script`, the same extra pty hop naga adds) is shown
+          for reference.
+tmux      the same inside a real tmux session (a private server, 200x50), which draws every line.
+latency   one line at a time on a pty the driver reads: time from the child's write to the
+          line reaching the terminal, with and without naga.
+
+While naga runs, the driver samples naga's own VmRSS (not the child's) every 20 ms. naga's
+captured $NAGA_HOME/runs/<id>/output.log must hold exactly the bytes gen.py wrote.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
+import select
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -18,6 +29,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from common import (
     NAGA_VENV,
@@ -25,6 +37,7 @@ from common import (
     command_failed,
     installed,
     naga_python,
+    print_rows,
     project,
     venv_bin,
 )
@@ -39,15 +52,51 @@ pad = "x" * (LINE - 14)
 for i in range(total):
     write(f"{i:012d} {pad}\\n")
 """
+# Started by `script` or tmux, times the command it is given and samples that command's own
+# VmRSS (naga's, when it is `naga run ...`); writes "seconds peak_MiB exit_code cpu_seconds"
+# to argv[1], the CPU being the command's whole tree (naga and gen.py, or gen.py alone).
+TIMED_PY = """\
+import resource, subprocess, sys, time
+
+def rss(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+start = time.perf_counter()
+proc = subprocess.Popen(sys.argv[2:])
+peak = 0.0
+while proc.poll() is None:
+    peak = max(peak, rss(proc.pid))
+    time.sleep(0.02)
+wall = time.perf_counter() - start
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+with open(sys.argv[1], "w") as f:
+    f.write(f"{wall} {peak} {proc.returncode} {usage.ru_utime + usage.ru_stime}")
+"""
+# One line every 20 ms, each carrying the time it was written.
+LATENCY_PY = """\
+import sys, time
+for i in range(int(sys.argv[1])):
+    time.sleep(0.02)
+    print(f"LAT {time.time():.6f}", flush=True)
+"""
 POLL_S = 0.020
 TARGET_RATIO = 1.2
 TARGET_RSS_MB = 60.0
+TARGET_TTY_THROUGHPUT = 0.8  # naga's throughput on a terminal / the same terminal's without naga
 
 
 @dataclass(frozen=True)
 class Sample:
     wall_s: float
     max_rss_mb: float
+    cpu_s: float = 0.0  # terminal and tmux: CPU of the command's tree (naga + gen.py)
 
 
 def vm_rss_mb(pid: int) -> float | None:
@@ -127,20 +176,31 @@ def baseline_once(p: Project, python: Path, mb: float) -> tuple[Sample, int]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mb", type=float, default=200, help="MiB the child writes (default 200)")
+    parser.add_argument("--tty-mb", type=float, default=24, help="MiB on a terminal (default 24)")
+    parser.add_argument("--tmux-mb", type=float, default=12, help="MiB inside tmux (default 12)")
     parser.add_argument("--reps", type=int, default=3, help="repetitions, median (default 3)")
+    parser.add_argument(
+        "--only", choices=PARTS, action="append", help="run only these parts (repeatable)"
+    )
     args = parser.parse_args(argv)
 
     python, naga = naga_python(), venv_bin(NAGA_VENV, "naga")
     if not installed(naga, "naga"):
         return 1
+    failed = False
+    for part in args.only or PARTS:
+        try:
+            PARTS[part](python, naga, args)
+        except (RuntimeError, AssertionError, subprocess.TimeoutExpired) as exc:
+            print(f"{part} FAILED: {exc}")
+            failed = True
+    return 1 if failed else 0
+
+
+def bench_pipe(python: Path, naga: Path, args: argparse.Namespace) -> None:
     print(f"output throughput: {args.mb:g} MiB of 80-byte lines, {args.reps} reps, interleaved")
-    try:
-        base, wrapped, size = measure(python, naga, args.mb, args.reps)
-    except (RuntimeError, AssertionError) as exc:
-        print(f"FAILED: {exc}")
-        return 1
+    base, wrapped, size = measure(python, naga, args.mb, args.reps)
     report(base, wrapped, size)
-    return 0
 
 
 def measure(
@@ -175,6 +235,224 @@ def report(base: Sequence[Sample], wrapped: Sequence[Sample], size: int) -> None
         f"{'OK' if rss < TARGET_RSS_MB else 'OVER TARGET'}"
     )
     print(f"captured output.log {size} B == baseline file size: OK")
+
+
+# -- on a terminal ---------------------------------------------------------------------------
+
+
+def expected_digest(mb: float) -> tuple[int, str]:
+    """Size and sha256 of what gen.py writes for ``mb``, computed here."""
+    total = int(mb * 1024 * 1024) // 80
+    pad = "x" * 66
+    digest = hashlib.sha256()
+    for first in range(0, total, 10_000):
+        lines = (f"{i:012d} {pad}\n" for i in range(first, min(total, first + 10_000)))
+        digest.update("".join(lines).encode())
+    return total * 80, digest.hexdigest()
+
+
+def check_log(store: Path, expected: tuple[int, str]) -> None:
+    """naga's output.log holds exactly gen.py's bytes; then the run is removed."""
+    log = captured_log(store)
+    data = log.read_bytes()
+    if (len(data), hashlib.sha256(data).hexdigest()) != expected:
+        raise AssertionError(f"output.log: {len(data)} B, not gen.py's {expected[0]} B exactly")
+    shutil.rmtree(store / "runs")
+
+
+def read_timed(result: Path) -> Sample:
+    wall, peak, code, cpu = result.read_text().split()
+    result.unlink()
+    if code != "0":
+        raise RuntimeError(f"the timed command exited {code}")
+    return Sample(float(wall), float(peak), float(cpu))
+
+
+def in_script(p: Project, cmd: Sequence[str | Path]) -> Sample:
+    """``cmd`` on a fresh pty of `script`, timed from inside (timed.py)."""
+    result = p.root / "timed.out"
+    inner = shlex.join([str(naga_python()), "timed.py", str(result), *map(str, cmd)])
+    os.sync()
+    subprocess.run(
+        ["script", "-qec", inner, "/dev/null"],
+        cwd=p.proj,
+        env=p.env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=True,
+        timeout=600,
+    )
+    return read_timed(result)
+
+
+def in_tmux(p: Project, cmd: Sequence[str | Path]) -> Sample:
+    """``cmd`` in a detached session of a private tmux server, which draws every line."""
+    result = p.root / "timed.out"
+    inner = shlex.join([str(naga_python()), "timed.py", str(result), *map(str, cmd)])
+    tmux = ["tmux", "-L", f"naga-bench-{os.getpid()}", "-f", "/dev/null"]
+    env = {**p.env(), "TERM": "xterm-256color"}
+    env.pop("TMUX", None)
+    os.sync()
+    subprocess.run(
+        [*tmux, "new-session", "-d", "-x", "200", "-y", "50", "-c", str(p.proj), inner],
+        env=env,
+        check=True,
+    )
+    try:
+        deadline = time.monotonic() + 600
+        while not result.exists() or not result.read_text().strip():
+            if time.monotonic() > deadline:
+                raise RuntimeError("tmux run did not finish in 600 s")
+            time.sleep(0.05)
+    finally:
+        subprocess.run([*tmux, "kill-server"], env=env, check=False, stderr=subprocess.DEVNULL)
+    return read_timed(result)
+
+
+def terminal_rows(
+    p: Project, python: Path, naga: Path, mb: float, reps: int, runner: Any, relay: bool
+) -> dict[str, list[Sample]]:
+    """Interleaved runs of gen.py alone, under naga and (``relay``) under a C pty relay."""
+    gen = [python, "gen.py", f"{mb:g}"]
+    expected = expected_digest(mb)
+    rows: dict[str, list[Sample]] = {"without naga": [], "naga run": []}
+    if relay:
+        rows["script relay (C)"] = []
+    rows["gen.py 0 MiB"], rows["naga run -- gen.py 0 MiB"] = [], []
+    empty = [python, "gen.py", "0"]
+    for _ in range(reps):
+        rows["without naga"].append(runner(p, gen))
+        rows["naga run"].append(runner(p, [naga, "run", "--", *gen]))
+        check_log(p.store, expected)
+        # The same with nothing to write: naga's start and end, apart from its throughput.
+        rows["gen.py 0 MiB"].append(runner(p, empty))
+        rows["naga run -- gen.py 0 MiB"].append(runner(p, [naga, "run", "--", *empty]))
+        shutil.rmtree(p.store / "runs")
+        if relay:
+            relayed = ["script", "-qec", shlex.join(map(str, gen)), "/dev/null"]
+            rows["script relay (C)"].append(runner(p, relayed))
+        print("  " + "  ".join(f"{k} {v[-1].wall_s:6.2f} s" for k, v in rows.items()))
+    return rows
+
+
+def report_terminal(title: str, mb: float, rows: dict[str, list[Sample]]) -> None:
+    base = statistics.median(s.wall_s for s in rows["without naga"])
+    table = []
+    for label, samples in rows.items():
+        wall = statistics.median(s.wall_s for s in samples)
+        rss = max(s.max_rss_mb for s in samples) if label == "naga run" else None
+        cpu = statistics.median(s.cpu_s for s in samples)
+        table.append(
+            [
+                label,
+                f"{wall:.2f}",
+                f"{mb / wall:.1f}",
+                f"{base / wall:.2f}x",
+                f"{cpu:.2f}",
+                "-" if rss is None else f"{rss:.1f}",
+            ]
+        )
+    headers = ["command", "median s", "MiB/s", "throughput vs without", "CPU s", "RSS MB"]
+    print_rows(title, headers, table)
+    print("(CPU s: the command's whole tree, naga and gen.py; on a loaded machine the wall")
+    print(" times swing, the CPU naga adds does not)")
+    wrapped = rows["naga run"]
+    ratio = base / statistics.median(s.wall_s for s in wrapped)
+    fixed = statistics.median(s.wall_s for s in rows["naga run -- gen.py 0 MiB"])
+    fixed -= statistics.median(s.wall_s for s in rows["gen.py 0 MiB"])
+    streaming = base / (statistics.median(s.wall_s for s in wrapped) - fixed)
+    print(
+        f"naga's start and end (0 MiB rows): {fixed:.2f} s; throughput while streaming, "
+        f"that taken out: {streaming:.2f}x of the same terminal without naga"
+    )
+    rss = max(s.max_rss_mb for s in wrapped)
+    print(
+        f"naga throughput {ratio:.2f}x of the same terminal without naga "
+        f"(target >= {TARGET_TTY_THROUGHPUT}x): "
+        f"{'OK' if ratio >= TARGET_TTY_THROUGHPUT else 'UNDER TARGET'}; naga max RSS "
+        f"{rss:.1f} MB (target < {TARGET_RSS_MB:.0f}): {'OK' if rss < TARGET_RSS_MB else 'OVER'}"
+    )
+    print("output.log == gen.py's bytes (size and sha256) in every naga run: OK")
+
+
+def bench_terminal(python: Path, naga: Path, args: argparse.Namespace) -> None:
+    if shutil.which("script") is None:
+        print("skip terminal: `script` (util-linux) not found")
+        return
+    print(f"\nterminal: {args.tty_mb:g} MiB of 80-byte lines through `script`, {args.reps} reps")
+    with project("naga", {"gen.py": GEN_PY, "timed.py": TIMED_PY}) as p:
+        rows = terminal_rows(p, python, naga, args.tty_mb, args.reps, in_script, relay=True)
+    report_terminal(f"on a terminal (script -qec), {args.tty_mb:g} MiB", args.tty_mb, rows)
+
+
+def bench_tmux(python: Path, naga: Path, args: argparse.Namespace) -> None:
+    if shutil.which("tmux") is None:
+        print("skip tmux: tmux not found")
+        return
+    print(f"\ntmux: {args.tmux_mb:g} MiB of 80-byte lines in a tmux session, {args.reps} reps")
+    with project("naga", {"gen.py": GEN_PY, "timed.py": TIMED_PY}) as p:
+        rows = terminal_rows(p, python, naga, args.tmux_mb, args.reps, in_tmux, relay=False)
+    report_terminal(f"inside tmux, {args.tmux_mb:g} MiB", args.tmux_mb, rows)
+
+
+def line_latencies(cmd: Sequence[str | Path], p: Project) -> list[float]:
+    """Seconds from each LAT line's write to its arrival on a pty the driver reads."""
+    master, slave = os.openpty()
+    proc = subprocess.Popen(
+        [str(c) for c in cmd],
+        cwd=p.proj,
+        env=p.env(),
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=slave,
+    )
+    os.close(slave)
+    seen, latencies = b"", []
+    while True:
+        ready = select.select([master], [], [], 30)[0]
+        try:
+            chunk = os.read(master, 65536) if ready else b""
+        except OSError:  # EIO: every writer is gone
+            chunk = b""
+        arrived = time.time()
+        if not chunk:
+            break
+        seen += chunk
+        *lines, seen = seen.split(b"\n")
+        latencies += [arrived - float(x.split()[1]) for x in lines if x.startswith(b"LAT ")]
+    os.close(master)
+    if proc.wait(timeout=30) != 0:
+        raise RuntimeError(f"exit {proc.returncode}: {cmd}")
+    return latencies
+
+
+def bench_latency(python: Path, naga: Path, args: argparse.Namespace) -> None:
+    n = 100
+    print(f"\nlatency: {n} lines 20 ms apart on a pty, with and without naga")
+    with project("naga", {"lat.py": LATENCY_PY}) as p:
+        base = line_latencies([python, "lat.py", str(n)], p)
+        wrapped = line_latencies([naga, "run", "--", python, "lat.py", str(n)], p)
+    if len(base) != n or len(wrapped) != n:
+        raise AssertionError(f"lines seen: {len(base)} without naga, {len(wrapped)} under naga")
+
+    def cells(label: str, xs: list[float]) -> list[str]:
+        q = statistics.quantiles(xs, n=100, method="inclusive")
+        return [label, f"{statistics.median(xs) * 1e3:.2f}", f"{q[98] * 1e3:.2f}"]
+
+    print_rows(
+        "one line's latency, write -> terminal",
+        ["command", "median ms", "p99 ms"],
+        [cells("without naga", base), cells("naga run", wrapped)],
+    )
+
+
+PARTS: dict[str, Any] = {
+    "pipe": bench_pipe,
+    "terminal": bench_terminal,
+    "tmux": bench_tmux,
+    "latency": bench_latency,
+}
 
 
 if __name__ == "__main__":

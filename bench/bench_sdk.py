@@ -8,6 +8,11 @@ time.perf_counter; the child is bench/sdk_worker.py run with the tool's own venv
           read-back (fresh process) that the point count equals what was logged
   read    one metric's series read back in a fresh process: points/s
   import  `python -c "import <tool>"`, best of 5, minus `python -c pass` in the same venv
+  runs    naga only: `naga.runs()` in a fresh process beside `naga ls --all --json > /dev/null`
+          with 10k and 100k runs in the store (`--runs-sizes`); also every record's params read
+  keymix  naga only: 500k calls of one key, of two keys in turn (`loss` then `acc`), of 1,000
+          keys in turn, of three keys per call: rate, loop end -> run.flush() returned, each
+          mix's value rate over the one-key rate, and a read-back of every point
 
 Peers are far slower than naga, so their N is scaled down (each row at most ~10 s); the table
 shows N. `--scale` multiplies every N (e.g. 0.1 for a smoke test).
@@ -50,6 +55,14 @@ DURABLE_FLOOR_S = 1.0  # loop end -> run.flush() returned, wide
 READ_POINTS = 1_000_000
 READ_FLOOR_S = 0.3  # for READ_POINTS points
 IMPORT_FLOOR_MS = 60.0
+KEYMIX_N = 500_000  # calls per mix
+KEYMIX = [  # (sdk_worker.py workload, label, values per call)
+    ("onekey", "one key", 1),
+    ("alternate", "two keys in turn", 1),
+    ("cycled", "1,000 keys in turn", 1),
+    ("several", "three keys per call", 3),
+]
+KEYMIX_RATIO = 1.5  # any mix within 1.5x of the one-key value rate
 
 
 @dataclass(frozen=True)
@@ -418,10 +431,128 @@ def report_import(results: list[tuple[str, float, float]], reps: int) -> None:
             print("(naga's import is under 1 ms, below the start-up noise: ratios use 1 ms)")
 
 
+# --- keymix: naga alone, keys mixed as training loops mix them ---------------------------------
+
+
+def bench_keymix(bench: Bench) -> list[tuple[str, int, int, dict]]:
+    row = Row("naga run.log", "naga", "naga", KEYMIX_N)
+    if not bench.rows([row]):
+        return []
+    n = bench.n(row)
+    out = []
+    for workload, label, per in KEYMIX:
+        bench.progress(f"keymix: {label}, n={n:,}")
+        with worker_project(row) as p:
+            try:
+                res = run_worker(row, p, workload, n)
+                res["readback"] = run_worker(row, p, "mixcount", n, res["run_id"])
+            except WorkerError as exc:
+                print(f"skip keymix {label}: {exc}")
+                continue
+        out.append((label, n, per, res))
+    return out
+
+
+def report_keymix(results: list[tuple[str, int, int, dict]]) -> None:
+    rate = {label: n * per / res["loop_s"] for label, n, per, res in results}
+    one = rate.get("one key")
+    table = []
+    worst = 0.0
+    for label, n, per, res in results:
+        slower = one / rate[label] if one else 0.0
+        worst = max(worst, slower)
+        back = res["readback"]["points"]
+        table.append(
+            [
+                label,
+                fmt_int(n),
+                fmt_int(n / res["loop_s"]),
+                fmt_int(rate[label]),
+                f"{slower:.2f}x" if one else "n/a",
+                fmt_s(res["flush_s"]),
+                f"{back:,}" + ("" if back == n * per else f" of {n * per:,} FAIL"),
+            ]
+        )
+    print_rows(
+        "keymix: naga run.log with keys mixed across calls",
+        ["mix", "calls", "calls/s", "values/s", "one-key rate / this", "flush s", "read back"],
+        table,
+    )
+    if one:
+        target = f"target <= {KEYMIX_RATIO}x"
+        print(f"slowest mix {worst:.2f}x the one-key value rate ({target}): ", end="")
+        print(verdict(worst <= KEYMIX_RATIO))
+    flush = max((res["flush_s"] for *_, res in results), default=0.0)
+    print(f"slowest flush {flush:.3f} s (target <= {DURABLE_FLOOR_S:g} s): ", end="")
+    print(verdict(flush <= DURABLE_FLOOR_S))
+
+
+# --- runs: naga.runs() beside `naga ls --all --json` --------------------------------------------
+
+RUNS_SIZES = (10_000, 100_000)
+RUNS_REPS = 3
+RUNS_RATIO = 2.0  # naga.runs() within 2x of `naga ls --all --json`
+RUNS_CASES = [  # label, command after the venv's python / naga
+    ("naga ls --all --json", None),
+    ("naga.runs()", "import naga; naga.runs()"),
+    ("naga.runs(), every .params read", "import naga; [r.params for r in naga.runs()]"),
+]
+
+
+def bench_runs(sizes: Sequence[int], keep: Path | None) -> list[tuple[int, dict[str, float]]]:
+    """``keep``: fill the stores there once and leave them, to time another build on them."""
+    from bench_ls import fill, reindex
+
+    python, naga = TOOLS["naga"].python, venv_bin(NAGA_VENV, "naga")
+    out = []
+    for size in sizes:
+        with project("naga", {"README": "runs()\n"}) as p:
+            store = p.store if keep is None else keep / str(size)
+            env = {**p.env(), "NAGA_HOME": str(store)}
+            if not (store / "runs").is_dir():
+                print(f"  runs: writing {size:,} runs ...", flush=True)
+                fill(store, size)
+            reindex(naga, store)
+            cmds = {
+                label: [naga, "ls", "--all", "--json"] if code is None else [python, "-c", code]
+                for label, code in RUNS_CASES
+            }
+            samples: dict[str, list[float]] = {label: [] for label in cmds}
+            for rep in range(RUNS_REPS + 1):  # interleaved; the first round warms up
+                for label, cmd in cmds.items():
+                    seconds = run_once(cmd, env, p.proj)
+                    if rep:
+                        samples[label].append(seconds)
+            medians = {label: sorted(xs)[len(xs) // 2] for label, xs in samples.items()}
+        out.append((size, medians))
+    return out
+
+
+def report_runs(results: list[tuple[int, dict[str, float]]]) -> None:
+    table = []
+    verdicts = []
+    for size, medians in results:
+        ls = medians["naga ls --all --json"]
+        for label, seconds in medians.items():
+            ratio = seconds / ls
+            table.append(
+                [f"{size:,}", label, fmt_s(seconds), f"{ratio:.2f}x", fmt_s(seconds / size * 1e6)]
+            )
+            if label == "naga.runs()":
+                verdicts.append(ratio <= RUNS_RATIO)
+    print_rows(
+        f"runs: fresh process, median of {RUNS_REPS}, wall s",
+        ["runs", "command", "s", "/ ls --all --json", "us per run"],
+        table,
+    )
+    print(f"naga.runs() within {RUNS_RATIO:g}x of `naga ls --all --json`: ", end="")
+    print(verdict(bool(verdicts) and all(verdicts)))
+
+
 # ---------------------------------------------------------------------------------------------
 
 
-WORKLOADS = ("single", "wide", "read", "import")
+WORKLOADS = ("single", "wide", "read", "import", "keymix", "runs")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -440,6 +571,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--import-reps", type=int, default=IMPORT_REPS, help="timed imports (default 5)"
     )
+    parser.add_argument(
+        "--runs-sizes",
+        default=",".join(map(str, RUNS_SIZES)),
+        help="store sizes for `runs` (default 10000,100000)",
+    )
+    parser.add_argument(
+        "--runs-store", type=Path, help="keep the `runs` stores in this directory (reused)"
+    )
     args = parser.parse_args(argv)
     workloads = [w for w in args.workloads.split(",") if w]
     tools = {t for t in args.tools.split(",") if t}
@@ -456,6 +595,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     single = bench_log(bench, SINGLE, "single") if "single" in workloads else None
     wide = bench_log(bench, WIDE, "wide") if "wide" in workloads else None
     read = bench_read(bench) if "read" in workloads else None
+    keymix = bench_keymix(bench) if "keymix" in workloads else None
+    sizes = [int(x) for x in args.runs_sizes.split(",") if x]
+    runs = bench_runs(sizes, args.runs_store) if "runs" in workloads else None
 
     if single is not None:
         report_log(single, "single")
@@ -465,6 +607,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         report_read(read)
     if imports is not None:
         report_import(imports, args.import_reps)
+    if keymix is not None:
+        report_keymix(keymix)
+    if runs is not None:
+        report_runs(runs)
     print(f"\ntotal {time.perf_counter() - bench.started:.0f} s")
     return 0
 

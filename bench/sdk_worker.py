@@ -12,6 +12,8 @@ Workloads (N is calls for `single`, steps for `wide`, points for `write`):
   write   N points of one metric, written the fastest way the tool offers (setup for `read`)
   read    read back the series written by `write` (fresh process; RUN_ID from `write`)
   count   naga only: total points over the `wide` metrics of RUN_ID (fresh process)
+  onekey, alternate, cycled, several   naga only: N calls of one key, of two keys in turn, of
+          1,000 keys in turn, of three keys each; mixcount: their points read back
 
 Timed fields: `loop_s` is the logging loop; `finish_s` runs from the loop's end until the data
 is on disk and the run is closed (naga also reports `flush_s`: loop end until run.flush()
@@ -112,6 +114,82 @@ def naga_count(n: int, store: Path, run_id: str) -> dict[str, Any]:
     loaded = naga.load(run_id)
     points = sum(len(loaded.metrics(name).value) for name in WIDE_NAMES)
     return {"points": points, "ok": points == n * WIDTH}
+
+
+# --- naga: mixes of keys (bench_sdk.py `keymix`) ---------------------------------------------
+
+# The same loop for each: one call per iteration, the key picked from a list (so one key and
+# 1,000 keys cost the loop the same Python), or a dict of several keys built per call.
+MIX_KEYS = {
+    "onekey": ["loss"],
+    "alternate": ["loss", "acc"],
+    "cycled": [f"k{k:03d}" for k in range(1000)],
+}
+
+
+def naga_mix_loop(n: int, keys: list[str]) -> dict[str, Any]:
+    import naga
+
+    period = len(keys)
+    with naga.run(name="bench") as run:
+        log = run.log
+        start = perf()
+        for i in range(n):
+            log({keys[i % period]: 0.5 * i})
+        loop_end = perf()
+        run.flush()
+        flushed = perf()
+    finished = perf()
+    return {
+        "loop_s": loop_end - start,
+        "flush_s": flushed - loop_end,
+        "finish_s": finished - loop_end,
+        "run_id": run.id,
+        "values": n,
+    }
+
+
+def naga_onekey(n: int, store: Path) -> dict[str, Any]:
+    return naga_mix_loop(n, MIX_KEYS["onekey"])
+
+
+def naga_alternate(n: int, store: Path) -> dict[str, Any]:
+    return naga_mix_loop(n, MIX_KEYS["alternate"])
+
+
+def naga_cycled(n: int, store: Path) -> dict[str, Any]:
+    return naga_mix_loop(n, MIX_KEYS["cycled"])
+
+
+def naga_several(n: int, store: Path) -> dict[str, Any]:
+    """Three keys in each call, as ``log({"loss": l, "acc": a, "lr": r})``."""
+    import naga
+
+    with naga.run(name="bench") as run:
+        log = run.log
+        start = perf()
+        for i in range(n):
+            x = 0.5 * i
+            log({"loss": x, "acc": x, "lr": x})
+        loop_end = perf()
+        run.flush()
+        flushed = perf()
+    finished = perf()
+    return {
+        "loop_s": loop_end - start,
+        "flush_s": flushed - loop_end,
+        "finish_s": finished - loop_end,
+        "run_id": run.id,
+        "values": 3 * n,
+    }
+
+
+def naga_mixcount(n: int, store: Path, run_id: str) -> dict[str, Any]:
+    """Points on disk over every key of RUN_ID, read in a fresh process."""
+    import naga
+
+    loaded = naga.load(run_id)
+    return {"points": sum(len(loaded.metrics(key).value) for key in loaded.summary)}
 
 
 # --- mlflow ---------------------------------------------------------------------------------

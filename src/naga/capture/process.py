@@ -10,7 +10,10 @@
 - Signals: SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 sent to naga are forwarded to
   the child's process group, except those naga was started ignoring (``nohup``). SIGCHLD wakes
   the loop through ``signal.set_wakeup_fd``, so the end of the child is seen at once.
-- One thread: a ``poll`` loop, which also samples the process tree's memory now and then.
+- One thread: a ``poll`` loop reads the command, writes the log, copies to naga's outputs
+  without waiting for them (``_Echo``), and samples the process tree's memory now and then.
+  It never sleeps: a read returns whatever has piled up since the last one, so the slower
+  naga's round, the bigger its chunks, and a lone line is shown at once.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import errno
 import fcntl
 import os
 import select
+import stat
 import sys
 import termios
 import time
@@ -43,8 +47,8 @@ FORWARDED = (
 CANCELLING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 READ_SIZE = 1 << 18
 PIPE_SIZE = 1 << 20
-COALESCE_BYTES = 1 << 16
-COALESCE_S = 0.001
+# Output read but not yet shown; past this naga stops reading until the terminal catches up.
+ECHO_BACKLOG = 1 << 20
 # After the command exits, keep reading what its background children still write, but not forever.
 DRAIN_QUIET_S = 0.1
 DRAIN_MAX_S = 5.0
@@ -81,6 +85,77 @@ class _Stream:
     def __init__(self, fd: int, sink: int, is_pipe: bool) -> None:
         self.fd, self.sink, self.is_pipe = fd, sink, is_pipe
         self.echo = True
+        self.echoer: _Echo | None = None
+
+
+class _Echo:
+    """Copies chunks to one of naga's outputs (a terminal, a pipe) without ever waiting for it.
+
+    Writes go through a description of the output opened anew and made non-blocking (the
+    shell's own stays as it was): what the terminal does not take at once waits here, is
+    written when ``poll`` says there is room, and while ``ECHO_BACKLOG`` bytes wait the loop
+    stops reading the command (backpressure, in constant memory). Blocking writes made naga
+    wait for a terminal busy drawing instead of reading: the command's pty (4 KiB) filled and a
+    chatty program ran at half the terminal's pace. A thread doing the writes cost two context
+    switches a chunk (it and the loop passing the GIL back and forth).
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.chunks: list[bytes] = []
+        self.backlog = 0
+
+    @property
+    def full(self) -> bool:
+        return self.backlog >= ECHO_BACKLOG
+
+    def put(self, chunk: bytes) -> None:
+        """Write what the output takes now, keep the rest; OSError when it went away."""
+        if self.chunks:
+            self.chunks.append(chunk)
+            self.backlog += len(chunk)
+            return
+        try:
+            written = os.write(self.fd, chunk)
+        except BlockingIOError:
+            written = 0
+        if written < len(chunk):
+            self.chunks.append(chunk[written:])
+            self.backlog += len(chunk) - written
+
+    def flush(self) -> None:
+        """Write what waits, as far as the output takes it (poll said it has room)."""
+        data = b"".join(self.chunks)
+        try:
+            written = os.write(self.fd, data)
+        except BlockingIOError:
+            written = 0
+        self.chunks = [data[written:]] if written < len(data) else []
+        self.backlog = len(data) - written
+
+    def close(self) -> None:
+        """Write everything left, waiting for the output as long as it takes."""
+        try:
+            if self.chunks:
+                _write_all(self.fd, b"".join(self.chunks))
+        finally:
+            self.chunks, self.backlog = [], 0
+            os.close(self.fd)
+
+
+def _open_echo(fd: int) -> _Echo | None:
+    """An _Echo for naga's output ``fd`` when it is a terminal or a pipe, which may keep a write
+    waiting (a file or /dev/null never does); None where it cannot be opened anew."""
+    try:
+        if os.isatty(fd):
+            path = os.ttyname(fd)
+        elif stat.S_ISFIFO(os.fstat(fd).st_mode) and os.path.isdir("/proc/self/fd"):
+            path = f"/proc/self/fd/{fd}"
+        else:
+            return None
+        return _Echo(os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC))
+    except OSError:
+        return None
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -174,6 +249,8 @@ class _Runner:
         self.poller = select.poll()
         self.maybe_exited = True  # reap once at the start whatever happens
         self.blocked_s = 0.0  # time spent waiting for naga's own stdout/stderr to take output
+        self.echoers: dict[int, _Stream] = {}  # an _Echo's fd -> the stream it copies
+        self.paused: dict[int, float] = {}  # fd of a stream not read while its echo catches up
         self.wake_r = self.wake_w = -1
         self.old_wakeup = -1
         self.old_handlers: dict[int, Any] = {}
@@ -275,18 +352,83 @@ class _Runner:
             except OSError as exc:
                 self.outcome.log_error = f"output log stopped: {exc.strerror or exc}"
         if stream.echo:
-            before = time.monotonic()
-            try:
-                _write_all(stream.sink, chunk)
-            except OSError:  # the reader of our stdout went away: behave as the child would
-                stream.echo = False
-                if stream.is_pipe and stream.sink == 1:
-                    self._close(stream)
-            self.blocked_s += time.monotonic() - before  # a slow reader is not a chatty child
+            self._echo(stream, chunk)
         return len(chunk)
+
+    def _echo(self, stream: _Stream, chunk: bytes) -> None:
+        echoer = stream.echoer
+        try:
+            if echoer is None:
+                _write_all(stream.sink, chunk)
+                return
+            waiting = echoer.backlog
+            echoer.put(chunk)
+        except OSError:  # the reader of our stdout went away: behave as the child would
+            self._echo_failed(stream)
+            return
+        if echoer.backlog and not waiting:
+            self.poller.register(echoer.fd, select.POLLOUT)
+        if echoer.full and stream.fd not in self.paused:
+            self.poller.modify(stream.fd, 0)
+            self.paused[stream.fd] = time.monotonic()
+
+    def _echo_failed(self, stream: _Stream) -> None:
+        stream.echo = False
+        echoer, stream.echoer = stream.echoer, None
+        if echoer is not None:
+            self.echoers.pop(echoer.fd, None)
+            if echoer.backlog:
+                self.poller.unregister(echoer.fd)
+            echoer.chunks, echoer.backlog = [], 0
+            echoer.close()
+        if stream.is_pipe and stream.sink == 1:
+            self._close(stream)
+
+    def _drain(self, stream: _Stream) -> None:
+        """The output has room: write what waits for it."""
+        echoer = stream.echoer
+        assert echoer is not None
+        try:
+            echoer.flush()
+        except OSError:
+            self._echo_failed(stream)
+            return
+        if not echoer.backlog:
+            self.poller.unregister(echoer.fd)
+
+    def _resume(self, now: float) -> None:
+        """Read again the streams whose echo has caught up (or failed)."""
+        for fd, since in list(self.paused.items()):
+            stream = self.streams.get(fd)
+            if stream is None or not stream.echoer or not stream.echoer.full:
+                del self.paused[fd]
+                self.blocked_s += now - since  # a slow reader is not a chatty child
+                if stream is not None:
+                    self.poller.modify(fd, select.POLLIN)
+
+    def _start_echoers(self) -> None:
+        for stream in self.streams.values():
+            stream.echoer = _open_echo(stream.sink)
+            if stream.echoer is not None:
+                self.echoers[stream.echoer.fd] = stream
+
+    def _stop_echoers(self) -> None:
+        """Everything read is shown before naga says the run is over."""
+        streams, self.echoers = list(self.echoers.values()), {}
+        for stream in streams:
+            echoer, stream.echoer = stream.echoer, None
+            if echoer is None:
+                continue
+            if echoer.backlog:
+                self.poller.unregister(echoer.fd)
+            try:
+                echoer.close()
+            except OSError:  # went away at the very end
+                stream.echo = False
 
     def _close(self, stream: _Stream) -> None:
         self.streams.pop(stream.fd, None)
+        self.paused.pop(stream.fd, None)
         try:
             self.poller.unregister(stream.fd)
         except KeyError:  # closed before the loop registered it
@@ -351,6 +493,7 @@ class _Runner:
         for signum, handler in self.old_handlers.items():
             signal.signal(signum, handler)
         signal.set_wakeup_fd(self.old_wakeup)
+        self._stop_echoers()
         os.close(self.wake_r)
         os.close(self.wake_w)
         for stream in list(self.streams.values()):
@@ -364,6 +507,7 @@ class _Runner:
     def loop(self) -> None:
         for fd in self.streams:
             self.poller.register(fd, select.POLLIN)
+        self._start_echoers()
         self.poller.register(self.wake_r, select.POLLIN)
         status: int | None = None
         exited_at = 0.0
@@ -375,7 +519,6 @@ class _Runner:
         while True:
             wait = min(next_tick, next_winsize) - now if status is None else DRAIN_QUIET_S
             events = self.poller.poll(max(0.0, wait) * 1000)
-            got = 0
             for fd, _ in events:
                 if fd == self.wake_r:
                     try:
@@ -383,8 +526,12 @@ class _Runner:
                     except BlockingIOError:
                         pass
                 elif fd in self.streams:
-                    got += self._pump(self.streams[fd])
+                    self._pump(self.streams[fd])
+                elif fd in self.echoers:
+                    self._drain(self.echoers[fd])
             now = time.monotonic()
+            if self.paused:
+                self._resume(now)
             if status is None and (self.maybe_exited or now >= next_tick):
                 self.maybe_exited = False
                 status = self._reap()
@@ -392,7 +539,9 @@ class _Runner:
                     exited_at, self.blocked_s = now, 0.0
                     continue  # read what it wrote last before deciding it is over
             draining = now - exited_at - self.blocked_s
-            if status is not None and (not self.streams or not events or draining > DRAIN_MAX_S):
+            # Paused, the command's output waits for the terminal: that is no end of it.
+            ended = not self.streams or not events or draining > DRAIN_MAX_S
+            if status is not None and ended and not self.paused:
                 break
             if now >= next_tick:
                 self.peak_tree_rss = max(self.peak_tree_rss, tree_rss_bytes(self.pid))
@@ -400,11 +549,7 @@ class _Runner:
             if now >= next_winsize:
                 winsize = self._sync_winsize(winsize)
                 next_winsize = now + WINSIZE_POLL_S
-            if 0 < got < COALESCE_BYTES and status is None:
-                # A trickle: let the command write a little more before the next round, so a
-                # flood of small writes costs naga one round per millisecond, not one per write.
-                time.sleep(COALESCE_S)
-                now = time.monotonic()
+        self._stop_echoers()
         self._finish(status)
 
     def _sync_winsize(self, known: bytes | None) -> bytes | None:

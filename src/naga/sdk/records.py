@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable
 from typing import Any
@@ -92,8 +93,28 @@ class RunRecord:
     max, count, step per metric); ``meta`` is the whole record; ``run["key"]`` reads it too."""
 
     def __init__(self, meta: dict[str, Any], store: Store) -> None:
-        self.meta = _revived(meta)
+        self._meta: dict[str, Any] | None = _revived(meta)
         self._store = store
+        self._doc = ""
+        self._head: tuple[str, str | None, str] | None = None
+
+    @classmethod
+    def _unparsed(
+        cls, store: Store, run_id: str, name: str | None, status: str, doc: str
+    ) -> RunRecord:
+        """A record whose JSON is parsed when first read: ``naga.runs()`` over 100k runs
+        spent most of its time parsing records nobody looked at."""
+        record = cls.__new__(cls)
+        record._meta, record._store, record._doc = None, store, doc
+        record._head = (run_id, name, status)
+        return record
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        if self._meta is None:
+            self._meta = _revived(with_elapsed(json.loads(self._doc)))
+            self._doc = ""
+        return self._meta
 
     def __getitem__(self, key: str) -> Any:
         return self.meta[key]
@@ -101,9 +122,18 @@ class RunRecord:
     def __repr__(self) -> str:
         return f"<naga.RunRecord {self.id} {self.name or ''} {self.status}>"
 
-    id = property(lambda self: str(self.meta["id"]))
-    name = property(lambda self: self.meta.get("name"))
-    status = property(lambda self: self.meta.get("status"))
+    @property
+    def id(self) -> str:
+        return self._head[0] if self._head is not None else str(self.meta["id"])
+
+    @property
+    def name(self) -> str | None:
+        return self._head[1] if self._head is not None else self.meta.get("name")
+
+    @property
+    def status(self) -> str | None:
+        return self._head[2] if self._head is not None else self.meta.get("status")
+
     tags = property(lambda self: list(self.meta.get("tags") or []))
     params = property(lambda self: dict(self.meta.get("params") or {}))
     summary = property(lambda self: dict(self.meta.get("metric_stats") or {}))
@@ -182,7 +212,8 @@ def runs(
         conditions=parse_conditions(_strings(where)),
         limit=limit,
     )
-    return [RunRecord(meta, store) for meta in store.runs(flt)]
+    unparsed = RunRecord._unparsed
+    return [unparsed(store, *row) for row in store.run_docs(flt)]
 
 
 def _strings(value: str | Iterable[str] | None) -> tuple[str, ...]:

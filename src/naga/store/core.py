@@ -93,6 +93,13 @@ class Store:
             return []
         return [with_elapsed(json.loads(doc)) for (doc,) in self._select("doc", flt or RunFilter())]
 
+    def run_docs(self, flt: RunFilter) -> list[tuple[str, str | None, str, str]]:
+        """(id, name, status, JSON record) of each run, newest first: for callers that parse a
+        record only when it is read (``naga.runs()``)."""
+        if not self.exists():
+            return []
+        return list(self._select("id, name, status, doc", flt))
+
     def table_rows(self, flt: RunFilter) -> list[dict[str, Any]]:
         """What `ls` shows, straight from the index columns: no JSON to parse per run."""
         if not self.exists():
