@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import os
 import posixpath
+import re
 import sys
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -37,17 +38,21 @@ from typing import TYPE_CHECKING, Any
 from ..sdk import series
 from ..sdk.records import RunRecord
 from ..store.timefmt import parse_iso
-from .mlflow import HTTP_DEFAULTS as _LOCK_HTTP_DEFAULTS
-from .mlflow import (
+from .mlflow_store import HTTP_DEFAULTS as _LOCK_HTTP_DEFAULTS
+from .mlflow_store import (
     MAX_TAG_VALUE,
     NAGA_ID,
     RUN_STATUS,
     MlflowError,
+    distinct_params,
     load_mlflow,
     log_params,
     mlflow_errors,
     mlflow_name,
     mlflow_params,
+    mlflow_status,
+    quick_database,
+    ready_store,
     search_all,
 )
 
@@ -58,15 +63,12 @@ from .mlflow_transport import MetricSink, Point, RestSink, metric_sink
 
 MAX_TAGS_PER_BATCH = 100
 FILES_TAG = "naga.files"
-STATUSES = {
-    "running": "RUNNING",
-    "completed": "FINISHED",
-    "failed": "FAILED",
-    "crashed": "FAILED",
-    "cancelled": "KILLED",
-}
 NAGA_FILES = ("output.log", "git.patch", "meta.json")  # uploaded under naga/
-STREAMS = ("main", "sys")  # the run's own metrics; other processes' streams stay in naga
+# The run's own metrics, and those of processes forked from it (DataLoader workers: ``pid<N>``,
+# a new one each epoch), merged by name. Other ranks' streams (``rank<N>``) stay in naga: they
+# repeat rank 0's metrics.
+STREAMS = ("main", "sys")
+WORKER_STREAM = re.compile(r"pid\d+")
 
 # MLflow's own retry policy waits about 4 minutes for a server that is down; an export tells
 # the user in seconds (a rerun resumes). The user's own settings, when given, win.
@@ -75,6 +77,15 @@ HTTP_DEFAULTS = {
     **_LOCK_HTTP_DEFAULTS,
     "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",  # stdout is naga's: a line per run
 }
+
+
+def quiet_mlflow() -> None:
+    """MLflow's INFO lines would mix with naga's output, and its database layer logs a
+    traceback before raising what naga reports in one line."""
+    import logging
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
 
 
 @dataclass
@@ -99,13 +110,18 @@ class Exported:
 class Exporter:
     """Exports naga runs into one experiment of one tracking server."""
 
-    def __init__(self, tracking_uri: str, experiment: str | None = None) -> None:
+    def __init__(
+        self, tracking_uri: str, experiment: str | None = None, *, recheck: bool = False
+    ) -> None:
         for name, value in HTTP_DEFAULTS.items():
             os.environ.setdefault(name, value)
         mlflow = load_mlflow()
         self.tracking_uri = tracking_uri
         self.experiment_name = experiment or "Default"
-        with self.errors():
+        self.recheck = recheck
+        self.sent: set[str] = set()  # naga ids this exporter sent (their runs read again)
+        with self.errors(), quick_database():
+            ready_store(tracking_uri)
             self.client = mlflow.MlflowClient(tracking_uri=tracking_uri)
             self.experiment_id = self._experiment_id(self.experiment_name)
             self.known = self._known_runs()
@@ -125,7 +141,9 @@ class Exporter:
         self, record: RunRecord, on_points: Callable[[int], None] = lambda n: None
     ) -> Exported:
         with self.errors():
-            return self._export(record, on_points)
+            result = self._export(record, on_points)
+        self.sent.add(record.id)
+        return result
 
     def _experiment_id(self, name: str) -> str:
         experiment = self.client.get_experiment_by_name(name)
@@ -142,10 +160,7 @@ class Exporter:
         """The MLflow run of each naga run already in the experiment. Several (two
         ``mlflow_lock`` blocks in one naga run): the newest one not superseded."""
         runs = search_all(self.client, [self.experiment_id], f"tags.`{NAGA_ID}` LIKE '%'")
-        runs.sort(
-            key=lambda r: (r.data.tags.get(RUN_STATUS) != "deprecated", r.info.start_time or 0)
-        )
-        return {r.data.tags[NAGA_ID]: r for r in runs}
+        return {r.data.tags[NAGA_ID]: r for r in sorted(runs, key=_preference)}
 
     def export_many(
         self,
@@ -167,8 +182,19 @@ class Exporter:
         yield from _in_threads(self.export, records, jobs, on_points)
 
     def _mlflow_run(self, record: RunRecord) -> Any:
-        """The MLflow run of ``record``, created (and remembered as new) when missing."""
+        """The MLflow run of ``record``, created (and remembered as new) when missing. A run
+        this exporter sent before is read again (a follower sends it every time it changes);
+        with ``recheck``, a naga run it has not seen is looked for on the server first
+        (``mlflow_lock`` may have made its MLflow run since this exporter started)."""
         run = self.known.get(record.id)
+        if run is not None and record.id in self.sent:
+            run = self.known[record.id] = self.client.get_run(run.info.run_id)
+        if run is None and self.recheck:
+            found = search_all(
+                self.client, [self.experiment_id], f"tags.`{NAGA_ID}` = '{record.id}'"
+            )
+            if found:
+                run = self.known[record.id] = _preferred(found)
         if run is None:
             run = self.client.create_run(
                 self.experiment_id,
@@ -182,7 +208,7 @@ class Exporter:
 
     def _export(self, record: RunRecord, on_points: Callable[[int], None]) -> Exported:
         run = self._mlflow_run(record)
-        created = record.id in self.created
+        created = record.id in self.created and record.id not in self.sent
         result = Exported(record.id, run.info.run_id, created)
         self._send_tags(run, record, result)
         self._send_params(run, record, result)
@@ -206,7 +232,7 @@ class Exporter:
 
     def _send_params(self, run: Any, record: RunRecord, result: Exported) -> None:
         have = run.data.params
-        wanted = mlflow_params(record.params)
+        wanted = mlflow_params(distinct_params(record.params))
         missing = {k: v for k, v in wanted.items() if k not in have}
         for key, value in wanted.items():
             if key in have and have[key] != value:
@@ -248,7 +274,7 @@ class Exporter:
         return files
 
     def _set_status(self, run: Any, record: RunRecord, result: Exported) -> None:
-        status = STATUSES.get(str(record.status), "FAILED")
+        status = mlflow_status(str(record.status))
         result.status = status
         if status == "RUNNING":
             if run.info.status != "RUNNING":
@@ -257,6 +283,15 @@ class Exporter:
         end = _ms_of_iso(record.meta.get("finished_at"))
         if run.info.status != status or run.info.end_time != end:
             self.client.set_terminated(run.info.run_id, status, end_time=end)
+
+
+def _preference(run: Any) -> tuple[bool, int]:
+    return run.data.tags.get(RUN_STATUS) != "deprecated", run.info.start_time or 0
+
+
+def _preferred(runs: list[Any]) -> Any:
+    """Of several MLflow runs of one naga run, the newest one not superseded."""
+    return max(runs, key=_preference)
 
 
 class _Stopped(Exception):
@@ -350,21 +385,54 @@ def _unsent(
 ) -> Iterator[tuple[str, series.Points, Iterable[int]]]:
     """Each metric's name in MLflow, its points, and the indices of those to send."""
     latest = _latest_points(run)
-    for stream in STREAMS:
-        directory = os.path.join(run_dir, "metrics", stream)
+    for name, points, merged in metric_series(run_dir):
+        if latest is not None and name not in latest:
+            yield name, points, range(len(points))
+            continue
+        point = latest.get(name) if latest is not None and not merged else None
+        done = None if point is None else sent_prefix(points, point.step, point.timestamp)
+        if done is not None:
+            yield name, points, range(done, len(points))
+        else:  # several processes' points in one series: no prefix to trust, the history
+            history = client.get_metric_history(run.info.run_id, name)
+            yield name, points, missing_points(points, history)
+
+
+def metric_series(run_dir: str) -> Iterator[tuple[str, series.Points, bool]]:
+    """Each metric as MLflow names it, its points and whether several files (streams of
+    several processes, or keys MLflow names alike) make it; merged points go in time order."""
+    found: dict[str, list[str]] = {}
+    for directory in metric_dirs(run_dir):
         for key in series.list_keys(directory):
-            points = series.read_points(os.path.join(directory, series.file_name(key)))
-            name = mlflow_name(key)
-            if latest is not None and name not in latest:
-                yield name, points, range(len(points))
-                continue
-            point = latest.get(name) if latest is not None else None
-            done = None if point is None else sent_prefix(points, point.step, point.timestamp)
-            if done is not None:
-                yield name, points, range(done, len(points))
-            else:
-                history = client.get_metric_history(run.info.run_id, name)
-                yield name, points, missing_points(points, history)
+            path = os.path.join(directory, series.file_name(key))
+            found.setdefault(mlflow_name(key), []).append(path)
+    for name, paths in found.items():
+        if len(paths) == 1:
+            yield name, series.read_points(paths[0]), False
+        else:
+            yield name, _merged([series.read_points(path) for path in paths]), True
+
+
+def metric_dirs(run_dir: str) -> list[str]:
+    """The streams sent: the run's own, then its workers' (see ``STREAMS``)."""
+    root = os.path.join(run_dir, "metrics")
+    try:
+        workers = sorted(n for n in os.listdir(root) if WORKER_STREAM.fullmatch(n))
+    except OSError:
+        return []
+    return [os.path.join(root, name) for name in (*STREAMS, *workers)]
+
+
+def _merged(parts: list[series.Points]) -> series.Points:
+    rows = sorted(
+        (t, s, v) for p in parts for s, t, v in zip(p.steps, p.times, p.values, strict=True)
+    )
+    merged = series.Points()
+    for time_s, step, value in rows:
+        merged.steps.append(step)
+        merged.times.append(time_s)
+        merged.values.append(value)
+    return merged
 
 
 def run_tags(meta: dict[str, Any], parent_run_id: str | None) -> dict[str, str]:
