@@ -24,7 +24,7 @@ from mlflow import MlflowClient
 from mlflow_server import MlflowServer, mlflow_server
 
 import naga
-from naga.integrations.mlflow_export import missing_points, sent_prefix
+from naga.integrations.mlflow_metrics import missing_points, sent_prefix
 from naga.sdk.series import Points
 
 

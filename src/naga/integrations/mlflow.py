@@ -317,7 +317,7 @@ class MlflowLock:
         export mlflow`` adds only what came after."""
         if self._naga_dir is None:
             return
-        from .mlflow_export import send_metrics
+        from .mlflow_metrics import send_metrics
 
         send_metrics(client, client.get_run(self.run.info.run_id), self._naga_dir)
 

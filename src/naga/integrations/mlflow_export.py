@@ -5,37 +5,28 @@ Each naga run becomes one MLflow run tagged ``naga.id``. An export first asks th
 naga runs it already has (one paged search of the experiment, which also brings each run's
 tags, params and the latest point of each metric), then sends each run only what is missing.
 
-Where the state lives: on the server, with the data. naga sends a series' points in the order
-they were logged, in chunks that each succeed or fail whole (``mlflow_transport``), and stops
-at the first failure, so the server always holds a prefix of each series. Its latest point
-(greatest step, then time) marks where that prefix ends, when that point is unambiguous: it
-occurs once in the series and every point after it is later. Otherwise (steps that go back, or
-two points with the same step and millisecond) the server's whole history of that metric is
-read and only the points missing from it are sent (MLflow's database keeps one of identical
-points). Nothing is kept locally, so a server that was reset, or an MLflow run deleted there,
-simply gets everything again, and an export cut short (server down, Ctrl-C) resumes where it
-stopped.
+Where the state lives: on the server, with the data (``mlflow_metrics`` says how the points
+missing are found). Nothing is kept locally, so a server that was reset, or an MLflow run
+deleted there, simply gets everything again, and an export cut short (server down, Ctrl-C)
+resumes where it stopped. ``mlflow_follow`` runs exports again as runs change.
 
 Several runs may go at once (``export_many``), each in its own thread: a server answers many
 requests at a time. Params and tags go 100 a call (MLflow's limit). The status comes last:
 a run whose export was interrupted reads RUNNING until an export completes it, and so does a
-naga run still running (the next export adds what it logged since). Artifacts (the run's
+naga run still running (the next export adds what it logged since); a naga run that ended
+gets its ending's MLflow status (``mlflow_store.mlflow_status``) and end time. Artifacts (the run's
 ``artifacts/`` at the root; ``output.log``, ``git.patch`` and ``meta.json`` under ``naga/``)
 are uploaded when the server lacks them or has them at another size.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import posixpath
-import re
-import sys
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..sdk import series
 from ..sdk.records import RunRecord
 from ..store.timefmt import parse_iso
 from .mlflow_store import HTTP_DEFAULTS as _LOCK_HTTP_DEFAULTS
@@ -48,7 +39,6 @@ from .mlflow_store import (
     load_mlflow,
     log_params,
     mlflow_errors,
-    mlflow_name,
     mlflow_params,
     mlflow_status,
     quick_database,
@@ -59,17 +49,12 @@ from .mlflow_store import (
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
-from .mlflow_transport import MetricSink, Point, RestSink, metric_sink
+from .mlflow_metrics import send_metrics
+from .mlflow_transport import RestSink, metric_sink
 
 MAX_TAGS_PER_BATCH = 100
 FILES_TAG = "naga.files"
 NAGA_FILES = ("output.log", "git.patch", "meta.json")  # uploaded under naga/
-# The run's own metrics, and those of processes forked from it (DataLoader workers: ``pid<N>``,
-# a new one each epoch), merged by name. Other ranks' streams (``rank<N>``) stay in naga: they
-# repeat rank 0's metrics.
-STREAMS = ("main", "sys")
-WORKER_STREAM = re.compile(r"pid\d+")
-
 # MLflow's own retry policy waits about 4 minutes for a server that is down; an export tells
 # the user in seconds (a rerun resumes). The user's own settings, when given, win.
 # The export is naga's own process: its short retries (see mlflow.HTTP_DEFAULTS) for all of it.
@@ -351,90 +336,6 @@ def _first_error(futures: list[Future[Exported]]) -> BaseException:
     return KeyboardInterrupt()
 
 
-def send_metrics(
-    client: Any,
-    run: Any,
-    run_dir: str,
-    on_points: Callable[[int], None] = lambda n: None,
-    sink: MetricSink | None = None,
-) -> int:
-    """Send the points of the naga run in ``run_dir`` that the MLflow ``run`` (as last read
-    from the server) lacks, in order and in chunks; returns how many were sent."""
-    sink = sink or metric_sink(client)
-    run_id = run.info.run_id
-    sent = 0
-    chunk: list[Point] = []
-    for name, points, todo in _unsent(client, run, run_dir):
-        steps, times, values = points.steps, points.times, points.values
-        for i in todo:
-            chunk.append((name, values[i], _ms(times[i]), steps[i]))
-            if len(chunk) == sink.chunk:
-                sink.send(run_id, chunk)
-                sent += len(chunk)
-                on_points(len(chunk))
-                chunk = []
-    if chunk:
-        sink.send(run_id, chunk)
-        sent += len(chunk)
-        on_points(len(chunk))
-    return sent
-
-
-def _unsent(
-    client: Any, run: Any, run_dir: str
-) -> Iterator[tuple[str, series.Points, Iterable[int]]]:
-    """Each metric's name in MLflow, its points, and the indices of those to send."""
-    latest = _latest_points(run)
-    for name, points, merged in metric_series(run_dir):
-        if latest is not None and name not in latest:
-            yield name, points, range(len(points))
-            continue
-        point = latest.get(name) if latest is not None and not merged else None
-        done = None if point is None else sent_prefix(points, point.step, point.timestamp)
-        if done is not None:
-            yield name, points, range(done, len(points))
-        else:  # several processes' points in one series: no prefix to trust, the history
-            history = client.get_metric_history(run.info.run_id, name)
-            yield name, points, missing_points(points, history)
-
-
-def metric_series(run_dir: str) -> Iterator[tuple[str, series.Points, bool]]:
-    """Each metric as MLflow names it, its points and whether several files (streams of
-    several processes, or keys MLflow names alike) make it; merged points go in time order."""
-    found: dict[str, list[str]] = {}
-    for directory in metric_dirs(run_dir):
-        for key in series.list_keys(directory):
-            path = os.path.join(directory, series.file_name(key))
-            found.setdefault(mlflow_name(key), []).append(path)
-    for name, paths in found.items():
-        if len(paths) == 1:
-            yield name, series.read_points(paths[0]), False
-        else:
-            yield name, _merged([series.read_points(path) for path in paths]), True
-
-
-def metric_dirs(run_dir: str) -> list[str]:
-    """The streams sent: the run's own, then its workers' (see ``STREAMS``)."""
-    root = os.path.join(run_dir, "metrics")
-    try:
-        workers = sorted(n for n in os.listdir(root) if WORKER_STREAM.fullmatch(n))
-    except OSError:
-        return []
-    return [os.path.join(root, name) for name in (*STREAMS, *workers)]
-
-
-def _merged(parts: list[series.Points]) -> series.Points:
-    rows = sorted(
-        (t, s, v) for p in parts for s, t, v in zip(p.steps, p.times, p.values, strict=True)
-    )
-    merged = series.Points()
-    for time_s, step, value in rows:
-        merged.steps.append(step)
-        merged.times.append(time_s)
-        merged.values.append(value)
-    return merged
-
-
 def run_tags(meta: dict[str, Any], parent_run_id: str | None) -> dict[str, str]:
     """The MLflow tags of a naga run: its id, status, command, host, naga tags and git state,
     under MLflow's own names where MLflow has one (``mlflow.source.git.commit``, ...)."""
@@ -465,50 +366,6 @@ def run_tags(meta: dict[str, Any], parent_run_id: str | None) -> dict[str, str]:
     return {k: str(v)[:MAX_TAG_VALUE] for k, v in tags.items() if v is not None and v != ""}
 
 
-def sent_prefix(points: series.Points, step: int, timestamp: int) -> int | None:
-    """How many leading points the server holds, given its latest point (step, ms), when that
-    point says so unambiguously (see the module docstring); None when only the history can."""
-    steps, times = points.steps, points.times
-    target = (step, timestamp)
-    i = len(steps) - 1
-    while i >= 0 and (steps[i], _ms(times[i])) > target:  # all later than the server's latest
-        i -= 1
-    if i < 0 or (steps[i], _ms(times[i])) != target:
-        return None
-    j = 0
-    while True:  # the same (step, ms) earlier in the series would make it ambiguous
-        try:
-            j = steps.index(step, j, i)
-        except ValueError:
-            return i + 1
-        if _ms(times[j]) == timestamp:
-            return None
-        j += 1
-
-
-def missing_points(points: series.Points, history: Iterable[Any]) -> list[int]:
-    """Indices of the points the server's history lacks. A point is its step, time (ms) and
-    value: MLflow's database keeps one of identical points, so a series logging the same
-    point twice has it once there, and sending it again would change nothing."""
-    have = {(m.step, m.timestamp, _as_stored(m.value)) for m in history}
-    return [
-        i
-        for i, (step, time, value) in enumerate(
-            zip(points.steps, points.times, points.values, strict=True)
-        )
-        if (step, _ms(time), _as_stored(value)) not in have
-    ]
-
-
-def _as_stored(value: float) -> float | str:
-    """A value as MLflow gives it back: NaN comparable, infinities as the largest floats."""
-    if math.isnan(value):
-        return "nan"
-    if math.isinf(value):
-        return math.copysign(sys.float_info.max, value)
-    return value
-
-
 def files_digest(sizes: dict[str, int]) -> str:
     import hashlib
 
@@ -533,19 +390,6 @@ def local_files(run_dir: str) -> dict[str, str]:
     return files
 
 
-def _latest_points(run: Any) -> dict[str, Any] | None:
-    """Metric name -> its latest point on the server, or None when this MLflow version does not
-    say (every metric's history is then read)."""
-    objects = getattr(run.data, "_metric_objs", None)
-    if objects is None:
-        return None if run.data.metrics else {}
-    return {m.key: m for m in objects}
-
-
-def _ms(seconds: float) -> int:
-    return int(seconds * 1000)
-
-
 def _ms_of_iso(text: str | None) -> int | None:
     seconds = parse_iso(text)
-    return None if seconds is None else _ms(seconds)
+    return None if seconds is None else int(seconds * 1000)
