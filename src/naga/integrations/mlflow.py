@@ -206,7 +206,10 @@ class MlflowLock:
         mlflow = load_mlflow()
         status = mlflow_status(block_ending(exc))
         if self._naga is not None and self._naga.status == "running":
-            self._naga.flush()  # its params and points on disk, where they are read from
+            try:  # its params and points on disk, where they are read from
+                self._naga.flush()
+            except NagaError as error:  # naga's own trouble (a full disk): the run tells it
+                log.warning("naga.mlflow_lock: %s", error)
         lock_error: NagaError | None = None
         try:
             params = self._params()
