@@ -41,12 +41,20 @@ def export() -> None:
     help="Runs sent at once; default: 4 to a server (mlflow server's default number of"
     " workers), 1 to a database.",
 )
+@click.option(
+    "--follow",
+    "-f",
+    is_flag=True,
+    help="Keep going: send what the runs log as they run, their ending when they end, and"
+    " runs that start and match, every second, until Ctrl-C.",
+)
 def mlflow(
     runs: tuple[str, ...],
     every: bool,
     tracking_uri: str | None,
     experiment: str | None,
     jobs: int | None,
+    follow: bool,
     **filters: Any,
 ) -> None:
     """Send RUNS (ids, prefixes or names; or --all, or ls's filters) to MLflow: params,
@@ -54,42 +62,40 @@ def mlflow(
 
     Run it again at any time: each naga run stays one MLflow run (tag naga.id), and only what
     the server lacks is sent, so a run still running is completed later and an export that
-    was cut short resumes where it stopped.
+    was cut short resumes where it stopped. --follow mirrors runs live.
     """
     if not tracking_uri:
         raise UsageError(
             "say where MLflow is: --tracking-uri http://HOST:5000 (or sqlite:///mlflow.db),"
             " or set MLFLOW_TRACKING_URI"
         )
-    from ..integrations.mlflow import load_mlflow
+    from ..integrations.mlflow_store import load_mlflow
 
     load_mlflow()  # a missing extra is named before anything else is looked at
-    import logging
+    from ..integrations.mlflow_export import Exporter, quiet_mlflow
 
-    logging.getLogger("mlflow").setLevel(logging.WARNING)  # its INFO lines would mix with ours
-    # its database layer logs a traceback before raising what naga reports in one line
-    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
-    _give_up_quickly_on_a_database()
+    quiet_mlflow()
     records = select_records(runs, every, filters)
+    if follow:
+        _follow(Exporter(tracking_uri, experiment, recheck=True), runs, every, filters)
+        return
     if not records:
         click.echo("No runs match; nothing exported.")
         return
-    from ..integrations.mlflow_export import Exporter
-
     exporter = Exporter(tracking_uri, experiment)
+    _export_once(exporter, records, jobs or exporter.default_jobs)
+
+
+def _export_once(exporter: Any, records: list[Any], jobs: int) -> None:
     new = updated = 0
     with progress(len(records)) as advance:
-        sent = exporter.export_many(
-            records, jobs or exporter.default_jobs, on_points=lambda n: advance(0, n)
-        )
+        sent = exporter.export_many(records, jobs, on_points=lambda n: advance(0, n))
         try:
             for record, result in sent:
                 advance(1, 0)
                 new += result.created
                 updated += result.changed and not result.created
-                for warning in result.warnings:
-                    click.echo(f"naga: warning: run {record.id}: {warning}", err=True)
-                click.echo(f"{record.id}  {result.mlflow_id}  {describe(result)}")
+                _render(record, result)
         except KeyboardInterrupt:
             sent.close()  # the runs in flight stop at their next chunk
             click.echo("naga: export interrupted; run it again to resume", err=True)
@@ -102,13 +108,33 @@ def mlflow(
     )
 
 
-def _give_up_quickly_on_a_database() -> None:
-    """MLflow tries to open a database store 10 times over about 100 s, silently here; as
-    for a server (two retries), the export says so in a second: it resumes when run again."""
-    import mlflow.store.db.utils as db_utils
+def _follow(exporter: Any, runs: tuple[str, ...], every: bool, filters: dict[str, Any]) -> None:
+    """A line per run each time something of it was sent; a server that fails is one warning
+    until it answers again; Ctrl-C is one line and exit 130."""
+    from ..integrations.mlflow_follow import Follower
 
-    if isinstance(getattr(db_utils, "MAX_RETRY_COUNT", None), int):
-        db_utils.MAX_RETRY_COUNT = 3  # 0.1 s, then 0.3 s
+    follower = Follower(exporter, lambda: select_records(runs, every, filters))
+    failing = False
+    told: set[str] = set()  # a warning repeats at every export of its run: told once
+    try:
+        for round_ in follower.follow():
+            for record, result in round_.sent:
+                result.warnings = [w for w in result.warnings if w not in told]
+                told.update(result.warnings)
+                if result.changed or result.warnings:
+                    _render(record, result)
+            if round_.error is not None and not failing:
+                click.echo(f"naga: warning: {round_.error}; trying again every second", err=True)
+            failing = round_.error is not None
+    except KeyboardInterrupt:
+        click.echo("naga: stopped following; run it again to go on", err=True)
+        raise
+
+
+def _render(record: Any, result: Any) -> None:
+    for warning in result.warnings:
+        click.echo(f"naga: warning: run {record.id}: {warning}", err=True)
+    click.echo(f"{record.id}  {result.mlflow_id}  {describe(result)}")
 
 
 def select_records(runs: tuple[str, ...], every: bool, filters: dict[str, Any]) -> list[Any]:

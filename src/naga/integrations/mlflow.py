@@ -10,53 +10,75 @@ for ``tags.naga.run_status = 'active'`` shows exactly one MLflow run per stage d
 The stage's ``run.lock`` and ``experiment.log`` go up as artifacts when the block ends, and the
 lock's config as params. Under a naga run the MLflow run gets the tag ``naga.id``, the key
 ``naga export mlflow`` finds runs by, and the metrics the naga run logged (``naga.log``) when
-the block ends: exporting that naga run later adds to the same MLflow run what came after,
-never a second run.
+the block ends, read from its files (so they go whoever ended the naga run first, with those
+of its DataLoader workers): exporting that naga run later adds to the same MLflow run what came
+after, never a second run.
 
-mlflow is imported only here and in ``mlflow_export``, through ``require_extra``, so naga
-without the extra starts as fast as ever and says what to install when the bridge is used.
+The tracking store is never on the training's path. Every call here goes through
+``tracker_calls`` (no MLflow retries, a few seconds' timeout) and any failure of the store or
+of MLflow itself is one warning per block: the block runs without an MLflow run, its exit
+finishes the run (creating it then if the entry could not), trying again for a few seconds,
+and gives up leaving the rest to the next export. The order at exit matters: the metrics and
+params before the status (a run that reads FINISHED is complete), and the ``run.lock`` of a
+``clicfg`` main after clicfg has written its ending (``lockfile.when_final``).
+
+mlflow is imported through ``mlflow_store.load_mlflow`` only, inside functions, so naga without
+the extra starts as fast as ever and says what to install when the bridge is used.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-import re
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+import time
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import Any
 
 from ..errors import NagaError
-from ..redact import redact_text, strip_url_credentials
 from ..text import one_line
-from . import require_extra
+from .mlflow_store import (
+    ERROR_TAG,
+    LOG_FILE,
+    LOGICAL_ID,
+    MAX_TAG_VALUE,
+    NAGA_ID,
+    RUN_STATUS,
+    SUPERSEDED_BY,
+    MlflowError,
+    distinct_params,
+    fault_line,
+    load_mlflow,
+    log_params,
+    may_pass,
+    mlflow_params,
+    mlflow_status,
+    ready_store,
+    search_all,
+    tracker_calls,
+)
 
-LOGICAL_ID = "naga.logical_run_id"
-RUN_STATUS = "naga.run_status"
-SUPERSEDED_BY = "naga.superseded_by_run_id"
-NAGA_ID = "naga.id"
-ERROR_TAG = "naga.error"
-LOG_FILE = "experiment.log"
+__all__ = ["MlflowError", "block_ending", "mlflow_lock"]
 
-# MLflow's own limits (mlflow.utils.validation), fixed here so naga never sends what it refuses
-MAX_KEY = 250
-MAX_PARAM_VALUE = 6000
-MAX_TAG_VALUE = 8000
-MAX_PARAMS_PER_BATCH = 100
-MAX_METRICS_PER_BATCH = 1000
-_BAD_NAME_CHARS = re.compile(r"[^/\w.\- :]")
+
+# How long mlflow_lock's exit keeps trying a tracking store that fails, and the pause between
+# tries: long enough for a server restart or a database busy with another writer, short
+# enough that a training never waits on MLflow.
+EXIT_RETRY_S = 5.0
+RETRY_PAUSE_S = 1.0
 
 log = logging.getLogger("naga")
 
 
-class MlflowError(NagaError):
-    """MLflow cannot be reached, or refused a call."""
+def block_ending(exc: BaseException | None) -> str:
+    """The naga status of an ``mlflow_lock`` block that ended with ``exc`` (None: returned),
+    as naga.ending decides it: a stop signal is ``cancelled`` (KILLED), whatever Lightning
+    turned it into (``sys.exit(1)`` after Ctrl-C, its code-less SIGTERMException)."""
+    from ..ending import decide
 
-
-def load_mlflow() -> ModuleType:
-    return require_extra("mlflow", "mlflow")
+    return decide(exc).status
 
 
 def mlflow_lock(path: str | os.PathLike[str], runlock_file: str = "run.lock") -> MlflowLock:
@@ -69,6 +91,10 @@ def mlflow_lock(path: str | os.PathLike[str], runlock_file: str = "run.lock") ->
     ``naga.log``; an escaping exception marks the run FAILED (KILLED for Ctrl-C) with the error
     in the tag ``naga.error`` and propagates. The tracking server and experiment are MLflow's own
     settings (``MLFLOW_TRACKING_URI``, ``mlflow.set_experiment``).
+
+    MLflow is never on the training's path: a tracking store that is down or fails is one
+    warning, the block runs (``mlflow_run`` is then None) and ends as it would have; the exit
+    tries again for a few seconds, and ``naga export mlflow`` sends whatever is still missing.
     """
     return MlflowLock(path, runlock_file)
 
@@ -79,41 +105,90 @@ class MlflowLock:
         self.logical_id = os.path.abspath(self.path)
         self.runlock_file = runlock_file
         self.run: Any = None
-        self.previous: list[str] = []
+        self.previous: list[str] | None = None
         self._logged_params: set[str] = set()
+        self._naga: Any = None  # the naga run open when the block began
+        self._naga_dir: str | None = None
+        self._started_ms = 0
+        self._warned = False
+        self._lock_watched = False
+
+    @property
+    def run_name(self) -> str:
+        """The stage's name: the naga run's (clicfg's ``run=``, ``naga run --name``), else the
+        stage directory's last part."""
+        if self._naga_dir is not None:
+            name = _recorded_name(self._naga_dir)
+            if name:
+                return name
+        return self.path.name or self.logical_id
+
+    def tags(self) -> dict[str, str]:
+        tags = {LOGICAL_ID: self.logical_id, RUN_STATUS: "active"}
+        if self._naga is not None:
+            tags[NAGA_ID] = str(self._naga.id)
+        return tags
+
+    # -- entry --------------------------------------------------------------------------------
 
     def __enter__(self) -> Any:
         mlflow = load_mlflow()
-        naga_run = _current_naga_run()
-        tags = {LOGICAL_ID: self.logical_id, RUN_STATUS: "active"}
-        if naga_run is not None:
-            tags[NAGA_ID] = str(naga_run.id)
-        with quick_http(), mlflow_errors(mlflow.get_tracking_uri()):
-            self.run = mlflow.start_run(nested=mlflow.active_run() is not None, tags=tags)
-            client = mlflow.MlflowClient()
-            try:
-                self.previous = self._previous_active(client)
-                self._log_lock_params(client)
-            except BaseException as exc:
-                self._abandon(mlflow, client, exc)
-                raise
+        self._started_ms = int(time.time() * 1000)
+        self._naga = _current_naga_run()
+        if self._naga is not None:
+            self._naga_dir = str(self._naga.dir)
+        try:
+            with tracker_calls():
+                ready_store(mlflow.get_tracking_uri())
+                self.run = mlflow.start_run(
+                    run_id=self._exported_run(mlflow),
+                    run_name=self.run_name,
+                    nested=mlflow.active_run() is not None,
+                    tags=self.tags(),
+                )
+                self.previous = self._previous_active(mlflow.MlflowClient())
+        except Exception as fault:  # MLflow's own trouble: the training goes on without it
+            self._fault(fault)
+        try:
+            params = self._params()
+        except NagaError as exc:
+            self._abandon(mlflow, exc)
+            raise
+        self._try(lambda: self._log_params(mlflow.MlflowClient(), params))
         return self.run
 
-    def _abandon(self, mlflow: ModuleType, client: Any, exc: BaseException) -> None:
+    def _exported_run(self, mlflow: ModuleType) -> str | None:
+        """The MLflow run ``naga export mlflow --follow`` made for this naga run before this
+        block began (it has no stage tag): this block takes it over, so the naga run stays one
+        MLflow run."""
+        if self._naga is None:
+            return None
+        from mlflow.tracking.fluent import _get_experiment_id
+
+        experiment = _get_experiment_id()
+        if experiment is None:
+            return None
+        wanted = f"tags.`{NAGA_ID}` = '{self._naga.id}'"  # ids are letters and digits
+        found = search_all(mlflow.MlflowClient(), [str(experiment)], wanted)
+        mine = [r for r in found if LOGICAL_ID not in r.data.tags]
+        return str(mine[0].info.run_id) if mine else None
+
+    def _abandon(self, mlflow: ModuleType, exc: BaseException) -> None:
         """An attempt that failed as it began still ends as one: FAILED with its error, and
         the stage's previous run superseded, so the stage keeps exactly one active run."""
-        run_id = self.run.info.run_id
-        try:
-            client.set_tag(
-                run_id, ERROR_TAG, one_line(f"{type(exc).__name__}: {exc}")[:MAX_TAG_VALUE]
-            )
-            for previous in self.previous:
-                client.set_tag(previous, RUN_STATUS, "deprecated")
-                client.set_tag(previous, SUPERSEDED_BY, run_id)
-        except Exception as error:  # the server may be what failed: the first error is the news
-            log.warning("naga.mlflow_lock: %s", one_line(str(error)))
-        finally:
-            _end_run(mlflow, client, run_id, "FAILED")
+        if self.run is None:
+            return
+        error = one_line(f"{type(exc).__name__}: {exc}")[:MAX_TAG_VALUE]
+
+        def abandon() -> None:
+            client = mlflow.MlflowClient()
+            client.set_tag(self.run.info.run_id, ERROR_TAG, error)
+            self._supersede(client)
+
+        self._try(abandon)
+        self._try(lambda: _end_run(mlflow, mlflow.MlflowClient(), self.run.info.run_id, "FAILED"))
+
+    # -- exit ---------------------------------------------------------------------------------
 
     def __exit__(
         self,
@@ -122,44 +197,125 @@ class MlflowLock:
         tb: TracebackType | None,
     ) -> None:
         mlflow = load_mlflow()
-        status = _mlflow_status(exc)
+        status = mlflow_status(block_ending(exc))
+        if self._naga is not None and self._naga.status == "running":
+            try:  # its params and points on disk, where they are read from
+                self._naga.flush()
+            except NagaError as error:  # naga's own trouble (a full disk): the run tells it
+                log.warning("naga.mlflow_lock: %s", error)
+        lock_error: NagaError | None = None
         try:
-            with quick_http(), mlflow_errors(mlflow.get_tracking_uri()):
-                self._finish(mlflow, exc, status)
-        except NagaError as error:  # MLflow's, or a run.lock made unreadable in the block
+            params = self._params()
+        except NagaError as error:  # a run.lock made unreadable in the block
+            lock_error, params = error, {}
+        if not self._finish_or_retry(mlflow, exc, status, params):
+            self._let_go(mlflow, status)
+        if lock_error is not None:
             if exc is None:
-                raise
+                raise lock_error
             # the block's own exception is the news; this trouble is one line beside it
-            log.warning("naga.mlflow_lock: %s", error)
+            log.warning("naga.mlflow_lock: %s", lock_error)
 
-    def _finish(self, mlflow: ModuleType, exc: BaseException | None, status: str) -> None:
-        run_id = self.run.info.run_id
+    def _finish_or_retry(
+        self, mlflow: ModuleType, exc: BaseException | None, status: str, params: dict[str, str]
+    ) -> bool:
+        """Finish the MLflow run, trying again for ``EXIT_RETRY_S`` while the store fails in a
+        way that may pass (down, restarting, busy); True once finished."""
+        deadline = time.monotonic() + EXIT_RETRY_S
+        while True:
+            try:
+                with tracker_calls():
+                    self._finish(mlflow, exc, status, params)
+                return True
+            except Exception as fault:
+                if not may_pass(fault) or time.monotonic() + RETRY_PAUSE_S > deadline:
+                    self._fault(fault)
+                    return False
+            time.sleep(RETRY_PAUSE_S)
+
+    def _finish(
+        self, mlflow: ModuleType, exc: BaseException | None, status: str, params: dict[str, str]
+    ) -> None:
+        ready_store(mlflow.get_tracking_uri())
         client = mlflow.MlflowClient()
-        try:
-            for name in (self.runlock_file, LOG_FILE):
-                if (self.path / name).is_file():
-                    client.log_artifact(run_id, str(self.path / name))
-            self._log_lock_params(client)
-            self._send_naga_metrics(client)
-            if exc is not None:
-                error = one_line(f"{type(exc).__name__}: {exc}")
-                client.set_tag(run_id, ERROR_TAG, error[:MAX_TAG_VALUE])
-        finally:
-            _end_run(mlflow, client, run_id, status)
-        for previous in self.previous:
+        if self.run is None:
+            self.run = self._start_late(mlflow, client)
+        if self.previous is None:
+            self.previous = self._previous_active(client)
+        run_id = self.run.info.run_id
+        lock = self.path / self.runlock_file
+        if lock.is_file() and _lock_status(lock) == "running":
+            self._upload_when_final(mlflow, lock)
+        elif lock.is_file():
+            client.log_artifact(run_id, str(lock))
+        if (self.path / LOG_FILE).is_file():
+            client.log_artifact(run_id, str(self.path / LOG_FILE))
+        self._log_params(client, params)
+        self._send_naga_metrics(client)
+        if exc is not None:
+            error = one_line(f"{type(exc).__name__}: {exc}")
+            client.set_tag(run_id, ERROR_TAG, error[:MAX_TAG_VALUE])
+        _end_run(mlflow, client, run_id, status)
+        self._supersede(client)
+
+    def _upload_when_final(self, mlflow: ModuleType, lock: Path) -> None:
+        """Inside clicfg's main the lock reads ``running`` until main returns: the lock that
+        goes up is the one written then, which tells the ending."""
+        if self._lock_watched:
+            return
+        self._lock_watched = True
+        from ..lock.lockfile import when_final
+
+        run_id = self.run.info.run_id
+
+        def upload(doc: dict[str, Any]) -> None:
+            self._try(lambda: mlflow.MlflowClient().log_artifact(run_id, str(lock)))
+
+        when_final(lock, upload)
+
+    def _start_late(self, mlflow: ModuleType, client: Any) -> Any:
+        """The MLflow run of an attempt that began while the store was out of reach: created
+        now, with the block's start time, not made MLflow's active run."""
+        from mlflow.tracking.fluent import _get_experiment_id
+
+        tags = self.tags()
+        active = mlflow.active_run()
+        if active is not None:
+            tags["mlflow.parentRunId"] = active.info.run_id
+        return client.create_run(
+            _get_experiment_id(), start_time=self._started_ms, tags=tags, run_name=self.run_name
+        )
+
+    def _let_go(self, mlflow: ModuleType, status: str) -> None:
+        """Given up on: the block's run is no longer MLflow's active run, whatever the store
+        says (``mlflow.end_run`` forgets it before it calls the server)."""
+        active = mlflow.active_run()
+        if (
+            self.run is not None
+            and active is not None
+            and active.info.run_id == self.run.info.run_id
+        ):
+            with contextlib.suppress(Exception), tracker_calls():
+                mlflow.end_run(status)
+
+    def _supersede(self, client: Any) -> None:
+        run_id = self.run.info.run_id
+        for previous in self.previous or ():
             client.set_tag(previous, RUN_STATUS, "deprecated")
             client.set_tag(previous, SUPERSEDED_BY, run_id)
 
-    def _send_naga_metrics(self, client: Any) -> None:
-        """What the naga run logged so far (``naga.log``), so the MLflow run has the metrics
-        too; a later ``naga export mlflow`` adds only what came after."""
-        naga_run = _current_naga_run()
-        if naga_run is None or naga_run.id != self.run.data.tags.get(NAGA_ID):
-            return
-        from .mlflow_export import send_metrics
+    # -- what goes up -------------------------------------------------------------------------
 
-        naga_run.flush()
-        send_metrics(client, client.get_run(self.run.info.run_id), naga_run._dir)
+    def _send_naga_metrics(self, client: Any) -> None:
+        """What the naga run logged (``naga.log``, from every process of it: DataLoader workers
+        too), so the MLflow run has the metrics whichever layer ended the naga run (a
+        ``NagaLogger`` ends it on an interrupt, before this block's exit); a later ``naga
+        export mlflow`` adds only what came after."""
+        if self._naga_dir is None:
+            return
+        from .mlflow_metrics import send_metrics
+
+        send_metrics(client, client.get_run(self.run.info.run_id), self._naga_dir)
 
     def _previous_active(self, client: Any) -> list[str]:
         """The stage's active MLflow runs in this experiment, other than the one just started."""
@@ -175,62 +331,85 @@ class MlflowLock:
             if r.info.run_id != own and r.data.tags.get(LOGICAL_ID) == self.logical_id
         ]
 
-    def _log_lock_params(self, client: Any) -> None:
-        """The lock's config, flattened, as params: those not logged yet (MLflow params never
-        change once set)."""
+    def _params(self) -> dict[str, str]:
+        """The lock's config and the naga run's params (Lightning's hyperparameters), flattened
+        and each once (see ``distinct_params``). Raises ``LockError`` for an unreadable lock."""
+        flat: dict[str, Any] = {}
         lock = self.path / self.runlock_file
-        if not lock.is_file():
+        if lock.is_file():
+            from ..lock.lockfile import read
+            from ..sdk.values import flatten
+
+            flat.update(flatten(read(lock).get("config") or {}))
+        if self._naga_dir is not None:
+            flat = {**_recorded_params(self._naga_dir), **flat}
+        return mlflow_params(distinct_params(flat))
+
+    def _log_params(self, client: Any, params: dict[str, str]) -> None:
+        """Those not logged yet (MLflow params never change once set)."""
+        if self.run is None:
             return
-        from ..lock.lockfile import read
-        from ..sdk.values import flatten
+        new = {k: v for k, v in params.items() if k not in self._logged_params}
+        log_params(client, self.run.info.run_id, new)
+        self._logged_params.update(new)
 
-        config = read(lock).get("config") or {}
-        params = {
-            name: value
-            for name, value in mlflow_params(flatten(config)).items()
-            if name not in self._logged_params
-        }
-        log_params(client, self.run.info.run_id, params)
-        self._logged_params.update(params)
+    # -- faults -------------------------------------------------------------------------------
+
+    def _try(self, call: Callable[[], None]) -> None:
+        try:
+            with tracker_calls():
+                call()
+        except Exception as fault:
+            self._fault(fault)
+
+    def _fault(self, fault: BaseException) -> None:
+        """One warning per block, whatever failed and however often: the training goes on."""
+        if self._warned:
+            log.debug("naga.mlflow_lock: %s", fault)
+            return
+        self._warned = True
+        later = (
+            "`naga export mlflow` sends this run later"
+            if self._naga is not None
+            else "MLflow misses this attempt"
+        )
+        log.warning("naga.mlflow_lock: %s; the training goes on (%s)", fault_line(fault), later)
 
 
-# MLflow retries a request for about 4 minutes by default: naga's own calls give up after a few
-# seconds with one line instead. The user's MLFLOW_HTTP_* settings win.
-HTTP_DEFAULTS = {
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
-    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "60",
-}
+def _lock_status(lock: Path) -> str | None:
+    from ..lock.lockfile import read
 
-
-@contextmanager
-def quick_http() -> Iterator[None]:
-    """naga's short retry policy for the calls inside, and the process's own after them
-    (the training's own MLflow calls keep theirs)."""
-    added = [name for name in HTTP_DEFAULTS if name not in os.environ]
-    os.environ.update({name: HTTP_DEFAULTS[name] for name in added})
     try:
-        yield
-    finally:
-        for name in added:
-            os.environ.pop(name, None)
+        status = read(lock).get("status")
+    except NagaError:
+        return None
+    return status if isinstance(status, str) else None
+
+
+def _recorded_name(run_dir: str) -> str | None:
+    from ..store.sdkstate import read_state
+
+    name = read_state(os.path.join(run_dir, "meta.json")).get("name")
+    return name if isinstance(name, str) and name else None
+
+
+def _recorded_params(run_dir: str) -> dict[str, Any]:
+    """The naga run's params as recorded so far: the record's, then its main process's."""
+    from ..sdk.values import flatten
+    from ..store.sdkstate import read_state
+
+    params: dict[str, Any] = {}
+    for path in ("meta.json", os.path.join("metrics", "main", "state.json")):
+        found = read_state(os.path.join(run_dir, path)).get("params")
+        if isinstance(found, dict):
+            params.update(flatten(found))
+    return params
 
 
 def _current_naga_run() -> Any:
     from ..lock.runlock import current_run_if_any
 
     return current_run_if_any()
-
-
-MLFLOW_STATUS = {"completed": "FINISHED", "failed": "FAILED", "cancelled": "KILLED"}
-
-
-def _mlflow_status(exc: BaseException | None) -> str:
-    """The block's ending as naga.ending decides it (a stop signal is KILLED, whatever
-    Lightning turned it into), in MLflow's words."""
-    from ..ending import decide
-
-    return MLFLOW_STATUS.get(decide(exc).status, "FAILED")
 
 
 def _end_run(mlflow: ModuleType, client: Any, run_id: str, status: str) -> None:
@@ -247,97 +426,3 @@ def _quoted(value: str) -> str | None:
     if '"' not in value:
         return f'"{value}"'
     return None
-
-
-def search_all(client: Any, experiment_ids: list[str], filter_string: str) -> list[Any]:
-    """Every run matching the filter, through all the pages."""
-    runs: list[Any] = []
-    token = None
-    while True:
-        page = client.search_runs(
-            experiment_ids, filter_string=filter_string, max_results=1000, page_token=token
-        )
-        runs.extend(page)
-        token = page.token
-        if not token:
-            return runs
-
-
-def mlflow_name(key: str) -> str:
-    """A metric, param or tag name MLflow accepts: characters it refuses become ``_``, and a
-    name that reads as another path (``a//b``, ``../x``, ``/x``) loses its slashes."""
-    name = _BAD_NAME_CHARS.sub("_", key)[:MAX_KEY] or "_"
-    if _reads_as_another_path(name):
-        name = name.replace("/", "_")
-        if name == "." or name.startswith(".."):
-            name = "_" + name[: MAX_KEY - 1]
-    return name
-
-
-def _reads_as_another_path(name: str) -> bool:
-    import posixpath
-
-    norm = posixpath.normpath(name)
-    return norm != name or norm == "." or norm.startswith(("..", "/"))
-
-
-def mlflow_params(flat: Mapping[str, Any]) -> dict[str, str]:
-    """Flattened params as MLflow's strings (JSON-ish for lists, ``None`` as MLflow prints
-    it), cut to MLflow's length limit."""
-    return {mlflow_name(k): param_text(v)[:MAX_PARAM_VALUE] for k, v in flat.items()}
-
-
-def param_text(value: Any) -> str:
-    if isinstance(value, (list, dict)):
-        import json
-
-        return json.dumps(value, ensure_ascii=False)
-    return str(value)
-
-
-def log_params(client: Any, run_id: str, params: Mapping[str, str]) -> None:
-    from mlflow.entities import Param
-
-    items = [Param(k, v) for k, v in params.items()]
-    for start in range(0, len(items), MAX_PARAMS_PER_BATCH):
-        client.log_batch(run_id, params=items[start : start + MAX_PARAMS_PER_BATCH])
-
-
-@contextmanager
-def mlflow_errors(tracking_uri: str) -> Iterator[None]:
-    """MLflow's exceptions as one ``MlflowError`` line that names the server (credentials
-    masked) and what to do."""
-    mlflow = load_mlflow()
-    from sqlalchemy.exc import SQLAlchemyError  # MLflow's own dependency, for database stores
-
-    try:
-        yield
-    except mlflow.exceptions.MlflowException as exc:
-        raise MlflowError(describe(str(exc.message), tracking_uri)) from None
-    except SQLAlchemyError as exc:  # a database store out of reach as MLflow opens it
-        raise MlflowError(describe(str(exc), tracking_uri)) from None
-    except OSError as exc:  # an artifact store on a local path: permissions, a full disk
-        raise MlflowError(f"MLflow at {_shown(tracking_uri)}: {exc}") from None
-
-
-_UNREACHABLE = ("Max retries exceeded", "Connection refused", "Failed to establish")
-
-
-def describe(message: str, tracking_uri: str) -> str:
-    where = _shown(tracking_uri)
-    if any(sign in message for sign in _UNREACHABLE):
-        return (
-            f"cannot reach the MLflow server at {where}: is it running? (check the URI;"
-            " `naga export mlflow` resumes where it stopped when run again)"
-        )
-    if "unsupported URI" in message:  # MLflow's text speaks of its model registry: not ours
-        return (
-            f"MLflow cannot use the tracking URI {where}: use http(s)://HOST, file:PATH,"
-            " sqlite:///PATH or another scheme MLflow supports"
-        )
-    first = one_line(redact_text((message.strip().splitlines() or ["refused"])[0]))
-    return f"MLflow at {where}: {first}"
-
-
-def _shown(tracking_uri: str) -> str:
-    return strip_url_credentials(str(tracking_uri))

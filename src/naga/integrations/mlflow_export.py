@@ -5,69 +5,56 @@ Each naga run becomes one MLflow run tagged ``naga.id``. An export first asks th
 naga runs it already has (one paged search of the experiment, which also brings each run's
 tags, params and the latest point of each metric), then sends each run only what is missing.
 
-Where the state lives: on the server, with the data. naga sends a series' points in the order
-they were logged, in chunks that each succeed or fail whole (``mlflow_transport``), and stops
-at the first failure, so the server always holds a prefix of each series. Its latest point
-(greatest step, then time) marks where that prefix ends, when that point is unambiguous: it
-occurs once in the series and every point after it is later. Otherwise (steps that go back, or
-two points with the same step and millisecond) the server's whole history of that metric is
-read and only the points missing from it are sent (MLflow's database keeps one of identical
-points). Nothing is kept locally, so a server that was reset, or an MLflow run deleted there,
-simply gets everything again, and an export cut short (server down, Ctrl-C) resumes where it
-stopped.
+Where the state lives: on the server, with the data (``mlflow_metrics`` says how the points
+missing are found). Nothing is kept locally, so a server that was reset, or an MLflow run
+deleted there, simply gets everything again, and an export cut short (server down, Ctrl-C)
+resumes where it stopped. ``mlflow_follow`` runs exports again as runs change.
 
 Several runs may go at once (``export_many``), each in its own thread: a server answers many
 requests at a time. Params and tags go 100 a call (MLflow's limit). The status comes last:
 a run whose export was interrupted reads RUNNING until an export completes it, and so does a
-naga run still running (the next export adds what it logged since). Artifacts (the run's
+naga run still running (the next export adds what it logged since); a naga run that ended
+gets its ending's MLflow status (``mlflow_store.mlflow_status``) and end time. Artifacts (the run's
 ``artifacts/`` at the root; ``output.log``, ``git.patch`` and ``meta.json`` under ``naga/``)
 are uploaded when the server lacks them or has them at another size.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import posixpath
-import sys
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..sdk import history, series
 from ..sdk.records import RunRecord
 from ..store.timefmt import parse_iso
-from .mlflow import HTTP_DEFAULTS as _LOCK_HTTP_DEFAULTS
-from .mlflow import (
+from .mlflow_store import HTTP_DEFAULTS as _LOCK_HTTP_DEFAULTS
+from .mlflow_store import (
     MAX_TAG_VALUE,
     NAGA_ID,
     RUN_STATUS,
     MlflowError,
+    distinct_params,
     load_mlflow,
     log_params,
     mlflow_errors,
-    mlflow_name,
     mlflow_params,
+    mlflow_status,
+    quick_database,
+    ready_store,
     search_all,
 )
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
-from .mlflow_transport import MetricSink, Point, RestSink, metric_sink
+from .mlflow_metrics import send_metrics
+from .mlflow_transport import RestSink, metric_sink
 
 MAX_TAGS_PER_BATCH = 100
 FILES_TAG = "naga.files"
-STATUSES = {
-    "running": "RUNNING",
-    "completed": "FINISHED",
-    "failed": "FAILED",
-    "crashed": "FAILED",
-    "cancelled": "KILLED",
-}
 NAGA_FILES = ("output.log", "git.patch", "meta.json")  # uploaded under naga/
-STREAMS = ("main", "sys")  # the run's own metrics; other processes' streams stay in naga
-
 # MLflow's own retry policy waits about 4 minutes for a server that is down; an export tells
 # the user in seconds (a rerun resumes). The user's own settings, when given, win.
 # The export is naga's own process: its short retries (see mlflow.HTTP_DEFAULTS) for all of it.
@@ -75,6 +62,15 @@ HTTP_DEFAULTS = {
     **_LOCK_HTTP_DEFAULTS,
     "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",  # stdout is naga's: a line per run
 }
+
+
+def quiet_mlflow() -> None:
+    """MLflow's INFO lines would mix with naga's output, and its database layer logs a
+    traceback before raising what naga reports in one line."""
+    import logging
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
 
 
 @dataclass
@@ -99,13 +95,18 @@ class Exported:
 class Exporter:
     """Exports naga runs into one experiment of one tracking server."""
 
-    def __init__(self, tracking_uri: str, experiment: str | None = None) -> None:
+    def __init__(
+        self, tracking_uri: str, experiment: str | None = None, *, recheck: bool = False
+    ) -> None:
         for name, value in HTTP_DEFAULTS.items():
             os.environ.setdefault(name, value)
         mlflow = load_mlflow()
         self.tracking_uri = tracking_uri
         self.experiment_name = experiment or "Default"
-        with self.errors():
+        self.recheck = recheck
+        self.sent: set[str] = set()  # naga ids this exporter sent (their runs read again)
+        with self.errors(), quick_database():
+            ready_store(tracking_uri)
             self.client = mlflow.MlflowClient(tracking_uri=tracking_uri)
             self.experiment_id = self._experiment_id(self.experiment_name)
             self.known = self._known_runs()
@@ -125,7 +126,9 @@ class Exporter:
         self, record: RunRecord, on_points: Callable[[int], None] = lambda n: None
     ) -> Exported:
         with self.errors():
-            return self._export(record, on_points)
+            result = self._export(record, on_points)
+        self.sent.add(record.id)
+        return result
 
     def _experiment_id(self, name: str) -> str:
         experiment = self.client.get_experiment_by_name(name)
@@ -142,10 +145,7 @@ class Exporter:
         """The MLflow run of each naga run already in the experiment. Several (two
         ``mlflow_lock`` blocks in one naga run): the newest one not superseded."""
         runs = search_all(self.client, [self.experiment_id], f"tags.`{NAGA_ID}` LIKE '%'")
-        runs.sort(
-            key=lambda r: (r.data.tags.get(RUN_STATUS) != "deprecated", r.info.start_time or 0)
-        )
-        return {r.data.tags[NAGA_ID]: r for r in runs}
+        return {r.data.tags[NAGA_ID]: r for r in sorted(runs, key=_preference)}
 
     def export_many(
         self,
@@ -167,8 +167,19 @@ class Exporter:
         yield from _in_threads(self.export, records, jobs, on_points)
 
     def _mlflow_run(self, record: RunRecord) -> Any:
-        """The MLflow run of ``record``, created (and remembered as new) when missing."""
+        """The MLflow run of ``record``, created (and remembered as new) when missing. A run
+        this exporter sent before is read again (a follower sends it every time it changes);
+        with ``recheck``, a naga run it has not seen is looked for on the server first
+        (``mlflow_lock`` may have made its MLflow run since this exporter started)."""
         run = self.known.get(record.id)
+        if run is not None and record.id in self.sent:
+            run = self.known[record.id] = self.client.get_run(run.info.run_id)
+        if run is None and self.recheck:
+            found = search_all(
+                self.client, [self.experiment_id], f"tags.`{NAGA_ID}` = '{record.id}'"
+            )
+            if found:
+                run = self.known[record.id] = _preferred(found)
         if run is None:
             run = self.client.create_run(
                 self.experiment_id,
@@ -182,7 +193,7 @@ class Exporter:
 
     def _export(self, record: RunRecord, on_points: Callable[[int], None]) -> Exported:
         run = self._mlflow_run(record)
-        created = record.id in self.created
+        created = record.id in self.created and record.id not in self.sent
         result = Exported(record.id, run.info.run_id, created)
         self._send_tags(run, record, result)
         self._send_params(run, record, result)
@@ -206,7 +217,7 @@ class Exporter:
 
     def _send_params(self, run: Any, record: RunRecord, result: Exported) -> None:
         have = run.data.params
-        wanted = mlflow_params(record.params)
+        wanted = mlflow_params(distinct_params(record.params))
         missing = {k: v for k, v in wanted.items() if k not in have}
         for key, value in wanted.items():
             if key in have and have[key] != value:
@@ -248,7 +259,7 @@ class Exporter:
         return files
 
     def _set_status(self, run: Any, record: RunRecord, result: Exported) -> None:
-        status = STATUSES.get(str(record.status), "FAILED")
+        status = mlflow_status(str(record.status))
         result.status = status
         if status == "RUNNING":
             if run.info.status != "RUNNING":
@@ -257,6 +268,15 @@ class Exporter:
         end = _ms_of_iso(record.meta.get("finished_at"))
         if run.info.status != status or run.info.end_time != end:
             self.client.set_terminated(run.info.run_id, status, end_time=end)
+
+
+def _preference(run: Any) -> tuple[bool, int]:
+    return run.data.tags.get(RUN_STATUS) != "deprecated", run.info.start_time or 0
+
+
+def _preferred(runs: list[Any]) -> Any:
+    """Of several MLflow runs of one naga run, the newest one not superseded."""
+    return max(runs, key=_preference)
 
 
 class _Stopped(Exception):
@@ -316,57 +336,6 @@ def _first_error(futures: list[Future[Exported]]) -> BaseException:
     return KeyboardInterrupt()
 
 
-def send_metrics(
-    client: Any,
-    run: Any,
-    run_dir: str,
-    on_points: Callable[[int], None] = lambda n: None,
-    sink: MetricSink | None = None,
-) -> int:
-    """Send the points of the naga run in ``run_dir`` that the MLflow ``run`` (as last read
-    from the server) lacks, in order and in chunks; returns how many were sent."""
-    sink = sink or metric_sink(client)
-    run_id = run.info.run_id
-    sent = 0
-    chunk: list[Point] = []
-    for name, points, todo in _unsent(client, run, run_dir):
-        steps, times, values = points.steps, points.times, points.values
-        for i in todo:
-            chunk.append((name, values[i], _ms(times[i]), steps[i]))
-            if len(chunk) == sink.chunk:
-                sink.send(run_id, chunk)
-                sent += len(chunk)
-                on_points(len(chunk))
-                chunk = []
-    if chunk:
-        sink.send(run_id, chunk)
-        sent += len(chunk)
-        on_points(len(chunk))
-    return sent
-
-
-def _unsent(
-    client: Any, run: Any, run_dir: str
-) -> Iterator[tuple[str, series.Points, Iterable[int]]]:
-    """Each metric's name in MLflow, its points, and the indices of those to send."""
-    latest = _latest_points(run)
-    for stream in STREAMS:
-        metrics_dir = os.path.join(run_dir, "metrics")
-        for key in history.list_keys(metrics_dir, stream):
-            points = history.read_points(metrics_dir, stream, key)
-            name = mlflow_name(key)
-            if latest is not None and name not in latest:
-                yield name, points, range(len(points))
-                continue
-            point = latest.get(name) if latest is not None else None
-            done = None if point is None else sent_prefix(points, point.step, point.timestamp)
-            if done is not None:
-                yield name, points, range(done, len(points))
-            else:
-                server_history = client.get_metric_history(run.info.run_id, name)
-                yield name, points, missing_points(points, server_history)
-
-
 def run_tags(meta: dict[str, Any], parent_run_id: str | None) -> dict[str, str]:
     """The MLflow tags of a naga run: its id, status, command, host, naga tags and git state,
     under MLflow's own names where MLflow has one (``mlflow.source.git.commit``, ...)."""
@@ -397,50 +366,6 @@ def run_tags(meta: dict[str, Any], parent_run_id: str | None) -> dict[str, str]:
     return {k: str(v)[:MAX_TAG_VALUE] for k, v in tags.items() if v is not None and v != ""}
 
 
-def sent_prefix(points: series.Points, step: int, timestamp: int) -> int | None:
-    """How many leading points the server holds, given its latest point (step, ms), when that
-    point says so unambiguously (see the module docstring); None when only the history can."""
-    steps, times = points.steps, points.times
-    target = (step, timestamp)
-    i = len(steps) - 1
-    while i >= 0 and (steps[i], _ms(times[i])) > target:  # all later than the server's latest
-        i -= 1
-    if i < 0 or (steps[i], _ms(times[i])) != target:
-        return None
-    j = 0
-    while True:  # the same (step, ms) earlier in the series would make it ambiguous
-        try:
-            j = steps.index(step, j, i)
-        except ValueError:
-            return i + 1
-        if _ms(times[j]) == timestamp:
-            return None
-        j += 1
-
-
-def missing_points(points: series.Points, history: Iterable[Any]) -> list[int]:
-    """Indices of the points the server's history lacks. A point is its step, time (ms) and
-    value: MLflow's database keeps one of identical points, so a series logging the same
-    point twice has it once there, and sending it again would change nothing."""
-    have = {(m.step, m.timestamp, _as_stored(m.value)) for m in history}
-    return [
-        i
-        for i, (step, time, value) in enumerate(
-            zip(points.steps, points.times, points.values, strict=True)
-        )
-        if (step, _ms(time), _as_stored(value)) not in have
-    ]
-
-
-def _as_stored(value: float) -> float | str:
-    """A value as MLflow gives it back: NaN comparable, infinities as the largest floats."""
-    if math.isnan(value):
-        return "nan"
-    if math.isinf(value):
-        return math.copysign(sys.float_info.max, value)
-    return value
-
-
 def files_digest(sizes: dict[str, int]) -> str:
     import hashlib
 
@@ -465,19 +390,6 @@ def local_files(run_dir: str) -> dict[str, str]:
     return files
 
 
-def _latest_points(run: Any) -> dict[str, Any] | None:
-    """Metric name -> its latest point on the server, or None when this MLflow version does not
-    say (every metric's history is then read)."""
-    objects = getattr(run.data, "_metric_objs", None)
-    if objects is None:
-        return None if run.data.metrics else {}
-    return {m.key: m for m in objects}
-
-
-def _ms(seconds: float) -> int:
-    return int(seconds * 1000)
-
-
 def _ms_of_iso(text: str | None) -> int | None:
     seconds = parse_iso(text)
-    return None if seconds is None else _ms(seconds)
+    return None if seconds is None else int(seconds * 1000)

@@ -26,7 +26,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from .mlflow import MAX_METRICS_PER_BATCH
+from .mlflow_store import MAX_METRICS_PER_BATCH
 
 # (key, value, timestamp in ms, step): one metric point as MLflow stores it
 Point = tuple[str, float, int, int]

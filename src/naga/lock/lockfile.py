@@ -106,6 +106,20 @@ def write(path: str | os.PathLike[str], doc: dict[str, Any]) -> None:
     target = os.fspath(path)
     write_atomic(target, text.encode("utf-8"))
     _fsync_dir(os.path.dirname(os.path.abspath(target)))
+    if _when_final and doc.get("status") not in (None, "running"):
+        for callback in _when_final.pop(os.path.abspath(target), []):
+            callback(doc)
+
+
+# lock path -> what to call once this process writes it with a final status
+_when_final: dict[str, list[Callable[[dict[str, Any]], None]]] = {}
+
+
+def when_final(path: str | os.PathLike[str], callback: Callable[[dict[str, Any]], None]) -> None:
+    """Call ``callback(doc)`` (which must not raise) right after this process next writes the
+    lock at ``path`` with a final status: ``mlflow_lock`` ends inside a ``clicfg`` main, whose
+    lock reads ``running`` until ``main`` returns, and uploads the lock that tells the ending."""
+    _when_final.setdefault(os.path.abspath(os.fspath(path)), []).append(callback)
 
 
 def replace(path: str | os.PathLike[str], doc: dict[str, Any]) -> Signature | None:
