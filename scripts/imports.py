@@ -26,7 +26,7 @@ def imported_units(path: Path, root: Path) -> set[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     package = path.relative_to(root).parent.parts
     found: set[str] = set()
-    for node in ast.walk(tree):
+    for node in _walk(tree):
         if isinstance(node, ast.ImportFrom):
             if node.level:
                 base = list(package[: len(package) - node.level + 1])
@@ -47,6 +47,18 @@ def imported_units(path: Path, root: Path) -> set[str]:
                 if parts[0] == "naga" and len(parts) > 1:
                     found.add(_unit(parts[1:], root))
     return found
+
+
+def _walk(tree: ast.Module) -> list[ast.AST]:
+    """Every node but those of the module's ``if __name__ == "__main__":`` blocks (a front end
+    of its own: ``python -m naga.parallel.worker`` hands over to the command line)."""
+    main_blocks = [
+        node
+        for node in tree.body
+        if isinstance(node, ast.If) and "__main__" in ast.unparse(node.test)
+    ]
+    skipped = {id(n) for block in main_blocks for n in ast.walk(block)}
+    return [node for node in ast.walk(tree) if id(node) not in skipped]
 
 
 def _unit(name: list[str], root: Path) -> str:

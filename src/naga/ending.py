@@ -94,12 +94,25 @@ def _by_signal(name: str) -> Ending:
 
 def _signal_behind(exc: BaseException) -> str | None:
     """The signal an exception stands for when no signal was seen (it was raised by hand, or
-    the witness was displaced): naga's own Terminated, Lightning's SIGTERMException."""
+    the witness was displaced): naga's own Terminated, Lightning's SIGTERMException, and a
+    ``SystemExit`` raised while handling one of those or a KeyboardInterrupt (Lightning's
+    ``sys.exit(1)`` inside its ``except KeyboardInterrupt``)."""
     name = getattr(exc, "signal_name", None)
     if isinstance(name, str) and name in signal.Signals.__members__:
         return name
     if type(exc).__name__ == "SIGTERMException":
         return "SIGTERM"
+    if isinstance(exc, SystemExit):
+        cause = exc.__context__
+        for _ in range(8):  # a short chain: a framework's handler, not arbitrary depth
+            if cause is None:
+                break
+            if isinstance(cause, KeyboardInterrupt) and not hasattr(cause, "signal_name"):
+                return "SIGINT"
+            behind = _signal_behind(cause) if not isinstance(cause, SystemExit) else None
+            if behind is not None:
+                return behind
+            cause = cause.__context__
     return None
 
 

@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     import subprocess
     from collections.abc import Iterable, Mapping, Sequence
 
-    from .capture.spawn import Helper
+    from .spawn import Helper
 
 __all__ = [
     "DIFF",
@@ -184,12 +184,12 @@ def start(
     """``git -C CWD ARGS`` started through ``posix_spawn`` (``naga run``'s start-up path, where
     ``subprocess`` is too slow to import); None when git cannot be started. ``environ``: an
     ``env()`` made once for several gits started together."""
-    from .capture import spawn
+    from .spawn import start as spawn_start  # names, not `from . import`: see above
 
     git = executable()
     if git is None:
         return None
-    return spawn.start([git, "-C", cwd, *args], environ or env(), stdout_fd=stdout_fd)
+    return spawn_start([git, "-C", cwd, *args], environ or env(), stdout_fd=stdout_fd)
 
 
 _found: dict[str, str | None] = {}
@@ -199,9 +199,9 @@ def executable() -> str | None:
     """The path of ``git`` on PATH (searched once per PATH), or None when it is missing."""
     path = os.environ.get("PATH", "")
     if path not in _found:
-        from .capture import spawn
+        from .spawn import which
 
-        _found[path] = spawn.which("git", path)
+        _found[path] = which("git", path)
     return _found[path]
 
 

@@ -12,7 +12,8 @@ import os
 import sys
 
 from ..redact import mask_env
-from . import spawn
+from ..spawn import Helper, which
+from ..spawn import start as spawn_start
 
 TYPE_CHECKING = False  # typing itself costs naga run start-up time; checkers know this idiom
 if TYPE_CHECKING:
@@ -86,7 +87,7 @@ def python_executable(argv: list[str], path: str | None) -> str | None:
     or as a script whose ``#!`` line names one (``./train.py``)."""
     if not argv:
         return None
-    found = spawn.which(argv[0], path)
+    found = which(argv[0], path)
     if found is None:
         return None
     if _is_python_name(os.path.basename(argv[0])):
@@ -107,7 +108,7 @@ def _shebang_python(script: str, path: str | None) -> str | None:
         words = [w for w in words[1:] if not w.startswith("-")]  # env -S python3 -u
     if not words or not _is_python_name(os.path.basename(words[0])):
         return None
-    interpreter = spawn.which(words[0], path)
+    interpreter = which(words[0], path)
     return os.path.abspath(interpreter) if interpreter else None
 
 
@@ -130,18 +131,18 @@ class Facts:
 
     def __init__(self, argv: list[str], env: dict[str, str]) -> None:
         self.python: dict[str, Any] | None = None
-        self._version_helper: spawn.Helper | None = None
-        self._gpu_helper: spawn.Helper | None = None
+        self._version_helper: Helper | None = None
+        self._gpu_helper: Helper | None = None
         executable = python_executable(argv, env.get("PATH"))
         if executable:
             self.python = {"executable": executable, "version": self._cheap_version(executable)}
             if self.python["version"] is None:
                 code = "import sys; sys.stdout.write(sys.version.split()[0])"
-                self._version_helper = spawn.start([executable, "-I", "-S", "-c", code])
-        smi = spawn.which("nvidia-smi", env.get("PATH"))
+                self._version_helper = spawn_start([executable, "-I", "-S", "-c", code])
+        smi = which("nvidia-smi", env.get("PATH"))
         if smi:
             query = f"--query-gpu={','.join(GPU_FIELDS)}"
-            self._gpu_helper = spawn.start([smi, query, "--format=csv,noheader,nounits"])
+            self._gpu_helper = spawn_start([smi, query, "--format=csv,noheader,nounits"])
 
     @staticmethod
     def _cheap_version(executable: str) -> str | None:

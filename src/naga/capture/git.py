@@ -21,7 +21,7 @@ TYPE_CHECKING = False  # typing itself costs naga run start-up time; checkers kn
 if TYPE_CHECKING:
     from typing import Any
 
-    from .spawn import Helper
+    from ..spawn import Helper
 
 __all__ = ["DIFF", "MAX_UNTRACKED", "GitProbe", "parse_remotes", "parse_status"]
 

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import os
 
+from ..spawn import start as spawn_start
+from ..spawn import which
 from ..store.liveness import hostname
-from . import environment, spawn
+from . import environment
 from .background import Job
 
 TYPE_CHECKING = False  # typing itself costs naga run start-up time; checkers know this idiom
@@ -103,7 +105,7 @@ def find_interpreter(argv: list[str], env: dict[str, str], cwd: str) -> tuple[st
         if candidate and os.access(candidate, os.X_OK):
             return candidate, variable
     for name in ("python3", "python"):
-        found = spawn.which(name, path)
+        found = which(name, path)
         if found:
             return os.path.abspath(found), "PATH"
     return None
@@ -211,7 +213,7 @@ def list_packages(python: str, env: dict[str, str]) -> tuple[dict[str, str], byt
     cached = read_cached(python, env)
     if cached is not None:
         return cached[0], cached[1], True
-    helper = spawn.start([python, "-c", LISTING_CODE, python], env)
+    helper = spawn_start([python, "-c", LISTING_CODE, python], env)
     raw = helper.result(timeout=LIST_TIMEOUT_S) if helper else None
     parsed = parse_listing(raw) if raw else None
     if raw is None or parsed is None:

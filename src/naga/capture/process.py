@@ -28,8 +28,8 @@ import termios
 import time
 
 from .._lean import signals as signal
+from ..spawn import RESET_SIGNALS
 from .proctree import tree_rss_bytes
-from .spawn import RESET_SIGNALS
 
 TYPE_CHECKING = False  # typing itself costs naga run start-up time; checkers know this idiom
 if TYPE_CHECKING:

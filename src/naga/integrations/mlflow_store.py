@@ -267,6 +267,11 @@ def describe(message: str, tracking_uri: str) -> str:
             f"cannot reach the MLflow server at {where}: is it running? (check the URI;"
             " `naga export mlflow` resumes where it stopped when run again)"
         )
+    if "unsupported URI" in message:  # MLflow's text speaks of its model registry: not ours
+        return (
+            f"MLflow cannot use the tracking URI {where}: use http(s)://HOST, file:PATH,"
+            " sqlite:///PATH or another scheme MLflow supports"
+        )
     first = one_line(redact_text((message.strip().splitlines() or ["refused"])[0]))
     return f"MLflow at {where}: {first}"
 

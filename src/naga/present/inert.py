@@ -9,7 +9,9 @@ another order than it runs. Every front end passes every piece of record text th
 
 Shown escaped: C0 controls (``\\n`` and ``\\t`` kept where a field is meant to be multi-line),
 DEL, C1 controls, the bidi controls (U+061C, U+200E-200F, U+202A-202E, U+2066-2069) and the
-line and paragraph separators (U+2028-2029). Other text, wide or accented, stays as it is.
+line and paragraph separators (U+2028-2029), and every other character Python does not count as
+printable (format characters such as a soft hyphen or a zero-width joiner, unassigned code
+points). Other text, wide or accented, stays as it is.
 Bytes that were not UTF-8 (kept in records as surrogates so an argument is recorded exactly)
 are shown as U+FFFD.
 """
@@ -20,7 +22,9 @@ from ..text import printable
 
 
 def _escape(code: int) -> str:
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 _ONE_LINE: dict[int, str] = {
@@ -47,7 +51,15 @@ def inert(text: object, *, multiline: bool = False) -> str:
     text = text if isinstance(text, str) else str(text)
     if text.isprintable():  # the common case, in C: nothing to escape
         return text
-    return printable(text).translate(_MULTI_LINE if multiline else _ONE_LINE)
+    shown = printable(text).translate(_MULTI_LINE if multiline else _ONE_LINE)
+    if shown.isprintable() or (
+        multiline and shown.replace("\n", "").replace("\t", "").isprintable()
+    ):
+        return shown
+    # what else a screen does not show: format characters (a soft hyphen, zero-width joiners,
+    # tag characters), separators other than the space, unassigned code points
+    keep = "\n\t" if multiline else ""
+    return "".join(c if c.isprintable() or c in keep else _escape(ord(c)) for c in shown)
 
 
 # In JSON text, C0 controls are always escaped by the encoder; the rest may appear raw.

@@ -145,7 +145,7 @@ def _git(git: dict[str, Any] | None, patch_path: str, where: Where) -> Iterator[
     secrets = git.get("snapshot_secrets")
     if isinstance(secrets, list) and secrets:
         shown = ", ".join(inert(str(name)) for name in secrets)
-        yield _row("Left out", f"{shown} (secrets: not in the snapshot)")
+        yield _row("Secrets", f"not in the snapshot (secrets): {shown}")
     if os.path.exists(patch_path):
         yield _row("Patch", inert(where(patch_path)))
 

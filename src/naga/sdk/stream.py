@@ -41,12 +41,13 @@ SYNC_THREADS = 16
 
 def _state_bytes(doc: dict[str, Any]) -> bytes:
     """state.json's bytes: the C encoder (json_bytes, pure Python, took 50 ms a tick for a
-    thousand keys), the lean one only for text that cannot be UTF-8 (surrogates)."""
+    thousand keys), the lean one for what the C encoder would write wrong: text that cannot
+    be UTF-8 (surrogates), and NaN or infinities (strict JSON: written as "NaN" strings)."""
     import json
 
     try:
-        return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
-    except UnicodeEncodeError:
+        return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    except (UnicodeEncodeError, ValueError):
         return json_bytes(doc)
 
 

@@ -10,7 +10,7 @@ import os
 import select
 import time
 
-from .._lean import signals as signal
+from ._lean import signals as signal
 
 # Python ignores SIGPIPE and SIGXFSZ for itself; children must get the defaults back.
 RESET_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ)
