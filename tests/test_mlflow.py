@@ -438,7 +438,11 @@ def points_on(server: MlflowServer) -> int:
         (["zzzz", "--tracking-uri", "URI"], 1, "naga: error: no run matches 'zzzz'"),
         (["--tracking-uri", "URI"], 2, "naga: error: name the runs to export"),
         (["--all"], 2, "naga: error: say where MLflow is: --tracking-uri"),
-        (["--all", "--tracking-uri", "foo://u:pw@host"], 1, "naga: error: MLflow at foo://u:***@"),
+        (
+            ["--all", "--tracking-uri", "foo://u:pw@host"],
+            1,
+            "naga: error: MLflow cannot use the tracking URI foo://u:***@",
+        ),
         (["--all", "--tracking-uri", "file:///nowhere"], 1, "naga: error: MLflow at file:///"),
         (["--all", "--tracking-uri", "http://127.0.0.1:9"], 1, "naga: error: cannot reach"),
         (["--all", "--tracking-uri", "postgresql://u:pw@127.0.0.1:9/x"], 1, "naga: error: cannot"),

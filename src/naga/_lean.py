@@ -28,7 +28,23 @@ except ImportError:  # not CPython
         py_encode_basestring_ascii as _quote_ascii,
     )
 
-__all__ = ["json_bytes", "shell_join", "signal_name", "signals"]
+__all__ = ["json_bytes", "keep_signals_off_this_thread", "shell_join", "signal_name", "signals"]
+
+# The signals that stop a run (naga.ending.STOP_SIGNALS, by number: no enum on this path).
+_STOPS = (2, 15, 1, 3, 10, 12)  # SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2
+
+
+def keep_signals_off_this_thread() -> None:
+    """Called first thing in each of naga's helper threads (metrics writer, heartbeat, git,
+    sampler): the kernel may deliver a process-wide signal to any thread that does not block
+    it, and Python runs handlers in the main thread only when that thread next runs. A
+    SIGTERM taken by a helper thread while the main thread sleeps would wait for the sleep to
+    end; blocked here, it goes to the main thread, which wakes and ends the run at once."""
+    try:
+        signals.pthread_sigmask(signals.SIG_BLOCK, _STOPS)
+    except (AttributeError, OSError, ValueError):  # no pthread_sigmask here: nothing to do
+        pass
+
 
 _SHELL_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789@%+=:,./-_")
 

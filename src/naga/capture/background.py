@@ -10,6 +10,8 @@ from __future__ import annotations
 import _thread
 import os
 
+from .._lean import keep_signals_off_this_thread
+
 TYPE_CHECKING = False  # typing itself costs naga run start-up time; checkers know this idiom
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -25,6 +27,7 @@ class Job:
         _thread.start_new_thread(self._run, (fn,))
 
     def _run(self, fn: Callable[[], None]) -> None:
+        keep_signals_off_this_thread()
         try:
             fn()
         except BaseException as exc:  # reported by wait(), never lost in a thread

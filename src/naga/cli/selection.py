@@ -49,12 +49,7 @@ def select_ids(
 
 
 def statuses_of(store: Store, ids: list[str]) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for start in range(0, len(ids), 500):
-        batch = ids[start : start + 500]
-        sql = f"SELECT id, status FROM runs WHERE id IN ({','.join('?' * len(batch))})"  # noqa: S608
-        found.update(store.index.conn.execute(sql, batch).fetchall())
-    return found
+    return store.statuses(ids)
 
 
 def plural(count: int, word: str) -> str:

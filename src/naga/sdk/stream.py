@@ -26,7 +26,7 @@ from itertools import chain, repeat
 from operator import itemgetter
 from typing import Any
 
-from .._lean import json_bytes
+from .._lean import json_bytes, keep_signals_off_this_thread
 from ..errors import StoreError
 from ..store.files import write_atomic
 from ..store.timefmt import utc_now_iso
@@ -266,6 +266,7 @@ class Stream:
     # -- the writer thread -----------------------------------------------------------------
 
     def _loop(self) -> None:
+        keep_signals_off_this_thread()
         while not self._stop.wait(TICK_S):
             try:
                 self.write()
@@ -320,6 +321,7 @@ class Stream:
         failed: dict[str, OSError] = {}
 
         def worker() -> None:
+            keep_signals_off_this_thread()
             while pending:
                 try:
                     key = pending.pop()  # atomic: each key to one worker

@@ -128,6 +128,9 @@ class SystemSampler:
         _thread.start_new_thread(self._run, ())
 
     def _run(self) -> None:
+        from .._lean import keep_signals_off_this_thread
+
+        keep_signals_off_this_thread()
         try:
             from ..capture import proctree
 

@@ -74,15 +74,6 @@ def _running(
     return running
 
 
-def _statuses(store: Store, ids: list[str]) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for start in range(0, len(ids), 500):
-        batch = ids[start : start + 500]
-        sql = f"SELECT id, status FROM runs WHERE id IN ({','.join('?' * len(batch))})"  # noqa: S608
-        found.update(store.index.conn.execute(sql, batch).fetchall())
-    return found
-
-
 def plan_push(
     store: Store, rclone: Rclone, select: Select, *, git_remote: str | None, cwd: str, dry_run: bool
 ) -> Push:
@@ -92,7 +83,7 @@ def plan_push(
     if not store.exists():
         raise RemoteError("there are no runs to push yet; record one with `naga run`")
     named, ids = select(store)
-    statuses = _statuses(store, ids)
+    statuses = store.statuses(ids)
     left = _running([r for r in ids if statuses.get(r) == "running"], named, "push", "")
     ids = [r for r in ids if r not in left]
     if not ids:

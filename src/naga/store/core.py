@@ -148,6 +148,16 @@ class Store:
                         found[(run_id, column)] = json.loads(value)
         return found
 
+    def statuses(self, ids: list[str]) -> dict[str, str]:
+        """The index's status of each of ``ids`` (those it knows), in batches of 500 ids, one
+        parameter each (SQLite's limit on a statement's parameters)."""
+        found: dict[str, str] = {}
+        for start in range(0, len(ids), 500):
+            batch = ids[start : start + 500]
+            sql = f"SELECT id, status FROM runs WHERE id IN ({','.join('?' * len(batch))})"  # noqa: S608
+            found.update(self.index.conn.execute(sql, batch).fetchall())
+        return found
+
     def children(self, run_id: str) -> list[dict[str, Any]]:
         sql = "SELECT id, name, status FROM runs WHERE parent_id = ? ORDER BY started_at"
         rows = self.index.conn.execute(sql, (run_id,)).fetchall()
