@@ -78,3 +78,28 @@ def test_the_scanner_sees_lazy_imports_and_skips_main_blocks(tmp_path: Path) -> 
     assert graph["high"] == {"low"}  # through c.py's absolute import, not b.py's main block
     (pkg / "high" / "c.py").unlink()
     assert not _imports_module().graph(pkg).get("high")  # type: ignore[attr-defined]
+
+
+def test_every_error_class_lives_in_errors_py() -> None:
+    """errors.py draws the whole hierarchy: no module defines a NagaError subclass of its own."""
+    import ast
+
+    import naga.errors as errors
+
+    error_names = {
+        name
+        for name, cls in vars(errors).items()
+        if isinstance(cls, type) and issubclass(cls, errors.NagaError)
+    }
+    elsewhere = [
+        f"{path.relative_to(SRC)}: {node.name}"
+        for path in SRC.rglob("*.py")
+        if path.name != "errors.py"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ClassDef)
+        and any(
+            isinstance(b, ast.Name | ast.Attribute) and ast.unparse(b).split(".")[-1] in error_names
+            for b in node.bases
+        )
+    ]
+    assert elsewhere == []

@@ -24,6 +24,7 @@ carries.
     ├── DataError             data to hash is missing, unreadable or not a file or directory
     ├── RemoteError           rclone missing, a remote out of reach, a run that differs there
     ├── MissingExtra          an optional dependency is not installed (names the pip extra)
+    ├── MlflowError           the MLflow tracking store cannot be reached, or refused a call
     ├── SlurmError            Slurm refused or could not be reached
     ├── SweepTasksFailed      tasks of a sweep failed (their runs hold the details)
     └── Interrupted           exit 130 (128 + N): a sweep task was stopped by a signal; it
@@ -141,3 +142,7 @@ class Interrupted(NagaError):
     """A task was cancelled (its worker is being stopped); it stays free for the next worker."""
 
     exit_code = 130
+
+
+class MlflowError(NagaError):
+    """MLflow cannot be reached, or refused a call."""

@@ -238,7 +238,7 @@ class _Recorder:
             except StoreError:
                 pass
 
-        directory = os.path.join(self.layout.run_dir(self.run_id), "metrics", "sys")
+        directory = self.layout.stream_dir(self.run_id, "sys")
         return Stream(directory, touch, background=False, reserved=True)
 
     def execute(self) -> Outcome:
@@ -283,7 +283,7 @@ class _Recorder:
             wait = 2.0 if outcome.forwarded else 30.0  # Ctrl-C: the user wants naga gone
             self.meta.update(self.packages.collect(wait))
         _finish_meta(self.meta, outcome, self.started + duration, duration)
-        if os.path.isdir(os.path.join(self.layout.run_dir(self.run_id), "metrics")):
+        if os.path.isdir(self.layout.metrics_dir(self.run_id)):
             from .store.sdkstate import merge_sdk_state
 
             merge_sdk_state(self.layout, self.meta)  # what the command logged through the SDK

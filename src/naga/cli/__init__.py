@@ -1,10 +1,11 @@
 """The ``naga`` command line: a thin layer that parses, calls the library and renders.
 
-``main`` takes fast paths for ``naga run``, ``naga ls`` and ``naga hash``: their options are
-parsed here without importing click, which alone would cost more than the whole wrapper is
-allowed to add to a run, and a third of what ``ls`` takes. Anything unusual (``--help``, a bad
-or malformed option) falls through to the click application in ``app``, which is the reference
-for all three: it has the help texts and gives the usage errors.
+``main`` takes fast paths for ``naga run`` and ``naga ls``: their options are parsed here without
+importing click, which alone would cost more than the whole wrapper is allowed to add to a run,
+and a third of what ``ls`` takes. Every other command (``naga hash`` too: click's start-up is
+nothing beside hashing) goes through click, and so does anything unusual on the two fast
+paths (``--help``, a bad or malformed option): the click application in ``app`` is the
+reference for all, with the help texts and the usage errors.
 """
 
 from __future__ import annotations
@@ -144,25 +145,6 @@ def _fast_ls_args(args: list[str]) -> dict[str, object] | None:
 HASH_OPTIONS = ("--json", "--no-cache")
 
 
-def _fast_hash_args(args: list[str]) -> dict[str, object] | None:
-    """``naga hash`` arguments for ``hash_paths``, or None to let click handle them."""
-    params: dict[str, object] = {"as_json": False, "use_cache": True}
-    paths: list[str] = []
-    for i, arg in enumerate(args):
-        if arg == "--":
-            paths += args[i + 1 :]
-            break
-        if arg == "--json":
-            params["as_json"] = True
-        elif arg == "--no-cache":
-            params["use_cache"] = False
-        elif arg.startswith("-"):
-            return None  # --help, a bad option: click says
-        else:
-            paths.append(arg)
-    return {**params, "paths": paths} if paths else None
-
-
 def _exit_quietly_on_broken_pipe() -> None:
     # The reader of our output (head, less) went away: exit quietly, as Unix tools do.
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -206,7 +188,6 @@ def main() -> None:
     args = sys.argv[1:]
     fast_run = _fast_run_args(args[1:]) if args[:1] == ["run"] else None
     fast_ls = _fast_ls_args(args[1:]) if args[:1] == ["ls"] else None
-    fast_hash = _fast_hash_args(args[1:]) if args[:1] == ["hash"] else None
     try:
         if fast_run is not None:
             from .run_fast import run_fast
@@ -214,10 +195,6 @@ def main() -> None:
             sys.exit(run_fast(**fast_run))  # type: ignore[arg-type]
         if fast_ls is not None:
             sys.exit(_ls(fast_ls))
-        if fast_hash is not None:
-            from .hash_fast import hash_paths
-
-            sys.exit(hash_paths(**fast_hash))  # type: ignore[arg-type]
         from .app import cli
 
         sys.exit(_click_main(cli))

@@ -4,7 +4,8 @@ Each line is ``<hash>  <path>``, as ``b3sum`` prints it (a file's hash is its BL
 agree on files); ``--json`` prints an array of ``DataHash.as_dict()`` objects instead. On a
 terminal, anything that takes more than half a second (``NAGA_PROGRESS_DELAY``) gets a progress
 line on stderr (files, bytes, rate), replaced by a one-line summary at the end. The work is in
-``hash_fast``, which ``naga hash`` reaches without importing click.
+``hash_fast``. ``naga hash`` goes through click like every command but ``run`` and ``ls``:
+click's ~25 ms of start-up is nothing beside hashing, so the command line has one grammar.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``naga hash PATH...`` without click: ``naga hash`` is a fast path (see ``cli/__init__``).
+"""What ``naga hash PATH...`` prints (its click command is ``cli/hash.py``).
 
 Each line is ``<hash>  <path>``, as ``b3sum`` prints it (a file's hash is its BLAKE3, so the two
 agree on files); ``--json`` prints an array of ``DataHash.as_dict()`` objects instead. On a

@@ -17,7 +17,7 @@ from . import render
 
 
 def _stream_dir(store: Store, run_id: str, stream: str) -> str:
-    return os.path.join(store.layout.run_dir(run_id), "metrics", stream)
+    return store.layout.stream_dir(run_id, stream)
 
 
 def _selected(
@@ -30,7 +30,7 @@ def _selected(
         raise NagaError(
             f"run {run_id} has no stream {stream!r} (it has: {', '.join(known) or 'none'})"
         )
-    metrics_dir = os.path.join(store.layout.run_dir(run_id), "metrics")
+    metrics_dir = store.layout.metrics_dir(run_id)
     available = [(s, k) for s in streams for k in history.list_keys(metrics_dir, s)]
     if not keys:
         return available
@@ -64,8 +64,7 @@ def metrics(
         _print_summary(store, run_id, chosen)
         return
     points = {
-        key: history.read_points(os.path.join(store.layout.run_dir(run_id), "metrics"), s, key)
-        for s, key in chosen
+        key: history.read_points(store.layout.metrics_dir(run_id), s, key) for s, key in chosen
     }
     if as_json:
         doc = {

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 
 import click
@@ -47,7 +46,7 @@ def plot(runs: tuple[str, ...], metric: str, x_axis: str, output: str | None) ->
         run_id = store.resolve(selector)
         meta = store.get(run_id)
         stream = "sys" if metric.startswith("sys/") else "main"
-        metrics_dir = os.path.join(store.layout.run_dir(run_id), "metrics")
+        metrics_dir = store.layout.metrics_dir(run_id)
         points = history.read_points(metrics_dir, stream, metric)
         if not len(points):
             raise NagaError(

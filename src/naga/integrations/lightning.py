@@ -31,6 +31,7 @@ from argparse import Namespace
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..store.layout import artifacts_dir as artifacts_of
 from . import MissingExtra, require_extra
 from .plain import plain, plain_params
 
@@ -136,7 +137,7 @@ class NagaLogger(Logger):
         """The run's artifact directory."""
         if not _rank_zero():
             return None
-        directory = os.path.join(str(self.experiment.dir), "artifacts")
+        directory = artifacts_of(str(self.experiment.dir))
         os.makedirs(directory, exist_ok=True)  # callbacks write into trainer.log_dir as it is
         return directory
 

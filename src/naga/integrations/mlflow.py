@@ -37,7 +37,7 @@ from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import Any
 
-from ..errors import NagaError
+from ..errors import MlflowError, NagaError
 from ..text import one_line
 from .mlflow_store import (
     ERROR_TAG,
@@ -47,7 +47,6 @@ from .mlflow_store import (
     NAGA_ID,
     RUN_STATUS,
     SUPERSEDED_BY,
-    MlflowError,
     distinct_params,
     fault_line,
     load_mlflow,

@@ -27,14 +27,15 @@ from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..errors import MlflowError
 from ..sdk.records import RunRecord
+from ..store.layout import artifacts_dir as artifacts_of
 from ..store.timefmt import parse_iso
 from .mlflow_store import HTTP_DEFAULTS as _LOCK_HTTP_DEFAULTS
 from .mlflow_store import (
     MAX_TAG_VALUE,
     NAGA_ID,
     RUN_STATUS,
-    MlflowError,
     distinct_params,
     load_mlflow,
     log_params,
@@ -377,7 +378,7 @@ def local_files(run_dir: str) -> dict[str, str]:
     """Artifact path -> local file: the run's artifacts, and naga's own files under naga/.
     Symbolic links are left out: naga's artifacts are copies."""
     files: dict[str, str] = {}
-    top = os.path.join(run_dir, "artifacts")
+    top = artifacts_of(run_dir)
     for root, _dirs, names in os.walk(top):
         for name in names:
             path = os.path.join(root, name)

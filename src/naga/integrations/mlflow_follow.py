@@ -17,9 +17,9 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from ..errors import MlflowError
 from ..sdk.records import RunRecord
 from .mlflow_export import Exported, Exporter
-from .mlflow_store import MlflowError
 
 POLL_S = 1.0
 

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from ..sdk import history, series
+from ..store.layout import metrics_dir as metrics_of
 from .mlflow_store import mlflow_name
 from .mlflow_transport import MetricSink, Point, metric_sink
 
@@ -83,7 +84,7 @@ def metric_series(run_dir: str) -> Iterator[tuple[str, series.Points, bool]]:
     several processes, or keys MLflow names alike) make it; merged points go in time order.
     A run with several attempts sends one history, the latest attempt's value at each step
     (``naga.sdk.history``)."""
-    metrics_dir = os.path.join(run_dir, "metrics")
+    metrics_dir = metrics_of(run_dir)
     found: dict[str, list[series.Points]] = {}
     for stream in metric_streams(run_dir):
         for key in history.list_keys(metrics_dir, stream):
@@ -98,7 +99,7 @@ def metric_series(run_dir: str) -> Iterator[tuple[str, series.Points, bool]]:
 
 def metric_streams(run_dir: str) -> list[str]:
     """The streams sent: the run's own, then its workers' (see ``STREAMS``)."""
-    root = os.path.join(run_dir, "metrics")
+    root = metrics_of(run_dir)
     try:
         workers = sorted(n for n in os.listdir(root) if WORKER_STREAM.fullmatch(n))
     except OSError:

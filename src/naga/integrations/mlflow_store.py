@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
 
-from ..errors import NagaError
+from ..errors import MlflowError
 from ..redact import redact_text, strip_url_credentials
 from ..text import one_line
 from . import require_extra
@@ -39,10 +39,6 @@ MAX_METRICS_PER_BATCH = 1000
 _BAD_NAME_CHARS = re.compile(r"[^/\w.\- :]")
 
 log = logging.getLogger("naga")
-
-
-class MlflowError(NagaError):
-    """MLflow cannot be reached, or refused a call."""
 
 
 def load_mlflow() -> ModuleType:

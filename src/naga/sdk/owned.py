@@ -19,6 +19,7 @@ from ..errors import NagaError
 from ..record import new_record
 from ..store.files import create_run_dir, hold_space, remove_quietly, save_meta
 from ..store.layout import StoreLayout
+from ..store.layout import metrics_dir as metrics_of
 from ..store.sdkstate import attempt_stream
 from ..store.timefmt import iso_from_ts
 from .stream import Stream
@@ -73,7 +74,7 @@ class OwnRecord:
         seconds = sys_interval(interval)
         if seconds > 0:
             stream = attempt_stream("sys", self.attempt)
-            directory = os.path.join(self.run_dir, "metrics", stream)
+            directory = os.path.join(metrics_of(self.run_dir), stream)
             self.sampler = SystemSampler(
                 os.getpid(),
                 seconds,

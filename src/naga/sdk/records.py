@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable
 from typing import Any
 
 from .. import jsonsafe
 from ..errors import NagaError
 from ..store import RunFilter, Store, with_elapsed
+from ..store.layout import metrics_dir as metrics_of
 from ..store.query import check_statuses
 from ..store.sdkstate import stream_names
 from . import artifacts, history, series
@@ -149,7 +149,7 @@ class RunRecord:
         names = [stream] if stream else ["main", "sys"]
         keys: set[str] = set()
         for name in names:
-            keys.update(history.list_keys(os.path.join(self.dir, "metrics"), name))
+            keys.update(history.list_keys(metrics_of(self.dir), name))
         return sorted(keys)
 
     def metrics(self, key: str, stream: str | None = None, *, superseded: bool = False) -> Series:
@@ -160,7 +160,7 @@ class RunRecord:
         name = stream or ("sys" if key.startswith("sys/") else "main")
         if name not in self.streams() and stream is not None:
             raise NagaError(f"run {self.id} has no stream {stream!r}; it has {self.streams()}")
-        metrics_dir = os.path.join(self.dir, "metrics")
+        metrics_dir = metrics_of(self.dir)
         files = history.series_files(metrics_dir, name, series.check_key(key))
         if not files:
             known = ", ".join(self.metric_keys(stream)) or "none"

@@ -32,6 +32,7 @@ from ..ending import WITNESS, Ending, decide, exit_for
 from ..errors import NagaError, NoActiveRun
 from ..store.files import touch_marker
 from ..store.layout import StoreLayout, locate_store
+from ..store.layout import metrics_dir as metrics_of
 from ..store.sdkstate import attempt_stream
 from ..store.timefmt import iso_from_ts
 from . import artifacts
@@ -254,7 +255,7 @@ class Run:
 
     def _open_stream(self) -> None:
         assert self._dir is not None
-        directory = os.path.join(self._dir, "metrics", self._stream_name)
+        directory = os.path.join(metrics_of(self._dir), self._stream_name)
         self._stream = Stream(directory, on_state=self._touch)
         self._extend = self._stream.extend
         self._next_step = self._stream.next_step()  # a stream reopened continues its steps
@@ -449,7 +450,7 @@ def _claim_stream(run_dir: str, run_id: str) -> str:
     rank = next((os.environ[e] for e in _RANK_ENVS if os.environ.get(e, "").isdigit()), None)
     if rank is not None and int(rank) != 0:
         name = f"rank{int(rank)}"
-    elif _is_worker() or not _claim_main(os.path.join(run_dir, "metrics", "main")):
+    elif _is_worker() or not _claim_main(os.path.join(metrics_of(run_dir), "main")):
         name = f"pid{os.getpid()}"
     else:
         name = "main"

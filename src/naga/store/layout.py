@@ -12,6 +12,9 @@ directory; ``NAGA_HOME`` overrides) laid out as::
         heartbeat         touched while the run's process is alive
         crashed.json      written by a reader that found the owner dead; meta.json wins if final
         .reserve          space held back while the run is alive, freed to write its end
+        metrics/<stream>/ one stream of metric series per process (main, sys, pid<N>, rank<N>),
+                          and per attempt of the run (main~2, ...: naga.sdk.history)
+        artifacts/        what the run saved (naga.log_artifact, run.lock, checkpoints)
       touched/<hour>/<id> replaced on every change to run <id>: tells indexes what to re-read;
                           one directory per UTC hour, so an index rescans only the hours that moved
       index/<host>.sqlite the query index, one per host, rebuilt from runs/ at any time
@@ -45,6 +48,16 @@ def find_repo_root(start: str) -> str | None:
         if parent == directory:
             return None
         directory = parent
+
+
+def metrics_dir(run_dir: str) -> str:
+    """A run's ``metrics/``, for code that holds the run's directory rather than its store."""
+    return os.path.join(run_dir, "metrics")
+
+
+def artifacts_dir(run_dir: str) -> str:
+    """A run's ``artifacts/``, for code that holds the run's directory rather than its store."""
+    return os.path.join(run_dir, "artifacts")
 
 
 def locate_store(cwd: str | None = None) -> str:
@@ -93,6 +106,15 @@ class StoreLayout:
 
     def patch(self, run_id: str) -> str:
         return os.path.join(self.runs_dir, run_id, "git.patch")
+
+    def metrics_dir(self, run_id: str) -> str:
+        return metrics_dir(self.run_dir(run_id))
+
+    def stream_dir(self, run_id: str, stream: str) -> str:
+        return os.path.join(metrics_dir(self.run_dir(run_id)), stream)
+
+    def artifacts_dir(self, run_id: str) -> str:
+        return artifacts_dir(self.run_dir(run_id))
 
     def verdict(self, run_id: str) -> str:
         return os.path.join(self.runs_dir, run_id, "crashed.json")

@@ -49,7 +49,7 @@ def split_stream(name: str) -> tuple[str, int]:
 def stream_names(layout: StoreLayout, run_id: str) -> list[str]:
     """The run's streams as users know them: the attempts of a stream folded into it."""
     try:
-        names = os.listdir(os.path.join(layout.run_dir(run_id), "metrics"))
+        names = os.listdir(layout.metrics_dir(run_id))
     except (FileNotFoundError, NotADirectoryError):
         return []
     return sorted({split_stream(name)[0] for name in names})
@@ -61,7 +61,7 @@ def _attempt_dirs(names: list[str], stream: str) -> list[str]:
 
 
 def merge_sdk_state(layout: StoreLayout, meta: dict[str, Any]) -> None:
-    metrics_dir = os.path.join(layout.run_dir(meta["id"]), "metrics")
+    metrics_dir = layout.metrics_dir(meta["id"])
     if not os.path.isdir(metrics_dir):
         return  # a plain `naga run`: nothing logged from inside
     names = os.listdir(metrics_dir)

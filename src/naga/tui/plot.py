@@ -7,7 +7,6 @@ the plot redraws every second.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -41,13 +40,13 @@ def metric_keys(layout: StoreLayout, run_ids: list[str]) -> list[str]:
     keys: set[str] = set()
     for run_id in run_ids:
         for stream in ("main", "sys"):
-            keys.update(history.list_keys(os.path.join(layout.run_dir(run_id), "metrics"), stream))
+            keys.update(history.list_keys(layout.metrics_dir(run_id), stream))
     return sorted(keys, key=lambda k: (k.startswith("sys/"), k))
 
 
 def read_curve(layout: StoreLayout, run_id: str, key: str, x_axis: str) -> Curve | None:
     stream = "sys" if key.startswith("sys/") else "main"
-    points = history.read_points(os.path.join(layout.run_dir(run_id), "metrics"), stream, key)
+    points = history.read_points(layout.metrics_dir(run_id), stream, key)
     if not len(points):
         return None
     stride = max(1, len(points) // MAX_POINTS)
