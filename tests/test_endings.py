@@ -66,6 +66,9 @@ class Model(LightningModule):
         return loss
 
     def act(self) -> None:
+        if os.path.exists("stopped-once"):  # a later attempt of the task trains to the end
+            return
+        open("stopped-once", "w").close()
         how = self.how
         if how == "error":
             raise RuntimeError("diverged")
@@ -239,6 +242,24 @@ def test_ctrl_c_at_a_real_terminal(
     lock = (tmp_path / "runs" / "wait" / "run.lock").read_text()
     assert re.search(r"^status: cancelled$", lock, re.M), lock
     assert mlflow_status(tmp_path / "mlflow.db") == "KILLED"
+
+
+@pytest.mark.timeout(400)
+def test_a_preempted_task_relaunched_is_one_run_in_naga_and_in_mlflow(
+    tmp_path: Path, store: Path, naga_cli: Naga
+) -> None:
+    first = run_program(tmp_path, "slurm-sigterm", "--tasks", "[slurm-sigterm]", "--task-to", "how")
+    assert first.returncode == 143, first.stderr[-3000:]
+    again = run_program(tmp_path, "slurm-sigterm", "--tasks", "[slurm-sigterm]", "--task-to", "how")
+    assert again.returncode == 0, again.stderr[-3000:]
+    [run] = runs_json(naga_cli)
+    shown = json.loads(naga_cli("show", "--json", run["id"]).stdout)
+    assert shown["status"] == "completed"
+    assert [a["status"] for a in shown["attempts"]] == ["cancelled", "completed"]
+    assert pool_state(store)["state"] == "completed"
+    lock = (tmp_path / "runs" / "slurm-sigterm" / "run.lock").read_text()
+    assert re.search(r"^status: completed$", lock, re.M), lock
+    assert mlflow_status(tmp_path / "mlflow.db") == "FINISHED"  # one MLflow run, finished
 
 
 def test_the_docs_table_has_every_ending() -> None:

@@ -170,6 +170,11 @@ class MlflowLock:
         wanted = f"tags.`{NAGA_ID}` = '{self._naga.id}'"  # ids are letters and digits
         found = search_all(mlflow.MlflowClient(), [str(experiment)], wanted)
         mine = [r for r in found if LOGICAL_ID not in r.data.tags]
+        if not mine and self._naga_dir is not None and _attempts(self._naga_dir) > 1:
+            # a new attempt of the naga run (a preempted task, a requeued job): its earlier
+            # attempt's MLflow run for this stage goes on, so the run stays one MLflow run
+            mine = [r for r in found if r.data.tags.get(LOGICAL_ID) == self.logical_id]
+            mine.sort(key=lambda r: r.info.start_time or 0, reverse=True)
         return str(mine[0].info.run_id) if mine else None
 
     def _abandon(self, mlflow: ModuleType, exc: BaseException) -> None:
@@ -383,6 +388,14 @@ def _lock_status(lock: Path) -> str | None:
     except NagaError:
         return None
     return status if isinstance(status, str) else None
+
+
+def _attempts(run_dir: str) -> int:
+    """How many attempts the naga run has had, this one included (naga.sdk.history)."""
+    from ..store.sdkstate import read_state
+
+    attempts = read_state(os.path.join(run_dir, "meta.json")).get("attempts")
+    return len(attempts) if isinstance(attempts, list) else 1
 
 
 def _recorded_name(run_dir: str) -> str | None:
