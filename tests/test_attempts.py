@@ -103,3 +103,45 @@ def test_a_requeued_slurm_job_continues_the_run_it_was_in(tmp_path: Path, naga_c
     assert shown["status"] == "completed"
     assert [a["status"] for a in shown["attempts"]] == ["failed", "completed"]
     assert [a["slurm"]["restart_count"] for a in shown["attempts"]] == [0, 1]
+
+
+def test_naga_run_in_a_requeued_slurm_job_continues_its_run(
+    tmp_path: Path, naga_cli: Naga, store: Path
+) -> None:
+    """The wrapper too: Slurm restarts the job's script from the top, and `naga run` there
+    continues the run it started before, its output appended to the same output.log."""
+    job = {"SLURM_JOB_ID": "5150", "SLURM_JOB_NAME": "train"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
+    first = subprocess.run(
+        [sys.executable, "-m", "naga", "run", "--name", "fit", "sh", "-c", "echo one; exit 3"],
+        cwd=tmp_path, env={**env, **job, "SLURM_RESTART_COUNT": "0"}, capture_output=True,
+        timeout=60,
+    )  # fmt: skip
+    assert first.returncode == 3
+    again = subprocess.run(
+        [sys.executable, "-m", "naga", "run", "--name", "fit", "sh", "-c", "echo two"],
+        cwd=tmp_path, env={**env, **job, "SLURM_RESTART_COUNT": "1"}, capture_output=True,
+        timeout=60,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    [run] = json.loads(naga_cli("ls", "--all", "--json").stdout)  # one run, not two
+    shown = json.loads(naga_cli("show", "--json", run["id"]).stdout)
+    assert (shown["status"], shown["exit_code"], shown["command"]) == (
+        "completed",
+        0,
+        "sh -c 'echo two'",
+    )
+    assert [(a["status"], a["exit_code"]) for a in shown["attempts"]] == [
+        ("failed", 3),
+        ("completed", 0),
+    ]
+    assert [a["slurm"]["restart_count"] for a in shown["attempts"]] == [0, 1]
+    assert shown["attempts"][1]["output_offset"] == 4
+    assert (store / "runs" / run["id"] / "output.log").read_bytes() == b"one\ntwo\n"
+    elsewhere = subprocess.run(  # another job's step is a run of its own
+        [sys.executable, "-m", "naga", "run", "--name", "fit", "true"],
+        cwd=tmp_path, env={**env, "SLURM_JOB_ID": "5151", "SLURM_RESTART_COUNT": "1"},
+        capture_output=True, timeout=60,
+    )  # fmt: skip
+    assert elsewhere.returncode == 0
+    assert len(json.loads(naga_cli("ls", "--all", "--json").stdout)) == 2

@@ -327,12 +327,9 @@ def test_preempted_job_checkpoints_and_requeues_itself(
     assert _attempts(tmp_path, "0.2") == ["0", "1"]
     assert _attempts(tmp_path, "0.3") == ["1"]
     runs = _runs_by_lr(naga, f"sweep:{_sweep(store)['id']}")
-    if kind == "clicfg":  # the requeued task continued its run: its attempts
-        [task] = runs["0.2"]
-        first, second = task["attempts"]
-        assert task["status"] == "completed" and task["slurm"]["restart_count"] == 1
-    else:  # a command under naga run: a run per attempt
-        first, second = runs["0.2"]
+    [task] = runs["0.2"]  # the requeued task continued its run (a program's or a command's)
+    first, second = task["attempts"]
+    assert task["status"] == "completed" and task["slurm"]["restart_count"] == 1
     assert first["status"] == "cancelled"  # interrupted, not failed: the task ran again
     assert second["status"] == "completed" and second["slurm"]["restart_count"] == 1
     log = Path(second["slurm"]["log_err"]).read_text()

@@ -22,7 +22,7 @@ from .capture.background import Heartbeat, Job
 from .capture.git import GitProbe
 from .capture.packages import PackagesProbe
 from .capture.process import CANCELLING, Outcome, StartFailed, run_process
-from .errors import CommandNotExecutable, CommandNotFound, StoreError, UsageError
+from .errors import CommandNotExecutable, CommandNotFound, NagaError, StoreError, UsageError
 from .record import new_record
 from .sdk.sysmetrics import SystemSampler, sys_interval
 from .store import liveness
@@ -61,8 +61,10 @@ class RunRequest:
         tags: list[str] | None = None,
         sys_interval: float | None = None,
         extra: dict[str, Any] | None = None,
+        resume: str | None = None,
     ) -> None:
         self.argv = argv
+        self.resume = resume  # a run of `naga run` to continue as a new attempt
         self.extra = dict(extra or {})  # fields added to the record (a rerun's ``rerun_of``)
         self.name = name
         self.tags = list(tags or [])
@@ -84,6 +86,23 @@ def _base_meta(request: RunRequest, run_id: str, started: float) -> dict[str, An
     )
     meta["output"] = {"file": "output.log", "bytes": 0, "terminal": os.isatty(1) or os.isatty(2)}
     meta.update(request.extra)
+    return meta
+
+
+def _resumed_meta(request: RunRequest, layout: StoreLayout, started: float) -> dict[str, Any]:
+    """The record of the run to continue, reopened for this attempt (``record.next_attempt``),
+    with this attempt's command and output counted on from where the last one stopped."""
+    from .record import next_attempt
+
+    meta = next_attempt(layout, str(request.resume), started, source=None)
+    fresh = _base_meta(request, meta["id"], started)
+    output = dict(meta.get("output") or {})
+    output.update(terminal=fresh["output"]["terminal"], earlier_bytes=output.get("bytes") or 0)
+    meta.update(command=fresh["command"], argv=fresh["argv"], cwd=fresh["cwd"], output=output)
+    meta["env"] = fresh["env"]
+    meta["signal"] = None
+    for stale in ("interrupted_by", "traceback"):  # the earlier attempt's, in its own entry
+        meta.pop(stale, None)
     return meta
 
 
@@ -137,7 +156,13 @@ def run_command(
     # A parent that ignores SIGCHLD would let the kernel reap naga's helpers and its command
     # before naga could read their exit status (and the command inherits it otherwise too).
     signals.signal(signals.SIGCHLD, signals.SIG_DFL)
-    recorder = _Recorder(request)
+    try:
+        recorder = _Recorder(request)
+    except NagaError:
+        if request.resume is None:
+            raise
+        request.resume = None  # the earlier attempt's run cannot be continued: a run of its own
+        recorder = _Recorder(request)
     failure: BaseException | None = None
     try:
         recorder.begin()
@@ -183,10 +208,14 @@ class _Recorder:
         self.layout = StoreLayout(request.store_root)
         self.started = time.time()
         self.t0 = time.monotonic()
-        self.run_id = create_run_dir(self.layout)
+        if request.resume is None:
+            self.run_id = create_run_dir(self.layout)
+            self.meta = _base_meta(request, self.run_id, self.started)
+        else:  # a new attempt: the same record, its output appended to the same output.log
+            self.run_id = request.resume
+            self.meta = _resumed_meta(request, self.layout, self.started)
         self.probe = GitProbe(request.cwd, self.layout.patch(self.run_id))
         self.heartbeat_path = self.layout.heartbeat(self.run_id)
-        self.meta = _base_meta(request, self.run_id, self.started)
         self.facts: environment.Facts | None = None
         self.git_job: Job | None = None
         self.heartbeat: Heartbeat | None = None
@@ -318,6 +347,16 @@ def _finish_meta(
     )
     if outcome.forwarded:
         meta["interrupted_by"] = signal_name(outcome.forwarded)
-    meta["output"]["bytes"] = outcome.output_bytes
+    attempts = meta.get("attempts")
+    if attempts:  # this attempt's own ending; the run's is the latest attempt's
+        attempts[-1].update(
+            status=meta["status"],
+            error=meta.get("error"),
+            exit_code=outcome.exit_code,
+            finished_at=meta["finished_at"],
+            duration_s=meta["duration_s"],
+        )
+        meta["duration_s"] = round(sum(a.get("duration_s") or 0 for a in attempts), 3)
+    meta["output"]["bytes"] = outcome.output_bytes + meta["output"].pop("earlier_bytes", 0)
     if outcome.log_error:
         meta["output"]["error"] = outcome.log_error

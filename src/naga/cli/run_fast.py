@@ -50,6 +50,28 @@ def end_line(meta: dict[str, Any]) -> None:
         say(f"naga: warning: the run's end could not be recorded: {inert(meta['record_error'])}")
 
 
+def _requeued_run(request: RunRequest) -> str | None:
+    from ..sdk.requeue import earlier_attempt
+    from ..store.layout import StoreLayout
+
+    return earlier_attempt(StoreLayout(request.store_root), request.name, source=None)
+
+
+def _started(request: RunRequest) -> Any:
+    """The start line; inside a Slurm job, also a note of which run this job step opened."""
+    if not os.environ.get("SLURM_JOB_ID"):
+        return start_line
+
+    def started(meta: dict[str, Any]) -> None:
+        from ..sdk.requeue import note_opened
+        from ..store.layout import StoreLayout
+
+        note_opened(StoreLayout(request.store_root), request.name, meta["id"])
+        start_line(meta)
+
+    return started
+
+
 def run_fast(
     name: str | None,
     tags: list[str],
@@ -71,11 +93,13 @@ def run_fast(
             tags=tags,
             sys_interval=sys_interval,
         )
+        if os.environ.get("SLURM_JOB_ID"):  # a requeued job continues the run it was in
+            request.resume = _requeued_run(request)
         if require_clean:  # refused before anything is recorded
             from ..capture.clean import require_clean as check_clean
 
             check_clean(request.cwd)
-        code = run_command(request, on_start=start_line, on_end=ended.append)
+        code = run_command(request, on_start=_started(request), on_end=ended.append)
     except (NagaError, OSError) as exc:
         code = report(exc)
     except Exception:  # a bug in naga: the run is recorded as failed; show the summary first

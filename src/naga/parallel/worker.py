@@ -193,7 +193,7 @@ def run_program_task(
     base = sweep.doc["program"]["argv"]
     params = {"sweep": {"id": sweep.id, "task": task["index"]}}
     spec: dict[str, Any] = {"name": task_name(sweep, task["index"]), "tags": [sweep.tag]}
-    run = Run(**spec, params=params, resume=_earlier_run(task))
+    run = Run(**spec, params=params, resume=_earlier_run(task, sweep.doc["store"], "sdk"))
     command = task_command(sweep, program.task_args(task["overrides"]))
     n_args = len(task["overrides"]) + len(base)
     with _as_command(command, n_args):
@@ -222,22 +222,23 @@ def run_program_task(
     return {"status": run.status, "run_id": run.id, "error": None}
 
 
-def _earlier_run(task: dict[str, Any]) -> str | None:
+def _earlier_run(task: dict[str, Any], store_root: str, source: str | None) -> str | None:
     """The run of an earlier attempt at this task (preempted, its worker killed), to continue
-    as a new attempt; None for a first attempt, or when that run cannot be continued."""
+    as a new attempt; None for a first attempt, or when that run cannot be continued.
+    ``source``: who records the task's runs ("sdk" for a program's, None for a command's)."""
     if _current is None or _current.task != task["index"]:
         return None
     run_id = _current.pool.earlier_run(_current)
     if run_id is None:
         return None
     from ..store.files import load_meta
-    from ..store.layout import StoreLayout, locate_store
+    from ..store.layout import StoreLayout
 
     try:
-        meta = load_meta(StoreLayout(locate_store()), run_id)
+        meta = load_meta(StoreLayout(store_root), run_id)
     except NagaError:
         return None
-    return run_id if meta.get("source") == "sdk" and meta.get("status") != "completed" else None
+    return run_id if meta.get("source") == source and meta.get("status") != "completed" else None
 
 
 def task_command(sweep: Sweep, task_args: list[str]) -> list[str]:
@@ -307,6 +308,7 @@ def run_command_task(
         store_root=sweep.doc["store"],
         name=task_name(sweep, task["index"]),
         tags=[sweep.tag],
+        resume=_earlier_run(task, sweep.doc["store"], None),
     )
     params = {**task["params"], "sweep": {"id": sweep.id, "task": task["index"]}}
 

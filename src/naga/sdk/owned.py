@@ -16,7 +16,7 @@ from typing import Any
 
 from ..capture.background import Heartbeat, Job
 from ..errors import NagaError
-from ..record import new_record
+from ..record import new_record, next_attempt
 from ..store.files import create_run_dir, hold_space, remove_quietly, save_meta
 from ..store.layout import StoreLayout
 from ..store.layout import metrics_dir as metrics_of
@@ -47,7 +47,7 @@ class OwnRecord:
             self.attempt = 1
         else:
             self.run_id = resume
-            self.meta = _next_attempt(layout, resume, self.started)
+            self.meta = next_attempt(layout, resume, self.started, source="sdk")
             self.attempt = len(self.meta["attempts"])
         self.run_dir = layout.run_dir(self.run_id)
         self.heartbeat_path = layout.heartbeat(self.run_id)
@@ -137,66 +137,6 @@ def _sdk_meta(
         source="sdk",
         parent_id=parent_id,
     )
-    return meta
-
-
-def _attempt_entry(meta: dict[str, Any]) -> dict[str, Any]:
-    """What ``attempts`` keeps of one attempt: when, where, under which Slurm job, its end."""
-    keys = ("started_at", "finished_at", "duration_s", "host", "pid", "slurm", "status", "error")
-    return {key: meta.get(key) for key in keys}
-
-
-def _next_attempt(layout: StoreLayout, run_id: str, started: float) -> dict[str, Any]:
-    """The record of ``run_id`` reopened for one more attempt: running again, owned by this
-    process, its earlier attempts listed in ``attempts``."""
-    from ..capture import slurm
-    from ..store import liveness
-    from ..store.files import load_meta
-
-    meta = load_meta(layout, run_id)
-    if meta.get("source") != "sdk":
-        raise NagaError(
-            f"run {run_id} was recorded by `naga run`, not from Python: a new attempt of it"
-            " must be started the same way"
-        )
-    found = meta.get("owner")
-    owner: dict[str, Any] = found if isinstance(found, dict) else {}
-    if meta.get("status") == "running" and liveness.owner_is_alive(
-        owner, layout.heartbeat(run_id), layout.clock(liveness.hostname())
-    ):
-        raise NagaError(f"run {run_id} is still running: an attempt of it cannot start now")
-    if meta.get("status") == "running":  # its process died before it could say how it ended
-        meta["status"] = "crashed"
-        meta["error"] = meta.get("error") or "the process recording it died"
-    attempts = meta.get("attempts") or [_attempt_entry(meta)]
-    if attempts[-1].get("status") == "running":
-        attempts[-1].update(status=meta["status"], error=meta.get("error"))
-    attempt = _attempt_entry(meta)  # the fields to refresh, then this attempt's values
-    attempt.update(
-        started_at=iso_from_ts(started),
-        finished_at=None,
-        duration_s=None,
-        host=liveness.hostname(),
-        pid=os.getpid(),
-        slurm=slurm.job_info(),
-        status="running",
-        error=None,
-    )
-    meta.update(
-        attempts=[*attempts, {"attempt": len(attempts) + 1, **attempt}],
-        status="running",
-        error=None,
-        exit_code=None,
-        finished_at=None,
-        duration_s=None,
-        host=attempt["host"],
-        pid=attempt["pid"],
-        slurm=attempt["slurm"],
-        owner=liveness.identity(),
-    )
-    for index, entry in enumerate(meta["attempts"], start=1):
-        entry.setdefault("attempt", index)
-    remove_quietly(layout.verdict(run_id))  # alive again: a crash verdict no longer holds
     return meta
 
 

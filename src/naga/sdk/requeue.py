@@ -1,5 +1,6 @@
 """A Slurm job that is requeued continues its runs instead of starting new ones.
 
+Both ``naga.run()`` and ``naga run`` do this (each continues only runs it recorded itself).
 Slurm restarts a requeued job (``scontrol requeue``, preemption with requeue, Lightning's
 auto-requeue) from the top of its script, with the same job id and array index and a higher
 ``SLURM_RESTART_COUNT``. Each run that ``naga.run()`` opens inside a job is noted as
@@ -36,9 +37,12 @@ def _marker(layout: StoreLayout, info: dict[str, Any], name: str | None) -> str 
     return os.path.join(layout.root, "jobs", key, f"{ordinal}-{digest}")
 
 
-def earlier_attempt(layout: StoreLayout, name: str | None) -> str | None:
+def earlier_attempt(
+    layout: StoreLayout, name: str | None, source: str | None = "sdk"
+) -> str | None:
     """On a requeued job: the run that this job's earlier attempt opened at the same place,
-    when it did not complete; None otherwise (and always outside Slurm)."""
+    when it did not complete; None otherwise (and always outside Slurm). ``source``: "sdk"
+    for ``naga.run()``, None for ``naga run``."""
     from ..capture import slurm
     from ..store.files import load_meta
 
@@ -59,7 +63,7 @@ def earlier_attempt(layout: StoreLayout, name: str | None) -> str | None:
         meta = load_meta(layout, run_id)
     except Exception:  # removed, unreadable: start a new run
         return None
-    return run_id if meta.get("status") != "completed" and meta.get("source") == "sdk" else None
+    return run_id if meta.get("status") != "completed" and meta.get("source") == source else None
 
 
 def note_opened(layout: StoreLayout, name: str | None, run_id: str) -> None:
