@@ -450,12 +450,22 @@ def _claim_stream(run_dir: str, run_id: str) -> str:
     rank = next((os.environ[e] for e in _RANK_ENVS if os.environ.get(e, "").isdigit()), None)
     if rank is not None and int(rank) != 0:
         name = f"rank{int(rank)}"
-    elif _is_worker() or not _claim_main(os.path.join(metrics_of(run_dir), "main")):
-        name = f"pid{os.getpid()}"
-    else:
-        name = "main"
+    else:  # attempt N > 1 of the wrapper's run (a requeued job) has a main stream of its own
+        main = attempt_stream("main", _attempt_of(run_dir))
+        if _is_worker() or not _claim_main(os.path.join(metrics_of(run_dir), main)):
+            name = f"pid{os.getpid()}"
+        else:
+            name = main
     _claimed[run_id] = name
     return name
+
+
+def _attempt_of(run_dir: str) -> int:
+    """Which attempt of its run the wrapper's record is in (1 unless it was continued)."""
+    from ..store.sdkstate import read_state
+
+    attempts = read_state(os.path.join(run_dir, "meta.json")).get("attempts")
+    return len(attempts) if isinstance(attempts, list) and attempts else 1
 
 
 _forked_from: int | None = None  # set in a process forked from one that imported naga

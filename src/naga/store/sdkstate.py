@@ -87,7 +87,7 @@ def merge_sdk_state(layout: StoreLayout, meta: dict[str, Any]) -> None:
         meta["metric_stats"] = stats
         meta["metrics"] = {k: v.get("last") for k, v in stats.items()}
     if meta.get("status") != "running":
-        for ending in _endings(metrics_dir, main):
+        for ending in _endings(metrics_dir, main, _attempt_began(meta)):
             _apply_ending(meta, ending)
 
 
@@ -97,14 +97,32 @@ def _revived(summary: dict[str, Any]) -> dict[str, Any]:
     return {k: number(v) if k in ("last", "min", "max") else v for k, v in summary.items()}
 
 
-def _endings(metrics_dir: str, main: dict[str, Any]) -> list[dict[str, Any]]:
-    """What the SDK declared in any process of the run (main first): a helper process's
-    naga.fail() fails the run too."""
+def _endings(metrics_dir: str, main: dict[str, Any], since: float) -> list[dict[str, Any]]:
+    """What the SDK declared in any process of the run's latest attempt (main first): a
+    helper process's naga.fail() fails the run too. Streams last written before the attempt
+    began (``since``) are an earlier attempt's, whose ending is its own."""
     found = [main.get("ending")]
     for name in sorted(os.listdir(metrics_dir)):
         if split_stream(name)[0] not in MERGED_STREAMS:
-            found.append(read_state(os.path.join(metrics_dir, name, "state.json")).get("ending"))
+            path = os.path.join(metrics_dir, name, "state.json")
+            try:
+                if os.path.getmtime(path) < since:
+                    continue
+            except OSError:
+                continue
+            found.append(read_state(path).get("ending"))
     return [e for e in found if isinstance(e, dict)]
+
+
+def _attempt_began(meta: dict[str, Any]) -> float:
+    """When the record's latest attempt began (0 for a run of one attempt)."""
+    attempts = meta.get("attempts")
+    if not isinstance(attempts, list) or len(attempts) < 2 or not isinstance(attempts[-1], dict):
+        return 0.0
+    from .timefmt import parse_iso
+
+    began = parse_iso(str(attempts[-1].get("started_at") or ""))
+    return began - 1.0 if began is not None else 0.0
 
 
 # Exit codes of a process that ended on these signals: the SDK turned them into a clean exit.
