@@ -756,6 +756,13 @@ def test_a_lightning_task_stopped_on_slurm_is_one_run_that_ends_true(
         job = _submitted_job(again)
     else:  # requeued: Slurm holds it back two minutes, the test releases it now
         _release_requeued(job)
+
+    def second_attempt_began() -> bool:
+        shown = json.loads(naga("show", "--json", stopped["id"]).stdout)
+        return len(shown.get("attempts") or []) >= 2
+
+    # the job restarts (not merely leaves the queue for a moment while it is requeued)
+    _wait_for(second_attempt_began, "the second attempt to start", timeout=240)
     _wait_for(lambda: _job_gone(job), f"job {job} to end", timeout=240)
 
     [run] = runs_json(naga, "--all")  # one task, one run
