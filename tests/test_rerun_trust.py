@@ -391,3 +391,35 @@ def test_inert_text_holds_no_control_or_format_character(text: str) -> None:
     assert all(unicodedata.category(c) not in ("Cc", "Cf") for c in shown)
     if text.isprintable():
         assert shown == text
+
+
+def test_config_secrets_are_masked_in_every_record(tmp_path: Path, naga: Naga, store: Path) -> None:
+    """clicfg values under secret-looking keys and URL credentials: the program gets them,
+    params, meta.json, the index, show, ls --json and run.lock get ``***``."""
+    program = tmp_path / "train.py"
+    program.write_text(
+        "import naga\n"
+        "@naga.clicfg({'db': {'password': 'hunter2', 'url': 'postgresql://bob:s3cret@db/x'},"
+        " 'api_key': 'AK-1234', 'token_count': 5, 'save_dir': 'out'}, run='train')\n"
+        "def main(cfg):\n"
+        "    assert cfg.db.password == 'hunter2' and cfg.api_key == 'AK-1234'\n"
+        "if __name__ == '__main__':\n"
+        "    main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(program)], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    [run] = json.loads(naga("ls", "--all", "--json").stdout)
+    params = json.loads(naga("show", "--json", run["id"]).stdout)["params"]
+    assert params["db.password"] == "***" and params["api_key"] == "***"
+    assert params["db.url"] == "postgresql://bob:***@db/x" and params["token_count"] == 5
+    lock = (tmp_path / "out" / "run.lock").read_text()
+    assert "password: '***'" in lock or 'password: "***"' in lock or "password: ***" in lock
+    leaked = [
+        path
+        for root in (store, tmp_path / "out")
+        for path in root.rglob("*")
+        if path.is_file() and (b"hunter2" in path.read_bytes() or b"AK-1234" in path.read_bytes())
+    ]
+    assert leaked == []

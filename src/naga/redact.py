@@ -14,6 +14,10 @@ for the value rather than running with it.
 
 from __future__ import annotations
 
+TYPE_CHECKING = False  # typing costs naga run start-up time; checkers know this idiom
+if TYPE_CHECKING:
+    from typing import Any
+
 MASK = "***"
 SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTH", "COOKIE")
 _URL_PATTERN = r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"]+"
@@ -181,3 +185,23 @@ def masked_slots(argv: list[str]) -> list[MaskedSlot]:
             else:
                 slots.append(MaskedSlot(i, None, "", arg))
     return slots
+
+
+def mask_values(value: Any) -> Any:
+    """A config or params as recorded: the value under a secret-looking key (``password``,
+    ``api_key``, ``db.token``, ``*_key``: ``is_secret_arg_name``) is ``***``, and URL
+    credentials anywhere are masked. The program itself keeps the real values; only records
+    (params, meta.json, the index, run.lock, MLflow) get these."""
+    if isinstance(value, dict):
+        return {k: MASK if is_secret_value(k, v) else mask_values(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [mask_values(v) for v in value]
+    if isinstance(value, str):
+        return redact_text(value)
+    return value
+
+
+def is_secret_value(key: object, value: object) -> bool:
+    if not isinstance(key, str) or not is_secret_arg_name(key):
+        return False
+    return isinstance(value, (str, int, float)) and not isinstance(value, bool) and value != ""

@@ -16,7 +16,7 @@ from typing import Any, Union
 
 from .._version import __version__
 from ..errors import ConfigError
-from ..redact import mask_argv, redact_text
+from ..redact import MASK, is_secret_value, mask_argv, redact_text
 from ..store.timefmt import iso_from_ts
 from . import lockfile
 from .recorder import Recorder, current_recorder
@@ -254,7 +254,7 @@ def _plain(value: Any) -> Any:
     """Only what YAML's safe dumper writes (paths and other objects as text), with the
     credentials of URLs masked: a lock is meant to be shared."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): MASK if is_secret_value(k, v) else _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     if isinstance(value, str):

@@ -30,6 +30,7 @@ from typing import Any, Literal, TypeVar
 
 from ..ending import WITNESS, Ending, decide, exit_for
 from ..errors import NagaError, NoActiveRun
+from ..redact import mask_values
 from ..store.files import touch_marker
 from ..store.layout import StoreLayout, locate_store
 from ..store.layout import metrics_dir as metrics_of
@@ -362,7 +363,7 @@ class Run:
             else:
                 raise NoActiveRun(f"run {self.id or '(not started)'} is not active")
         assert self._stream is not None
-        self._stream.set_params(flatten(params))
+        self._stream.set_params(flatten(mask_values(params)))  # secrets never recorded
 
     def get_params(self) -> dict[str, Any]:
         return dict(self._stream.params) if self._stream is not None else {}
