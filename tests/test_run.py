@@ -322,3 +322,27 @@ def test_slow_reader_gets_every_byte(naga: Naga, tmp_path: Path, store: Path) ->
     run = only_run(naga)
     assert run["output"]["bytes"] == size
     assert (store / "runs" / run["id"] / "output.log").stat().st_size == size
+
+
+def test_no_room_even_for_the_run_directory_still_runs_the_command(
+    naga: Naga, tiny_disk: TinyDisk
+) -> None:
+    """A disk out of inodes: not even the run's directory can be made. The command runs, its
+    exit code stands, and naga says once, first, that nothing is recorded."""
+    disk = tiny_disk("2m,nr_inodes=200")
+    env = {**os.environ, "NAGA_HOME": str(disk / "store")}
+    assert naga("run", "true", env=env).returncode == 0  # the store exists
+    filler = disk / "filler"
+    filler.mkdir()
+    for i in range(1000):
+        try:
+            (filler / str(i)).touch()
+        except OSError:
+            break
+    else:
+        raise AssertionError("the tmpfs never ran out of inodes")
+    done = naga("run", "sh", "-c", "echo ran; exit 3", env=env)
+    assert done.returncode == 3 and done.stdout == b"ran\n"
+    err = done.stderr.decode()
+    assert err.count("this run is NOT being recorded") == 1, err
+    assert "Traceback" not in err

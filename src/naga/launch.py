@@ -16,7 +16,7 @@ import _thread
 import os
 import time
 
-from ._lean import signal_name, signals
+from ._lean import shell_join, signal_name, signals
 from .capture import environment
 from .capture.background import Heartbeat, Job
 from .capture.git import GitProbe
@@ -158,6 +158,8 @@ def run_command(
     signals.signal(signals.SIGCHLD, signals.SIG_DFL)
     try:
         recorder = _Recorder(request)
+    except StoreError as exc:  # not even a run directory (a full disk): the command still runs
+        return _run_unrecorded(request, exc, on_start, on_end)
     except NagaError:
         if request.resume is None:
             raise
@@ -184,6 +186,40 @@ def run_command(
     on_end(recorder.meta)
     if failure is not None:
         raise failure
+    return outcome.exit_code
+
+
+def _run_unrecorded(
+    request: RunRequest,
+    problem: Exception,
+    on_start: Callable[[dict[str, Any]], None],
+    on_end: Callable[[dict[str, Any]], None],
+) -> int:
+    """The command, run without a record: the store cannot even take the run's directory.
+    Recording never stops a command; ``meta["unrecorded"]`` says loudly what was lost."""
+    meta: dict[str, Any] = {
+        "id": "(none)",
+        "name": request.name,
+        "command": shell_join(request.argv),
+        "unrecorded": f"this run is NOT being recorded: {problem}; the command runs anyway",
+    }
+    on_start(meta)
+    started = time.monotonic()
+    log_fd = os.open(os.devnull, os.O_WRONLY)
+    try:
+        outcome = run_process(request.argv, env=dict(request.env), log_fd=log_fd, cwd=request.cwd)
+    except StartFailed as exc:
+        _, _, failure = _spawn_error(request.argv, exc.cause)
+        raise failure from None
+    finally:
+        os.close(log_fd)
+    meta.update(
+        status=_status(outcome),
+        exit_code=outcome.exit_code,
+        signal=signal_name(outcome.signal) if outcome.signal else None,
+        duration_s=round(time.monotonic() - started, 3),
+    )
+    on_end(meta)
     return outcome.exit_code
 
 
