@@ -29,6 +29,10 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("NAGA_DISABLED", raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("NAGA_HASH_CACHE", str(tmp_path / "hash-cache.sqlite"))
+    # mlflow.set_experiment() in a test's own process exports MLFLOW_EXPERIMENT_ID (MLflow's
+    # doing): a later test's programs would look for that experiment in their own new store
+    for leaked in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID"):
+        monkeypatch.delenv(leaked, raising=False)
     return home
 
 
