@@ -57,3 +57,13 @@ def log_notice(notice: Notice) -> None:
 def format_notice(notice: Notice) -> str:
     """The one line a terminal shows for ``notice`` (without a traceback)."""
     return f"{_PREFIXES[notice.kind]}{notice.text}"
+
+
+def warn(text: str) -> None:
+    """A warning of the SDK's (a full disk while logging, a stream that could not be written)
+    to the program that records: through the ``naga`` logger, as ``naga: warning: TEXT``. With
+    no logging set up, Python's last-resort handler writes that line to stderr, as the user has
+    always seen it; a program that set up logging gets it through its own handlers."""
+    import logging
+
+    logging.getLogger("naga").warning("%s", format_notice(Notice("warning", text)))

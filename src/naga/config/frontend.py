@@ -47,9 +47,13 @@ def show_dispatched(sweep: Sweep, dispatched: Dispatched, metrics: Sequence[str]
     if dispatched.text is not None:
         print(dispatched.text)
     if dispatched.ran_here:
-        from ..parallel.report import print_outcome
+        from ..parallel.report import outcome_report
 
-        return print_outcome(sweep, metrics)
+        table, lines, code = outcome_report(sweep, metrics)
+        print(table)
+        for line in lines:
+            print(line, file=sys.stderr)
+        return code
     return dispatched.exit_code
 
 

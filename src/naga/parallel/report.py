@@ -5,7 +5,6 @@ and the runs' own records."""
 from __future__ import annotations
 
 import shutil
-import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -119,14 +118,15 @@ def counts(sweep: Sweep) -> dict[str, int]:
     return found
 
 
-def print_outcome(sweep: Sweep, metrics: Sequence[str] = ()) -> int:
-    """The summary table (stdout) and one line of counts (stderr); 0 when all completed."""
-    print(summary_table(sweep, metrics))
+def outcome_report(sweep: Sweep, metrics: Sequence[str] = ()) -> tuple[str, list[str], int]:
+    """What a sweep that ran shows, for a front end to print: the summary table (stdout), the
+    lines for stderr (the counts, each failed task), and the exit code (0 when all completed)."""
     found = counts(sweep)
     text = ", ".join(f"{n} {state}" for state, n in sorted(found.items()))
-    print(f"naga: sweep {sweep.id}: {text}; naga ls --sweep {sweep.id}", file=sys.stderr)
+    lines = [f"naga: sweep {sweep.id}: {text}; naga ls --sweep {sweep.id}"]
     for index, outcome in sorted(sweep.pool.outcomes().items()):
         if outcome.get("status") == "failed" and outcome.get("error"):
             run = f" (run {outcome['run_id']})" if outcome.get("run_id") else ""
-            print(f"naga: task {index} failed{run}: {inert(outcome['error'])}", file=sys.stderr)
-    return 0 if found.get("completed", 0) == len(sweep.tasks) else 1
+            lines.append(f"naga: task {index} failed{run}: {inert(outcome['error'])}")
+    code = 0 if found.get("completed", 0) == len(sweep.tasks) else 1
+    return summary_table(sweep, metrics), lines, code

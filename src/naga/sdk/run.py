@@ -30,6 +30,7 @@ from typing import Any, Literal, TypeVar
 
 from ..ending import WITNESS, Ending, decide, exit_for
 from ..errors import NagaError, NoActiveRun
+from ..notices import warn
 from ..redact import mask_values
 from ..store.files import touch_marker
 from ..store.layout import StoreLayout, locate_store
@@ -285,7 +286,7 @@ class Run:
             if active:
                 GUARD.release()  # after held_signals put the run's handlers back
             for warning in warnings:
-                print(f"naga: warning: {warning}", file=sys.stderr)
+                warn(warning)
 
     def _write_end(self, status: str, error: str | None, trace: str | None) -> list[str]:
         warnings: list[str] = []
@@ -314,7 +315,7 @@ class Run:
         try:
             self._finish(status, error, trace)
         except NagaError as exc:
-            print(f"naga: warning: {exc}", file=sys.stderr)
+            warn(str(exc))
 
     def _after_fork(self) -> None:
         """In a forked child: forget the parent's unwritten points and its writer thread; log

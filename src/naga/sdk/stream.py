@@ -275,9 +275,9 @@ class Stream:
 
     def warn(self, message: str) -> None:
         if self.error is None:
-            import sys
+            from ..notices import warn
 
-            print(f"naga: warning: {message}", file=sys.stderr)
+            warn(message)
         self.error = message
 
     def write(self, *, durable: bool = False) -> None:
@@ -386,9 +386,9 @@ class Stream:
         except (TypeError, ValueError) as exc:
             if key not in self._bad_keys:
                 self._bad_keys.add(key)
-                import sys
+                from ..notices import warn
 
-                print(f"naga: warning: {exc}; its values are not recorded", file=sys.stderr)
+                warn(f"{exc}; its values are not recorded")
             return False
         self._good_keys.add(key)
         return True

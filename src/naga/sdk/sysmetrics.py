@@ -138,9 +138,9 @@ class SystemSampler:
             if not self._stop.acquire(True, self.interval):
                 self._sample_until_stopped(*baseline)
         except Exception as exc:  # sampling must never disturb the run
-            import sys
+            from ..notices import warn
 
-            print(f"naga: warning: system metrics stopped: {exc}", file=sys.stderr)
+            warn(f"system metrics stopped: {exc}")
         finally:
             self._done.release()
 
