@@ -77,6 +77,11 @@ def test_an_attempt_that_starts_over_supersedes_everything(store: Path) -> None:
     assert len(history.read_points(metrics_dir, "main", "x", superseded=True)) == 4
 
 
+def test_resume_takes_run_ids_only(store: Path) -> None:
+    with pytest.raises(naga.NagaError, match="is not a run id"):
+        Run(resume="../outside").__enter__()
+
+
 def test_a_running_run_cannot_get_a_second_attempt(store: Path) -> None:
     with Run(name="busy") as busy, pytest.raises(naga.NagaError, match="still running"):
         Run(resume=busy.id).__enter__()

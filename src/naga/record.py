@@ -94,6 +94,8 @@ def next_attempt(
     be who recorded the run ("sdk" for ``naga.run()``, None for ``naga run``)."""
     from .store.files import load_meta, remove_quietly
 
+    if not run_id.isalnum():  # an id names a directory of runs/, never a path out of it
+        raise NagaError(f"{run_id!r} is not a run id: give the id of the run to continue")
     meta = load_meta(layout, run_id)
     if meta.get("source") != source:
         how = "from Python" if meta.get("source") == "sdk" else "by `naga run`"
