@@ -71,7 +71,8 @@ def _free_port_pair() -> int:
 def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A single-node Slurm cluster, started once for these tests and stopped after them (not at
     the end of the whole session: SLURM_CONF must not leak into other modules' runs); yields
-    its slurm.conf."""
+    its slurm.conf. ``NAGA_KEEP_SLURM=1`` keeps its state directory (slurmctld.log, slurmd.log)
+    for reading after a failure."""
     path = f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin"  # where Debian puts the daemons
     daemons = ("slurmctld", "slurmd", "munged", "sbatch")
     missing = [c for c in daemons if shutil.which(c, path=path) is None]
@@ -91,7 +92,14 @@ def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     try:
         yield conf
     finally:
-        subprocess.run([str(REPO / "scripts/slurm/down.sh"), "--clean"], env=env, timeout=90)
+        subprocess.run(
+            [
+                str(REPO / "scripts/slurm/down.sh"),
+                *([] if os.environ.get("NAGA_KEEP_SLURM") else ["--clean"]),
+            ],
+            env=env,
+            timeout=90,
+        )
         if saved is None:
             os.environ.pop("SLURM_CONF", None)
         else:
@@ -136,8 +144,15 @@ def _job_field(job: str, key: str) -> list[str]:
 
 
 def _release_requeued(job: str) -> None:
-    """Requeued jobs wait two minutes (BeginTime); start this one now."""
+    """Requeued jobs wait two minutes (BeginTime); start this one as soon as Slurm can.
+
+    Not in the same second as the requeue: slurmd revokes the job's old credential with a
+    one-second resolution, and refuses ("Job credential revoked", the job then ends for good) a
+    launch whose new credential carries that same second. The two-minute hold is what spares a
+    real cluster this race; a job whose old processes take a moment to exit (Lightning's
+    teardown) met it here."""
     _wait_for(lambda: "PENDING" in _job_field(job, "JobState"), f"job {job} requeued")
+    time.sleep(2)
     subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True)
 
 
@@ -714,11 +729,7 @@ if __name__ == "__main__":
 
 @pytest.mark.timeout(420)
 @pytest.mark.skipif(importlib.util.find_spec("lightning") is None, reason="needs lightning")
-# USR2 (Slurm's warning before the time limit) is tested with a plain program and a command in
-# test_preempted_job_checkpoints_and_requeues_itself: with Lightning in the task, the job that
-# submitit requeues did not start again in clean-clone CI runs (it did in a developer's
-# checkout), which is open (see the closing note)
-@pytest.mark.parametrize("stop", ["scancel", "requeue"])
+@pytest.mark.parametrize("stop", ["scancel", "requeue", "usr2"])
 def test_a_lightning_task_stopped_on_slurm_is_one_run_that_ends_true(
     slurm: Path, tmp_path: Path, store: Path, naga: Naga, stop: str
 ) -> None:
