@@ -26,7 +26,7 @@ from conftest import Naga, runs_json
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("lightning") is None or importlib.util.find_spec("mlflow") is None,
-    reason="needs pip install 'naga[lightning,mlflow]'",
+    reason="needs pip install 'naga-runs[lightning,mlflow]'",
 )
 
 DOCS = Path(__file__).parent.parent / "docs" / "endings.md"

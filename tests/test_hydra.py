@@ -20,7 +20,7 @@ from integration_docs import save_doc_files, without
 
 # found, not imported: the tests run it in subprocesses; scripts/test installs the extra
 pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("hydra") is None, reason="needs pip install 'naga[hydra]'"
+    importlib.util.find_spec("hydra") is None, reason="needs pip install 'naga-runs[hydra]'"
 )
 
 APP_FILES = ("app.py", "conf/config.yaml")
@@ -288,6 +288,6 @@ def test_missing_extra_is_one_line_naming_it() -> None:
     assert done.returncode == 1
     assert done.stderr.splitlines()[-1] == (
         "naga.errors.MissingExtra: this needs hydra, which is not installed:"
-        " pip install 'naga[hydra]'"
+        " pip install 'naga-runs[hydra]'"
     )
     assert "During handling" not in done.stderr

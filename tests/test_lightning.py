@@ -24,7 +24,7 @@ import naga
 
 # found, not imported: the tests run it in subprocesses; scripts/test installs the extra
 pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("lightning") is None, reason="needs pip install 'naga[lightning]'"
+    importlib.util.find_spec("lightning") is None, reason="needs pip install 'naga-runs[lightning]'"
 )
 
 SCRIPT_TIMEOUT = 120
@@ -339,7 +339,7 @@ def test_missing_extra_is_one_line_naming_it() -> None:
     assert done.returncode == 1
     assert done.stderr.splitlines()[-1] == (
         "naga.errors.MissingExtra: NagaLogger needs PyTorch Lightning, which is not"
-        " installed: pip install 'naga[lightning]'"
+        " installed: pip install 'naga-runs[lightning]'"
     )
     assert "During handling" not in done.stderr
 

@@ -507,7 +507,7 @@ def test_without_the_extra_one_line_names_it(tmp_path: Path) -> None:
     assert lock.returncode == 1
     assert lock.stderr.splitlines()[-1] == (
         "naga.errors.MissingExtra: this needs mlflow, which is not installed:"
-        " pip install 'naga[mlflow]'"
+        " pip install 'naga-runs[mlflow]'"
     )
     cli = block + "from naga.cli import main\nsys.argv = ['naga', *sys.argv[1:]]\nmain()"
     done = subprocess.run(
@@ -516,7 +516,7 @@ def test_without_the_extra_one_line_names_it(tmp_path: Path) -> None:
     )  # fmt: skip
     assert (done.returncode, done.stderr) == (
         1,
-        "naga: error: this needs mlflow, which is not installed: pip install 'naga[mlflow]'\n",
+        "naga: error: this needs mlflow, which is not installed: pip install 'naga-runs[mlflow]'\n",
     )
 
 

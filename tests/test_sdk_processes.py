@@ -431,7 +431,7 @@ def test_plot_without_matplotlib_names_the_extra(naga_cli: Naga, tmp_path: Path)
     done = naga_cli("plot", "unplotted", "--metric", "loss", env=env)
     assert done.returncode == 1
     assert done.stderr.decode() == (
-        "naga: error: naga plot needs matplotlib: pip install 'naga[plot]'\n"
+        "naga: error: naga plot needs matplotlib: pip install 'naga-runs[plot]'\n"
     )
     bad_stream = naga_cli("metrics", "unplotted", "--stream", "rank7")
     assert bad_stream.returncode == 1

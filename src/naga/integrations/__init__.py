@@ -13,7 +13,7 @@ from ..errors import MissingExtra
 
 
 def require_extra(module: str, extra: str) -> ModuleType:
-    """Import ``module``, or raise ``MissingExtra`` naming ``pip install 'naga[extra]'``."""
+    """Import ``module``, or raise ``MissingExtra`` naming ``pip install 'naga-runs[extra]'``."""
     try:
         return importlib.import_module(module)
     except ImportError as exc:
@@ -21,7 +21,7 @@ def require_extra(module: str, extra: str) -> ModuleType:
             raise  # the package is there but broken inside: its own error says more
         raise MissingExtra(
             f"this needs {module.split('.')[0]}, which is not installed: "
-            f"pip install 'naga[{extra}]'"
+            f"pip install 'naga-runs[{extra}]'"
         ) from None
 
 

@@ -51,7 +51,7 @@ else:
         except MissingExtra:
             raise MissingExtra(
                 "NagaLogger needs PyTorch Lightning, which is not installed:"
-                " pip install 'naga[lightning]'"
+                " pip install 'naga-runs[lightning]'"
             ) from None
     Logger = _pl.loggers.Logger
     Callback, Trainer = _pl.Callback, _pl.Trainer
