@@ -29,9 +29,10 @@ import os, sys
 import naga
 lock = os.environ["LOCK_AT"]
 prevs = ["out/prep"] if "--stage" in sys.argv else []
-naga.runlock({"save_dir": "unused"}, data={"train": "data/train.csv"}, prevs=prevs,
-             runlock_path=lock)
+data = {"train": "data/train.csv", "classes": "data/classes.txt"}
+naga.runlock({"save_dir": "unused"}, data=data, prevs=prevs, runlock_path=lock)
 print("rows", len(open("data/train.csv").read().split()))
+print("classes", open("data/classes.txt").read().strip())
 if prevs:
     print("prep", open("out/prep/result.txt").read().strip())
 if "--cache" in sys.argv:
@@ -63,7 +64,9 @@ def project(git_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     (git_repo / "data" / ".gitkeep").write_text("")
     (git_repo / "train.py").write_text(TRAIN)
     (git_repo / "prep.py").write_text(PREP)
+    (git_repo / "data" / "classes.txt").write_text("cat dog\n")  # data git holds
     git(git_repo, "add", ".")
+    git(git_repo, "add", "-f", "data/classes.txt")
     git(git_repo, "commit", "-qm", "train reads ignored data")
     (git_repo / "data" / "train.csv").write_text("1\n2\n3\n")
     (git_repo / "cache").mkdir()
@@ -82,7 +85,7 @@ def test_rerun_links_what_the_run_lock_tracks_and_checks_it_first(
     again = naga("rerun", run_id, cwd=project)
 
     assert again.returncode == 0, again.stderr
-    assert again.stdout.decode().splitlines() == ["rows 3"]
+    assert again.stdout.decode().splitlines() == ["rows 3", "classes cat dog"]
     err = again.stderr.decode()
     assert "naga: linked into the worktree (symlinks to the originals, not copies):" in err
     assert "data/train.csv (hash checked)" in err
@@ -95,6 +98,12 @@ def test_rerun_links_what_the_run_lock_tracks_and_checks_it_first(
     assert git(project, "worktree", "list", "--porcelain").count("worktree ") == 1
     rerun = naga("show", "--json", newest(naga))
     assert b'"path": "data/train.csv"' in rerun.stdout
+
+    # Data the code holds comes from git, as it was: an edit in the checkout changes nothing.
+    (project / "data" / "classes.txt").write_text("cat dog bird\n")
+    from_git = naga("rerun", run_id, cwd=project)
+    assert from_git.returncode == 0, from_git.stderr
+    assert from_git.stdout.decode().splitlines() == ["rows 3", "classes cat dog"]
 
     # Other data than the run had: refused before anything runs, in one line.
     (project / "data" / "train.csv").write_text("1\n2\n3\n4\n")
@@ -118,7 +127,7 @@ def test_link_adds_ignored_paths_inside_the_checkout_only(naga: Naga, project: P
 
     linked = naga("rerun", run_id, "--link", "cache", cwd=project)
     assert linked.returncode == 0, linked.stderr
-    assert linked.stdout.decode().splitlines() == ["rows 3", "cache abc"]
+    assert linked.stdout.decode().splitlines() == ["rows 3", "classes cat dog", "cache abc"]
     assert b"cache (not checked)" in linked.stderr
     assert b"lacks what git ignores" not in linked.stderr
     assert (project / "cache" / "vocab.txt").read_text() == "abc\n"
@@ -142,7 +151,7 @@ def test_a_previous_stage_is_linked_and_its_lock_checked(naga: Naga, project: Pa
     again = naga("rerun", run_id, cwd=project)
 
     assert again.returncode == 0, again.stderr
-    assert again.stdout.decode().splitlines() == ["rows 3", "prep prepared"]
+    assert again.stdout.decode().splitlines() == ["rows 3", "classes cat dog", "prep prepared"]
     assert b"out/prep (run.lock checked)" in again.stderr
     assert (project / "out" / "prep" / "result.txt").exists()
 
