@@ -278,3 +278,23 @@ def test_links_are_never_made_through_a_symlink_out_of_the_worktree(tmp_path: Pa
     assert made == [str(tree / "in" / "x")] and (tree / "in" / "x").resolve() == data
     links.unmake(made)
     assert not (tree / "in" / "x").exists() and data.is_dir()
+
+
+def test_a_slow_check_is_said_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from naga.errors import DataError
+    from naga.hashing import hash_data
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(50):
+        (data / f"part{i}").write_bytes(os.urandom(1 << 16))
+    recorded = hash_data(data, cache=False).hash
+    monkeypatch.setattr(links, "SLOW_S", 0.0)  # every hash counts as slow
+    said: list[links.Link] = []
+    link = links.Link("data", str(data), "data train", hash=recorded)
+    links.verify([link], slow=said.append)
+    assert said == [link]
+    (data / "part0").write_bytes(b"other")
+    with pytest.raises(DataError, match=r"^data train \(data\) changed since the run") as raised:
+        links.verify([link])
+    assert "\n" not in str(raised.value)

@@ -161,8 +161,15 @@ def _links(
     lock = repro_code.run_lock(run_dir)
     found = repro_links.tracked(lock, roots, code.repo, code.commit, trusted)
     found += repro_links.requested(requested, code.repo, os.getcwd())
-    repro_links.verify(found)
+    repro_links.verify(found, slow=_say_checking)
     return repro_links.merged(found)
+
+
+def _say_checking(link: repro_links.Link) -> None:
+    say(
+        f"naga: checking {inert(link.rel)} against the hash its run.lock recorded (read once;"
+        " the hash cache makes the next check quick) ..."
+    )
 
 
 def _say_links(linked: list[repro_links.Link]) -> None:

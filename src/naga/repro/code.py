@@ -18,6 +18,7 @@ recorded; a snapshot in either beats a commit in the other.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -166,9 +167,7 @@ def expected_snapshot(meta: dict[str, Any], run_dir: str) -> str | None:
     for entry in (run_lock(run_dir).get("repos") or {}).values():
         if not isinstance(entry, dict) or not isinstance(entry.get("snapshot"), str):
             continue
-        if isinstance(root, str) and os.path.normpath(str(entry.get("path"))) == os.path.normpath(
-            root
-        ):
+        if isinstance(root, str) and _same_repo(str(entry.get("path")), root):
             return str(entry["snapshot"])
     return None
 
@@ -194,7 +193,8 @@ def missing_commit(meta: dict[str, Any], commit: str, repo: str, hint: str) -> s
             f" garbage-collected) and no snapshot ref kept the run's code; {hint}"
         )
     branch = git.get("branch") if isinstance(git.get("branch"), str) else None
-    fetch = f"git fetch {_remote_name(repo)}" + (f" {branch}" if branch else "")
+    # The branch comes from the record (anyone's text): quoted, so pasting it runs git alone.
+    fetch = f"git fetch {_remote_name(repo)}" + (f" {shlex.quote(branch)}" if branch else "")
     return (
         f"commit {commit[:12]} of run {run_id} is not in {repo} (the run was recorded in"
         f" {recorded}); fetch it with: {fetch} (the commit must have been pushed), or {hint}"
