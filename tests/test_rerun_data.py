@@ -113,6 +113,10 @@ def test_rerun_links_what_the_run_lock_tracks_and_checks_it_first(
     line = one_error(changed)
     assert "data train (data/train.csv) changed since the run" in line
     assert "--here" in line and changed.stdout == b""
+    (project / "data" / "train.csv").unlink()  # gone: said, never a FileNotFoundError
+    gone = naga("rerun", run_id, cwd=project)
+    assert gone.returncode == 1
+    assert "the run.lock tracks data train at data/train.csv, which is not in" in one_error(gone)
     assert len(runs_json(naga)) == count
 
 
