@@ -15,7 +15,7 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "reproduce.md"
 
 def test_sh_session_runs_as_documented(tmp_path: Path) -> None:
     blocks = re.findall(r"```sh\n(.*?)```", DOC.read_text(), flags=re.S)
-    assert len(blocks) == 8
+    assert len(blocks) == 10
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
@@ -59,3 +59,10 @@ def test_sh_session_runs_as_documented(tmp_path: Path) -> None:
     assert not (demo / ".naga" / "worktrees").exists() or not any(
         (demo / ".naga" / "worktrees").iterdir()
     )
+    # ignored data: linked and checked; changed data refused; --link adds the cache
+    assert out.count("rows 100") == 3
+    assert "data/train.csv (hash checked)" in done.stderr
+    assert "lacks what git ignores" in done.stderr and "cache/, out/; give" in done.stderr
+    assert "data train (data/train.csv) changed since the run" in done.stderr
+    assert "refused with exit 1" in out
+    assert "cache (not checked)" in done.stderr

@@ -12,6 +12,7 @@ from .._lean import shell_join
 from ..errors import NagaError, UsageError
 from ..present.inert import inert
 from ..repro import code as repro_code
+from ..repro import links as repro_links
 from ..repro.rerun import Plan, Setting, plan
 from ..store import Store
 from .fast import report, say
@@ -36,6 +37,13 @@ from .fast import report, say
     help="Run a command recorded by another user or host without asking (read it first).",
 )
 @click.option("--tag", "tags", multiple=True, help="A tag for the new run (repeatable).")
+@click.option(
+    "--link",
+    "links",
+    multiple=True,
+    metavar="PATH",
+    help="Also link this path of the checkout (git-ignored data) into the worktree (repeatable).",
+)
 def rerun(
     run: str,
     here: bool,
@@ -44,6 +52,7 @@ def rerun(
     name: str | None,
     tags: tuple[str, ...],
     yes: bool,
+    links: tuple[str, ...],
 ) -> None:
     """Run RUN's command again as a new run: same arguments, environment and config, at the
     code it ran (checked out into a temporary git worktree; your checkout is not touched).
@@ -52,6 +61,10 @@ def rerun(
     naga rerun 3kx9a2bq
     naga rerun 3kx9a2bq --set lr=0.01 --set epochs=3
     naga rerun baseline --here
+    naga rerun 3kx9a2bq --link cache/
+
+    What git ignores is not in the worktree: the data and earlier stages the run's run.lock
+    tracks are linked there (symlinks, their hashes checked first), --link adds other paths.
 
     A run recorded by another user or on another host (pulled, a shared store) is shown and
     asked about first (--yes: without asking). Secret values masked in the record
@@ -73,10 +86,14 @@ def rerun(
         now = "its current value is used" if secret in todo.env else "it is not set now"
         say(f"naga: note: {inert(secret)} was masked in run {meta['id']}: {now}")
     if here:
+        if links:
+            raise UsageError(
+                "--link is for a rerun at the run's code; --here runs in your checkout"
+            )
         cwd = _here_cwd(meta)
         say(f"naga: rerun of {meta['id']} in the current checkout ({inert(cwd)})")
         sys.exit(_execute(todo, cwd, extra, options))
-    sys.exit(_at_recorded_code(store, meta, todo, extra, options, keep))
+    sys.exit(_at_recorded_code(store, meta, todo, extra, options, keep, links))
 
 
 def _at_recorded_code(
@@ -86,10 +103,14 @@ def _at_recorded_code(
     extra: dict[str, Any],
     options: dict[str, Any],
     keep: bool,
+    requested: tuple[str, ...] = (),
 ) -> int:
     """The rerun in a temporary worktree holding the run's code; its exit code."""
-    code = repro_code.code_of(meta, store.layout.run_dir(meta["id"]))
+    run_dir = store.layout.run_dir(meta["id"])
+    code = repro_code.code_of(meta, run_dir)
     extra["rerun"]["code"] = code.as_dict()
+    linked = _links(meta, run_dir, code, requested, trusted=todo.origin is None)
+    extra["rerun"]["links"] = [link.as_dict() for link in linked]
     if code.untracked:
         shown = inert(", ".join(code.untracked[:5])) + (" ..." if len(code.untracked) > 5 else "")
         say(
@@ -105,13 +126,61 @@ def _at_recorded_code(
         extra["env"] = selected_env(dict(todo.env))
         todo.env["NAGA_HOME"] = store.layout.root
     parent = os.path.join(store.layout.root, "worktrees")
-    with repro_code.worktree(code, parent, keep=keep) as tree:
+    store_rel = repro_links.inside(store.layout.root, code.repo)
+
+    def prepare(path: str) -> list[str]:
+        made = repro_links.make(linked, path)
+        _say_links(linked)
+        lacking = repro_links.lacking(code.repo, path, [store_rel] if store_rel else [])
+        if lacking:
+            say(
+                f"naga: note: the worktree lacks what git ignores in {inert(code.repo)}:"
+                f" {inert(repro_links.shown(lacking))}; give the run what it needs with --link PATH"
+            )
+        return made
+
+    with repro_code.worktree(code, parent, keep=keep, prepare=prepare) as tree:
         status = _execute(todo, tree.cwd, extra, options, pin=code)
     if tree.kept:
         why = "kept (--keep)" if keep else f"kept: the run wrote {_files(tree.written)} there"
         remove = f"git worktree remove --force {tree.path}"
         say(f"naga: worktree {tree.path} {why}; remove it with: {remove}")
     return status
+
+
+def _links(
+    meta: dict[str, Any],
+    run_dir: str,
+    code: repro_code.Code,
+    requested: tuple[str, ...],
+    trusted: bool,
+) -> list[repro_links.Link]:
+    """The run.lock's data and stages inside the repository, then ``--link`` paths, each
+    checked against the lock before anything runs."""
+    roots = [r for r in ((meta.get("git") or {}).get("root"), code.repo) if isinstance(r, str)]
+    lock = repro_code.run_lock(run_dir)
+    found = repro_links.tracked(lock, roots, code.repo, code.commit, trusted)
+    found += repro_links.requested(requested, code.repo, os.getcwd())
+    repro_links.verify(found, slow=_say_checking)
+    return repro_links.merged(found)
+
+
+def _say_checking(link: repro_links.Link) -> None:
+    say(
+        f"naga: checking {inert(link.rel)} against the hash its run.lock recorded (read once;"
+        " the hash cache makes the next check quick) ..."
+    )
+
+
+def _say_links(linked: list[repro_links.Link]) -> None:
+    """One line: what was linked, and whether its hash was checked."""
+    if not linked:
+        return
+    parts = [f"{inert(link.rel)} ({link.checked})" for link in linked]
+    say(
+        "naga: linked into the worktree (symlinks to the originals, not copies):"
+        f" {', '.join(parts)}"
+    )
 
 
 def _files(names: list[str]) -> str:

@@ -18,9 +18,10 @@ recorded; a snapshot in either beats a commit in the other.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,16 +89,16 @@ def code_of(meta: dict[str, Any], run_dir: str) -> Code:
         # Too large to snapshot, or secrets: the rerun says they are not restored.
         skipped = [*(git.get("snapshot_skipped") or []), *(git.get("snapshot_secrets") or [])]
         return Code(run_id, repo, snapshot, snapshot=True, rel_cwd=rel_cwd, untracked=skipped)
+    expected = expected_snapshot(meta, run_dir)
+    if expected:
+        raise CodeNotRestorable(missing_snapshot(run_id, expected, repo))
     if not commit:
         raise CodeNotRestorable(
             f"run {run_id} started before the repository's first commit, so no commit holds"
             f" its code; {hint}"
         )
     if not gitcmd.commit_exists(repo, commit):
-        raise CodeNotRestorable(
-            f"commit {commit[:12]} of run {run_id} is gone from {repo} (rewritten or"
-            f" garbage-collected) and no snapshot ref kept the run's code; {hint}"
-        )
+        raise CodeNotRestorable(missing_commit(meta, commit, repo, hint))
     patch = None
     if git.get("patch"):
         patch = os.path.join(run_dir, git["patch"])
@@ -143,9 +144,75 @@ def _repository(meta: dict[str, Any], run_dir: str, hint: str) -> tuple[str, str
 
 
 def snapshot_of(meta: dict[str, Any], run_dir: str, repo: str) -> str | None:
-    """The run's snapshot commit in ``repo``: its ref, else the one its run.lock names."""
+    """The run's snapshot commit in ``repo``: its ref, else the one its record or its
+    run.lock names, when ``repo`` holds that commit."""
     found = gitcmd.resolve_ref(repo, SNAPSHOT_REFS + meta["id"])
-    return found or lock_snapshot(_run_lock(run_dir), repo)
+    if found:
+        return found
+    recorded = (meta.get("git") or {}).get("snapshot")
+    if isinstance(recorded, str) and gitcmd.commit_exists(repo, recorded):
+        return recorded
+    return lock_snapshot(run_lock(run_dir), repo)
+
+
+def expected_snapshot(meta: dict[str, Any], run_dir: str) -> str | None:
+    """The snapshot the run's code is, by its record (``git.snapshot``) or by its run.lock's
+    entry for the run's repository; None when it took none. A run that took one and whose
+    snapshot is not here must not run on the bare commit: its untracked files are missing."""
+    git = meta.get("git") or {}
+    recorded = git.get("snapshot")
+    if isinstance(recorded, str) and recorded:
+        return recorded
+    root = git.get("root")
+    for entry in (run_lock(run_dir).get("repos") or {}).values():
+        if not isinstance(entry, dict) or not isinstance(entry.get("snapshot"), str):
+            continue
+        if isinstance(root, str) and _same_repo(str(entry.get("path")), root):
+            return str(entry["snapshot"])
+    return None
+
+
+def missing_snapshot(run_id: str, snapshot: str, repo: str) -> str:
+    """Why the rerun stops when the run's snapshot is not in ``repo``, and the command that
+    fetches it (a run pulled without ``--git-remote`` has its record, not its code)."""
+    return (
+        f"run {run_id} ran on snapshot {snapshot[:12]} ({SNAPSHOT_REFS}{run_id}), which {repo}"
+        f" does not have (pulled without its snapshot ref?); fetch it with: naga pull REMOTE"
+        f" {run_id} --git-remote {_remote_name(repo)} (REMOTE: where the run came from)"
+    )
+
+
+def missing_commit(meta: dict[str, Any], commit: str, repo: str, hint: str) -> str:
+    """Why the rerun stops when the run's commit is not in ``repo``: gone from the
+    repository the run was recorded in, or never fetched into this clone."""
+    run_id, git = meta["id"], meta.get("git") or {}
+    recorded = git.get("root")
+    if isinstance(recorded, str) and _same_repo(recorded, repo):
+        return (
+            f"commit {commit[:12]} of run {run_id} is gone from {repo} (rewritten or"
+            f" garbage-collected) and no snapshot ref kept the run's code; {hint}"
+        )
+    branch = git.get("branch") if isinstance(git.get("branch"), str) else None
+    # The branch comes from the record (anyone's text): quoted, so pasting it runs git alone.
+    fetch = f"git fetch {_remote_name(repo)}" + (f" {shlex.quote(branch)}" if branch else "")
+    return (
+        f"commit {commit[:12]} of run {run_id} is not in {repo} (the run was recorded in"
+        f" {recorded}); fetch it with: {fetch} (the commit must have been pushed), or {hint}"
+    )
+
+
+def _same_repo(a: str, b: str) -> bool:
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _remote_name(repo: str) -> str:
+    """The git remote to name in a hint: ``origin`` when there is one, else the only one,
+    else ``NAME``."""
+    done = gitcmd.run(repo, ["remote"])
+    names = os.fsdecode(done.stdout).split() if done.returncode == 0 else []
+    if "origin" in names:
+        return "origin"
+    return names[0] if len(names) == 1 else "NAME"
 
 
 def lock_snapshot(lock: dict[str, Any], repo: str) -> str | None:
@@ -163,7 +230,7 @@ def lock_snapshot(lock: dict[str, Any], repo: str) -> str | None:
     return None
 
 
-def _run_lock(run_dir: str) -> dict[str, Any]:
+def run_lock(run_dir: str) -> dict[str, Any]:
     from ..errors import LockError
     from ..lock import lockfile
     from ..sdk.artifacts import artifacts_root
@@ -176,7 +243,7 @@ def _run_lock(run_dir: str) -> dict[str, Any]:
 
 def recorded_config(run_dir: str) -> dict[str, Any] | None:
     """The resolved config the run's ``run.lock`` holds (clicfg programs), else None."""
-    config = _run_lock(run_dir).get("config")
+    config = run_lock(run_dir).get("config")
     return config if isinstance(config, dict) else None
 
 
@@ -189,10 +256,17 @@ class Worktree:
 
 
 @contextmanager
-def worktree(code: Code, parent: str, keep: bool = False) -> Iterator[Worktree]:
+def worktree(
+    code: Code,
+    parent: str,
+    keep: bool = False,
+    prepare: Callable[[str], Iterable[str]] | None = None,
+) -> Iterator[Worktree]:
     """The code checked out (detached, hooks off) into a new worktree under ``parent``,
     removed at the end unless ``keep`` or the command wrote files there (its outputs are never
-    deleted: the worktree stays, and ``written`` lists them)."""
+    deleted: the worktree stays, and ``written`` lists them). ``prepare(path)`` runs once the
+    code is there and returns the symlinks it made (``links.make``): they are not the
+    command's outputs, and are removed before the worktree is."""
     os.makedirs(parent, exist_ok=True)
     path = tempfile.mkdtemp(prefix=f"rerun-{code.run_id}-", dir=parent)
     add = ["-c", "core.hooksPath=/dev/null", "worktree", "add", "--detach", "--quiet"]
@@ -203,10 +277,13 @@ def worktree(code: Code, parent: str, keep: bool = False) -> Iterator[Worktree]:
         raise
     tree = Worktree(path, os.path.join(path, code.rel_cwd))
     before = None
+    made: list[str] = []
     try:
         if code.patch:
             _apply(path, code)
         os.makedirs(tree.cwd, exist_ok=True)  # an empty directory is not in git
+        if prepare is not None:
+            made = list(prepare(path))
         before = _extra_files(path)
         yield tree
     finally:
@@ -214,6 +291,9 @@ def worktree(code: Code, parent: str, keep: bool = False) -> Iterator[Worktree]:
             tree.written = sorted({name for name, *_ in _extra_files(path) - before})
         tree.kept = keep or bool(tree.written)
         if not tree.kept:
+            from .links import unmake
+
+            unmake(made)  # the links, never what they point to
             _remove(code.repo, path)
 
 
