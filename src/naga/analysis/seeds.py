@@ -125,12 +125,26 @@ def summarize(values: Sequence[float]) -> Stats:
     n = len(values)
     if n == 0:
         raise ValueError("summarize() needs at least one value")
-    mean = math.fsum(values) / n
+    scale = _scale(values)
+    scaled = [v / scale for v in values]  # exact: a power of two; nothing overflows below
+    # n equal values: their mean is that value, not fsum's correctly rounded 3 * 0.1 / 3
+    mean_s = scaled[0] + 0.0 if scaled.count(scaled[0]) == n else math.fsum(scaled) / n
+    mean = mean_s * scale
     if n == 1:
         return Stats(1, mean, None, None)
-    std = math.sqrt(math.fsum((v - mean) * (v - mean) for v in values) / (n - 1))
+    std = math.sqrt(math.fsum((v - mean_s) * (v - mean_s) for v in scaled) / (n - 1)) * scale
     half = t_quantile(n - 1) * std / math.sqrt(n)
     return Stats(n, mean, std, (mean - half, mean + half))
+
+
+def _scale(values: Sequence[float]) -> float:
+    """A power of two near the largest magnitude. Dividing by it is exact, so the mean and std
+    come out as the plain formulas give them, but a record holding 1e308 (records are untrusted)
+    cannot overflow a sum into an exception."""
+    largest = max(abs(v) for v in values)
+    if largest == 0 or not math.isfinite(largest):
+        return 1.0
+    return math.ldexp(1.0, math.frexp(largest)[1] - 1)
 
 
 def overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:

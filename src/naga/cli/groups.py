@@ -19,7 +19,7 @@ def group_options(f: Any) -> Any:
         "--over",
         multiple=True,
         metavar="PARAM",
-        help="Group runs that differ only in PARAM (e.g. seed): mean, std and 95%% interval"
+        help="Group runs that differ only in PARAM (e.g. seed): mean, std and 95% interval"
         " per group. Repeatable.",
     )(f)
     f = click.option("--sweep", help="The runs of this sweep (id, prefix or latest).")(f)
