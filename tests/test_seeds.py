@@ -59,7 +59,7 @@ def close(found: list[float] | None, expected: list[float]) -> bool:
 def test_compare_over_seed_gives_hand_computed_intervals(naga_cli: Naga) -> None:
     seeded_runs()
     done = naga_cli("compare", "--over", "seed", "--all", "--json")
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 0 and done.stderr == b"", done.stderr
     doc = json.loads(done.stdout)
     assert list(doc) == ["groups"]
     groups = doc["groups"]
@@ -133,6 +133,16 @@ def test_bad_input_is_one_line_and_a_non_zero_exit(naga_cli: Naga, tmp_path: Pat
         assert done.returncode == code, (args, err)
         assert err.startswith("naga: error: ") and err.count("\n") == 1, (args, err)
         assert message in err, (args, err)
+
+    with pytest.raises(RuntimeError), naga.run(params={"lr": 0.1, "opt": "adam", "seed": 5}) as run:
+        run.log({"loss": 3.0, "acc": 0.5})
+        raise RuntimeError("a seed that failed half way")
+    done = naga_cli("compare", "--over", "seed", "--where", "seed>=0", "--where", "loss<5")
+    assert done.returncode == 0 and "3 runs in 1 group" in done.stdout.decode()
+    assert done.stderr.decode() == (
+        f"naga: note: 1 of the 3 runs did not complete ({run.id} failed): their last values are"
+        " counted; --status completed leaves them out\n"
+    )
 
 
 def test_missing_scipy_names_the_extra(naga_cli: Naga, tmp_path: Path) -> None:

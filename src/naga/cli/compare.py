@@ -70,15 +70,31 @@ def compare(
     if over:
         from ..analysis.seeds import compare_over
 
-        found = compare_over(
-            selected_runs(store, runs, selection, verb="compare"), over, metrics, with_sys=with_sys
-        )
+        chosen = selected_runs(store, runs, selection, verb="compare")
+        found = compare_over(chosen, over, metrics, with_sys=with_sys)
         click.echo(jsonsafe.dumps(found.to_json(), indent=2) if as_json else seed_table(found))
+        _note_unfinished(chosen)
         return
     metas = [with_elapsed(m) for m in selected_runs(store, runs, selection, verb="compare")]
     if len(metas) < 2:
         raise UsageError("compare needs at least two runs: naga compare ID ID...")
     side_by_side(metas, only_diff, with_sys, as_json)
+
+
+def _note_unfinished(metas: list[dict[str, Any]]) -> None:
+    """A failed or running seed's last value is counted like any other: say so, on stderr."""
+    left = [m for m in metas if m.get("status") != "completed"]
+    if left:
+        shown = ", ".join(f"{m['id']} {m.get('status')}" for m in left[:5])
+        more = ", ..." if len(left) > 5 else ""
+        click.echo(
+            render.inert(
+                f"naga: note: {len(left)} of the {len(metas)} runs did not complete"
+                f" ({shown}{more}): their last values are counted; --status completed leaves"
+                " them out"
+            ),
+            err=True,
+        )
 
 
 def side_by_side(
