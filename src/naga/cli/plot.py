@@ -25,7 +25,7 @@ def _pyplot() -> Any:
     try:
         import matplotlib
     except ImportError:
-        raise NagaError("naga plot needs matplotlib: pip install 'naga[plot]'") from None
+        raise NagaError("naga plot needs matplotlib: pip install 'naga-runs[plot]'") from None
     matplotlib.use("Agg")  # files only; never opens a window
     import matplotlib.pyplot as plt
 
