@@ -1,21 +1,27 @@
-"""``naga plot``: one metric of several runs overlaid, saved as a PNG (matplotlib)."""
+"""``naga plot``: one metric of several runs overlaid, saved as a PNG (matplotlib); with
+``--over seed``, each seed group's mean as a line and its 95% interval as a band (the groups and
+the statistics come from ``analysis.seeds``)."""
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import click
 
-from ..errors import NagaError
+from ..errors import NagaError, UsageError
 from ..sdk import history
 from ..store import Store
+from .groups import group_options, selected_runs
+
+Curve = tuple[str, list[float], list[float], list[float] | None, list[float] | None]
 
 
 def default_output(metric: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", metric).strip("._") + ".png"
 
 
-def _pyplot() -> object:
+def _pyplot() -> Any:
     try:
         import matplotlib
     except ImportError:
@@ -27,7 +33,7 @@ def _pyplot() -> object:
 
 
 @click.command("plot")
-@click.argument("runs", nargs=-1, required=True)
+@group_options
 @click.option("--metric", "-m", required=True, help="The metric to plot (e.g. loss).")
 @click.option(
     "--x",
@@ -38,35 +44,75 @@ def _pyplot() -> object:
     help="Steps, or seconds since each run's first point.",
 )
 @click.option("--output", "-o", help="PNG file to write [default: <metric>.png].")
-def plot(runs: tuple[str, ...], metric: str, x_axis: str, output: str | None) -> None:
-    """Plot METRIC of RUNS overlaid, into a PNG file."""
+def plot(
+    runs: tuple[str, ...],
+    over: tuple[str, ...],
+    metric: str,
+    x_axis: str,
+    output: str | None,
+    **selection: Any,
+) -> None:
+    """Plot METRIC of RUNS (or --sweep ID, or ls's filters) overlaid, into a PNG file.
+
+    With --over seed: one line per group of runs that differ only in the seed, its mean at each
+    step, with the 95% interval as a band.
+    """
+    if over and x_axis != "step":
+        raise UsageError("--over averages runs step by step: it goes with --x step, not --x time")
     store = Store.open()
-    curves = []
-    for selector in runs:
-        run_id = store.resolve(selector)
-        meta = store.get(run_id)
-        stream = "sys" if metric.startswith("sys/") else "main"
-        metrics_dir = store.layout.metrics_dir(run_id)
-        points = history.read_points(metrics_dir, stream, metric)
+    metas = selected_runs(store, runs, selection, verb="plot")
+    curves = _bands(store, metas, over, metric) if over else _curves(store, metas, metric, x_axis)
+    target = output or default_output(metric)
+    _draw(curves, metric, "step" if x_axis == "step" else "seconds", target)
+    click.echo(target)
+
+
+def _curves(store: Store, metas: list[dict[str, Any]], metric: str, x_axis: str) -> list[Curve]:
+    curves: list[Curve] = []
+    stream = "sys" if metric.startswith("sys/") else "main"
+    for meta in metas:
+        run_id = meta["id"]
+        points = history.read_points(store.layout.metrics_dir(run_id), stream, metric)
         if not len(points):
             raise NagaError(
                 f"run {run_id} has no metric {metric!r}; `naga metrics {run_id}` lists them"
             )
         label = run_id + (f" {meta['name']}" if meta.get("name") else "")
         start = points.times[0]
-        xs = [t - start for t in points.times] if x_axis == "time" else list(points.steps)
-        curves.append((label, xs, list(points.values)))
+        steps = list(map(float, points.steps))
+        xs = [t - start for t in points.times] if x_axis == "time" else steps
+        curves.append((label, xs, list(points.values), None, None))
+    return curves
+
+
+def _bands(
+    store: Store, metas: list[dict[str, Any]], over: tuple[str, ...], metric: str
+) -> list[Curve]:
+    from ..analysis.seeds import group_bands, group_runs, label, varying_params
+
+    groups = group_runs(metas, over)
+    dirs = {m["id"]: store.layout.metrics_dir(m["id"]) for m in metas}
+    varying = varying_params([g.params for g in groups])
+    return [
+        (f"{label(g.params, varying)} (n={len(g.run_ids)})", list(b.steps), b.mean, b.low, b.high)
+        for g, b in zip(groups, group_bands(dirs, groups, metric), strict=True)
+    ]
+
+
+def _draw(curves: list[Curve], metric: str, x_label: str, target: str) -> None:
     plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(8, 5))  # type: ignore[attr-defined]
-    for label, xs, ys in curves:
-        axes.plot(xs, ys, label=label)
-    axes.set_xlabel("step" if x_axis == "step" else "seconds")
+    figure, axes = plt.subplots(figsize=(8, 5))
+    for label, xs, ys, low, high in curves:
+        (line,) = axes.plot(xs, ys, label=label, marker="o" if len(xs) == 1 else None)
+        if low is not None and high is not None:
+            axes.fill_between(xs, low, high, color=line.get_color(), alpha=0.25, linewidth=0)
+    axes.set_xlabel(x_label)
     axes.set_ylabel(metric)
     axes.grid(alpha=0.3)
     axes.legend()
-    target = output or default_output(metric)
     try:
         figure.savefig(target, format="png", dpi=120, bbox_inches="tight")
     except OSError as exc:
         raise NagaError(f"cannot write {target}: {exc.strerror or exc}") from exc
-    click.echo(target)
+    finally:
+        plt.close(figure)

@@ -2,7 +2,9 @@
 
 Series are read straight from their files (``sdk.series``, no numpy) and thinned to a few
 thousand points per run, which is more than a terminal has cells. While a plotted run is running
-the plot redraws every second.
+the plot redraws every second. ``o`` groups the runs over their seed param (``analysis.seeds``)
+and draws each group's mean with its 95% interval as two dotted lines in the group's colour
+(plotext has no filled band).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 from textual_plotext import PlotextPlot
 
+from ..errors import NagaError
 from ..present.inert import inert
 from ..sdk import history
 from ..store.layout import StoreLayout
@@ -26,6 +29,7 @@ from .details import read_run
 
 MAX_POINTS = 2000
 REFRESH_S = 1.0
+COLOURS = ("blue", "red", "green", "orange", "magenta", "cyan", "yellow", "white")
 
 
 @dataclass
@@ -33,6 +37,8 @@ class Curve:
     label: str
     xs: list[float]
     ys: list[float]
+    low: list[float] | None = None  # a seed group's 95% interval, when it has one
+    high: list[float] | None = None
 
 
 def metric_keys(layout: StoreLayout, run_ids: list[str]) -> list[str]:
@@ -61,12 +67,41 @@ def read_curve(layout: StoreLayout, run_id: str, key: str, x_axis: str) -> Curve
     return Curve(run_id + (f" {inert(name)}" if name else ""), xs, values)
 
 
+def read_bands(layout: StoreLayout, run_ids: list[str], key: str) -> tuple[list[Curve], str]:
+    """The runs' seed groups as curves (mean, interval), and what the title says of them: which
+    params they were grouped over, or why they could not be (no seed param, a run without it,
+    scipy missing)."""
+    from ..analysis.seeds import group_bands, group_runs, label, seed_params, varying_params
+
+    metas = [m for m in (read_run(layout, r) for r in run_ids) if isinstance(m, dict)]
+    over = seed_params(metas)
+    if not over:
+        return [], "none of these runs has a seed param (seed, *.seed) to group over"
+    try:
+        groups = group_runs(metas, over)
+        dirs = {run_id: layout.metrics_dir(run_id) for g in groups for run_id in g.run_ids}
+        bands = group_bands(dirs, groups, key)
+    except NagaError as exc:
+        return [], str(exc)
+    varying = varying_params([g.params for g in groups])
+    curves = []
+    for group, found in zip(groups, bands, strict=True):
+        stride = max(1, len(found.steps) // MAX_POINTS)
+        name = f"{inert(label(group.params, varying))} (n={len(group.run_ids)})"
+        low = found.low[::stride] if found.low else None
+        high = found.high[::stride] if found.high else None
+        xs = [float(s) for s in found.steps[::stride]]
+        curves.append(Curve(name, xs, found.mean[::stride], low, high))
+    return curves, f"over {', '.join(inert(k) for k in over)}, 95% intervals dotted"
+
+
 class PlotScreen(Screen[None]):
     """Pick a metric on the left; the selected runs' curves on the right."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q", "app.pop_screen", "Back"),
         Binding("x", "toggle_x", "Step/time"),
+        Binding("o", "toggle_over", "Over seed"),
         Binding("tab", "focus_next", "Focus", show=False),
     ]
 
@@ -76,6 +111,7 @@ class PlotScreen(Screen[None]):
         self.keys = metric_keys(layout, run_ids)
         self.metric: str | None = self.keys[0] if self.keys else None
         self.x_axis = "step"
+        self.over = False  # seed groups (mean and interval) instead of one curve per run
 
     def compose(self) -> ComposeResult:
         yield Static(id="plot-title")
@@ -100,6 +136,10 @@ class PlotScreen(Screen[None]):
         self.x_axis = "time" if self.x_axis == "step" else "step"
         self.draw()
 
+    def action_toggle_over(self) -> None:
+        self.over = not self.over
+        self.draw()
+
     def _refresh_running(self) -> None:
         for run_id in self.run_ids:
             meta = read_run(self.store_layout, run_id)
@@ -117,6 +157,9 @@ class PlotScreen(Screen[None]):
             title.update(Text(" none of these runs logged metrics", style="yellow"))
             plot.refresh()
             return
+        if self.over:
+            self._draw_groups(self.metric)
+            return
         curves = [read_curve(self.store_layout, r, self.metric, self.x_axis) for r in self.run_ids]
         found = [c for c in curves if c is not None]
         for curve in found:
@@ -127,4 +170,24 @@ class PlotScreen(Screen[None]):
         note = f"  ({missing} of the runs did not log it)" if missing else ""
         runs = f"{len(found)} run{'s' if len(found) != 1 else ''}"
         title.update(Text(f" {inert(self.metric)}: {runs}, x = {self.x_axis}{note}", style="bold"))
+        plot.refresh()
+
+    def _draw_groups(self, metric: str) -> None:
+        """Each seed group's mean, its interval as dotted lines in the same colour; x = step."""
+        plot = self.query_one(PlotextPlot)
+        plt = plot.plt
+        curves, note = read_bands(self.store_layout, self.run_ids, metric)
+        for i, curve in enumerate(curves):
+            colour = COLOURS[i % len(COLOURS)]
+            plt.plot(curve.xs, curve.ys, label=curve.label, marker="braille", color=colour)
+            for edge in (curve.low, curve.high):
+                if edge is not None:
+                    plt.plot(curve.xs, edge, marker="dot", color=colour)
+        plt.title(inert(metric))
+        plt.xlabel("step")
+        groups = f"{len(curves)} group{'s' if len(curves) != 1 else ''}"
+        text, look = (
+            (f" {inert(metric)}: {groups} {note}", "bold") if curves else (f" {note}", "yellow")
+        )
+        self.query_one("#plot-title", Static).update(Text(text, style=look))
         plot.refresh()
