@@ -558,9 +558,12 @@ class NagaApp(App[None]):
         if text is None:
             return
         try:
-            change(self.store.layout, run_id, text)
+            changed = change(self.store.layout, run_id, text)
         except NagaError as exc:
             self.say(str(exc), "red")
+            return
+        if changed is False:  # add_tag: the run had that tag already
+            self.say(f"run {run_id} has that tag already", "yellow")
             return
         self.say(f"run {run_id} updated")
         self.watcher.request()
