@@ -178,10 +178,12 @@ def test_conflict_lists_runs_and_moves_nothing(
     assert (files / "runs" / later / "meta.json").is_file()  # one conflict stops no other run
     assert "Pushed 1 run" in done.stdout.decode()
 
-    done = naga("pull", target, first)  # the same conflict, seen from this side
+    assert naga("rm", later).returncode == 0
+    done = naga("pull", target, "--all")  # the same conflict, seen from this side
     assert done.returncode == 1
     assert f"{first}: output.log differs" in one_error_line(done)
     assert (tmp_path / "store" / "runs" / first / "output.log").read_bytes() == b"one\n"
+    assert [r["id"] for r in listed(naga)] == [later, first]  # the other run came back
 
     # Same size, other bytes: meta.json is compared byte for byte.
     meta = (files / "runs" / first / "meta.json").read_bytes()
