@@ -520,6 +520,7 @@ def test_edits_merge_on_push_and_pull(naga: Naga, tmp_path: Path, remote: tuple[
     assert naga("push", target, "--all", env=second).returncode == 0
     done = naga("push", target, "--all")  # theirs are on the remote, not here: no conflict
     assert done.returncode == 0, done.stderr
+    assert f"1 run edited on {target} since" in done.stdout.decode()
     done = naga("pull", target, "--all")
     assert done.returncode == 0, done.stderr
     assert "(edits: name, tags, note)" in done.stdout.decode()

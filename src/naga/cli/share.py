@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from typing import Any
 
@@ -102,6 +103,11 @@ def push(
         if git_remote and not todo.refs:
             click.echo("These runs have no snapshot refs to push (refs/naga/snapshots/ID).")
         click.echo(f"Pushed {plural(len(todo.plan.moving), 'run')} to {remote}.")
+    there = todo.plan.edited_there
+    if there:
+        pull = f"naga pull {shlex.quote(remote)} {' '.join(there[:5])}"
+        click.echo(f"{plural(len(there), 'run')} edited on {remote} since (renamed, tagged,"
+                   f" a note): `{pull}` brings the edits here.")  # fmt: skip
     _fail_on_conflicts(todo.plan, "push")
 
 

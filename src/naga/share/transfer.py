@@ -73,6 +73,8 @@ class Plan:
     # Runs whose meta.json an earlier naga rewrote to rename or tag them (on one side): the
     # sending side's name and tags, to be written here as edits (``store.edit``) and moved so.
     adopted: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # Runs with edits on the receiving side that the sending side lacks (push: pull them).
+    edited_there: list[str] = field(default_factory=list)
     same: list[str] = field(default_factory=list)  # already there, identical: skipped
     # Of ``same``: runs with files compared by size alone (no hash in common, over
     # DOWNLOAD_LIMIT): "same size", never called identical.
@@ -118,7 +120,7 @@ def _compare(
         if mark == lacking:
             missing[run_id].append(name)
         elif mark == extra and name.startswith(EDITS):
-            continue  # an edit made over there: theirs to send, and no conflict
+            found.edited_there.add(run_id)  # an edit made over there: theirs to send
         elif mark == extra:
             conflicts.setdefault(run_id, []).append(f"{name} only {there}")
         elif mark in "*!":
@@ -147,6 +149,7 @@ class Comparison:
     missing: dict[str, list[str]]  # run id -> files the receiving side lacks
     conflicts: dict[str, list[str]] = field(default_factory=dict)  # run id -> what differs
     size_only: set[str] = field(default_factory=set)  # runs with files compared by size alone
+    edited_there: set[str] = field(default_factory=set)  # runs with edits only on the other side
 
     def conflict_lines(self) -> dict[str, str]:
         return {
@@ -274,6 +277,7 @@ def plan_push(rclone: Rclone, layout: StoreLayout, run_ids: Sequence[str]) -> Pl
     missing = found.missing
     plan = Plan(rclone.remote, fresh=listed is None, conflicts=found.conflict_lines())
     plan.adopted = adopted
+    plan.edited_there = sorted(found.edited_there - set(plan.conflicts))
     chosen = [r for r in run_ids if r not in plan.conflicts]
     _classify(plan, chosen, set(overlap), missing, found.size_only)
     for run_id in plan.moving:
