@@ -185,7 +185,7 @@ def _adopt(
             sender, receiver, path = (mine, theirs, here) if pushing else (theirs, mine, there)
             at = iso_from_ts(os.path.getmtime(path))
             del found.conflicts[run_id]
-            edits_here = os.path.join(runs_dir, run_id, "edits")
+            edits_here = local.edits_dir(run_id)
             fresh = [
                 e
                 for e in store_edit.adopted_edits(sender, receiver, at)

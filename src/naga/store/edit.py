@@ -91,7 +91,7 @@ def check_note(note: str) -> str:
 
 
 def edits_dir(layout: StoreLayout, run_id: str) -> str:
-    return os.path.join(layout.run_dir(run_id), "edits")
+    return layout.edits_dir(run_id)
 
 
 def _author() -> str:
@@ -122,18 +122,6 @@ def _record(layout: StoreLayout, run_id: str, edit: dict[str, Any]) -> None:
     name = f"{now_ns:020d}-{os.urandom(4).hex()}{EDIT_SUFFIX}"
     write_atomic(os.path.join(directory, name), json_bytes(edit))
     touch_marker(layout, run_id)
-
-
-def editable(layout: StoreLayout, run_id: str) -> str | None:
-    """Why run ``run_id`` cannot be edited here (its record unreadable, its directory
-    read-only), or None when it can: front ends ask before they ask the user anything."""
-    from ..errors import NagaError
-
-    try:
-        load_meta(layout, run_id)
-    except NagaError as exc:
-        return str(exc)
-    return read_only(layout, run_id)
 
 
 def read_only(layout: StoreLayout, run_id: str) -> str | None:

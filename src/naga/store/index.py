@@ -67,7 +67,7 @@ def _record_ns(layout: StoreLayout, run_id: str) -> int | None:
     """When the run's record last changed: meta.json, or its edit log (``store.edit``: a new
     edit file moves the directory's mtime), whichever is later."""
     meta_ns = _mtime_ns(layout.meta(run_id))
-    edits_ns = _mtime_ns(os.path.join(layout.run_dir(run_id), "edits"))
+    edits_ns = _mtime_ns(layout.edits_dir(run_id))
     if meta_ns is None or edits_ns is None:
         return meta_ns
     return max(meta_ns, edits_ns)
