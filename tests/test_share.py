@@ -170,21 +170,24 @@ def test_conflict_lists_runs_and_moves_nothing(
     later = record(naga, "later", "echo", "later")
 
     done = naga("push", target, "--all")
-    assert done.returncode == 1
+    assert done.returncode == 1  # it fails, at the end: the other runs moved
     line = one_error_line(done)
-    assert f"{first}: output.log differs" in line and "nothing was moved" in line
+    assert f"{first}: output.log differs" in line and "were not pushed" in line
     assert later not in line
     assert changed.read_bytes() == b"someone else's output\n"  # never overwritten
-    assert not (files / "runs" / later).exists()  # nothing moved, not even the new run
+    assert (files / "runs" / later / "meta.json").is_file()  # one conflict stops no other run
+    assert "Pushed 1 run" in done.stdout.decode()
 
-    done = naga("pull", target, first)  # the same conflict, seen from this side
+    assert naga("rm", later).returncode == 0
+    done = naga("pull", target, "--all")  # the same conflict, seen from this side
     assert done.returncode == 1
     assert f"{first}: output.log differs" in one_error_line(done)
     assert (tmp_path / "store" / "runs" / first / "output.log").read_bytes() == b"one\n"
+    assert [r["id"] for r in listed(naga)] == [later, first]  # the other run came back
 
-    # Same size, other bytes: meta.json is compared byte for byte (a rename shows there).
+    # Same size, other bytes: meta.json is compared byte for byte.
     meta = (files / "runs" / first / "meta.json").read_bytes()
-    rclone_write(target, f"runs/{first}/meta.json", meta.replace(b'"first"', b'"fir5t"'))
+    rclone_write(target, f"runs/{first}/meta.json", meta.replace(b'"one"', b'"0ne"'))
     rclone_write(target, f"runs/{first}/output.log", b"one\n")
     done = naga("push", target, first)
     assert done.returncode == 1
@@ -479,3 +482,90 @@ def test_unknown_remote_run_and_unusable_remote_say_so_before_anything(
     done = naga("push", f"{a_file}/sub", "--all")
     assert done.returncode == 1 and done.stdout == b"", done.stdout
     assert "not a directory" in one_error_line(done)
+
+
+def edited(naga: Naga, run_id: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    (found,) = [r for r in listed(naga, env) if r["id"] == run_id]
+    return found
+
+
+@pytest.mark.timeout(240)
+def test_edits_merge_on_push_and_pull(naga: Naga, tmp_path: Path, remote: tuple[str, Path]) -> None:
+    """Renaming, tagging and noting a run already pushed is no conflict: the edits travel both
+    ways and merge (the newest edit of each field wins), and every later push still works."""
+    target, _files = remote
+    first = record(naga, "first", "echo", "one")
+    other = record(naga, "other", "echo", "two")
+    assert naga("push", target, "--all").returncode == 0
+    for args in (("rename", first, "baseline"), ("tag", first, "keep"), ("note", first, "lr 3e-4")):
+        assert naga(*args).returncode == 0
+    done = naga("push", target, "--all")
+    assert done.returncode == 0, done.stderr
+    assert f"{first}  1 file" not in done.stdout.decode()  # the edits alone travel
+    assert "(edits: name, tags, note)" in done.stdout.decode()
+    assert "1 run already there, identical" in done.stdout.decode()  # the other run
+
+    second = other_store(tmp_path)  # a teammate's store pulls the edited run
+    assert naga("pull", target, "--all", env=second).returncode == 0
+    theirs = edited(naga, first, second)
+    assert (theirs["name"], theirs["tags"], theirs["note"]) == (
+        "baseline",
+        ["t", "keep"],
+        "lr 3e-4",
+    )
+    # Both sides edit the same run (other fields, and the note on both: the newer wins).
+    assert naga("untag", "baseline", "t", env=second).returncode == 0
+    assert naga("note", "baseline", "lr 1e-3 in fact", env=second).returncode == 0
+    assert naga("tag", first, "mine").returncode == 0
+    assert naga("push", target, "--all", env=second).returncode == 0
+    done = naga("push", target, "--all")  # theirs are on the remote, not here: no conflict
+    assert done.returncode == 0, done.stderr
+    assert f"1 run edited on {target} since" in done.stdout.decode()
+    done = naga("pull", target, "--all")
+    assert done.returncode == 0, done.stderr
+    assert "(edits: name, tags, note)" in done.stdout.decode()
+    ours = edited(naga, first)
+    assert (ours["tags"], ours["note"]) == (["keep", "mine"], "lr 1e-3 in fact")
+    assert naga("pull", target, "--all", env=second).returncode == 0
+    theirs = edited(naga, first, second)
+    assert (theirs["name"], theirs["tags"], theirs["note"]) == (
+        ours["name"],
+        ours["tags"],
+        ours["note"],
+    )
+    assert edited(naga, other, second)["name"] == "other"
+    shown = naga("show", first, env=second).stdout.decode()
+    assert "Note      lr 1e-3 in fact" in shown and "6 edits" in shown
+    again = naga("push", target, "--all")  # settled: nothing left to move either way
+    assert again.returncode == 0 and "2 runs already there, identical" in again.stdout.decode()
+
+
+@pytest.mark.timeout(120)
+def test_meta_json_edited_by_an_earlier_naga_is_adopted(naga: Naga, tmp_path: Path) -> None:
+    """Runs renamed or tagged by a naga that rewrote meta.json (before edits/ existed) are no
+    conflict: the sending side's name and tags are adopted as edits, on push and on pull."""
+    from naga.store.files import save_meta
+    from naga.store.layout import StoreLayout
+
+    target = str(tmp_path / "remote")
+    first = record(naga, "first", "echo", "one")
+    assert naga("push", target, first).returncode == 0
+    meta = json.loads((tmp_path / "store" / "runs" / first / "meta.json").read_text())
+    save_meta(StoreLayout(str(tmp_path / "store")), {**meta, "name": "old-style", "tags": ["x"]})
+    for _ in range(2):  # the second push finds the edits there: nothing new
+        done = naga("push", target, "--all")
+        assert done.returncode == 0, done.stderr
+    remote = {"NAGA_HOME": target}
+    (there,) = listed(naga, {**os.environ, **remote})
+    assert (there["name"], there["tags"]) == ("old-style", ["x"])
+    assert "an edit made in meta.json by an earlier naga" in there["edited"]["by"]
+
+    second = record(naga, "second", "echo", "two")  # the other way: edited over there
+    assert naga("push", target, second).returncode == 0
+    theirs = json.loads((tmp_path / "remote" / "runs" / second / "meta.json").read_text())
+    save_meta(StoreLayout(target), {**theirs, "name": "renamed-there", "tags": []})
+    done = naga("pull", target, "--all")
+    assert done.returncode == 0, done.stderr
+    here = {r["id"]: r for r in listed(naga)}
+    assert (here[second]["name"], here[second]["tags"]) == ("renamed-there", [])
+    assert (here[first]["name"], here[first]["tags"]) == ("old-style", ["x"])

@@ -23,7 +23,7 @@ DOC = ROOT / "docs" / "sharing.md"
 @pytest.mark.timeout(300)
 def test_sh_blocks_run_in_order(tmp_path: Path) -> None:
     blocks = re.findall(r"```sh\n(.*?)```", DOC.read_text(), flags=re.S)
-    assert len(blocks) == 4
+    assert len(blocks) == 5
     (tmp_path / "rclone.conf").write_text("")
     env = {k: v for k, v in os.environ.items() if k != "NAGA_HOME"}  # each clone: its own store
     env.update(
@@ -65,6 +65,11 @@ def test_sh_blocks_run_in_order(tmp_path: Path) -> None:
         "quick",
     ]
     assert [r["name"] for r in listed(tmp_path / "remote")] == ["baseline"]
+    (alices,) = [r for r in listed(tmp_path / "alice" / ".naga") if r["name"] == "baseline"]
+    assert alices["tags"] == ["demo", "reviewed"]  # Bob's edits, merged on pull
+    assert alices["note"] == "lr 0.01 is the one to beat"
+    assert "Note      lr 0.01 is the one to beat" in done.stdout
+    assert "(edits: name, tags, note)" in done.stdout
     ref = f"refs/naga/snapshots/{bobs['id']}"
     shown = subprocess.run(
         ["git", "show", f"{ref}:train.py"], cwd=tmp_path / "bob", capture_output=True, text=True

@@ -9,13 +9,15 @@ snapshots, which need fixed ids and times) from records written with the store's
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +26,9 @@ from conftest import Naga, naga_cmd
 from textual.pilot import Pilot
 
 import naga
-from naga.store.files import save_meta
+from naga.store.files import load_meta, save_meta
 from naga.store.layout import StoreLayout
-from naga.tui.app import NagaApp, RunsScreen
+from naga.tui.app import KeyBar, NagaApp, RunsScreen
 from naga.tui.compare import CompareScreen
 from naga.tui.details import DetailsScreen
 from naga.tui.dialogs import ConfirmScreen, HelpScreen, PromptScreen
@@ -174,7 +176,7 @@ async def test_rename_tag_and_copy(store: Path) -> None:
     layout = StoreLayout(str(store))
 
     def meta() -> dict[str, Any]:
-        return json.loads(Path(layout.meta(run_id)).read_text())
+        return load_meta(layout, run_id)
 
     async with NagaApp().run_test(size=(80, 24)) as pilot:
         app = await loaded(pilot, 2)
@@ -193,6 +195,16 @@ async def test_rename_tag_and_copy(store: Path) -> None:
         assert meta()["tags"] == ["keep"]
         await pilot.press("t", *"two words", "enter")
         assert "a tag is one word" in screen_text(app) and meta()["tags"] == ["keep"]
+        await pilot.press("n", *"diverged late", "enter")
+        assert meta()["note"] == "diverged late"
+        await until(pilot, lambda: "diverged late" in screen_text(app))  # the pane under the table
+        await pilot.press("slash", *"DIVERGED", "enter")  # a word of the note finds the run
+        await until(pilot, lambda: [r.id for r in app.table.rows] == [run_id])
+        await pilot.press("escape")
+        await until(pilot, lambda: len(app.table.rows) == 2)
+        await pilot.press("slash", *"note~late", "enter")  # as ls --where says it
+        await until(pilot, lambda: [r.id for r in app.table.rows] == [run_id])
+        await pilot.press("escape")
         await pilot.press("y")
         assert app.clipboard == run_id
 
@@ -223,8 +235,60 @@ async def test_running_run_is_not_deleted_and_shows_live(store: Path) -> None:
             await pilot.press("x", "y")
             assert "still running" in screen_text(app) or "refusing" in screen_text(app)
             assert (store / "runs" / run.id).is_dir()
-            await pilot.press("r", *"x", "enter")
-            assert "still running" in screen_text(app)
+            await pilot.press("r", "ctrl+u", *"renamed live", "enter")  # edits work while it runs
+            await pilot.press("t", *"hot", "enter", "n", *"watch it", "enter")
+            layout = StoreLayout(str(store))
+            assert load_meta(layout, run.id)["name"] == "renamed live"
+            await until(pilot, lambda: "renamed live" in screen_text(app))
+    after = load_meta(StoreLayout(str(store)), run.id)  # the run ended: its process wrote
+    assert after["status"] == "completed"  # meta.json again, and no edit was lost
+    assert (after["name"], after["tags"], after["note"]) == ("renamed live", ["hot"], "watch it")
+
+
+@sync
+async def test_edit_keys_are_offered_only_where_an_edit_can_be_written(store: Path) -> None:
+    (first, second) = sdk_runs()
+    layout = StoreLayout(str(store))
+    with read_only(layout.run_dir(second)):  # a record on a read-only share, say
+        async with NagaApp().run_test(size=(80, 24)) as pilot:
+            app = await loaded(pilot, 2)
+            assert app.table.current_id == second
+            await until(pilot, lambda: app.edit_block is not None)
+            for key in ("r", "t", "T", "n"):  # refused before any question is asked
+                await pilot.press(key)
+                assert isinstance(app.screen, RunsScreen)
+                assert "is read-only here" in screen_text(app)
+            looks = keybar_looks(app)  # the edit keys dimmed, the others not
+            assert "strike" in looks["Rename"] and "strike" in looks["Note"]
+            assert "strike" not in looks.get("Delete", "")
+            await pilot.press("down")  # a writable run: the keys work again
+            await until(pilot, lambda: app.edit_block is None)
+            assert "strike" not in keybar_looks(app).get("Rename", "")
+            await pilot.press("t", *"ok", "enter")
+            assert load_meta(layout, first)["tags"] == ["sweep", "ok"]
+
+
+def keybar_looks(app: NagaApp) -> dict[str, str]:
+    """The style of each word of the key bar under the table."""
+    shown = app.screen_stack[0].query_one(KeyBar).render()
+    return {shown.plain[s.start : s.end].strip(): str(s.style) for s in shown.spans}
+
+
+@contextlib.contextmanager
+def read_only(path: str) -> Iterator[None]:
+    """``path`` made read-only even for root (immutable, where chattr can), then writable."""
+    os.chmod(path, 0o555)
+    immutable = os.access(path, os.W_OK) and shutil.which("chattr") is not None
+    if immutable:
+        subprocess.run(["chattr", "+i", path], check=False, capture_output=True)
+    try:
+        if os.access(path, os.W_OK):
+            pytest.skip("cannot make a directory read-only for this user")
+        yield
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", path], check=False, capture_output=True)
+        os.chmod(path, 0o755)
 
 
 # -- live updates ---------------------------------------------------------------------------

@@ -39,6 +39,10 @@ COMMANDS = {
     "rerun": "naga.cli.rerun:rerun",
     "diff": "naga.cli.diff:diff",
     "branch": "naga.cli.branch:branch",
+    "tag": "naga.cli.edit:tag",
+    "untag": "naga.cli.edit:untag",
+    "rename": "naga.cli.edit:rename",
+    "note": "naga.cli.edit:note",
 }
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from typing import Any
 
@@ -47,6 +48,7 @@ def _show_plan(plan: transfer.Plan, verb: str, direction: str, dry_run: bool) ->
         for run_id in shown:
             finishing = run_id in plan.resume or run_id in plan.unfinished
             note = "  (completing an earlier copy)" if finishing else ""
+            note = "  (edits: name, tags, note)" if run_id in plan.edited else note
             files = plural(plan.files.get(run_id, 0), "file")
             click.echo(f"  {run_id}  {files}  {render.size(plan.sizes.get(run_id, 0))}{note}")
         if len(shown) < len(moving):
@@ -54,6 +56,8 @@ def _show_plan(plan: transfer.Plan, verb: str, direction: str, dry_run: bool) ->
     identical = len(plan.same) - len(plan.same_size)
     if identical:
         click.echo(f"{plural(identical, 'run')} already there, identical: not copied.")
+    for run_id, why in sorted(plan.conflicts.items()):
+        click.echo(f"  {run_id}  differs: {why}  (left as it is)")
     if plan.same_size:  # no hash in common with the remote: large files compared by size
         click.echo(f"{plural(len(plan.same_size), 'run')} already there with files of the same"
                    f" size (no hash in common with {plan.remote}: files over"
@@ -94,12 +98,23 @@ def push(
     for root, found in todo.refs.items():
         head = "Would push" if dry_run else "Pushing"
         click.echo(f"{head} {plural(len(found), 'snapshot ref')} from {root} to {git_remote}.")
-    if dry_run:
-        return
-    workflow.push(todo)
-    if git_remote and not todo.refs:
-        click.echo("These runs have no snapshot refs to push (refs/naga/snapshots/ID).")
-    click.echo(f"Pushed {plural(len(todo.plan.moving), 'run')} to {remote}.")
+    if not dry_run:
+        workflow.push(todo)
+        if git_remote and not todo.refs:
+            click.echo("These runs have no snapshot refs to push (refs/naga/snapshots/ID).")
+        click.echo(f"Pushed {plural(len(todo.plan.moving), 'run')} to {remote}.")
+    there = todo.plan.edited_there
+    if there:
+        pull = f"naga pull {shlex.quote(remote)} {' '.join(there[:5])}"
+        click.echo(f"{plural(len(there), 'run')} edited on {remote} since (renamed, tagged,"
+                   f" a note): `{pull}` brings the edits here.")  # fmt: skip
+    _fail_on_conflicts(todo.plan, "push")
+
+
+def _fail_on_conflicts(plan: transfer.Plan, verb: str) -> None:
+    """One conflicting run never keeps the others from moving; the command still fails."""
+    if plan.conflicts:
+        raise transfer.conflict_error(plan.conflicts, plan.remote, verb)
 
 
 def _selector(
@@ -142,6 +157,7 @@ def pull(
         if todo.repo is not None:
             found = workflow.remote_refs(todo)
             click.echo(f"Would fetch {plural(len(found), 'snapshot ref')} from {git_remote}.")
+        _fail_on_conflicts(todo.plan, "pull")
         return
     done = workflow.pull(todo)
     if todo.repo is not None:
@@ -149,3 +165,4 @@ def pull(
     for run_id in done.changed:
         say(f"naga: warning: run {run_id} changed on {remote} while it was pulled; pull it again")
     click.echo(f"Pulled {plural(done.count, 'run')} from {remote}.")
+    _fail_on_conflicts(todo.plan, "pull")

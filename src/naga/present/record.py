@@ -111,6 +111,7 @@ def _head(meta: dict[str, Any], children: list[dict[str, Any]]) -> Iterator[Row]
     yield _row("Command", inert(meta.get("command") or ""))
     yield _row("Cwd", inert(meta.get("cwd") or "-"))
     yield _row("Tags", ", ".join(inert(t) for t in meta.get("tags") or []) or "-")
+    yield from _note(meta)
     if meta.get("parent_id"):
         yield _row("Parent", inert(meta["parent_id"]))
     if meta.get("rerun_of"):
@@ -118,6 +119,20 @@ def _head(meta: dict[str, Any], children: list[dict[str, Any]]) -> Iterator[Row]
     for i, child in enumerate(children):
         line = f"{inert(child['id'])}  {inert(child.get('name') or '-')}  "
         yield _row("Children" if i == 0 else "", line, status_span(child.get("status")))
+
+
+def _note(meta: dict[str, Any]) -> Iterator[Row]:
+    """The note (``naga note``), a line a row, and who edited the run last (``store.edit``)."""
+    note = meta.get("note")
+    if isinstance(note, str) and note:
+        for i, line in enumerate(note.splitlines() or [""]):
+            yield _row("Note" if i == 0 else "", inert(line.expandtabs()))
+    edited = meta.get("edited")
+    if isinstance(edited, dict) and edited.get("count"):
+        count = edited["count"]
+        who = f" by {inert(edited.get('by'))}" if edited.get("by") else ""
+        last = f"{count} edit{'s' if count != 1 else ''}, the last {local_time(edited.get('at'))}"
+        yield _row("Edited", (last + who, "dim"))
 
 
 def _timing(meta: dict[str, Any]) -> Iterator[Row]:

@@ -1,14 +1,20 @@
 """Plan and carry out ``naga push`` and ``naga pull``: whole run directories, never overwritten.
 
+A run's edits (``store.edit``: a new name, tags, a note) are files of their own under
+``edits/``, so they travel as any file the other side lacks does, and an edit file only on the
+receiving side is no conflict either: both sides lay every edit they hold over the record, the
+newest of each field winning.
+
 A run is the same on both sides when every file has the same content on both: ``rclone check``
 compares sizes and a hash both sides support (local paths: any; SFTP: md5sum; S3: its ETag, read
 from the listing). When the two sides share no hash (WebDAV, most FTP servers), files up to
 ``DOWNLOAD_LIMIT`` are read and compared byte for byte (``--download``: ``meta.json``, logs,
 metrics) and larger ones by size alone; such runs are reported as having "the same size", never
 as identical. Runs already there and the same are skipped. A run with files that differ, or
-with files only on the receiving side, is a conflict: the plan lists every such run and nothing
-moves. A run with files only on the sending side is an interrupted earlier copy and is
-completed (copies never replace a file: ``--ignore-existing``).
+with files only on the receiving side, is a conflict: the plan lists every such run, they stay as
+they are, and the others move (the front end reports the conflicts and fails at the end). A run
+with files only on the sending side is an interrupted earlier copy and is completed (copies
+never replace a file: ``--ignore-existing``).
 
 Push copies ``meta.json`` last, so a run on the remote without one is an unfinished push: pull
 leaves it alone, and the next push copies it again, replacing what a cut-short copy left. Pull
@@ -25,19 +31,29 @@ import shutil
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..errors import RemoteError
+from ..store import edit as store_edit
 from ..store.files import touch_marker
 from ..store.gc import ATOMIC_TEMP
 from ..store.layout import StoreLayout, current_bucket
-from .rclone import RUN_ID, Rclone, run_rules, runs_path, sub_path
+from ..store.timefmt import iso_from_ts
+from .rclone import EXCLUDED, RUN_ID, Rclone, run_rules, runs_path, sub_path
 
 META = "meta.json"
+EDITS = "edits/"  # store.edit's log: one file per edit, merged by union, never a conflict
 # What pull needs to list and filter the remote's runs without their output and metrics.
 # Without a hash both sides support, files up to this size are compared byte for byte (read
 # from the remote), larger ones by size alone.
 DOWNLOAD_LIMIT = 1 << 20
-RECORD_RULES = ("+ /*/meta.json", "+ /*/crashed.json", "+ /*/metrics/*/state.json", "- **")
+RECORD_RULES = (
+    "+ /*/meta.json",
+    "+ /*/crashed.json",
+    "+ /*/metrics/*/state.json",
+    "+ /*/edits/*.json",
+    "- **",
+)
 
 
 @dataclass
@@ -49,6 +65,16 @@ class Plan:
     # Pushed before but cut short (no meta.json there): copied again, partial files replaced.
     unfinished: list[str] = field(default_factory=list)
     resume: list[str] = field(default_factory=list)  # partly there: the missing files copied
+    # There, but edited (renamed, tagged, a note) on the sending side since: the new edits
+    # copied (``store.edit``); the receiving side lays them over its record, no conflict.
+    edited: list[str] = field(default_factory=list)
+    # On both sides with files that differ: left where they are, reported, the others moved.
+    conflicts: dict[str, str] = field(default_factory=dict)
+    # Runs whose meta.json an earlier naga rewrote to rename or tag them (on one side): the
+    # sending side's name and tags, to be written here as edits (``store.edit``) and moved so.
+    adopted: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # Runs with edits on the receiving side that the sending side lacks (push: pull them).
+    edited_there: list[str] = field(default_factory=list)
     same: list[str] = field(default_factory=list)  # already there, identical: skipped
     # Of ``same``: runs with files compared by size alone (no hash in common, over
     # DOWNLOAD_LIMIT): "same size", never called identical.
@@ -59,19 +85,21 @@ class Plan:
 
     @property
     def moving(self) -> list[str]:
-        return [*self.new, *self.unfinished, *self.resume]
+        return [*self.new, *self.unfinished, *self.resume, *self.edited]
 
     @property
     def total_bytes(self) -> int:
         return sum(self.sizes.get(run_id, 0) for run_id in self.moving)
 
 
-def _conflict_error(conflicts: dict[str, str], remote: str) -> RemoteError:
+def conflict_error(conflicts: dict[str, str], remote: str, verb: str) -> RemoteError:
+    """What a push or pull says, after moving the other runs, of the runs it left alone."""
     shown = "; ".join(f"{run_id}: {why}" for run_id, why in sorted(conflicts.items())[:10])
     more = f" (+{len(conflicts) - 10} more)" if len(conflicts) > 10 else ""
     return RemoteError(
-        f"{len(conflicts)} run(s) differ between this store and {remote}, nothing was moved:"
-        f" {shown}{more}; keep one copy (naga rm ID here, or delete it on the remote) and retry"
+        f"{len(conflicts)} run(s) differ between this store and {remote} and were not {verb}ed:"
+        f" {shown}{more}; edits (rename, tag, note) merge by themselves, these are other"
+        " changes: compare the two copies and remove the one you do not want, then retry"
     )
 
 
@@ -91,6 +119,8 @@ def _compare(
             continue
         if mark == lacking:
             missing[run_id].append(name)
+        elif mark == extra and name.startswith(EDITS):
+            found.edited_there.add(run_id)  # an edit made over there: theirs to send
         elif mark == extra:
             conflicts.setdefault(run_id, []).append(f"{name} only {there}")
         elif mark in "*!":
@@ -119,11 +149,69 @@ class Comparison:
     missing: dict[str, list[str]]  # run id -> files the receiving side lacks
     conflicts: dict[str, list[str]] = field(default_factory=dict)  # run id -> what differs
     size_only: set[str] = field(default_factory=set)  # runs with files compared by size alone
+    edited_there: set[str] = field(default_factory=set)  # runs with edits only on the other side
 
     def conflict_lines(self) -> dict[str, str]:
         return {
             k: ", ".join(v[:3]) + (" ..." if len(v) > 3 else "") for k, v in self.conflicts.items()
         }
+
+
+def _adopt(
+    rclone: Rclone, runs_dir: str, remote_runs: str, found: Comparison, *, pushing: bool
+) -> dict[str, list[dict[str, Any]]]:
+    """Runs whose only difference is ``meta.json``, with records that differ only in their name
+    and tags: renamed or tagged by a naga that edited ``meta.json`` itself. No conflict: the
+    sending side's name and tags become edits of the run (named by their content, so adopting
+    again writes nothing new), and the conflict is dropped. Returns the edits to write here."""
+    wanted = [f"{META} differs"]
+    candidates = [run_id for run_id, why in found.conflicts.items() if why == wanted]
+    adopted: dict[str, list[dict[str, Any]]] = {}
+    if not candidates:
+        return adopted
+    picks = [r for name in (META, "edits/*.json") for r in run_rules(candidates, files=name)]
+    rules = [*EXCLUDED, *(r for r in picks if r.startswith("+")), "- **"]
+    local = StoreLayout(os.path.dirname(runs_dir))
+    with tempfile.TemporaryDirectory(prefix="naga-meta-") as scratch:
+        rclone.copy(remote_runs, os.path.join(scratch, "runs"), rules, quiet=True)
+        remote = StoreLayout(scratch)
+        for run_id in candidates:
+            here, there = local.meta(run_id), remote.meta(run_id)
+            mine, theirs = _raw_record(here), _raw_record(there)
+            if mine is None or theirs is None or _unedited(mine) != _unedited(theirs):
+                continue
+            store_edit.apply_edits(local, mine)  # each side's name and tags as it reads them
+            store_edit.apply_edits(remote, theirs)
+            sender, receiver, path = (mine, theirs, here) if pushing else (theirs, mine, there)
+            at = iso_from_ts(os.path.getmtime(path))
+            del found.conflicts[run_id]
+            edits_here = local.edits_dir(run_id)
+            fresh = [
+                e
+                for e in store_edit.adopted_edits(sender, receiver, at)
+                if not os.path.lexists(os.path.join(edits_here, store_edit.adopted_name(e)))
+            ]
+            if fresh:
+                adopted[run_id] = fresh
+                if pushing:  # written before the copy: they move as the run's new edits
+                    names = [EDITS + store_edit.adopted_name(e) for e in fresh]
+                    found.missing.setdefault(run_id, []).extend(names)
+    return adopted
+
+
+def _raw_record(path: str) -> dict[str, Any] | None:
+    from ..jsonsafe import loads_record
+
+    try:
+        with open(path, "rb") as handle:
+            doc = loads_record(handle.read())
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def _unedited(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k not in ("name", "tags")}
 
 
 def _classify(
@@ -138,6 +226,8 @@ def _classify(
             plan.new.append(run_id)
         elif META in missing.get(run_id, []):
             plan.unfinished.append(run_id)
+        elif missing.get(run_id) and all(n.startswith(EDITS) for n in missing[run_id]):
+            plan.edited.append(run_id)
         elif missing.get(run_id):
             plan.resume.append(run_id)
         else:
@@ -180,15 +270,19 @@ def plan_push(rclone: Rclone, layout: StoreLayout, run_ids: Sequence[str]) -> Pl
     on_remote = set(listed or [])
     overlap = [r for r in run_ids if r in on_remote]
     found = Comparison({})
+    adopted = {}
     if overlap:
         found = _compare(rclone, layout.runs_dir, remote_runs, overlap, pushing=True)
-        if found.conflicts:
-            raise _conflict_error(found.conflict_lines(), rclone.remote)
+        adopted = _adopt(rclone, layout.runs_dir, remote_runs, found, pushing=True)
     missing = found.missing
-    plan = Plan(rclone.remote, fresh=listed is None)
-    _classify(plan, run_ids, set(overlap), missing, found.size_only)
+    plan = Plan(rclone.remote, fresh=listed is None, conflicts=found.conflict_lines())
+    plan.adopted = adopted
+    plan.edited_there = sorted(found.edited_there - set(plan.conflicts))
+    chosen = [r for r in run_ids if r not in plan.conflicts]
+    _classify(plan, chosen, set(overlap), missing, found.size_only)
     for run_id in plan.moving:
-        only = missing.get(run_id) if run_id in plan.resume else None
+        partial = run_id in plan.resume or run_id in plan.edited
+        only = missing.get(run_id) if partial else None
         plan.sizes[run_id], plan.files[run_id] = _local_sizes(layout.run_dir(run_id), only)
     return plan
 
@@ -214,8 +308,10 @@ def push(rclone: Rclone, layout: StoreLayout, plan: Plan) -> None:
     remote used as a store (``NAGA_HOME``) picks them up."""
     if not plan.moving:
         return
+    for run_id, edits in plan.adopted.items():
+        store_edit.write_adopted(layout, run_id, edits)
     remote_runs = runs_path(rclone.remote)
-    kept = [*plan.new, *plan.resume]
+    kept = [*plan.new, *plan.resume, *plan.edited]
     for run_ids, replace in ((kept, False), (plan.unfinished, True)):
         if run_ids:
             rules = run_rules(run_ids, last=[META])
@@ -340,18 +436,20 @@ def plan_pull(rclone: Rclone, local_dirs: dict[str, str], run_ids: Sequence[str]
     missing: dict[str, list[str]] = {}
     conflicts: dict[str, str] = {}
     size_only: set[str] = set()
+    adopted: dict[str, list[dict[str, Any]]] = {}
     for runs_dir in sorted(set(local_dirs[r] for r in overlap)):
         group = [r for r in overlap if local_dirs[r] == runs_dir]
         found = _compare(rclone, runs_dir, remote_runs, group, pushing=False)
+        adopted.update(_adopt(rclone, runs_dir, remote_runs, found, pushing=False))
         missing.update(found.missing)
         conflicts.update(found.conflict_lines())
         size_only |= found.size_only
-    if conflicts:
-        raise _conflict_error(conflicts, rclone.remote)
-    plan = Plan(rclone.remote)
-    _classify(plan, run_ids, set(overlap), missing, size_only)
+    plan = Plan(rclone.remote, conflicts=conflicts, adopted=adopted)
+    chosen = [r for r in run_ids if r not in conflicts]
+    _classify(plan, chosen, set(overlap), missing, size_only)
     if plan.moving:
-        wanted = {r: set(missing[r]) if r in plan.resume else None for r in plan.moving}
+        partial = {*plan.resume, *plan.edited}
+        wanted = {r: set(missing[r]) if r in partial else None for r in plan.moving}
         for entry in rclone.list_files(remote_runs, run_rules(plan.moving)):
             run_id, _, name = entry.path.partition("/")
             only = wanted.get(run_id, set())
@@ -364,13 +462,20 @@ def plan_pull(rclone: Rclone, local_dirs: dict[str, str], run_ids: Sequence[str]
 def pull(rclone: Rclone, layout: StoreLayout, plan: Plan, local_dirs: dict[str, str]) -> list[str]:
     """Copy the plan's runs into a staging directory, then into the store; returns the runs
     that arrived incomplete (changed on the remote meanwhile) and were left out."""
+    for run_id, edits in plan.adopted.items():  # the remote's name and tags, as edits here
+        runs_dir = local_dirs.get(run_id, layout.runs_dir)
+        store_edit.write_adopted(StoreLayout(os.path.dirname(runs_dir)), run_id, edits)
     if not plan.moving:
         return []
     staging_root = os.path.join(layout.root, "tmp")
     os.makedirs(staging_root, exist_ok=True)
     staging = tempfile.mkdtemp(prefix="pull-", dir=staging_root)
     try:
-        rclone.copy(runs_path(rclone.remote), staging, run_rules(plan.moving))
+        whole = [r for r in plan.moving if r not in plan.edited]
+        if whole:
+            rclone.copy(runs_path(rclone.remote), staging, run_rules(whole))
+        if plan.edited:  # only their new edits: never their output again
+            rclone.copy(runs_path(rclone.remote), staging, run_rules(plan.edited, files="edits/*"))
         left_out = []
         for run_id in plan.moving:
             arrived = os.path.join(staging, run_id)

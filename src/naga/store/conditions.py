@@ -3,6 +3,7 @@
     lr=0.01        a param or a metric named lr equals 0.01
     loss<0.3       comparisons: = == != < <= > >=  (numbers compare as numbers)
     param.opt=adam only params; metric.loss<=0.3 only metrics (their last value)
+    note~diverged  the run's note (``naga note``) holds this text, in any case
 
 The key and the value are always bound as SQL parameters; only the operator, taken from a fixed
 table, becomes SQL text.
@@ -29,6 +30,9 @@ class Condition:
     value: float | str
 
     def sql(self) -> tuple[str, list[object]]:
+        if self.scope == "note":
+            escaped = str(self.value).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            return _NOTE_HAS, [f"%{escaped}%"]
         parts: list[str] = []
         params: list[object] = []
         if self.scope in (None, "param"):
@@ -56,7 +60,17 @@ _PARAM_TEXT = {
 _METRIC = {k: f"{_IN_METRICS}m.last {op} ?)" for k, op in _OPS.items()}
 
 
+_NOTE_HAS = "(json_extract(runs.doc, '$.note') LIKE ? ESCAPE '\\')"
+
+
 def parse_condition(text: str) -> Condition:
+    head, tilde, wanted = text.strip().partition("~")
+    if tilde and head.strip() == "note":
+        if not wanted.strip():
+            raise UsageError(f"cannot read --where {text!r}: write note~TEXT, e.g. note~diverged")
+        raw = wanted.strip()
+        quoted = len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\""
+        return Condition("note", "note", "~", raw[1:-1] if quoted else raw)
     match = _EXPR.match(text)
     if not match or not match.group(3):
         raise UsageError(

@@ -63,6 +63,16 @@ def _mtime_ns(path: str) -> int | None:
         return None
 
 
+def _record_ns(layout: StoreLayout, run_id: str) -> int | None:
+    """When the run's record last changed: meta.json, or its edit log (``store.edit``: a new
+    edit file moves the directory's mtime), whichever is later."""
+    meta_ns = _mtime_ns(layout.meta(run_id))
+    edits_ns = _mtime_ns(layout.edits_dir(run_id))
+    if meta_ns is None or edits_ns is None:
+        return meta_ns
+    return max(meta_ns, edits_ns)
+
+
 def _stat(path: str) -> os.stat_result | None:
     try:
         return os.stat(path)
@@ -300,7 +310,7 @@ class Index:
     def _read(self, run_id: str) -> tuple[dict[str, Any], int | None] | str | None:
         """A run's record with its meta.json mtime (taken first, so a newer file is never
         mistaken for the one read); the reason it cannot be read; None when there is none."""
-        meta_ns = _mtime_ns(self.layout.meta(run_id))
+        meta_ns = _record_ns(self.layout, run_id)
         try:
             return load_meta(self.layout, run_id), meta_ns
         except RunNotFound:  # gone, or being created and without meta.json yet
@@ -455,7 +465,7 @@ class Index:
                         f"run {run_id} crashed, but its record cannot say so: {exc}"
                     )
             apply_verdict(meta, verdict)
-        self.upsert(conn, meta, _mtime_ns(self.layout.meta(run_id)))
+        self.upsert(conn, meta, _record_ns(self.layout, run_id))
 
     def rebuild(self, *, unless_rebuilt_since: float | None = None) -> int:
         """Rebuild the index from every run directory; returns the number of runs indexed.
@@ -519,7 +529,7 @@ class Index:
             self.forget(conn, run_id)
         changed = []
         for run_id in run_ids:
-            if run_id in damaged or indexed.get(run_id, -1) != _mtime_ns(self.layout.meta(run_id)):
+            if run_id in damaged or indexed.get(run_id, -1) != _record_ns(self.layout, run_id):
                 self.forget(conn, run_id)
                 changed.append(run_id)
         return changed

@@ -15,6 +15,8 @@ directory; ``NAGA_HOME`` overrides) laid out as::
         metrics/<stream>/ one stream of metric series per process (main, sys, pid<N>, rank<N>),
                           and per attempt of the run (main~2, ...: naga.sdk.history)
         artifacts/        what the run saved (naga.log_artifact, run.lock, checkpoints)
+        edits/            naga rename/tag/note: one file per edit, laid over meta.json
+                          by every reader (naga.store.edit)
       touched/<hour>/<id> replaced on every change to run <id>: tells indexes what to re-read;
                           one directory per UTC hour, so an index rescans only the hours that moved
       index/<host>.sqlite the query index, one per host, rebuilt from runs/ at any time
@@ -115,6 +117,9 @@ class StoreLayout:
 
     def artifacts_dir(self, run_id: str) -> str:
         return artifacts_dir(self.run_dir(run_id))
+
+    def edits_dir(self, run_id: str) -> str:
+        return os.path.join(self.runs_dir, run_id, "edits")
 
     def verdict(self, run_id: str) -> str:
         return os.path.join(self.runs_dir, run_id, "crashed.json")

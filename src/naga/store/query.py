@@ -25,7 +25,8 @@ class RunFilter:
     since: str | None = None  # ISO timestamp, UTC
     limit: int | None = 20
     conditions: tuple[Condition, ...] = ()
-    # Pieces of text each found in the id, name, command or a tag (ASCII letters in any case).
+    # Pieces of text each found in the id, name, command, a tag or the note (ASCII letters in
+    # any case).
     words: tuple[str, ...] = ()
 
     def where(self) -> tuple[str, list[object]]:
@@ -49,7 +50,7 @@ class RunFilter:
             params.extend(values)
         for word in self.words:
             clauses.append(_WORD)
-            params.extend([_like_anywhere(word)] * 4)
+            params.extend([_like_anywhere(word)] * 5)
         # Values as the index holds text: bytes that were not UTF-8 (a tag given as $'\xff')
         # as U+FFFD, which SQLite can bind.
         params = [printable(p) if isinstance(p, str) else p for p in params]
@@ -95,11 +96,13 @@ def _like_anywhere(text: str) -> str:
     return "%" + _like_escaped(text) + "%"
 
 
-# A free word: the pattern is bound four times; LIKE folds the case of ASCII letters only.
+# A free word: the pattern is bound five times; LIKE folds the case of ASCII letters only. The
+# note (``store.edit``) is read from the record's JSON only for rows the columns did not match.
 _WORD = (
     "(runs.id LIKE ? ESCAPE '\\' OR runs.name LIKE ? ESCAPE '\\'"
     " OR runs.command LIKE ? ESCAPE '\\'"
-    " OR EXISTS (SELECT 1 FROM tags WHERE tags.run_id = runs.id AND tags.tag LIKE ? ESCAPE '\\'))"
+    " OR EXISTS (SELECT 1 FROM tags WHERE tags.run_id = runs.id AND tags.tag LIKE ? ESCAPE '\\')"
+    " OR json_extract(runs.doc, '$.note') LIKE ? ESCAPE '\\')"
 )
 
 

@@ -2,9 +2,11 @@
 
 The table's rows come from the ``StoreWatcher`` thread (started before Textual is imported,
 so loading overlaps start-up; attached when the app mounts); this module only turns key presses
-into queries, screens and edits. Edits (delete, rename, tags) go through the store's functions
-on the UI thread, then ask the watcher to reload, which it would do anyway on the markers they
-touch.
+into queries, screens and edits. Edits (delete, rename, tags, note) go through the store's
+functions on the UI thread, then ask the watcher to reload, which it would do anyway on the markers
+they touch. Rename, tag and note work on running runs too (``store.edit`` keeps them beside the
+record); their keys are dimmed, and refuse before asking anything, where the run cannot take an
+edit (a read-only directory, an unreadable record).
 """
 
 from __future__ import annotations
@@ -54,6 +56,10 @@ ConfirmScreen, PromptScreen, HelpScreen { align: center middle; }
 """
 
 
+# Keys that edit the run under the cursor: shown dimmed where the edit cannot be written.
+EDIT_ACTIONS = ("app.rename", "app.add_tag", "app.remove_tag", "app.note")
+
+
 class KeyBar(Widget):
     """Every key of the main screen, wrapped onto more lines when the terminal is narrow
     (Textual's footer cuts what does not fit on one)."""
@@ -62,7 +68,11 @@ class KeyBar(Widget):
         super().__init__(id="keys")
         shown = [Binding("space", "", "Mark"), *bindings]
         self.items = [
-            (b.key.split(",")[0].replace("question_mark", "?").replace("slash", "/"), b.description)
+            (
+                b.key.split(",")[0].replace("question_mark", "?").replace("slash", "/"),
+                b.description,
+                b.action,
+            )
             for b in shown
             if isinstance(b, Binding) and b.show
         ]
@@ -70,13 +80,15 @@ class KeyBar(Widget):
     def render(self) -> Text:
         width, column = max(20, self.size.width - 2), 0
         text = Text()
-        for key, description in self.items:
+        blocked = bool(getattr(self.app, "edit_block", None))
+        for key, description, action in self.items:
             cell = len(key) + len(description) + 3
             if column and column + cell > width:
                 text.append("\n")
                 column = 0
-            text.append(key, style="bold")
-            text.append(f" {description}  ")
+            off = blocked and action in EDIT_ACTIONS  # the run under the cursor cannot take it
+            text.append(key, style="dim" if off else "bold")
+            text.append(f" {description}  ", style="dim strike" if off else "")
             column += cell
         return text
 
@@ -99,6 +111,7 @@ class RunsScreen(Screen[None]):
         Binding("r", "app.rename", "Rename"),
         Binding("t", "app.add_tag", "Tag"),
         Binding("T", "app.remove_tag", "Untag"),
+        Binding("n", "app.note", "Note"),
         Binding("y", "app.copy_id", "Copy id"),
         Binding("u", "app.unmark", "Unmark"),
         Binding("x,delete", "app.delete", "Delete"),
@@ -138,6 +151,7 @@ class NagaApp(App[None]):
         self.root = root or locate_store()
         self.store = Store(self.root)  # the UI thread's own connection, for edits
         self.query_state = Query()
+        self.edit_block: str | None = None  # why the run under the cursor cannot be edited
         self.snapshot: Snapshot | None = None
         self.message: tuple[Text, float] | None = None
         self.trouble: str | None = None
@@ -274,7 +288,9 @@ class NagaApp(App[None]):
             else:
                 pane.update(Text("No runs yet. Start one with: naga run python train.py"))
             return
-        pane.update(summary(read_run(self.store.layout, run_id)))
+        meta = read_run(self.store.layout, run_id)
+        pane.update(summary(meta))
+        self._check_editable(run_id, meta)
 
     @on(RunTable.Moved)
     def _moved(self) -> None:
@@ -470,33 +486,56 @@ class NagaApp(App[None]):
         self.say(f"deleted {', '.join(run_ids)}")
         self.watcher.request()
 
+    def _check_editable(self, run_id: str, meta: dict[str, Any] | str) -> None:
+        """Dim the edit keys when the run under the cursor cannot take an edit."""
+        block = meta if isinstance(meta, str) else store_edit.read_only(self.store.layout, run_id)
+        if block != self.edit_block:
+            self.edit_block = block
+            for bar in self.screen_stack[0].query(KeyBar):
+                bar.refresh()
+
+    def _editable_run(self) -> tuple[str, dict[str, Any]] | None:
+        """The run to edit and its record, or None (and why, said) when it cannot be edited:
+        checked before any question is asked. A running run can be edited (``store.edit``)."""
+        run_id = self._need_run()
+        if run_id is None:
+            return None
+        meta = read_run(self.store.layout, run_id)
+        block = meta if isinstance(meta, str) else store_edit.read_only(self.store.layout, run_id)
+        if block is not None or isinstance(meta, str):
+            self.say(str(block), "red")
+            return None
+        return run_id, meta
+
     def action_rename(self) -> None:
         from .dialogs import PromptScreen
 
-        run_id = self._need_run()
-        if run_id is None:
+        found = self._editable_run()
+        if found is None:
             return
-        meta = read_run(self.store.layout, run_id)
-        current = inert(meta.get("name") or "") if isinstance(meta, dict) else ""
-        prompt = PromptScreen(f"New name for run {run_id} (empty: no name):", current)
+        run_id, meta = found
+        prompt = PromptScreen(
+            f"New name for run {run_id} (empty: no name):", inert(meta.get("name") or "")
+        )
         self.push_screen(prompt, lambda name: self._edit(store_edit.rename, run_id, name))
 
     def action_add_tag(self) -> None:
         from .dialogs import PromptScreen
 
-        run_id = self._need_run()
-        if run_id is not None:
+        found = self._editable_run()
+        if found is not None:
+            run_id = found[0]
             prompt = PromptScreen(f"Tag to add to run {run_id}:")
             self.push_screen(prompt, lambda tag: self._edit(store_edit.add_tag, run_id, tag))
 
     def action_remove_tag(self) -> None:
         from .dialogs import PromptScreen
 
-        run_id = self._need_run()
-        if run_id is None:
+        found = self._editable_run()
+        if found is None:
             return
-        meta = read_run(self.store.layout, run_id)
-        tags = meta.get("tags") or [] if isinstance(meta, dict) else []
+        run_id, meta = found
+        tags = meta.get("tags") or []
         if not tags:
             self.say(f"run {run_id} has no tags", "yellow")
             return
@@ -504,13 +543,27 @@ class NagaApp(App[None]):
         prompt = PromptScreen(f"Tag to remove from run {run_id} ({shown}):", inert(tags[0]))
         self.push_screen(prompt, lambda tag: self._edit(store_edit.remove_tag, run_id, tag))
 
+    def action_note(self) -> None:
+        from .dialogs import PromptScreen
+
+        found = self._editable_run()
+        if found is None:
+            return
+        run_id, meta = found
+        current = inert(" ".join(str(meta.get("note") or "").split()))  # one line, edited in place
+        prompt = PromptScreen(f"Note for run {run_id} (empty: no note):", current)
+        self.push_screen(prompt, lambda text: self._edit(store_edit.set_note, run_id, text))
+
     def _edit(self, change: Any, run_id: str, text: str | None) -> None:
         if text is None:
             return
         try:
-            change(self.store.layout, run_id, text)
+            changed = change(self.store.layout, run_id, text)
         except NagaError as exc:
             self.say(str(exc), "red")
+            return
+        if changed is False:  # add_tag: the run had that tag already
+            self.say(f"run {run_id} has that tag already", "yellow")
             return
         self.say(f"run {run_id} updated")
         self.watcher.request()

@@ -65,6 +65,10 @@ def summary(meta: dict[str, Any] | str) -> Text:
     if meta.get("tags"):
         text.append("  " + " ".join(f"#{inert(t)}" for t in meta["tags"]), style="cyan")
     text.append("\n" + inert(meta.get("command") or ""), style="bold")
+    if meta.get("note"):
+        first, *rest = str(meta["note"]).splitlines() or [""]
+        text.append("\nnote    ", style="dim")
+        text.append(inert(first) + (" ..." if rest else ""), style="italic")
     if meta.get("error"):
         text.append("\n" + inert(meta["error"]), style="red")
     params = meta.get("params") or {}

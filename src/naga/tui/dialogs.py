@@ -25,7 +25,7 @@ HELP = """\
   escape         clear the filter
   s / S          sort by the next column / reverse the order (or click a header)
   a              add param/metric columns: param.lr,metric.loss
-  r              rename    t  add a tag    T  remove a tag    y  copy the id
+  r / n          rename / note   t / T  add a tag / remove one   y  copy the id
   x / delete     delete the run (asks first)
   ?              this help    q  quit
 

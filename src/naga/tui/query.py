@@ -5,7 +5,8 @@
     name:base*                  a name glob
     since:2d                    started within a span (or since a date)
     lr=0.01  param.opt=adam  loss<0.3   a --where condition on params and metrics
-    anything else               a piece of the id, name or command (case-insensitive)
+    note~diverged               the note holds this text
+    anything else               a piece of the id, name, command, a tag or the note
 
 Everything goes into the index query (``RunFilter``; free words as ``LIKE`` patterns over the id,
 name, command and tags, ASCII letters in any case), so filtering 10,000 runs reads no run
@@ -30,7 +31,7 @@ from ..store.conditions import Condition, parse_condition
 from ..store.query import STATUSES, parse_since
 from ..store.timefmt import parse_iso
 
-_OPERATORS = "=<>!"
+_OPERATORS = "=<>!~"  # ~: note~TEXT (store.conditions)
 
 
 @dataclass(frozen=True)
