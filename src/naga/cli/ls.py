@@ -38,8 +38,14 @@ def filter_options(f: Any) -> Any:
     help="Extra columns, comma-separated: param.lr,metric.loss (a bare key: param, else metric).",
 )
 @click.option("--sweep", help="Only the runs of this sweep (id, prefix or latest).")
+@click.option(
+    "--sort",
+    help="Order by a column: started, duration, name, status, param.lr, metric.acc (a bare"
+    " key: param, else metric); -KEY descending. Runs without it come last.",
+)
+@click.option("--remote", help="List the runs on this remote (naga remote) without pulling them.")
 def ls(**params: Any) -> None:
-    """List runs, newest first."""
+    """List runs, newest first (or in the order --sort asks)."""
     from .sweeplist import with_sweep
 
     list_runs(**with_sweep(params))

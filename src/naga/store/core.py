@@ -15,7 +15,7 @@ from ..text import printable
 from .files import load_meta, remove_run_dir
 from .index import MEMORY, Index
 from .layout import StoreLayout, locate_store
-from .query import RunFilter, resolve
+from .query import SORT_COLUMNS, RunFilter, check_keys, resolve, sort_key_parts
 from .schema import is_corrupt
 from .timefmt import parse_iso
 
@@ -81,7 +81,9 @@ class Store:
 
     def _select(self, columns: str, flt: RunFilter) -> Iterator[tuple[Any, ...]]:
         where, params = flt.where()
-        sql = f"SELECT {columns} FROM runs{where} ORDER BY started_at DESC, id"  # noqa: S608
+        order, order_params = flt.order()
+        sql = f"SELECT {columns} FROM runs{where}{order}"  # noqa: S608 - all values are bound
+        params += order_params
         if flt.limit is not None:
             sql += " LIMIT ?"
             params.append(min(flt.limit, MAX_LIMIT))  # more than SQLite counts: all of them
@@ -180,6 +182,17 @@ class Store:
                     seconds[i] = with_elapsed(doc, now)["duration_s"]
             columns[4] = tuple(seconds)
         return columns
+
+    def check_keys(self, flt: RunFilter) -> None:
+        """UsageError naming the closest known key when a ``--where`` or ``--sort`` key is a
+        param or metric that no run has (a typo would otherwise list nothing, silently)."""
+        if not self.exists():
+            return
+        keys = [(c.scope, c.key) for c in flt.conditions]
+        sort = (flt.sort or "").lstrip("-+")
+        if sort and sort.lower() not in SORT_COLUMNS:
+            keys.append(sort_key_parts(sort))
+        check_keys(self.index.conn, keys)
 
     def count(self, flt: RunFilter | None = None) -> int:
         if not self.exists():
