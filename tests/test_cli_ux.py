@@ -1,0 +1,195 @@
+"""The command line as a user expects it: sorting, plain logs, Ctrl-\\, names used twice, the
+store found from a subdirectory, a misspelt --where key, a remote listed without a pull."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import Naga, only_run, runs_json
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_terminal_and_signals import Terminal
+
+import naga
+from naga.present.plain import Plain, plain_text
+
+
+def three_runs() -> dict[str, str]:
+    """Runs a (lr 0.3, acc 0.5), b (no lr, acc 0.9), c (lr 0.1, no acc), newest last; name ->
+    id. Recorded through the SDK in this process: a few milliseconds each."""
+    ids = {}
+    for name, params, metrics in (
+        ("a", {"lr": 0.3}, {"acc": 0.5}),
+        ("b", {}, {"acc": 0.9}),
+        ("c", {"lr": 0.1}, {}),
+    ):
+        with naga.run(name=name, params=params) as run:
+            if metrics:
+                run.log(metrics)
+        ids[name] = run.id
+    return ids
+
+
+def names(naga: Naga, *args: str) -> list[str]:
+    return [r["name"] for r in runs_json(naga, *args)]
+
+
+# -- ls --sort ---------------------------------------------------------------------------------
+
+
+def test_sort_by_any_column_missing_values_last(naga: Naga) -> None:
+    three_runs()
+    assert names(naga) == ["c", "b", "a"]  # newest first, as before
+    assert names(naga, "--sort", "param.lr") == ["c", "a", "b"]
+    assert names(naga, "--sort=-param.lr") == ["a", "c", "b"]  # b has no lr: last both ways
+    assert names(naga, "--sort", "metric.acc") == ["a", "b", "c"]
+    assert names(naga, "--sort", "-acc") == ["b", "a", "c"]  # a bare key: param, else metric
+    assert names(naga, "--sort", "name") == ["a", "b", "c"]
+    assert names(naga, "--sort", "-name") == ["c", "b", "a"]
+    assert names(naga, "--sort", "started") == ["a", "b", "c"]
+    assert len(names(naga, "--sort", "-duration")) == 3
+    table = naga("ls", "--sort", "-lr", "--columns", "lr").stdout.decode().splitlines()
+    assert [line.split()[1] for line in table[1:]] == ["a", "c", "b"]  # the table, fast path
+    click = naga("ls", "-n3", "--sort", "-lr", "--columns", "lr").stdout.decode().splitlines()
+    assert click == table  # -n3 goes through click: the same order
+
+
+def test_unknown_where_or_sort_key_names_the_closest(naga: Naga) -> None:
+    three_runs()
+    done = naga("ls", "--where", "lrr=0.1")
+    assert done.returncode != 0
+    message = "naga: error: no run has a param or metric 'lrr' (did you mean 'lr'?)\n"
+    assert done.stderr.decode() == message
+    done = naga("ls", "--where", "metric.lr>0")  # lr is a param only
+    assert done.returncode != 0 and b"no run has a metric 'lr'" in done.stderr
+    done = naga("ls", "--sort", "param.acc")
+    assert done.returncode != 0 and b"no run has a param 'acc'" in done.stderr
+    assert naga("ls", "--where", "lr>0.2").returncode == 0
+
+
+# -- ls --remote -------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(shutil.which("rclone") is None, reason="needs rclone")
+def test_ls_remote_lists_without_pulling(naga: Naga, tmp_path: Path, store: Path) -> None:
+    three_runs()
+    remote = tmp_path / "remote with 'quotes'"
+    env = {**os.environ, "RCLONE_CONFIG": str(tmp_path / "rclone.conf")}
+    assert naga("push", str(remote), "--all", env=env).returncode == 0
+    elsewhere = {**env, "NAGA_HOME": str(tmp_path / "empty store")}
+    done = naga("ls", "--remote", str(remote), "--json", "--sort", "-acc", env=elsewhere)
+    assert done.returncode == 0, done.stderr
+    assert [r["name"] for r in json.loads(done.stdout)] == ["b", "a", "c"]
+    table = naga("ls", "--remote", str(remote), "--name", "c", env=elsewhere).stdout.decode()
+    assert table.splitlines()[1].split()[1] == "c"
+    assert not (tmp_path / "empty store").exists()  # nothing pulled, no store made
+    done = naga("ls", "--remote", str(tmp_path / "nowhere"), env=elsewhere)
+    assert done.returncode != 0 and done.stderr.startswith(b"naga: error: there are no runs at")
+
+
+# -- the store found from a subdirectory -------------------------------------------------------
+
+
+def test_subdirectory_outside_git_uses_the_store_above(naga: Naga, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    sub = project / "src" / "deep"
+    sub.mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if k != "NAGA_HOME"}
+    env["GIT_CEILING_DIRECTORIES"] = str(tmp_path)
+    assert naga("run", "true", cwd=project, env=env).returncode == 0
+    assert (project / ".naga" / "runs").is_dir()
+    assert naga("run", "true", cwd=sub, env=env).returncode == 0
+    assert not (sub / ".naga").exists() and not (project / "src" / ".naga").exists()
+    listed = json.loads(naga("ls", "--json", cwd=sub, env=env).stdout)
+    assert len(listed) == 2
+    # Inside git the repository's root still decides, whatever store lies above it.
+    repo = sub / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    assert naga("run", "true", cwd=repo, env=env).returncode == 0
+    assert (repo / ".naga" / "runs").is_dir()
+
+
+# -- naga logs --plain, NO_COLOR ---------------------------------------------------------------
+
+NOISY = (
+    "import sys\n"
+    "print('\\033[31mred\\033[0m text')\n"
+    "for i in range(1, 4):\n"
+    "    sys.stdout.write(f'\\r{i}/3'); sys.stdout.flush()\n"
+    "sys.stdout.write('\\r\\033[Kdone\\n')\n"
+    "sys.stdout.buffer.write(b'\\xff raw\\n')\n"
+)
+
+
+def test_logs_plain_strips_codes_and_collapses_redraws(naga: Naga, store: Path) -> None:
+    assert naga("run", sys.executable, "-c", NOISY).returncode == 0
+    run_id = runs_json(naga)[0]["id"]
+    raw = (store / "runs" / run_id / "output.log").read_bytes()
+    assert naga("logs", run_id).stdout == raw  # the default: byte for byte
+    assert b"\x1b[31m" in raw and b"\r1/3\r2/3" in raw
+    plain = naga("logs", "--plain", run_id)
+    assert plain.stdout == b"red text\ndone\n\xff raw\n"
+    assert naga("logs", "--plain", "-n", "2", run_id).stdout == b"done\n\xff raw\n"
+
+
+def test_plain_rendering_of_terminal_controls() -> None:
+    assert plain_text(b"abcdef\rXY\n") == b"XYcdef\n"  # later text overwrites, as on screen
+    assert plain_text(b"12%\r 50%\r100%\r\n") == b"100%\n"  # a pty's \r\n is a newline
+    assert plain_text(b"ab\bC\x1b]0;title\x07\x1b(B!") == b"aC!"
+    assert plain_text(b"wide \x1b[2Kx\n") == b"     x\n"  # the line erased, the cursor kept
+
+
+@given(st.lists(st.binary(max_size=40), max_size=8), st.binary(max_size=200))
+@settings(max_examples=200, deadline=None)
+def test_plain_is_the_same_whatever_the_chunks(cuts: list[bytes], data: bytes) -> None:
+    """Escapes and UTF-8 characters cut between two reads render as if read whole, and
+    the output never holds an ESC."""
+    joined = b"".join(cuts) + data
+    plain = Plain()
+    pieces = b"".join(plain.feed(c) for c in [*cuts, data]) + plain.finish()
+    assert pieces == plain_text(joined)
+    assert b"\x1b" not in pieces
+
+
+def test_no_color_turns_naga_colours_off(naga: Naga, tmp_path: Path) -> None:
+    assert naga("run", "true").returncode == 0
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    painted = Terminal(["ls"], tmp_path, env=env)
+    assert painted.finish() == 0 and b"\x1b[" in painted.seen
+    plain = Terminal(["ls"], tmp_path, env={**env, "NO_COLOR": "1"})
+    assert plain.finish() == 0 and b"\x1b[" not in plain.seen and b"completed" in plain.seen
+
+
+# -- Ctrl-\ ------------------------------------------------------------------------------------
+
+WAIT = "import time\n{}print('rea' + 'dy', flush=True)\ntime.sleep(60)\n"
+
+
+def test_ctrl_backslash_cancels_a_wrapped_command(naga: Naga, tmp_path: Path) -> None:
+    term = Terminal(["run", sys.executable, "-c", WAIT.format("")], tmp_path)
+    term.read_until(b"ready\r\n")
+    term.type(b"\x1c")
+    assert term.finish() == 131
+    run = only_run(naga)
+    assert (run["status"], run["signal"]) == ("cancelled", "SIGQUIT")
+
+
+def test_ctrl_backslash_cancels_an_sdk_run(naga: Naga, tmp_path: Path) -> None:
+    script = tmp_path / "train.py"
+    script.write_text(
+        "import naga\nwith naga.run(name='sdk'):\n"
+        + "".join("    " + line + "\n" for line in WAIT.format("").splitlines())
+    )
+    term = Terminal([], tmp_path, argv=[sys.executable, str(script)])
+    term.read_until(b"ready\r\n")
+    term.type(b"\x1c")
+    assert term.finish() == 131  # no core dump: the run's end written, the exit of SIGQUIT
+    run = only_run(naga)
+    assert (run["status"], run["error"]) == ("cancelled", "terminated by SIGQUIT")
