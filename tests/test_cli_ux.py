@@ -36,6 +36,12 @@ def three_runs() -> dict[str, str]:
     return ids
 
 
+def sdk_run(name: str) -> str:
+    with naga.run(name=name) as run:
+        pass
+    return str(run.id)
+
+
 def names(naga: Naga, *args: str) -> list[str]:
     return [r["name"] for r in runs_json(naga, *args)]
 
@@ -193,3 +199,32 @@ def test_ctrl_backslash_cancels_an_sdk_run(naga: Naga, tmp_path: Path) -> None:
     assert term.finish() == 131  # no core dump: the run's end written, the exit of SIGQUIT
     run = only_run(naga)
     assert (run["status"], run["error"]) == ("cancelled", "terminated by SIGQUIT")
+
+
+# -- names used twice --------------------------------------------------------------------------
+
+
+def test_reused_name_warns_and_readers_take_the_newest(
+    naga: Naga, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = naga("run", "--name", "base", "true")
+    assert b"warning" not in first.stderr
+    second = naga("run", "--name", "base", "true")
+    older, newer = (r["id"] for r in reversed(runs_json(naga)))
+    assert f"naga: warning: the name 'base' is already used by run {older};".encode() in (
+        second.stderr
+    )
+    with caplog.at_level("WARNING", logger="naga"):
+        sdk_id = sdk_run("base")
+    assert f"already used by runs {newer}, {older}" in caplog.text  # the logger, never print
+    shown = naga("show", "--json", "base")
+    assert shown.returncode == 0 and json.loads(shown.stdout)["id"] == sdk_id
+    took = f"3 runs are named 'base': showing the newest, {sdk_id} (the others: {newer}, {older})"
+    assert took.encode() in shown.stderr
+    for command in (["metrics", "base"], ["diff", "base", older]):
+        done = naga(*command)
+        assert took.encode() in done.stderr, command
+    removed = naga("rm", "base")  # rm never guesses
+    assert removed.returncode != 0
+    assert f"'base' matches 3 runs ({sdk_id} (named base)".encode() in removed.stderr
+    assert len(runs_json(naga)) == 3

@@ -47,7 +47,7 @@ def compare(runs: tuple[str, ...], only_diff: bool, with_sys: bool, as_json: boo
     if len(runs) < 2:
         raise UsageError("compare needs at least two runs: naga compare ID ID...")
     store = Store.open()
-    ids = [store.resolve(r) for r in runs]
+    ids = [store.resolve(r, newest=True) for r in runs]
     metas = [with_elapsed(store.get(i)) for i in ids]
     rows = [r for r in comparison(metas, with_sys) if r[2] or not only_diff]
     if as_json:

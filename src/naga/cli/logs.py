@@ -91,7 +91,7 @@ def _still_running(store: Store, run_id: str) -> bool:
 def logs(run: str | None, lines: int | None, follow: bool, plain: bool) -> None:
     """Print the output captured from RUN (default: the latest run)."""
     store = Store.open()
-    meta = store.get(run)
+    meta = store.get(run, newest=True)
     if meta.get("output") is None:
         raise NagaError(
             f"run {meta['id']} has no captured output: it was recorded by naga.run() in Python;"

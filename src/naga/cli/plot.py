@@ -43,7 +43,7 @@ def plot(runs: tuple[str, ...], metric: str, x_axis: str, output: str | None) ->
     store = Store.open()
     curves = []
     for selector in runs:
-        run_id = store.resolve(selector)
+        run_id = store.resolve(selector, newest=True)
         meta = store.get(run_id)
         stream = "sys" if metric.startswith("sys/") else "main"
         metrics_dir = store.layout.metrics_dir(run_id)

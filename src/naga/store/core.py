@@ -201,7 +201,9 @@ class Store:
         sql = f"SELECT count(*) FROM runs{where}"  # noqa: S608 - where() is parametrised
         return int(self.index.conn.execute(sql, params).fetchone()[0])
 
-    def resolve(self, selector: str) -> str:
+    def resolve(self, selector: str, *, newest: bool = False) -> str:
+        """The run id ``selector`` names (``query.resolve``; ``newest`` for reading commands:
+        a name several runs share picks the newest, with a warning)."""
         _check_selector(selector)
         if not self.exists():
             raise RunNotFound(f"no run matches '{selector}': there are no runs yet")
@@ -216,7 +218,7 @@ class Store:
         if self.index.conn.execute(damaged, (selector,)).fetchone():
             return selector  # unreadable, but it can still be named, shown (an error) and removed
         try:
-            return resolve(self.index.conn, selector)
+            return resolve(self.index.conn, selector, newest=newest)
         except RunNotFound:
             from .archive import archived_note
 
@@ -238,9 +240,9 @@ class Store:
             raise RunNotFound("there are no runs yet; start one with `naga run python train.py`")
         return str(found[0])
 
-    def get(self, selector: str | None = None) -> dict[str, Any]:
+    def get(self, selector: str | None = None, *, newest: bool = False) -> dict[str, Any]:
         """The full record of one run, read from its directory (the truth, not the index)."""
-        run_id = self.latest() if selector is None else self.resolve(selector)
+        run_id = self.latest() if selector is None else self.resolve(selector, newest=newest)
         return load_meta(self.layout, run_id)
 
     def warnings(self) -> list[str]:

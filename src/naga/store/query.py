@@ -187,8 +187,11 @@ _WORD = (
 )
 
 
-def resolve(conn: sqlite3.Connection, selector: str) -> str:
-    """The id of the run that ``selector`` names: an id, a unique id prefix, or a run name."""
+def resolve(conn: sqlite3.Connection, selector: str, *, newest: bool = False) -> str:
+    """The id of the run that ``selector`` names: an id, a unique id prefix, or a run name.
+    ``newest``: a name that several runs share (and no id starts with) selects the newest of
+    them, with a warning naming the others: for commands that only read. Commands that
+    change or remove runs never guess."""
     if conn.execute("SELECT 1 FROM runs WHERE id = ?", (selector,)).fetchone():
         return selector
     by_prefix = [
@@ -210,10 +213,24 @@ def resolve(conn: sqlite3.Connection, selector: str) -> str:
     found = list(dict.fromkeys(by_prefix + by_name))
     if len(found) == 1:
         return str(found[0])
+    if newest and by_name and not by_prefix:
+        _took_newest(selector, by_name)
+        return str(by_name[0])
     candidates = by_prefix + [f"{i} (named {selector})" for i in by_name if i not in by_prefix]
     if candidates:
         raise AmbiguousRun(selector, candidates)
     raise RunNotFound(_not_found_message(conn, selector))
+
+
+def _took_newest(name: str, ids: list[str]) -> None:
+    from ..notices import warn
+    from ..text import one_line as inert
+
+    others = ", ".join(ids[1:6]) + (" ..." if len(ids) > 6 else "")
+    warn(
+        f"{len(ids)} runs are named '{inert(name)}': showing the newest, {ids[0]} (the others:"
+        f" {others}); name one by its id to pick another"
+    )
 
 
 def _not_found_message(conn: sqlite3.Connection, selector: str) -> str:
