@@ -3,6 +3,7 @@ store found from a subdirectory, a misspelt --where key, a remote listed without
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -15,9 +16,12 @@ from conftest import Naga, only_run, runs_json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_terminal_and_signals import Terminal
+from test_tui import loaded, screen_text, until
+from textual.widgets import Input
 
 import naga
 from naga.present.plain import Plain, plain_text
+from naga.tui.app import NagaApp
 
 
 def three_runs() -> dict[str, str]:
@@ -228,3 +232,50 @@ def test_reused_name_warns_and_readers_take_the_newest(
     assert removed.returncode != 0
     assert f"'base' matches 3 runs ({sdk_id} (named base)".encode() in removed.stderr
     assert len(runs_json(naga)) == 3
+
+
+# -- the dashboard: the filter box, the header, sorting ----------------------------------------
+
+
+@pytest.mark.parametrize("size", [(80, 24), (132, 43)])
+def test_filter_box_is_visible_and_the_header_names_the_filter(size: tuple[int, int]) -> None:
+    three_runs()
+
+    async def drive() -> None:
+        async with NagaApp().run_test(size=size) as pilot:
+            app = await loaded(pilot, 3)
+            await pilot.press("down", "down")  # the cursor on the oldest run
+            await pilot.press("slash", *"acc>0.1")
+            box = app.screen.query_one("#filter", Input)
+            keys = app.screen.query_one("#keys")
+            assert box.content_region.height >= 1
+            assert not box.region.overlaps(keys.region)  # the key bar used to cover it
+            await until(
+                pilot, lambda: any("acc>0.1" in line for line in screen_text(app).splitlines()[4:])
+            )
+            await pilot.press("enter")
+            await until(pilot, lambda: [r.name for r in app.table.rows] == ["b", "a"])
+            header = screen_text(app).splitlines()[0]
+            assert "2 shown · filter: acc>0.1" in header
+            assert app.table.cursor == 0  # a new filter starts at the top
+            await pilot.press("escape")
+            await until(pilot, lambda: len(app.table.rows) == 3)
+            assert "filter" not in screen_text(app).splitlines()[0]
+
+    asyncio.run(drive())
+
+
+def test_dashboard_sort_puts_missing_values_last() -> None:
+    three_runs()
+
+    async def drive() -> None:
+        async with NagaApp().run_test(size=(100, 24)) as pilot:
+            app = await loaded(pilot, 3)
+            await pilot.press("a", *"param.lr", "enter")
+            await until(pilot, lambda: app.table.extra == ("param.lr",))
+            app.table.sort_by("param.lr")
+            assert [r.name for r in app.table.rows] == ["c", "a", "b"]
+            app.table.sort_by("param.lr", reverse=True)
+            assert [r.name for r in app.table.rows] == ["a", "c", "b"]  # b, without lr, last
+
+    asyncio.run(drive())
