@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -279,3 +280,26 @@ def test_dashboard_sort_puts_missing_values_last() -> None:
             assert [r.name for r in app.table.rows] == ["a", "c", "b"]  # b, without lr, last
 
     asyncio.run(drive())
+
+
+def test_readme_examples_run_as_written(tmp_path: Path) -> None:
+    """The README's block of these commands, verbatim, in bash, on the three runs above."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    block = readme.split("<!-- cli-ux examples -->\n```sh\n", 1)[1].split("```", 1)[0]
+    three_runs()
+    naga_fn = f'naga() {{ {shlex.quote(sys.executable)} -m naga "$@"; }}\n'
+    done = subprocess.run(
+        ["bash", "-e", "-o", "pipefail", "-c", naga_fn + block],
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout.decode()
+    assert out.startswith("\r10%\r50%\r100%\n100%\n")  # bar's output, then as --plain shows it
+    table = out.split("[", 1)[0].split("\n")[2:-1]  # not splitlines(): it cuts at \r
+    assert [line.split()[1] for line in table[1:]] == ["b", "a", "bar", "c"]  # acc, then none
+    listed = json.loads("[" + out.split("[", 1)[1].rsplit("]", 1)[0] + "]")
+    assert [r["name"] for r in listed] == ["a", "b"]  # lr 0.3, then b without lr
+    assert out.endswith("exit 2\n")
+    assert "no run has a param or metric 'lrr' (did you mean 'lr'?)" in done.stderr.decode()

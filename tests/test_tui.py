@@ -287,12 +287,10 @@ async def test_empty_store_says_how_to_start(store: Path) -> None:
 
 @sync
 async def test_corrupt_and_vanished_runs_do_not_crash(store: Path) -> None:
-    # Written by hand, with no marker in touched/: only a full read of the store finds it, as
-    # the first naga.run(name=...) does (its check of names already taken builds the index).
-    broken = store / "runs" / "brokenrun"
-    broken.mkdir(parents=True)
-    (broken / "meta.json").write_text('{"id": "brokenrun", "status": ')
     first, second = sdk_runs()
+    broken = store / "runs" / "brokenrun"
+    broken.mkdir()
+    (broken / "meta.json").write_text('{"id": "brokenrun", "status": ')
     async with NagaApp().run_test(size=(100, 24)) as pilot:
         app = await loaded(pilot, 2)
         assert "brokenrun is not listed" in screen_text(app)

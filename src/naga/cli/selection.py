@@ -43,6 +43,7 @@ def select_ids(
             None,
             tuple(params.get("where") or ()),
         )
+        store.check_keys(flt)  # a misspelt --where key selects nothing: say so
         seen = set(ids)
         ids += [r["id"] for r in store.table_rows(flt) if r["id"] not in seen]
     return named, ids
