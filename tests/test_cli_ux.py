@@ -22,6 +22,7 @@ from textual.widgets import Input
 
 import naga
 from naga.present.plain import Plain, plain_text
+from naga.store.layout import locate_store
 from naga.tui.app import NagaApp
 
 
@@ -112,7 +113,6 @@ def test_subdirectory_outside_git_uses_the_store_above(naga: Naga, tmp_path: Pat
     sub = project / "src" / "deep"
     sub.mkdir(parents=True)
     env = {k: v for k, v in os.environ.items() if k != "NAGA_HOME"}
-    env["GIT_CEILING_DIRECTORIES"] = str(tmp_path)
     assert naga("run", "true", cwd=project, env=env).returncode == 0
     assert (project / ".naga" / "runs").is_dir()
     assert naga("run", "true", cwd=sub, env=env).returncode == 0
@@ -125,6 +125,19 @@ def test_subdirectory_outside_git_uses_the_store_above(naga: Naga, tmp_path: Pat
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
     assert naga("run", "true", cwd=repo, env=env).returncode == 0
     assert (repo / ".naga" / "runs").is_dir()
+
+
+def test_a_store_left_in_a_shared_scratch_directory_is_not_taken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/tmp/.naga left by accident must not become the store of every project under /tmp."""
+    scratch = tmp_path / "scratch"
+    (scratch / ".naga" / "runs").mkdir(parents=True)
+    (scratch / "project").mkdir()
+    monkeypatch.delenv("NAGA_HOME")
+    assert locate_store(str(scratch / "project")) == str(scratch / ".naga")
+    scratch.chmod(0o1777)  # world-writable and sticky, as /tmp is
+    assert locate_store(str(scratch / "project")) == str(scratch / "project" / ".naga")
 
 
 # -- naga logs --plain, NO_COLOR ---------------------------------------------------------------

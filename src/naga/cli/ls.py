@@ -43,7 +43,11 @@ def filter_options(f: Any) -> Any:
     help="Order by a column: started, duration, name, status, param.lr, metric.acc (a bare"
     " key: param, else metric); -KEY descending. Runs without it come last.",
 )
-@click.option("--remote", help="List the runs on this remote (naga remote) without pulling them.")
+@click.option(
+    "--remote",
+    help="List the runs at this remote (rclone name:path or a path, as for naga push/pull)"
+    " without pulling them.",
+)
 def ls(**params: Any) -> None:
     """List runs, newest first (or in the order --sort asks)."""
     from .sweeplist import with_sweep

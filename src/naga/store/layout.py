@@ -57,13 +57,23 @@ def find_store_above(start: str) -> str | None:
     where the earlier runs are, rather than starting a second store."""
     directory = os.path.abspath(start)
     while True:
-        store = os.path.join(directory, STORE_DIRNAME)
-        if os.path.isdir(os.path.join(store, "runs")):
-            return store
         parent = os.path.dirname(directory)
         if parent == directory:
-            return None
+            return None  # never the filesystem's root
+        store = os.path.join(directory, STORE_DIRNAME)
+        if os.path.isdir(os.path.join(store, "runs")) and not _shared_scratch(directory):
+            return store
         directory = parent
+
+
+def _shared_scratch(directory: str) -> bool:
+    """A world-writable sticky directory (/tmp, /var/tmp, /dev/shm): a store someone left
+    there by accident must not take in every project below it."""
+    try:
+        mode = os.stat(directory).st_mode
+    except OSError:
+        return True
+    return bool(mode & 0o1000 and mode & 0o002)
 
 
 def metrics_dir(run_dir: str) -> str:

@@ -8,30 +8,29 @@ run that takes a name already used is told at its start, with the runs it shares
 
 from __future__ import annotations
 
-import json
 import os
 
 from ..text import one_line as inert
 from . import liveness
-from .core import Store
 from .layout import StoreLayout
 
-# Without an index of this host's, the records themselves are read: for a store this small
-# (a new project) that costs a few milliseconds; a larger one waits for its first reader.
-SCAN_AT_MOST = 500
+# A store this small (a new project) is read from its records, which are always current: a few
+# milliseconds. A larger one is asked through this host's index as its last reader left it
+# (runs recorded since then are not seen), opened read only: never built, never synced, so
+# `naga run --name` on a compute node of a shared store still writes its own directory only.
+SCAN_AT_MOST = 200
 
 
 def name_taken(root: str, name: str | None) -> str | None:
     """The warning for a new run named ``name`` in the store at ``root`` when earlier runs
-    have that name (newest first), else None. Never creates a store or an index: a run
-    started on a compute node of a shared store writes its own directory, nothing else."""
+    have that name (newest first), else None. Kept off ``store.core`` and the index's sync:
+    this is on the start-up path of ``naga run --name`` and ``naga.run(name=...)``."""
     if not name:
         return None
     layout = StoreLayout(root)
-    if os.path.exists(layout.index_file(liveness.hostname())):
-        ids = _named_in_index(root, name)
-    else:
-        ids = _named_in_records(layout, name)
+    ids = _named_in_records(layout, name)
+    if ids is None:
+        ids = _named_in_index(layout, name)
     if not ids:
         return None
     listed = ", ".join(ids[:5]) + (" ..." if len(ids) > 5 else "")
@@ -42,28 +41,46 @@ def name_taken(root: str, name: str | None) -> str | None:
     )
 
 
-def _named_in_index(root: str, name: str) -> list[str]:
-    store = Store(root)
+def _named_in_index(layout: StoreLayout, name: str) -> list[str]:
+    import sqlite3
+
+    path = layout.index_file(liveness.hostname())
+    if not os.path.isfile(path):
+        return []
     try:
-        sql = "SELECT id FROM runs WHERE name = ? ORDER BY started_at DESC LIMIT 6"
-        return [r[0] for r in store.index.conn.execute(sql, (name,))]
-    finally:
-        store.close()
+        conn = sqlite3.connect(path, timeout=1)
+        try:
+            sql = "SELECT id FROM runs WHERE name = ? ORDER BY started_at DESC LIMIT 6"
+            return [str(r[0]) for r in conn.execute(sql, (name,))]
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return []  # a busy or damaged index: its readers will say so
 
 
-def _named_in_records(layout: StoreLayout, name: str) -> list[str]:
+def _named_in_records(layout: StoreLayout, name: str) -> list[str] | None:
+    """The runs named ``name`` read from their records; None when there are too many."""
     try:
         with os.scandir(layout.runs_dir) as entries:
             dirs = [e.name for e in entries if e.is_dir(follow_symlinks=False)]
     except OSError:
         return []
     if len(dirs) > SCAN_AT_MOST:
-        return []
+        return None
+    # A record that does not hold the name as a JSON string is not parsed (nor is json
+    # imported, with the `re` it brings: milliseconds on the start-up path).
+    plain = name.isascii() and name.isprintable() and '"' not in name and "\\" not in name
+    token = b'"' + name.encode() + b'"' if plain else None
     found: list[tuple[str, str]] = []
     for run_id in dirs:
         try:
             with open(layout.meta(run_id), "rb") as handle:
-                meta = json.loads(handle.read())
+                raw = handle.read()
+            if token is not None and token not in raw:
+                continue
+            import json
+
+            meta = json.loads(raw)
         except (OSError, ValueError, RecursionError):
             continue  # unreadable records are the readers' to report
         if isinstance(meta, dict) and meta.get("name") == name:
