@@ -316,3 +316,16 @@ def test_readme_examples_run_as_written(tmp_path: Path) -> None:
     assert [r["name"] for r in listed] == ["a", "b"]  # lr 0.3, then b without lr
     assert out.endswith("exit 2\n")
     assert "no run has a param or metric 'lrr' (did you mean 'lr'?)" in done.stderr.decode()
+
+
+def test_name_check_of_a_large_store_reads_the_index_only(
+    store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from naga.store import Store, names
+
+    run_id = sdk_run("big")
+    monkeypatch.setattr(names, "SCAN_AT_MOST", 0)  # as if the store held thousands of runs
+    assert names.name_taken(str(store), "big") is None  # no index of this host's: not built
+    assert not (store / "index").exists() or not list((store / "index").glob("*.sqlite"))
+    Store(str(store)).index.close()  # a reader (naga ls) built it
+    assert f"already used by run {run_id};" in str(names.name_taken(str(store), "big"))
