@@ -110,7 +110,9 @@ def test_select_by_id_prefix_and_name(naga: Naga) -> None:
 def test_ambiguous_selection_lists_candidates(naga: Naga) -> None:
     naga("run", "--name", "twin", "true")
     naga("run", "--name", "twin", "true")
-    done = naga("show", "twin")
+    shown = naga("show", "twin")  # reading: the newest, said on stderr
+    assert shown.returncode == 0 and b"2 runs are named 'twin'" in shown.stderr
+    done = naga("rm", "twin")  # removing: never a guess
     assert done.returncode == 1
     message = done.stderr.decode().strip()
     assert message.startswith("naga: error: 'twin' matches 2 runs (")

@@ -614,7 +614,8 @@ def test_without_slurm_or_submitit_one_line(tmp_path: Path, slurm: Path) -> None
     )
     assert no_extra.returncode == 1
     assert no_extra.stderr == (
-        "train.py: error: this needs submitit, which is not installed: pip install 'naga-runs[slurm]'\n"
+        "train.py: error: this needs submitit, which is not installed:"
+        " pip install 'naga-runs[slurm]'\n"
     )
 
     env = {**os.environ, "PATH": str(Path(sys.executable).parent)}  # no srun, no sbatch

@@ -28,7 +28,15 @@ PROGRESS = (
 class Terminal:
     """naga started as a session leader on a fresh pty: what a user at a terminal gets."""
 
-    def __init__(self, args: list[str], cwd: Path) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        cwd: Path,
+        *,
+        env: dict[str, str] | None = None,
+        argv: list[str] | None = None,
+    ) -> None:
+        """``naga ARGS``, or ``argv`` (a program run without naga), in ``env``."""
         self.master, slave = pty.openpty()
         fcntl.ioctl(self.master, termios.TIOCSWINSZ, b"\x18\x00\x50\x00\x00\x00\x00\x00")
 
@@ -37,8 +45,9 @@ class Terminal:
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
         self.proc = subprocess.Popen(
-            naga_cmd(*args),
+            argv or naga_cmd(*args),
             cwd=cwd,
+            env=env,
             stdin=slave,
             stdout=slave,
             stderr=slave,

@@ -17,8 +17,9 @@ naga's). The rules, in order (docs/endings.md draws them as a table, and a test 
 2. A stop signal reached the process while the run was open and the block ended by any
    exception, ``SystemExit`` included: ``cancelled``, exit 128 + N, whatever the exception says.
    SIGUSR1/SIGUSR2 count only here too: a program may handle them and go on.
-3. ``KeyboardInterrupt``: ``cancelled``, 130. naga's own ``Terminated`` (SIGTERM/SIGHUP turned
-   into an exception by naga) and Lightning's ``SIGTERMException``: ``cancelled``, 128 + N.
+3. ``KeyboardInterrupt``: ``cancelled``, 130. naga's own ``Terminated`` (SIGTERM, SIGHUP or
+   SIGQUIT turned into an exception by naga) and Lightning's ``SIGTERMException``:
+   ``cancelled``, 128 + N.
 4. ``SystemExit(0)`` or ``SystemExit(None)``: ``completed``, 0.
 5. ``SystemExit(n)``, n not 0: ``failed``, exit n (1 for a message).
 6. Any other exception: ``failed``, exit 1, with its traceback.

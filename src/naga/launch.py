@@ -123,8 +123,8 @@ def _check_request(request: RunRequest) -> None:
 def _status(outcome: Outcome) -> str:
     if outcome.forwarded in CANCELLING:
         return "cancelled"
-    if outcome.signal == signals.SIGINT or outcome.exit_code == 130:
-        return "cancelled"  # Ctrl-C on the terminal reached the command directly
+    if outcome.signal in (signals.SIGINT, signals.SIGQUIT) or outcome.exit_code in (130, 131):
+        return "cancelled"  # Ctrl-C or Ctrl-\ on the terminal reached the command directly
     return "completed" if outcome.exit_code == 0 else "failed"
 
 
@@ -226,7 +226,7 @@ def _run_unrecorded(
 class _signals_held:
     """Ctrl-C while the record is being finished would leave it half-written: hold it off."""
 
-    HELD = (signals.SIGINT, signals.SIGTERM, signals.SIGHUP)
+    HELD = (signals.SIGINT, signals.SIGTERM, signals.SIGHUP, signals.SIGQUIT)
 
     def __enter__(self) -> None:
         self.old = {s: signals.signal(s, signals.SIG_IGN) for s in self.HELD}

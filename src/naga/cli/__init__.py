@@ -95,6 +95,8 @@ LS_OPTIONS = {
     "--columns": ("columns", "one"),
     "--sweep": ("sweep", "one"),
     "--archived": ("archived", "flag"),
+    "--sort": ("sort", "one"),
+    "--remote": ("remote", "one"),
 }
 
 
@@ -112,6 +114,8 @@ def _fast_ls_args(args: list[str]) -> dict[str, object] | None:
         "columns": None,
         "sweep": None,
         "archived": False,
+        "sort": None,
+        "remote": None,
     }
     i = 0
     while i < len(args):

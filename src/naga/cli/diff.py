@@ -154,7 +154,7 @@ def diff(run_a: str, run_b: str, as_json: bool, stat: bool) -> None:
     naga diff baseline tuned --json
     """
     store = Store.open()
-    ma, mb = store.get(run_a), store.get(run_b)
+    ma, mb = store.get(run_a, newest=True), store.get(run_b, newest=True)
     doc = diff_runs(ma, store.layout.run_dir(ma["id"]), mb, store.layout.run_dir(mb["id"]))
     if as_json:
         click.echo(jsonsafe.dumps(doc, indent=2))

@@ -35,7 +35,9 @@ def selected_runs(
         from .sweeplist import with_sweep
 
         params = {**params, **with_sweep({"sweep": sweep, "tags": tuple(params.get("tags", ()))})}
-    _, ids = select_ids(store, runs, params, every=bool(params.get("every")), verb=verb)
+    _, ids = select_ids(
+        store, runs, params, every=bool(params.get("every")), verb=verb, newest=True
+    )
     if not ids:
         raise NagaError(f"no run to {verb}: nothing matches these filters (`naga ls` with them)")
     return [store.get(run_id) for run_id in ids]

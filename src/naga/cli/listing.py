@@ -52,13 +52,18 @@ def nest_children(ids: Sequence[str], parents: Sequence[str | None]) -> tuple[li
 
 
 def _columns(
-    found: list[tuple[Any, ...]], now: float, extra: list[str], values: dict[tuple[str, str], Any]
+    found: list[tuple[Any, ...]],
+    now: float,
+    extra: list[str],
+    values: dict[tuple[str, str], Any],
+    nest: bool = True,
 ) -> list[list[str]]:
     """The table's columns as plain text from the index's (``Store.table_columns``), each
     built in one comprehension or ``map`` (the hot path of `ls --all`: 100k rows): a name or
     command that is printable and fits is used as it is; starts within one hour share their
-    date (``present.fmt.Started``)."""
-    order, depths = nest_children(found[0], found[-1])
+    date (``present.fmt.Started``). ``nest``: children under their parents (not when the
+    user asked for an order with --sort)."""
+    order, depths = nest_children(found[0], found[-1]) if nest else ([], [])
     if order:
         found = [tuple(column[i] for i in order) for column in found]
     ids, names, statuses, starts, seconds, commits, dirties, commands, _ = found
@@ -141,6 +146,7 @@ def make_filter(
     since: str | None,
     limit: int | None,
     where: tuple[str, ...] = (),
+    sort: str | None = None,
 ) -> RunFilter:
     return RunFilter(
         statuses=check_statuses(statuses),
@@ -149,6 +155,7 @@ def make_filter(
         since=parse_since(since) if since else None,
         limit=limit,
         conditions=parse_conditions(where),
+        sort=sort,
     )
 
 
@@ -163,15 +170,38 @@ def list_runs(
     where: tuple[str, ...] = (),
     columns: str | None = None,
     archived: bool = False,
+    sort: str | None = None,
+    remote: str | None = None,
 ) -> None:
-    """List runs, newest first."""
-    flt = make_filter(statuses, name_glob, tags, since, None if show_all else limit, where)
+    """List runs, newest first (or by ``sort``)."""
+    limit_or_all = None if show_all else limit
+    flt = make_filter(statuses, name_glob, tags, since, limit_or_all, where, sort)
     extra = parse_columns(columns)
+    filtered = bool(statuses or name_glob or tags or since or where)
+    if remote is not None:
+        from .remotels import list_remote
+
+        list_remote(remote, flt, extra, as_json, filtered)
+        return
     store = Store.open()
     if archived:
         from ..store.archive import archive_store
 
         store = archive_store(store)
+    empty = (
+        "No runs match these filters."
+        if filtered
+        else "No archived runs."
+        if archived
+        else "No runs yet. Start one with: naga run python train.py"
+    )
+    show_listing(store, flt, extra, as_json, empty)
+
+
+def show_listing(store: Store, flt: RunFilter, extra: list[str], as_json: bool, empty: str) -> None:
+    """The runs of ``store`` that ``flt`` selects, as JSON or as the table (``empty`` when
+    there are none), warnings on stderr: `ls` of this store, the archive or a remote's records."""
+    store.check_keys(flt)
     if as_json:
         first, docs = True, store.runs_json(flt)  # an index that fails does before the "["
         sys.stdout.write("[")
@@ -181,18 +211,11 @@ def list_runs(
         sys.stdout.write("]\n" if first else "\n]\n")
         print_warnings(store)
         return
-    empty = (
-        "No runs match these filters."
-        if statuses or name_glob or tags or since or where
-        else "No archived runs."
-        if archived
-        else "No runs yet. Start one with: naga run python train.py"
-    )
     # A 100k-run table is a few hundred thousand tuples, lists and strings, none in a cycle;
     # the cycle collector would walk them again each time it ran (a sixth of the time).
     gc.disable()
     try:
-        _print_table(store, flt, extra, None if show_all else limit, empty)
+        _print_table(store, flt, extra, flt.limit, empty)
     finally:
         gc.enable()
 
@@ -209,7 +232,7 @@ def _print_table(
     width = shutil.get_terminal_size((120, 24)).columns
     values = store.values(list(found[0]), extra)
     headers = [*HEADERS[:-1], *[inert(c.upper()) for c in extra], HEADERS[-1]]
-    cells = _columns(found, time.time(), extra, values)
+    cells = _columns(found, time.time(), extra, values, nest=not flt.sort)
     sys.stdout.write(_table(headers, cells, width, painting()) + "\n")
     if limit is not None and len(found[0]) == limit:
         total = store.count(flt)

@@ -11,6 +11,7 @@ from typing import BinaryIO
 import click
 
 from ..errors import NagaError
+from ..present.plain import Plain
 from ..store import Store, liveness
 from ..store.files import load_meta
 
@@ -56,13 +57,14 @@ def tail_offset(path: str, lines: int) -> int:
         return 0
 
 
-def copy_from(path: str, offset: int, out: BinaryIO) -> int:
+def copy_from(path: str, offset: int, out: BinaryIO, plain: Plain | None = None) -> int:
+    """The log from ``offset`` on to ``out`` (through ``plain`` for --plain); the new offset."""
     if not os.path.lexists(path):
         return offset
     with _open_log(path) as f:
         f.seek(offset)
         while chunk := f.read(BLOCK):
-            out.write(chunk)
+            out.write(chunk if plain is None else plain.feed(chunk))
             offset += len(chunk)
     out.flush()
     return offset
@@ -80,10 +82,16 @@ def _still_running(store: Store, run_id: str) -> bool:
 @click.argument("run", required=False)
 @click.option("--tail", "-n", "lines", type=click.IntRange(min=0), help="Only the last N lines.")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing output until the run ends.")
-def logs(run: str | None, lines: int | None, follow: bool) -> None:
+@click.option(
+    "--plain",
+    is_flag=True,
+    help="Text only: colours and other escape codes removed, progress bars redrawn with \\r"
+    " shown in their final state.",
+)
+def logs(run: str | None, lines: int | None, follow: bool, plain: bool) -> None:
     """Print the output captured from RUN (default: the latest run)."""
     store = Store.open()
-    meta = store.get(run)
+    meta = store.get(run, newest=True)
     if meta.get("output") is None:
         raise NagaError(
             f"run {meta['id']} has no captured output: it was recorded by naga.run() in Python;"
@@ -91,11 +99,15 @@ def logs(run: str | None, lines: int | None, follow: bool) -> None:
         )
     path = store.layout.output(meta["id"])
     out = sys.stdout.buffer
+    text = Plain() if plain else None
     offset = tail_offset(path, lines) if lines is not None else 0
-    offset = copy_from(path, offset, out)
+    offset = copy_from(path, offset, out, text)
     while follow:
         running = _still_running(store, meta["id"])
-        offset = copy_from(path, offset, out)
+        offset = copy_from(path, offset, out, text)
         if not running:
             break
         time.sleep(FOLLOW_POLL_S)
+    if text is not None:
+        out.write(text.finish())
+        out.flush()

@@ -38,8 +38,18 @@ def filter_options(f: Any) -> Any:
     help="Extra columns, comma-separated: param.lr,metric.loss (a bare key: param, else metric).",
 )
 @click.option("--sweep", help="Only the runs of this sweep (id, prefix or latest).")
+@click.option(
+    "--sort",
+    help="Order by a column: started, duration, name, status, param.lr, metric.acc (a bare"
+    " key: param, else metric); -KEY descending. Runs without it come last.",
+)
+@click.option(
+    "--remote",
+    help="List the runs at this remote (rclone name:path or a path, as for naga push/pull)"
+    " without pulling them.",
+)
 def ls(**params: Any) -> None:
-    """List runs, newest first."""
+    """List runs, newest first (or in the order --sort asks)."""
     from .sweeplist import with_sweep
 
     list_runs(**with_sweep(params))

@@ -58,7 +58,7 @@ def metrics(
     if as_csv and as_json:
         raise click.UsageError("choose one of --csv and --json")
     store = Store.open()
-    run_id = store.resolve(run)
+    run_id = store.resolve(run, newest=True)
     chosen = _selected(store, run_id, keys, stream)
     if not (keys or as_csv or as_json):
         _print_summary(store, run_id, chosen)

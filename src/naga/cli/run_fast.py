@@ -57,6 +57,14 @@ def _requeued_run(request: RunRequest) -> str | None:
     return earlier_attempt(StoreLayout(request.store_root), request.name, source=None)
 
 
+def _say_name_taken(root: str, name: str) -> None:
+    from ..store.names import name_taken
+
+    taken = name_taken(root, name)
+    if taken:
+        say(_paint(f"naga: warning: {taken}", 33))
+
+
 def _started(request: RunRequest) -> Any:
     """The start line; inside a Slurm job, also a note of which run this job step opened."""
     if not os.environ.get("SLURM_JOB_ID"):
@@ -95,6 +103,8 @@ def run_fast(
         )
         if os.environ.get("SLURM_JOB_ID"):  # a requeued job continues the run it was in
             request.resume = _requeued_run(request)
+        if name and request.resume is None:
+            _say_name_taken(request.store_root, name)
         if require_clean:  # refused before anything is recorded
             from ..capture.clean import require_clean as check_clean
 

@@ -27,12 +27,21 @@ def filters_given(params: dict[str, Any]) -> bool:
 
 
 def select_ids(
-    store: Store, runs: tuple[str, ...], params: dict[str, Any], *, every: bool, verb: str
+    store: Store,
+    runs: tuple[str, ...],
+    params: dict[str, Any],
+    *,
+    every: bool,
+    verb: str,
+    newest: bool = False,
 ) -> tuple[list[str], list[str]]:
-    """(the ids ``runs`` name, those and the ids matching the filters), each once, in order."""
+    """(the ids ``runs`` name, those and the ids matching the filters), each once, in order.
+
+    ``newest``: for reading commands, a name several runs share picks the newest (with a
+    warning); commands that change or move runs leave it off and refuse to guess."""
     if not runs and not filters_given(params) and not every:
         raise UsageError(f"name the runs to {verb}, or a filter (--status, --tag ...) or --all")
-    named = list(dict.fromkeys(store.resolve(r) for r in runs))
+    named = list(dict.fromkeys(store.resolve(r, newest=newest) for r in runs))
     ids = list(named)
     if filters_given(params) or (every and not runs):
         flt = make_filter(
@@ -43,6 +52,7 @@ def select_ids(
             None,
             tuple(params.get("where") or ()),
         )
+        store.check_keys(flt)  # a misspelt --where key selects nothing: say so
         seen = set(ids)
         ids += [r["id"] for r in store.table_rows(flt) if r["id"] not in seen]
     return named, ids

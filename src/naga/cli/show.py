@@ -32,7 +32,7 @@ def render_run(meta: dict[str, Any], store: Store) -> str:
 def show(run: str | None, as_json: bool) -> None:
     """Show everything recorded about RUN (an id, id prefix or name; default: the latest)."""
     store = Store.open()
-    meta = with_elapsed(store.get(run))
+    meta = with_elapsed(store.get(run, newest=True))
     if as_json:
         doc = public_doc(meta)
         doc["children"] = [c["id"] for c in store.children(meta["id"])]

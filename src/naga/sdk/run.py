@@ -235,6 +235,12 @@ class Run:
             from . import requeue
 
             resume = requeue.earlier_attempt(layout, self._spec["name"])
+        if resume is None and parent is None and self._spec["name"]:
+            from ..store.names import name_taken
+
+            taken = name_taken(layout.root, self._spec["name"])
+            if taken:
+                warn(taken)
         self._own = OwnRecord(layout, self._spec, parent.id if parent else None, resume)
         if parent is None and os.environ.get("SLURM_JOB_ID"):
             from . import requeue

@@ -1,4 +1,5 @@
-"""SIGTERM and SIGHUP while a run is open: end it ``cancelled``, with everything written.
+"""SIGTERM, SIGHUP and SIGQUIT (Ctrl-\\) while a run is open: end it ``cancelled``, with
+everything written.
 
 Slurm sends SIGTERM on preemption and at the time limit; left at its default, the signal kills
 Python before the metrics writer can flush or the record can say how the run ended.
@@ -12,7 +13,8 @@ from ..ending import WITNESS
 
 
 class Terminated(SystemExit):
-    """SIGTERM or SIGHUP while a run is open (Slurm's preemption and time limit send SIGTERM):
+    """SIGTERM, SIGHUP or SIGQUIT while a run is open (Slurm's preemption and time limit send
+    SIGTERM; Ctrl-\\ on a terminal sends SIGQUIT, which would otherwise dump core):
     raised in the main thread so that the run ends as ``cancelled``, with everything logged
     written, and the process exits with 128 + the signal number, as it would have."""
 
@@ -24,11 +26,11 @@ class Terminated(SystemExit):
 
 
 class TermGuard:
-    """Turns SIGTERM/SIGHUP into Terminated while runs are open, where the process left them
+    """Turns SIGTERM/SIGHUP/SIGQUIT into Terminated while runs are open, where the process left them
     at their default (which would kill it before anything is flushed). A handler the program
     set itself is never replaced; the defaults come back when the last run ends."""
 
-    SIGNALS = ("SIGTERM", "SIGHUP")
+    SIGNALS = ("SIGTERM", "SIGHUP", "SIGQUIT")
 
     def __init__(self) -> None:
         self.depth = 0
@@ -88,11 +90,11 @@ def raise_terminated(signum: int, _frame: Any) -> None:
 
 
 class held_signals:
-    """Ctrl-C, SIGTERM and SIGHUP wait while a run's end is written (main thread only): a
-    second signal mid-write would leave the record saying `running`. They are delivered as
-    soon as the end is written."""
+    """Ctrl-C, SIGTERM, SIGHUP and Ctrl-\\ wait while a run's end is written (main thread
+    only): a second signal mid-write would leave the record saying `running`. They are
+    delivered as soon as the end is written."""
 
-    NAMES = ("SIGINT", "SIGTERM", "SIGHUP")
+    NAMES = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")
 
     def __enter__(self) -> None:
         import signal

@@ -15,7 +15,7 @@ from ..text import printable
 from .files import load_meta, remove_run_dir
 from .index import MEMORY, Index
 from .layout import StoreLayout, locate_store
-from .query import RunFilter, resolve
+from .query import SORT_COLUMNS, RunFilter, check_keys, resolve, sort_key_parts
 from .schema import is_corrupt
 from .timefmt import parse_iso
 
@@ -81,7 +81,9 @@ class Store:
 
     def _select(self, columns: str, flt: RunFilter) -> Iterator[tuple[Any, ...]]:
         where, params = flt.where()
-        sql = f"SELECT {columns} FROM runs{where} ORDER BY started_at DESC, id"  # noqa: S608
+        order, order_params = flt.order()
+        sql = f"SELECT {columns} FROM runs{where}{order}"  # noqa: S608 - all values are bound
+        params += order_params
         if flt.limit is not None:
             sql += " LIMIT ?"
             params.append(min(flt.limit, MAX_LIMIT))  # more than SQLite counts: all of them
@@ -181,6 +183,17 @@ class Store:
             columns[4] = tuple(seconds)
         return columns
 
+    def check_keys(self, flt: RunFilter) -> None:
+        """UsageError naming the closest known key when a ``--where`` or ``--sort`` key is a
+        param or metric that no run has (a typo would otherwise list nothing, silently)."""
+        if not self.exists():
+            return
+        keys = [(c.scope, c.key) for c in flt.conditions]
+        sort = (flt.sort or "").lstrip("-+")
+        if sort and sort.lower() not in SORT_COLUMNS:
+            keys.append(sort_key_parts(sort))
+        check_keys(self.index.conn, keys)
+
     def count(self, flt: RunFilter | None = None) -> int:
         if not self.exists():
             return 0
@@ -188,7 +201,9 @@ class Store:
         sql = f"SELECT count(*) FROM runs{where}"  # noqa: S608 - where() is parametrised
         return int(self.index.conn.execute(sql, params).fetchone()[0])
 
-    def resolve(self, selector: str) -> str:
+    def resolve(self, selector: str, *, newest: bool = False) -> str:
+        """The run id ``selector`` names (``query.resolve``; ``newest`` for reading commands:
+        a name several runs share picks the newest, with a warning)."""
         _check_selector(selector)
         if not self.exists():
             raise RunNotFound(f"no run matches '{selector}': there are no runs yet")
@@ -203,7 +218,7 @@ class Store:
         if self.index.conn.execute(damaged, (selector,)).fetchone():
             return selector  # unreadable, but it can still be named, shown (an error) and removed
         try:
-            return resolve(self.index.conn, selector)
+            return resolve(self.index.conn, selector, newest=newest)
         except RunNotFound:
             from .archive import archived_note
 
@@ -225,9 +240,9 @@ class Store:
             raise RunNotFound("there are no runs yet; start one with `naga run python train.py`")
         return str(found[0])
 
-    def get(self, selector: str | None = None) -> dict[str, Any]:
+    def get(self, selector: str | None = None, *, newest: bool = False) -> dict[str, Any]:
         """The full record of one run, read from its directory (the truth, not the index)."""
-        run_id = self.latest() if selector is None else self.resolve(selector)
+        run_id = self.latest() if selector is None else self.resolve(selector, newest=newest)
         return load_meta(self.layout, run_id)
 
     def warnings(self) -> list[str]:

@@ -1,7 +1,8 @@
 """Where a store lives on disk and what every file in it is called.
 
-A store is a directory (``.naga/`` at the enclosing git repository's root, else the current
-directory; ``NAGA_HOME`` overrides) laid out as::
+A store is a directory (``.naga/`` at the enclosing git repository's root; outside git, the
+nearest ``.naga/`` store at or above the current directory, else a new one in it; ``NAGA_HOME``
+overrides) laid out as::
 
     .naga/
       .gitignore          "*": the store never makes a repository dirty
@@ -52,6 +53,31 @@ def find_repo_root(start: str) -> str | None:
         directory = parent
 
 
+def find_store_above(start: str) -> str | None:
+    """The nearest ``.naga`` store (a ``.naga/runs`` directory) at or above ``start``: outside
+    git, a script started from ``project/src`` records into ``project/.naga`` when that is
+    where the earlier runs are, rather than starting a second store."""
+    directory = os.path.abspath(start)
+    while True:
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return None  # never the filesystem's root
+        store = os.path.join(directory, STORE_DIRNAME)
+        if os.path.isdir(os.path.join(store, "runs")) and not _shared_scratch(directory):
+            return store
+        directory = parent
+
+
+def _shared_scratch(directory: str) -> bool:
+    """A world-writable sticky directory (/tmp, /var/tmp, /dev/shm): a store someone left
+    there by accident must not take in every project below it."""
+    try:
+        mode = os.stat(directory).st_mode
+    except OSError:
+        return True
+    return bool(mode & 0o1000 and mode & 0o002)
+
+
 def metrics_dir(run_dir: str) -> str:
     """A run's ``metrics/``, for code that holds the run's directory rather than its store."""
     return os.path.join(run_dir, "metrics")
@@ -63,12 +89,16 @@ def artifacts_dir(run_dir: str) -> str:
 
 
 def locate_store(cwd: str | None = None) -> str:
-    """The store directory for ``cwd``: ``$NAGA_HOME``, else ``.naga`` at the repo root or cwd."""
+    """The store directory for ``cwd``: ``$NAGA_HOME``, else ``.naga`` at the repo root, else
+    the nearest existing store above (outside git), else ``.naga`` in ``cwd``."""
     home = os.environ.get(HOME_ENV)
     if home:
         return os.path.abspath(os.path.expanduser(home))
     cwd = cwd or os.getcwd()
-    return os.path.join(find_repo_root(cwd) or cwd, STORE_DIRNAME)
+    repo = find_repo_root(cwd)
+    if repo is not None:
+        return os.path.join(repo, STORE_DIRNAME)
+    return find_store_above(cwd) or os.path.join(cwd, STORE_DIRNAME)
 
 
 def current_bucket(now: float | None = None) -> str:

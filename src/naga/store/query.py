@@ -28,6 +28,20 @@ class RunFilter:
     # Pieces of text each found in the id, name, command, a tag or the note (ASCII letters in
     # any case).
     words: tuple[str, ...] = ()
+    # ``naga ls --sort``: a column (started, name, param.lr ...), "-" first for descending;
+    # None for newest first.
+    sort: str | None = None
+
+    def order(self) -> tuple[str, list[object]]:
+        """The ORDER BY clause: by ``sort`` with runs lacking the value last in either
+        direction, then newest first (so equal values keep the default order)."""
+        if not self.sort:
+            return " ORDER BY started_at DESC, id", []
+        descending = self.sort.startswith("-")
+        expr, params = sort_expression(self.sort.lstrip("-+"))
+        way = "DESC" if descending else "ASC"
+        sql = f" ORDER BY ({expr}) IS NULL, ({expr}) {way}, started_at DESC, id"
+        return sql, [*params, *params]
 
     def where(self) -> tuple[str, list[object]]:
         clauses: list[str] = []
@@ -55,6 +69,76 @@ class RunFilter:
         # as U+FFFD, which SQLite can bind.
         params = [printable(p) if isinstance(p, str) else p for p in params]
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+# Columns of the runs table that `--sort` takes by name (the listing's headers, lower case).
+SORT_COLUMNS = {
+    "id": "runs.id",
+    "name": "NULLIF(runs.name, '')",
+    "status": "runs.status",
+    "started": "runs.started_at",
+    "finished": "runs.finished_at",
+    "exit_code": "runs.exit_code",
+    "command": "runs.command",
+    "git": "runs.git_commit",
+    # a running run's duration is its elapsed time, as the listing shows it
+    "duration": "COALESCE(runs.duration_s, CASE WHEN runs.status = 'running' THEN"
+    " (julianday('now') - julianday(runs.started_at)) * 86400.0 END)",
+}
+_PARAM_VALUE = (
+    "(SELECT COALESCE(p.num, p.value) FROM params p WHERE p.run_id = runs.id AND p.key = ?)"
+)
+_METRIC_VALUE = "(SELECT m.last FROM metrics m WHERE m.run_id = runs.id AND m.key = ?)"
+
+
+def sort_key_parts(key: str) -> tuple[str | None, str]:
+    """(scope, key) of a `--sort`/`--columns` key: ``param.lr`` -> ("param", "lr"), a bare key
+    that is not a column of the listing -> (None, key): a param, else a metric."""
+    head, dot, rest = key.partition(".")
+    if dot and head in ("param", "metric") and rest:
+        return head, rest
+    return None, key
+
+
+def sort_expression(key: str) -> tuple[str, list[object]]:
+    """SQL for the value ``key`` sorts by (NULL where a run lacks it) and its parameters: a
+    column of the listing, a param (numbers as numbers) or a metric's last value."""
+    if not key:
+        raise UsageError("--sort needs a key: started, duration, name, param.lr, metric.acc ...")
+    if key.lower() in SORT_COLUMNS:
+        return SORT_COLUMNS[key.lower()], []
+    scope, name = sort_key_parts(key)
+    name = printable(name)  # as the index holds keys
+    if scope == "param":
+        return _PARAM_VALUE, [name]
+    if scope == "metric":
+        return _METRIC_VALUE, [name]
+    return f"COALESCE({_PARAM_VALUE}, {_METRIC_VALUE})", [name, name]
+
+
+def check_keys(conn: sqlite3.Connection, keys: list[tuple[str | None, str]]) -> None:
+    """Refuse a param/metric key that no run has (a typo in ``--where lrr=0.1`` would list
+    nothing and say nothing), naming the closest keys that exist. Nothing is checked while the
+    store has no run at all."""
+    if not keys or conn.execute("SELECT 1 FROM runs LIMIT 1").fetchone() is None:
+        return
+    for scope, key in keys:
+        key = printable(key)
+        tables = ["params", "metrics"] if scope is None else [f"{scope}s"]
+        if any(
+            conn.execute(f"SELECT 1 FROM {t} WHERE key = ? LIMIT 1", (key,)).fetchone()  # noqa: S608
+            for t in tables
+        ):
+            continue
+        import difflib
+
+        known = sorted(
+            {r[0] for t in tables for r in conn.execute(f"SELECT DISTINCT key FROM {t}")}  # noqa: S608
+        )
+        close = difflib.get_close_matches(key, known, n=3)
+        kind = "param or metric" if scope is None else scope
+        hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+        raise UsageError(f"no run has a {kind} {key!r}{hint}")
 
 
 def check_statuses(statuses: tuple[str, ...]) -> tuple[str, ...]:
@@ -106,8 +190,11 @@ _WORD = (
 )
 
 
-def resolve(conn: sqlite3.Connection, selector: str) -> str:
-    """The id of the run that ``selector`` names: an id, a unique id prefix, or a run name."""
+def resolve(conn: sqlite3.Connection, selector: str, *, newest: bool = False) -> str:
+    """The id of the run that ``selector`` names: an id, a unique id prefix, or a run name.
+    ``newest``: a name that several runs share (and no id starts with) selects the newest of
+    them, with a warning naming the others: for commands that only read. Commands that
+    change or remove runs never guess."""
     if conn.execute("SELECT 1 FROM runs WHERE id = ?", (selector,)).fetchone():
         return selector
     by_prefix = [
@@ -129,10 +216,24 @@ def resolve(conn: sqlite3.Connection, selector: str) -> str:
     found = list(dict.fromkeys(by_prefix + by_name))
     if len(found) == 1:
         return str(found[0])
+    if newest and by_name and not by_prefix:
+        _took_newest(selector, by_name)
+        return str(by_name[0])
     candidates = by_prefix + [f"{i} (named {selector})" for i in by_name if i not in by_prefix]
     if candidates:
         raise AmbiguousRun(selector, candidates)
     raise RunNotFound(_not_found_message(conn, selector))
+
+
+def _took_newest(name: str, ids: list[str]) -> None:
+    from ..notices import warn
+    from ..text import one_line as inert
+
+    others = ", ".join(ids[1:6]) + (" ..." if len(ids) > 6 else "")
+    warn(
+        f"{len(ids)} runs are named '{inert(name)}': showing the newest, {ids[0]} (the others:"
+        f" {others}); name one by its id to pick another"
+    )
 
 
 def _not_found_message(conn: sqlite3.Connection, selector: str) -> str:

@@ -36,11 +36,12 @@ from .table import BASE_COLUMNS, RunTable
 from .watch import StoreWatcher
 
 MESSAGE_S = 6.0
+FILTER_SHOWN = 32  # characters of the active filter the status line shows
 CSS = """
 #status { height: 1; background: $boost; padding: 0 1; }
 RunTable { height: 1fr; }
 #summary { height: auto; max-height: 7; border-top: solid $primary-darken-2; padding: 0 1; }
-#filter { dock: bottom; margin-bottom: 1; }
+#filter { height: 3; }  /* in the flow, above the key bar of 1-3 lines at any width */
 #keys { dock: bottom; height: auto; background: $footer-background; padding: 0 1; }
 #log-status, #plot-title, #compare-title { height: 1; background: $boost; }
 #log-search { dock: bottom; margin-bottom: 1; }
@@ -152,6 +153,8 @@ class NagaApp(App[None]):
         self.store = Store(self.root)  # the UI thread's own connection, for edits
         self.query_state = Query()
         self.edit_block: str | None = None  # why the run under the cursor cannot be edited
+        self.filter_text = ""  # as typed, for the status line
+        self._to_top = False  # the next rows answer a new filter: the cursor goes to the top
         self.snapshot: Snapshot | None = None
         self.message: tuple[Text, float] | None = None
         self.trouble: str | None = None
@@ -218,7 +221,9 @@ class NagaApp(App[None]):
         if not self._runs_ready():
             return  # the screen shows it when it mounts
         if self.snapshot is not None:
-            self.table.set_rows(self.snapshot.rows, self.snapshot.query.columns)
+            top = self._to_top and self.snapshot.query == self.query_state
+            self.table.set_rows(self.snapshot.rows, self.snapshot.query.columns, top=top)
+            self._to_top = self._to_top and not top
             if self.first_paint is None:
                 self.call_after_refresh(self._painted)
         self._show_summary()
@@ -256,6 +261,7 @@ class NagaApp(App[None]):
             line += Text(f"{snap.total} run{'s' if snap.total != 1 else ''}")
             if self.query_state.filtered:
                 line += Text(f" · {shown} shown", style="cyan")
+                line += Text(" · filter: ", style="cyan") + Text(self._filter_label())
         if self.table.marked:
             line += Text(f" · {len(self.table.marked)} marked", style="magenta")
         if self.table.sort_column:
@@ -265,6 +271,11 @@ class NagaApp(App[None]):
         if extra is not None:
             line += Text("  ") + extra
         self.screen_stack[0].query_one("#status", Static).update(line)
+
+    def _filter_label(self) -> str:
+        """The filter as typed, on one line and cut to leave room for the rest of the line."""
+        text = inert(" ".join(self.filter_text.split()))
+        return text if len(text) <= FILTER_SHOWN else text[: FILTER_SHOWN - 1] + "…"
 
     def _status_note(self) -> Text | None:
         if self.trouble:
@@ -328,9 +339,12 @@ class NagaApp(App[None]):
             if not quiet:
                 self.say(str(exc), "red")
             return
+        self.filter_text = text
         if query != self.query_state:
+            self._to_top = self._to_top or query.run_filter() != self.query_state.run_filter()
             self.query_state = query
             self.watcher.request(query)
+        self._show_status()
 
     def action_clear_filter(self) -> None:
         box = self.screen_stack[0].query_one("#filter", Input)

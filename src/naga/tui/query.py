@@ -277,9 +277,20 @@ def _row(fields: Raw) -> RunRow:
     )
 
 
+def sort_rows(rows: list[Any], column: str, columns: tuple[str, ...], reverse: bool) -> list[Any]:
+    """``rows`` by ``column``, runs without a value last in either direction (as `naga ls
+    --sort` lists them): a run that never logged ``acc`` is no better and no worse than the
+    others. Equal values keep their order (newest first)."""
+    key = sort_key(column, columns)
+    keyed = [(key(row), row) for row in rows]
+    present = [pair for pair in keyed if pair[0][0] != 0]
+    present.sort(key=itemgetter(0), reverse=reverse)
+    return [row for _, row in present] + [row for k, row in keyed if k[0] == 0]
+
+
 def sort_key(column: str, columns: tuple[str, ...]) -> Any:
-    """A key function ordering rows by ``column`` (absent values last in either direction is
-    the caller's business: they sort as the smallest)."""
+    """A key function ordering rows by ``column``; absent values are (0, 0), which
+    ``sort_rows`` puts last."""
     if column in columns:
         at = columns.index(column)
         return lambda r: _comparable(r.values[at])

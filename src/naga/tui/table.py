@@ -27,7 +27,7 @@ from textual.strip import Strip
 from ..present.fmt import STATUS_LOOK, UNKNOWN_LOOK, duration, started
 from ..present.inert import inert
 from ..store.timefmt import parse_iso
-from .query import RunRow, sort_key
+from .query import RunRow, sort_rows
 
 BASE_COLUMNS = ("ID", "NAME", "STATUS", "STARTED", "DURATION", "GIT", "COMMAND")
 NARROW = 100  # below this many columns the GIT column goes and names are cut shorter
@@ -109,13 +109,14 @@ class RunTable(ScrollView, can_focus=True):
 
     # -- data --------------------------------------------------------------------------------
 
-    def set_rows(self, rows: list[RunRow], extra: tuple[str, ...]) -> None:
-        """New rows from a load: the cursor stays on the run it was on, if it is still there."""
-        keep = self.current_id
+    def set_rows(self, rows: list[RunRow], extra: tuple[str, ...], *, top: bool = False) -> None:
+        """New rows from a load: the cursor stays on the run it was on, if it is still there;
+        ``top``: on the first row (the answer to a new filter)."""
+        keep = None if top else self.current_id
         self._unsorted, self.extra = rows, extra
         self.rows = self._sorted(rows)
         self._layout_columns()
-        position = next((i for i, r in enumerate(self.rows) if r.id == keep), None)
+        position = 0 if top else next((i for i, r in enumerate(self.rows) if r.id == keep), None)
         self.cursor = min(self.cursor, len(self.rows) - 1) if position is None else position
         self.cursor = max(0, self.cursor)
         self.refresh()
@@ -131,8 +132,7 @@ class RunTable(ScrollView, can_focus=True):
     def _sorted(self, rows: list[RunRow]) -> list[RunRow]:
         if self.sort_column is None:
             return list(reversed(rows)) if self.sort_reverse else list(rows)
-        key = sort_key(self.sort_column, self.extra)
-        return sorted(rows, key=key, reverse=self.sort_reverse)
+        return sort_rows(rows, self.sort_column, self.extra, self.sort_reverse)
 
     @property
     def column_labels(self) -> list[str]:
