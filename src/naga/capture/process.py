@@ -14,12 +14,11 @@
   without waiting for them (``_Echo``), and samples the process tree's memory now and then.
   It never sleeps: a read returns whatever has piled up since the last one, so the slower
   naga's round, the bigger its chunks, and a lone line is shown at once.
-- A round's cost is what a chatty program on a terminal pays: every read lands in one reused
-  buffer (``os.read`` allocated 256 KiB a call, three ``mmap`` syscalls each), and a pty, which
-  hands over at most 4 KiB a read, is read on until it is empty, so a round makes one log write
-  and one terminal write however many 4 KiB it took (a line-buffered program made ~45,000
-  rounds of 560 bytes for 24 MiB; now ~1,200). ``on_output`` (metrics read from the output,
-  ``capture.scalars``) sees each round's bytes after the log and the terminal did.
+- A round's cost is what a chatty program on a terminal pays (a line-buffered program makes
+  ~45,000 rounds of ~560 bytes for 24 MiB): every read lands in one reused buffer, where
+  ``os.read`` allocated 256 KiB a call and paid three ``mmap`` syscalls for it. ``on_output``
+  (metrics read from the output, ``capture.scalars``) sees each round's bytes after the log
+  and the terminal did.
 """
 
 from __future__ import annotations
@@ -52,7 +51,6 @@ FORWARDED = (
 )
 CANCELLING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 READ_SIZE = 1 << 18
-PTY_ROUND = 1 << 16  # a pty is read on (4 KiB at a time) up to this much a round
 PIPE_SIZE = 1 << 20
 # Output read but not yet shown; past this naga stops reading until the terminal catches up.
 ECHO_BACKLOG = 1 << 20
@@ -274,7 +272,6 @@ class _Runner:
         actions: list[tuple[int, int, int]] = []
         if out_tty or err_tty:
             self.master, slave = _open_pty(1 if out_tty else 2)
-            os.set_blocking(self.master, False)
             child_ends.append(slave)
             self.streams[self.master] = _Stream(self.master, 1 if out_tty else 2, is_pipe=False)
         for target, is_tty in ((1, out_tty), (2, err_tty)):
@@ -353,8 +350,6 @@ class _Runner:
             self._close(stream)
             return 0
         n = len(view)
-        if not n:
-            return 0
         self.outcome.output_bytes += n
         if self.outcome.log_error is None:  # the log first: it never lags what the user saw
             try:
@@ -372,30 +367,16 @@ class _Runner:
 
     def _read(self, stream: _Stream) -> memoryview | None:
         """What the command wrote, in naga's one buffer (no allocation per read); None at its
-        end. A pty hands over at most 4 KiB a read: while it has more, read on (the master is
-        non-blocking), so that a chatty program costs one log write and one terminal write per
-        round rather than per 4 KiB."""
-        buffer, view = self.buffer, self.view
+        end. One read a round: reading a pty on until it is empty (it hands over at most 4 KiB
+        a read) made fewer rounds but cost naga more CPU (measured with ``perf stat``), the
+        kernel refilling the pty between reads."""
         try:
-            n = os.readv(stream.fd, [buffer])
-        except BlockingIOError:
-            return view[:0]
+            n = os.readv(stream.fd, [self.buffer])
         except OSError as exc:  # EIO: the pty's last writer closed it
             if exc.errno not in (errno.EIO, errno.EBADF):
                 raise
             n = 0
-        if not n:
-            return None
-        if not stream.is_pipe:
-            while n < PTY_ROUND:
-                try:
-                    got = os.readv(stream.fd, [view[n:]])
-                except OSError:  # nothing more now (EAGAIN), or the end: the next round sees it
-                    break
-                if not got:
-                    break
-                n += got
-        return view[:n]
+        return self.view[:n] if n else None
 
     def _echo(self, stream: _Stream, chunk: memoryview) -> None:
         echoer = stream.echoer

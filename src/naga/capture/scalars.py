@@ -45,10 +45,14 @@ STREAM = "output"
 MAX_KEYS = 100
 MAX_LINE = 1 << 16  # an unfinished line longer than this keeps only its tail
 STEP_KEYS = frozenset({"step", "global_step", "iter", "iteration", "epoch"})
-_PAIR = (
-    r"(?<![^\s,;|(\[{:])(['\"]?)([A-Za-z_][\w.\-/]*)\1[ \t]*[:=][ \t]*"
-    r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf)(?!\w))(?![\w.:/=-])"
+# A pair is found from its separator: a pattern that starts with ``[:=]`` is searched for in C
+# at memchr-like speed, where one that starts with the key tries every letter (5x slower).
+# The key is then read backwards from the separator (``_KEY`` on the reversed text).
+_SEPARATOR_VALUE = (
+    r"[:=][ \t]*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf)(?!\w))"
+    r"(?![\w.:/=-])"
 )
+_KEY = r"[ \t]*(['\"]?)([\w.\-/]+)\1(?![^\s,;|(\[{:])"  # reversed: the key ends a delimiter
 _STEP = r"(?<![\w.-])(?:global_step|step|iteration|iter)['\"]?[ \t]*[:=#]?[ \t]*(\d+)(?![\w.])"
 _EPOCH = r"(?<![\w.-])epoch['\"]?[ \t]*[:=#]?[ \t]*(\d+)(?![\w.])"
 _REDRAWN = rb"[^\n]*\r"  # a line's text up to its last carriage return
@@ -64,7 +68,8 @@ def _re(name: str) -> Any:
 
         flags = re.IGNORECASE
         _compiled.update(
-            pair=re.compile(_PAIR, flags),
+            pair=re.compile(_SEPARATOR_VALUE, flags),
+            key=re.compile(_KEY),
             step=re.compile(_STEP, flags),
             epoch=re.compile(_EPOCH, flags),
             redrawn=re.compile(_REDRAWN),
@@ -117,24 +122,41 @@ def final_text(block: bytes) -> str:
 def default_points(text: str) -> list[tuple[int | None, str, float]]:
     """(step or None, key, value) for every pair in ``text`` (finished lines), in order."""
     points: list[tuple[int | None, str, float]] = []
-    line_start = -1
+    append = points.append
+    key_at = _re("key").match
+    reverse = text[::-1]
+    size = len(text)
+    line_end = -1
     step: int | None = None
-    pair, step_re, epoch_re = _re("pair"), _re("step"), _re("epoch")
-    for match in pair.finditer(text):
-        start = text.rfind("\n", 0, match.start()) + 1
-        if start != line_start:
-            line_start = start
-            end = text.find("\n", start)
-            line = text[start : end if end >= 0 else len(text)]
-            found = step_re.search(line) or epoch_re.search(line)
-            step = _step(found.group(1)) if found else None
-        key = match.group(2)
-        if key.lower() in STEP_KEYS:
+    for match in _re("pair").finditer(text):
+        at = match.start()
+        found = key_at(reverse, size - at)
+        if found is None:
             continue
-        value = _number(match.group(3))
-        if value is not None:
-            points.append((step, key, value))
+        key = found.group(2)[::-1]
+        first = key[0]
+        if not (first.isascii() and (first.isalpha() or first == "_")):
+            continue
+        if at > line_end:  # the first pair of another line: its step
+            start = text.rfind("\n", line_end + 1, at) + 1 or line_end + 1
+            line_end = text.find("\n", at)
+            if line_end < 0:
+                line_end = size
+            step = _line_step(text[start:line_end])
+        if key.lower() not in STEP_KEYS:
+            append((step, key, float(match.group(1))))
     return points
+
+
+def _line_step(line: str) -> int | None:
+    """The step a line names (``step 100``, ``Epoch 3/10``), or None."""
+    low = line.lower()
+    found = None
+    if "step" in low or "iter" in low:
+        found = _re("step").search(line)
+    if found is None and "epoch" in low:
+        found = _re("epoch").search(line)
+    return _step(found.group(1)) if found else None
 
 
 def pattern_points(pattern: re.Pattern[str], text: str) -> list[tuple[int | None, str, float]]:
