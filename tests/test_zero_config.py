@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from naga.capture.argparams import argv_params, program_args, typed
 from naga.capture.scalars import Scanner, default_points, final_text
+from naga.redact import is_secret_arg_name
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -299,6 +300,7 @@ def test_lines_as_the_terminal_showed_them() -> None:
     assert default_points("12:30:45 v=1.2.3 http://h:80/x t=3.2s step=4 n=nan\n") == [
         (4, "n", pytest.approx(float("nan"), nan_ok=True))
     ]
+    assert _scan([b"api_key=123456 token: 42 db.password=7 loss=1\n"]) == [(0, ("loss", 1.0))]
     assert _scan([b"loss=1\r", b"\nloss=2\rloss=3", b"\r\nstep 7 loss=4"]) == [
         (0, ("loss", 1.0)),
         (1, ("loss", 3.0)),
@@ -311,7 +313,9 @@ def test_lines_as_the_terminal_showed_them() -> None:
     lines=st.lists(
         st.one_of(
             st.binary(max_size=40),
-            st.sampled_from([b"loss=0.5", b"epoch 2 acc: 1", b"\r", b"\x1b[2K", b"a=1 b=2"]),
+            st.sampled_from(
+                [b"loss=0.5", b"epoch 2 acc: 1", b"\r", b"\x1b[2K", b"a=1 b=2", b"my_token=42"]
+            ),
         ),
         max_size=20,
     ),
@@ -321,4 +325,6 @@ def test_any_output_in_any_chunks_reads_the_same(lines: list[bytes], cuts: list[
     data = b"\n".join(lines)
     bounds = sorted({min(c, len(data)) for c in cuts})
     chunks = [data[a:b] for a, b in zip([0, *bounds], [*bounds, len(data)], strict=True)]
-    assert _scan([c for c in chunks if c]) == _scan([data] if data else [])
+    points = _scan([c for c in chunks if c])
+    assert points == _scan([data] if data else [])
+    assert not any(is_secret_arg_name(key) for _, (key, _) in points)  # no secret a metric

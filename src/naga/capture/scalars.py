@@ -17,7 +17,8 @@ points ``loss = 0.52`` and ``acc = 0.91`` at step 3. What a line holds:
 
 Only finished lines are read, each in its final state: a progress bar redrawing one line with
 ``\\r`` (tqdm) counts once, as the terminal last showed it, and colour codes are dropped. At most
-``MAX_KEYS`` distinct keys are kept (a program printing hashes as keys floods nothing).
+``MAX_KEYS`` distinct keys are kept (a program printing hashes as keys floods nothing), and
+none that names a secret (``api_key=123456``, ``token: 42``: ``redact.is_secret_arg_name``).
 
 The scanner runs in the output loop, which is naga's hot path: a chunk is looked at only if it
 holds a ``=`` or ``:`` (two ``memchr`` in C; a program that prints neither pays nothing else),
@@ -34,6 +35,7 @@ import os
 import time
 
 from ..errors import UsageError
+from ..redact import is_secret_arg_name
 
 TYPE_CHECKING = False  # typing itself costs naga run start-up time; checkers know this idiom
 if TYPE_CHECKING:
@@ -228,7 +230,12 @@ class Scanner:
         for step, key, value in points:
             count = counts.get(key)
             if count is None:
-                if key in self.refused or len(counts) >= MAX_KEYS or key.startswith("sys/"):
+                if (
+                    key in self.refused
+                    or len(counts) >= MAX_KEYS
+                    or key.startswith("sys/")
+                    or is_secret_arg_name(key)  # api_key=123456 printed: no metric
+                ):
                     self.refused.add(key)
                     continue
                 try:
