@@ -272,9 +272,13 @@ class _Points:
 
     def __init__(self) -> None:
         self.points: list[tuple[Any, ...]] = []
+        self.flat: list[Any] = []  # what the real stream's writer has yet to write: nothing
+
+    def write(self) -> None:
+        pass
 
     def extend(self, point: tuple[Any, ...]) -> None:
-        self.points.append((point[0], *point[2].items()))
+        self.points.extend((point[0], pair) for pair in point[2].items())
 
     def close(self) -> None:
         pass

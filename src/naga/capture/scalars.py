@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 STREAM = "output"
 MAX_KEYS = 100
+FLUSH_AT = 3 * 20_000  # calls waiting for the stream's writer (3 list items each)
 MAX_LINE = 1 << 16  # an unfinished line longer than this keeps only its tail
 STEP_KEYS = frozenset({"step", "global_step", "iter", "iteration", "epoch"})
 # A pair is found from its separator: a pattern that starts with ``[:=]`` is searched for in C
@@ -227,6 +228,8 @@ class Scanner:
 
         now = time.time()
         counts, extend = self.counts, self.stream.extend
+        group: dict[str, float] = {}  # a line's pairs, logged as one call (half the memory)
+        group_step = 0
         for step, key, value in points:
             count = counts.get(key)
             if count is None:
@@ -245,7 +248,18 @@ class Scanner:
                     continue
                 count = 0
             counts[key] = count + 1
-            extend((count if step is None else step, now, {key: value}))
+            at = count if step is None else step
+            if group and (at != group_step or key in group):
+                extend((group_step, now, group))
+                group = {}
+            group_step = at
+            group[key] = value
+        if group:
+            extend((group_step, now, group))
+        if (
+            len(self.stream.flat) > FLUSH_AT
+        ):  # the writer thread lags: write here, in bounded memory
+            self.stream.write()
 
     def close(self) -> None:
         """The command is over: its last unfinished lines count as finished; write it all."""

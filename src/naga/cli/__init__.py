@@ -39,8 +39,11 @@ def _ls(params: dict[str, object]) -> int:
     return 0
 
 
-RUN_FLAGS = {"--require-clean": "require_clean", "--no-params": "no_params"}
-RUN_FLAGS["--no-scalars"] = "no_scalars"
+RUN_FLAGS = {
+    "--require-clean": "require_clean",
+    "--no-params": "no_params",
+    "--no-scalars": "no_scalars",
+}
 RUN_OPTIONS = ("--name", "--tag", "--sys-interval", "--scalars", *RUN_FLAGS)
 
 
