@@ -10,6 +10,9 @@ terminal  the same on a terminal: `script -qec CMD /dev/null` gives both a pty, 
 tmux      the same inside a real tmux session (a private server, 200x50), which draws every line.
 latency   one line at a time on a pty the driver reads: time from the child's write to the
           line reaching the terminal, with and without naga.
+scalars   pipe mode again, but every line is a metric line (`step 12 loss=0.1234 acc=0.5678
+          ...`, 80 bytes): the cost of reading metrics from the output (naga's default), beside
+          `naga run --no-scalars` and without naga; checks the points recorded.
 
 While naga runs, the driver samples naga's own VmRSS (not the child's) every 20 ms. naga's
 captured $NAGA_HOME/runs/<id>/output.log must hold exactly the bytes gen.py wrote.
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import select
 import shlex
@@ -51,6 +55,16 @@ write = sys.stdout.write
 pad = "x" * (LINE - 14)
 for i in range(total):
     write(f"{i:012d} {pad}\\n")
+"""
+METRIC_GEN_PY = """\
+import sys
+
+LINE = 80
+total = int(float(sys.argv[1]) * 1024 * 1024) // LINE
+write = sys.stdout.write
+for i in range(total):
+    head = f"step {i} loss={1 / (i + 1):.6f} acc={i % 1000 / 1000:.4f} "
+    write(head + "x" * (LINE - 1 - len(head)) + "\\n")
 """
 # Started by `script` or tmux, times the command it is given and samples that command's own
 # VmRSS (naga's, when it is `naga run ...`); writes "seconds peak_MiB exit_code cpu_seconds"
@@ -178,6 +192,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--mb", type=float, default=200, help="MiB the child writes (default 200)")
     parser.add_argument("--tty-mb", type=float, default=24, help="MiB on a terminal (default 24)")
     parser.add_argument("--tmux-mb", type=float, default=12, help="MiB inside tmux (default 12)")
+    parser.add_argument(
+        "--scalars-mb", type=float, default=20, help="MiB of metric lines (default 20)"
+    )
     parser.add_argument("--reps", type=int, default=3, help="repetitions, median (default 3)")
     parser.add_argument(
         "--only", choices=PARTS, action="append", help="run only these parts (repeatable)"
@@ -447,11 +464,50 @@ def bench_latency(python: Path, naga: Path, args: argparse.Namespace) -> None:
     )
 
 
+def bench_scalars(python: Path, naga: Path, args: argparse.Namespace) -> None:
+    mb = args.scalars_mb
+    print(f"\nscalars: {mb:g} MiB of 80-byte metric lines through pipes, {args.reps} reps")
+    rows: dict[str, list[Sample]] = {"without naga": [], "naga run": [], "--no-scalars": []}
+    gen = [python, "gen.py", f"{mb:g}"]
+    lines = int(mb * 1024 * 1024) // 80
+    with project("naga", {"gen.py": METRIC_GEN_PY}) as p:
+        out = p.root / "out"
+        for _ in range(args.reps):
+            rows["without naga"].append(run_sampled(gen, out, p.env(), p.proj))
+            rows["naga run"].append(run_sampled([naga, "run", "--", *gen], out, p.env(), p.proj))
+            (state,) = p.store.glob("runs/*/metrics/main/state.json")
+            summary = json.loads(state.read_text())["metrics"]
+            if summary["loss"]["count"] != lines or summary["acc"]["step"] != lines - 1:
+                raise AssertionError(f"points recorded: {summary}, not {lines} each")
+            shutil.rmtree(p.store / "runs")
+            off = [naga, "run", "--no-scalars", "--", *gen]
+            rows["--no-scalars"].append(run_sampled(off, out, p.env(), p.proj))
+            shutil.rmtree(p.store / "runs")
+            print("  " + "  ".join(f"{k} {v[-1].wall_s:6.2f} s" for k, v in rows.items()))
+    base = statistics.median(s.wall_s for s in rows["without naga"])
+    table = [
+        [
+            label,
+            f"{statistics.median(s.wall_s for s in xs):.2f}",
+            f"{max(s.max_rss_mb for s in xs):.1f}",
+        ]
+        for label, xs in rows.items()
+    ]
+    print_rows(
+        f"metric lines, {mb:g} MiB ({lines} lines, 2 points each)",
+        ["command", "median s", "RSS MB"],
+        table,
+    )
+    wall = statistics.median(s.wall_s for s in rows["naga run"])
+    print(f"naga run reading metrics: {wall / base:.2f}x the time without naga")
+
+
 PARTS: dict[str, Any] = {
     "pipe": bench_pipe,
     "terminal": bench_terminal,
     "tmux": bench_tmux,
     "latency": bench_latency,
+    "scalars": bench_scalars,
 }
 
 

@@ -62,8 +62,12 @@ class RunRequest:
         sys_interval: float | None = None,
         extra: dict[str, Any] | None = None,
         resume: str | None = None,
+        argv_params: bool = True,
+        scalars: bool | str = True,
     ) -> None:
         self.argv = argv
+        self.argv_params = argv_params  # params read from the command's arguments (argparams)
+        self.scalars = scalars  # metrics read from its output: True, False, or a --scalars regex
         self.resume = resume  # a run of `naga run` to continue as a new attempt
         self.extra = dict(extra or {})  # fields added to the record (a rerun's ``rerun_of``)
         self.name = name
@@ -85,6 +89,10 @@ def _base_meta(request: RunRequest, run_id: str, started: float) -> dict[str, An
         env=request.env,
     )
     meta["output"] = {"file": "output.log", "bytes": 0, "terminal": os.isatty(1) or os.isatty(2)}
+    if request.argv_params:  # the program's own params, logged through the SDK, win (sdkstate)
+        from .capture.argparams import argv_params
+
+        meta["params"] = argv_params(request.argv)
     meta.update(request.extra)
     return meta
 
@@ -117,6 +125,10 @@ def _check_request(request: RunRequest) -> None:
         if not tag.strip():
             raise UsageError("--tag must not be empty")
     liveness.heartbeat_interval()  # a malformed NAGA_HEARTBEAT_INTERVAL stops here, not later
+    if isinstance(request.scalars, str):  # a bad --scalars pattern stops here
+        from .capture.scalars import compile_pattern
+
+        compile_pattern(request.scalars)
     request.sys_interval = sys_interval(request.sys_interval)
 
 
@@ -260,6 +272,7 @@ class _Recorder:
         self.sampler: SystemSampler | None = None
         self.packages: PackagesProbe | None = None
         self.child_env: dict[str, str] = {}
+        self.scanner: Any = None  # capture.scalars.Scanner, when the output is scanned
 
     def begin(self) -> None:
         """Write the record as running; if the store cannot take it, the command runs anyway
@@ -323,9 +336,51 @@ class _Recorder:
                 log_fd=log_fd,
                 cwd=self.request.cwd,
                 on_spawn=self._started,
+                on_output=self._scanner(),
             )
         finally:
             os.close(log_fd)
+
+    def _scanner(self) -> Callable[[int, bytearray, int], None] | None:
+        """What reads metrics from the command's output (``capture.scalars``), or None."""
+        if self.request.scalars is False:
+            return None
+        from .capture.scalars import STREAM, Scanner
+
+        pattern = self.request.scalars if isinstance(self.request.scalars, str) else None
+
+        def open_stream() -> Any:  # on the first point found: nothing to import before
+            from .sdk.stream import Stream
+            from .store.sdkstate import attempt_stream
+
+            name = attempt_stream(STREAM, self._attempt())
+            directory = os.path.join(self.layout.metrics_dir(self.run_id), name)
+            return Stream(directory, self._touch)
+
+        self.scanner = Scanner(open_stream, pattern)
+        return self.scanner.feed  # type: ignore[no-any-return]
+
+    def _attempt(self) -> int:
+        attempts = self.meta.get("attempts")
+        return len(attempts) if isinstance(attempts, list) and attempts else 1
+
+    def _touch(self) -> None:
+        try:
+            touch_marker(self.layout, self.run_id)
+        except StoreError:
+            pass
+
+    def _settle_scalars(self) -> None:
+        """The scanned points become the run's metrics unless the SDK logged its own."""
+        if self.scanner is None:
+            return
+        from .capture.scalars import settle
+
+        try:
+            self.scanner.close()
+            settle(self.layout.metrics_dir(self.run_id), self._attempt())
+        except (OSError, StoreError):
+            pass  # the output's metrics are lost; the run's record matters more
 
     def finish(self, outcome: Outcome) -> None:
         """Write the final record. Nothing here may keep that write from happening."""
@@ -348,6 +403,7 @@ class _Recorder:
             wait = 2.0 if outcome.forwarded else 30.0  # Ctrl-C: the user wants naga gone
             self.meta.update(self.packages.collect(wait))
         _finish_meta(self.meta, outcome, self.started + duration, duration)
+        self._settle_scalars()
         if os.path.isdir(self.layout.metrics_dir(self.run_id)):
             from .store.sdkstate import merge_sdk_state
 

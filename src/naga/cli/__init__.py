@@ -39,7 +39,12 @@ def _ls(params: dict[str, object]) -> int:
     return 0
 
 
-RUN_OPTIONS = ("--name", "--tag", "--sys-interval", "--require-clean")
+RUN_FLAGS = {
+    "--require-clean": "require_clean",
+    "--no-params": "no_params",
+    "--no-scalars": "no_scalars",
+}
+RUN_OPTIONS = ("--name", "--tag", "--sys-interval", "--scalars", *RUN_FLAGS)
 
 
 def _fast_run_args(args: list[str]) -> dict[str, object] | None:
@@ -54,14 +59,14 @@ def _fast_run_args(args: list[str]) -> dict[str, object] | None:
         if not arg.startswith("-"):
             return {**params, "command": args[i:]}
         option, eq, value = arg.partition("=")
-        if option not in RUN_OPTIONS:
-            return None
-        if option == "--require-clean":  # a flag: no value
+        if option in RUN_FLAGS:  # a flag: no value
             if eq:
                 return None
-            params["require_clean"] = True
+            params[RUN_FLAGS[option]] = True
             i += 1
             continue
+        if option not in RUN_OPTIONS:
+            return None
         if not eq:
             if i + 1 >= len(args):
                 return None
@@ -71,6 +76,8 @@ def _fast_run_args(args: list[str]) -> dict[str, object] | None:
             params["name"] = value
         elif option == "--tag":
             params["tags"].append(value)  # type: ignore[attr-defined]
+        elif option == "--scalars":
+            params["scalars"] = value
         else:
             try:
                 params["sys_interval"] = float(value)

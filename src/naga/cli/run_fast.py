@@ -86,6 +86,10 @@ def run_fast(
     command: list[str],
     sys_interval: float | None = None,
     require_clean: bool = False,
+    *,
+    no_params: bool = False,
+    scalars: str | None = None,
+    no_scalars: bool = False,
 ) -> int:
     """``naga run`` without click: the exit code to exit with, errors reported in one line,
     before the end line, so the summary stays last."""
@@ -100,6 +104,8 @@ def run_fast(
             name=name,
             tags=tags,
             sys_interval=sys_interval,
+            argv_params=not no_params,
+            scalars=False if no_scalars else (True if scalars is None else scalars),
         )
         if os.environ.get("SLURM_JOB_ID"):  # a requeued job continues the run it was in
             request.resume = _requeued_run(request)

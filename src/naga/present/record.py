@@ -71,6 +71,7 @@ def run_record(
         Section("Metrics", tuple(_metrics(meta.get("metric_stats"), layout, run_id))),
         Section("Artifacts", tuple(_artifacts(list_artifacts(layout.run_dir(run_id))))),
         Section("Traceback", tuple(_traceback(meta.get("traceback")))),
+        Section("Output, last lines", tuple(_last_output(meta, layout.output(run_id)))),
     ]
     return [s for s in sections if s.rows]
 
@@ -280,6 +281,44 @@ def _metrics(stats: dict[str, Any] | None, layout: StoreLayout, run_id: str) -> 
 def _artifacts(found: list[tuple[str, int]]) -> Iterator[Row]:
     for name, nbytes in found:
         yield _row(None, inert(name), (f" ({size(nbytes)})", "dim"))
+
+
+OUTPUT_TAIL_LINES = 20
+OUTPUT_TAIL_BYTES = 1 << 16
+_CONTROL_SEQUENCE = r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])"
+
+
+def _last_output(meta: dict[str, Any], path: str) -> Iterator[Row]:
+    """A failed or crashed wrapped command's last lines, where an SDK run shows its
+    traceback: what the program printed last is usually why. Redraws (``\r``) are shown in
+    their final state, colour codes dropped, the rest ``inert``."""
+    if meta.get("status") not in ("failed", "crashed") or meta.get("traceback"):
+        return
+    if not isinstance(meta.get("output"), dict):
+        return
+    for line in output_tail(path):
+        yield _row(None, (inert(line.expandtabs()), "dim"))
+
+
+def output_tail(path: str, count: int = OUTPUT_TAIL_LINES) -> list[str]:
+    """The last ``count`` lines of a captured output log as a terminal last showed them."""
+    import re
+
+    try:
+        with open(path, "rb") as f:
+            size_now = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size_now - OUTPUT_TAIL_BYTES))
+            data = f.read(OUTPUT_TAIL_BYTES)
+    except OSError:
+        return []
+    text = re.sub(_CONTROL_SEQUENCE, "", data.decode("utf-8", "replace"))
+    found = text.replace("\r\n", "\n").rstrip("\n").split("\n")
+    if size_now > OUTPUT_TAIL_BYTES:
+        found = found[1:]  # the first line was cut by the seek
+    lines = [line.rstrip("\r").rpartition("\r")[2] for line in found]
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return lines[-count:]
 
 
 def _traceback(text: object) -> Iterator[Row]:
