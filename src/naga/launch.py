@@ -357,7 +357,12 @@ class _Recorder:
             directory = os.path.join(self.layout.metrics_dir(self.run_id), name)
             return Stream(directory, self._touch)
 
-        self.scanner = Scanner(open_stream, pattern)
+        def check_key(key: str) -> str:  # the series' own rule, imported on the first key
+            from .sdk.series import check_key
+
+            return check_key(key)
+
+        self.scanner = Scanner(open_stream, pattern, check_key)
         return self.scanner.feed  # type: ignore[no-any-return]
 
     def _attempt(self) -> int:

@@ -53,7 +53,7 @@ def new_record(
         "finished_at": None,
         "duration_s": None,
         "host": liveness.hostname(),
-        "user": environment.user_name(),
+        "user": liveness.user_name(),
         "pid": os.getpid(),
         "git": None,
         "python": None,

@@ -64,15 +64,6 @@ def selected_env(environ: dict[str, str] | None = None) -> dict[str, str]:
     return dict(sorted(mask_env(chosen).items()))
 
 
-def user_name() -> str | None:
-    try:
-        import pwd
-
-        return pwd.getpwuid(os.getuid()).pw_name
-    except (ImportError, KeyError):
-        return os.environ.get("USER") or os.environ.get("LOGNAME")
-
-
 def _is_python_name(name: str) -> bool:
     """python, python3, python3.11, pypy3 ..."""
     for prefix in ("python", "pypy"):

@@ -181,10 +181,18 @@ def pattern_points(pattern: re.Pattern[str], text: str) -> list[tuple[int | None
 
 class Scanner:
     """Reads the command's output chunk by chunk (``feed``) and logs the points it finds into
-    a metrics stream made on the first point (``open_stream``)."""
+    a metrics stream made on the first point (``open_stream``). ``check_key`` is the metric
+    store's own rule for a key (a ValueError refuses it), given by the caller: the series format
+    lives above this package."""
 
-    def __init__(self, open_stream: Callable[[], Any], pattern: str | None = None) -> None:
+    def __init__(
+        self,
+        open_stream: Callable[[], Any],
+        pattern: str | None = None,
+        check_key: Callable[[str], str] = str,
+    ) -> None:
         self.open_stream = open_stream
+        self.check_key = check_key
         self.pattern = compile_pattern(pattern) if pattern is not None else None
         self.pending: dict[int, bytes] = {}  # per output: its unfinished last line
         self.stream: Any = None
@@ -224,8 +232,7 @@ class Scanner:
             except Exception:  # a full disk: the command runs on, without output scalars
                 self.failed = True
                 return
-        from ..sdk.series import check_key
-
+        check_key = self.check_key
         now = time.time()
         counts, extend = self.counts, self.stream.extend
         group: dict[str, float] = {}  # a line's pairs, logged as one call (half the memory)

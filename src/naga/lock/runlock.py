@@ -176,8 +176,8 @@ def snapshot_repos(
 
 
 def environment_summary() -> dict[str, Any]:
-    from ..capture.environment import selected_env, user_name
-    from ..store.liveness import hostname
+    from ..capture.environment import selected_env
+    from ..store.liveness import hostname, user_name
 
     return {
         "host": hostname(),

@@ -148,7 +148,7 @@ def origin(meta: dict[str, Any]) -> str | None:
     """``user@host`` of a run recorded by another user or on another host; None for one
     recorded here by this user. A record that does not say counts as another's."""
     user, host = meta.get("user"), meta.get("host")
-    if user == environment.user_name() and host == liveness.hostname() and user and host:
+    if user == liveness.user_name() and host == liveness.hostname() and user and host:
         return None
     return f"{user if isinstance(user, str) else '?'}@{host if isinstance(host, str) else '?'}"
 

@@ -95,8 +95,7 @@ def edits_dir(layout: StoreLayout, run_id: str) -> str:
 
 
 def _author() -> str:
-    from ..capture.environment import user_name
-    from .liveness import hostname
+    from .liveness import hostname, user_name
 
     return f"{user_name() or '?'}@{hostname()}"
 

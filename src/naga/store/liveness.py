@@ -43,6 +43,16 @@ def hostname() -> str:
     return os.uname().nodename
 
 
+def user_name() -> str | None:
+    """The login name of who runs this process (recorded with each run and edit)."""
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError):
+        return os.environ.get("USER") or os.environ.get("LOGNAME")
+
+
 def boot_id() -> str | None:
     try:
         with open("/proc/sys/kernel/random/boot_id") as f:
