@@ -14,6 +14,7 @@ from typing import Any
 
 from ..notices import Notice, Reporter, log_notice
 from .grammar import check_command, fill_command, parse_params, points, typed
+from .search import SearchSpec, reopen_search, slots
 from .sweepdir import Sweep, create_sweep, find_by_key, sweep_key
 
 
@@ -25,11 +26,15 @@ def prepare_command_sweep(
     seed: int | None = None,
     new: bool = False,
     backend: dict[str, Any] | None = None,
+    search: SearchSpec | None = None,
     report: Reporter = log_notice,
 ) -> tuple[Sweep, bool]:
-    """The sweep of ``command`` over ``specs``: reopened when launched before, else new."""
+    """The sweep of ``command`` over ``specs``: reopened when launched before, else new.
+    ``search``: an adaptive search (``--search``), whose points Optuna chooses as it goes."""
     params = parse_params(specs)
     check_command(command, params)
+    if search is not None:
+        return prepare_search(search, command, backend=backend, new=new, report=report)
     definition = {
         "kind": "command",
         "cwd": os.getcwd(),
@@ -65,4 +70,37 @@ def prepare_command_sweep(
     extra = {"random": n_random, "seed": drawn_seed}
     return create_sweep(
         "command", tasks, key=key, program=program, backend=backend, extra=extra, new=True
+    )
+
+
+def prepare_search(
+    search: SearchSpec,
+    command: Sequence[str],
+    *,
+    backend: dict[str, Any] | None,
+    new: bool,
+    report: Reporter = log_notice,
+) -> tuple[Sweep, bool]:
+    """A search sweep of ``command``: ``--trials`` slots and the study's definition. The same
+    search launched again (``--trials`` aside) reopens it, with as many slots as it asks."""
+    definition = {
+        "kind": "command",
+        "cwd": os.getcwd(),
+        "command": list(command),
+        "search": {**search.doc(), "trials": None},
+    }
+    key = sweep_key(definition)
+    if not new:
+        found = find_by_key(key)
+        if found is not None:
+            return reopen_search(found, search.trials, report), True
+    program = {"command": list(command), "params": list(search.space)}
+    return create_sweep(
+        "command",
+        slots(search.trials, "command"),
+        key=key,
+        program=program,
+        backend=backend,
+        extra={"search": search.doc()},
+        new=True,
     )

@@ -49,8 +49,9 @@ def dispatch(
     a sweep made for it is removed again, and a reopened one's failed tasks stay failed."""
     from .sweepdir import discard_sweep
 
-    if reopened and not dry_run:
-        sweep.pool.reopen_failed()  # launched again: its failed tasks run again
+    if reopened and not dry_run and not sweep.doc.get("search"):
+        # launched again: its failed tasks run again (a search's failed trial is a trial told)
+        sweep.pool.reopen_failed()
     if slurm:
         try:
             result = submit(

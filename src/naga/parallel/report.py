@@ -71,13 +71,14 @@ def summary_rows(sweep: Sweep, metrics: Sequence[str]) -> tuple[list[str], list[
     states = sweep.pool.state()
     keys: list[str] = []
     for task in sweep.tasks:
-        keys += [k for k in task_values(sweep, task) if k not in keys]
+        values = outcomes.get(task["index"], {}).get("params") or task_values(sweep, task)
+        keys += [k for k in values if k not in keys]
     headers = ["TASK", *keys, "STATUS", *metrics, "DURATION", "RUN"]
     rows = []
     for task in sweep.tasks:
         outcome = outcomes.get(task["index"], {})
         record = _record(sweep, outcome.get("run_id"))
-        values = task_values(sweep, task)
+        values = outcome.get("params") or task_values(sweep, task)  # a search: its trial's
         found = record.get("metrics") or {}
         rows.append(
             [
@@ -128,5 +129,9 @@ def outcome_report(sweep: Sweep, metrics: Sequence[str] = ()) -> tuple[str, list
         if outcome.get("status") == "failed" and outcome.get("error"):
             run = f" (run {outcome['run_id']})" if outcome.get("run_id") else ""
             lines.append(f"naga: task {index} failed{run}: {inert(outcome['error'])}")
-    code = 0 if found.get("completed", 0) == len(sweep.tasks) else 1
+    code = 0 if found.get("completed", 0) + found.get("pruned", 0) == len(sweep.tasks) else 1
+    if sweep.doc.get("search"):
+        from .search import best_lines
+
+        lines += best_lines(sweep)
     return summary_table(sweep, metrics), lines, code

@@ -26,7 +26,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from ..ending import WITNESS, Ending, decide, exit_for
 from ..errors import NagaError, NoActiveRun
@@ -160,7 +160,7 @@ class Run:
         self._token = _current.set(self)
         return self
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
         if self._token is not None:
             try:
                 _current.reset(self._token)
@@ -178,7 +178,7 @@ class Run:
             replaced = exit_for(exc, ending)
             if replaced is not None:  # Lightning's sys.exit(1) after Ctrl-C exits 130
                 raise replaced
-        return False
+        return ending.status == "pruned"  # a search pruned the trial: a clean ending
 
     def start(self) -> Run:
         """Start the run without a ``with`` block (a notebook, a callback): end it with
@@ -261,6 +261,10 @@ class Run:
         self._stream = Stream(directory, on_state=self._touch)
         self._extend = self._stream.extend
         self._next_step = self._stream.next_step()  # a stream reopened continues its steps
+        if os.environ.get("NAGA_TRIAL"):  # a trial of a search: its objective is reported
+            from .trial import attach_reporter
+
+            attach_reporter(self)
         if self._mode != "own":  # a worker may leave through os._exit: flush on its way out
             _register_mp_finalizer(self._flush_quietly)
 

@@ -12,7 +12,7 @@ from ..text import printable
 from .conditions import Condition
 from .timefmt import iso_from_ts
 
-STATUSES = ("running", "completed", "failed", "cancelled", "crashed")
+STATUSES = ("running", "completed", "failed", "cancelled", "crashed", "pruned")
 _SPAN = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d|w)$")
 _SPAN_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
