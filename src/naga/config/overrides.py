@@ -33,6 +33,12 @@ PARALLEL_OPTIONS = frozenset(
         "--after",
         "--dry-run",
         "--new-sweep",
+        "--search",
+        "--trials",
+        "--minimize",
+        "--maximize",
+        "--prune",
+        "--param",
     }
 )
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..notices import Notice, Reporter, log_notice
 from .grammar import check_command, fill_command, parse_params, points, typed
-from .search import SearchSpec, reopen_search, slots
+from .search import SearchSpec, prepare_search, slots
 from .sweepdir import Sweep, create_sweep, find_by_key, sweep_key
 
 
@@ -34,7 +34,15 @@ def prepare_command_sweep(
     params = parse_params(specs)
     check_command(command, params)
     if search is not None:
-        return prepare_search(search, command, backend=backend, new=new, report=report)
+        return prepare_search(
+            search,
+            {"kind": "command", "cwd": os.getcwd(), "command": list(command)},
+            program={"command": list(command), "params": list(specs)},
+            tasks=slots(search.trials, "command"),
+            backend=backend,
+            new=new,
+            report=report,
+        )
     definition = {
         "kind": "command",
         "cwd": os.getcwd(),
@@ -70,37 +78,4 @@ def prepare_command_sweep(
     extra = {"random": n_random, "seed": drawn_seed}
     return create_sweep(
         "command", tasks, key=key, program=program, backend=backend, extra=extra, new=True
-    )
-
-
-def prepare_search(
-    search: SearchSpec,
-    command: Sequence[str],
-    *,
-    backend: dict[str, Any] | None,
-    new: bool,
-    report: Reporter = log_notice,
-) -> tuple[Sweep, bool]:
-    """A search sweep of ``command``: ``--trials`` slots and the study's definition. The same
-    search launched again (``--trials`` aside) reopens it, with as many slots as it asks."""
-    definition = {
-        "kind": "command",
-        "cwd": os.getcwd(),
-        "command": list(command),
-        "search": {**search.doc(), "trials": None},
-    }
-    key = sweep_key(definition)
-    if not new:
-        found = find_by_key(key)
-        if found is not None:
-            return reopen_search(found, search.trials, report), True
-    program = {"command": list(command), "params": list(search.space)}
-    return create_sweep(
-        "command",
-        slots(search.trials, "command"),
-        key=key,
-        program=program,
-        backend=backend,
-        extra={"search": search.doc()},
-        new=True,
     )

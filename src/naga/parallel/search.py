@@ -423,3 +423,30 @@ def best_lines(sweep: Sweep) -> list[str]:
     else:
         lines.append(f"naga: importance: not computed ({found['importance_error']})")
     return lines
+
+
+def prepare_search(
+    search: SearchSpec,
+    definition: Mapping[str, Any],
+    *,
+    program: Mapping[str, Any],
+    tasks: list[dict[str, Any]],
+    backend: dict[str, Any] | None,
+    new: bool,
+    report: Any = None,
+) -> tuple[Sweep, bool]:
+    """A search sweep: ``--trials`` slots and the study's definition. The same search
+    launched again (whatever its ``--trials``) reopens it, with as many slots as it asks."""
+    from ..notices import log_notice
+    from .sweepdir import create_sweep, find_by_key, sweep_key
+
+    key = sweep_key({**definition, "search": {**search.doc(), "trials": None}})
+    if not new:
+        found = find_by_key(key)
+        if found is not None:
+            return reopen_search(found, search.trials, report or log_notice), True
+    kind = str(definition["kind"])
+    extra = {"search": search.doc()}
+    return create_sweep(
+        kind, tasks, key=key, program=program, backend=backend, extra=extra, new=True
+    )
