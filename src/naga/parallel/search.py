@@ -202,44 +202,81 @@ class Searcher:
         self.dists = distributions(spec.params())
 
     def ask(self, slot: int, attempt: int) -> Any:
-        """The slot's trial: the parameters of its unfinished earlier trial, else new ones."""
-        earlier = self._unfinished(slot)
+        """The slot's trial: its earlier trial when that one was told already (its worker
+        died before the pool heard: nothing runs again), the parameters of its unfinished
+        earlier trial, else new ones. A trial is made with its slot named in it, in one
+        storage call, so a worker killed at any moment leaves no trial without a slot."""
+        told, unfinished = self._earlier(slot)
+        if told is not None:
+            return told
         if self.spec.seed is not None:  # repeatable, yet not the same draws in every worker
             seed = random.Random(f"{self.spec.seed}:{slot}:{attempt}").getrandbits(32)
             self.study.sampler = sampler_of(self.spec, self.optuna, seed)
-        trial = self._again(earlier) if earlier is not None else self.study.ask(self.dists)
-        trial.set_user_attr("naga.task", slot)
-        trial.set_user_attr("naga.attempt", attempt)
-        return trial
+        attrs: dict[str, Any] = {"naga.task": slot, "naga.attempt": attempt}
+        params: dict[str, Any] = {}
+        dists: dict[str, Any] = {}
+        if unfinished is not None:
+            storage = self.study._storage
+            storage.set_trial_user_attr(unfinished._trial_id, "naga.requeued", True)
+            storage.set_trial_state_values(unfinished._trial_id, self.optuna.trial.TrialState.FAIL)
+            if set(unfinished.params) == set(self.dists):  # else it died while being sampled
+                params, dists = dict(unfinished.params), dict(unfinished.distributions)
+                attrs["naga.retry_of"] = unfinished.number
+        return self._new_trial(params, dists, attrs)
 
-    def _unfinished(self, slot: int) -> Any:
+    def _earlier(self, slot: int) -> tuple[Any, Any]:
+        """The slot's trial already told (not requeued), and its trial still RUNNING."""
         state = self.optuna.trial.TrialState
-        for trial in self.study.get_trials(deepcopy=False, states=(state.RUNNING,)):
-            if trial.user_attrs.get("naga.task") == slot:
-                return trial
-        return None
+        told = unfinished = None
+        for trial in self.study.get_trials(deepcopy=False):
+            attrs = trial.user_attrs
+            if attrs.get("naga.task") != slot or attrs.get("naga.requeued"):
+                continue
+            if trial.state == state.RUNNING:
+                unfinished = trial
+            elif trial.state in (state.COMPLETE, state.PRUNED, state.FAIL):
+                told = trial
+        return told, unfinished
 
-    def _again(self, earlier: Any) -> Any:
-        """A new RUNNING trial with ``earlier``'s parameters; ``earlier`` is told FAIL."""
+    def _new_trial(
+        self, params: dict[str, Any], dists: dict[str, Any], attrs: dict[str, Any]
+    ) -> Any:
+        """A RUNNING trial holding ``attrs`` from the start; the parameters not given are
+        sampled as ``Study.ask`` samples them."""
+        import datetime
+
         optuna = self.optuna
-        storage = self.study._storage
-        storage.set_trial_user_attr(earlier._trial_id, "naga.requeued", True)
-        storage.set_trial_state_values(earlier._trial_id, optuna.trial.TrialState.FAIL)
         template = optuna.trial.FrozenTrial(
             number=-1,
             state=optuna.trial.TrialState.RUNNING,
             value=None,
-            datetime_start=None,
+            datetime_start=datetime.datetime.now(),
             datetime_complete=None,
-            params=dict(earlier.params),
-            distributions=dict(earlier.distributions),
-            user_attrs={"naga.retry_of": earlier.number},
+            params=params,
+            distributions=dists,
+            user_attrs=attrs,
             system_attrs={},
             intermediate_values={},
             trial_id=-1,
         )
-        trial_id = storage.create_new_trial(self.study._study_id, template_trial=template)
-        return optuna.trial.Trial(self.study, trial_id)
+        self.study._thread_local.cached_all_trials = None  # as Study.ask: see every trial
+        trial_id = self.study._storage.create_new_trial(self.study._study_id, template)
+        trial = optuna.trial.Trial(self.study, trial_id)
+        for name, dist in self.dists.items():
+            if name not in params:
+                trial._suggest(name, dist)
+        return trial
+
+    def told(self, trial: Any) -> dict[str, Any]:
+        """The outcome of a slot whose trial was told before its worker died."""
+        status = {"COMPLETE": "completed", "PRUNED": "pruned"}.get(trial.state.name, "failed")
+        found = {"status": status, "run_id": trial.user_attrs.get("naga.run"), "error": None}
+        found.update(trial=trial.number, params=self._params(trial))
+        if trial.state.name == "COMPLETE":
+            found["value"] = trial.value
+        elif status == "failed":
+            found["error"] = trial.user_attrs.get("naga.error")
+        return found
 
     def task(self, slot: dict[str, Any], trial: Any) -> dict[str, Any]:
         """The slot as a task of its sweep's kind, with the trial's values."""

@@ -177,6 +177,8 @@ def _searching(sweep: Sweep, runner: TaskRunner) -> TaskRunner:
     def run_trial(sweep: Sweep, slot: dict[str, Any]) -> dict[str, Any]:
         attempt = _current.attempt if _current is not None else 0
         trial = searcher.ask(slot["index"], attempt)
+        if not isinstance(trial, searcher.optuna.trial.Trial):  # told before its worker died
+            return searcher.told(trial)
         reporter = searcher.reporter(trial)
         task = {**searcher.task(slot, trial), "trial_env": searcher.trial_env(reporter)}
         set_in_process(reporter)

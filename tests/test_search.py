@@ -1,0 +1,268 @@
+"""Adaptive search (``--search``) with the real Optuna: a study finds the optimum of a known
+objective, its pruner stops trials early in-process, and a study whose launcher and workers are
+killed mid-way ends, once launched again, with exactly ``--trials`` finished trials.
+
+Each test is small (a few seconds): trials of a clicfg program run in the worker's own process,
+so only the command-sweep tests pay a process per trial.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Naga, naga_cmd, runs_json
+
+optuna = pytest.importorskip("optuna")
+
+PROGRAM = """
+import naga
+
+
+@naga.clicfg({"x": 0.0, "opt": "adam", "steps": 4, "save_dir": "out"})
+def main(cfg):
+    for step in range(cfg["steps"]):
+        penalty = 0.5 if cfg["opt"] == "sgd" else 0.0
+        naga.log({"loss": (cfg["x"] - 2) ** 2 + penalty + 1 / (step + 1)}, step=step)
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+SLOW = """
+import sys
+import time
+import naga
+
+x = float(sys.argv[1])
+with naga.run():
+    time.sleep(float(sys.argv[2]))
+    naga.log({"loss": (x - 2) ** 2})
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "train.py").write_text(PROGRAM)
+    (tmp_path / "slow.py").write_text(SLOW)
+    return tmp_path
+
+
+def launch(project: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "train.py", *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def study_of(store: Path) -> Any:
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    (sweep_dir,) = [p for p in (store / "sweeps").iterdir() if p.name.startswith("sw-")]
+    storage = JournalStorage(JournalFileBackend(str(sweep_dir / "study.journal")))
+    return optuna.load_study(study_name="naga", storage=storage)
+
+
+def test_a_study_finds_the_optimum_of_a_known_objective(project: Path, store: Path) -> None:
+    done = launch(
+        project,
+        *("--search", "tpe", "--trials", "24", "--minimize", "loss"),
+        *("--param", "x=range(-10,10)", "--param", "opt=adam,sgd"),
+    )
+    assert done.returncode == 0, done.stderr
+    best = next(line for line in done.stderr.splitlines() if line.startswith("naga: best:"))
+    study = study_of(store)
+    assert len(study.trials) == 24
+    assert abs(study.best_params["x"] - 2) < 1.5, best  # random points alone rarely get there
+    assert study.best_params["opt"] == "adam"
+    assert f"trial {study.best_trial.number}," in best
+    run_id = study.best_trial.user_attrs["naga.run"]
+    assert f"(run {run_id})" in best
+    assert "naga: importance: x " in done.stderr  # Optuna's own, x far ahead of opt
+    saved = sorted(p.name for p in (project / "out").iterdir())
+    assert saved[:3] == ["trial-0", "trial-1", "trial-10"]  # each trial its own save_dir
+
+
+def test_the_pruner_stops_a_trial_in_process_and_the_run_ends_pruned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, naga: Naga
+) -> None:
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    import naga as sdk
+
+    journal = str(tmp_path / "study.journal")
+    study = optuna.create_study(
+        storage=JournalStorage(JournalFileBackend(journal)), study_name="naga"
+    )
+    for _ in range(2):  # two finished trials, far better than the third
+        trial = study.ask()
+        for step in range(10):
+            trial.report(0.1, step)
+        study.tell(trial, 0.1)
+    third = study.ask()
+    found = {"journal": journal, "trial_id": third._trial_id, "objective": "loss"}
+    monkeypatch.setenv("NAGA_TRIAL", json.dumps({**found, "pruner": "median"}))
+    reached = -1
+    with sdk.run() as run:
+        for step in range(10):
+            sdk.log({"loss": 5.0, "other": 1.0}, step=step)
+            reached = step
+    assert reached == 0  # step 1 raised naga.Pruned, which naga.run ends cleanly
+    assert run.status == "pruned"
+    assert sdk.load(run.id).status == "pruned"
+    told = study_of_journal(journal).trials[2]
+    assert told.user_attrs["naga.pruned_at"] == 1
+    assert told.intermediate_values == {0: 5.0, 1: 5.0}
+    listed = runs_json(naga, "--status", "pruned")
+    assert [r["id"] for r in listed] == [run.id]
+
+
+def study_of_journal(journal: str) -> Any:
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    return optuna.load_study(study_name="naga", storage=JournalStorage(JournalFileBackend(journal)))
+
+
+def test_a_search_prunes_trials_of_a_program_and_tells_them_pruned(
+    project: Path, store: Path
+) -> None:
+    done = launch(
+        project,
+        *("--search", "random", "--trials", "8", "--minimize", "loss", "--prune", "median"),
+        *("--param", "x=range(-10,10)", "steps=20"),
+    )
+    assert done.returncode == 0, done.stderr
+    study = study_of(store)
+    states = [t.state.name for t in study.trials]
+    assert states.count("PRUNED") >= 2, states
+    assert states.count("PRUNED") + states.count("COMPLETE") == 8
+    pruned = next(t for t in study.trials if t.state.name == "PRUNED")
+    assert max(pruned.intermediate_values) < 19  # stopped early
+    assert "pruned" in done.stdout
+    record = json.loads(
+        subprocess.run(
+            naga_cmd("show", "--json", pruned.user_attrs["naga.run"]),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    assert record["status"] == "pruned"
+
+
+def test_bad_searches_are_refused_in_one_line(project: Path, naga: Naga) -> None:
+    cases = [
+        (["--search", "tpe", "--trials", "3", "x=range(0,1)"], "--minimize METRIC or --maximize"),
+        (["--search", "tpe", "--minimize", "l", "x=range(0,1)"], "--search needs --trials N"),
+        (["--search", "grid", "--trials", "3", "--minimize", "l", "x=range(0,1)"], "grid"),
+        (["--prune", "median", "x=1,2"], "go with --search SAMPLER"),
+        (["--search", "tpe", "--random", "3", "--trials", "3", "--minimize", "l", "x=1,2"], "two"),
+    ]
+    for args, message in cases:
+        done = naga("sweep", *args, "--", sys.executable, "slow.py", "{x}", "0", cwd=project)
+        err = done.stderr.decode()
+        assert done.returncode == 2, err
+        assert err.count("\n") == 1 and err.startswith("naga: error: ") and message in err, err
+    program = launch(project, "--search", "tpe", "--trials", "2", "--minimize", "loss")
+    assert program.returncode == 2
+    assert program.stderr.strip() == (
+        "train.py: error: --search needs parameters to search: NAME=log(LOW,HIGH) ..."
+    )
+    typo = launch(
+        project, "--search", "tpe", "--trials", "2", "--maximize", "loss", "--param", "y=1,2"
+    )
+    assert "--param y is not a key of the config" in typo.stderr
+
+
+def test_a_trial_without_its_metric_fails_and_sweep_show_says_so(project: Path, naga: Naga) -> None:
+    args = ("--search", "random", "--trials", "2", "--minimize", "acc", "x=1,2")
+    done = naga("sweep", *args, "--", sys.executable, "slow.py", "{x}", "0", cwd=project)
+    assert done.returncode == 1
+    err = done.stderr.decode()
+    assert "naga: study: 2 fail (minimize acc)" in err
+    assert "naga: no trial completed with a value yet" in err
+    shown = naga("sweep", "show", "latest", cwd=project)
+    assert shown.returncode == 0, shown.stderr
+    assert "no trial completed with a value yet" in shown.stdout.decode()
+    plain = naga("sweep", "x=1", "--", sys.executable, "slow.py", "{x}", "0", cwd=project)
+    assert plain.returncode == 0
+    refused = naga("sweep", "show", "latest", cwd=project)
+    assert refused.returncode == 1 and "is not a search" in refused.stderr.decode()
+
+
+def _pids_holding(pool: Path) -> set[int]:
+    pids = set()
+    for claim in pool.glob("claim.*"):
+        try:
+            pids.add(int(json.loads(claim.read_text())["pid"]))
+        except (ValueError, KeyError, OSError):
+            continue
+    return pids
+
+
+@pytest.mark.timeout(120)
+def test_a_relaunch_after_killing_everything_ends_with_exactly_the_trials(
+    project: Path, store: Path, naga: Naga
+) -> None:
+    trials = 6
+    args = [
+        *("sweep", "--search", "random", "--trials", str(trials), "--minimize", "loss"),
+        *("--n-jobs", "2", "x=range(-5,5)", "--", sys.executable, "slow.py", "{x}", "0.6"),
+    ]
+    launcher = subprocess.Popen(
+        naga_cmd(*args),
+        cwd=project,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    pool = None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # two trials done, two more running their command
+        sweeps = list((store / "sweeps").glob("sw-*")) if (store / "sweeps").exists() else []
+        pool = sweeps[0] / "pool" if sweeps else None
+        started = len(list(pool.glob("run.*"))) if pool is not None else 0
+        if started >= 4 and len(list(pool.glob("done.*"))) >= 2:  # type: ignore[union-attr]
+            break
+        time.sleep(0.05)
+    assert pool is not None
+    for pid in _pids_holding(pool) | {launcher.pid}:  # the launcher and its helper workers
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    launcher.wait()
+    done_before = len(list(pool.glob("done.*")))
+    assert done_before < trials
+    again = naga(*args, cwd=project, timeout=90)
+    assert again.returncode == 0, again.stderr
+    outcomes = [json.loads(p.read_text()) for p in pool.glob("done.*")]
+    assert len(outcomes) == trials
+    study = study_of(store)
+    kept = [t for t in study.trials if not t.user_attrs.get("naga.requeued")]
+    assert len(kept) == trials and all(t.state.name == "COMPLETE" for t in kept)
+    assert sorted(t.user_attrs["naga.task"] for t in kept) == list(range(trials))
+    requeued = [t for t in study.trials if t.user_attrs.get("naga.requeued")]
+    assert requeued  # the trials the killed workers held were run again, with their values
+    by_number = {t.number: t for t in study.trials}
+    for retry in (t for t in kept if "naga.retry_of" in t.user_attrs):
+        assert retry.params == by_number[retry.user_attrs["naga.retry_of"]].params
+    assert {t.user_attrs["naga.retry_of"] for t in kept if "naga.retry_of" in t.user_attrs} == {
+        t.number for t in requeued
+    }
+    runs = runs_json(naga, "--status", "completed")
+    assert len(runs) == trials  # a task's attempts are one run
