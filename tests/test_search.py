@@ -176,6 +176,13 @@ def test_bad_searches_are_refused_in_one_line(project: Path, naga: Naga) -> None
         err = done.stderr.decode()
         assert done.returncode == 2, err
         assert err.count("\n") == 1 and err.startswith("naga: error: ") and message in err, err
+    dry = naga(
+        *("sweep", "--dry-run", "--search", "tpe", "--trials", "5", "--minimize", "loss"),
+        *("--prune", "asha", "x=range(-5,5)", "--", sys.executable, "slow.py", "{x}", "0"),
+        cwd=project,
+    )
+    assert dry.returncode == 0, dry.stderr
+    assert "tpe search, 5 trials, minimize loss, pruned by asha: x=range(-5,5)" in str(dry.stdout)
     program = launch(project, "--search", "tpe", "--trials", "2", "--minimize", "loss")
     assert program.returncode == 2
     assert program.stderr.strip() == (

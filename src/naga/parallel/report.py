@@ -31,6 +31,15 @@ def task_label(sweep: Sweep, task: dict[str, Any]) -> str:
 
 def describe_tasks(sweep: Sweep) -> str:
     """The dry run's text: every task, its state, and what it would run."""
+    search = sweep.doc.get("search")
+    if search:  # its points are chosen as it runs: what it searches is all there is to say
+        space = " ".join(inert(text) for text in search["space"])
+        prune = f", pruned by {search['pruner']}" if search.get("pruner") else ""
+        return (
+            f"sweep {sweep.id}: {search['sampler']} search, {len(sweep.tasks)} trials,"
+            f" {search['direction']} {inert(search['objective'])}{prune}: {space}"
+            " (dry run: nothing is run or submitted)"
+        )
     states = sweep.pool.state()
     todo = sum(state != "completed" for state in states.values())
     lines = [
