@@ -11,20 +11,23 @@ fixed seed, 2 workers, each trial sleeping ``WORK`` seconds (its own work):
   ``hydra/launcher: joblib`` (n_jobs 2): the sweeper asks for 2 trials, waits for both, asks
   again (a batch barrier); every job gets its output directory and .hydra/ files.
 
-Each tool runs N1 and N2 trials; ``per trial`` is the marginal cost, (wall(N2) - wall(N1)) /
-(N2 - N1), so start-up and the final report (naga's importances import scikit-learn) cancel out;
-``overhead/trial`` is that minus the trial's own work shared by 2 workers (WORK / 2); ``trials
-/min`` is 60 / per trial. hydra-optuna-sweeper pins an old Optuna (2.10), so Hydra runs in a
-venv of its own, made on first use under ``~/.cache/naga-bench/venv-hydra-optuna``; naga runs
-in this interpreter (which needs Optuna: ``pip install 'naga-runs[search]'``).
+Each tool runs N trials; both keep the study's trial times (naga its journal file, Hydra an
+SQLite storage), so ``span`` is from the first trial's start to the last one's end: start-up
+and the final report (naga's importances import scikit-learn) stay out of it. ``trials/min`` is
+N / span; ``overhead/trial`` is span x 2 / N minus the trial's own work: what each trial costs a
+worker beyond its work. ``wall`` is the whole command, as the user waits for it.
+hydra-optuna-sweeper pins an old Optuna (2.10), so Hydra runs in a venv of its own, made on
+first use under ``~/.cache/naga-bench/venv-hydra-optuna``; naga runs in this interpreter (which
+needs Optuna: ``pip install 'naga-runs[search]'``).
 
-    python bench/bench_search.py [--n1 10] [--n2 40]
+    python bench/bench_search.py [--trials 40] [--rounds 1]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -41,6 +44,8 @@ PEER_PACKAGES = (
     "omegaconf==2.3.0",
     "hydra-optuna-sweeper==1.2.0",
     "hydra-joblib-launcher==1.2.0",
+    "sqlalchemy<2",  # Optuna 2.10's SQLite storage (the trials' times) predates SQLAlchemy 2
+    "alembic<1.14",
 )
 
 NAGA_PROGRAM = f"""
@@ -89,6 +94,7 @@ hydra:
     direction: minimize
     n_trials: 10
     n_jobs: 2
+    storage: sqlite:///study.db
     params:
       x: interval(-5, 5)
       y: interval(-5, 5)
@@ -118,58 +124,90 @@ def wall(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
     return took
 
 
-def measure_naga(trials: int) -> float:
+def naga_span(store: Path, trials: int) -> float:
+    import optuna
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    (journal,) = store.glob("sweeps/sw-*/study.journal")
+    study = optuna.load_study(
+        study_name="naga", storage=JournalStorage(JournalFileBackend(str(journal)))
+    )
+    done = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert len(done) == trials, len(done)
+    return (
+        max(t.datetime_complete for t in done) - min(t.datetime_start for t in done)
+    ).total_seconds()
+
+
+def hydra_span(database: Path, trials: int) -> float:
+    import sqlite3
+    from datetime import datetime
+
+    with sqlite3.connect(database) as db:
+        rows = db.execute(
+            "SELECT datetime_start, datetime_complete FROM trials WHERE state = 'COMPLETE'"
+        ).fetchall()
+    assert len(rows) == trials, len(rows)
+    starts = [datetime.fromisoformat(a) for a, _ in rows]
+    ends = [datetime.fromisoformat(b) for _, b in rows]
+    return (max(ends) - min(starts)).total_seconds()
+
+
+def measure_naga(trials: int) -> tuple[float, float]:
     with project("naga", {"obj.py": NAGA_PROGRAM}) as p:
         env = {**p.env(), "PYTHONPATH": str(REPO / "src")}
         cmd = [sys.executable, "obj.py", "--search", "tpe", "--trials", str(trials)]
         cmd += ["--minimize", "loss", "--n_jobs", "2", "--new-sweep"]
         cmd += ["--param", "x=range(-5,5)", "--param", "y=range(-5,5)"]
-        return wall(cmd, p.proj, env)
+        return wall(cmd, p.proj, env), naga_span(p.store, trials)
 
 
-def measure_hydra(python: Path, trials: int) -> float:
+def measure_hydra(python: Path, trials: int) -> tuple[float, float]:
     files = {"obj.py": HYDRA_PROGRAM, "config.yaml": HYDRA_CONFIG}
     with project("hydra", files) as p:
         cmd = [str(python), "obj.py", "-m", f"hydra.sweeper.n_trials={trials}"]
         took = wall(cmd, p.proj, p.env())
         jobs = list((p.proj / "multirun").glob("*/*/*/.hydra"))
         assert len(jobs) == trials, len(jobs)
-        return took
+        return took, hydra_span(p.proj / "study.db", trials)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--n1", type=int, default=10)
-    parser.add_argument("--n2", type=int, default=40)
+    parser.add_argument("--trials", type=int, default=40)
+    parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
     python = peer_python()
-    results = {
-        "naga --search tpe --n_jobs 2": [measure_naga(n) for n in (args.n1, args.n2)],
-        "hydra optuna sweeper, joblib 2": [measure_hydra(python, n) for n in (args.n1, args.n2)],
-    }
-    rows, per_trial = [], {}
-    for label, (small, large) in results.items():
-        marginal = (large - small) / (args.n2 - args.n1)
-        per_trial[label] = marginal
-        overhead = marginal - WORK / 2
+    n = args.trials
+    results: dict[str, list[tuple[float, float]]] = {"naga --search tpe --n_jobs 2": []}
+    results["hydra optuna sweeper, joblib 2"] = []
+    for _ in range(args.rounds):  # interleaved: both tools see the same load
+        results["naga --search tpe --n_jobs 2"].append(measure_naga(n))
+        results["hydra optuna sweeper, joblib 2"].append(measure_hydra(python, n))
+    rows, per_minute = [], {}
+    for label, samples in results.items():
+        took = statistics.median(s[0] for s in samples)
+        span = statistics.median(s[1] for s in samples)
+        per_minute[label] = n / span * 60
+        overhead = span * 2 / n - WORK
         rows.append(
             [
                 label,
-                f"{small:.2f}",
-                f"{large:.2f}",
-                f"{marginal * 1000:.0f}",
+                f"{took:.2f}",
+                f"{span:.2f}",
+                f"{per_minute[label]:.0f}",
                 f"{overhead * 1000:.0f}",
-                f"{60 / marginal:.0f}",
             ]
         )
-    print(f"{os.cpu_count()} cores; each trial works {WORK * 1000:.0f} ms; 2 workers")
+    print(f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; {n} trials of")
+    print(f"{WORK * 1000:.0f} ms work on 2 workers; medians of {args.rounds} round(s)")
     print_rows(
-        f"adaptive search, {args.n1} and {args.n2} trials",
-        ["tool", f"wall {args.n1} s", f"wall {args.n2} s", "per trial ms", "overhead ms", "/min"],
+        "adaptive search",
+        ["tool", "wall s", "span s", "trials/min", "overhead/trial ms"],
         rows,
     )
-    naga, hydra = per_trial.values()
-    print(f"hydra / naga time per trial: {hydra / naga:.2f}x (trials per minute: naga / hydra)")
+    naga, hydra = per_minute.values()
+    print(f"naga / hydra trials per minute: {naga / hydra:.2f}x")
     return 0
 
 

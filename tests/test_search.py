@@ -99,19 +99,10 @@ def test_a_study_finds_the_optimum_of_a_known_objective(project: Path, store: Pa
 def test_the_pruner_stops_a_trial_in_process_and_the_run_ends_pruned(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, naga: Naga
 ) -> None:
-    from optuna.storages.journal import JournalFileBackend, JournalStorage
-
     import naga as sdk
 
     journal = str(tmp_path / "study.journal")
-    study = optuna.create_study(
-        storage=JournalStorage(JournalFileBackend(journal)), study_name="naga"
-    )
-    for _ in range(2):  # two finished trials, far better than the third
-        trial = study.ask()
-        for step in range(10):
-            trial.report(0.1, step)
-        study.tell(trial, 0.1)
+    study = _study_with_two_good_trials(journal)  # far better than the third
     third = study.ask()
     found = {"journal": journal, "trial_id": third._trial_id, "objective": "loss"}
     monkeypatch.setenv("NAGA_TRIAL", json.dumps({**found, "pruner": "median"}))
@@ -273,3 +264,78 @@ def test_a_relaunch_after_killing_everything_ends_with_exactly_the_trials(
     }
     runs = runs_json(naga, "--status", "completed")
     assert len(runs) == trials  # a task's attempts are one run
+
+
+LIGHTNING = """
+import torch
+import lightning.pytorch as pl
+
+import naga
+from naga.integrations.lightning import NagaLogger
+
+
+class Model(pl.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+
+    def training_step(self, batch, index):
+        self.log("loss", 5.0)
+        return (self.w ** 2).sum()
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    def on_train_end(self):  # Lightning's clean end only, never after an exception
+        print("train ended cleanly")
+
+
+with naga.run() as run:
+    trainer = pl.Trainer(
+        max_steps=10, logger=NagaLogger(), log_every_n_steps=1, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
+    )
+    trainer.fit(Model(), torch.utils.data.DataLoader(torch.zeros(16, 1), batch_size=1))
+print("stopped at", trainer.global_step, run.id)
+"""
+
+
+@pytest.mark.timeout(120)
+def test_lightning_stops_cleanly_when_its_trial_is_pruned(tmp_path: Path) -> None:
+    pytest.importorskip("lightning")
+    journal = str(tmp_path / "study.journal")
+    study = _study_with_two_good_trials(journal)
+    third = study.ask()
+    found = {"journal": journal, "trial_id": third._trial_id, "objective": "loss"}
+    (tmp_path / "fit.py").write_text(LIGHTNING)
+    done = subprocess.run(
+        [sys.executable, "fit.py"],
+        cwd=tmp_path,
+        env={**os.environ, "NAGA_TRIAL": json.dumps({**found, "pruner": "median"})},
+        capture_output=True,
+        text=True,
+        timeout=100,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    _, _, step, run_id = done.stdout.split()[-4:]
+    assert int(step) == 2  # should_stop after the step the pruner spoke at; fit returned
+    assert "train ended cleanly" in done.stdout
+    import naga as sdk
+
+    record = sdk.load(run_id)
+    assert record.status == "pruned"
+    assert record.meta["error"].startswith("pruned at step 1")
+
+
+def _study_with_two_good_trials(journal: str) -> Any:
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    storage = JournalStorage(JournalFileBackend(journal))
+    study = optuna.create_study(storage=storage, study_name="naga")
+    for _ in range(2):
+        trial = study.ask()
+        for step in range(10):
+            trial.report(0.1, step)
+        study.tell(trial, 0.1)
+    return study

@@ -128,6 +128,7 @@ class Run:
         self._pid = os.getpid()
         self._token: contextvars.Token[Run | None] | None = None
         self._own: OwnRecord | None = None
+        self._pruned: str | None = None  # a search's pruner stopped it (a framework went on)
 
     # -- the hot path ------------------------------------------------------------------------
 
@@ -273,6 +274,8 @@ class Run:
         the record is written (a second signal would otherwise leave it `running`)."""
         if self._ended:
             return
+        if status == "completed" and self._pruned is not None:
+            status, error = "pruned", self._pruned
         self._ended = True
         self._status = status
         self._extend = _ended
@@ -385,6 +388,11 @@ class Run:
         """Write everything logged so far to disk, durably."""
         if self._stream is not None:
             self._stream.write(durable=True)
+
+    def prune_at_end(self, reason: str) -> None:
+        """A search's pruner stopped this trial and the framework ends it cleanly (Lightning's
+        ``should_stop``): a run that would end completed ends ``pruned``."""
+        self._pruned = reason
 
     def complete(self) -> None:
         self._finish("completed")
