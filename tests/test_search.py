@@ -20,6 +20,9 @@ from typing import Any
 import pytest
 from conftest import Naga, naga_cmd, runs_json
 
+from naga.ending import decide
+from naga.errors import Pruned
+
 optuna = pytest.importorskip("optuna")
 
 PROGRAM = """
@@ -119,6 +122,26 @@ def test_the_pruner_stops_a_trial_in_process_and_the_run_ends_pruned(
     assert told.intermediate_values == {0: 5.0, 1: 5.0}
     listed = runs_json(naga, "--status", "pruned")
     assert [r["id"] for r in listed] == [run.id]
+    assert decide(Pruned("pruned at step 3", step=3))[:3] == ("pruned", 0, "pruned at step 3")
+    if os.environ.get("NAGA_TEST_MLFLOW", "1") == "1" and _has("mlflow"):
+        uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+        exported = naga("export", "mlflow", run.id, "--tracking-uri", uri, "--experiment", "e")
+        assert exported.returncode == 0, exported.stderr
+        import warnings
+
+        from mlflow.tracking import MlflowClient
+
+        with warnings.catch_warnings():  # SQLAlchemy's deprecations inside MLflow's own store
+            warnings.simplefilter("ignore")
+            client = MlflowClient(uri)
+            (found,) = client.search_runs([client.get_experiment_by_name("e").experiment_id])
+        assert found.info.status == "KILLED" and found.data.tags["naga.pruned"] == "true"
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
 
 
 def study_of_journal(journal: str) -> Any:
