@@ -123,7 +123,7 @@ def test_the_pruner_stops_a_trial_in_process_and_the_run_ends_pruned(
     listed = runs_json(naga, "--status", "pruned")
     assert [r["id"] for r in listed] == [run.id]
     assert decide(Pruned("pruned at step 3", step=3))[:3] == ("pruned", 0, "pruned at step 3")
-    if os.environ.get("NAGA_TEST_MLFLOW", "1") == "1" and _has("mlflow"):
+    if _has("mlflow"):
         uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
         exported = naga("export", "mlflow", run.id, "--tracking-uri", uri, "--experiment", "e")
         assert exported.returncode == 0, exported.stderr
