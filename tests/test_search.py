@@ -218,6 +218,9 @@ def test_a_trial_without_its_metric_fails_and_sweep_show_says_so(project: Path, 
     shown = naga("sweep", "show", "latest", cwd=project)
     assert shown.returncode == 0, shown.stderr
     assert "no trial completed with a value yet" in shown.stdout.decode()
+    as_json = json.loads(naga("sweep", "show", "--json", "latest", cwd=project).stdout)
+    assert as_json["trials"] == {"fail": 2} and as_json["best"] is None
+    assert as_json["objective"] == "acc" and as_json["direction"] == "minimize"
     plain = naga("sweep", "x=1", "--", sys.executable, "slow.py", "{x}", "0", cwd=project)
     assert plain.returncode == 0
     refused = naga("sweep", "show", "latest", cwd=project)

@@ -87,7 +87,7 @@ def sweep(
     naga sweep --random 20 lr='log(1e-4,1e-1)' depth='int(2,8)' -- python train.py ...
     naga sweep --n-jobs 4 --metric loss lr=0.1,0.01 -- python train.py --lr {lr}
     naga sweep --search tpe --trials 40 --minimize loss lr='log(1e-5,1e-1)' -- python t.py ...
-    naga sweep show ID     (a search's best trial and the parameters' importances)
+    naga sweep show [--json] ID   (a search's best trial, the parameters' importances)
 
     Parameters: NAME=V1,V2 (values), NAME=log(LOW,HIGH), NAME=range(LOW,HIGH),
     NAME=int(LOW,HIGH) (ranges, with --random). {NAME} in the command is the point's value.
@@ -173,6 +173,8 @@ def _show(args: list[str]) -> int:
     """``naga sweep show ID``: a search's study (best trial, importances) and its table."""
     from ..config.frontend import show_search
 
+    as_json = "--json" in args
+    args = [a for a in args if a != "--json"]
     if len(args) != 1:
-        raise UsageError("naga sweep show takes one sweep: naga sweep show ID (or latest)")
-    return show_search(args[0])
+        raise UsageError("naga sweep show takes one sweep: naga sweep show [--json] ID (or latest)")
+    return show_search(args[0], as_json=as_json)
