@@ -24,7 +24,7 @@ finished trials that are not ``naga.requeued``; a trial that failed counts as on
 ``n_trials`` counts them too) and a relaunch does not run it again.
 
 Pruning: while a trial runs, the run that records it reports each value of the objective to
-the study (:class:`TrialReporter`, hooked into ``naga.log`` of that run only) and raises
+the study (:class:`naga.sdk.trial.TrialReporter`, hooked into that run's writer) and raises
 :class:`naga.Pruned` when the pruner says so; the run ends ``pruned`` and the trial is told
 PRUNED. A command's process finds its trial through ``$NAGA_TRIAL``.
 
@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from ..errors import MissingExtra, NagaError, UsageError
@@ -59,7 +59,6 @@ class SearchSpec:
     pruner: str | None = None
     seed: int | None = None
     save_dir: str | None = None  # a clicfg program's base save_dir: each trial gets its own
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def doc(self) -> dict[str, Any]:
         found = asdict(self)
@@ -68,9 +67,10 @@ class SearchSpec:
 
     @classmethod
     def from_doc(cls, doc: Mapping[str, Any]) -> SearchSpec:
-        fields = dict(doc)
-        fields["space"] = tuple(fields.get("space") or ())
-        return cls(**fields)
+        known = {f.name for f in fields(cls)}  # what a newer naga added is not read here
+        found = {key: value for key, value in doc.items() if key in known}
+        found["space"] = tuple(found.get("space") or ())
+        return cls(**found)
 
     def params(self) -> list[Param]:
         return parse_params(self.space)
