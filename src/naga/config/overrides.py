@@ -39,6 +39,7 @@ PARALLEL_OPTIONS = frozenset(
         "--maximize",
         "--prune",
         "--param",
+        "--search-seed",
     }
 )
 

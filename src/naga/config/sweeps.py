@@ -168,6 +168,7 @@ def prepare_search_sweep(main: Main, options: TaskOptions, argv: list[str]) -> t
         direction,
         tuple(options.params),
         options.prune,
+        options.search_seed,
         save_dir=str(save_dir) if isinstance(save_dir, str) and save_dir else None,
     )
     program = describe_program(main, main.fn, argv, loader=LOADER)

@@ -15,7 +15,8 @@
     --new-sweep              a new sweep even if the same one ran before (no resume)
     --search tpe|random|grid|cmaes   an adaptive search (Optuna) instead of --tasks, with
     --trials N --minimize METRIC|--maximize METRIC --param KEY=SPEC ... [--prune median|asha|
-    hyperband]; SPEC as naga sweep's: V1,V2 or log(LOW,HIGH), range(LOW,HIGH), int(LOW,HIGH)
+    hyperband] [--search-seed S]; SPEC as naga sweep's: V1,V2 or log(LOW,HIGH),
+    range(LOW,HIGH), int(LOW,HIGH)
 
 ``--n-jobs``, ``--task_to`` and ``--slurm-config`` are accepted too. These names are naga's in a
 ``clicfg`` program's command line: a config key of the same name is set as ``n_jobs=4``. Their
@@ -53,6 +54,7 @@ class TaskOptions:
         self.maximize: str | None = None
         self.prune: str | None = None
         self.params: list[str] = []
+        self.search_seed: int | None = None
         self.given: list[str] = []  # the options as written, for error messages
 
 
@@ -81,6 +83,11 @@ def take_option(found: Any, arg: str, args: list[str], i: int) -> int:
         options.after.append(value)
     elif name == "--param":
         options.params.append(value)
+    elif name == "--search-seed":
+        try:
+            options.search_seed = int(value)
+        except ValueError:
+            raise ConfigError(f"--search-seed expects a whole number, not {value!r}") from None
     else:
         setattr(options, name[2:].replace("-", "_"), value)
     return i
@@ -98,6 +105,7 @@ _METAVARS = {
     "--maximize": "METRIC",
     "--prune": "median|asha|hyperband",
     "--param": "KEY=SPEC",
+    "--search-seed": "S",
 }
 
 
