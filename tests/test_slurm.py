@@ -796,3 +796,42 @@ def test_a_lightning_task_stopped_on_slurm_is_one_run_that_ends_true(
     steps = sdk.load(run["id"]).metrics("train/loss").step.tolist()
     assert steps == list(range(64))  # one value per step: the second attempt started over
     assert (Path(sweep["dir"]) / "pool" / "done.0").exists()
+
+
+SEARCH_PROGRAM = """\
+import naga
+
+@naga.clicfg({"x": 0.0})
+def main(cfg):
+    naga.log({"loss": (cfg.x - 2) ** 2})
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+@pytest.mark.timeout(240)
+def test_a_search_runs_its_trials_on_two_slurm_workers(
+    slurm: Path, tmp_path: Path, store: Path, naga: Naga
+) -> None:
+    pytest.importorskip("optuna")
+    (tmp_path / "search.py").write_text(SEARCH_PROGRAM)
+    done = subprocess.run(
+        [sys.executable, "search.py", "--search", "tpe", "--trials", "4", "--minimize", "loss",
+         "--param", "x=range(-5,5)", "--n_jobs", "2", "--slurm_config", str(_profile(tmp_path))],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    job = _submitted_job(done)
+    sweep = _sweep(store)
+    assert sweep["slurm"]["jobs"][0]["array_size"] == 2
+    _wait_for(lambda: _job_gone(job), f"job {job} to end", timeout=200)
+    outcomes = [json.loads(p.read_text()) for p in Path(sweep["dir"]).glob("pool/done.*")]
+    assert sorted(o["status"] for o in outcomes) == ["completed"] * 4, outcomes
+    assert all(isinstance(o["value"], float) for o in outcomes)
+    runs = runs_json(naga, "--tag", f"sweep:{sweep['id']}")
+    assert len(runs) == 4
+    full = [json.loads(naga("show", "--json", r["id"]).stdout) for r in runs]
+    assert {f["slurm"]["array_job_id"] for f in full} == {job}
+    shown = naga("sweep", "show", sweep["id"])
+    assert shown.returncode == 0, shown.stderr
+    assert "naga: study: 4 complete (minimize loss)" in shown.stdout.decode()

@@ -15,7 +15,7 @@ cheap for code that only sometimes records.
 from __future__ import annotations
 
 from ._version import __version__
-from .errors import BadArtifactName, ConfigError, LockError, NagaError, NoActiveRun
+from .errors import BadArtifactName, ConfigError, LockError, NagaError, NoActiveRun, Pruned
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # what __getattr__ below loads on first use, for type checkers
@@ -84,6 +84,7 @@ __all__ = [
     "LockError",
     "NagaError",
     "NoActiveRun",
+    "Pruned",
     "__version__",
     *sorted(_MODULE_OF),
     *_SUBMODULES,

@@ -20,6 +20,7 @@ naga's). The rules, in order (docs/endings.md draws them as a table, and a test 
 3. ``KeyboardInterrupt``: ``cancelled``, 130. naga's own ``Terminated`` (SIGTERM, SIGHUP or
    SIGQUIT turned into an exception by naga) and Lightning's ``SIGTERMException``:
    ``cancelled``, 128 + N.
+   ``naga.Pruned`` (a search's pruner stopped the trial; no signal came): ``pruned``, exit 0.
 4. ``SystemExit(0)`` or ``SystemExit(None)``: ``completed``, 0.
 5. ``SystemExit(n)``, n not 0: ``failed``, exit n (1 for a message).
 6. Any other exception: ``failed``, exit 1, with its traceback.
@@ -34,6 +35,8 @@ import os
 import signal
 from typing import NamedTuple
 
+from .errors import Pruned
+
 # The signals that ask a process to stop (Slurm sends SIGTERM on preemption and scancel,
 # SIGUSR1/SIGUSR2 ahead of a time limit when the job asks with --signal).
 STOP_SIGNALS: tuple[int, ...] = (
@@ -45,7 +48,7 @@ STOP_SIGNALS: tuple[int, ...] = (
     signal.SIGUSR2,
 )
 
-COMPLETED, FAILED, CANCELLED = "completed", "failed", "cancelled"
+COMPLETED, FAILED, CANCELLED, PRUNED = "completed", "failed", "cancelled", "pruned"
 
 
 class Ending(NamedTuple):
@@ -78,6 +81,8 @@ def decide(exc: BaseException | None, received: str | None = _WITNESSED) -> Endi
         received = WITNESS.received()
     if received is not None:
         return _by_signal(received)
+    if isinstance(exc, Pruned):
+        return Ending(PRUNED, 0, _first_line(exc).partition(": ")[2] or "pruned")
     if isinstance(exc, KeyboardInterrupt):  # raised by hand, or the witness was displaced
         return _by_signal("SIGINT")._replace(reason="interrupted (KeyboardInterrupt)")
     if named is not None:
@@ -276,6 +281,7 @@ __all__ = [
     "CANCELLED",
     "COMPLETED",
     "FAILED",
+    "PRUNED",
     "STOP_SIGNALS",
     "WITNESS",
     "Ending",

@@ -27,6 +27,8 @@ carries.
     ├── MlflowError           the MLflow tracking store cannot be reached, or refused a call
     ├── SlurmError            Slurm refused or could not be reached
     ├── SweepTasksFailed      tasks of a sweep failed (their runs hold the details)
+    ├── Pruned                exit 0: a search's pruner stopped the trial early; a clean
+    │                         ending (``naga.run`` catches it), status ``pruned``
     └── Interrupted           exit 130 (128 + N): a sweep task was stopped by a signal; it
                               stays in the pool for the next worker
 """
@@ -136,6 +138,18 @@ class SlurmError(NagaError):
 
 class SweepTasksFailed(NagaError):
     """Tasks of the sweep failed (their runs hold the details)."""
+
+
+class Pruned(NagaError):
+    """The search's pruner stopped this trial at ``step``: its values will not beat the other
+    trials'. Raised by ``naga.log`` in a trial's run; ``naga.run`` and a sweep's worker end the
+    run ``pruned``, a clean ending (exit 0), and the study hears it."""
+
+    exit_code = 0
+
+    def __init__(self, message: str = "pruned by the search", step: int | None = None) -> None:
+        super().__init__(message)
+        self.step = step
 
 
 class Interrupted(NagaError):

@@ -4,10 +4,14 @@ recorded run (the work is in ``naga.parallel``)."""
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from ..errors import UsageError
+
+if TYPE_CHECKING:
+    from ..parallel.search import SearchSpec
 
 EXAMPLE = "naga sweep lr=0.1,0.01 batch=32,64 -- python train.py --lr {lr} --batch {batch}"
 
@@ -44,6 +48,19 @@ EXAMPLE = "naga sweep lr=0.1,0.01 batch=32,64 -- python train.py --lr {lr} --bat
     "--metric", "metrics", multiple=True, metavar="NAME", help="A metric to show in the summary."
 )
 @click.option("--new", is_flag=True, help="A new sweep, even if this one ran before.")
+@click.option(
+    "--search",
+    type=click.Choice(["tpe", "random", "grid", "cmaes"]),
+    help="Adaptive search: Optuna's sampler picks each point (needs --trials, --minimize).",
+)
+@click.option("--trials", type=click.IntRange(min=1), metavar="N", help="Trials of --search.")
+@click.option("--minimize", metavar="METRIC", help="--search: the metric to minimize.")
+@click.option("--maximize", metavar="METRIC", help="--search: the metric to maximize.")
+@click.option(
+    "--prune",
+    type=click.Choice(["median", "asha", "hyperband"]),
+    help="--search: stop unpromising trials early (the metric logged through naga.log).",
+)
 @click.argument(
     "args", nargs=-1, required=True, type=click.UNPROCESSED, metavar="NAME=VALUES... -- COMMAND..."
 )
@@ -56,6 +73,11 @@ def sweep(
     dry_run: bool,
     metrics: tuple[str, ...],
     new: bool,
+    search: str | None,
+    trials: int | None,
+    minimize: str | None,
+    maximize: str | None,
+    prune: str | None,
     args: tuple[str, ...],
 ) -> None:
     """Run COMMAND once per point of the parameters, each point a recorded run.
@@ -64,6 +86,8 @@ def sweep(
     naga sweep lr=0.1,0.01 batch=32,64 -- python train.py --lr {lr} --batch {batch}
     naga sweep --random 20 lr='log(1e-4,1e-1)' depth='int(2,8)' -- python train.py ...
     naga sweep --n-jobs 4 --metric loss lr=0.1,0.01 -- python train.py --lr {lr}
+    naga sweep --search tpe --trials 40 --minimize loss lr='log(1e-5,1e-1)' -- python t.py ...
+    naga sweep show [--json] ID   (a search's best trial, the parameters' importances)
 
     Parameters: NAME=V1,V2 (values), NAME=log(LOW,HIGH), NAME=range(LOW,HIGH),
     NAME=int(LOW,HIGH) (ranges, with --random). {NAME} in the command is the point's value.
@@ -74,9 +98,16 @@ def sweep(
     from ..parallel.commands import prepare_command_sweep
     from ..parallel.dispatch import dispatch
 
+    if args and args[0] == "show":  # a parameter always has "=": `show` is the command
+        sys.exit(_show(list(args[1:])))
     specs, command = _split(list(args))
     if after and not slurm:
         raise UsageError("--after chains Slurm jobs: it needs --slurm FILE")
+    spec = None
+    if search is not None:
+        spec = _search_spec(search, trials, minimize, maximize, prune, seed, specs, n_random)
+    elif trials or minimize or maximize or prune:
+        raise UsageError("--trials, --minimize, --maximize and --prune go with --search SAMPLER")
     backend = {"name": "slurm" if slurm else "local", "n_jobs": n_jobs}
     found, reopened = prepare_command_sweep(
         specs,
@@ -85,6 +116,7 @@ def sweep(
         seed=seed,
         new=new,
         backend=backend,
+        search=spec,
         report=stderr_reporter,
     )
     dispatched = dispatch(
@@ -114,3 +146,35 @@ def _split(args: list[str]) -> tuple[list[str], list[str]]:
     if not specs:
         raise UsageError(f"naga sweep needs parameters before --: {EXAMPLE}")
     return specs, command
+
+
+def _search_spec(
+    sampler: str,
+    trials: int | None,
+    minimize: str | None,
+    maximize: str | None,
+    prune: str | None,
+    seed: int | None,
+    specs: list[str],
+    n_random: int | None,
+) -> SearchSpec:
+    from ..parallel.search import SearchSpec, check_search
+    from ..sdk.trial import optuna_module
+
+    if n_random is not None:
+        raise UsageError("--random and --search choose points two ways: give one of them")
+    objective, direction = check_search(sampler, trials, minimize, maximize, prune, specs)
+    optuna_module()  # a missing extra is said before anything is made
+    assert trials is not None
+    return SearchSpec(sampler, trials, objective, direction, tuple(specs), prune, seed)
+
+
+def _show(args: list[str]) -> int:
+    """``naga sweep show ID``: a search's study (best trial, importances) and its table."""
+    from ..config.frontend import show_search
+
+    as_json = "--json" in args
+    args = [a for a in args if a != "--json"]
+    if len(args) != 1:
+        raise UsageError("naga sweep show takes one sweep: naga sweep show [--json] ID (or latest)")
+    return show_search(args[0], as_json=as_json)

@@ -57,6 +57,27 @@ def show_dispatched(sweep: Sweep, dispatched: Dispatched, metrics: Sequence[str]
     return dispatched.exit_code
 
 
+def show_search(selector: str, *, as_json: bool = False) -> int:
+    """``naga sweep show ID``: the sweep's table, then its study's result (``--json``: the
+    result as one object); returns 0."""
+    from ..parallel.report import summary_table
+    from ..parallel.search import best_lines, search_spec, summary
+    from ..parallel.sweepdir import resolve_sweep
+
+    sweep = resolve_sweep(selector)
+    if search_spec(sweep) is None:
+        raise NagaError(f"sweep {sweep.id} is not a search; naga ls --sweep {sweep.id} lists it")
+    if as_json:
+        import json
+
+        print(json.dumps(summary(sweep), indent=1, default=str))
+        return 0
+    print(summary_table(sweep))
+    for line in best_lines(sweep):
+        print(line)
+    return 0
+
+
 def run_command_line(main: ConfiguredMain[R], argv: Sequence[str]) -> R | None:
     """Run ``main`` as its command line asks; a bad flag or config exits with its code."""
     prog = os.path.basename(sys.argv[0]) or main.fn.__name__

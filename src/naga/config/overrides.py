@@ -33,6 +33,13 @@ PARALLEL_OPTIONS = frozenset(
         "--after",
         "--dry-run",
         "--new-sweep",
+        "--search",
+        "--trials",
+        "--minimize",
+        "--maximize",
+        "--prune",
+        "--param",
+        "--search-seed",
     }
 )
 

@@ -101,6 +101,8 @@ def prepare_sweep(main: Main, invocation: Invocation) -> tuple[Sweep, bool]:
 
     options: TaskOptions = invocation.parallel
     argv = _base_argv(invocation)
+    if options.search is not None or options.trials or options.params:
+        return prepare_search_sweep(main, options, argv)
     _check_options(options, lambda: _base_config(main, argv))
     base = _base_config(main, argv)
     items = load_items(options.tasks or "", base)
@@ -129,6 +131,63 @@ def prepare_sweep(main: Main, invocation: Invocation) -> tuple[Sweep, bool]:
     backend = {"name": "slurm" if options.slurm_config else "local", "n_jobs": options.n_jobs}
     return create_sweep(
         "clicfg", tasks, key=key, program=program, backend=backend, new=True, now=now
+    )
+
+
+def prepare_search_sweep(main: Main, options: TaskOptions, argv: list[str]) -> tuple[Sweep, bool]:
+    """``--search``: a sweep of ``--trials`` slots whose values Optuna chooses as it goes
+    (:mod:`naga.parallel.search`); the same search launched again continues its study."""
+    from ..parallel.program import check_loadable, describe_program
+    from ..parallel.search import SearchSpec, check_search, prepare_search, slots
+    from ..sdk.trial import optuna_module
+
+    if options.search is None:
+        raise ConfigError("--trials and --param go with --search tpe|random|grid|cmaes")
+    if options.tasks is not None:
+        raise ConfigError("--tasks and --search choose tasks two ways: give one of them")
+    if options.after and not options.slurm_config:
+        raise ConfigError("--after chains Slurm jobs: it needs --slurm_config FILE")
+    objective, direction = check_search(
+        options.search,
+        options.trials,
+        options.minimize,
+        options.maximize,
+        options.prune,
+        options.params,
+    )
+    optuna_module()
+    base = _base_config(main, argv)
+    for text in options.params:
+        _check_key(text.partition("=")[0], base, option="--param")
+    save_dir = base.get("save_dir")
+    assert options.trials is not None
+    spec = SearchSpec(
+        options.search,
+        options.trials,
+        objective,
+        direction,
+        tuple(options.params),
+        options.prune,
+        options.search_seed,
+        save_dir=str(save_dir) if isinstance(save_dir, str) and save_dir else None,
+    )
+    program = describe_program(main, main.fn, argv, loader=LOADER)
+    if options.slurm_config or (options.n_jobs or 1) > 1:
+        check_loadable(program)
+    definition = {
+        "kind": "clicfg",
+        "program": {k: program[k] for k in ("module", "script", "attr", "argv")},
+        "cwd": os.getcwd(),
+        "config": base,
+    }
+    backend = {"name": "slurm" if options.slurm_config else "local", "n_jobs": options.n_jobs}
+    return prepare_search(
+        spec,
+        definition,
+        program=program,
+        tasks=slots(spec.trials, "clicfg"),
+        backend=backend,
+        new=options.new_sweep,
     )
 
 

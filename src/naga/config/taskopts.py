@@ -13,6 +13,10 @@
     --after JOB|SWEEP        on Slurm: start once that job or sweep succeeded (afterok)
     --dry-run                print what would run (or be submitted) and run nothing
     --new-sweep              a new sweep even if the same one ran before (no resume)
+    --search tpe|random|grid|cmaes   an adaptive search (Optuna) instead of --tasks, with
+    --trials N --minimize METRIC|--maximize METRIC --param KEY=SPEC ... [--prune median|asha|
+    hyperband] [--search-seed S]; SPEC as naga sweep's: V1,V2 or log(LOW,HIGH),
+    range(LOW,HIGH), int(LOW,HIGH)
 
 ``--n-jobs``, ``--task_to`` and ``--slurm-config`` are accepted too. These names are naga's in a
 ``clicfg`` program's command line: a config key of the same name is set as ``n_jobs=4``. Their
@@ -44,6 +48,13 @@ class TaskOptions:
         self.after: list[str] = []
         self.dry_run = False
         self.new_sweep = False
+        self.search: str | None = None
+        self.trials: int | None = None
+        self.minimize: str | None = None
+        self.maximize: str | None = None
+        self.prune: str | None = None
+        self.params: list[str] = []
+        self.search_seed: int | None = None
         self.given: list[str] = []  # the options as written, for error messages
 
 
@@ -66,8 +77,17 @@ def take_option(found: Any, arg: str, args: list[str], i: int) -> int:
         raise ConfigError(f"{name} needs a value: {name} {_METAVARS[name]}")
     if name == "--n_jobs":
         options.n_jobs = _positive_int(name, value)
+    elif name == "--trials":
+        options.trials = _positive_int(name, value, "a number of trials")
     elif name == "--after":
         options.after.append(value)
+    elif name == "--param":
+        options.params.append(value)
+    elif name == "--search-seed":
+        try:
+            options.search_seed = int(value)
+        except ValueError:
+            raise ConfigError(f"--search-seed expects a whole number, not {value!r}") from None
     else:
         setattr(options, name[2:].replace("-", "_"), value)
     return i
@@ -79,14 +99,21 @@ _METAVARS = {
     "--n_jobs": "N",
     "--slurm_config": "FILE",
     "--after": "JOB|SWEEP",
+    "--search": "tpe|random|grid|cmaes",
+    "--trials": "N",
+    "--minimize": "METRIC",
+    "--maximize": "METRIC",
+    "--prune": "median|asha|hyperband",
+    "--param": "KEY=SPEC",
+    "--search-seed": "S",
 }
 
 
-def _positive_int(name: str, text: str) -> int:
+def _positive_int(name: str, text: str, what: str = "a number of processes") -> int:
     try:
         value = int(text)
     except ValueError:
         value = 0
     if value < 1:
-        raise ConfigError(f"{name} expects a number of processes (1 or more), not {text!r}")
+        raise ConfigError(f"{name} expects {what} (1 or more), not {text!r}")
     return value

@@ -31,6 +31,7 @@ from argparse import Namespace
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..errors import Pruned
 from ..store.layout import artifacts_dir as artifacts_of
 from . import MissingExtra, require_extra
 from .plain import plain, plain_params
@@ -159,7 +160,15 @@ class NagaLogger(Logger):
 
     @rank_zero_only
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        self._busy().log(metrics, step=step)
+        run = self._busy()
+        try:
+            run.log(metrics, step=step)
+        except Pruned as exc:  # a search's pruner: Lightning stops after this step, cleanly
+            trainer, _ = _calling_trainer()
+            if trainer is None:
+                raise
+            trainer.should_stop = True
+            run.prune_at_end(str(exc))
 
     @rank_zero_only
     def after_save_checkpoint(self, checkpoint_callback: Any) -> None:

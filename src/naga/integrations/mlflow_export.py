@@ -35,6 +35,7 @@ from .mlflow_store import HTTP_DEFAULTS as _LOCK_HTTP_DEFAULTS
 from .mlflow_store import (
     MAX_TAG_VALUE,
     NAGA_ID,
+    PRUNED_TAG,
     RUN_STATUS,
     distinct_params,
     load_mlflow,
@@ -262,6 +263,8 @@ class Exporter:
     def _set_status(self, run: Any, record: RunRecord, result: Exported) -> None:
         status = mlflow_status(str(record.status))
         result.status = status
+        if record.status == "pruned" and run.data.tags.get(PRUNED_TAG) != "true":
+            self.client.set_tag(run.info.run_id, PRUNED_TAG, "true")  # KILLED, by a pruner
         if status == "RUNNING":
             if run.info.status != "RUNNING":
                 self.client.update_run(run.info.run_id, status="RUNNING")

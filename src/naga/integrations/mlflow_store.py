@@ -28,6 +28,7 @@ RUN_STATUS = "naga.run_status"
 SUPERSEDED_BY = "naga.superseded_by_run_id"
 NAGA_ID = "naga.id"
 ERROR_TAG = "naga.error"
+PRUNED_TAG = "naga.pruned"  # a run a search's pruner stopped: KILLED in MLflow, with this tag
 LOG_FILE = "experiment.log"
 
 # MLflow's own limits (mlflow.utils.validation), fixed here so naga never sends what it refuses
@@ -57,6 +58,7 @@ MLFLOW_STATUSES = {
     "cancelled": "KILLED",
     "crashed": "KILLED",
     "preempted": "KILLED",
+    "pruned": "KILLED",  # with the tag naga.pruned
 }
 
 

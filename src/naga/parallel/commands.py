@@ -14,6 +14,7 @@ from typing import Any
 
 from ..notices import Notice, Reporter, log_notice
 from .grammar import check_command, fill_command, parse_params, points, typed
+from .search import SearchSpec, prepare_search, slots
 from .sweepdir import Sweep, create_sweep, find_by_key, sweep_key
 
 
@@ -25,11 +26,23 @@ def prepare_command_sweep(
     seed: int | None = None,
     new: bool = False,
     backend: dict[str, Any] | None = None,
+    search: SearchSpec | None = None,
     report: Reporter = log_notice,
 ) -> tuple[Sweep, bool]:
-    """The sweep of ``command`` over ``specs``: reopened when launched before, else new."""
+    """The sweep of ``command`` over ``specs``: reopened when launched before, else new.
+    ``search``: an adaptive search (``--search``), whose points Optuna chooses as it goes."""
     params = parse_params(specs)
     check_command(command, params)
+    if search is not None:
+        return prepare_search(
+            search,
+            {"kind": "command", "cwd": os.getcwd(), "command": list(command)},
+            program={"command": list(command), "params": list(specs)},
+            tasks=slots(search.trials, "command"),
+            backend=backend,
+            new=new,
+            report=report,
+        )
     definition = {
         "kind": "command",
         "cwd": os.getcwd(),

@@ -49,8 +49,9 @@ def dispatch(
     a sweep made for it is removed again, and a reopened one's failed tasks stay failed."""
     from .sweepdir import discard_sweep
 
-    if reopened and not dry_run:
-        sweep.pool.reopen_failed()  # launched again: its failed tasks run again
+    if reopened and not dry_run and not sweep.doc.get("search"):
+        # launched again: its failed tasks run again (a search's failed trial is a trial told)
+        sweep.pool.reopen_failed()
     if slurm:
         try:
             result = submit(
@@ -86,7 +87,7 @@ def submit(
         if exc.name != "naga.parallel.slurm":
             raise
         raise UsageError("Slurm submission is not available in this version of naga") from None
-    if not dry_run and all(state == "completed" for state in sweep.pool.state().values()):
+    if not dry_run and all(_done(sweep, state) for state in sweep.pool.state().values()):
         report(
             Notice(
                 "info",
@@ -119,7 +120,7 @@ def run_locally(
     report: Reporter = log_notice,
 ) -> Dispatched:
     """Run the sweep's free tasks here: in this process, or in it and ``n_jobs - 1`` helpers."""
-    pending = sum(state != "completed" for state in sweep.pool.state().values())
+    pending = sum(not _done(sweep, state) for state in sweep.pool.state().values())
     done = len(sweep.tasks) - pending
     if pending == 0:
         report(
@@ -152,6 +153,16 @@ def run_locally(
         )
         return Dispatched(128 + signum)
     return Dispatched(0, ran_here=True)
+
+
+def _done(sweep: Sweep, state: str) -> bool:
+    """Whether a task in this state stays done when the sweep is launched again: a completed
+    one; in a search, any trial told (a failed or pruned trial is a result of the study)."""
+    if sweep.doc.get("search"):
+        from .endings import is_terminal
+
+        return is_terminal(state)
+    return state == "completed"
 
 
 STOP_GRACE_S = 5.0  # how long helpers have to end their runs cancelled before being killed

@@ -9,6 +9,7 @@ that asks whether a status means the task is done asks :func:`is_terminal`:
     status      the worker
     completed   keeps the outcome, takes the next task
     failed      keeps the outcome, takes the next task
+    pruned      keeps the outcome (a search's pruner stopped the trial), takes the next task
     cancelled   releases the task (the next launch or a requeued job runs it, as a new
                 attempt of the same run) and stops
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-TERMINAL = ("completed", "failed")  # a task that ended otherwise (cancelled) is run again
+TERMINAL = ("completed", "failed", "pruned")  # a task that ended otherwise (cancelled) is run again
 
 
 class Ending(NamedTuple):

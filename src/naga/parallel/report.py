@@ -31,6 +31,15 @@ def task_label(sweep: Sweep, task: dict[str, Any]) -> str:
 
 def describe_tasks(sweep: Sweep) -> str:
     """The dry run's text: every task, its state, and what it would run."""
+    search = sweep.doc.get("search")
+    if search:  # its points are chosen as it runs: what it searches is all there is to say
+        space = " ".join(inert(text) for text in search["space"])
+        prune = f", pruned by {search['pruner']}" if search.get("pruner") else ""
+        return (
+            f"sweep {sweep.id}: {search['sampler']} search, {len(sweep.tasks)} trials,"
+            f" {search['direction']} {inert(search['objective'])}{prune}: {space}"
+            " (dry run: nothing is run or submitted)"
+        )
     states = sweep.pool.state()
     todo = sum(state != "completed" for state in states.values())
     lines = [
@@ -71,13 +80,14 @@ def summary_rows(sweep: Sweep, metrics: Sequence[str]) -> tuple[list[str], list[
     states = sweep.pool.state()
     keys: list[str] = []
     for task in sweep.tasks:
-        keys += [k for k in task_values(sweep, task) if k not in keys]
+        values = outcomes.get(task["index"], {}).get("params") or task_values(sweep, task)
+        keys += [k for k in values if k not in keys]
     headers = ["TASK", *keys, "STATUS", *metrics, "DURATION", "RUN"]
     rows = []
     for task in sweep.tasks:
         outcome = outcomes.get(task["index"], {})
         record = _record(sweep, outcome.get("run_id"))
-        values = task_values(sweep, task)
+        values = outcome.get("params") or task_values(sweep, task)  # a search: its trial's
         found = record.get("metrics") or {}
         rows.append(
             [
@@ -128,5 +138,9 @@ def outcome_report(sweep: Sweep, metrics: Sequence[str] = ()) -> tuple[str, list
         if outcome.get("status") == "failed" and outcome.get("error"):
             run = f" (run {outcome['run_id']})" if outcome.get("run_id") else ""
             lines.append(f"naga: task {index} failed{run}: {inert(outcome['error'])}")
-    code = 0 if found.get("completed", 0) == len(sweep.tasks) else 1
+    code = 0 if found.get("completed", 0) + found.get("pruned", 0) == len(sweep.tasks) else 1
+    if sweep.doc.get("search"):
+        from .search import best_lines
+
+        lines += best_lines(sweep)
     return summary_table(sweep, metrics), lines, code

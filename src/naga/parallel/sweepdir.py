@@ -26,6 +26,7 @@ Every file of a sweep is named here (:class:`SweepLayout` for the store's sweeps
         pool/               the task pool (naga.parallel.pool)
         clock               touched to read the shared filesystem's clock (naga.store.liveness)
         snapshot.json       the git snapshot taken once at launch, recorded by every task
+        study.journal       a search sweep's Optuna study (naga.parallel.search)
         slurm/              submitit's files: the sbatch script, the pickled worker, the logs
 """
 
@@ -61,6 +62,7 @@ class SweepFiles:
         self.clock = os.path.join(self.dir, "clock")
         self.snapshot = os.path.join(self.dir, "snapshot.json")
         self.slurm = os.path.join(self.dir, "slurm")
+        self.study = os.path.join(self.dir, "study.journal")
 
 
 class SweepLayout:

@@ -158,6 +158,42 @@ def command_env(sweep: Sweep) -> dict[str, str]:
 
 
 def _runner(sweep: Sweep, program: TaskProgram | None, report: Reporter) -> TaskRunner:
+    runner = _kind_runner(sweep, program, report)
+    if sweep.doc.get("search"):
+        return _searching(sweep, runner)
+    return runner
+
+
+def _searching(sweep: Sweep, runner: TaskRunner) -> TaskRunner:
+    """Each slot of a search sweep runs the trial the study gives it, and tells the study how
+    it went (:mod:`naga.parallel.search`)."""
+    from ..sdk.trial import set_in_process
+    from . import search
+
+    spec = search.search_spec(sweep)
+    assert spec is not None
+    searcher = search.Searcher(sweep, spec)
+
+    def run_trial(sweep: Sweep, slot: dict[str, Any]) -> dict[str, Any]:
+        attempt = _current.attempt if _current is not None else 0
+        trial = searcher.ask(slot["index"], attempt)
+        if not isinstance(trial, searcher.optuna.trial.Trial):  # told before its worker died
+            return searcher.told(trial)
+        reporter = searcher.reporter(trial)
+        task = {**searcher.task(slot, trial), "trial_env": searcher.trial_env(reporter)}
+        set_in_process(reporter)
+        try:
+            outcome = runner(sweep, task)
+        finally:
+            set_in_process(None)
+        if not is_terminal(outcome.get("status")):
+            return outcome  # cancelled: the next attempt asks this trial's values again
+        return searcher.tell(trial, outcome)
+
+    return run_trial
+
+
+def _kind_runner(sweep: Sweep, program: TaskProgram | None, report: Reporter) -> TaskRunner:
     if sweep.doc["kind"] == "command":
         return lambda sweep, task: run_command_task(sweep, task, report=report)
     from .program import load_program
@@ -202,6 +238,10 @@ def run_program_task(
         except NagaError:  # the earlier attempt's run cannot be continued: a run of its own
             run = Run(**spec, params=params)
             run.__enter__()
+    if task.get("trial_env") is not None:
+        from ..sdk.trial import attach_reporter
+
+        attach_reporter(run)
     announce(sweep, task, run.id, report)
     try:
         with _as_command(command, n_args):
@@ -272,6 +312,9 @@ def _ended(run: Any, exc: BaseException, ending: Ending, report: Reporter) -> di
     if ending.status == "completed":
         run.__exit__(None, None, None)
         return {"status": "completed", "run_id": run.id, "error": None}
+    if ending.status == "pruned":
+        run.__exit__(type(exc), exc, exc.__traceback__)
+        return {"status": "pruned", "run_id": run.id, "error": None}
     run.__exit__(type(exc), exc, exc.__traceback__)
     if isinstance(exc, NagaError):
         message = str(exc)
@@ -301,10 +344,15 @@ def run_command_task(
     from ..launch import RunRequest, run_command
 
     ended: list[dict[str, Any]] = []
+    env = command_env(sweep)
+    if task.get("trial_env") is not None:  # the command's SDK reports to the trial
+        from ..sdk.trial import TRIAL_ENV
+
+        env[TRIAL_ENV] = task["trial_env"]
     request = RunRequest(
         list(task["argv"]),
         cwd=sweep.doc["cwd"],
-        env=command_env(sweep),
+        env=env,
         store_root=sweep.doc["store"],
         name=task_name(sweep, task["index"]),
         tags=[sweep.tag],

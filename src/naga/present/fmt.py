@@ -18,6 +18,7 @@ STATUS_LOOK = {
     "failed": ("✗", "red", 31),
     "cancelled": ("⊘", "yellow", 33),
     "crashed": ("!", "magenta", 35),
+    "pruned": ("✂", "blue", 34),
 }
 UNKNOWN_LOOK = ("?", "white", 37)
 

@@ -26,7 +26,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from ..ending import WITNESS, Ending, decide, exit_for
 from ..errors import NagaError, NoActiveRun
@@ -128,6 +128,7 @@ class Run:
         self._pid = os.getpid()
         self._token: contextvars.Token[Run | None] | None = None
         self._own: OwnRecord | None = None
+        self._pruned: str | None = None  # a search's pruner stopped it (a framework went on)
 
     # -- the hot path ------------------------------------------------------------------------
 
@@ -160,7 +161,7 @@ class Run:
         self._token = _current.set(self)
         return self
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
         if self._token is not None:
             try:
                 _current.reset(self._token)
@@ -178,7 +179,7 @@ class Run:
             replaced = exit_for(exc, ending)
             if replaced is not None:  # Lightning's sys.exit(1) after Ctrl-C exits 130
                 raise replaced
-        return False
+        return ending.status == "pruned"  # a search pruned the trial: a clean ending
 
     def start(self) -> Run:
         """Start the run without a ``with`` block (a notebook, a callback): end it with
@@ -267,6 +268,10 @@ class Run:
         self._stream = Stream(directory, on_state=self._touch)
         self._extend = self._stream.extend
         self._next_step = self._stream.next_step()  # a stream reopened continues its steps
+        if os.environ.get("NAGA_TRIAL"):  # a trial of a search: its objective is reported
+            from .trial import attach_reporter
+
+            attach_reporter(self)
         if self._mode != "own":  # a worker may leave through os._exit: flush on its way out
             _register_mp_finalizer(self._flush_quietly)
 
@@ -275,6 +280,8 @@ class Run:
         the record is written (a second signal would otherwise leave it `running`)."""
         if self._ended:
             return
+        if status == "completed" and self._pruned is not None:
+            status, error = "pruned", self._pruned
         self._ended = True
         self._status = status
         self._extend = _ended
@@ -387,6 +394,11 @@ class Run:
         """Write everything logged so far to disk, durably."""
         if self._stream is not None:
             self._stream.write(durable=True)
+
+    def prune_at_end(self, reason: str) -> None:
+        """A search's pruner stopped this trial and the framework ends it cleanly (Lightning's
+        ``should_stop``): a run that would end completed ends ``pruned``."""
+        self._pruned = reason
 
     def complete(self) -> None:
         self._finish("completed")

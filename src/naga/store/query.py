@@ -12,7 +12,7 @@ from ..text import printable
 from .conditions import Condition
 from .timefmt import iso_from_ts
 
-STATUSES = ("running", "completed", "failed", "cancelled", "crashed")
+STATUSES = ("running", "completed", "failed", "cancelled", "crashed", "pruned")
 _SPAN = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d|w)$")
 _SPAN_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
@@ -123,6 +123,8 @@ def check_keys(conn: sqlite3.Connection, keys: list[tuple[str | None, str]]) -> 
     if not keys or conn.execute("SELECT 1 FROM runs LIMIT 1").fetchone() is None:
         return
     for scope, key in keys:
+        if scope not in (None, "param", "metric"):
+            continue  # note~TEXT searches text: there is no key to misspell
         key = printable(key)
         tables = ["params", "metrics"] if scope is None else [f"{scope}s"]
         if any(

@@ -132,7 +132,7 @@ _SIGNAL_EXITS = (128 + 1, 128 + 2, 128 + 15)  # SIGHUP, SIGINT, SIGTERM
 def _apply_ending(meta: dict[str, Any], ending: dict[str, Any]) -> None:
     status = ending.get("status")
     signalled = meta.get("status") == "failed" and meta.get("exit_code") in _SIGNAL_EXITS
-    if status in ("failed", "cancelled") and meta.get("status") == "completed":
+    if status in ("failed", "cancelled", "pruned") and meta.get("status") == "completed":
         meta["status"] = status
         meta["error"] = ending.get("error")
     elif status == "cancelled" and signalled:  # SIGTERM sent to the script, not to naga
