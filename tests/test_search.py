@@ -200,6 +200,46 @@ def test_a_search_prunes_trials_of_a_program_and_tells_them_pruned(
     assert record["status"] == "pruned"
 
 
+PRINTER = """
+import sys, time
+from pathlib import Path
+
+seen = Path("seen-printer")
+before = len(seen.read_text()) if seen.exists() else 0
+seen.write_text("x" * (before + 1))
+level = 1.0 if before < 2 else 10.0  # the first two trials are the best
+for step in range(12):
+    print(f"step={step} loss={level + 1 / (step + 1) + float(sys.argv[1]) * 0:.4f}", flush=True)
+    time.sleep(0.15)
+print("done", flush=True)
+"""
+
+
+def test_a_wrapped_command_without_the_sdk_is_pruned_from_its_printed_lines(
+    project: Path, store: Path, naga: Naga
+) -> None:
+    """No naga import in the program: naga reads ``loss=`` from its output, reports it to the
+    trial, and ends the command with SIGTERM when the pruner says so; the run ends pruned."""
+    (project / "printer.py").write_text(PRINTER)
+    args = ("--search", "random", "--trials", "3", "--minimize", "loss", "--prune", "median")
+    done = naga(
+        "sweep", *args, "x=range(0,1)", "--", sys.executable, "printer.py", "{x}", cwd=project
+    )
+    assert done.returncode == 0, done.stderr
+    study = study_of(store)
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE", "PRUNED"]
+    pruned = study.trials[2]
+    assert sorted(pruned.intermediate_values) == [0, 1]  # stopped at step 1 of 12
+    run_id = pruned.user_attrs["naga.run"]
+    record = json.loads(naga("show", "--json", run_id).stdout)
+    assert record["status"] == "pruned" and record["exit_code"] == 128 + signal.SIGTERM
+    assert "pruned at step 1" in record["error"]
+    output = naga("logs", run_id).stdout.decode()
+    assert "done" not in output and "step=11" not in output  # stopped, not run to its end
+    first = json.loads(naga("show", "--json", study.trials[0].user_attrs["naga.run"]).stdout)
+    assert first["status"] == "completed"
+
+
 def test_bad_searches_are_refused_in_one_line(project: Path, naga: Naga) -> None:
     cases = [
         (["--search", "tpe", "--trials", "3", "x=range(0,1)"], "--minimize METRIC or --maximize"),

@@ -43,7 +43,7 @@ def test_the_examples_run(tmp_path: Path) -> None:
         )
         assert done.returncode == 0, f"{block}\n{done.stdout}\n{done.stderr}"
         outputs.append(done)
-    first, again, grid, dry, command_grid, listed, random, search = outputs
+    first, again, grid, dry, command_grid, listed, random, search, printed = outputs
     assert "lr=0.001 depth=4 loss=0.0003" in first.stdout
     assert "3 tasks, 1 worker" in first.stderr
     assert "all 3 tasks completed before; nothing to run" in again.stderr
@@ -72,3 +72,6 @@ def test_the_examples_run(tmp_path: Path) -> None:
     assert "naga: study: 4 complete (minimize loss)" in search.stderr
     assert "4 tasks, 2 workers" in search.stderr
     assert "naga: best: trial " in search.stdout and "(run " in search.stdout
+    # a command without naga's SDK: its printed loss= values are the objective
+    said = printed.stdout + printed.stderr
+    assert "naga: best: trial " in said and "loss=" in said and "✓ completed" in said

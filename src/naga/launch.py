@@ -64,8 +64,13 @@ class RunRequest:
         resume: str | None = None,
         argv_params: bool = True,
         scalars: bool | str = True,
+        trial: Any = None,
     ) -> None:
         self.argv = argv
+        # a search's trial (sdk.trial.TrialReporter) this run is: the objective among the
+        # metrics of the command's printed lines is reported to it, and when the pruner stops
+        # the trial naga ends the command with SIGTERM (the run ends ``pruned``)
+        self.trial = trial
         self.argv_params = argv_params  # params read from the command's arguments (argparams)
         self.scalars = scalars  # metrics read from its output: True, False, or a --scalars regex
         self.resume = resume  # a run of `naga run` to continue as a new attempt
@@ -273,6 +278,7 @@ class _Recorder:
         self.packages: PackagesProbe | None = None
         self.child_env: dict[str, str] = {}
         self.scanner: Any = None  # capture.scalars.Scanner, when the output is scanned
+        self.pruned: str | None = None  # why the search's pruner stopped the command
 
     def begin(self) -> None:
         """Write the record as running; if the store cannot take it, the command runs anyway
@@ -355,7 +361,10 @@ class _Recorder:
 
             name = attempt_stream(STREAM, self._attempt())
             directory = os.path.join(self.layout.metrics_dir(self.run_id), name)
-            return Stream(directory, self._touch)
+            stream = Stream(directory, self._touch)
+            if self.request.trial is not None:
+                stream.extend = self._reporting(stream.extend)
+            return stream
 
         def check_key(key: str) -> str:  # the series' own rule, imported on the first key
             from .sdk.series import check_key
@@ -364,6 +373,39 @@ class _Recorder:
 
         self.scanner = Scanner(open_stream, pattern, check_key)
         return self.scanner.feed  # type: ignore[no-any-return]
+
+    def _reporting(self, extend: Callable[[Any], None]) -> Callable[[Any], None]:
+        """``extend`` that also reports the objective to the trial, and stops the command with
+        SIGTERM when the pruner says so. A command that logs through naga's SDK reports from
+        its own process (``$NAGA_TRIAL``): its printed lines are then not reported twice."""
+        from .errors import Pruned
+        from .store.sdkstate import attempt_stream
+
+        report = self.request.trial.wrap(extend)
+        sdk_stream = os.path.join(
+            self.layout.metrics_dir(self.run_id), attempt_stream("main", self._attempt())
+        )
+        state = {"looked": 0.0, "sdk": False}  # when the SDK's stream was last looked for
+
+        def extend_and_prune(entry: Any) -> None:
+            now = time.monotonic()
+            if self.pruned is None and not state["sdk"] and now - state["looked"] > 1:
+                state["looked"], state["sdk"] = now, os.path.isdir(sdk_stream)
+            if self.pruned is not None or state["sdk"]:
+                extend(entry)
+                return
+            try:
+                report(entry)
+            except Pruned as exc:
+                self.pruned = str(exc)
+                pid = self.meta.get("child_pid")
+                if isinstance(pid, int):
+                    try:
+                        os.killpg(pid, signals.SIGTERM)  # the command's own process group
+                    except OSError:
+                        pass  # it has ended already
+
+        return extend_and_prune
 
     def _attempt(self) -> int:
         attempts = self.meta.get("attempts")
@@ -407,7 +449,7 @@ class _Recorder:
         if self.packages is not None:  # installed packages and lock files, listed meanwhile
             wait = 2.0 if outcome.forwarded else 30.0  # Ctrl-C: the user wants naga gone
             self.meta.update(self.packages.collect(wait))
-        _finish_meta(self.meta, outcome, self.started + duration, duration)
+        _finish_meta(self.meta, outcome, self.started + duration, duration, self.pruned)
         self._settle_scalars()
         if os.path.isdir(self.layout.metrics_dir(self.run_id)):
             from .store.sdkstate import merge_sdk_state
@@ -433,9 +475,15 @@ def _finish_meta(
     outcome: Outcome,
     finished: float,
     duration: float,
+    pruned: str | None = None,
 ) -> None:
+    if pruned is not None and not meta["error"]:  # naga stopped it: the pruner's ending
+        meta["error"] = pruned
+        status = "pruned"
+    else:
+        status = "failed" if meta["error"] else _status(outcome)
     meta.update(
-        status="failed" if meta["error"] else _status(outcome),
+        status=status,
         exit_code=outcome.exit_code,
         signal=signal_name(outcome.signal) if outcome.signal else None,
         finished_at=iso_from_ts(finished),

@@ -345,10 +345,12 @@ def run_command_task(
 
     ended: list[dict[str, Any]] = []
     env = command_env(sweep)
+    trial = None
     if task.get("trial_env") is not None:  # the command's SDK reports to the trial
-        from ..sdk.trial import TRIAL_ENV
+        from ..sdk.trial import TRIAL_ENV, in_process
 
         env[TRIAL_ENV] = task["trial_env"]
+        trial = in_process()  # and so do its printed lines, when it has no SDK
     request = RunRequest(
         list(task["argv"]),
         cwd=sweep.doc["cwd"],
@@ -357,6 +359,7 @@ def run_command_task(
         name=task_name(sweep, task["index"]),
         tags=[sweep.tag],
         resume=_earlier_run(task, sweep.doc["store"], None),
+        trial=trial,
     )
     params = {**task["params"], "sweep": {"id": sweep.id, "task": task["index"]}}
 

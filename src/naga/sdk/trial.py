@@ -123,3 +123,8 @@ _in_process: TrialReporter | None = None  # the trial a program task runs in thi
 def set_in_process(reporter: TrialReporter | None) -> None:
     global _in_process
     _in_process = reporter
+
+
+def in_process() -> TrialReporter | None:
+    """The trial this process's worker runs now (a command's printed objective reports to it)."""
+    return _in_process
