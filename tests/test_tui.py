@@ -204,9 +204,11 @@ async def test_rename_tag_and_copy(store: Path) -> None:
         await until(pilot, lambda: len(app.table.rows) == 2)
         await pilot.press("slash", *"note~late", "enter")  # as ls --where says it
         await until(pilot, lambda: [r.id for r in app.table.rows] == [run_id])
-        await pilot.press("escape")
-        await pilot.press("y")
+        await pilot.press("y")  # the filter's one row, under the cursor
         assert app.clipboard == run_id
+        await pilot.press("escape")  # a new filter (none): both runs, the cursor at the top
+        await until(pilot, lambda: len(app.table.rows) == 2)
+        await until(pilot, lambda: app.table.current_id == app.table.rows[0].id)
 
 
 @sync
