@@ -39,6 +39,8 @@ COMMANDS = {
     "rerun": "naga.cli.rerun:rerun",
     "diff": "naga.cli.diff:diff",
     "branch": "naga.cli.branch:branch",
+    "ui": "naga.cli.ui:ui",
+    "report": "naga.cli.report:report",
 }
 
 
