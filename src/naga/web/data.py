@@ -60,7 +60,7 @@ def runs_table(
             r.git,
             r.command[:COMMAND_MAX],
             r.depth,
-            *(_jsonable(v) for v in r.values),
+            *(jsonable(v) for v in r.values),
         ]
         for r in snapshot.rows
     ]
@@ -228,7 +228,7 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """A param or metric value as the table can sort it: numbers and text stay, the rest
     (lists, dicts) becomes its text."""
     if value is None or isinstance(value, (bool, int, str)):

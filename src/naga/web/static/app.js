@@ -94,7 +94,7 @@
 
   // ---- the runs table ----
   function runsPage() {
-    const filter = el("input", { id: "filter", type: "search", placeholder: "filter: failed  #tag  name:base*  lr=0.01  loss<0.3  words", value: state.where });
+    const filter = el("input", { id: "filter", type: "search", placeholder: REPORT ? "filter: words in any column" : "filter: failed  #tag  name:base*  lr=0.01  loss<0.3  words", value: state.where });
     const columns = el("input", { id: "columns", type: "text", placeholder: "columns: lr,loss", value: state.columns });
     const count = el("span", { cls: "count", id: "count" });
     const chartBtn = el("button", { id: "chart-selected", text: "Chart selected", disabled: "" });
@@ -165,6 +165,7 @@
       if (!t || !document.body.contains(viewport)) return;
       const order = state.order;
       spacer.style.height = order.length * ROW + "px";
+      viewport.style.height = Math.max(3 * ROW, Math.min(order.length * ROW + 2, window.innerHeight - 150)) + "px";
       const first = Math.max(0, Math.floor(viewport.scrollTop / ROW) - 5);
       const last = Math.min(order.length, first + Math.ceil(viewport.clientHeight / ROW) + 10);
       rows.style.top = first * ROW + "px";
@@ -192,6 +193,12 @@
       } catch (e) {
         error.textContent = e.message;
       }
+    }
+    if (REPORT) {
+      const all = REPORT.table.rows.slice(0, 10).map((r) => r[0]);
+      const charts = el("div", { id: "report-chart" });
+      main.append(charts);
+      chartPage(new URLSearchParams("runs=" + all.map(encodeURIComponent).join(",")), charts);
     }
     updateSelection();
     if (state.table) { applySort(); drawHead(state.table); paint(); }
@@ -232,7 +239,7 @@
       if (doc.patch) parts.push(el("h3", { text: "Git patch" }), el("pre", { id: "patch", text: doc.patch }));
       if (REPORT && doc.keys && doc.keys.length) {
         const chart = el("div", { cls: "chart" });
-        parts.push(el("h3", { text: "Metrics" }), chart);
+        parts.push(el("h3", { text: "Chart" }), chart);
         box.replaceChildren(...parts);
         drawChart(chart, [doc.id], doc.keys[0], { x: "step", smooth: 0, log: false });
         return;
@@ -320,7 +327,8 @@
   }
 
   // ---- metric charts ----
-  function chartPage(params) {
+  function chartPage(params, where) {
+    const into = where || main;
     const ids = (params.get("runs") || "").split(",").filter(Boolean);
     if (!ids.length && state.selected.size) ids.push(...state.selected);
     const opts = { x: params.get("x") || "step", smooth: +(params.get("smooth") || 0), log: params.get("log") === "1" };
@@ -332,7 +340,7 @@
     log.checked = opts.log;
     const chart = el("div", { cls: "chart", id: "chart" });
     const note = el("span", { cls: "dim" });
-    main.append(el("h2", { text: ids.length ? "Metrics of " + ids.length + " run" + (ids.length > 1 ? "s" : "") : "Select runs in the table first" }),
+    into.append(el("h2", { text: ids.length ? "Metrics of " + ids.length + " run" + (ids.length > 1 ? "s" : "") : "Select runs in the table first" }),
       el("div", { cls: "toolbar" }, "metric ", keySel, " x ", xSel, " smoothing ", smooth, el("label", null, log, " log scale"), note), chart);
     if (!ids.length) return;
     let key = params.get("key");
@@ -345,7 +353,7 @@
       keySel.value = key && doc.keys.includes(key) ? key : doc.keys[0];
       redraw();
     }, (e) => { note.textContent = e.message; });
-    render = () => drawChart(chart, ids, keySel.value, opts, note, true);
+    if (!where) render = () => drawChart(chart, ids, keySel.value, opts, note, true);
   }
   const PALETTE = ["#2462c5", "#d1495b", "#1a7f37", "#edae49", "#6f42c1", "#00798c", "#e36414", "#5c677d", "#b5179e", "#3d405b"];
   function ema(values, alpha) {
