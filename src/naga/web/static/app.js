@@ -1,6 +1,6 @@
 // naga's browser views: the runs table, a run's page and metric charts.
 // Served by `naga ui` (data from the JSON API, live through server-sent events) and inlined by
-// `naga report` (data from the <script type="application/json" id="naga-data"> block).
+// `naga report` (data from the JSON block with the id naga-data).
 // Run records are untrusted: their text only ever goes into textContent, never into markup.
 "use strict";
 (function () {
