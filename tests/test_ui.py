@@ -306,3 +306,23 @@ def test_log_segments_hold_no_escape_sequences(text: str) -> None:
         for piece, classes in line:
             assert "\x1b" not in piece and "\r" not in piece and "\x07" not in piece
             assert re.fullmatch(r"(fg\d{1,2}( b)?|b)?", classes)
+
+
+def test_the_docs_sh_blocks_run(tmp_path: Path) -> None:
+    """docs/ui.md's examples, in order, with the real command line."""
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "ui.md").read_text()
+    blocks = re.findall(r"```sh\n(.*?)```", doc, flags=re.S)
+    assert len(blocks) == 2
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", "\n".join(blocks)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "report.html: 2 runs" in done.stdout
+    page = (tmp_path / "report.html").read_text()
+    assert '"name":"lr0.1"' in page and '"name":"lr0.01"' in page
