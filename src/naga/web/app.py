@@ -39,11 +39,14 @@ from .. import jsonsafe
 from ..errors import NagaError, RunNotFound, UsageError
 from ..sdk.artifacts import safe_path
 from ..store import Store
+from ..tui.query import RowCache
 from . import data
 from .live import Changes
 
 COOKIE = "naga_token"
 CSP = "default-src 'self'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+KEPT_ANSWERS = 8
+QUICK_ROWS = 1000
 EVENT_WAIT_S = 15.0  # a comment line this often keeps proxies and the browser's stream open
 Scope = MutableMapping[str, Any]
 ASGI = Callable[
@@ -114,6 +117,9 @@ class Api:
         self.allow_edit = allow_edit
         self.changes = changes
         self._local = threading.local()
+        self._rows = RowCache()  # rows by their index columns, shared by every request
+        self._rows_lock = threading.Lock()
+        self._answers: dict[tuple[str, str, int | None], tuple[int, bytes]] = {}
 
     def store(self) -> Store:
         store: Store | None = getattr(self._local, "store", None)
@@ -125,9 +131,23 @@ class Api:
         return _json({"root": self.root, "allow_edit": self.allow_edit, "live": True})
 
     def runs(self, request: Request) -> Response:
+        """The table; an answer is kept while the store does not change (a filter cleared, a
+        second tab), and rows of runs that did not change are reused after it does."""
         q = request.query_params
         limit = int(q["limit"]) if q.get("limit", "").isdigit() else None
-        return _json(data.runs_table(self.store(), q.get("where", ""), q.get("columns", ""), limit))
+        asked = (q.get("where", ""), q.get("columns", ""), limit)
+        if limit is not None and limit <= QUICK_ROWS:  # the first screen: never behind a big load
+            return _json(data.runs_table(self.store(), *asked))
+        version = self.changes.version
+        with self._rows_lock:  # one table load at a time: they share the rows
+            kept = self._answers.get(asked)
+            if kept is not None and kept[0] == version:
+                return _json_bytes(kept[1])
+            body = _encode(data.runs_table(self.store(), *asked, cache=self._rows))
+            self._answers[asked] = (version, body)
+            while len(self._answers) > KEPT_ANSWERS:
+                del self._answers[next(iter(self._answers))]
+        return _json_bytes(body)
 
     def run(self, request: Request) -> Response:
         return _json(data.run_page(self.store(), request.path_params["run"]))
@@ -213,12 +233,17 @@ def _list(text: str) -> list[str]:
     return [part for part in text.split(",") if part]
 
 
+def _encode(doc: Any) -> bytes:
+    return jsonsafe.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 def _json(doc: Any, status: int = 200) -> Response:
+    return _json_bytes(_encode(doc), status)
+
+
+def _json_bytes(body: bytes, status: int = 200) -> Response:
     return Response(
-        jsonsafe.dumps(doc, ensure_ascii=False, separators=(",", ":")),
-        status,
-        media_type="application/json",
-        headers={"cache-control": "no-store"},
+        body, status, media_type="application/json", headers={"cache-control": "no-store"}
     )
 
 

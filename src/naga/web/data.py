@@ -22,7 +22,7 @@ from ..sdk import history
 from ..sdk.artifacts import artifacts_root, list_artifacts
 from ..store import Store, with_elapsed
 from ..store.index import public_doc
-from ..tui.query import Query, load_rows, parse_query
+from ..tui.query import Query, RowCache, load_rows, parse_query
 from .ansi import segments
 from .downsample import minmax
 
@@ -41,14 +41,18 @@ IMAGE_TYPES = {
 
 
 def runs_table(
-    store: Store, where: str = "", columns: str = "", limit: int | None = None
+    store: Store,
+    where: str = "",
+    columns: str = "",
+    limit: int | None = None,
+    cache: RowCache | None = None,
 ) -> dict[str, Any]:
     """The runs ``where`` selects (the filter box's language), newest first, children under
     their parent, as rows of ``TABLE_FIELDS`` plus one value per extra column: arrays, not
     objects, so 100,000 runs are a few MB."""
     extra = tuple(c.strip() for c in columns.split(",") if c.strip())
     query = parse_query(where, extra) if where.strip() else Query(columns=extra)
-    snapshot = load_rows(store, query, limit)
+    snapshot = load_rows(store, query, limit, cache)
     now = time.time()
     rows = [
         [

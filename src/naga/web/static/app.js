@@ -182,6 +182,11 @@
       try {
         const t = await api("/api/runs", quick ? { ...asked, limit: "300" } : asked);
         if (asked.where !== state.where || asked.columns !== state.columns) return;
+        if (quick && t.complete === false && state.table && state.table.complete && state.table.rows.length > t.rows.length) {
+          // keep the rows below the first 300 until the full answer comes
+          const fresh = new Set(t.rows.map((r) => r[0]));
+          t.rows = t.rows.concat(state.table.rows.filter((r) => !fresh.has(r[0])).slice(0, state.table.rows.length));
+        }
         error.textContent = "";
         state.table = t;
         applySort();
@@ -203,7 +208,8 @@
     updateSelection();
     if (state.table) { applySort(); drawHead(state.table); paint(); }
     load(!state.table);
-    render = () => load(false);
+    // a live change: the top of the table at once when that is what is on screen, then the rest
+    render = () => load(state.sort == null && viewport.scrollTop < 200 * ROW);
   }
 
   // ---- a run's page ----
