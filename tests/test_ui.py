@@ -74,7 +74,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     (here / "train.py").write_text(TRAIN)
     ids = {}
     for lr in ("0.1", "0.01"):
-        done = _naga(env, here, "run", "--name", f"lr{lr}", sys.executable, "train.py", lr)
+        tagged = ("--name", f"lr{lr}", "--tag", "sweep:demo")
+        done = _naga(env, here, "run", *tagged, sys.executable, "train.py", lr)
         assert done.returncode == 0, done.stderr
     assert _naga(env, here, "run", "--name", HOSTILE, "true").returncode == 0
     for run in json.loads(_naga(env, here, "ls", "--json").stdout):
@@ -171,6 +172,28 @@ def test_edits_are_refused_without_allow_edit(world: dict[str, Any]) -> None:
     refused.value.close()
 
 
+def test_artifacts_served_are_the_listed_files_only(world: dict[str, Any]) -> None:
+    """An image is served as one (under a sandboxing policy); a symbolic link a pulled run
+    carries, to a file of the reader's, is not served at all."""
+    token = world["url"].split("token=")[1]
+    run = world["ids"]["lr0.01"]
+    artifacts = Path(world["env"]["NAGA_HOME"]) / "runs" / run / "artifacts"
+    artifacts.mkdir(exist_ok=True)
+    (artifacts / "plot.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (artifacts / "notes.html").write_text("<script>window.pwned=3</script>")
+    (artifacts / "leak.png").symlink_to("/etc/hostname")
+    base = f"{world['base']}/api/runs/{run}/artifacts"
+    cookie = f"naga_token={token}"
+    status, headers, body = _get(f"{base}/plot.png", cookie)
+    assert status == 200 and headers["content-type"] == "image/png" and body.startswith(b"\x89PNG")
+    assert "sandbox" in headers["content-security-policy"]
+    status, headers, _ = _get(f"{base}/notes.html", cookie)
+    assert status == 200 and headers["content-type"] == "application/octet-stream"
+    assert headers["content-disposition"].startswith("attachment")
+    assert _get(f"{base}/leak.png", cookie)[0] == 404
+    assert _get(f"{base}/..%2F..%2Fmeta.json", cookie)[0] == 404
+
+
 @needs_browser
 def test_the_table_shows_the_runs(page: Any) -> None:
     page.wait_for_selector("#rows .trow.data")
@@ -196,6 +219,18 @@ def test_a_filter_narrows_the_table(page: Any) -> None:
     page.wait_for_selector("body[data-rows='0']")
     page.fill("#filter", "")
     page.wait_for_selector("body[data-rows='3']")
+
+
+@needs_browser
+def test_runs_grouped_by_sweep(page: Any) -> None:
+    page.select_option("#group", "sweep")
+    groups = page.locator("#rows .trow.group").all_inner_texts()
+    assert [" ".join(g.split()) for g in groups] == ["(no sweep) (1 runs)", "sweep:demo (2 runs)"]
+    page.locator("#rows .trow.group", has_text="sweep:demo").locator("input").check()
+    assert page.inner_text("#chart-selected") == "Chart selected (2)"
+    page.locator("#rows .trow.group", has_text="sweep:demo").locator("input").uncheck()
+    page.select_option("#group", "")
+    assert page.locator("#rows .trow.group").count() == 0
 
 
 @needs_browser

@@ -47,7 +47,7 @@ def report(runs: tuple[str, ...], output: str, title: str | None, **params: Any)
             chosen["name_glob"],
             chosen["tags"],
             chosen["since"],
-            chosen["limit"],
+            None if chosen.get("show_all") else chosen["limit"],  # a sweep: all its runs
             chosen["where"],
         )
         ids = [run_id for run_id, *_ in store.run_docs(flt)]

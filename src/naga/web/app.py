@@ -37,7 +37,7 @@ from starlette.staticfiles import StaticFiles
 
 from .. import jsonsafe
 from ..errors import NagaError, RunNotFound, UsageError
-from ..sdk.artifacts import safe_path
+from ..sdk.artifacts import list_artifacts, safe_path
 from ..store import Store
 from ..tui.query import RowCache
 from . import data
@@ -172,7 +172,11 @@ class Api:
         store = self.store()
         run_id = store.resolve(request.path_params["run"])
         name = request.path_params["name"]
-        path = safe_path(store.layout.run_dir(run_id), name)
+        run_dir = store.layout.run_dir(run_id)
+        # only what the listing shows: regular files, reached through no symbolic link
+        if name not in dict(list_artifacts(run_dir)):
+            return _json({"error": f"run {run_id} has no artifact {name!r}"}, 404)
+        path = safe_path(run_dir, name)
         kind = data.image_type(name)
         headers = {"content-security-policy": "default-src 'none'; sandbox"}
         if kind is None:

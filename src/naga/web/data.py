@@ -17,6 +17,7 @@ from typing import Any
 from ..lock.lineage import lineage
 from ..lock.lockfile import LOCK_NAME
 from ..present.fmt import short_commit
+from ..present.inert import inert
 from ..present.record import run_record
 from ..sdk import history
 from ..sdk.artifacts import artifacts_root, list_artifacts
@@ -30,7 +31,9 @@ CHART_POINTS = 2000  # per series: more than a chart is wide in pixels, a few kB
 LOG_TAIL = 2 << 20  # bytes of output a run page shows (the end: what went wrong is there)
 PATCH_MAX = 1 << 20
 COMMAND_MAX = 300  # the table's command column; the run page has all of it
-TABLE_FIELDS = ["id", "name", "status", "started_at", "duration_s", "git", "command", "depth"]
+TABLE_FIELDS = [
+    *("id", "name", "status", "started_at", "duration_s", "git", "command", "depth", "tags")
+]
 IMAGE_TYPES = {
     ".png": "image/png",
     ".jpg": "image/jpeg",
@@ -54,6 +57,7 @@ def runs_table(
     query = parse_query(where, extra) if where.strip() else Query(columns=extra)
     snapshot = load_rows(store, query, limit, cache)
     now = time.time()
+    tags = _tags(store, [r.id for r in snapshot.rows] if limit is not None else None)
     rows = [
         [
             r.id,
@@ -64,6 +68,7 @@ def runs_table(
             r.git,
             r.command[:COMMAND_MAX],
             r.depth,
+            tags.get(r.id, []),
             *(jsonable(v) for v in r.values),
         ]
         for r in snapshot.rows
@@ -76,6 +81,26 @@ def runs_table(
         "complete": snapshot.complete,
         "warnings": snapshot.warnings,
     }
+
+
+def _tags(store: Store, run_ids: list[str] | None) -> dict[str, list[str]]:
+    """Each run's tags from the index: of ``run_ids``, or of every run (one scan)."""
+    found: dict[str, list[str]] = {}
+    if not store.exists():
+        return found
+    conn = store.index.conn
+    if run_ids is None:
+        pairs = conn.execute("SELECT run_id, tag FROM tags ORDER BY tag").fetchall()
+    else:
+        pairs = []
+        for at in range(0, len(run_ids), 400):
+            batch = run_ids[at : at + 400]
+            marks = ",".join("?" * len(batch))
+            sql = f"SELECT run_id, tag FROM tags WHERE run_id IN ({marks}) ORDER BY tag"  # noqa: S608
+            pairs += conn.execute(sql, batch).fetchall()
+    for run_id, tag in pairs:
+        found.setdefault(run_id, []).append(inert(tag))
+    return found
 
 
 def run_page(store: Store, selector: str) -> dict[str, Any]:
@@ -176,11 +201,13 @@ def report_runs(store: Store, run_ids: list[str], points: int) -> list[dict[str,
         for key in history.list_keys(metrics_dir, "main"):
             found = history.read_points(metrics_dir, "main", key)
             keep = minmax(found.values, points)
-            series[key] = {
+            t0 = found.times[0] if len(found) else 0.0
+            series[key] = {  # compact: times from the first one in ms, values to 6 digits
                 "count": len(found),
+                "t0": t0,
                 "step": [found.steps[i] for i in keep],
-                "time": [found.times[i] for i in keep],
-                "value": [_finite(found.values[i]) for i in keep],
+                "time": [round(found.times[i] - t0, 3) for i in keep],
+                "value": [_short(found.values[i]) for i in keep],
             }
         out.append(
             {
@@ -230,6 +257,11 @@ def _finite(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def _short(value: float) -> float | None:
+    """A value to 6 significant digits: what a chart can show, in a third of the text."""
+    return float(f"{value:.6g}") if math.isfinite(value) else None
 
 
 def jsonable(value: Any) -> Any:

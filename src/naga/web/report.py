@@ -139,6 +139,7 @@ def _row(run: dict[str, Any], columns: list[str]) -> list[Any]:
         run["git"],
         run["command"][: data.COMMAND_MAX],
         0,
+        run["tags"],
         *values,
     ]
 

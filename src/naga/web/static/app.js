@@ -8,7 +8,8 @@
   const REPORT = EMBED ? JSON.parse(EMBED.textContent) : null;
   const ROW = 24;
   const main = document.getElementById("main");
-  const state = { table: null, order: null, sort: null, asc: false, selected: new Set(), where: "", columns: "", info: null };
+  const state = { table: null, order: null, sort: null, asc: false, selected: new Set(), where: "", columns: "", group: "", info: null };
+  const COL = 9; // the first extra column in a table row (after id .. depth, tags)
   let render = null; // the current view's refresh, for live updates
 
   // ---- small DOM helpers: text only ----
@@ -72,7 +73,8 @@
       const series = (params.runs || "").split(",").filter((id) => REPORT.runs[id]).map((id) => {
         const run = REPORT.runs[id];
         const s = run.series[params.key] || { step: [], time: [], value: [], count: 0 };
-        return { id, name: run.name, ...s };
+        const time = s.t0 == null ? s.time : s.time.map((t) => s.t0 + t);
+        return { id, name: run.name, ...s, time };
       });
       return { key: params.key, series };
     }
@@ -98,26 +100,29 @@
     const columns = el("input", { id: "columns", type: "text", placeholder: "columns: lr,loss", value: state.columns });
     const count = el("span", { cls: "count", id: "count" });
     const chartBtn = el("button", { id: "chart-selected", text: "Chart selected", disabled: "" });
+    const group = el("select", { id: "group" }, el("option", { value: "", text: "no groups" }), el("option", { value: "sweep", text: "group by sweep" }), el("option", { value: "tag", text: "group by tag" }));
+    group.value = state.group;
     const error = el("span", { cls: "error", id: "error" });
     const head = el("div", { cls: "trow thead", id: "thead" });
     const spacer = el("div");
     const rows = el("div", { cls: "rows", id: "rows" });
     const viewport = el("div", { cls: "viewport", id: "viewport" }, spacer, rows);
-    main.append(el("div", { cls: "toolbar" }, filter, columns, chartBtn, count, error), el("div", { cls: "table" }, head, viewport));
+    main.append(el("div", { cls: "toolbar" }, filter, columns, group, chartBtn, count, error), el("div", { cls: "table" }, head, viewport));
     let timer = null;
     const reload = () => load(false);
     filter.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(() => { state.where = filter.value; reload(); }, 150); });
     columns.addEventListener("change", () => { state.columns = columns.value; reload(); });
+    group.addEventListener("change", () => { state.group = group.value; applySort(); paint(); });
     chartBtn.addEventListener("click", () => { location.hash = chartHref([...state.selected]); });
     viewport.addEventListener("scroll", () => requestAnimationFrame(paint));
     window.onresize = paint;
 
     function template(t) {
-      return "28px 96px minmax(120px,1.2fr) 110px 150px 84px 84px minmax(160px,2fr)" + " 110px".repeat(t.columns.length);
+      return "28px 96px minmax(120px,1.2fr) 110px 150px 84px 84px minmax(160px,2fr) minmax(60px,.6fr)" + " 110px".repeat(t.columns.length);
     }
     function drawHead(t) {
-      const names = ["", "ID", "NAME", "STATUS", "STARTED", "DURATION", "GIT", "COMMAND", ...t.columns.map((c) => c.toUpperCase())];
-      const sortable = [null, 0, 1, 2, 3, 4, 5, 6, ...t.columns.map((_, i) => 8 + i)];
+      const names = ["", "ID", "NAME", "STATUS", "STARTED", "DURATION", "GIT", "COMMAND", "TAGS", ...t.columns.map((c) => c.toUpperCase())];
+      const sortable = [null, 0, 1, 2, 3, 4, 5, 6, null, ...t.columns.map((_, i) => COL + i)];
       head.style.gridTemplateColumns = template(t);
       head.replaceChildren(...names.map((n, i) => {
         const cell = el("div", { text: n });
@@ -137,15 +142,44 @@
     function applySort() {
       const t = state.table;
       state.order = t.rows.slice();
-      if (state.sort == null) return;
-      const f = state.sort, dir = state.asc ? 1 : -1;
-      const key = (v) => (v == null ? [0, 0] : typeof v === "number" ? [1, v] : [2, String(v).toLowerCase()]);
-      state.order.sort((a, b) => {
-        const x = key(a[f]), y = key(b[f]);
-        return x[0] !== y[0] ? (x[0] - y[0]) * dir : x[1] < y[1] ? -dir : x[1] > y[1] ? dir : 0;
+      if (state.sort != null) {
+        const f = state.sort, dir = state.asc ? 1 : -1;
+        const key = (v) => (v == null ? [0, 0] : typeof v === "number" ? [1, v] : [2, String(v).toLowerCase()]);
+        state.order.sort((a, b) => {
+          const x = key(a[f]), y = key(b[f]);
+          return x[0] !== y[0] ? (x[0] - y[0]) * dir : x[1] < y[1] ? -dir : x[1] > y[1] ? dir : 0;
+        });
+      }
+      if (state.group) state.order = grouped(state.order, state.group);
+    }
+    function grouped(rows, by) {
+      // a header item, then the group's rows; a run with several tags is under each of them
+      const groups = new Map();
+      for (const r of rows) {
+        let keys = r[8] || [];
+        if (by === "sweep") keys = keys.filter((t) => t.startsWith("sweep:"));
+        if (!keys.length) keys = [by === "sweep" ? "(no sweep)" : "(no tag)"];
+        for (const k of keys) { if (!groups.has(k)) groups.set(k, []); groups.get(k).push(r); }
+      }
+      const out = [];
+      for (const [name, members] of [...groups.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
+        out.push({ group: name, members });
+        out.push(...members);
+      }
+      return out;
+    }
+    function groupNode(item) {
+      const box = el("input", { type: "checkbox" });
+      box.checked = item.members.every((r) => state.selected.has(r[0]));
+      box.addEventListener("change", () => {
+        for (const r of item.members) box.checked ? state.selected.add(r[0]) : state.selected.delete(r[0]);
+        updateSelection();
+        paint();
       });
+      return el("div", { cls: "trow group" }, el("div", null, box), el("div", { text: item.group + "  (" + item.members.length + " runs)" }));
     }
     function rowNode(r, t) {
+      if (!Array.isArray(r)) return groupNode(r);
       const id = r[0];
       const box = el("input", { type: "checkbox" });
       box.checked = state.selected.has(id);
@@ -156,7 +190,8 @@
         el("div", null, box), el("div", { cls: "id" }, el("a", { href: runHref(id), text: id })), el("div", null, name),
         el("div", { cls: "st-" + String(r[2]).replace(/[^a-z]/g, ""), text: r[2] }), el("div", { text: fmtStarted(r[3]) }),
         el("div", { text: fmtDuration(r[4]) }), el("div", { cls: "git", text: r[5] }), el("div", { text: r[6], title: r[6] }),
-        ...t.columns.map((_, i) => el("div", { text: fmtValue(r[8 + i]) })));
+        el("div", { cls: "dim", text: (r[8] || []).join(" ") }),
+        ...t.columns.map((_, i) => el("div", { text: fmtValue(r[COL + i]) })));
       node.style.gridTemplateColumns = template(t);
       return node;
     }
