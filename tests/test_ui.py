@@ -258,6 +258,14 @@ def test_a_chart_overlays_the_selected_runs(page: Any, world: dict[str, Any]) ->
 
 
 @needs_browser
+def test_parallel_coordinates_of_selected_runs(page: Any, world: dict[str, Any]) -> None:
+    ids = ",".join([world["ids"]["lr0.1"], world["ids"]["lr0.01"]])
+    page.goto(f"{world['base']}/#/parallel?runs={ids}")
+    page.wait_for_selector("#parallel[data-axes='2']")  # lr (the param that differs), loss
+    assert page.input_value("#pc-metric") == "loss"
+
+
+@needs_browser
 def test_a_new_run_appears_without_a_reload(page: Any, world: dict[str, Any]) -> None:
     page.goto(f"{world['base']}/#/")
     page.wait_for_selector("body[data-rows='3']")

@@ -168,6 +168,10 @@ class Api:
             data.metric_series(self.store(), _list(q.get("runs", "")), q.get("key", ""), points)
         )
 
+    def summary(self, request: Request) -> Response:
+        runs = _list(request.query_params.get("runs", ""))
+        return _json({"runs": data.summaries(self.store(), runs)})
+
     def artifact(self, request: Request) -> Response:
         store = self.store()
         run_id = store.resolve(request.path_params["run"])
@@ -304,6 +308,7 @@ def create_app(root: str, token: str, *, allow_edit: bool = False) -> Starlette:
         Route("/api/runs/{run}/edit", _errors(api.edit), methods=["POST"]),
         Route("/api/keys", _errors(api.keys)),
         Route("/api/metrics", _errors(api.metrics)),
+        Route("/api/summary", _errors(api.summary)),
         Route("/api/events", api.events),
         Mount("/static", StaticFiles(directory=static), name="static"),
     ]

@@ -189,6 +189,22 @@ def metric_series(
     return {"key": f"{stream}/{key}" if stream == "sys" else key, "series": out}
 
 
+def summaries(store: Store, selectors: list[str]) -> list[dict[str, Any]]:
+    """Each run's params and last metric values: what parallel coordinates draw."""
+    out = []
+    for selector in selectors:
+        meta = store.get(selector)
+        out.append(
+            {
+                "id": meta["id"],
+                "name": meta.get("name") or "",
+                "params": {k: jsonable(v) for k, v in (meta.get("params") or {}).items()},
+                "metrics": {k: jsonable(v) for k, v in (meta.get("metrics") or {}).items()},
+            }
+        )
+    return out
+
+
 def report_runs(store: Store, run_ids: list[str], points: int) -> list[dict[str, Any]]:
     """What a report holds of each run: its record's main fields and every main-stream series,
     downsampled to ``points``."""

@@ -162,6 +162,8 @@ def _page(store: Store, run: dict[str, Any]) -> dict[str, Any]:
         ],
         "keys": list(run["series"]),
         "series": run["series"],
+        "params": {k: data.jsonable(v) for k, v in (run["params"] or {}).items()},
+        "metrics": {k: data.jsonable(v) for k, v in (run["metrics"] or {}).items()},
         "artifacts": [],
         "patch": None,
         "lineage": None,

@@ -69,6 +69,13 @@
       for (const id of (params.runs || "").split(",")) for (const k of Object.keys((REPORT.runs[id] || {}).series || {})) keys.add(k);
       return { keys: [...keys] };
     }
+    if (path === "/api/summary") {
+      const runs = (params.runs || "").split(",").filter((id) => REPORT.runs[id]).map((id) => {
+        const r = REPORT.runs[id];
+        return { id, name: r.run.name, params: r.params || {}, metrics: r.metrics || {} };
+      });
+      return { runs };
+    }
     if (path === "/api/metrics") {
       const series = (params.runs || "").split(",").filter((id) => REPORT.runs[id]).map((id) => {
         const run = REPORT.runs[id];
@@ -90,6 +97,7 @@
     render = null;
     if (path.startsWith("/run/")) runPage(decodeURIComponent(path.slice(5)));
     else if (path === "/chart") chartPage(params);
+    else if (path === "/parallel") parallelPage(params);
     else runsPage();
   }
   window.addEventListener("hashchange", route);
@@ -100,6 +108,8 @@
     const columns = el("input", { id: "columns", type: "text", placeholder: "columns: lr,loss", value: state.columns });
     const count = el("span", { cls: "count", id: "count" });
     const chartBtn = el("button", { id: "chart-selected", text: "Chart selected", disabled: "" });
+    const parallelBtn = el("button", { id: "parallel-selected", text: "Parallel coordinates", disabled: "" });
+    parallelBtn.addEventListener("click", () => { location.hash = "#/parallel?runs=" + [...state.selected].map(encodeURIComponent).join(","); });
     const group = el("select", { id: "group" }, el("option", { value: "", text: "no groups" }), el("option", { value: "sweep", text: "group by sweep" }), el("option", { value: "tag", text: "group by tag" }));
     group.value = state.group;
     const error = el("span", { cls: "error", id: "error" });
@@ -107,7 +117,7 @@
     const spacer = el("div");
     const rows = el("div", { cls: "rows", id: "rows" });
     const viewport = el("div", { cls: "viewport", id: "viewport" }, spacer, rows);
-    main.append(el("div", { cls: "toolbar" }, filter, columns, group, chartBtn, count, error), el("div", { cls: "table" }, head, viewport));
+    main.append(el("div", { cls: "toolbar" }, filter, columns, group, chartBtn, parallelBtn, count, error), el("div", { cls: "table" }, head, viewport));
     let timer = null;
     const reload = () => load(false);
     filter.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(() => { state.where = filter.value; reload(); }, 150); });
@@ -210,6 +220,7 @@
     }
     function updateSelection() {
       chartBtn.disabled = state.selected.size === 0;
+      parallelBtn.disabled = state.selected.size < 2;
       chartBtn.textContent = "Chart selected (" + state.selected.size + ")";
     }
     async function load(quick) {
@@ -434,6 +445,76 @@
     box.dataset.series = String(doc.series.length);
     box.dataset.points = String(data[0].length);
     if (note) note.textContent = doc.series.map((s) => s.count).reduce((a, b) => a + b, 0) + " points, " + data[0].length + " drawn";
+  }
+
+  // ---- parallel coordinates: each run a line through its params, ending at a metric ----
+  function parallelPage(params) {
+    const ids = (params.get("runs") || "").split(",").filter(Boolean);
+    const metricSel = el("select", { id: "pc-metric" });
+    const canvas = el("canvas", { id: "parallel", width: "1100", height: "460" });
+    const note = el("span", { cls: "dim" });
+    main.append(el("h2", { text: "Parallel coordinates of " + ids.length + " runs" }), el("div", { cls: "toolbar" }, "colour and last axis ", metricSel, note), canvas);
+    let runs = [];
+    const draw = () => { drawParallel(canvas, runs, metricSel.value); note.textContent = canvas.dataset.axes ? canvas.dataset.axes + " axes" : ""; };
+    metricSel.addEventListener("change", draw);
+    const load = async () => {
+      runs = (await api("/api/summary", { runs: ids.join(",") })).runs;
+      const metrics = [...new Set(runs.flatMap((r) => Object.keys(r.metrics)))];
+      const keep = metricSel.value || params.get("metric");
+      metricSel.replaceChildren(...metrics.map((k) => el("option", { value: k, text: k })));
+      if (keep && metrics.includes(keep)) metricSel.value = keep;
+      draw();
+    };
+    load().catch((e) => { note.textContent = e.message; });
+    render = load;
+  }
+  function drawParallel(canvas, runs, metric) {
+    const ctx = canvas.getContext("2d");
+    const W = canvas.width, H = canvas.height, top = 40, bottom = H - 30;
+    ctx.clearRect(0, 0, W, H);
+    // axes: params whose values differ between the runs, then the metric
+    const keys = [...new Set(runs.flatMap((r) => Object.keys(r.params)))].filter((k) => new Set(runs.map((r) => JSON.stringify(r.params[k]))).size > 1);
+    const axes = keys.map((k) => ({ label: k, get: (r) => r.params[k] }));
+    if (metric) axes.push({ label: metric, get: (r) => r.metrics[metric] });
+    canvas.dataset.axes = String(axes.length);
+    if (axes.length < 2) { ctx.fillText("fewer than two axes: the runs' params do not differ", 20, 30); return; }
+    const scales = axes.map((a) => {
+      const vals = runs.map(a.get).filter((v) => v != null);
+      if (vals.every((v) => typeof v === "number")) {
+        const lo = Math.min(...vals), hi = Math.max(...vals);
+        return { pos: (v) => (v == null ? null : hi === lo ? 0.5 : (v - lo) / (hi - lo)), ticks: [[lo, 0], [hi, 1]] };
+      }
+      const cats = [...new Set(vals.map(String))].sort();
+      return { pos: (v) => (v == null ? null : cats.length === 1 ? 0.5 : cats.indexOf(String(v)) / (cats.length - 1)), ticks: cats.map((c, i) => [c, cats.length === 1 ? 0.5 : i / (cats.length - 1)]) };
+    });
+    const x = (i) => 60 + (i * (W - 140)) / (axes.length - 1);
+    const y = (p) => bottom - p * (bottom - top);
+    const last = scales[scales.length - 1];
+    for (const r of runs) {
+      const c = last.pos(axes[axes.length - 1].get(r));
+      ctx.strokeStyle = c == null ? "#bbb" : "hsl(" + Math.round(240 - 240 * c) + ",70%,45%)";
+      ctx.lineWidth = 1.5;
+      ctx.beginPath();
+      let pen = false;
+      axes.forEach((a, i) => {
+        const p = scales[i].pos(a.get(r));
+        if (p == null) { pen = false; return; }
+        if (pen) ctx.lineTo(x(i), y(p)); else ctx.moveTo(x(i), y(p));
+        pen = true;
+      });
+      ctx.stroke();
+    }
+    ctx.fillStyle = "#1d232a";
+    ctx.font = "12px system-ui, sans-serif";
+    axes.forEach((a, i) => {
+      ctx.strokeStyle = "#6b7480";
+      ctx.lineWidth = 1;
+      ctx.beginPath(); ctx.moveTo(x(i), top); ctx.lineTo(x(i), bottom); ctx.stroke();
+      ctx.textAlign = "center";
+      ctx.fillText(String(a.label).slice(0, 40), x(i), top - 14);
+      ctx.textAlign = "left";
+      for (const [label, p] of scales[i].ticks) ctx.fillText(fmtValue(label).slice(0, 24), x(i) + 4, y(p) + 4);
+    });
   }
 
   // ---- live: the server says the store changed; the view asks again ----
