@@ -37,6 +37,11 @@
     if (s < 3600) return Math.floor(s / 60) + "m" + String(Math.floor(s % 60)).padStart(2, "0") + "s";
     return Math.floor(s / 3600) + "h" + String(Math.floor((s % 3600) / 60)).padStart(2, "0") + "m";
   }
+  function elapsed(r) {
+    if (r[2] !== "running" || !r[3]) return r[4];
+    const started = Date.parse(r[3]);
+    return isNaN(started) ? r[4] : Math.max(0, (Date.now() - started) / 1000);
+  }
   function fmtStarted(iso) {
     if (!iso) return "-";
     const d = new Date(iso);
@@ -125,6 +130,11 @@
     group.addEventListener("change", () => { state.group = group.value; applySort(); paint(); });
     chartBtn.addEventListener("click", () => { location.hash = chartHref([...state.selected]); });
     viewport.addEventListener("scroll", () => requestAnimationFrame(paint));
+    let ticking = false; // a running run is on screen: its duration moves every second
+    const ticker = setInterval(() => {
+      if (!document.body.contains(viewport)) clearInterval(ticker);
+      else if (ticking && !viewport.matches(":active")) paint();
+    }, 1000);
     window.onresize = paint;
 
     function template(t) {
@@ -199,7 +209,7 @@
       const node = el("div", { cls: "trow data" + (state.selected.has(id) ? " sel" : "") },
         el("div", null, box), el("div", { cls: "id" }, el("a", { href: runHref(id), text: id })), el("div", null, name),
         el("div", { cls: "st-" + String(r[2]).replace(/[^a-z]/g, ""), text: r[2] }), el("div", { text: fmtStarted(r[3]) }),
-        el("div", { text: fmtDuration(r[4]) }), el("div", { cls: "git", text: r[5] }), el("div", { text: r[6], title: r[6] }),
+        el("div", { text: fmtDuration(elapsed(r)) }), el("div", { cls: "git", text: r[5] }), el("div", { text: r[6], title: r[6] }),
         el("div", { cls: "dim", text: (r[8] || []).join(" ") }),
         ...t.columns.map((_, i) => el("div", { text: fmtValue(r[COL + i]) })));
       node.style.gridTemplateColumns = template(t);
@@ -215,7 +225,11 @@
       const last = Math.min(order.length, first + Math.ceil(viewport.clientHeight / ROW) + 10);
       rows.style.top = first * ROW + "px";
       const nodes = [];
-      for (let i = first; i < last; i++) nodes.push(rowNode(order[i], t));
+      ticking = false;
+      for (let i = first; i < last; i++) {
+        nodes.push(rowNode(order[i], t));
+        if (Array.isArray(order[i]) && order[i][2] === "running") ticking = true;
+      }
       rows.replaceChildren(...nodes);
     }
     function updateSelection() {
