@@ -369,3 +369,23 @@ def test_the_docs_sh_blocks_run(tmp_path: Path) -> None:
     assert "report.html: 2 runs" in done.stdout
     page = (tmp_path / "report.html").read_text()
     assert '"name":"lr0.1"' in page and '"name":"lr0.01"' in page
+
+
+def test_a_port_in_use_is_one_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = str(taken.getsockname()[1])
+        done = subprocess.run(
+            [sys.executable, "-m", "naga", "ui", "--port", port],
+            capture_output=True,
+            cwd=tmp_path,
+            timeout=30,
+        )
+    assert done.returncode != 0
+    assert (
+        done.stderr.decode()
+        == f"naga: error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+    )
