@@ -389,3 +389,38 @@ def test_a_port_in_use_is_one_line(tmp_path: Path) -> None:
         done.stderr.decode()
         == f"naga: error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
     )
+
+
+def test_ctrl_c_ends_the_server_with_a_page_open(tmp_path: Path) -> None:
+    """An open page holds an event stream; Ctrl-C still stops the server at once, quietly."""
+    import signal
+    import time
+
+    server = subprocess.Popen(
+        [sys.executable, "-m", "naga", "ui"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
+    assert server.stdout is not None and server.stderr is not None
+    try:
+        server.stdout.readline()
+        url = server.stdout.readline().decode().strip()
+        base, token = url.split("/?token=")
+        request = urllib.request.Request(
+            f"{base}/api/events", headers={"cookie": f"naga_token={token}"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as stream:
+            assert stream.readline() == b"event: version\n"
+            server.send_signal(signal.SIGINT)
+            started = time.monotonic()
+            server.wait(timeout=10)
+            assert time.monotonic() - started < 3
+    finally:
+        server.kill()
+        server.wait()
+        errors = server.stderr.read().decode()
+        server.stdout.close()
+        server.stderr.close()
+    assert "Traceback" not in errors and "ERROR" not in errors

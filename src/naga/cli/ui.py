@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 import click
 
 from ..errors import UsageError
 
+SHUTDOWN_S = 3
 MISSING = "naga ui needs the ui extra: pip install 'naga-runs[ui]'"
 
 
@@ -62,8 +64,22 @@ def ui(port: int, host: str, open_browser: bool, allow_edit: bool) -> None:
 
         webbrowser.open(url)
     app = create_app(root, token, allow_edit=allow_edit)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
-    server = uvicorn.Server(config)
+    # a stream still open after this (a stuck client) is cut
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=SHUTDOWN_S,
+    )
+    changes = app.state.changes
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            changes.close_streams()  # open pages hold event streams: end them first
+            super().handle_exit(sig, frame)
+
+    server = Server(config)
     try:
         server.run(sockets=[sock])
     finally:

@@ -224,8 +224,11 @@ class Api:
         async def stream() -> AsyncIterator[str]:
             seen = self.changes.version
             yield f"event: version\ndata: {seen}\n\n"
-            while not await request.is_disconnected():
+            closing = self.changes.closing
+            while not closing.is_set() and not await request.is_disconnected():
                 now = await self.changes.wait(seen, EVENT_WAIT_S)
+                if closing.is_set():
+                    return
                 if now == seen:
                     yield ": still here\n\n"
                     continue
@@ -313,6 +316,7 @@ def create_app(root: str, token: str, *, allow_edit: bool = False) -> Starlette:
         Mount("/static", StaticFiles(directory=static), name="static"),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.changes = changes  # the server ends the event streams with it when it stops
     app.add_middleware(TokenGate, token=token)
     return app
 

@@ -27,6 +27,7 @@ class Changes:
         self._root = root
         self.version = 0
         self.error: str | None = None
+        self.closing = threading.Event()
         self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -34,6 +35,11 @@ class Changes:
 
     def start(self) -> None:
         self._thread.start()
+
+    def close_streams(self) -> None:
+        """The server is stopping: every event stream ends now (they would keep it up)."""
+        self.closing.set()
+        self._bump()
 
     def stop(self) -> None:
         self._stop.set()
