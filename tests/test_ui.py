@@ -424,3 +424,49 @@ def test_ctrl_c_ends_the_server_with_a_page_open(tmp_path: Path) -> None:
         server.stdout.close()
         server.stderr.close()
     assert "Traceback" not in errors and "ERROR" not in errors
+
+
+def test_allow_edit_renames_tags_and_deletes(tmp_path: Path) -> None:
+    env = {**os.environ, "NAGA_HOME": str(tmp_path / "store")}
+    assert _naga(env, tmp_path, "run", "--name", "before", "true").returncode == 0
+    (run,) = json.loads(_naga(env, tmp_path, "ls", "--json").stdout)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "naga", "ui", "--allow-edit"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
+    assert server.stdout is not None
+    try:
+        server.stdout.readline()
+        base, token = server.stdout.readline().decode().strip().split("/?token=")
+        cookie = f"naga_token={token}"
+
+        def edit(action: str, value: str | None) -> int:
+            body = json.dumps({"action": action, "value": value}).encode()
+            request = urllib.request.Request(
+                f"{base}/api/runs/{run['id']}/edit",
+                data=body,
+                headers={"cookie": cookie, "content-type": "application/json"},
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=10) as answer:
+                    return int(answer.status)
+            except urllib.error.HTTPError as exc:
+                with exc:
+                    return exc.code
+
+        assert edit("rename", "after") == 200
+        assert edit("tag", "has space") == 400  # the CLI's rules: one line, no traceback
+        assert edit("tag", "best") == 200
+        (seen,) = json.loads(_naga(env, tmp_path, "ls", "--json").stdout)
+        assert seen["name"] == "after" and seen["tags"] == ["best"]
+        assert edit("delete", None) == 200
+        assert json.loads(_naga(env, tmp_path, "ls", "--json").stdout) == []
+        assert _get(f"{base}/api/runs/{run['id']}", cookie)[0] == 404
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        server.stdout.close()
