@@ -134,6 +134,7 @@ PUBLIC_API = [  # the whole public API, as users import it: a change here is a c
     "LockError",
     "NagaError",
     "NoActiveRun",
+    "Pruned",
     "Run",
     "RunRecord",
     "Series",

@@ -43,6 +43,8 @@ COMMANDS = {
     "untag": "naga.cli.edit:untag",
     "rename": "naga.cli.edit:rename",
     "note": "naga.cli.edit:note",
+    "ui": "naga.cli.ui:ui",
+    "report": "naga.cli.report:report",
 }
 
 

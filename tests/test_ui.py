@@ -1,0 +1,472 @@
+"""``naga ui`` and ``naga report`` in a real headless Chromium (Debian's, driven by Playwright).
+
+One store, one ``naga ui`` server and one browser for the module: the server is the real
+command in a subprocess, the runs are real ``naga run`` processes. The tests run in file order
+(the live one adds a run to the store the others have read).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from array import array
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from naga.web.ansi import segments
+from naga.web.downsample import minmax
+from naga.web.report import embed_json
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+HOSTILE = '<script>window.pwned=1</script><img src=x onerror="window.pwned=2">'
+TRAIN = """
+import math, sys, naga
+lr = float(sys.argv[1])
+with naga.run(params={"lr": lr}):
+    for step in range(300):
+        naga.log({"loss": math.exp(-step * lr) + 0.01}, step=step)
+print("\\x1b[32mdone\\x1b[0m training")
+"""
+
+needs_browser = pytest.mark.skipif(
+    not os.path.exists(CHROMIUM), reason="needs Debian's chromium (scripts/test installs it)"
+)
+
+
+def _naga(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "naga", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A store with two training runs and one with a hostile name, and `naga ui` serving it."""
+    here = tmp_path_factory.mktemp("ui")
+    env = {**os.environ, "NAGA_HOME": str(here / "store"), "NO_COLOR": "1"}
+    env.pop("NAGA_RUN_ID", None)
+    env.pop("NAGA_RUN_DIR", None)
+    (here / "train.py").write_text(TRAIN)
+    ids = {}
+    for lr in ("0.1", "0.01"):
+        tagged = ("--name", f"lr{lr}", "--tag", "sweep:demo")
+        done = _naga(env, here, "run", *tagged, sys.executable, "train.py", lr)
+        assert done.returncode == 0, done.stderr
+    assert _naga(env, here, "run", "--name", HOSTILE, "true").returncode == 0
+    for run in json.loads(_naga(env, here, "ls", "--json").stdout):
+        ids[run["name"]] = run["id"]
+    errors = (here / "server.err").open("wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "naga", "ui"],
+        cwd=here,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=errors,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        assert server.stdout is not None
+        server.stdout.readline()  # "naga ui: serving ..."
+        url = server.stdout.readline().decode().strip()
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/\?token=[\w-]{20,}", url), url
+        yield {"env": env, "dir": here, "url": url, "base": url.split("/?")[0], "ids": ids}
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        assert server.stdout is not None
+        server.stdout.close()
+        errors.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("needs Debian's chromium (scripts/test installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser: Any, world: dict[str, Any]) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(world["url"])
+    yield page
+    context.close()
+    assert errors == []
+
+
+def _get(url: str, cookie: str | None = None) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, headers={"cookie": cookie} if cookie else {})
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any) -> None:
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        with opener.open(request, timeout=10) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, dict(exc.headers), exc.read()
+
+
+def test_the_token_is_required(world: dict[str, Any]) -> None:
+    base, token = world["base"], world["url"].split("token=")[1]
+    for path in ("/", "/api/runs", "/api/events", "/static/app.js"):
+        assert _get(base + path)[0] == 403, path
+    assert _get(base + "/api/runs", cookie="naga_token=wrong")[0] == 403
+    assert _get(base + "/api/runs?token=wrong")[0] == 403
+    status, headers, _ = _get(world["url"])
+    assert status == 303 and headers["location"] == "/"  # the token leaves the address bar
+    cookie = headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+    status, headers, body = _get(base + "/api/runs", cookie=f"naga_token={token}")
+    assert status == 200 and len(json.loads(body)["rows"]) == 3
+    assert headers["content-security-policy"].startswith("default-src 'self'")
+
+
+def test_edits_are_refused_without_allow_edit(world: dict[str, Any]) -> None:
+    token = world["url"].split("token=")[1]
+    run = world["ids"]["lr0.1"]
+    request = urllib.request.Request(
+        f"{world['base']}/api/runs/{run}/edit",
+        data=b'{"action": "delete"}',
+        headers={"cookie": f"naga_token={token}", "content-type": "application/json"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 403
+    refused.value.close()
+
+
+def test_artifacts_served_are_the_listed_files_only(world: dict[str, Any]) -> None:
+    """An image is served as one (under a sandboxing policy); a symbolic link a pulled run
+    carries, to a file of the reader's, is not served at all."""
+    token = world["url"].split("token=")[1]
+    run = world["ids"]["lr0.01"]
+    artifacts = Path(world["env"]["NAGA_HOME"]) / "runs" / run / "artifacts"
+    artifacts.mkdir(exist_ok=True)
+    (artifacts / "plot.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (artifacts / "notes.html").write_text("<script>window.pwned=3</script>")
+    (artifacts / "leak.png").symlink_to("/etc/hostname")
+    base = f"{world['base']}/api/runs/{run}/artifacts"
+    cookie = f"naga_token={token}"
+    status, headers, body = _get(f"{base}/plot.png", cookie)
+    assert status == 200 and headers["content-type"] == "image/png" and body.startswith(b"\x89PNG")
+    assert "sandbox" in headers["content-security-policy"]
+    status, headers, _ = _get(f"{base}/notes.html", cookie)
+    assert status == 200 and headers["content-type"] == "application/octet-stream"
+    assert headers["content-disposition"].startswith("attachment")
+    assert _get(f"{base}/leak.png", cookie)[0] == 404
+    assert _get(f"{base}/..%2F..%2Fmeta.json", cookie)[0] == 404
+
+
+@needs_browser
+def test_the_table_shows_the_runs(page: Any) -> None:
+    page.wait_for_selector("#rows .trow.data")
+    page.wait_for_selector("body[data-rows='3']")
+    names = page.locator("#rows .trow.data > div:nth-child(3)").all_inner_texts()
+    assert sorted(names) == sorted([HOSTILE, "lr0.01", "lr0.1"])
+
+
+@needs_browser
+def test_a_hostile_name_stays_text(page: Any) -> None:
+    page.wait_for_selector("#rows .trow.data")
+    assert page.evaluate("window.pwned") is None
+    assert page.locator("#rows script, #rows img").count() == 0
+    assert page.get_by_text(HOSTILE, exact=True).count() >= 1
+
+
+@needs_browser
+def test_a_filter_narrows_the_table(page: Any) -> None:
+    page.fill("#filter", "lr=0.01")
+    page.wait_for_selector("body[data-rows='1']")
+    assert page.locator("#rows .trow.data").all_inner_texts()[0].count("lr0.01") == 1
+    page.fill("#filter", "status:failed")
+    page.wait_for_selector("body[data-rows='0']")
+    page.fill("#filter", "")
+    page.wait_for_selector("body[data-rows='3']")
+
+
+@needs_browser
+def test_runs_grouped_by_sweep(page: Any) -> None:
+    page.select_option("#group", "sweep")
+    groups = page.locator("#rows .trow.group").all_inner_texts()
+    assert [" ".join(g.split()) for g in groups] == ["(no sweep) (1 runs)", "sweep:demo (2 runs)"]
+    page.locator("#rows .trow.group", has_text="sweep:demo").locator("input").check()
+    assert page.inner_text("#chart-selected") == "Chart selected (2)"
+    page.locator("#rows .trow.group", has_text="sweep:demo").locator("input").uncheck()
+    page.select_option("#group", "")
+    assert page.locator("#rows .trow.group").count() == 0
+
+
+@needs_browser
+def test_a_run_page(page: Any, world: dict[str, Any]) -> None:
+    page.click("#rows a:text-is('lr0.1')")
+    page.wait_for_selector("table.record")
+    record = page.inner_text("table.record")
+    assert world["ids"]["lr0.1"] in record and "lr = 0.1" in record
+    page.wait_for_selector("#log .fg2")  # the green from the program's output, as a class
+    assert page.inner_text("#log .fg2") == "done"
+    page.fill("#log-search", "training")
+    page.wait_for_selector("#log mark")
+    assert page.inner_text("#log mark") == "training"
+
+
+@needs_browser
+def test_a_chart_overlays_the_selected_runs(page: Any, world: dict[str, Any]) -> None:
+    ids = ",".join([world["ids"]["lr0.1"], world["ids"]["lr0.01"]])
+    page.goto(f"{world['base']}/#/chart?runs={ids}&key=loss")
+    page.wait_for_selector("#chart canvas")
+    page.wait_for_selector("#chart[data-series='2']")
+    assert page.locator("#chart .u-legend").inner_text().count("lr0.") == 2
+    page.check("#log")  # log scale redraws
+    page.wait_for_selector("#chart canvas")
+
+
+@needs_browser
+def test_parallel_coordinates_of_selected_runs(page: Any, world: dict[str, Any]) -> None:
+    ids = ",".join([world["ids"]["lr0.1"], world["ids"]["lr0.01"]])
+    page.goto(f"{world['base']}/#/parallel?runs={ids}")
+    page.wait_for_selector("#parallel[data-axes='2']")  # lr (the param that differs), loss
+    assert page.input_value("#pc-metric") == "loss"
+
+
+@needs_browser
+def test_a_new_run_appears_without_a_reload(page: Any, world: dict[str, Any]) -> None:
+    page.goto(f"{world['base']}/#/")
+    page.wait_for_selector("body[data-rows='3']")
+    page.evaluate("window.notReloaded = true")
+    done = _naga(world["env"], world["dir"], "run", "--name", "arrived-live", "true")
+    assert done.returncode == 0
+    page.wait_for_selector("#rows a:text-is('arrived-live')", timeout=10_000)
+    assert page.evaluate("window.notReloaded") is True
+
+
+@needs_browser
+def test_the_report_opens_from_a_file(browser: Any, world: dict[str, Any]) -> None:
+    out = world["dir"] / "report.html"
+    done = _naga(world["env"], world["dir"], "report", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    text = out.read_text()
+    assert text.count("<script") == 3  # the data and two scripts: no name broke out
+    assert "http://" not in text.split("<script>")[0] and "src=" not in text.split("<style>")[0]
+    page = browser.new_page()
+    try:
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(out.as_uri())
+        page.wait_for_selector("body[data-rows='4']")
+        assert page.get_by_text(HOSTILE, exact=True).count() >= 1
+        assert page.evaluate("window.pwned") is None
+        page.wait_for_selector("#report-chart canvas")
+        page.click("#rows a:text-is('lr0.01')")
+        page.wait_for_selector("table.record")
+        assert "lr = 0.01" in page.inner_text("table.record")
+        assert errors == []
+    finally:
+        page.close()
+
+
+def test_a_missing_ui_extra_is_one_line(tmp_path: Path) -> None:
+    code = "import sys; sys.modules['uvicorn'] = None; from naga.cli.app import cli; cli(['ui'])"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=tmp_path)
+    assert done.returncode != 0
+    assert done.stderr.decode() == (
+        "naga: error: naga ui needs the ui extra: pip install 'naga-runs[ui]'\n"
+    )
+
+
+def test_report_with_nothing_to_show(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "naga", "report", "nosuchrun", "-o", str(tmp_path / "r.html")],
+        capture_output=True,
+        cwd=tmp_path,
+    )
+    assert done.returncode != 0 and done.stderr.decode().count("\n") == 1
+    assert not (tmp_path / "r.html").exists()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(allow_nan=False, width=32), max_size=3000), st.integers(4, 500))
+def test_downsampling_keeps_the_extremes(values: list[float], points: int) -> None:
+    kept = minmax(array("d", values), points)
+    assert kept == sorted(set(kept))
+    if len(values) <= points:
+        assert kept == list(range(len(values)))
+    else:
+        assert len(kept) <= points and kept[0] == 0 and kept[-1] == len(values) - 1
+        shown = [values[i] for i in kept]
+        assert min(shown) == min(values) and max(shown) == max(values)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text())
+def test_embedded_json_cannot_end_its_script_block(text: str) -> None:
+    doc = {"name": text, "tail": "</script><!--"}
+    embedded = embed_json(doc)
+    assert json.loads(embedded) == doc
+    assert "<" not in embedded and ">" not in embedded and "&" not in embedded
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(alphabet=st.sampled_from(["\x1b", "[", "]", "3", "1", ";", "m", "\r", "\x07", "a"])))
+def test_log_segments_hold_no_escape_sequences(text: str) -> None:
+    for line in segments(text):
+        for piece, classes in line:
+            assert "\x1b" not in piece and "\r" not in piece and "\x07" not in piece
+            assert re.fullmatch(r"(fg\d{1,2}( b)?|b)?", classes)
+
+
+def test_the_docs_sh_blocks_run(tmp_path: Path) -> None:
+    """docs/ui.md's examples, in order, with the real command line."""
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "ui.md").read_text()
+    blocks = re.findall(r"```sh\n(.*?)```", doc, flags=re.S)
+    assert len(blocks) == 2
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", "\n".join(blocks)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "report.html: 2 runs" in done.stdout
+    page = (tmp_path / "report.html").read_text()
+    assert '"name":"lr0.1"' in page and '"name":"lr0.01"' in page
+
+
+def test_a_port_in_use_is_one_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = str(taken.getsockname()[1])
+        done = subprocess.run(
+            [sys.executable, "-m", "naga", "ui", "--port", port],
+            capture_output=True,
+            cwd=tmp_path,
+            timeout=30,
+        )
+    assert done.returncode != 0
+    assert (
+        done.stderr.decode()
+        == f"naga: error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+    )
+
+
+def test_ctrl_c_ends_the_server_with_a_page_open(tmp_path: Path) -> None:
+    """An open page holds an event stream; Ctrl-C still stops the server at once, quietly."""
+    import signal
+    import time
+
+    server = subprocess.Popen(
+        [sys.executable, "-m", "naga", "ui"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
+    assert server.stdout is not None and server.stderr is not None
+    try:
+        server.stdout.readline()
+        url = server.stdout.readline().decode().strip()
+        base, token = url.split("/?token=")
+        request = urllib.request.Request(
+            f"{base}/api/events", headers={"cookie": f"naga_token={token}"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as stream:
+            assert stream.readline() == b"event: version\n"
+            server.send_signal(signal.SIGINT)
+            started = time.monotonic()
+            server.wait(timeout=10)
+            assert time.monotonic() - started < 3
+    finally:
+        server.kill()
+        server.wait()
+        errors = server.stderr.read().decode()
+        server.stdout.close()
+        server.stderr.close()
+    assert "Traceback" not in errors and "ERROR" not in errors
+
+
+def test_allow_edit_renames_tags_and_deletes(tmp_path: Path) -> None:
+    env = {**os.environ, "NAGA_HOME": str(tmp_path / "store")}
+    assert _naga(env, tmp_path, "run", "--name", "before", "true").returncode == 0
+    (run,) = json.loads(_naga(env, tmp_path, "ls", "--json").stdout)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "naga", "ui", "--allow-edit"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
+    assert server.stdout is not None
+    try:
+        server.stdout.readline()
+        base, token = server.stdout.readline().decode().strip().split("/?token=")
+        cookie = f"naga_token={token}"
+
+        def edit(action: str, value: str | None) -> int:
+            body = json.dumps({"action": action, "value": value}).encode()
+            request = urllib.request.Request(
+                f"{base}/api/runs/{run['id']}/edit",
+                data=body,
+                headers={"cookie": cookie, "content-type": "application/json"},
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=10) as answer:
+                    return int(answer.status)
+            except urllib.error.HTTPError as exc:
+                with exc:
+                    return exc.code
+
+        assert edit("rename", "after") == 200
+        assert edit("tag", "has space") == 400  # the CLI's rules: one line, no traceback
+        assert edit("tag", "best") == 200
+        (seen,) = json.loads(_naga(env, tmp_path, "ls", "--json").stdout)
+        assert seen["name"] == "after" and seen["tags"] == ["best"]
+        assert edit("delete", None) == 200
+        assert json.loads(_naga(env, tmp_path, "ls", "--json").stdout) == []
+        assert _get(f"{base}/api/runs/{run['id']}", cookie)[0] == 404
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        server.stdout.close()
