@@ -470,3 +470,46 @@ def test_allow_edit_renames_tags_and_deletes(tmp_path: Path) -> None:
         server.terminate()
         server.wait(timeout=10)
         server.stdout.close()
+
+
+@needs_browser
+def test_allow_edit_sets_and_clears_a_note_in_the_page(browser: Any, tmp_path: Path) -> None:
+    """The run page's note box writes through the edit endpoint; a hostile note stays text."""
+    env = {**os.environ, "NAGA_HOME": str(tmp_path / "store"), "NO_COLOR": "1"}
+    assert _naga(env, tmp_path, "run", "--name", "noted", "true").returncode == 0
+    (run,) = json.loads(_naga(env, tmp_path, "ls", "--json").stdout)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "naga", "ui", "--allow-edit"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
+    assert server.stdout is not None
+    context = browser.new_context()
+    try:
+        server.stdout.readline()
+        url = server.stdout.readline().decode().strip()
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(url + f"#/run/{run['id']}")
+        page.wait_for_selector("#note-edit")
+        page.fill("#note-edit", HOSTILE)
+        page.click("#note-save")
+        page.wait_for_selector("table.record td.label:text-is('Note')")
+        assert page.get_by_text(HOSTILE, exact=True).count() == 1
+        assert page.evaluate("window.pwned") is None
+        shown = json.loads(_naga(env, tmp_path, "show", run["id"], "--json").stdout)
+        assert shown["note"] == HOSTILE
+        page.click("#note-clear")
+        page.wait_for_selector("table.record td.label:text-is('Note')", state="detached")
+        assert page.input_value("#note-edit") == ""
+        assert "note" not in json.loads(_naga(env, tmp_path, "show", run["id"], "--json").stdout)
+        assert errors == []
+    finally:
+        context.close()
+        server.terminate()
+        server.wait(timeout=10)
+        server.stdout.close()

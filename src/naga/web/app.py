@@ -215,6 +215,8 @@ class Api:
             edit.add_tag(store.layout, run_id, value)
         elif action == "untag" and isinstance(value, str):
             edit.remove_tag(store.layout, run_id, value)
+        elif action == "note" and (value is None or isinstance(value, str)):
+            edit.set_note(store.layout, run_id, value or "")  # blank or null clears it
         elif action == "delete":
             store.remove([run_id])
         else:

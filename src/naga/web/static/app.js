@@ -387,9 +387,13 @@
       if (r.ok && action === "delete") location.hash = "#/";
       else if (render) render();
     };
+    const note = el("textarea", { id: "note-edit", rows: "2", placeholder: "a note (naga note)" });
+    note.value = typeof doc.run.note === "string" ? doc.run.note : "";
     return el("div", { cls: "edit" }, name, el("button", { text: "Rename", onclick: () => post("rename", name.value) }), tag,
       el("button", { text: "Add tag", onclick: () => post("tag", tag.value) }), el("button", { text: "Remove tag", onclick: () => post("untag", tag.value) }),
-      el("button", { text: "Delete run", onclick: () => { if (confirm("Delete run " + doc.id + "?")) post("delete", null); } }), msg);
+      el("button", { text: "Delete run", onclick: () => { if (confirm("Delete run " + doc.id + "?")) post("delete", null); } }),
+      el("div", { cls: "edit note-edit" }, note, el("button", { id: "note-save", text: "Save note", onclick: () => post("note", note.value) }),
+        el("button", { id: "note-clear", text: "Clear note", onclick: () => post("note", null) })), msg);
   }
 
   // ---- metric charts ----
