@@ -472,44 +472,110 @@ def test_allow_edit_renames_tags_and_deletes(tmp_path: Path) -> None:
         server.stdout.close()
 
 
-@needs_browser
-def test_allow_edit_sets_and_clears_a_note_in_the_page(browser: Any, tmp_path: Path) -> None:
-    """The run page's note box writes through the edit endpoint; a hostile note stays text."""
-    env = {**os.environ, "NAGA_HOME": str(tmp_path / "store"), "NO_COLOR": "1"}
-    assert _naga(env, tmp_path, "run", "--name", "noted", "true").returncode == 0
-    (run,) = json.loads(_naga(env, tmp_path, "ls", "--json").stdout)
+SEEDED = """
+import sys, naga
+lr, seed = float(sys.argv[1]), int(sys.argv[2])
+with naga.run(params={"lr": lr, "seed": seed}):
+    for step in range(50):
+        naga.log({"loss": 1.0 / (1 + step * lr) + 0.01 * seed}, step=step)
+"""
+
+
+@pytest.fixture(scope="module")
+def editable(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A store of two lrs times two seeds, served by `naga ui --allow-edit`."""
+    here = tmp_path_factory.mktemp("edit")
+    env = {**os.environ, "NAGA_HOME": str(here / "store"), "NO_COLOR": "1"}
+    env.pop("NAGA_RUN_ID", None)
+    env.pop("NAGA_RUN_DIR", None)
+    (here / "seeded.py").write_text(SEEDED)
+    for lr in ("0.1", "0.01"):
+        for seed in ("0", "1"):
+            name = ("--name", f"lr{lr}-s{seed}")
+            done = _naga(env, here, "run", *name, sys.executable, "seeded.py", lr, seed)
+            assert done.returncode == 0, done.stderr
+    ids = {run["name"]: run["id"] for run in json.loads(_naga(env, here, "ls", "--json").stdout)}
     server = subprocess.Popen(
         [sys.executable, "-m", "naga", "ui", "--allow-edit"],
-        cwd=tmp_path,
+        cwd=here,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         stdin=subprocess.DEVNULL,
     )
     assert server.stdout is not None
-    context = browser.new_context()
     try:
         server.stdout.readline()
         url = server.stdout.readline().decode().strip()
+        base, token = url.split("/?token=")
+        yield {"env": env, "dir": here, "url": url, "base": base, "token": token, "ids": ids}
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        server.stdout.close()
+
+
+@needs_browser
+def test_allow_edit_sets_and_clears_a_note_in_the_page(
+    browser: Any, editable: dict[str, Any]
+) -> None:
+    """The run page's note box writes through the edit endpoint; a hostile note stays text."""
+    env, here, run_id = editable["env"], editable["dir"], editable["ids"]["lr0.1-s0"]
+    context = browser.new_context()
+    try:
         page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(url + f"#/run/{run['id']}")
+        page.goto(editable["url"] + f"#/run/{run_id}")
         page.wait_for_selector("#note-edit")
         page.fill("#note-edit", HOSTILE)
         page.click("#note-save")
         page.wait_for_selector("table.record td.label:text-is('Note')")
         assert page.get_by_text(HOSTILE, exact=True).count() == 1
         assert page.evaluate("window.pwned") is None
-        shown = json.loads(_naga(env, tmp_path, "show", run["id"], "--json").stdout)
-        assert shown["note"] == HOSTILE
+        assert json.loads(_naga(env, here, "show", run_id, "--json").stdout)["note"] == HOSTILE
         page.click("#note-clear")
         page.wait_for_selector("table.record td.label:text-is('Note')", state="detached")
         assert page.input_value("#note-edit") == ""
-        assert "note" not in json.loads(_naga(env, tmp_path, "show", run["id"], "--json").stdout)
+        assert "note" not in json.loads(_naga(env, here, "show", run_id, "--json").stdout)
         assert errors == []
     finally:
         context.close()
-        server.terminate()
-        server.wait(timeout=10)
-        server.stdout.close()
+
+
+def test_metrics_over_seed_are_group_means_with_a_band(editable: dict[str, Any]) -> None:
+    runs = ",".join(editable["ids"].values())
+    cookie = f"naga_token={editable['token']}"
+    status, _, body = _get(f"{editable['base']}/api/metrics?runs={runs}&key=loss&over=seed", cookie)
+    assert status == 200
+    doc = json.loads(body)
+    assert doc["key"] == "loss" and doc["over"] == ["seed"]
+    assert [(g["label"], g["n"]) for g in doc["groups"]] == [("lr=0.01", 2), ("lr=0.1", 2)]
+    for g in doc["groups"]:
+        assert g["step"] == list(range(50))
+        assert all(lo < m < hi for lo, m, hi in zip(g["low"], g["mean"], g["high"], strict=True))
+    status, _, body = _get(f"{editable['base']}/api/metrics?runs={runs}&key=loss&over=sed", cookie)
+    assert status == 400 and "did you mean seed?" in json.loads(body)["error"]
+
+
+@needs_browser
+def test_a_chart_over_seed_draws_each_groups_mean_and_band(
+    browser: Any, editable: dict[str, Any]
+) -> None:
+    runs = ",".join(editable["ids"].values())
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        page = context.new_page()
+        page.goto(editable["url"] + f"#/chart?runs={runs}&key=loss&over=seed")
+        page.wait_for_selector("#chart[data-groups='2'] canvas")
+        labels = page.locator("#chart .u-legend .u-label").all_inner_texts()
+        assert labels[1:] == [
+            *("lr=0.01 (n=2)", "lr=0.01 (n=2) 95% high", "lr=0.01 (n=2) 95% low"),
+            *("lr=0.1 (n=2)", "lr=0.1 (n=2) 95% high", "lr=0.1 (n=2) 95% low"),
+        ]
+        assert page.evaluate("document.querySelector('#chart')._plot.bands.length") == 2
+        page.fill("#over", "")  # back to one line per run
+        page.dispatch_event("#over", "change")
+        page.wait_for_selector("#chart[data-series='4']:not([data-groups])")
+    finally:
+        context.close()

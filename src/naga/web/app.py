@@ -164,9 +164,10 @@ class Api:
         q = request.query_params
         points = int(q["points"]) if q.get("points", "").isdigit() else data.CHART_POINTS
         points = max(10, min(points, 20000))
-        return _json(
-            data.metric_series(self.store(), _list(q.get("runs", "")), q.get("key", ""), points)
-        )
+        runs, key, over = _list(q.get("runs", "")), q.get("key", ""), _list(q.get("over", ""))
+        if over:
+            return _json(data.metric_groups(self.store(), runs, key, over, points))
+        return _json(data.metric_series(self.store(), runs, key, points))
 
     def summary(self, request: Request) -> Response:
         runs = _list(request.query_params.get("runs", ""))

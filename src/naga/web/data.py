@@ -14,6 +14,7 @@ import os
 import time
 from typing import Any
 
+from ..errors import UsageError
 from ..lock.lineage import lineage
 from ..lock.lockfile import LOCK_NAME
 from ..present.fmt import short_commit
@@ -187,6 +188,52 @@ def metric_series(
             }
         )
     return {"key": f"{stream}/{key}" if stream == "sys" else key, "series": out}
+
+
+def metric_groups(
+    store: Store, selectors: list[str], key: str, over: list[str], points: int = CHART_POINTS
+) -> dict[str, Any]:
+    """``key`` of the runs grouped as ``naga plot --over`` groups them (``analysis.seeds``: runs
+    that differ only in the ``over`` params): each group's mean at every step all its runs
+    logged and, for two runs or more, the 95% interval, downsampled by the mean's min and max."""
+    from ..analysis import seeds
+
+    metas = [store.get(selector) for selector in selectors]
+    groups = seeds.group_runs(metas, over)
+    varying = seeds.varying_params([g.params for g in groups])
+    shown = f"sys/{key[4:]}" if key.startswith("sys/") else key
+    out = []
+    for group in groups:
+        found = seeds.band([_points(store, run_id, key) for run_id in group.run_ids])
+        if not found.steps:
+            raise UsageError(
+                f"the runs {', '.join(group.run_ids)} share no step of {shown!r}:"
+                " their mean cannot be drawn step by step"
+            )
+        keep = minmax(found.mean, points)
+        out.append(
+            {
+                "label": seeds.label(group.params, varying),
+                "params": {k: jsonable(v) for k, v in group.params.items()},
+                "runs": list(group.run_ids),
+                "n": len(group.run_ids),
+                "step": [found.steps[i] for i in keep],
+                "mean": [_finite(found.mean[i]) for i in keep],
+                "low": None if found.low is None else [_finite(found.low[i]) for i in keep],
+                "high": None if found.high is None else [_finite(found.high[i]) for i in keep],
+            }
+        )
+    return {"key": shown, "over": over, "groups": out}
+
+
+def _points(store: Store, run_id: str, key: str) -> tuple[list[int], list[float]]:
+    """A run's series of ``key`` (``sys/``: a system metric); a run without it is an error, as
+    a mean over fewer runs than the group has would not say so."""
+    stream, name = ("sys", key[4:]) if key.startswith("sys/") else ("main", key)
+    found = history.read_points(store.layout.metrics_dir(run_id), stream, name)
+    if not len(found):
+        raise UsageError(f"run {run_id} has no metric {key!r}; `naga metrics {run_id}` lists them")
+    return list(found.steps), list(found.values)
 
 
 def summaries(store: Store, selectors: list[str]) -> list[dict[str, Any]]:

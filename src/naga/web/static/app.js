@@ -401,21 +401,22 @@
     const into = where || main;
     const ids = (params.get("runs") || "").split(",").filter(Boolean);
     if (!ids.length && state.selected.size) ids.push(...state.selected);
-    const opts = { x: params.get("x") || "step", smooth: +(params.get("smooth") || 0), log: params.get("log") === "1" };
+    const opts = { x: params.get("x") || "step", smooth: +(params.get("smooth") || 0), log: params.get("log") === "1", over: params.get("over") || "" };
     const keySel = el("select", { id: "key" });
     const xSel = el("select", { id: "x" }, el("option", { value: "step", text: "step" }), el("option", { value: "time", text: "time" }));
     xSel.value = opts.x;
     const smooth = el("input", { id: "smooth", type: "range", min: "0", max: "0.99", step: "0.01", value: String(opts.smooth) });
     const log = el("input", { id: "log", type: "checkbox" });
     log.checked = opts.log;
+    const over = el("input", { id: "over", type: "text", size: "8", placeholder: "seed", value: opts.over, title: "mean and 95% band of runs that differ only in these params" });
     const chart = el("div", { cls: "chart", id: "chart" });
     const note = el("span", { cls: "dim" });
     into.append(el("h2", { text: ids.length ? "Metrics of " + ids.length + " run" + (ids.length > 1 ? "s" : "") : "Select runs in the table first" }),
-      el("div", { cls: "toolbar" }, "metric ", keySel, " x ", xSel, " smoothing ", smooth, el("label", null, log, " log scale"), note), chart);
+      el("div", { cls: "toolbar" }, "metric ", keySel, " x ", xSel, " smoothing ", smooth, el("label", null, log, " log scale"), " mean over ", over, note), chart);
     if (!ids.length) return;
     let key = params.get("key");
-    const redraw = () => { opts.x = xSel.value; opts.smooth = +smooth.value; opts.log = log.checked; key = keySel.value; drawChart(chart, ids, key, opts, note); };
-    for (const c of [keySel, xSel, log]) c.addEventListener("change", redraw);
+    const redraw = () => { opts.x = xSel.value; opts.smooth = +smooth.value; opts.log = log.checked; opts.over = over.value.trim(); key = keySel.value; drawChart(chart, ids, key, opts, note); };
+    for (const c of [keySel, xSel, log, over]) c.addEventListener("change", redraw);
     smooth.addEventListener("change", redraw);
     api("/api/keys", { runs: ids.join(",") }).then((doc) => {
       if (!doc.keys.length) { note.textContent = "these runs logged no metrics"; return; }
@@ -434,11 +435,12 @@
   async function drawChart(box, ids, key, opts, note, keepZoom) {
     let doc;
     try {
-      doc = await api("/api/metrics", { runs: ids.join(","), key });
+      doc = await api("/api/metrics", opts.over ? { runs: ids.join(","), key, over: opts.over } : { runs: ids.join(","), key });
     } catch (e) {
       if (note) note.textContent = e.message;
       return;
     }
+    if (doc.groups) { drawGroups(box, doc, opts, note, keepZoom); return; }
     const tables = doc.series.map((s) => {
       const xs = opts.x === "time" ? s.time : s.step;
       const pairs = xs.map((x, i) => [x, s.value[i]]).sort((a, b) => a[0] - b[0]);
@@ -461,8 +463,44 @@
     if (zoom && zoom.min != null) plot.setScale("x", zoom);
     box._plot = plot;
     box.dataset.series = String(doc.series.length);
+    delete box.dataset.groups;
     box.dataset.points = String(data[0].length);
     if (note) note.textContent = doc.series.map((s) => s.count).reduce((a, b) => a + b, 0) + " points, " + data[0].length + " drawn";
+  }
+
+  function drawGroups(box, doc, opts, note, keepZoom) {
+    // each group: its mean as a line and its 95% interval as a band between two faint lines,
+    // over the steps every run of the group logged (the seeds' statistics, analysis.seeds)
+    const clip = (v) => (opts.log && v != null && v <= 0 ? null : v);
+    const tables = [], series = [{ label: "step" }], bands = [];
+    doc.groups.forEach((g, i) => {
+      const colour = PALETTE[i % PALETTE.length];
+      const name = g.label + " (n=" + g.n + ")";
+      tables.push([g.step, ema(g.mean.map(clip), opts.smooth)]);
+      series.push({ label: name, stroke: colour, width: 2, spanGaps: true, points: { show: false } });
+      if (g.low && g.high) {
+        const at = series.length;
+        tables.push([g.step, g.high.map(clip)], [g.step, g.low.map(clip)]);
+        for (const end of ["95% high", "95% low"]) series.push({ label: name + " " + end, stroke: colour + "55", width: 0.5, spanGaps: true, points: { show: false } });
+        bands.push({ series: [at, at + 1], fill: colour + "33" });
+      }
+    });
+    const data = tables.length ? uPlot.join(tables) : [[]];
+    const old = box._plot;
+    const zoom = keepZoom && old ? { min: old.scales.x.min, max: old.scales.x.max } : null;
+    if (old) old.destroy();
+    const plot = new uPlot({
+      width: Math.max(400, box.clientWidth || main.clientWidth - 32), height: 420, series, bands,
+      scales: { x: { time: false }, y: { distr: opts.log ? 3 : 1 } },
+      axes: [{ label: "step" }, { label: doc.key }],
+      cursor: { drag: { x: true, y: false } },
+    }, data, box);
+    if (zoom && zoom.min != null) plot.setScale("x", zoom);
+    box._plot = plot;
+    box.dataset.series = String(series.length - 1);
+    box.dataset.groups = String(doc.groups.length);
+    box.dataset.points = String(data[0].length);
+    if (note) note.textContent = doc.groups.length + " groups over " + doc.over.join(",") + " (mean, 95% band), by step";
   }
 
   // ---- parallel coordinates: each run a line through its params, ending at a metric ----
