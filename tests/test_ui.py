@@ -579,3 +579,26 @@ def test_a_chart_over_seed_draws_each_groups_mean_and_band(
         page.wait_for_selector("#chart[data-series='4']:not([data-groups])")
     finally:
         context.close()
+
+
+@needs_browser
+def test_a_report_over_seed_charts_group_means(browser: Any, editable: dict[str, Any]) -> None:
+    env, here = editable["env"], editable["dir"]
+    wrong = _naga(env, here, "report", "--over", "sed", "-o", str(here / "no.html"))
+    assert wrong.returncode != 0 and not (here / "no.html").exists()
+    assert wrong.stderr.decode().startswith("naga: error: --over sed: none of the 4 runs")
+    assert wrong.stderr.decode().count("\n") == 1
+    out = here / "seeds.html"
+    done = _naga(env, here, "report", "--over", "seed", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    page = browser.new_page()
+    try:
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(out.as_uri())
+        page.wait_for_selector("#report-chart #chart[data-groups='2'][data-series='6']")
+        labels = page.locator("#report-chart .u-legend .u-label").all_inner_texts()
+        assert labels[1] == "lr=0.01 (n=2)" and labels[4] == "lr=0.1 (n=2)"
+        assert errors == []
+    finally:
+        page.close()

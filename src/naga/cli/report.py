@@ -26,9 +26,18 @@ DEFAULT_LIMIT = 100
     show_default=True,
     help="At most this many runs, newest first (without RUNS).",
 )
+@click.option(
+    "--over",
+    multiple=True,
+    metavar="PARAM",
+    help="Chart runs that differ only in PARAM (e.g. seed) as one group: its mean and 95%"
+    " band. Repeatable.",
+)
 @click.option("--output", "-o", default="report.html", show_default=True, help="The file.")
 @click.option("--title", help="The report's title (default: the store's directory).")
-def report(runs: tuple[str, ...], output: str, title: str | None, **params: Any) -> None:
+def report(
+    runs: tuple[str, ...], output: str, title: str | None, over: tuple[str, ...], **params: Any
+) -> None:
     """Write RUNS (ids, prefixes or names), or the runs the filters select, as one HTML file
     with no outside references: the table, metric charts and each run's record."""
     from ..store import Store
@@ -55,7 +64,8 @@ def report(runs: tuple[str, ...], output: str, title: str | None, **params: Any)
         raise UsageError("no runs match; `naga ls` shows what there is")
     columns = [c.strip() for c in (chosen.get("columns") or "").split(",") if c.strip()]
     columns = [c.split(".", 1)[1] if c.startswith(("param.", "metric.")) else c for c in columns]
-    page = build_report.build(store, ids, columns, title or os.path.dirname(store.layout.root))
+    name = title or os.path.dirname(store.layout.root)
+    page = build_report.build(store, ids, columns, name, over=list(over))
     with open(output, "w", encoding="utf-8") as f:
         f.write(page)
     click.echo(f"{output}: {len(ids)} runs, {len(page.encode()) // 1024} KiB")

@@ -24,6 +24,7 @@ from typing import Any
 
 from .. import jsonsafe
 from .._version import __version__
+from ..errors import NagaError
 from ..present.record import run_record
 from ..store import Store, with_elapsed
 from . import data
@@ -33,8 +34,11 @@ HIDDEN_SECTIONS = ("Environment and resources",)  # a report travels: no environ
 MAX_COLUMNS = 12
 
 
-def build(store: Store, run_ids: list[str], columns: list[str], title: str) -> str:
-    """The report of ``run_ids`` (in that order) as HTML text."""
+def build(
+    store: Store, run_ids: list[str], columns: list[str], title: str, over: list[str] | None = None
+) -> str:
+    """The report of ``run_ids`` (in that order) as HTML text; with ``over``, its chart shows
+    the runs grouped over those params (``analysis.seeds``), each group's mean and band."""
     runs = data.report_runs(store, run_ids, POINTS)
     chosen = columns or _default_columns(runs)
     doc = {
@@ -51,7 +55,26 @@ def build(store: Store, run_ids: list[str], columns: list[str], title: str) -> s
         },
         "runs": {run["id"]: _page(store, run) for run in runs},
     }
+    if over:
+        doc["over"] = over
+        doc["groups"] = _groups(store, runs, over)
     return render(doc)
+
+
+def _groups(store: Store, runs: list[dict[str, Any]], over: list[str]) -> dict[str, Any]:
+    """Each metric's groups as ``/api/metrics?over=`` answers them; a metric whose groups
+    cannot be averaged (a run never logged it) keeps the reason, which its chart shows."""
+    from ..analysis.seeds import group_runs
+
+    group_runs(runs, over)  # a run without the param: an error before any metric is read
+    ids = [run["id"] for run in runs]
+    found: dict[str, Any] = {}
+    for key in dict.fromkeys(k for run in runs for k in run["series"]):
+        try:
+            found[key] = data.metric_groups(store, ids, key, over, POINTS)
+        except NagaError as exc:
+            found[key] = {"error": str(exc)}
+    return found
 
 
 def render(doc: dict[str, Any]) -> str:

@@ -81,6 +81,13 @@
       });
       return { runs };
     }
+    if (path === "/api/metrics" && params.over) {
+      if (!REPORT.over || params.over !== REPORT.over.join(",")) throw new Error(REPORT.over ? "this report groups over " + REPORT.over.join(",") : "write the report with naga report --over " + params.over);
+      const found = REPORT.groups[params.key];
+      if (!found) throw new Error("no run in this report logged " + params.key);
+      if (found.error) throw new Error(found.error);
+      return found;
+    }
     if (path === "/api/metrics") {
       const series = (params.runs || "").split(",").filter((id) => REPORT.runs[id]).map((id) => {
         const run = REPORT.runs[id];
@@ -260,10 +267,12 @@
       }
     }
     if (REPORT) {
-      const all = REPORT.table.rows.slice(0, 10).map((r) => r[0]);
+      // the first ten runs, or with --over every run's group (the groups hold all the runs)
+      const all = REPORT.table.rows.slice(0, REPORT.over ? undefined : 10).map((r) => r[0]);
       const charts = el("div", { id: "report-chart" });
       main.append(charts);
-      chartPage(new URLSearchParams("runs=" + all.map(encodeURIComponent).join(",")), charts);
+      const over = REPORT.over ? "&over=" + encodeURIComponent(REPORT.over.join(",")) : "";
+      chartPage(new URLSearchParams("runs=" + all.map(encodeURIComponent).join(",") + over), charts);
     }
     updateSelection();
     if (state.table) { applySort(); drawHead(state.table); paint(); }
