@@ -175,6 +175,8 @@ COMMANDS: list[list[str]] = [
     ["compare", RUN_ID, GOOD_ID],
     ["gc", "--dry-run"],
     ["reindex"],
+    ["report", RUN_ID, GOOD_ID, "-o", os.devnull],
+    ["report", "--over", "seed", "-o", os.devnull],
 ]
 
 

@@ -18,6 +18,7 @@ import base64
 import hashlib
 import html
 import json
+import re
 from datetime import datetime, timezone
 from importlib.resources import files
 from typing import Any
@@ -30,6 +31,7 @@ from ..store import Store, with_elapsed
 from . import data
 
 POINTS = 500
+SURROGATE = re.compile("[\ud800-\udfff]")  # what a record's invalid UTF-8 reads as
 HIDDEN_SECTIONS = ("Environment and resources",)  # a report travels: no environment in it
 MAX_COLUMNS = 12
 
@@ -97,7 +99,7 @@ def render(doc: dict[str, Any]) -> str:
             "form-action 'none'",
         ]
     )
-    title = html.escape(doc["title"])
+    title = html.escape(SURROGATE.sub("\ufffd", doc["title"]))  # a directory name not in UTF-8
     body = [
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -121,6 +123,7 @@ def embed_json(doc: Any) -> str:
     """JSON that is safe inside a ``<script>`` block: no ``<``, ``>`` or ``&`` appears as
     itself (nor the line separators JavaScript once treated as line ends)."""
     text = jsonsafe.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+    text = SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)  # a lone one cannot be UTF-8
     return (
         text.replace("&", "\\u0026")
         .replace("<", "\\u003c")
