@@ -356,7 +356,7 @@ def test_the_docs_sh_blocks_run(tmp_path: Path) -> None:
     """docs/ui.md's examples, in order, with the real command line."""
     doc = (Path(__file__).resolve().parent.parent / "docs" / "ui.md").read_text()
     blocks = re.findall(r"```sh\n(.*?)```", doc, flags=re.S)
-    assert len(blocks) == 2
+    assert len(blocks) == 3
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     done = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", "\n".join(blocks)],
@@ -370,6 +370,10 @@ def test_the_docs_sh_blocks_run(tmp_path: Path) -> None:
     assert "report.html: 2 runs" in done.stdout
     page = (tmp_path / "report.html").read_text()
     assert '"name":"lr0.1"' in page and '"name":"lr0.01"' in page
+    assert "seeds.html: 4 runs" in done.stdout
+    seeds = (tmp_path / "seeds.html").read_text()
+    assert '"over":["seed"]' in seeds and '"label":"lr=0.01","params"' in seeds
+    assert "the first seed" in seeds
 
 
 def test_a_port_in_use_is_one_line(tmp_path: Path) -> None:
