@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from naga.errors import UsageError
-from naga.store import edit
+from naga.store import edit, editlog
 from naga.store.files import load_meta, save_meta
 from naga.store.layout import StoreLayout
 
@@ -236,9 +236,9 @@ def test_any_input_is_kept_exactly_or_refused(store: Path, name: str, tag: str, 
                            "output": None, "finished_at": None, "duration_s": None,
                            "exit_code": 0})  # fmt: skip
     for change, value, check in (
-        (edit.rename, name, edit.check_name),
-        (edit.add_tag, tag, edit.check_tag),
-        (edit.set_note, note, edit.check_note),
+        (edit.rename, name, editlog.check_name),
+        (edit.add_tag, tag, editlog.check_tag),
+        (edit.set_note, note, editlog.check_note),
     ):
         try:
             kept = check(value)

@@ -8,7 +8,7 @@ import click
 
 from ..errors import UsageError
 from ..present.inert import inert
-from ..store import Store
+from ..store import Store, editlog
 from ..store import edit as store_edit
 from ..store.files import load_meta
 
@@ -28,7 +28,7 @@ def tag(run: str, tags: tuple[str, ...]) -> None:
     """
     store = Store.open()
     run_id = _run_id(store, run)
-    clean = [store_edit.check_tag(t) for t in tags]  # every tag checked before any is added
+    clean = [editlog.check_tag(t) for t in tags]  # every tag checked before any is added
     added = [t for t in dict.fromkeys(clean) if store_edit.add_tag(store.layout, run_id, t)]
     _say_tags(store, run_id, "tagged" if added else "unchanged")
 
@@ -67,7 +67,7 @@ def rename(run: str, name: str) -> None:
     store = Store.open()
     run_id = _run_id(store, run)
     store_edit.rename(store.layout, run_id, name)
-    clean = store_edit.check_name(name)
+    clean = editlog.check_name(name)
     shown = f"named {inert(clean)}" if clean else "no longer named"
     click.echo(f"Run {run_id} {shown}.")
 

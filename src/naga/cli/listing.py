@@ -179,9 +179,11 @@ def list_runs(
     extra = parse_columns(columns)
     filtered = bool(statuses or name_glob or tags or since or where)
     if remote is not None:
-        from .remotels import list_remote
+        from .remotels import remote_store
 
-        list_remote(remote, flt, extra, as_json, filtered)
+        with remote_store(remote) as found:
+            empty = "No runs match these filters." if filtered else f"No runs on {remote}."
+            show_listing(found, flt, extra, as_json, empty)
         return
     store = Store.open()
     if archived:

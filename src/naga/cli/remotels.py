@@ -9,18 +9,20 @@ Nothing is written into this store; the scratch directory is gone when the listi
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from ..present.inert import inert
 from ..share.rclone import Rclone
 from ..share.transfer import fetch_records
-from ..store import RunFilter, Store
+from ..store import Store
 from .fast import say
-from .listing import show_listing
 
 
-def list_remote(
-    remote: str, flt: RunFilter, extra: list[str], as_json: bool, filtered: bool
-) -> None:
+@contextmanager
+def remote_store(remote: str) -> Iterator[Store]:
+    """The remote's run records as a store of their own, in a scratch directory that is gone
+    when the block ends (``listing`` lists it as it lists this one)."""
     rclone = Rclone(remote)
     with tempfile.TemporaryDirectory(prefix="naga-ls-") as scratch:
         records = fetch_records(rclone, scratch)
@@ -30,7 +32,6 @@ def list_remote(
             say(inert(f"naga: warning: run {run_id} on {remote} has no meta.json yet"))
         store = Store(scratch)
         try:
-            empty = "No runs match these filters." if filtered else f"No runs on {remote}."
-            show_listing(store, flt, extra, as_json, empty)
+            yield store
         finally:
             store.close()

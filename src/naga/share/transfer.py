@@ -35,6 +35,7 @@ from typing import Any
 
 from ..errors import RemoteError
 from ..store import edit as store_edit
+from ..store import editlog
 from ..store.files import touch_marker
 from ..store.gc import ATOMIC_TEMP
 from ..store.layout import StoreLayout, current_bucket
@@ -180,8 +181,8 @@ def _adopt(
             mine, theirs = _raw_record(here), _raw_record(there)
             if mine is None or theirs is None or _unedited(mine) != _unedited(theirs):
                 continue
-            store_edit.apply_edits(local, mine)  # each side's name and tags as it reads them
-            store_edit.apply_edits(remote, theirs)
+            editlog.apply_edits(local, mine)  # each side's name and tags as it reads them
+            editlog.apply_edits(remote, theirs)
             sender, receiver, path = (mine, theirs, here) if pushing else (theirs, mine, there)
             at = iso_from_ts(os.path.getmtime(path))
             del found.conflicts[run_id]

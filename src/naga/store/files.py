@@ -117,7 +117,7 @@ def load_meta(layout: StoreLayout, run_id: str) -> dict[str, Any]:
     from .sdkstate import merge_sdk_state
 
     merge_sdk_state(layout, record)
-    from .edit import apply_edits  # names, tags and notes edited since: laid over the record
+    from .editlog import apply_edits  # names, tags and notes edited since: laid over the record
 
     apply_edits(layout, record)
     return record
