@@ -511,7 +511,7 @@ def bench_runs(sizes: Sequence[int], keep: Path | None) -> list[tuple[int, dict[
             env = {**p.env(), "NAGA_HOME": str(store)}
             if not (store / "runs").is_dir():
                 print(f"  runs: writing {size:,} runs ...", flush=True)
-                fill(store, size)
+                fill(naga, store, size)
             reindex(naga, store)
             cmds = {
                 label: [naga, "ls", "--all", "--json"] if code is None else [python, "-c", code]
