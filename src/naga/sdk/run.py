@@ -346,6 +346,8 @@ class Run:
         self._extend(call)
 
     def _flush_quietly(self) -> None:
+        """A multiprocessing worker's points, written on its way out (``raise_terminated`` lets
+        a SIGTERM that comes meanwhile, as ``Pool.terminate()`` sends, wait for it)."""
         if self._stream is not None and os.getpid() == self._pid:
             try:
                 self._stream.close()

@@ -86,7 +86,24 @@ def raise_terminated(signum: int, _frame: Any) -> None:
     error = Terminated(signum)
     WITNESS.note(signum)
     GUARD.received = error.signal_name
+    if _worker_on_its_way_out():
+        return  # its finalizers are writing its points: an exception there would lose them
     raise error
+
+
+def _worker_on_its_way_out() -> bool:
+    """A multiprocessing worker that has begun to exit (``multiprocessing.util`` runs its
+    finalizers, naga's flush of the worker's points among them). ``with Pool(...)`` ends with
+    ``terminate()``, whose SIGTERM often reaches a worker that got its stop sentinel and is
+    already leaving: raised there, the signal cut the flush short and the worker's points
+    were lost. The worker exits moments later all the same."""
+    import sys
+
+    util = sys.modules.get("multiprocessing.util")
+    if util is None or not getattr(util, "_exiting", False):
+        return False
+    process = sys.modules.get("multiprocessing.process")
+    return process is not None and process.parent_process() is not None
 
 
 class held_signals:
