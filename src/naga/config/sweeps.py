@@ -97,7 +97,6 @@ def load_program(description: dict[str, Any]) -> Main:
 
 def prepare_sweep(main: Main, invocation: Invocation) -> tuple[Sweep, bool]:
     """Check everything, then create the sweep (or reopen the same one launched before)."""
-    from ..parallel.program import check_loadable, describe_program
 
     options: TaskOptions = invocation.parallel
     argv = _base_argv(invocation)
@@ -108,17 +107,8 @@ def prepare_sweep(main: Main, invocation: Invocation) -> tuple[Sweep, bool]:
     items = load_items(options.tasks or "", base)
     if options.task_to is not None:
         _check_key(options.task_to, base)
-    program = describe_program(main, main.fn, argv, loader=LOADER)
-    if options.slurm_config or (options.n_jobs or 1) > 1:
-        check_loadable(program)
-    definition = {
-        "kind": "clicfg",
-        "program": {k: program[k] for k in ("module", "script", "attr", "argv")},
-        "cwd": os.getcwd(),
-        "config": base,  # the base config itself: an edited --config file or default counts
-        "items": items,
-        "task_to": options.task_to,
-    }
+    program, definition, backend = _program_sweep(main, argv, options, base)
+    definition.update(items=items, task_to=options.task_to)
     key = sweep_key(definition)
     if not options.new_sweep:  # the same sweep again: its tasks were checked when it was made
         from ..parallel.sweepdir import find_by_key
@@ -128,7 +118,6 @@ def prepare_sweep(main: Main, invocation: Invocation) -> tuple[Sweep, bool]:
             return found, True
     now = time.time()
     tasks = build_tasks(main, argv, items, options.task_to, now)
-    backend = {"name": "slurm" if options.slurm_config else "local", "n_jobs": options.n_jobs}
     return create_sweep(
         "clicfg", tasks, key=key, program=program, backend=backend, new=True, now=now
     )
@@ -137,7 +126,6 @@ def prepare_sweep(main: Main, invocation: Invocation) -> tuple[Sweep, bool]:
 def prepare_search_sweep(main: Main, options: TaskOptions, argv: list[str]) -> tuple[Sweep, bool]:
     """``--search``: a sweep of ``--trials`` slots whose values Optuna chooses as it goes
     (:mod:`naga.parallel.search`); the same search launched again continues its study."""
-    from ..parallel.program import check_loadable, describe_program
     from ..parallel.search import SearchSpec, check_search, prepare_search, slots
     from ..sdk.trial import optuna_module
 
@@ -171,16 +159,7 @@ def prepare_search_sweep(main: Main, options: TaskOptions, argv: list[str]) -> t
         options.search_seed,
         save_dir=str(save_dir) if isinstance(save_dir, str) and save_dir else None,
     )
-    program = describe_program(main, main.fn, argv, loader=LOADER)
-    if options.slurm_config or (options.n_jobs or 1) > 1:
-        check_loadable(program)
-    definition = {
-        "kind": "clicfg",
-        "program": {k: program[k] for k in ("module", "script", "attr", "argv")},
-        "cwd": os.getcwd(),
-        "config": base,
-    }
-    backend = {"name": "slurm" if options.slurm_config else "local", "n_jobs": options.n_jobs}
+    program, definition, backend = _program_sweep(main, argv, options, base)
     return prepare_search(
         spec,
         definition,
@@ -189,6 +168,26 @@ def prepare_search_sweep(main: Main, options: TaskOptions, argv: list[str]) -> t
         backend=backend,
         new=options.new_sweep,
     )
+
+
+def _program_sweep(
+    main: Main, argv: list[str], options: TaskOptions, base: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The program a clicfg sweep runs (checked loadable where other processes import it), the
+    definition its sweep key is made of, and where its workers run: grid and search alike."""
+    from ..parallel.program import check_loadable, describe_program
+
+    program = describe_program(main, main.fn, argv, loader=LOADER)
+    if options.slurm_config or (options.n_jobs or 1) > 1:
+        check_loadable(program)
+    definition = {
+        "kind": "clicfg",
+        "program": {k: program[k] for k in ("module", "script", "attr", "argv")},
+        "cwd": os.getcwd(),
+        "config": base,  # the base config itself: an edited --config file or default counts
+    }
+    backend = {"name": "slurm" if options.slurm_config else "local", "n_jobs": options.n_jobs}
+    return program, definition, backend
 
 
 def _check_options(options: TaskOptions, config: Callable[[], dict[str, Any]]) -> None:
