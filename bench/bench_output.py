@@ -409,7 +409,7 @@ def bench_tmux(python: Path, naga: Path, args: argparse.Namespace) -> None:
         return
     print(f"\ntmux: {args.tmux_mb:g} MiB of 80-byte lines in a tmux session, {args.reps} reps")
     with project("naga", {"gen.py": GEN_PY, "timed.py": TIMED_PY}) as p:
-        rows = terminal_rows(p, python, naga, args.tmux_mb, args.reps, in_tmux, relay=False)
+        rows = terminal_rows(p, python, naga, args.tmux_mb, args.reps, in_tmux, relay=True)
     report_terminal(f"inside tmux, {args.tmux_mb:g} MiB", args.tmux_mb, rows)
 
 

@@ -100,6 +100,27 @@ def test_progress_bar_and_colours_arrive_intact(naga: Naga, tmp_path: Path, stor
     assert run["output"]["terminal"] is True
 
 
+def test_the_real_terminal_alone_translates_the_output(
+    naga: Naga, tmp_path: Path, store: Path
+) -> None:
+    """The command's pty does no output processing: the user's terminal applies its own flags
+    once (here tab expansion and "\\n" to "\\r\\n"), and the log keeps the bytes as written."""
+    code = (
+        "import sys, termios\n"
+        "print('opost', bool(termios.tcgetattr(1)[1] & termios.OPOST))\n"
+        "sys.stdout.write('a\\tb\\r\\n\\n')\n"
+    )
+    term = Terminal(["run", sys.executable, "-c", code], tmp_path)
+    attrs = termios.tcgetattr(term.master)
+    attrs[1] |= termios.TAB3  # the user's terminal expands tabs into spaces
+    termios.tcsetattr(term.master, termios.TCSANOW, attrs)
+    assert term.finish() == 0
+    assert b"opost False\r\n" in term.seen
+    assert b"a       b\r\r\n\r\n" in term.seen  # translated once, by the user's terminal
+    log = (store / "runs" / only_run(naga)["id"] / "output.log").read_bytes()
+    assert log == b"opost False\na\tb\r\n\n"
+
+
 def test_terminal_size_reaches_the_command(tmp_path: Path) -> None:
     code = "import os; print(os.get_terminal_size())"
     term = Terminal(["run", sys.executable, "-c", code], tmp_path)
