@@ -7,7 +7,10 @@ terminal  the same on a terminal: `script -qec CMD /dev/null` gives both a pty, 
           stdout is line-buffered (one write per line, the chatty case) and naga runs in pty
           mode. A C relay (`script` inside `script`, the same extra pty hop naga adds) is shown
           for reference.
-tmux      the same inside a real tmux session (a private server, 200x50), which draws every line.
+tmux      the same inside a real tmux session (a private server), twice: with a client attached,
+          as a user watching it sees it (tmux parses every line and draws its 200x50 window on
+          the client's terminal, a `script` pty), and detached, as a job left running in tmux
+          (tmux parses every line, draws nothing). The C relay is shown here too.
 latency   one line at a time on a pty the driver reads: time from the child's write to the
           line reaching the terminal, with and without naga.
 scalars   pipe mode again, but every line is a metric line (`step 12 loss=0.1234 acc=0.5678
@@ -21,6 +24,7 @@ captured $NAGA_HOME/runs/<id>/output.log must hold exactly the bytes gen.py wrot
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -191,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mb", type=float, default=200, help="MiB the child writes (default 200)")
     parser.add_argument("--tty-mb", type=float, default=24, help="MiB on a terminal (default 24)")
-    parser.add_argument("--tmux-mb", type=float, default=12, help="MiB inside tmux (default 12)")
+    parser.add_argument("--tmux-mb", type=float, default=24, help="MiB inside tmux (default 24)")
     parser.add_argument(
         "--scalars-mb", type=float, default=20, help="MiB of metric lines (default 20)"
     )
@@ -303,10 +307,15 @@ def in_script(p: Project, cmd: Sequence[str | Path]) -> Sample:
     return read_timed(result)
 
 
-def in_tmux(p: Project, cmd: Sequence[str | Path]) -> Sample:
-    """``cmd`` in a detached session of a private tmux server, which draws every line."""
-    result = p.root / "timed.out"
-    inner = shlex.join([str(naga_python()), "timed.py", str(result), *map(str, cmd)])
+def in_tmux(p: Project, cmd: Sequence[str | Path], attached: bool = True) -> Sample:
+    """``cmd`` in a session of a private tmux server. ``attached``: with a client, as a user
+    watching it sees it: tmux parses every line and draws the window on the client's terminal
+    (a `script` pty, 200x50), and the command starts once the client is there. Detached, as a
+    job left running in tmux: tmux parses every line and draws nothing."""
+    result, go = p.root / "timed.out", p.root / "go"
+    go.unlink(missing_ok=True)
+    timed = shlex.join([str(naga_python()), "timed.py", str(result), *map(str, cmd)])
+    inner = f"while [ ! -e {shlex.quote(str(go))} ]; do sleep 0.02; done; exec {timed}"
     tmux = ["tmux", "-L", f"naga-bench-{os.getpid()}", "-f", "/dev/null"]
     env = {**p.env(), "TERM": "xterm-256color"}
     env.pop("TMUX", None)
@@ -316,14 +325,35 @@ def in_tmux(p: Project, cmd: Sequence[str | Path]) -> Sample:
         env=env,
         check=True,
     )
+    if not attached:
+        go.touch()
+    attach = f"stty cols 200 rows 50; exec {shlex.join(tmux)} attach"
+    client = subprocess.Popen(
+        ["script", "-qec", attach if attached else "true", "/dev/null"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 600
+        while (
+            attached
+            and not subprocess.run(
+                [*tmux, "list-clients"], env=env, capture_output=True, text=True
+            ).stdout.strip()
+        ):
+            if time.monotonic() > deadline - 590:
+                raise RuntimeError("no tmux client attached in 10 s")
+            time.sleep(0.05)
+        go.touch()
         while not result.exists() or not result.read_text().strip():
             if time.monotonic() > deadline:
                 raise RuntimeError("tmux run did not finish in 600 s")
             time.sleep(0.05)
     finally:
         subprocess.run([*tmux, "kill-server"], env=env, check=False, stderr=subprocess.DEVNULL)
+        client.wait(timeout=30)
     return read_timed(result)
 
 
@@ -383,6 +413,12 @@ def report_terminal(title: str, mb: float, rows: dict[str, list[Sample]]) -> Non
         f"naga's start and end (0 MiB rows): {fixed:.2f} s; throughput while streaming, "
         f"that taken out: {streaming:.2f}x of the same terminal without naga"
     )
+    if "script relay (C)" in rows:
+        relay = statistics.median(s.wall_s for s in rows["script relay (C)"])
+        print(
+            f"the C relay (the same extra pty hop, no Python): {base / relay:.2f}x; naga "
+            f"{relay / statistics.median(s.wall_s for s in wrapped):.2f}x the relay's throughput"
+        )
     rss = max(s.max_rss_mb for s in wrapped)
     print(
         f"naga throughput {ratio:.2f}x of the same terminal without naga "
@@ -407,10 +443,12 @@ def bench_tmux(python: Path, naga: Path, args: argparse.Namespace) -> None:
     if shutil.which("tmux") is None:
         print("skip tmux: tmux not found")
         return
-    print(f"\ntmux: {args.tmux_mb:g} MiB of 80-byte lines in a tmux session, {args.reps} reps")
-    with project("naga", {"gen.py": GEN_PY, "timed.py": TIMED_PY}) as p:
-        rows = terminal_rows(p, python, naga, args.tmux_mb, args.reps, in_tmux, relay=True)
-    report_terminal(f"inside tmux, {args.tmux_mb:g} MiB", args.tmux_mb, rows)
+    for attached, how in ((True, "a client attached"), (False, "detached")):
+        print(f"\ntmux, {how}: {args.tmux_mb:g} MiB of 80-byte lines, {args.reps} reps")
+        runner = functools.partial(in_tmux, attached=attached)
+        with project("naga", {"gen.py": GEN_PY, "timed.py": TIMED_PY}) as p:
+            rows = terminal_rows(p, python, naga, args.tmux_mb, args.reps, runner, relay=True)
+        report_terminal(f"inside tmux, {how}, {args.tmux_mb:g} MiB", args.tmux_mb, rows)
 
 
 def line_latencies(cmd: Sequence[str | Path], p: Project) -> list[float]:
