@@ -6,6 +6,11 @@
 A package is a directory under src/naga (cli, tui, store, ...); a top-level module is its own
 name (launch, ending, errors, ...). Imports inside functions count too: a lazy import is still
 a dependency. tests/test_architecture.py holds these edges to the rules of docs/architecture.md.
+
+``file_graph`` is the same graph one file at a time (``store/core.py`` -> ``store/index.py``),
+for the test that no file reaches itself through others: a circle of files is a knot even
+inside one package. There an ``if TYPE_CHECKING:`` block does not count (type checkers read
+it, Python never runs it), but ``if __name__ == "__main__":`` blocks do (they run).
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ def imported_units(path: Path, root: Path) -> set[str]:
 
 def _walk(tree: ast.Module) -> list[ast.AST]:
     """Every node but those of the module's ``if __name__ == "__main__":`` blocks (a front end
-    of its own: ``python -m naga.parallel.worker`` hands over to the command line)."""
+    of its own: ``python -m naga.parallel.worker`` reports to the terminal there)."""
     main_blocks = [
         node
         for node in tree.body
@@ -72,6 +77,88 @@ def graph(root: Path) -> dict[str, set[str]]:
         unit = unit_of(path, root)
         edges[unit] |= {u for u in imported_units(path, root) if u != unit}
     return dict(edges)
+
+
+def file_graph(root: Path) -> dict[str, set[str]]:
+    """Which files of naga each file imports, as paths relative to ``root`` (``store/core.py``);
+    ``from .pkg import name`` points at ``pkg/name.py`` when that is a module, else at the
+    package's ``__init__.py``. A file importing itself (a main block naming its own module)
+    is left out."""
+    edges: dict[str, set[str]] = {}
+    for path in sorted(root.rglob("*.py")):
+        here = path.relative_to(root).as_posix()
+        edges[here] = {f for f in _imported_files(path, root) if f != here}
+    return edges
+
+
+def _imported_files(path: Path, root: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = path.relative_to(root).parent.parts
+    found: set[str] = set()
+    for node in _run_nodes(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                module = [*package[: len(package) - node.level + 1]]
+                module += node.module.split(".") if node.module else []
+            elif node.module and node.module.split(".")[0] == "naga":
+                module = node.module.split(".")[1:]
+            else:
+                continue
+            for alias in node.names:
+                target = _module_file([*module, alias.name], root) or _module_file(module, root)
+                if target:
+                    found.add(target)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                parts = alias.name.split(".")
+                target = _module_file(parts[1:], root) if parts[0] == "naga" else None
+                if target:
+                    found.add(target)
+    return found
+
+
+def _run_nodes(tree: ast.Module) -> list[ast.AST]:
+    """Every node but those of ``if TYPE_CHECKING:`` blocks (their ``else:`` runs, and counts)."""
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and ast.unparse(node.test) in (
+            "TYPE_CHECKING",
+            "typing.TYPE_CHECKING",
+        ):
+            skipped |= {id(n) for stmt in node.body for n in ast.walk(stmt)}
+    return [node for node in ast.walk(tree) if id(node) not in skipped]
+
+
+def _module_file(parts: list[str], root: Path) -> str | None:
+    """``root``-relative path of the module ``parts`` names (``[]`` is the package itself)."""
+    base = root.joinpath(*parts)
+    for candidate in (base.with_name(base.name + ".py") if parts else None, base / "__init__.py"):
+        if candidate is not None and candidate.is_file():
+            return candidate.relative_to(root).as_posix()
+    return None
+
+
+def file_cycle(edges: dict[str, set[str]]) -> list[str]:
+    """One circle of files (``[a, b, a]``: a imports b, b imports a), or [] when there is none."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done, no circle through it
+    path: list[str] = []
+
+    def visit(node: str) -> list[str]:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(edges.get(node, ())):
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        path.pop()
+        state[node] = 2
+        return []
+
+    for start in sorted(edges):
+        if start not in state and (found := visit(start)):
+            return found
+    return []
 
 
 def main() -> int:

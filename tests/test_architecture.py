@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src" / "naga"
@@ -103,3 +104,36 @@ def test_every_error_class_lives_in_errors_py() -> None:
         )
     ]
     assert elsewhere == []
+
+
+def test_no_file_imports_itself_in_a_circle_through_others() -> None:
+    """File by file, lazy imports and main blocks included (``if TYPE_CHECKING:`` blocks aside):
+    a circle of modules, even inside one package, means none of them can be read, loaded or
+    moved alone. The usual cures: the shared piece in a module of its own, or a callable passed
+    in instead of an import upward."""
+    scanner: Any = _imports_module()
+    circle = scanner.file_cycle(scanner.file_graph(SRC))
+    assert not circle, "src/naga imports in a circle: " + " -> ".join(circle)
+
+
+def test_the_file_scanner_sees_lazy_imports_and_skips_type_checking(tmp_path: Path) -> None:
+    scanner: Any = _imports_module()
+    pkg = tmp_path / "naga"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "sub" / "__init__.py").write_text("NAME = 1\n")
+    (pkg / "sub" / "a.py").write_text(
+        "TYPE_CHECKING = False\nif TYPE_CHECKING:\n    from .b import B\n"
+        "def f():\n    from . import b\n    from .. import top\n    from ..sub import NAME\n"
+    )
+    (pkg / "sub" / "b.py").write_text("import naga.top\n")
+    (pkg / "top.py").write_text("if __name__ == '__main__':\n    from naga.sub.a import f\n")
+    edges = scanner.file_graph(pkg)
+    assert edges["sub/a.py"] == {"sub/b.py", "top.py", "sub/__init__.py"}  # by what each names
+    assert edges["sub/b.py"] == {"top.py"}
+    assert scanner.file_cycle(edges) == ["sub/a.py", "sub/b.py", "top.py", "sub/a.py"]
+    (pkg / "top.py").write_text("")
+    assert scanner.file_cycle(scanner.file_graph(pkg)) == []
+    type_only = "TYPE_CHECKING = False\nif TYPE_CHECKING:\n    from . import a\n"
+    (pkg / "sub" / "b.py").write_text(type_only)  # a type checker's import runs nothing
+    assert scanner.file_cycle(scanner.file_graph(pkg)) == []

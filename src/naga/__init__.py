@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # what __getattr__ below loads on first use, for type checker
     from typing import Any
 
     from . import snapshot  # noqa: F401
-    from .config.clicfg import clicfg  # noqa: F401
+    from .config.frontend import clicfg  # noqa: F401
     from .debug import unsafe_debug  # noqa: F401
     from .hashing import DataHash, hash_data  # noqa: F401
     from .integrations.mlflow import mlflow_lock  # noqa: F401
@@ -67,7 +67,7 @@ _LAZY = {
     ),
     "naga.sdk.records": ("RunRecord", "Series", "load", "runs"),
     "naga.sdk.run": ("Run",),
-    "naga.config.clicfg": ("clicfg",),
+    "naga.config.frontend": ("clicfg",),
     "naga.lock.runlock": ("runlock",),
     "naga.lock.stages": ("Stage", "load_stage_from_path"),
     "naga.hashing": ("DataHash", "hash_data"),

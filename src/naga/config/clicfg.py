@@ -1,4 +1,5 @@
-"""``@naga.clicfg(defaults)``: one merge path for the command line and for Python calls.
+"""``ConfiguredMain``, what ``@naga.clicfg(defaults)`` makes of ``main``: one merge path for the
+command line and for Python calls.
 
 ``main()`` reads ``sys.argv``; ``main(model={"lr": 0.01})`` takes keyword overrides. Both build
 the same override list, merged strictly over the defaults and the ``--config`` files, then
@@ -9,10 +10,11 @@ recorded as the params of the naga run in progress (``naga run``, ``naga.run()``
 status and is attached to the run.
 
 From the command line a config error is one line on stderr and exit 2 (the terminal side is
-:mod:`naga.config.frontend`, the only part of ``config/`` that prints or exits); from Python it
-raises ``naga.ConfigError``. Sweeps (``--tasks``) use the public methods ``parse``, ``resolve``,
-``run_task``, ``task_args`` and ``recorded_repos``: ``ConfiguredMain`` is the
-``naga.parallel.program.TaskProgram`` a worker runs.
+:mod:`naga.config.frontend`, the only part of ``config/`` that prints or exits, which holds the
+decorator and hands each ``ConfiguredMain`` its command line: this module never imports it);
+from Python it raises ``naga.ConfigError``. Sweeps (``--tasks``) use the public methods
+``parse``, ``resolve``, ``run_task``, ``task_args`` and ``recorded_repos``: ``ConfiguredMain``
+is the ``naga.parallel.program.TaskProgram`` a worker runs.
 """
 
 from __future__ import annotations
@@ -38,44 +40,7 @@ from .resolvers import register
 R = TypeVar("R")
 AUTO = "auto"
 _UNSET = object()
-
-
-def clicfg(
-    defaults: Any = None,
-    *,
-    require_save_dir: bool = False,
-    repos: Mapping[str, str | os.PathLike[str]] | str | None = AUTO,
-    lock: bool = True,
-    logging: bool = True,
-    hash_in_background: bool = True,
-    run: bool | str = False,
-) -> Callable[[Callable[[Any], R]], ConfiguredMain[R]]:
-    """Decorate ``def main(cfg)`` so that it takes its config from the command line or from
-    keyword arguments, merged over ``defaults`` (a dataclass, dict, YAML file or hydra-zen
-    config).
-
-    ``require_save_dir`` refuses a config without ``save_dir``. ``repos`` names the git
-    repositories recorded in ``run.lock`` (by default the one holding the working directory,
-    if any). ``lock=False`` writes no ``run.lock``; ``logging=False`` leaves logging alone;
-    ``hash_in_background=False`` hashes ``${naga.track:...}`` data before ``main`` starts.
-    ``run=True`` (or a run name, which may name config values: ``run="train-${model.name}"``)
-    records each call as a naga run, once its config is valid,
-    unless a run is already active (``naga run``, ``naga.run()``), which is then used.
-    """
-
-    def decorate(fn: Callable[[Any], R]) -> ConfiguredMain[R]:
-        return ConfiguredMain(
-            fn,
-            defaults,
-            require_save_dir=require_save_dir,
-            repos=repos,
-            lock=lock,
-            logging=logging,
-            hash_in_background=hash_in_background,
-            run=run,
-        )
-
-    return decorate
+CommandLine = Callable[["ConfiguredMain[Any]", Sequence[str]], Any]
 
 
 class ConfiguredMain(Generic[R]):
@@ -84,9 +49,12 @@ class ConfiguredMain(Generic[R]):
 
     _loading = False  # a worker is importing the program: a bare main() at top level is a no-op
 
-    def __init__(self, fn: Callable[[Any], R], defaults: Any, **options: Any) -> None:
+    def __init__(
+        self, fn: Callable[[Any], R], defaults: Any, *, command_line: CommandLine, **options: Any
+    ) -> None:
         functools.update_wrapper(self, fn)
         self.fn = fn
+        self._command_line = command_line  # the terminal side, given by the decorator
         self.defaults_source = defaults
         self.options = options
         self._defaults: Any = None
@@ -117,9 +85,8 @@ class ConfiguredMain(Generic[R]):
 
     def cli(self, argv: Sequence[str] | None = None) -> R | None:
         """Run from a command line (``sys.argv[1:]`` by default); a config error exits 2."""
-        from .frontend import run_command_line
-
-        return run_command_line(self, sys.argv[1:] if argv is None else argv)
+        result: R | None = self._command_line(self, sys.argv[1:] if argv is None else argv)
+        return result
 
     def call(self, **overrides: Any) -> R:
         """Run with keyword overrides; a config error raises ``naga.ConfigError``."""
@@ -595,4 +562,4 @@ def _anchor(fn: Callable[..., Any]) -> Path:
     return Path(source).resolve().parent if source else Path.cwd()
 
 
-__all__ = ["ConfiguredMain", "Override", "clicfg"]
+__all__ = ["ConfiguredMain", "Override"]  # the decorator, clicfg, is in frontend.py

@@ -1,5 +1,7 @@
 """The terminal side of a ``clicfg`` program: the only code under ``config/`` and
-``parallel/`` that prints or exits.
+``parallel/`` that prints or exits, and the ``@clicfg`` decorator that gives each
+``ConfiguredMain`` this command line (``clicfg.py`` never imports this module, which launches
+``--tasks`` through ``sweeps.py``, which loads ``ConfiguredMain`` programs in workers).
 
 A decorated ``main()`` called bare is the front end of the user's program: it reads the
 program's command line, prints ``--help`` or ``--print-config``, launches ``--tasks``, and on a
@@ -9,26 +11,65 @@ error), as a command-line tool does. Everything it calls (``ConfiguredMain``,
 :class:`naga.notices.Reporter`; this module passes :func:`stderr_reporter`, which writes what
 the user has always seen on stderr, and renders what a sweep returns.
 
-``naga sweep`` and ``python -m naga.parallel.worker`` (front ends in ``naga.cli``) use the same
-renderers, so a sweep looks the same whichever way it was launched.
+``naga sweep`` (a front end in ``naga.cli``) uses the same renderers, so a sweep looks the same
+whichever way it was launched.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import ConfigError, NagaError
 from ..notices import Notice, format_notice
+from .clicfg import AUTO, ConfiguredMain
 
 if TYPE_CHECKING:
     from ..parallel.dispatch import Dispatched
     from ..parallel.sweepdir import Sweep
-    from .clicfg import ConfiguredMain
 
 R = TypeVar("R")
+
+
+def clicfg(
+    defaults: Any = None,
+    *,
+    require_save_dir: bool = False,
+    repos: Mapping[str, str | os.PathLike[str]] | str | None = AUTO,
+    lock: bool = True,
+    logging: bool = True,
+    hash_in_background: bool = True,
+    run: bool | str = False,
+) -> Callable[[Callable[[Any], R]], ConfiguredMain[R]]:
+    """Decorate ``def main(cfg)`` so that it takes its config from the command line or from
+    keyword arguments, merged over ``defaults`` (a dataclass, dict, YAML file or hydra-zen
+    config).
+
+    ``require_save_dir`` refuses a config without ``save_dir``. ``repos`` names the git
+    repositories recorded in ``run.lock`` (by default the one holding the working directory,
+    if any). ``lock=False`` writes no ``run.lock``; ``logging=False`` leaves logging alone;
+    ``hash_in_background=False`` hashes ``${naga.track:...}`` data before ``main`` starts.
+    ``run=True`` (or a run name, which may name config values: ``run="train-${model.name}"``)
+    records each call as a naga run, once its config is valid,
+    unless a run is already active (``naga run``, ``naga.run()``), which is then used.
+    """
+
+    def decorate(fn: Callable[[Any], R]) -> ConfiguredMain[R]:
+        return ConfiguredMain(
+            fn,
+            defaults,
+            command_line=run_command_line,
+            require_save_dir=require_save_dir,
+            repos=repos,
+            lock=lock,
+            logging=logging,
+            hash_in_background=hash_in_background,
+            run=run,
+        )
+
+    return decorate
 
 
 def stderr_reporter(notice: Notice) -> None:

@@ -23,7 +23,7 @@ import blake3
 STAT = struct.Struct("<QQqqq")
 # O_NONBLOCK: a file swapped for a FIFO after the walk must not hang the open
 OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
-SMALL = 128 * 1024  # tree.LARGE_MIN: larger files are read in pieces, never here
+SMALL = 128 * 1024  # files.LARGE_MIN: larger files are read in pieces, never here
 BUF_SIZE = SMALL + 1
 NOT_READ = bytes(32)  # in a "B" answer: a large file, left to the caller
 S_IFMT, S_IFREG = 0o170000, 0o100000  # the stat module's, without importing it
@@ -33,7 +33,7 @@ def check_regular(st: os.stat_result) -> None:
     """A path that was a file when listed may be a FIFO or a device by now (which the
     non-blocking open reads as empty)."""
     if st.st_mode & S_IFMT != S_IFREG:
-        raise OSError(22, "not a regular file")  # EINVAL: see tree.unreadable
+        raise OSError(22, "not a regular file")  # EINVAL: see files.unreadable
 
 
 def hash_small(path: str | bytes, size: int, buf: bytearray, view: memoryview) -> bytes:

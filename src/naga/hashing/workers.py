@@ -10,7 +10,7 @@ a thread per helper that feeds its helper a chunk at a time: a helper that start
 core that is busy elsewhere, only takes fewer chunks.
 
 A helper runs the source of ``_helper.py``, which describes the protocol. Large files never go
-to helpers: this process reads them, a thread per core (``tree.hash_large_files``).
+to helpers: this process reads them, a thread per core (``files.hash_large_files``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 import blake3
 
 from ._helper import SMALL, STAT
-from .tree import (
+from .files import (
     LARGE_MIN,
     cores,
     hash_files,

@@ -37,7 +37,7 @@ from typing import Any
 
 from ..errors import StoreError, describe_os_error
 from ..store import liveness
-from .sweepdir import SweepFiles
+from .sweeplayout import SweepFiles
 
 MAX_CRASHES = 2  # attempts of one task whose worker died, per launch
 _SLURM_KEYS = ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_RESTART_COUNT")

@@ -16,8 +16,9 @@ Launching the same sweep again (the same ``key``: program, base arguments, tasks
 existing directory instead of making a new one, which is what makes a sweep resumable: its pool
 knows which tasks are done. ``sweeps/keys/<key>`` names the sweep a key belongs to.
 
-Every file of a sweep is named here (:class:`SweepLayout` for the store's sweeps,
-:class:`SweepFiles` for one sweep's directory), so no other module joins a sweep path by hand::
+Every file of a sweep is named in ``sweeplayout.py`` (:class:`SweepLayout` for the store's
+sweeps, :class:`SweepFiles` for one sweep's directory; both re-exported here), so no other
+module joins a sweep path by hand; a leaf of its own because the pool it names reads it too::
 
     <store>/sweeps/
       keys/<key>            {"id": ...}: the sweep this definition made last
@@ -41,47 +42,16 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError, UsageError, describe_os_error
-from ..store.layout import StoreLayout, locate_store
+from ..store.layout import StoreLayout
 from ..store.timefmt import iso_from_ts
+from .sweeplayout import SWEEP_FILE
+from .sweeplayout import SweepFiles as SweepFiles  # re-exported: callers name them here too
+from .sweeplayout import SweepLayout as SweepLayout
 
 if TYPE_CHECKING:
     from .pool import Pool
 
-SWEEPS_DIRNAME = "sweeps"
-SWEEP_FILE = "sweep.json"
 KINDS = ("clicfg", "command")
-
-
-class SweepFiles:
-    """The files of one sweep, in its directory ``dir``."""
-
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
-        self.dir = os.fspath(directory)
-        self.definition = os.path.join(self.dir, SWEEP_FILE)
-        self.pool = os.path.join(self.dir, "pool")
-        self.clock = os.path.join(self.dir, "clock")
-        self.snapshot = os.path.join(self.dir, "snapshot.json")
-        self.slurm = os.path.join(self.dir, "slurm")
-        self.study = os.path.join(self.dir, "study.journal")
-
-
-class SweepLayout:
-    """The sweeps of the store in ``store_root`` (else the store found from here)."""
-
-    def __init__(self, store_root: str | None = None) -> None:
-        self.store = os.path.abspath(store_root or locate_store())
-        self.root = os.path.join(self.store, SWEEPS_DIRNAME)
-        self.keys = os.path.join(self.root, "keys")
-
-    def key(self, key: str) -> str:
-        return os.path.join(self.keys, key)
-
-    def sweep(self, sweep_id: str) -> SweepFiles:
-        return SweepFiles(os.path.join(self.root, sweep_id))
-
-
-def sweeps_root(store_root: str | None = None) -> str:
-    return SweepLayout(store_root).root
 
 
 def sweep_key(definition: Any) -> str:

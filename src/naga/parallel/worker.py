@@ -17,7 +17,8 @@ A ``clicfg`` program is found again from ``sweep.json``: imported as a module
 The worker knows it only as a :class:`naga.parallel.program.TaskProgram`. How a task ended is
 :func:`naga.parallel.endings.task_ending`'s to say. What the worker has to tell (a task starts,
 a task failed) goes to the caller's reporter; the terminal side of ``python -m
-naga.parallel.worker`` is ``naga.cli.worker``.
+naga.parallel.worker`` is this module's ``__main__`` block, a front end of its own that
+imports neither ``naga.cli`` nor ``naga.config`` (both import this module).
 """
 
 from __future__ import annotations
@@ -393,7 +394,28 @@ def _flat(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-if __name__ == "__main__":  # python -m naga.parallel.worker SWEEP_DIR: a front end, in naga.cli
-    from naga.cli.worker import main
+if __name__ == "__main__":  # python -m naga.parallel.worker SWEEP_DIR: a front end of its own
+    # run through this module by its real name (its _current claim, as the finalizers see it);
+    # what a task tells goes to stderr, as naga.config.frontend.stderr_reporter writes it
+    import traceback
 
-    sys.exit(main())
+    from naga.notices import format_notice
+    from naga.parallel.worker import run_worker as _run_worker
+
+    def _to_stderr(notice: Notice) -> None:
+        if notice.exc is not None:
+            traceback.print_exception(notice.exc)
+        else:
+            print(format_notice(notice), file=sys.stderr, flush=True)
+
+    if len(sys.argv) != 2 or sys.argv[1].startswith("-"):
+        print("usage: python -m naga.parallel.worker SWEEP_DIR", file=sys.stderr)
+        sys.exit(2)
+    try:
+        _count = _run_worker(sys.argv[1], report=_to_stderr)
+    except NagaError as _exc:
+        print(f"naga: error: {_exc}", file=sys.stderr)
+        sys.exit(_exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    print(f"naga: worker ran {_count} task(s)", file=sys.stderr)

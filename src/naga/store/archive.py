@@ -7,7 +7,9 @@ directory each way. A marker in both stores tells every index, on any host, that
 one and arrived in the other.
 
 Commands that name a run the main store no longer has say that it is archived (see
-``archived_note``) rather than that it does not exist.
+``archived_note``) rather than that it does not exist. ``Store.resolve`` asks that note, so it
+lives in ``core.py`` and where the archive lives in ``archivedir.py``; both are re-exported
+here.
 """
 
 from __future__ import annotations
@@ -15,16 +17,21 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from ..errors import NagaError, RunIsRunning, StoreError
-from .core import Store
+from ..errors import RunIsRunning, StoreError
+from .archivedir import ARCHIVE_DIRNAME, archive_root, has_archive
+from .core import Store, archived_note
 from .files import touch_marker
-from .layout import StoreLayout
 
-ARCHIVE_DIRNAME = "archive"
-
-
-def archive_root(layout: StoreLayout) -> str:
-    return os.path.join(layout.root, ARCHIVE_DIRNAME)
+__all__ = [
+    "ARCHIVE_DIRNAME",
+    "archive",
+    "archive_root",
+    "archive_store",
+    "archived_note",
+    "has_archive",
+    "move_runs",
+    "unarchive",
+]
 
 
 def archive_store(store: Store) -> Store:
@@ -68,24 +75,3 @@ def archive(store: Store, run_ids: Sequence[str]) -> None:
 
 def unarchive(store: Store, run_ids: Sequence[str]) -> None:
     move_runs(archive_store(store), store, run_ids)
-
-
-def has_archive(layout: StoreLayout) -> bool:
-    return os.path.isdir(os.path.join(archive_root(layout), "runs"))
-
-
-def archived_note(layout: StoreLayout, selector: str) -> str | None:
-    """'run X is archived ...' when ``selector`` names an archived run, else None."""
-    if not has_archive(layout):  # the archive's own archive never exists: no recursion
-        return None
-    archived = Store(archive_root(layout))
-    try:
-        run_id = archived.resolve(selector)
-    except NagaError:
-        return None
-    finally:
-        archived.close()
-    return (
-        f"run {run_id} is archived; `naga unarchive {run_id}` brings it back"
-        " (`naga ls --archived` lists archived runs)"
-    )

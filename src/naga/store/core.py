@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from .. import jsonsafe
-from ..errors import RunIsRunning, RunNotFound, StoreError
+from ..errors import NagaError, RunIsRunning, RunNotFound, StoreError
 from ..text import printable
+from .archivedir import archive_root, has_archive
 from .files import load_meta, remove_run_dir
 from .index import MEMORY, Index
 from .layout import StoreLayout, locate_store
@@ -220,8 +221,6 @@ class Store:
         try:
             return resolve(self.index.conn, selector, newest=newest)
         except RunNotFound:
-            from .archive import archived_note
-
             note = archived_note(self.layout, selector)
             if note is None:
                 raise
@@ -306,3 +305,20 @@ def with_elapsed(doc: dict[str, Any], now: float | None = None) -> dict[str, Any
         if started is not None:
             doc["duration_s"] = round((time.time() if now is None else now) - started, 3)
     return doc
+
+
+def archived_note(layout: StoreLayout, selector: str) -> str | None:
+    """'run X is archived ...' when ``selector`` names an archived run, else None."""
+    if not has_archive(layout):  # the archive's own archive never exists: no recursion
+        return None
+    archived = Store(archive_root(layout))
+    try:
+        run_id = archived.resolve(selector)
+    except NagaError:
+        return None
+    finally:
+        archived.close()
+    return (
+        f"run {run_id} is archived; `naga unarchive {run_id}` brings it back"
+        " (`naga ls --archived` lists archived runs)"
+    )
