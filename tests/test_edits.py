@@ -170,6 +170,9 @@ BAD_INPUT = [
     (("untag", "RUN", "nope"), "has no tag 'nope' (its tags: t)"),
     (("note", "RUN", "esc \x1b[2J"), "a note is text without control characters"),
     (("note", "RUN", "x", "--clear"), "give a TEXT or --clear"),
+    (("note", "RUN", b"caf\xe9 latin-1"), "a note must be UTF-8 text, and this one holds b'\\xe9'"),
+    (("rename", "RUN", b"\xff"), "a run name must be UTF-8 text"),
+    (("tag", "RUN", b"t\xfe"), "a tag must be UTF-8 text"),
     (("rename", "nosuchrun", "x"), "no run matches 'nosuchrun'"),
     (("ls", "--where", "note~"), "write note~TEXT"),
 ]
