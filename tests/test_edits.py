@@ -170,6 +170,8 @@ BAD_INPUT = [
     (("untag", "RUN", "nope"), "has no tag 'nope' (its tags: t)"),
     (("note", "RUN", "esc \x1b[2J"), "a note is text without control characters"),
     (("note", "RUN", "x", "--clear"), "give a TEXT or --clear"),
+    (("note", "RUN", ""), "the note is empty; `naga note RUN --clear` removes the note"),
+    (("note", "RUN", " ", "\n"), "the note is empty"),
     (("note", "RUN", b"caf\xe9 latin-1"), "a note must be UTF-8 text, and this one holds b'\\xe9'"),
     (("rename", "RUN", b"\xff"), "a run name must be UTF-8 text"),
     (("tag", "RUN", b"t\xfe"), "a tag must be UTF-8 text"),
@@ -183,7 +185,7 @@ def test_bad_input_is_one_line_and_changes_nothing(naga: Naga, store: Path) -> N
     before = runs_json(naga)
     for args, message in BAD_INPUT:
         line = error_line(naga(*(run_id if a == "RUN" else a for a in args)))
-        assert message in line, args
+        assert message.replace("RUN", run_id) in line, args
     assert runs_json(naga) == before  # "tag ok 'two words'": not even ok was added
     assert not os.path.exists(edit.edits_dir(StoreLayout(str(store)), run_id))
 

@@ -88,8 +88,10 @@ def note(run: str, text: tuple[str, ...], clear: bool) -> None:
     if clear or text:
         if clear and text:
             raise UsageError("give a TEXT or --clear, not both")
+        if text and not "".join(text).strip():  # an unset "$VAR" must not wipe the note
+            raise UsageError(f"the note is empty; `naga note {run} --clear` removes the note")
         store_edit.set_note(store.layout, run_id, " ".join(text))
-        click.echo(f"Run {run_id}: note {'set' if text and ''.join(text).strip() else 'removed'}.")
+        click.echo(f"Run {run_id}: note {'set' if text else 'removed'}.")
         return
     found = load_meta(store.layout, run_id).get("note")
     if found:
