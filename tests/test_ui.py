@@ -396,6 +396,44 @@ def test_a_port_in_use_is_one_line(tmp_path: Path) -> None:
     )
 
 
+def test_a_run_named_in_bytes_not_utf8_has_its_page(tmp_path: Path) -> None:
+    """`naga run --name $'caf\\xe9'` keeps the byte as a lone surrogate: the run's page still
+    comes (it was a 500), the byte an escape that JSON.parse reads and the page shows as a
+    replacement character."""
+    env = {**os.environ, "NAGA_HOME": str(tmp_path / "store")}
+    name = b"caf\xe9 latin-1"
+    done = subprocess.run(
+        [sys.executable, "-m", "naga", "run", "--name", name, "true"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    (run,) = json.loads(_naga(env, tmp_path, "ls", "--json").stdout)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "naga", "ui"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        assert server.stdout is not None
+        server.stdout.readline()
+        base, token = server.stdout.readline().decode().strip().split("/?token=")
+        status, _, body = _get(f"{base}/api/runs/{run['id']}", cookie=f"naga_token={token}")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        assert server.stdout is not None
+        server.stdout.close()
+    assert status == 200, body
+    assert b'"caf\\udce9 latin-1"' in body
+    assert json.loads(body)["run"]["name"] == "caf\udce9 latin-1"
+
+
 def test_ctrl_c_ends_the_server_with_a_page_open(tmp_path: Path) -> None:
     """An open page holds an event stream; Ctrl-C still stops the server at once, quietly."""
     import signal
