@@ -320,6 +320,22 @@ def test_report_with_nothing_to_show(tmp_path: Path) -> None:
     assert not (tmp_path / "r.html").exists()
 
 
+def test_report_mistakes_are_one_line(tmp_path: Path) -> None:
+    """A path that cannot be written, or a misspelt --where key: one line, exit 2 (the first
+    was an OSError's own words, "No such file or directory: ...", exit 1)."""
+    env = {**os.environ, "NAGA_HOME": str(tmp_path / "store")}
+    code = "import naga; naga.run(params={'lr': 0.1}).start().complete()"
+    assert _naga(env, tmp_path, "run", sys.executable, "-c", code).returncode == 0
+    missing = str(tmp_path / "no" / "r.html")
+    for args, line in (
+        (("-o", missing), f"cannot write the report to {missing!r}: No such file or directory"),
+        (("-o", str(tmp_path)), f"cannot write the report to {str(tmp_path)!r}: Is a directory"),
+        (("--where", "lrr>1"), "no run has a param or metric 'lrr' (did you mean 'lr'?)"),
+    ):
+        done = _naga(env, tmp_path, "report", *args)
+        assert (done.returncode, done.stderr.decode()) == (2, f"naga: error: {line}\n")
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.floats(allow_nan=False, width=32), max_size=3000), st.integers(4, 500))
 def test_downsampling_keeps_the_extremes(values: list[float], points: int) -> None:
