@@ -115,6 +115,7 @@ def test_a_study_finds_the_optimum_of_a_known_objective(project: Path, store: Pa
     assert abs(study.best_params["x"] - 2) < 1.5, best  # random points alone rarely get there
     assert study.best_params["opt"] == "adam"
     assert f"trial {study.best_trial.number}," in best
+    assert f" x={study.best_params['x']:.6g} opt=adam " in best  # 6 digits, as the table
     run_id = study.best_trial.user_attrs["naga.run"]
     assert f"(run {run_id})" in best
     assert "naga: importance: x " in done.stderr  # Optuna's own, x far ahead of opt

@@ -449,7 +449,11 @@ def best_lines(sweep: Sweep) -> list[str]:
     if best is None:
         lines.append("naga: no trial completed with a value yet")
     else:
-        values = " ".join(f"{k}={_text(v)}" for k, v in best["params"].items())
+        # as the summary table shows them (6 digits); the run and --json have them in full
+        values = " ".join(
+            f"{k}={format(v, '.6g') if isinstance(v, float) else v}"
+            for k, v in best["params"].items()
+        )
         lines.append(
             f"naga: best: trial {best['trial']}, {found['objective']}={best['value']:.6g},"
             f" {values} (run {best['run_id']})"
