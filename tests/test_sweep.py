@@ -191,6 +191,12 @@ def test_dry_run_prints_the_commands_and_runs_nothing(project: Path, naga: Naga)
         (["lr=[0.1,0.2", "batch=1", *COMMAND], "unclosed bracket (missing ])"),
         (["lr=0.1]", "batch=1", *COMMAND], "unbalanced ']'"),
         (["lr='0.1", "batch=1", *COMMAND], "unclosed '"),
+        (
+            ["shwo", "latest"],
+            "naga sweep has no command 'shwo'; did you mean: naga sweep show latest",
+        ),
+        (["show", ""], "naga sweep show takes one sweep: naga sweep show [--json] ID (or latest)"),
+        (["show", "--jsn", "latest"], "naga sweep show has no option '--jsn' (it has --json)"),
     ],
 )
 def test_bad_grammar_is_one_line_and_exit_2(
