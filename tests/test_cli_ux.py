@@ -85,6 +85,20 @@ def test_unknown_where_or_sort_key_names_the_closest(naga: Naga) -> None:
     assert naga("ls", "--where", "lr>0.2").returncode == 0
 
 
+def test_a_sort_key_with_no_key_or_two_signs_is_refused(naga: Naga) -> None:
+    """`--sort ''` listed newest first and `--sort=--name` by name, each saying nothing."""
+    three_runs()
+    for sort in ("", " ", "-", "--name", "+-name"):
+        for fast_or_click in ((), ("-n3",)):
+            done = naga("ls", *fast_or_click, "--sort", sort)
+            assert done.returncode == 2 and done.stdout == b"", sort
+            assert done.stderr.decode() == (
+                f"naga: error: --sort {sort!r}: give a key, with one - before it to sort"
+                " descending: --sort started, --sort=-metric.acc\n"
+            )
+    assert names(naga, "--sort", "+name") == ["a", "b", "c"]
+
+
 # -- ls --remote -------------------------------------------------------------------------------
 
 

@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from ..errors import UsageError
 from ..present import fmt
 from ..present.fmt import parse_columns
 from ..present.inert import inert, inert_json
@@ -155,8 +156,22 @@ def make_filter(
         since=parse_since(since) if since else None,
         limit=limit,
         conditions=parse_conditions(where),
-        sort=sort,
+        sort=_sort_key(sort),
     )
+
+
+def _sort_key(sort: str | None) -> str | None:
+    """``--sort`` as given, once checked: a key, with at most one sign before it (``--sort ''``
+    listed in the default order and ``--sort=--name`` by name, each without a word)."""
+    if sort is None:
+        return None
+    key = sort[1:] if sort[:1] in ("-", "+") else sort
+    if not key.strip() or key[:1] in ("-", "+"):
+        raise UsageError(
+            f"--sort {sort!r}: give a key, with one - before it to sort descending:"
+            " --sort started, --sort=-metric.acc"
+        )
+    return sort
 
 
 def list_runs(
