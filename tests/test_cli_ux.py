@@ -119,6 +119,17 @@ def test_ls_remote_lists_without_pulling(naga: Naga, tmp_path: Path, store: Path
     assert done.returncode != 0 and done.stderr.startswith(b"naga: error: there are no runs at")
 
 
+def test_ls_remote_with_archived_is_refused(naga: Naga, tmp_path: Path) -> None:
+    """The remote's runs were listed as if --archived had not been given."""
+    (tmp_path / "remote" / "runs").mkdir(parents=True)
+    done = naga("ls", "--remote", str(tmp_path / "remote"), "--archived")
+    assert (done.returncode, done.stdout) == (2, b"")
+    assert done.stderr == (
+        b"naga: error: --archived lists this store's archive, --remote a remote's runs:"
+        b" give one of them\n"
+    )
+
+
 # -- the store found from a subdirectory -------------------------------------------------------
 
 

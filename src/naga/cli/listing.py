@@ -194,6 +194,9 @@ def list_runs(
     extra = parse_columns(columns)
     filtered = bool(statuses or name_glob or tags or since or where)
     if remote is not None:
+        if archived:  # it listed the remote's runs, as if --archived were not there
+            both = "--archived lists this store's archive, --remote a remote's runs"
+            raise UsageError(f"{both}: give one of them")
         from .remotels import remote_store
 
         with remote_store(remote) as found:
