@@ -354,3 +354,23 @@ def test_name_check_of_a_large_store_reads_the_index_only(
     assert not (store / "index").exists() or not list((store / "index").glob("*.sqlite"))
     Store(str(store)).index.close()  # a reader (naga ls) built it
     assert f"already used by run {run_id};" in str(names.name_taken(str(store), "big"))
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (("rerun", "x", "--set"), "Option '--set' requires an argument; see `naga rerun --help`"),
+        (("ls", "--limit"), "Option '--limit' requires an argument; see `naga ls --help`"),
+        (
+            ("export", "mlflow", "--jobs"),
+            "Option '--jobs' requires an argument; see `naga export mlflow --help`",
+        ),
+        (("--nope",), "No such option '--nope'; see `naga --help`"),
+    ],
+)
+def test_an_option_without_its_value_points_at_its_command_help(
+    naga: Naga, args: tuple[str, ...], line: str
+) -> None:
+    """click's parser gives no command with this error: the hint said `naga --help`."""
+    done = naga(*args)
+    assert (done.returncode, done.stderr.decode()) == (2, f"naga: error: {line}\n")

@@ -163,6 +163,24 @@ def _exit_quietly_on_broken_pipe() -> None:
     sys.exit(141)
 
 
+def _command_path(cli: click.Group, args: list[str]) -> str:
+    """``naga rerun`` for ``naga rerun X --set``: click's parser says an option lacks its
+    value without the context of the command it belongs to."""
+    import click
+
+    words: list[str] = ["naga"]
+    command: click.Command = cli
+    for arg in args:
+        if not isinstance(command, click.Group) or arg.startswith("-"):
+            break
+        found = command.get_command(click.Context(command), arg)
+        if found is None:
+            break
+        words.append(arg)
+        command = found
+    return " ".join(words)
+
+
 def _click_main(cli: click.Group) -> int:
     """Run the click app; a usage error is one line, as every other error is."""
     import click
@@ -170,7 +188,7 @@ def _click_main(cli: click.Group) -> int:
     try:
         code = cli.main(prog_name="naga", standalone_mode=False)
     except click.UsageError as exc:
-        where = exc.ctx.command_path if exc.ctx is not None else "naga"
+        where = exc.ctx.command_path if exc.ctx is not None else _command_path(cli, sys.argv[1:])
         message = " ".join(exc.format_message().split())
         print(f"naga: error: {message.rstrip('.')}; see `{where} --help`", file=sys.stderr)
         return exc.exit_code
