@@ -264,7 +264,12 @@ def test_bad_searches_are_refused_in_one_line(project: Path, naga: Naga) -> None
     program = launch(project, "--search", "tpe", "--trials", "2", "--minimize", "loss")
     assert program.returncode == 2
     assert program.stderr.strip() == (
-        "train.py: error: --search needs parameters to search: NAME=log(LOW,HIGH) ..."
+        "train.py: error: --search needs parameters to search: lr='log(1e-4,1e-1)' opt=adam,sgd"
+        " ... (on a clicfg program: --param lr='log(1e-4,1e-1)')"
+    )
+    bare = launch(project, "--search", "tpe", "--trials", "2", "--minimize", "l", "--param", "x")
+    assert bare.stderr.strip() == (  # there is no command after -- to speak of
+        "train.py: error: 'x' is not a parameter: write NAME=V1,V2 or NAME=log(LOW,HIGH)"
     )
     typo = launch(
         project, "--search", "tpe", "--trials", "2", "--maximize", "loss", "--param", "y=1,2"

@@ -94,7 +94,10 @@ def check_search(
     if (minimize is None) == (maximize is None):
         raise UsageError("--search needs one objective: --minimize METRIC or --maximize METRIC")
     if not space:
-        raise UsageError("--search needs parameters to search: NAME=log(LOW,HIGH) ...")
+        raise UsageError(
+            "--search needs parameters to search: lr='log(1e-4,1e-1)' opt=adam,sgd ... (on a"
+            " clicfg program: --param lr='log(1e-4,1e-1)')"
+        )
     params = parse_params(space)
     if sampler == "grid":
         grid_space(params)
