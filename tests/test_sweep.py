@@ -107,10 +107,12 @@ def test_naga_ls_sweep_shows_its_runs_with_the_swept_values(project: Path, naga:
     assert sorted(line.split()[1] for line in lines[1:]) == [f"{sweep}:0", f"{sweep}:1"]
     as_json = runs_json(naga, "--sweep", sweep)
     assert sorted(r["params"]["lr"] for r in as_json) == [0.01, 0.1]
-    # the click path (used for anything unusual) agrees with the fast path
-    click_path = naga("ls", "--sweep", sweep, "--limit", "1", "--columns", "param.lr")
-    assert click_path.returncode == 0
-    assert len(click_path.stdout.decode().splitlines()) == 3  # --sweep lists them all
+    # all of a sweep's runs, unless --limit says how many (it was ignored); -n1 goes through click
+    for limit in (("--limit", "1"), ("-n1",)):
+        limited = naga("ls", "--sweep", sweep, *limit)
+        assert limited.returncode == 0
+        assert len(limited.stdout.decode().splitlines()) == 2, limit
+        assert "showing 1 of 2 runs" in limited.stderr.decode()
     missing = naga("ls", "--sweep", "sw-nope")
     assert missing.returncode == 2
     assert missing.stderr.decode().startswith("naga: error: no sweep 'sw-nope'")

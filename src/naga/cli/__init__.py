@@ -114,7 +114,7 @@ def _fast_ls_args(args: list[str]) -> dict[str, object] | None:
         "name_glob": None,
         "tags": (),
         "since": None,
-        "limit": 20,
+        "limit": None,  # 20, or all of a --sweep's runs
         "show_all": False,
         "as_json": False,
         "where": (),

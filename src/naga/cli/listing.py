@@ -20,6 +20,7 @@ from ..store.conditions import parse_conditions
 from ..store.query import check_statuses, parse_since
 from .fast import say
 
+DEFAULT_LIMIT = 20
 NAME_WIDTH = 24
 HEADERS = ["ID", "NAME", "STATUS", "STARTED", "DURATION", "GIT", "COMMAND"]
 
@@ -179,7 +180,7 @@ def list_runs(
     name_glob: str | None,
     tags: tuple[str, ...],
     since: str | None,
-    limit: int,
+    limit: int | None,
     show_all: bool,
     as_json: bool,
     where: tuple[str, ...] = (),
@@ -189,7 +190,7 @@ def list_runs(
     remote: str | None = None,
 ) -> None:
     """List runs, newest first (or by ``sort``)."""
-    limit_or_all = None if show_all else limit
+    limit_or_all = None if show_all else (limit or DEFAULT_LIMIT)
     flt = make_filter(statuses, name_glob, tags, since, limit_or_all, where, sort)
     extra = parse_columns(columns)
     filtered = bool(statuses or name_glob or tags or since or where)

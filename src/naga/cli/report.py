@@ -22,9 +22,8 @@ DEFAULT_LIMIT = 100
     "--limit",
     "-n",
     type=click.IntRange(min=1),
-    default=DEFAULT_LIMIT,
-    show_default=True,
-    help="At most this many runs, newest first (without RUNS).",
+    help=f"At most this many runs, newest first (without RUNS)  [default: {DEFAULT_LIMIT}; a"
+    " sweep's: all]",
 )
 @click.option(
     "--over",
@@ -56,7 +55,7 @@ def report(
             chosen["name_glob"],
             chosen["tags"],
             chosen["since"],
-            None if chosen.get("show_all") else chosen["limit"],  # a sweep: all its runs
+            None if chosen.get("show_all") else (chosen["limit"] or DEFAULT_LIMIT),
             chosen["where"],
         )
         store.check_keys(flt)  # a misspelt --where key selects nothing: say so

@@ -13,8 +13,9 @@ from ..errors import UsageError
 
 
 def with_sweep(params: dict[str, Any]) -> dict[str, Any]:
-    """``list_runs`` arguments with ``sweep`` turned into a tag filter, every run listed, and
-    the swept values as columns (unless ``--columns`` chose others)."""
+    """``list_runs`` arguments with ``sweep`` turned into a tag filter, every run listed (unless
+    ``--limit`` was given: ``limit`` is None when it was not), and the swept values as columns
+    (unless ``--columns`` chose others)."""
     selector = params.pop("sweep", None)
     if not selector:
         return params
@@ -26,12 +27,18 @@ def with_sweep(params: dict[str, Any]) -> dict[str, Any]:
     except UsageError as exc:
         if not _tagged(f"sweep:{selector}"):
             raise UsageError(f"{exc}; no run is tagged sweep:{selector} either") from None
-        return {**params, "tags": (*params["tags"], f"sweep:{selector}"), "show_all": True}
+        return {**params, "tags": (*params["tags"], f"sweep:{selector}"), "show_all": _all(params)}
     keys: list[str] = []
     for task in sweep.tasks:
         keys += [k for k in task_values(sweep, task) if k not in keys]
     columns = params.get("columns") or ",".join(f"param.{key}" for key in keys)
-    return {**params, "tags": (*params["tags"], sweep.tag), "show_all": True, "columns": columns}
+    chosen = {"tags": (*params["tags"], sweep.tag), "show_all": _all(params), "columns": columns}
+    return {**params, **chosen}
+
+
+def _all(params: dict[str, Any]) -> bool:
+    """A sweep lists all its runs, unless ``--limit`` says how many (it was ignored)."""
+    return bool(params.get("show_all")) or params.get("limit") is None
 
 
 def _tagged(tag: str) -> bool:
