@@ -286,6 +286,8 @@ def test_a_trial_without_its_metric_fails_and_sweep_show_says_so(project: Path, 
     assert "naga: no trial completed with a value yet" in err
     shown = naga("sweep", "show", "latest", cwd=project)
     assert shown.returncode == 0, shown.stderr
+    header = naga("ls", "--sweep", "latest", cwd=project).stdout.decode().splitlines()[0]
+    assert header.split()[6:8] == ["PARAM.X", "METRIC.ACC"]  # it had no columns at all
     assert "no trial completed with a value yet" in shown.stdout.decode()
     as_json = json.loads(naga("sweep", "show", "--json", "latest", cwd=project).stdout)
     assert as_json["trials"] == {"fail": 2} and as_json["best"] is None

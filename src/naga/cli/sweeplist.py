@@ -11,6 +11,10 @@ from typing import Any
 
 from ..errors import UsageError
 
+TYPE_CHECKING = False  # the fast path of naga ls imports this module: no typing at run time
+if TYPE_CHECKING:
+    from ..parallel.sweepdir import Sweep
+
 
 def with_sweep(params: dict[str, Any]) -> dict[str, Any]:
     """``list_runs`` arguments with ``sweep`` turned into a tag filter, every run listed (unless
@@ -19,7 +23,6 @@ def with_sweep(params: dict[str, Any]) -> dict[str, Any]:
     selector = params.pop("sweep", None)
     if not selector:
         return params
-    from ..parallel.report import task_values
     from ..parallel.sweepdir import resolve_sweep
 
     try:
@@ -28,12 +31,24 @@ def with_sweep(params: dict[str, Any]) -> dict[str, Any]:
         if not _tagged(f"sweep:{selector}"):
             raise UsageError(f"{exc}; no run is tagged sweep:{selector} either") from None
         return {**params, "tags": (*params["tags"], f"sweep:{selector}"), "show_all": _all(params)}
+    columns = params.get("columns") or ",".join(_swept_columns(sweep))
+    chosen = {"tags": (*params["tags"], sweep.tag), "show_all": _all(params), "columns": columns}
+    return {**params, **chosen}
+
+
+def _swept_columns(sweep: Sweep) -> list[str]:
+    """The swept params; a search's tasks hold no values before they run (its listing had no
+    columns at all): the params it searches, then its objective."""
+    from ..parallel.report import task_values
+
+    search = sweep.doc.get("search")
+    if search:
+        names = [spec.partition("=")[0] for spec in search["space"]]
+        return [*(f"param.{name}" for name in names), f"metric.{search['objective']}"]
     keys: list[str] = []
     for task in sweep.tasks:
         keys += [k for k in task_values(sweep, task) if k not in keys]
-    columns = params.get("columns") or ",".join(f"param.{key}" for key in keys)
-    chosen = {"tags": (*params["tags"], sweep.tag), "show_all": _all(params), "columns": columns}
-    return {**params, **chosen}
+    return [f"param.{key}" for key in keys]
 
 
 def _all(params: dict[str, Any]) -> bool:
