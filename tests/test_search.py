@@ -277,6 +277,26 @@ def test_bad_searches_are_refused_in_one_line(project: Path, naga: Naga) -> None
     assert "--param y is not a key of the config" in typo.stderr
 
 
+def test_a_grid_search_runs_its_grid_once_and_ends_cleanly(project: Path, naga: Naga) -> None:
+    """Optuna's grid sampler stops the study when its grid is done, which raised a traceback
+    after the last trial (Study.stop() outside study.optimize()); more trials than points would
+    run points twice."""
+    args = ("--search", "grid", "--minimize", "loss", "x=1,2", "y=int(0,1)")
+    command = ("--", sys.executable, "slow.py", "{x}", "0", "{y}")  # slow.py ignores {y}
+    done = naga("sweep", "--trials", "4", *args, *command, cwd=project)
+    err = done.stderr.decode()
+    assert done.returncode == 0 and "Traceback" not in err, err
+    assert "naga: study: 4 complete (minimize loss)" in err
+    ran = {(r["params"]["x"], r["params"]["y"]) for r in runs_json(naga)}
+    assert ran == {(1, 0), (1, 1), (2, 0), (2, 1)}
+    more = naga("sweep", "--new", "--trials", "5", *args, *command, cwd=project)
+    assert (more.returncode, more.stderr.decode()) == (
+        2,
+        "naga: error: --search grid: the grid has 4 points, so --trials 5 would run some twice;"
+        " give --trials 4 (or fewer)\n",
+    )
+
+
 def test_a_trial_without_its_metric_fails_and_sweep_show_says_so(project: Path, naga: Naga) -> None:
     args = ("--search", "random", "--trials", "2", "--minimize", "acc", "x=1,2")
     done = naga("sweep", *args, "--", sys.executable, "slow.py", "{x}", "0", cwd=project)

@@ -100,7 +100,12 @@ def check_search(
         )
     params = parse_params(space)
     if sampler == "grid":
-        grid_space(params)
+        size = math.prod(len(values) for values in grid_space(params).values())
+        if trials > size:  # Optuna would run points again once the grid is done
+            raise UsageError(
+                f"--search grid: the grid has {size} points, so --trials {trials} would run some"
+                f" twice; give --trials {size} (or fewer)"
+            )
     return (minimize or maximize or ""), ("minimize" if minimize else "maximize")
 
 
@@ -151,7 +156,7 @@ def sampler_of(spec: SearchSpec, optuna: Any, seed: int | None = None) -> Any:
     if spec.sampler == "random":
         return samplers.RandomSampler(seed=seed)
     if spec.sampler == "grid":
-        return samplers.GridSampler(grid_space(spec.params()), seed=seed)
+        return _grid_sampler(optuna, grid_space(spec.params()), seed)
     if spec.sampler == "cmaes":
         try:
             import cmaes  # type: ignore[import-untyped]  # noqa: F401
@@ -160,6 +165,18 @@ def sampler_of(spec: SearchSpec, optuna: Any, seed: int | None = None) -> Any:
         return samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
     # parallel workers: a running trial counts as a bad one, so two workers do not pick the same
     return samplers.TPESampler(seed=seed, constant_liar=True)
+
+
+def _grid_sampler(optuna: Any, space: dict[str, list[Any]], seed: int | None) -> Any:
+    """Optuna's grid sampler, except that it never stops the study: it calls ``Study.stop()``
+    once the grid is done, which raises outside ``study.optimize()`` (naga's workers ask and
+    tell: the last trial's tell was a traceback). ``--trials`` ends the search."""
+
+    class Grid(optuna.samplers.GridSampler):  # type: ignore[misc]
+        def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+            return None
+
+    return Grid(space, seed=seed)
 
 
 def study_path(sweep_dir: str) -> str:
