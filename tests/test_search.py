@@ -297,6 +297,17 @@ def test_a_grid_search_runs_its_grid_once_and_ends_cleanly(project: Path, naga: 
     )
 
 
+@pytest.mark.parametrize("seed", ["-1", str(2**40)])
+def test_any_integer_seed_seeds_a_search(project: Path, naga: Naga, seed: str) -> None:
+    """numpy takes seeds from 0 to 2**32-1 only: --seed -1 was a traceback from Optuna."""
+    args = ("--search", "random", "--trials", "1", "--seed", seed, "--minimize", "loss")
+    done = naga(
+        "sweep", *args, "x=range(0,1)", "--", sys.executable, "slow.py", "{x}", "0", cwd=project
+    )
+    assert done.returncode == 0 and b"Traceback" not in done.stderr, done.stderr
+    assert b"naga: study: 1 complete (minimize loss)" in done.stderr
+
+
 def test_a_trial_without_its_metric_fails_and_sweep_show_says_so(project: Path, naga: Naga) -> None:
     args = ("--search", "random", "--trials", "2", "--minimize", "acc", "x=1,2")
     done = naga("sweep", *args, "--", sys.executable, "slow.py", "{x}", "0", cwd=project)

@@ -153,6 +153,8 @@ def grid_space(params: Sequence[Param]) -> dict[str, list[Any]]:
 def sampler_of(spec: SearchSpec, optuna: Any, seed: int | None = None) -> Any:
     samplers = optuna.samplers
     seed = spec.seed if seed is None else seed
+    if seed is not None:  # Optuna's samplers seed numpy, which takes 0 to 2**32-1 only: a
+        seed %= 2**32  # negative or larger --seed was a traceback; these seeds stay as they are
     if spec.sampler == "random":
         return samplers.RandomSampler(seed=seed)
     if spec.sampler == "grid":
