@@ -308,6 +308,22 @@ def test_any_integer_seed_seeds_a_search(project: Path, naga: Naga, seed: str) -
     assert b"naga: study: 1 complete (minimize loss)" in done.stderr
 
 
+def test_a_trial_ending_on_nan_fails_and_says_why(project: Path, naga: Naga) -> None:
+    """A diverged trial (its last loss NaN) is a failed trial; the summary said "no value of
+    'loss'" of a run that had logged one."""
+    (project / "nan.py").write_text(
+        "import naga\nnaga.log({'loss': 0.5})\nnaga.log({'loss': float('nan')})\n"
+    )
+    args = ("--search", "random", "--trials", "1", "--minimize", "loss", "x=1,2")
+    done = naga("sweep", *args, "--", sys.executable, "nan.py", "{x}", cwd=project)
+    err = done.stderr.decode()
+    assert done.returncode == 1, err
+    assert (
+        "failed (run " in err and "no finite value of 'loss' (none logged, or NaN/inf last)" in err
+    )
+    assert "naga: study: 1 fail (minimize loss)" in err
+
+
 def test_a_trial_without_its_metric_fails_and_sweep_show_says_so(project: Path, naga: Naga) -> None:
     args = ("--search", "random", "--trials", "2", "--minimize", "acc", "x=1,2")
     done = naga("sweep", *args, "--", sys.executable, "slow.py", "{x}", "0", cwd=project)

@@ -339,11 +339,14 @@ class Searcher:
             return found
         value = final_value(self.sweep.doc["store"], run_id, self.spec.objective)
         if status != "completed" or value is None:
-            why = outcome.get("error") or f"the run logged no {self.spec.objective!r}"
+            why = outcome.get("error") or (
+                f"the run logged no finite {self.spec.objective!r} (none, or NaN/inf last)"
+            )
             trial.set_user_attr("naga.error", str(why)[:500])
             self.study.tell(trial, state=state.FAIL)
             if status == "completed":
-                found.update(status="failed", error=f"no value of {self.spec.objective!r}")
+                error = f"no finite value of {self.spec.objective!r} (none logged, or NaN/inf last)"
+                found.update(status="failed", error=error)
             return found
         self.study.tell(trial, value)
         found["value"] = value
