@@ -266,3 +266,21 @@ def test_commands_have_help(naga: Naga) -> None:
     for command in ("tag", "untag", "rename", "note"):
         done = subprocess.run(naga_cmd(command, "--help"), capture_output=True, check=True)
         assert done.stdout.startswith(f"Usage: naga {command}".encode())
+
+
+def test_a_name_taken_is_said_by_rename_and_seen_through_renames(naga: Naga) -> None:
+    """`naga rename` to a name another run has says so, as `naga run --name` does; and both
+    see names as renamed (a renamed run was still counted under its recorded name)."""
+    first = one_run(naga, "first")
+    second = one_run(naga, "second")
+    done = naga("rename", second, "first")
+    assert done.stdout.decode() == f"Run {second} named first.\n"
+    assert done.stderr.decode().startswith(
+        f"naga: warning: the name 'first' is already used by run {first};"
+    )
+    assert naga("rename", second, "first").stderr == b""  # its own name already
+    assert naga("rename", first, "renamed").stderr == b""
+    again = naga("run", "--name", "first", "true")
+    assert f"is already used by run {second};" in again.stderr.decode()  # not {first}
+    moved = naga("run", "--name", "renamed", "true")
+    assert f"the name 'renamed' is already used by run {first};" in moved.stderr.decode()
