@@ -366,11 +366,18 @@ def test_name_check_of_a_large_store_reads_the_index_only(
             "Option '--jobs' requires an argument; see `naga export mlflow --help`",
         ),
         (("--nope",), "No such option '--nope'; see `naga --help`"),
+        (
+            ("rerun", "x", "--lnk", "a"),
+            "No such option '--lnk' (did you mean '--link'?); see `naga rerun --help`",
+        ),
+        (("sweeep",), "No such command 'sweeep' (did you mean 'sweep'?); see `naga --help`"),
+        (("xyzzy",), "No such command 'xyzzy'; see `naga --help`"),
     ],
 )
-def test_an_option_without_its_value_points_at_its_command_help(
+def test_a_usage_mistake_is_one_clause_pointing_at_its_command_help(
     naga: Naga, args: tuple[str, ...], line: str
 ) -> None:
-    """click's parser gives no command with this error: the hint said `naga --help`."""
+    """click's parser gives no command for a missing value (the hint said `naga --help`),
+    writes its suggestion as a second sentence, and suggests no command for a misspelt one."""
     done = naga(*args)
     assert (done.returncode, done.stderr.decode()) == (2, f"naga: error: {line}\n")
