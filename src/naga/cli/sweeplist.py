@@ -28,7 +28,8 @@ def with_sweep(params: dict[str, Any]) -> dict[str, Any]:
     try:
         sweep = resolve_sweep(selector)
     except UsageError as exc:
-        if not _tagged(f"sweep:{selector}"):
+        # --remote: the remote's runs carry the tag, this store need not (it has no such sweep)
+        if params.get("remote") is None and not _tagged(f"sweep:{selector}"):
             raise UsageError(f"{exc}; no run is tagged sweep:{selector} either") from None
         return {**params, "tags": (*params["tags"], f"sweep:{selector}"), "show_all": _all(params)}
     columns = params.get("columns") or ",".join(_swept_columns(sweep))
