@@ -333,6 +333,13 @@ def test_a_trial_without_its_metric_fails_and_sweep_show_says_so(project: Path, 
     assert "naga: no trial completed with a value yet" in err
     shown = naga("sweep", "show", "latest", cwd=project)
     assert shown.returncode == 0, shown.stderr
+    run = runs_json(naga)[0]
+    by_run = naga("sweep", "show", run["id"], cwd=project)  # a run, where a sweep was meant
+    assert (by_run.returncode, by_run.stderr.decode()) == (
+        2,
+        f"naga: error: {run['id']} is a run, not a sweep; its sweep: naga sweep show"
+        f" {run['params']['sweep.id']}\n",
+    )
     header = naga("ls", "--sweep", "latest", cwd=project).stdout.decode().splitlines()[0]
     assert header.split()[6:8] == ["PARAM.X", "METRIC.ACC"]  # it had no columns at all
     assert "no trial completed with a value yet" in shown.stdout.decode()

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..errors import UsageError
+from ..errors import NagaError, UsageError
 
 if TYPE_CHECKING:
     from ..parallel.search import SearchSpec
@@ -192,4 +192,26 @@ def _show(args: list[str]) -> int:
             raise UsageError(f"naga sweep show has no option {arg!r} (it has --json)")
     if len(args) != 1 or not args[0].strip():
         raise UsageError("naga sweep show takes one sweep: naga sweep show [--json] ID (or latest)")
-    return show_search(args[0], as_json=as_json)
+    try:
+        return show_search(args[0], as_json=as_json)
+    except UsageError:
+        sweep = _sweep_of_run(args[0])
+        if sweep is None:
+            raise
+        raise UsageError(
+            f"{args[0]} is a run, not a sweep; its sweep: naga sweep show {sweep}"
+        ) from None
+
+
+def _sweep_of_run(selector: str) -> str | None:
+    """The sweep a run belongs to, when ``naga sweep show`` was given a run, not a sweep."""
+    from ..store import Store
+
+    store = Store.open()
+    if not store.exists():
+        return None
+    try:
+        sweep = store.get(selector).get("params", {}).get("sweep.id")
+    except NagaError:
+        return None
+    return sweep if isinstance(sweep, str) else None
