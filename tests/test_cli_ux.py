@@ -85,6 +85,20 @@ def test_unknown_where_or_sort_key_names_the_closest(naga: Naga) -> None:
     assert naga("ls", "--where", "lr>0.2").returncode == 0
 
 
+def test_a_sort_key_with_no_key_or_two_signs_is_refused(naga: Naga) -> None:
+    """`--sort ''` listed newest first and `--sort=--name` by name, each saying nothing."""
+    three_runs()
+    for sort in ("", " ", "-", "--name", "+-name"):
+        for fast_or_click in ((), ("-n3",)):
+            done = naga("ls", *fast_or_click, "--sort", sort)
+            assert done.returncode == 2 and done.stdout == b"", sort
+            assert done.stderr.decode() == (
+                f"naga: error: --sort {sort!r}: give a key, with one - before it to sort"
+                " descending: --sort started, --sort=-metric.acc\n"
+            )
+    assert names(naga, "--sort", "+name") == ["a", "b", "c"]
+
+
 # -- ls --remote -------------------------------------------------------------------------------
 
 
@@ -103,6 +117,24 @@ def test_ls_remote_lists_without_pulling(naga: Naga, tmp_path: Path, store: Path
     assert not (tmp_path / "empty store").exists()  # nothing pulled, no store made
     done = naga("ls", "--remote", str(tmp_path / "nowhere"), env=elsewhere)
     assert done.returncode != 0 and done.stderr.startswith(b"naga: error: there are no runs at")
+    # a sweep's runs on the remote, though this store has no such sweep (it was looked up here)
+    assert naga("tag", "a", "sweep:sw-261207-101500-a3f9", env=env).returncode == 0
+    assert naga("push", str(remote), "--all", env=env).returncode == 0
+    swept = naga("ls", "--remote", str(remote), "--sweep", "sw-261207-101500-a3f9", env=elsewhere)
+    assert swept.returncode == 0, swept.stderr
+    assert [line.split()[1] for line in swept.stdout.decode().splitlines()[1:]] == ["a"]
+    assert not (tmp_path / "empty store").exists()
+
+
+def test_ls_remote_with_archived_is_refused(naga: Naga, tmp_path: Path) -> None:
+    """The remote's runs were listed as if --archived had not been given."""
+    (tmp_path / "remote" / "runs").mkdir(parents=True)
+    done = naga("ls", "--remote", str(tmp_path / "remote"), "--archived")
+    assert (done.returncode, done.stdout) == (2, b"")
+    assert done.stderr == (
+        b"naga: error: --archived lists this store's archive, --remote a remote's runs:"
+        b" give one of them\n"
+    )
 
 
 # -- the store found from a subdirectory -------------------------------------------------------
@@ -329,3 +361,30 @@ def test_name_check_of_a_large_store_reads_the_index_only(
     assert not (store / "index").exists() or not list((store / "index").glob("*.sqlite"))
     Store(str(store)).index.close()  # a reader (naga ls) built it
     assert f"already used by run {run_id};" in str(names.name_taken(str(store), "big"))
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (("rerun", "x", "--set"), "Option '--set' requires an argument; see `naga rerun --help`"),
+        (("ls", "--limit"), "Option '--limit' requires an argument; see `naga ls --help`"),
+        (
+            ("export", "mlflow", "--jobs"),
+            "Option '--jobs' requires an argument; see `naga export mlflow --help`",
+        ),
+        (("--nope",), "No such option '--nope'; see `naga --help`"),
+        (
+            ("rerun", "x", "--lnk", "a"),
+            "No such option '--lnk' (did you mean '--link'?); see `naga rerun --help`",
+        ),
+        (("sweeep",), "No such command 'sweeep' (did you mean 'sweep'?); see `naga --help`"),
+        (("xyzzy",), "No such command 'xyzzy'; see `naga --help`"),
+    ],
+)
+def test_a_usage_mistake_is_one_clause_pointing_at_its_command_help(
+    naga: Naga, args: tuple[str, ...], line: str
+) -> None:
+    """click's parser gives no command for a missing value (the hint said `naga --help`),
+    writes its suggestion as a second sentence, and suggests no command for a misspelt one."""
+    done = naga(*args)
+    assert (done.returncode, done.stderr.decode()) == (2, f"naga: error: {line}\n")

@@ -170,6 +170,11 @@ BAD_INPUT = [
     (("untag", "RUN", "nope"), "has no tag 'nope' (its tags: t)"),
     (("note", "RUN", "esc \x1b[2J"), "a note is text without control characters"),
     (("note", "RUN", "x", "--clear"), "give a TEXT or --clear"),
+    (("note", "RUN", ""), "the note is empty; `naga note RUN --clear` removes the note"),
+    (("note", "RUN", " ", "\n"), "the note is empty"),
+    (("note", "RUN", b"caf\xe9 latin-1"), "a note must be UTF-8 text, and this one holds b'\\xe9'"),
+    (("rename", "RUN", b"\xff"), "a run name must be UTF-8 text"),
+    (("tag", "RUN", b"t\xfe"), "a tag must be UTF-8 text"),
     (("rename", "nosuchrun", "x"), "no run matches 'nosuchrun'"),
     (("ls", "--where", "note~"), "write note~TEXT"),
 ]
@@ -180,7 +185,7 @@ def test_bad_input_is_one_line_and_changes_nothing(naga: Naga, store: Path) -> N
     before = runs_json(naga)
     for args, message in BAD_INPUT:
         line = error_line(naga(*(run_id if a == "RUN" else a for a in args)))
-        assert message in line, args
+        assert message.replace("RUN", run_id) in line, args
     assert runs_json(naga) == before  # "tag ok 'two words'": not even ok was added
     assert not os.path.exists(edit.edits_dir(StoreLayout(str(store)), run_id))
 
@@ -261,3 +266,21 @@ def test_commands_have_help(naga: Naga) -> None:
     for command in ("tag", "untag", "rename", "note"):
         done = subprocess.run(naga_cmd(command, "--help"), capture_output=True, check=True)
         assert done.stdout.startswith(f"Usage: naga {command}".encode())
+
+
+def test_a_name_taken_is_said_by_rename_and_seen_through_renames(naga: Naga) -> None:
+    """`naga rename` to a name another run has says so, as `naga run --name` does; and both
+    see names as renamed (a renamed run was still counted under its recorded name)."""
+    first = one_run(naga, "first")
+    second = one_run(naga, "second")
+    done = naga("rename", second, "first")
+    assert done.stdout.decode() == f"Run {second} named first.\n"
+    assert done.stderr.decode().startswith(
+        f"naga: warning: the name 'first' is already used by run {first};"
+    )
+    assert naga("rename", second, "first").stderr == b""  # its own name already
+    assert naga("rename", first, "renamed").stderr == b""
+    again = naga("run", "--name", "first", "true")
+    assert f"is already used by run {second};" in again.stderr.decode()  # not {first}
+    moved = naga("run", "--name", "renamed", "true")
+    assert f"the name 'renamed' is already used by run {first};" in moved.stderr.decode()

@@ -107,6 +107,28 @@ def test_rerun_restores_the_recorded_environment(naga: Naga, project: Path) -> N
     assert show(naga, newest(naga))["env"]["PYTHONHASHSEED"] == "123"
 
 
+def test_rerun_takes_neither_the_recorded_job_nor_the_trial(naga: Naga, project: Path) -> None:
+    """Where a run ran is no setting to restore: a rerun of a search trial ran reporting into
+    that trial of the study ($NAGA_TRIAL), and a rerun of a Slurm task recorded the original's
+    job as its own; the current job (or none) is the rerun's."""
+    code = "import os; e = os.environ.get; print('trial', e('NAGA_TRIAL'))"
+    code += "; print('job', e('SLURM_JOB_ID'))"
+    trial = json.dumps({"journal": str(project / "study.journal"), "trial_id": 3})
+    env = {**os.environ, "NAGA_TRIAL": trial, "SLURM_JOB_ID": "5", "SLURM_RESTART_COUNT": "1"}
+    assert naga("run", sys.executable, "-c", code, cwd=project, env=env).returncode == 0
+    original = newest(naga)
+    assert show(naga, original)["slurm"]["job_id"] == "5"
+    again = naga("rerun", original, cwd=project)
+    assert again.returncode == 0, again.stderr
+    assert output(again) == {"trial": "None", "job": "None"}
+    rerun = show(naga, newest(naga))
+    assert rerun["slurm"] is None
+    assert not [k for k in rerun["env"] if k.startswith("SLURM_") or k == "NAGA_TRIAL"]
+    in_a_job = naga("rerun", original, cwd=project, env={**os.environ, "SLURM_JOB_ID": "77"})
+    assert output(in_a_job)["job"] == "77"
+    assert show(naga, newest(naga))["slurm"]["job_id"] == "77"
+
+
 def test_rerun_here_runs_the_current_checkout(naga: Naga, project: Path) -> None:
     assert naga("run", sys.executable, "train.py", cwd=project).returncode == 0
     original = newest(naga)

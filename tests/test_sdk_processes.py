@@ -275,6 +275,18 @@ def test_metrics_compare_and_plot_commands(naga_cli: Naga, tmp_path: Path) -> No
     )
     missing = naga_cli("plot", ids[0], "--metric", "nope")
     assert missing.returncode == 1 and missing.stderr.decode().count("\n") == 1
+    for name, magic in (("loss.svg", b"<?xml"), ("loss.PDF", b"%PDF"), ("loss", b"\x89PNG")):
+        # the name's suffix is the format: -o loss.svg was a PNG named .svg
+        assert (
+            naga_cli("plot", ids[0], "--metric", "loss", "-o", str(tmp_path / name)).returncode == 0
+        )
+        assert (tmp_path / name).read_bytes().startswith(magic), name
+    other = naga_cli("plot", ids[0], "--metric", "loss", "-o", str(tmp_path / "loss.jpeg"))
+    assert (other.returncode, other.stderr.decode()) == (
+        2,
+        f"naga: error: -o {tmp_path / 'loss.jpeg'}: naga plot writes .png, .svg or .pdf files,"
+        " not .jpeg\n",
+    )
 
     listing = naga_cli("ls", "--columns", "lr,metric.acc", "--where", "lr<0.05").stdout.decode()
     lines = listing.splitlines()

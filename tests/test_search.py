@@ -115,6 +115,7 @@ def test_a_study_finds_the_optimum_of_a_known_objective(project: Path, store: Pa
     assert abs(study.best_params["x"] - 2) < 1.5, best  # random points alone rarely get there
     assert study.best_params["opt"] == "adam"
     assert f"trial {study.best_trial.number}," in best
+    assert f" x={study.best_params['x']:.6g} opt=adam " in best  # 6 digits, as the table
     run_id = study.best_trial.user_attrs["naga.run"]
     assert f"(run {run_id})" in best
     assert "naga: importance: x " in done.stderr  # Optuna's own, x far ahead of opt
@@ -263,12 +264,64 @@ def test_bad_searches_are_refused_in_one_line(project: Path, naga: Naga) -> None
     program = launch(project, "--search", "tpe", "--trials", "2", "--minimize", "loss")
     assert program.returncode == 2
     assert program.stderr.strip() == (
-        "train.py: error: --search needs parameters to search: NAME=log(LOW,HIGH) ..."
+        "train.py: error: --search needs parameters to search: lr='log(1e-4,1e-1)' opt=adam,sgd"
+        " ... (on a clicfg program: --param lr='log(1e-4,1e-1)')"
+    )
+    bare = launch(project, "--search", "tpe", "--trials", "2", "--minimize", "l", "--param", "x")
+    assert bare.stderr.strip() == (  # there is no command after -- to speak of
+        "train.py: error: 'x' is not a parameter: write NAME=V1,V2 or NAME=log(LOW,HIGH)"
     )
     typo = launch(
         project, "--search", "tpe", "--trials", "2", "--maximize", "loss", "--param", "y=1,2"
     )
     assert "--param y is not a key of the config" in typo.stderr
+
+
+def test_a_grid_search_runs_its_grid_once_and_ends_cleanly(project: Path, naga: Naga) -> None:
+    """Optuna's grid sampler stops the study when its grid is done, which raised a traceback
+    after the last trial (Study.stop() outside study.optimize()); more trials than points would
+    run points twice."""
+    args = ("--search", "grid", "--minimize", "loss", "x=1,2", "y=int(0,1)")
+    command = ("--", sys.executable, "slow.py", "{x}", "0", "{y}")  # slow.py ignores {y}
+    done = naga("sweep", "--trials", "4", *args, *command, cwd=project)
+    err = done.stderr.decode()
+    assert done.returncode == 0 and "Traceback" not in err, err
+    assert "naga: study: 4 complete (minimize loss)" in err
+    ran = {(r["params"]["x"], r["params"]["y"]) for r in runs_json(naga)}
+    assert ran == {(1, 0), (1, 1), (2, 0), (2, 1)}
+    more = naga("sweep", "--new", "--trials", "5", *args, *command, cwd=project)
+    assert (more.returncode, more.stderr.decode()) == (
+        2,
+        "naga: error: --search grid: the grid has 4 points, so --trials 5 would run some twice;"
+        " give --trials 4 (or fewer)\n",
+    )
+
+
+@pytest.mark.parametrize("seed", ["-1", str(2**40)])
+def test_any_integer_seed_seeds_a_search(project: Path, naga: Naga, seed: str) -> None:
+    """numpy takes seeds from 0 to 2**32-1 only: --seed -1 was a traceback from Optuna."""
+    args = ("--search", "random", "--trials", "1", "--seed", seed, "--minimize", "loss")
+    done = naga(
+        "sweep", *args, "x=range(0,1)", "--", sys.executable, "slow.py", "{x}", "0", cwd=project
+    )
+    assert done.returncode == 0 and b"Traceback" not in done.stderr, done.stderr
+    assert b"naga: study: 1 complete (minimize loss)" in done.stderr
+
+
+def test_a_trial_ending_on_nan_fails_and_says_why(project: Path, naga: Naga) -> None:
+    """A diverged trial (its last loss NaN) is a failed trial; the summary said "no value of
+    'loss'" of a run that had logged one."""
+    (project / "nan.py").write_text(
+        "import naga\nnaga.log({'loss': 0.5})\nnaga.log({'loss': float('nan')})\n"
+    )
+    args = ("--search", "random", "--trials", "1", "--minimize", "loss", "x=1,2")
+    done = naga("sweep", *args, "--", sys.executable, "nan.py", "{x}", cwd=project)
+    err = done.stderr.decode()
+    assert done.returncode == 1, err
+    assert (
+        "failed (run " in err and "no finite value of 'loss' (none logged, or NaN/inf last)" in err
+    )
+    assert "naga: study: 1 fail (minimize loss)" in err
 
 
 def test_a_trial_without_its_metric_fails_and_sweep_show_says_so(project: Path, naga: Naga) -> None:
@@ -280,6 +333,15 @@ def test_a_trial_without_its_metric_fails_and_sweep_show_says_so(project: Path, 
     assert "naga: no trial completed with a value yet" in err
     shown = naga("sweep", "show", "latest", cwd=project)
     assert shown.returncode == 0, shown.stderr
+    run = runs_json(naga)[0]
+    by_run = naga("sweep", "show", run["id"], cwd=project)  # a run, where a sweep was meant
+    assert (by_run.returncode, by_run.stderr.decode()) == (
+        2,
+        f"naga: error: {run['id']} is a run, not a sweep; its sweep: naga sweep show"
+        f" {run['params']['sweep.id']}\n",
+    )
+    header = naga("ls", "--sweep", "latest", cwd=project).stdout.decode().splitlines()[0]
+    assert header.split()[6:8] == ["PARAM.X", "METRIC.ACC"]  # it had no columns at all
     assert "no trial completed with a value yet" in shown.stdout.decode()
     as_json = json.loads(naga("sweep", "show", "--json", "latest", cwd=project).stdout)
     assert as_json["trials"] == {"fail": 2} and as_json["best"] is None

@@ -107,10 +107,12 @@ def test_naga_ls_sweep_shows_its_runs_with_the_swept_values(project: Path, naga:
     assert sorted(line.split()[1] for line in lines[1:]) == [f"{sweep}:0", f"{sweep}:1"]
     as_json = runs_json(naga, "--sweep", sweep)
     assert sorted(r["params"]["lr"] for r in as_json) == [0.01, 0.1]
-    # the click path (used for anything unusual) agrees with the fast path
-    click_path = naga("ls", "--sweep", sweep, "--limit", "1", "--columns", "param.lr")
-    assert click_path.returncode == 0
-    assert len(click_path.stdout.decode().splitlines()) == 3  # --sweep lists them all
+    # all of a sweep's runs, unless --limit says how many (it was ignored); -n1 goes through click
+    for limit in (("--limit", "1"), ("-n1",)):
+        limited = naga("ls", "--sweep", sweep, *limit)
+        assert limited.returncode == 0
+        assert len(limited.stdout.decode().splitlines()) == 2, limit
+        assert "showing 1 of 2 runs" in limited.stderr.decode()
     missing = naga("ls", "--sweep", "sw-nope")
     assert missing.returncode == 2
     assert missing.stderr.decode().startswith("naga: error: no sweep 'sw-nope'")
@@ -191,6 +193,12 @@ def test_dry_run_prints_the_commands_and_runs_nothing(project: Path, naga: Naga)
         (["lr=[0.1,0.2", "batch=1", *COMMAND], "unclosed bracket (missing ])"),
         (["lr=0.1]", "batch=1", *COMMAND], "unbalanced ']'"),
         (["lr='0.1", "batch=1", *COMMAND], "unclosed '"),
+        (
+            ["shwo", "latest"],
+            "naga sweep has no command 'shwo'; did you mean: naga sweep show latest",
+        ),
+        (["show", ""], "naga sweep show takes one sweep: naga sweep show [--json] ID (or latest)"),
+        (["show", "--jsn", "latest"], "naga sweep show has no option '--jsn' (it has --json)"),
     ],
 )
 def test_bad_grammar_is_one_line_and_exit_2(

@@ -320,6 +320,22 @@ def test_report_with_nothing_to_show(tmp_path: Path) -> None:
     assert not (tmp_path / "r.html").exists()
 
 
+def test_report_mistakes_are_one_line(tmp_path: Path) -> None:
+    """A path that cannot be written, or a misspelt --where key: one line, exit 2 (the first
+    was an OSError's own words, "No such file or directory: ...", exit 1)."""
+    env = {**os.environ, "NAGA_HOME": str(tmp_path / "store")}
+    code = "import naga; naga.run(params={'lr': 0.1}).start().complete()"
+    assert _naga(env, tmp_path, "run", sys.executable, "-c", code).returncode == 0
+    missing = str(tmp_path / "no" / "r.html")
+    for args, line in (
+        (("-o", missing), f"cannot write the report to {missing!r}: No such file or directory"),
+        (("-o", str(tmp_path)), f"cannot write the report to {str(tmp_path)!r}: Is a directory"),
+        (("--where", "lrr>1"), "no run has a param or metric 'lrr' (did you mean 'lr'?)"),
+    ):
+        done = _naga(env, tmp_path, "report", *args)
+        assert (done.returncode, done.stderr.decode()) == (2, f"naga: error: {line}\n")
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.floats(allow_nan=False, width=32), max_size=3000), st.integers(4, 500))
 def test_downsampling_keeps_the_extremes(values: list[float], points: int) -> None:
@@ -394,6 +410,44 @@ def test_a_port_in_use_is_one_line(tmp_path: Path) -> None:
         done.stderr.decode()
         == f"naga: error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
     )
+
+
+def test_a_run_named_in_bytes_not_utf8_has_its_page(tmp_path: Path) -> None:
+    """`naga run --name $'caf\\xe9'` keeps the byte as a lone surrogate: the run's page still
+    comes (it was a 500), the byte an escape that JSON.parse reads and the page shows as a
+    replacement character."""
+    env = {**os.environ, "NAGA_HOME": str(tmp_path / "store")}
+    name = b"caf\xe9 latin-1"
+    done = subprocess.run(
+        [sys.executable, "-m", "naga", "run", "--name", name, "true"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    (run,) = json.loads(_naga(env, tmp_path, "ls", "--json").stdout)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "naga", "ui"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        assert server.stdout is not None
+        server.stdout.readline()
+        base, token = server.stdout.readline().decode().strip().split("/?token=")
+        status, _, body = _get(f"{base}/api/runs/{run['id']}", cookie=f"naga_token={token}")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        assert server.stdout is not None
+        server.stdout.close()
+    assert status == 200, body
+    assert b'"caf\\udce9 latin-1"' in body
+    assert json.loads(body)["run"]["name"] == "caf\udce9 latin-1"
 
 
 def test_ctrl_c_ends_the_server_with_a_page_open(tmp_path: Path) -> None:

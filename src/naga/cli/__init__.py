@@ -114,7 +114,7 @@ def _fast_ls_args(args: list[str]) -> dict[str, object] | None:
         "name_glob": None,
         "tags": (),
         "since": None,
-        "limit": 20,
+        "limit": None,  # 20, or all of a --sweep's runs
         "show_all": False,
         "as_json": False,
         "where": (),
@@ -163,6 +163,43 @@ def _exit_quietly_on_broken_pipe() -> None:
     sys.exit(141)
 
 
+def _suggestion(message: str, cli: click.Group) -> str:
+    """click's "No such option '--lnk'. Did you mean '--link'?" (or "(Did you mean one of:
+    ...?)") as one clause: "No such option '--lnk' (did you mean '--link'?)"; and the same
+    for a misspelt command, which click suggests nothing for (naga sweeep)."""
+    import difflib
+    import re
+
+    message = re.sub(r"\.\s+\(?Did you mean (.+?)\?\)?$", r" (did you mean \1?)", message)
+    typo = re.fullmatch(r"No such command '(.+)'\.?", message)
+    if typo:
+        import click
+
+        names = cli.list_commands(click.Context(cli))
+        close = difflib.get_close_matches(typo.group(1), names, n=3)
+        if close:
+            message = f"{message.rstrip('.')} (did you mean {' or '.join(map(repr, close))}?)"
+    return message
+
+
+def _command_path(cli: click.Group, args: list[str]) -> str:
+    """``naga rerun`` for ``naga rerun X --set``: click's parser says an option lacks its
+    value without the context of the command it belongs to."""
+    import click
+
+    words: list[str] = ["naga"]
+    command: click.Command = cli
+    for arg in args:
+        if not isinstance(command, click.Group) or arg.startswith("-"):
+            break
+        found = command.get_command(click.Context(command), arg)
+        if found is None:
+            break
+        words.append(arg)
+        command = found
+    return " ".join(words)
+
+
 def _click_main(cli: click.Group) -> int:
     """Run the click app; a usage error is one line, as every other error is."""
     import click
@@ -170,8 +207,8 @@ def _click_main(cli: click.Group) -> int:
     try:
         code = cli.main(prog_name="naga", standalone_mode=False)
     except click.UsageError as exc:
-        where = exc.ctx.command_path if exc.ctx is not None else "naga"
-        message = " ".join(exc.format_message().split())
+        where = exc.ctx.command_path if exc.ctx is not None else _command_path(cli, sys.argv[1:])
+        message = _suggestion(" ".join(exc.format_message().split()), cli)
         print(f"naga: error: {message.rstrip('.')}; see `{where} --help`", file=sys.stderr)
         return exc.exit_code
     except click.ClickException as exc:

@@ -64,12 +64,18 @@ def rename(run: str, name: str) -> None:
     \b
     naga rename 3f2a baseline-v2
     """
+    from ..store.names import name_taken
+
     store = Store.open()
     run_id = _run_id(store, run)
-    store_edit.rename(store.layout, run_id, name)
     clean = editlog.check_name(name)
+    had = load_meta(store.layout, run_id).get("name")
+    taken = name_taken(store.layout.root, clean) if clean != had else None
+    store_edit.rename(store.layout, run_id, name)
     shown = f"named {inert(clean)}" if clean else "no longer named"
     click.echo(f"Run {run_id} {shown}.")
+    if taken:  # as naga run --name says: selecting by the name now picks the newest
+        click.echo(f"naga: warning: {taken}", err=True)
 
 
 @click.command("note")
@@ -88,8 +94,10 @@ def note(run: str, text: tuple[str, ...], clear: bool) -> None:
     if clear or text:
         if clear and text:
             raise UsageError("give a TEXT or --clear, not both")
+        if text and not "".join(text).strip():  # an unset "$VAR" must not wipe the note
+            raise UsageError(f"the note is empty; `naga note {run} --clear` removes the note")
         store_edit.set_note(store.layout, run_id, " ".join(text))
-        click.echo(f"Run {run_id}: note {'set' if text and ''.join(text).strip() else 'removed'}.")
+        click.echo(f"Run {run_id}: note {'set' if text else 'removed'}.")
         return
     found = load_meta(store.layout, run_id).get("note")
     if found:

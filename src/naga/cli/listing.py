@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from ..errors import UsageError
 from ..present import fmt
 from ..present.fmt import parse_columns
 from ..present.inert import inert, inert_json
@@ -19,6 +20,7 @@ from ..store.conditions import parse_conditions
 from ..store.query import check_statuses, parse_since
 from .fast import say
 
+DEFAULT_LIMIT = 20
 NAME_WIDTH = 24
 HEADERS = ["ID", "NAME", "STATUS", "STARTED", "DURATION", "GIT", "COMMAND"]
 
@@ -155,8 +157,22 @@ def make_filter(
         since=parse_since(since) if since else None,
         limit=limit,
         conditions=parse_conditions(where),
-        sort=sort,
+        sort=_sort_key(sort),
     )
+
+
+def _sort_key(sort: str | None) -> str | None:
+    """``--sort`` as given, once checked: a key, with at most one sign before it (``--sort ''``
+    listed in the default order and ``--sort=--name`` by name, each without a word)."""
+    if sort is None:
+        return None
+    key = sort[1:] if sort[:1] in ("-", "+") else sort
+    if not key.strip() or key[:1] in ("-", "+"):
+        raise UsageError(
+            f"--sort {sort!r}: give a key, with one - before it to sort descending:"
+            " --sort started, --sort=-metric.acc"
+        )
+    return sort
 
 
 def list_runs(
@@ -164,7 +180,7 @@ def list_runs(
     name_glob: str | None,
     tags: tuple[str, ...],
     since: str | None,
-    limit: int,
+    limit: int | None,
     show_all: bool,
     as_json: bool,
     where: tuple[str, ...] = (),
@@ -174,11 +190,14 @@ def list_runs(
     remote: str | None = None,
 ) -> None:
     """List runs, newest first (or by ``sort``)."""
-    limit_or_all = None if show_all else limit
+    limit_or_all = None if show_all else (limit or DEFAULT_LIMIT)
     flt = make_filter(statuses, name_glob, tags, since, limit_or_all, where, sort)
     extra = parse_columns(columns)
     filtered = bool(statuses or name_glob or tags or since or where)
     if remote is not None:
+        if archived:  # it listed the remote's runs, as if --archived were not there
+            both = "--archived lists this store's archive, --remote a remote's runs"
+            raise UsageError(f"{both}: give one of them")
         from .remotels import remote_store
 
         with remote_store(remote) as found:

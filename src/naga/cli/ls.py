@@ -29,7 +29,12 @@ def filter_options(f: Any) -> Any:
 
 @click.command("ls")
 @filter_options
-@click.option("--limit", "-n", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option(
+    "--limit",
+    "-n",
+    type=click.IntRange(min=1),
+    help="At most this many runs, newest first  [default: 20; a sweep's: all]",
+)
 @click.option("--all", "-a", "show_all", is_flag=True, help="List every matching run.")
 @click.option("--json", "as_json", is_flag=True, help="A JSON array of run objects.")
 @click.option("--archived", is_flag=True, help="List archived runs (naga archive) instead.")

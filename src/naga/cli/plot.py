@@ -4,6 +4,7 @@ the statistics come from ``analysis.seeds``)."""
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -43,7 +44,9 @@ def _pyplot() -> Any:
     show_default=True,
     help="Steps, or seconds since each run's first point.",
 )
-@click.option("--output", "-o", help="PNG file to write [default: <metric>.png].")
+@click.option(
+    "--output", "-o", help="The file: .png, .svg or .pdf, by its name [default: <metric>.png]."
+)
 def plot(
     runs: tuple[str, ...],
     over: tuple[str, ...],
@@ -59,12 +62,27 @@ def plot(
     """
     if over and x_axis != "step":
         raise UsageError("--over averages runs step by step: it goes with --x step, not --x time")
+    target = output or default_output(metric)
+    kind = image_format(target)
     store = Store.open()
     metas = selected_runs(store, runs, selection, verb="plot")
     curves = _bands(store, metas, over, metric) if over else _curves(store, metas, metric, x_axis)
-    target = output or default_output(metric)
-    _draw(curves, metric, "step" if x_axis == "step" else "seconds", target)
+    _draw(curves, metric, "step" if x_axis == "step" else "seconds", target, kind)
     click.echo(target)
+
+
+FORMATS = ("png", "svg", "pdf")
+
+
+def image_format(target: str) -> str:
+    """The format the file's name asks for (``-o loss.svg`` was a PNG named .svg); a name
+    without a suffix is a PNG."""
+    suffix = os.path.splitext(target)[1].lower().lstrip(".")
+    if not suffix:
+        return "png"
+    if suffix not in FORMATS:
+        raise UsageError(f"-o {target}: naga plot writes .png, .svg or .pdf files, not .{suffix}")
+    return suffix
 
 
 def _curves(store: Store, metas: list[dict[str, Any]], metric: str, x_axis: str) -> list[Curve]:
@@ -99,7 +117,7 @@ def _bands(
     ]
 
 
-def _draw(curves: list[Curve], metric: str, x_label: str, target: str) -> None:
+def _draw(curves: list[Curve], metric: str, x_label: str, target: str, kind: str) -> None:
     plt = _pyplot()
     figure, axes = plt.subplots(figsize=(8, 5))
     for label, xs, ys, low, high in curves:
@@ -111,7 +129,7 @@ def _draw(curves: list[Curve], metric: str, x_label: str, target: str) -> None:
     axes.grid(alpha=0.3)
     axes.legend()
     try:
-        figure.savefig(target, format="png", dpi=120, bbox_inches="tight")
+        figure.savefig(target, format=kind, dpi=120, bbox_inches="tight")
     except OSError as exc:
         raise NagaError(f"cannot write {target}: {exc.strerror or exc}") from exc
     finally:

@@ -22,9 +22,8 @@ DEFAULT_LIMIT = 100
     "--limit",
     "-n",
     type=click.IntRange(min=1),
-    default=DEFAULT_LIMIT,
-    show_default=True,
-    help="At most this many runs, newest first (without RUNS).",
+    help=f"At most this many runs, newest first (without RUNS)  [default: {DEFAULT_LIMIT}; a"
+    " sweep's: all]",
 )
 @click.option(
     "--over",
@@ -56,9 +55,10 @@ def report(
             chosen["name_glob"],
             chosen["tags"],
             chosen["since"],
-            None if chosen.get("show_all") else chosen["limit"],  # a sweep: all its runs
+            None if chosen.get("show_all") else (chosen["limit"] or DEFAULT_LIMIT),
             chosen["where"],
         )
+        store.check_keys(flt)  # a misspelt --where key selects nothing: say so
         ids = [run_id for run_id, *_ in store.run_docs(flt)]
     if not ids:
         raise UsageError("no runs match; `naga ls` shows what there is")
@@ -66,6 +66,9 @@ def report(
     columns = [c.split(".", 1)[1] if c.startswith(("param.", "metric.")) else c for c in columns]
     name = title or os.path.dirname(store.layout.root)
     page = build_report.build(store, ids, columns, name, over=list(over))
-    with open(output, "w", encoding="utf-8") as f:
-        f.write(page)
+    try:
+        with open(output, "w", encoding="utf-8") as f:
+            f.write(page)
+    except OSError as exc:
+        raise UsageError(f"cannot write the report to {output!r}: {exc.strerror or exc}") from None
     click.echo(f"{output}: {len(ids)} runs, {len(page.encode()) // 1024} KiB")

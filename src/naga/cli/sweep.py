@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..errors import UsageError
+from ..errors import NagaError, UsageError
 
 if TYPE_CHECKING:
     from ..parallel.search import SearchSpec
@@ -100,6 +100,7 @@ def sweep(
 
     if args and args[0] == "show":  # a parameter always has "=": `show` is the command
         sys.exit(_show(list(args[1:])))
+    _refuse_misspelt_show(list(args))
     specs, command = _split(list(args))
     if after and not slurm:
         raise UsageError("--after chains Slurm jobs: it needs --slurm FILE")
@@ -129,6 +130,17 @@ def sweep(
         report=stderr_reporter,
     )
     sys.exit(show_dispatched(found, dispatched, metrics))
+
+
+def _refuse_misspelt_show(args: list[str]) -> None:
+    """``naga sweep shwo latest`` is a typo of the command, not a sweep missing its ``--``."""
+    import difflib
+
+    if args and "--" not in args and difflib.get_close_matches(args[0], ["show"], cutoff=0.6):
+        raise UsageError(
+            f"naga sweep has no command {args[0]!r}; did you mean: naga sweep show"
+            f" {' '.join(args[1:]) or 'ID'}"
+        )
 
 
 def _split(args: list[str]) -> tuple[list[str], list[str]]:
@@ -175,6 +187,31 @@ def _show(args: list[str]) -> int:
 
     as_json = "--json" in args
     args = [a for a in args if a != "--json"]
-    if len(args) != 1:
+    for arg in args:
+        if arg.startswith("-") and arg != "-":
+            raise UsageError(f"naga sweep show has no option {arg!r} (it has --json)")
+    if len(args) != 1 or not args[0].strip():
         raise UsageError("naga sweep show takes one sweep: naga sweep show [--json] ID (or latest)")
-    return show_search(args[0], as_json=as_json)
+    try:
+        return show_search(args[0], as_json=as_json)
+    except UsageError:
+        sweep = _sweep_of_run(args[0])
+        if sweep is None:
+            raise
+        raise UsageError(
+            f"{args[0]} is a run, not a sweep; its sweep: naga sweep show {sweep}"
+        ) from None
+
+
+def _sweep_of_run(selector: str) -> str | None:
+    """The sweep a run belongs to, when ``naga sweep show`` was given a run, not a sweep."""
+    from ..store import Store
+
+    store = Store.open()
+    if not store.exists():
+        return None
+    try:
+        sweep = store.get(selector).get("params", {}).get("sweep.id")
+    except NagaError:
+        return None
+    return sweep if isinstance(sweep, str) else None

@@ -58,10 +58,7 @@ class Param:
 def parse_param(text: str) -> Param:
     name, eq, spec = text.partition("=")
     if not eq:
-        raise UsageError(
-            f"{text!r} is not a parameter: write NAME=V1,V2 or NAME=log(LOW,HIGH)"
-            " (and the command after --)"
-        )
+        raise UsageError(f"{text!r} is not a parameter: write NAME=V1,V2 or NAME=log(LOW,HIGH)")
     if not _NAME.match(name):
         raise UsageError(
             f"{name!r} in {text!r} is not a parameter name: use letters, digits, _ . -"

@@ -94,10 +94,18 @@ def check_search(
     if (minimize is None) == (maximize is None):
         raise UsageError("--search needs one objective: --minimize METRIC or --maximize METRIC")
     if not space:
-        raise UsageError("--search needs parameters to search: NAME=log(LOW,HIGH) ...")
+        raise UsageError(
+            "--search needs parameters to search: lr='log(1e-4,1e-1)' opt=adam,sgd ... (on a"
+            " clicfg program: --param lr='log(1e-4,1e-1)')"
+        )
     params = parse_params(space)
     if sampler == "grid":
-        grid_space(params)
+        size = math.prod(len(values) for values in grid_space(params).values())
+        if trials > size:  # Optuna would run points again once the grid is done
+            raise UsageError(
+                f"--search grid: the grid has {size} points, so --trials {trials} would run some"
+                f" twice; give --trials {size} (or fewer)"
+            )
     return (minimize or maximize or ""), ("minimize" if minimize else "maximize")
 
 
@@ -145,10 +153,12 @@ def grid_space(params: Sequence[Param]) -> dict[str, list[Any]]:
 def sampler_of(spec: SearchSpec, optuna: Any, seed: int | None = None) -> Any:
     samplers = optuna.samplers
     seed = spec.seed if seed is None else seed
+    if seed is not None:  # Optuna's samplers seed numpy, which takes 0 to 2**32-1 only: a
+        seed %= 2**32  # negative or larger --seed was a traceback; these seeds stay as they are
     if spec.sampler == "random":
         return samplers.RandomSampler(seed=seed)
     if spec.sampler == "grid":
-        return samplers.GridSampler(grid_space(spec.params()), seed=seed)
+        return _grid_sampler(optuna, grid_space(spec.params()), seed)
     if spec.sampler == "cmaes":
         try:
             import cmaes  # type: ignore[import-untyped]  # noqa: F401
@@ -157,6 +167,18 @@ def sampler_of(spec: SearchSpec, optuna: Any, seed: int | None = None) -> Any:
         return samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
     # parallel workers: a running trial counts as a bad one, so two workers do not pick the same
     return samplers.TPESampler(seed=seed, constant_liar=True)
+
+
+def _grid_sampler(optuna: Any, space: dict[str, list[Any]], seed: int | None) -> Any:
+    """Optuna's grid sampler, except that it never stops the study: it calls ``Study.stop()``
+    once the grid is done, which raises outside ``study.optimize()`` (naga's workers ask and
+    tell: the last trial's tell was a traceback). ``--trials`` ends the search."""
+
+    class Grid(optuna.samplers.GridSampler):  # type: ignore[misc]
+        def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+            return None
+
+    return Grid(space, seed=seed)
 
 
 def study_path(sweep_dir: str) -> str:
@@ -317,11 +339,14 @@ class Searcher:
             return found
         value = final_value(self.sweep.doc["store"], run_id, self.spec.objective)
         if status != "completed" or value is None:
-            why = outcome.get("error") or f"the run logged no {self.spec.objective!r}"
+            why = outcome.get("error") or (
+                f"the run logged no finite {self.spec.objective!r} (none, or NaN/inf last)"
+            )
             trial.set_user_attr("naga.error", str(why)[:500])
             self.study.tell(trial, state=state.FAIL)
             if status == "completed":
-                found.update(status="failed", error=f"no value of {self.spec.objective!r}")
+                error = f"no finite value of {self.spec.objective!r} (none logged, or NaN/inf last)"
+                found.update(status="failed", error=error)
             return found
         self.study.tell(trial, value)
         found["value"] = value
@@ -449,7 +474,11 @@ def best_lines(sweep: Sweep) -> list[str]:
     if best is None:
         lines.append("naga: no trial completed with a value yet")
     else:
-        values = " ".join(f"{k}={_text(v)}" for k, v in best["params"].items())
+        # as the summary table shows them (6 digits); the run and --json have them in full
+        values = " ".join(
+            f"{k}={format(v, '.6g') if isinstance(v, float) else v}"
+            for k, v in best["params"].items()
+        )
         lines.append(
             f"naga: best: trial {best['trial']}, {found['objective']}={best['value']:.6g},"
             f" {values} (run {best['run_id']})"

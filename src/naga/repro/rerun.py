@@ -33,7 +33,16 @@ from ..errors import UsageError
 from ..redact import MASK, MaskedSlot, is_secret_name, mask_argv, masked_slots
 from ..store import liveness
 
-NOT_RESTORED = ("NAGA_HOME", "NAGA_RUN_ID", "NAGA_RUN_DIR")
+# Where the run ran, not what shaped it: never given back, the current values stay. The store
+# and the run are the rerun's own; a search trial's $NAGA_TRIAL would report the rerun's values
+# into the study as that trial's; a scheduler's job (its id, node, requeue count) is the
+# current job's or none (a rerun on a laptop recorded the original's Slurm job as its own).
+NOT_RESTORED = ("NAGA_HOME", "NAGA_RUN_ID", "NAGA_RUN_DIR", "NAGA_TRIAL")
+NOT_RESTORED_PREFIXES = ("NAGA_SLURM_", "SLURM_", "PBS_", "LSB_", "SGE_")
+
+
+def _not_restored(name: str) -> bool:
+    return name in NOT_RESTORED or name.startswith(NOT_RESTORED_PREFIXES)
 
 
 @dataclass(frozen=True)
@@ -114,11 +123,11 @@ def rerun_env(
     env = {
         k: v
         for k, v in current.items()
-        if k in recorded or not _recorded_name(k) or is_secret_name(k) or k in NOT_RESTORED
+        if k in recorded or not _recorded_name(k) or is_secret_name(k) or _not_restored(k)
     }
     secrets = []
     for name, value in recorded.items():
-        if name in NOT_RESTORED or not isinstance(value, str) or not isinstance(name, str):
+        if not isinstance(value, str) or not isinstance(name, str) or _not_restored(name):
             continue
         if MASK in value:  # a masked secret, or a URL whose credentials were masked
             secrets.append(name)

@@ -35,11 +35,27 @@ def _control(text: str, allowed: str = "") -> str | None:
     return None
 
 
+def _check_utf8(text: str, what: str) -> None:
+    """Refuse what is not UTF-8 text: Python reads the bytes of an argument that are not UTF-8
+    (``$'\\xff'``) as lone surrogates, which no file, JSON reader or browser takes as text (a
+    run page holding one could not be served)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = text[exc.start : exc.end]
+        try:  # the bytes as the user typed them
+            shown = repr(bad.encode("utf-8", "surrogateescape"))
+        except UnicodeEncodeError:  # a surrogate that stood for no byte (a pulled edit file)
+            shown = ascii(bad)
+        raise UsageError(f"{what} must be UTF-8 text, and this one holds {shown}") from None
+
+
 def check_name(name: str | None) -> str | None:
     """A run name as it will be kept: trimmed, one line of printable text; blank: no name."""
     clean = (name or "").strip()
     if not clean:
         return None
+    _check_utf8(clean, "a run name")
     bad = _control(clean)
     if bad is not None:
         raise UsageError(f"a run name is one line of text, without control characters ({bad!r})")
@@ -51,6 +67,7 @@ def check_name(name: str | None) -> str | None:
 def check_tag(tag: str) -> str:
     """A tag as it will be kept: one word of printable text."""
     clean = tag.strip()
+    _check_utf8(clean, "a tag")
     if not clean or any(c.isspace() for c in clean) or _control(clean) is not None:
         raise UsageError(f"a tag is one word without spaces or control characters, not {tag!r}")
     if len(clean) > MAX_TAG:
@@ -61,6 +78,7 @@ def check_tag(tag: str) -> str:
 def check_note(note: str) -> str:
     """A note as it will be kept: text (several lines allowed), trimmed; blank clears the note."""
     clean = note.strip()
+    _check_utf8(clean, "a note")
     bad = _control(clean, allowed="\n\t")
     if bad is not None:
         raise UsageError(f"a note is text without control characters ({bad!r})")

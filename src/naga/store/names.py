@@ -73,16 +73,27 @@ def _named_in_records(layout: StoreLayout, name: str) -> list[str] | None:
     token = b'"' + name.encode() + b'"' if plain else None
     found: list[tuple[str, str]] = []
     for run_id in dirs:
+        edited = os.path.isdir(layout.edits_dir(run_id))  # naga rename: not in the record
         try:
             with open(layout.meta(run_id), "rb") as handle:
                 raw = handle.read()
-            if token is not None and token not in raw:
+            if token is not None and token not in raw and not edited:
                 continue
             import json
 
             meta = json.loads(raw)
         except (OSError, ValueError, RecursionError):
             continue  # unreadable records are the readers' to report
-        if isinstance(meta, dict) and meta.get("name") == name:
+        if not isinstance(meta, dict):
+            continue
+        if (_edited_name(layout, run_id, meta.get("name")) if edited else meta.get("name")) == name:
             found.append((str(meta.get("started_at") or ""), run_id))
     return [run_id for _, run_id in sorted(found, reverse=True)[:6]]
+
+
+def _edited_name(layout: StoreLayout, run_id: str, recorded: object) -> object:
+    """The run's name as every reader shows it: its newest rename, else the recorded one."""
+    from .editlog import read_edits
+
+    names = [e["value"] for e in read_edits(layout, run_id) if e["field"] == "name"]
+    return names[-1] if names else recorded

@@ -248,7 +248,13 @@ def _list(text: str) -> list[str]:
 
 
 def _encode(doc: Any) -> bytes:
-    return jsonsafe.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+    text = jsonsafe.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode()
+    except UnicodeEncodeError:  # a record's bytes that were not UTF-8 read as lone surrogates
+        from .report import SURROGATE
+
+        return SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text).encode()
 
 
 def _json(doc: Any, status: int = 200) -> Response:
