@@ -137,6 +137,7 @@ def test_n_jobs_runs_points_in_worker_processes(project: Path, naga: Naga) -> No
     done = naga("sweep", "--n-jobs", "2", "lr=0.1,0.2,0.3", "batch=1,2", *COMMAND, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "6 tasks, 2 workers" in text(done)[1]
+    assert "worker ran" not in text(done)[1]  # the helpers' counts are theirs, not the user's
     assert sorted(points_run(project)) == sorted(
         f"{lr} {b}" for lr in ("0.1", "0.2", "0.3") for b in (1, 2)
     )

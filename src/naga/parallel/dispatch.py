@@ -265,7 +265,7 @@ def _can_spawn(sweep: Sweep) -> bool:
 def _spawn(sweep: Sweep) -> subprocess.Popen[bytes]:
     # a session of its own: a terminal's Ctrl-C reaches the launcher, which passes it on once
     return subprocess.Popen(
-        [sys.executable, "-m", "naga.parallel.worker", sweep.dir],
+        [sys.executable, "-m", "naga.parallel.worker", "--quiet", sweep.dir],
         stdin=subprocess.DEVNULL,
         start_new_session=True,
     )

@@ -408,14 +408,19 @@ if __name__ == "__main__":  # python -m naga.parallel.worker SWEEP_DIR: a front 
         else:
             print(format_notice(notice), file=sys.stderr, flush=True)
 
-    if len(sys.argv) != 2 or sys.argv[1].startswith("-"):
-        print("usage: python -m naga.parallel.worker SWEEP_DIR", file=sys.stderr)
+    # --quiet: a helper that naga sweep --n-jobs started, whose count nobody asked for
+    _args = sys.argv[1:]
+    _quiet = _args[:1] == ["--quiet"]
+    _args = _args[1:] if _quiet else _args
+    if len(_args) != 1 or _args[0].startswith("-"):
+        print("usage: python -m naga.parallel.worker [--quiet] SWEEP_DIR", file=sys.stderr)
         sys.exit(2)
     try:
-        _count = _run_worker(sys.argv[1], report=_to_stderr)
+        _count = _run_worker(_args[0], report=_to_stderr)
     except NagaError as _exc:
         print(f"naga: error: {_exc}", file=sys.stderr)
         sys.exit(_exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
-    print(f"naga: worker ran {_count} task(s)", file=sys.stderr)
+    if not _quiet:
+        print(f"naga: worker ran {_count} task(s)", file=sys.stderr)
