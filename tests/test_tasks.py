@@ -330,6 +330,7 @@ def test_tasks_under_naga_run_are_runs_of_their_own(project: Path, naga: Naga) -
             "--task-to model.lrr is not a key of the config; did you mean model.lr?",
         ),
         (["--tasks", "nokey"], {}, "--tasks nokey is not a key of the config"),
+        (["--tasks", "[1,2"], {}, "--tasks: cannot parse the value '[1,2'"),
         (["--tasks", "lrs"], {}, "task 0 is float 0.1, not a mapping of config keys"),
         (["--tasks", "t.yaml"], {}, "--tasks file t.yaml does not exist"),
         (["--tasks", "t.yaml"], {"t.yaml": "- [a\n"}, "is not valid YAML/JSON (line 2)"),

@@ -254,7 +254,10 @@ def load_items(spec: str, base: Mapping[str, Any]) -> list[Any]:
     if spec.lstrip().startswith("["):
         from .overrides import parse_value
 
-        items, where = parse_value(spec), f"--tasks {spec}"
+        try:
+            items, where = parse_value(spec), f"--tasks {spec}"
+        except ConfigError as exc:  # the parser's words, said of the option the user wrote
+            raise ConfigError(f"--tasks: {exc}") from None
     elif spec.endswith(_FILE_SUFFIXES):
         items, where = _read_tasks_file(Path(spec).expanduser()), f"--tasks {spec}"
     else:
