@@ -118,7 +118,8 @@ def test_ls_remote_lists_without_pulling(naga: Naga, tmp_path: Path, store: Path
     done = naga("ls", "--remote", str(tmp_path / "nowhere"), env=elsewhere)
     assert done.returncode != 0 and done.stderr.startswith(b"naga: error: there are no runs at")
     # a sweep's runs on the remote, though this store has no such sweep (it was looked up here)
-    assert naga("tag", "a", "sweep:sw-261207-101500-a3f9", env=env).returncode == 0
+    run_a = next(r["id"] for r in json.loads(naga("ls", "--json").stdout) if r["name"] == "a")
+    assert naga("tag", run_a, "sweep:sw-261207-101500-a3f9", env=env).returncode == 0
     assert naga("push", str(remote), "--all", env=env).returncode == 0
     swept = naga("ls", "--remote", str(remote), "--sweep", "sw-261207-101500-a3f9", env=elsewhere)
     assert swept.returncode == 0, swept.stderr
