@@ -618,6 +618,57 @@ def test_with_pool_keeps_every_point_its_workers_logged(naga_cli: Naga, tmp_path
         assert logged == 4 * 20000, (attempt, workers, logged)
 
 
+def test_a_sigterm_the_main_thread_slept_through_still_ends_a_worker(
+    naga_cli: Naga, tmp_path: Path
+) -> None:
+    """A stop signal that lands just before the main thread blocks (or on another thread)
+    interrupts nothing, and Python runs its handler only when the main thread wakes: a pool
+    worker waiting for its next task never did, and ``with Pool(...)`` hung in terminate().
+    Here the signal lands on a thread of the worker's own while its main thread sleeps in a
+    read nothing answers; naga's writer thread sends it again, and the worker ends at once,
+    with its points."""
+    train = script(
+        tmp_path,
+        """
+        import multiprocessing as mp, os, signal, threading, time, naga
+
+        def stray():
+            main = threading.main_thread().native_id
+            for _ in range(1000):  # until the main thread sleeps in its read (10 s at most)
+                try:
+                    with open(f"/proc/self/task/{main}/wchan") as f:
+                        if "pipe" in f.read():
+                            break
+                except OSError:
+                    pass
+                time.sleep(0.01)
+            signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+
+        def work():
+            naga.log({"w": 1.0})  # attaches: naga's handler takes SIGTERM from here on
+            threading.Thread(target=stray).start()
+            r, _ = os.pipe()
+            os.read(r, 1)  # nothing is ever written: only the signal can end this wait
+
+        if __name__ == "__main__":
+            worker = mp.get_context("spawn").Process(target=work)
+            worker.start()
+            worker.join(25)
+            if worker.exitcode is None:  # it slept through the signal
+                worker.kill()
+                worker.join()
+            print("worker", worker.exitcode)
+            naga.log({"loss": 1.0})
+        """,
+    )
+    done = naga_cli("run", "--name", "slept", sys.executable, str(train))
+    assert done.returncode == 0, done.stderr
+    assert b"worker 143" in done.stdout, done.stdout  # ended by the signal, not killed
+    record = naga.load(json.loads(naga_cli("show", "--json", "slept").stdout)["id"])
+    (worker,) = [s for s in record.streams() if s.startswith("pid")]
+    assert len(record.metrics("w", stream=worker)) == 1
+
+
 def history_points(record: Any, stream: str) -> Any:
     """The stream's points of ``v`` (none: a worker that wrote nothing)."""
     try:

@@ -267,11 +267,14 @@ class Stream:
 
     def _loop(self) -> None:
         keep_signals_off_this_thread()
+        from .termination import wake_main_thread
+
         while not self._stop.wait(TICK_S):
             try:
                 self.write()
             except Exception as exc:  # a full disk, or a bug: say it once, keep the run going
                 self.warn(str(exc))
+            wake_main_thread()  # a stop signal the main thread slept through
 
     def warn(self, message: str) -> None:
         if self.error is None:

@@ -71,7 +71,9 @@ class TermGuard:
     def forget_in_child(self) -> None:
         """A forked child (a DataLoader worker) did not ask for these handlers: give it the
         defaults back, so `terminate()` kills it as it would without naga."""
+        global _resent, _pending_since
         WITNESS.forget_in_child()
+        _resent = _pending_since = None
         if self.installed:
             import signal
 
@@ -83,6 +85,10 @@ class TermGuard:
 
 def raise_terminated(signum: int, _frame: Any) -> None:
     """A signal handler: the signal as :class:`Terminated`, noted by the witness of endings."""
+    global _resent
+    if _resent == signum and GUARD.received is not None:
+        _resent = None
+        return  # the copy wake_main_thread sent of a signal the handler took meanwhile
     error = Terminated(signum)
     WITNESS.note(signum)
     GUARD.received = error.signal_name
@@ -104,6 +110,50 @@ def _worker_on_its_way_out() -> bool:
         return False
     process = sys.modules.get("multiprocessing.process")
     return process is not None and process.parent_process() is not None
+
+
+_resent: int | None = None  # the signal wake_main_thread sent again, until the handler runs
+_pending_since: int | None = None  # the signal seen pending at the writer thread's last tick
+
+
+def wake_main_thread() -> None:
+    """Send again to the main thread a stop signal whose handler has not run for a whole tick
+    (called by the metrics writer thread at each of its ticks).
+
+    Python runs a handler in the main thread only, when that thread next runs Python code or
+    a blocking call of it fails with EINTR. A signal that arrives after the main thread's last
+    look and before it blocks (under load that window is wide), or that another thread takes,
+    interrupts nothing: the handler waits until something else wakes the main thread. A pool
+    worker waiting for its next task never wakes, and ``Pool.terminate()`` then waits for it
+    forever (``with Pool(...)`` hung about once in 300 runs under load, spawn or forkserver).
+    The copy sent here interrupts the wait; the handler runs once for both, as one signal."""
+    global _pending_since, _resent
+    pending = _pending_stop()
+    if pending is None or pending != _pending_since:
+        _pending_since = pending  # seen for the first time: the main thread may be about to act
+        return
+    import signal
+    import threading
+
+    main = threading.main_thread().ident
+    if main is not None:
+        _resent = pending
+        signal.pthread_kill(main, pending)
+
+
+def _pending_stop() -> int | None:
+    """A stop signal that reached the process (the witness's wake-up descriptor says so) while
+    naga's handler was in place, and that the handler has not taken yet."""
+    if GUARD.received is not None or not GUARD.installed:
+        return None
+    import signal
+
+    WITNESS.received()  # reads what the descriptor holds into WITNESS.seen
+    for name in WITNESS.seen:
+        signum = getattr(signal, name)
+        if signum in GUARD.installed and signal.getsignal(signum) is raise_terminated:
+            return int(signum)
+    return None
 
 
 class held_signals:
