@@ -157,6 +157,12 @@ async def test_filter_sort_and_columns() -> None:
         await until(pilot, lambda: len(app.table.rows) == 2)
         await pilot.press("slash", *"status:bogus", "enter")
         assert "unknown status 'bogus'" in screen_text(app)
+        await pilot.press("slash", "ctrl+u", *"lrr=0.01", "enter")  # a key no run has: said
+        assert "no run has a param or metric 'lrr' (did you mean 'lr'?)" in screen_text(app)
+        await pilot.press("slash", "ctrl+u", *"lr=0.1", "enter")
+        await until(pilot, lambda: [r.name for r in app.table.rows] == ["lr0.1"])
+        await pilot.press("escape")
+        await until(pilot, lambda: len(app.table.rows) == 2)
         await pilot.press("escape", "a", *"param.lr,metric.loss", "enter")
         await until(pilot, lambda: "PARAM.LR" in screen_text(app) or "param.lr" in screen_text(app))
         assert app.table.extra == ("param.lr", "metric.loss")

@@ -217,8 +217,12 @@ def test_a_filter_narrows_the_table(page: Any) -> None:
     assert page.locator("#rows .trow.data").all_inner_texts()[0].count("lr0.01") == 1
     page.fill("#filter", "status:failed")
     page.wait_for_selector("body[data-rows='0']")
+    page.fill("#filter", "lrr=0.01")  # a key no run has: said, as naga ls says it
+    page.wait_for_selector("#error:has-text(\"no run has a param or metric 'lrr'\")")
+    assert "did you mean 'lr'?" in page.inner_text("#error")
     page.fill("#filter", "")
     page.wait_for_selector("body[data-rows='3']")
+    assert page.inner_text("#error") == ""
 
 
 @needs_browser

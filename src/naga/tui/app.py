@@ -335,6 +335,9 @@ class NagaApp(App[None]):
     def _apply_filter(self, text: str, *, quiet: bool) -> None:
         try:
             query = parse_query(text, self.query_state.columns)
+            # a key no run has (lrr=1) would show an empty table and say nothing, as naga ls
+            # refuses it; while typing, the table keeps the last filter that names real keys
+            self.store.check_keys(query.run_filter())
         except NagaError as exc:
             if not quiet:
                 self.say(str(exc), "red")

@@ -56,6 +56,7 @@ def runs_table(
     objects, so 100,000 runs are a few MB."""
     extra = tuple(c.strip() for c in columns.split(",") if c.strip())
     query = parse_query(where, extra) if where.strip() else Query(columns=extra)
+    store.check_keys(query.run_filter())  # lrr=1 is an error naming lr, as in naga ls
     snapshot = load_rows(store, query, limit, cache)
     now = time.time()
     tags = _tags(store, [r.id for r in snapshot.rows] if limit is not None else None)
