@@ -7,6 +7,7 @@ command in a subprocess, the runs are real ``naga run`` processes. The tests run
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -26,6 +27,30 @@ from hypothesis import strategies as st
 from naga.web.ansi import segments
 from naga.web.downsample import minmax
 from naga.web.report import embed_json
+
+
+@contextlib.contextmanager
+def serving(
+    cwd: Path, env: dict[str, str] | None, *flags: str, stderr: Any = subprocess.DEVNULL
+) -> Iterator[str]:
+    """``naga ui FLAGS`` started in ``cwd`` for the block: the URL it printed, with its token."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "naga", "ui", *flags],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        stdin=subprocess.DEVNULL,
+    )
+    assert server.stdout is not None
+    try:
+        server.stdout.readline()  # "naga ui: serving ..."
+        yield server.stdout.readline().decode().strip()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        server.stdout.close()
+
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -80,27 +105,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     assert _naga(env, here, "run", "--name", HOSTILE, "true").returncode == 0
     for run in json.loads(_naga(env, here, "ls", "--json").stdout):
         ids[run["name"]] = run["id"]
-    errors = (here / "server.err").open("wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "naga", "ui"],
-        cwd=here,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=errors,
-        stdin=subprocess.DEVNULL,
-    )
-    try:
-        assert server.stdout is not None
-        server.stdout.readline()  # "naga ui: serving ..."
-        url = server.stdout.readline().decode().strip()
+    with (here / "server.err").open("wb") as errors, serving(here, env, stderr=errors) as url:
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+/\?token=[\w-]{20,}", url), url
         yield {"env": env, "dir": here, "url": url, "base": url.split("/?")[0], "ids": ids}
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        assert server.stdout is not None
-        server.stdout.close()
-        errors.close()
 
 
 @pytest.fixture(scope="module")
@@ -431,24 +438,9 @@ def test_a_run_named_in_bytes_not_utf8_has_its_page(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     (run,) = json.loads(_naga(env, tmp_path, "ls", "--json").stdout)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "naga", "ui"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-    )
-    try:
-        assert server.stdout is not None
-        server.stdout.readline()
-        base, token = server.stdout.readline().decode().strip().split("/?token=")
+    with serving(tmp_path, env) as url:
+        base, token = url.split("/?token=")
         status, _, body = _get(f"{base}/api/runs/{run['id']}", cookie=f"naga_token={token}")
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        assert server.stdout is not None
-        server.stdout.close()
     assert status == 200, body
     assert b'"caf\\udce9 latin-1"' in body
     assert json.loads(body)["run"]["name"] == "caf\udce9 latin-1"
@@ -493,18 +485,8 @@ def test_allow_edit_renames_tags_and_deletes(tmp_path: Path) -> None:
     env = {**os.environ, "NAGA_HOME": str(tmp_path / "store")}
     assert _naga(env, tmp_path, "run", "--name", "before", "true").returncode == 0
     (run,) = json.loads(_naga(env, tmp_path, "ls", "--json").stdout)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "naga", "ui", "--allow-edit"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-    )
-    assert server.stdout is not None
-    try:
-        server.stdout.readline()
-        base, token = server.stdout.readline().decode().strip().split("/?token=")
+    with serving(tmp_path, env, "--allow-edit") as url:
+        base, token = url.split("/?token=")
         cookie = f"naga_token={token}"
 
         def edit(action: str, value: str | None) -> int:
@@ -529,10 +511,6 @@ def test_allow_edit_renames_tags_and_deletes(tmp_path: Path) -> None:
         assert edit("delete", None) == 200
         assert json.loads(_naga(env, tmp_path, "ls", "--json").stdout) == []
         assert _get(f"{base}/api/runs/{run['id']}", cookie)[0] == 404
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        server.stdout.close()
 
 
 SEEDED = """
@@ -558,24 +536,9 @@ def editable(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
             done = _naga(env, here, "run", *name, sys.executable, "seeded.py", lr, seed)
             assert done.returncode == 0, done.stderr
     ids = {run["name"]: run["id"] for run in json.loads(_naga(env, here, "ls", "--json").stdout)}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "naga", "ui", "--allow-edit"],
-        cwd=here,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-    )
-    assert server.stdout is not None
-    try:
-        server.stdout.readline()
-        url = server.stdout.readline().decode().strip()
+    with serving(here, env, "--allow-edit") as url:
         base, token = url.split("/?token=")
         yield {"env": env, "dir": here, "url": url, "base": base, "token": token, "ids": ids}
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        server.stdout.close()
 
 
 @needs_browser
